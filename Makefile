@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Each builds the venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Spark's Python workers must use the venv's interpreter, not whatever python3 is on PATH.
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file conf/local.conf \
+    --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
+SAMPLE := data/mednist
+
+.PHONY: demo test venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(SAMPLE): | venv
+	$(PY) scripts/make_sample.py $(SAMPLE)
+
+demo: venv $(SAMPLE)
+	$(SPARK_SUBMIT) jobs/split.py --input $(SAMPLE) --output out/splits \
+	    --ratios 0.7,0.15,0.15 --seed 42 --validate full
+	@echo "report: out/splits/_run_report.json"
+
+test: venv
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf out $(SAMPLE) $(VENV)

@@ -1,0 +1,20 @@
+"""spark-submit jobs/ingest.py --input RAW_DIR --output CATALOG [--validate full] ...
+
+Catalogue raw files: one row per file with its bytes, header metadata, sha256 and a
+status; bad files are quarantined with a reason, never a crash.
+"""
+
+import sys
+
+from sparkprep.cli import job_main
+from sparkprep.config import ingest_config
+
+
+def main(argv=None) -> int:
+    from sparkprep.spark.jobs import run_ingest
+
+    return job_main("ingest", ingest_config, run_ingest, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Turn batches of (path, size, content) into catalog rows: pure pyarrow + Pillow.
+
+`catalog_batches` is what the ingest job maps over Arrow batches on the workers; it
+never raises for bad data, so one corrupt file cannot fail a task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import pyarrow as pa
+
+from sparkprep import image_probe
+from sparkprep.listing import arrow_filesystem
+from sparkprep.keys import compile_group_regex, first_group, label_from_parent, relative_path
+from sparkprep.schema import CATALOG_SCHEMA
+
+_STREAM_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """What the workers need to know; plain values, so it pickles to any executor."""
+
+    root: str                       # qualified input root, as the listing spells it
+    label_regex: Optional[str] = None
+    full_validate: bool = False
+    max_file_bytes: int = 256 << 20
+    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
+
+
+def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) -> Iterator[pa.RecordBatch]:
+    """Map input batches (path, length, content) to batches of CATALOG_SCHEMA."""
+    image_probe.set_max_pixels(settings.max_pixels)
+    label_pattern = compile_group_regex(settings.label_regex, "--label-regex") if settings.label_regex else None
+    names = [f.name for f in CATALOG_SCHEMA if f.name != "content"]
+    for batch in batches:
+        columns = {name: [] for name in names}
+        contents = batch.column("content")
+        for path, size, data in zip(batch.column("path").to_pylist(), batch.column("length").to_pylist(),
+                                    contents.to_pylist()):
+            rel = relative_path(path, settings.root)
+            label = first_group(label_pattern, rel) if label_pattern else label_from_parent(rel)
+            digest, probe = _probe_file(path, size, data, settings)
+            row = dict(path=path, rel_path=rel, label=label, sha256=digest, size=size,
+                       status=probe.status, error=probe.error, format=probe.format, width=probe.width,
+                       height=probe.height, mode=probe.mode, frames=probe.frames,
+                       orientation=probe.orientation)
+            for name in names:
+                columns[name].append(row[name])
+        arrays = [pa.array(columns[f.name], f.type) if f.name != "content" else contents.cast(pa.binary())
+                  for f in CATALOG_SCHEMA]
+        yield pa.RecordBatch.from_arrays(arrays, schema=CATALOG_SCHEMA)
+
+
+def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSettings):
+    """(sha256, Probe) for one file; `data` is None when Spark did not read the bytes."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest(), image_probe.probe_image(data, settings.full_validate)
+    if size == 0:
+        return hashlib.sha256(b"").hexdigest(), image_probe.Probe(image_probe.EMPTY, "zero-byte file")
+    if size > settings.max_file_bytes:
+        reason = f"{size} bytes, over --max-file-bytes {settings.max_file_bytes}; not decoded"
+        try:
+            return stream_sha256(path), image_probe.Probe(image_probe.TOO_LARGE, reason)
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            return None, image_probe.Probe(image_probe.TOO_LARGE, f"{reason}; sha256 failed: {exc}"[:500])
+    return None, image_probe.Probe(image_probe.UNREADABLE, "listed, but Spark did not read it (changed or removed?)")
+
+
+def stream_sha256(uri: str) -> str:
+    """sha256 of a file too large to load, streamed through pyarrow.fs."""
+    filesystem, path = arrow_filesystem(uri)
+    digest = hashlib.sha256()
+    with filesystem.open_input_stream(path) as stream:
+        while chunk := stream.read(_STREAM_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,257 @@
+"""Typed, validated job configs built from flags and an optional JSON --config file.
+
+Precedence: built-in defaults < the --config file < flags. Every problem is a
+`UsageError` with an "expected X, got Y" message, raised before any Spark work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from sparkprep import image_probe, split_assign
+from sparkprep.keys import KeySpec, compile_group_regex
+from sparkprep.listing import is_local
+
+FORMATS = ("parquet", "delta")
+VALIDATE_LEVELS = ("header", "full")
+INPUT_KINDS = ("auto", "files", "catalog", "table")
+STRATIFY = ("none", "exact")
+DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,bmp,tif,tiff,webp"
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+
+
+class UsageError(ValueError):
+    """A bad invocation: reported as one line, exit code 2."""
+
+
+def parse_bytes(text: Any) -> int:
+    """'256MB', '64k', '1GiB' or a plain integer, as bytes (powers of 1024)."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"expected a size like 256MB or 1048576, got {text!r}")
+    unit = (match.group(2) or "").lower().rstrip("b").rstrip("i")
+    return int(match.group(1)) * 1024 ** " kmgt".index(unit or " ")
+
+
+def _choice(flag: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{flag}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How raw files become catalog rows."""
+
+    input: str
+    output: str
+    format: str = "parquet"
+    extensions: Tuple[str, ...] = tuple(DEFAULT_EXTENSIONS.split(","))
+    label_regex: Optional[str] = None
+    labels: Optional[str] = None
+    validate: str = "header"
+    max_file_bytes: int = 256 << 20
+    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
+    report: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SplitConfig(IngestConfig):
+    """Ingest settings (used when --input is raw files) plus the split parameters."""
+
+    input_kind: str = "auto"
+    ratios: Tuple[float, ...] = (0.8, 0.1, 0.1)
+    names: Tuple[str, ...] = ("train", "val", "test")
+    seed: str = "0"
+    key_by: Optional[KeySpec] = None  # content for files, required column:NAME for tables
+    stratify: str = "none"
+    label_column: Optional[str] = None
+
+    def split_params(self) -> Dict[str, Any]:
+        """What the run report and the table metadata record about the split."""
+        return {"split_algo": split_assign.SPLIT_ALGO, "seed": self.seed, "ratios": list(self.ratios),
+                "names": list(self.names), "key_by": str(self.key_by), "stratify": self.stratify}
+
+
+# flag -> (help, kind); kind says how a raw string (or JSON value) is parsed.
+INGEST_FLAGS: Dict[str, Tuple[str, str]] = {
+    "input": ("input directory or file (any Hadoop URI)", "str"),
+    "output": ("output table directory", "str"),
+    "format": ("table format: parquet (default) or delta", "str"),
+    "extensions": (f"comma-separated file extensions, case-insensitive (default {DEFAULT_EXTENSIONS})", "str"),
+    "label-regex": ("take the label from capture group 1 of this regex on the relative path", "str"),
+    "labels": ("CSV file with columns path,label (path relative to --input)", "str"),
+    "validate": ("header (default: parse headers only) or full (decode every image)", "str"),
+    "max-file-bytes": ("files larger than this are quarantined as too_large (default 256MB)", "str"),
+    "max-pixels": ("images with more pixels are quarantined as decompression bombs", "str"),
+    "report": ("where to write the JSON run report (default <output>/_run_report.json)", "str"),
+}
+SPLIT_FLAGS: Dict[str, Tuple[str, str]] = {
+    **INGEST_FLAGS,
+    "input-kind": ("auto (default), files, catalog (an ingest output) or table (CSV/parquet rows)", "str"),
+    "ratios": ("split ratios, e.g. 0.7,0.15,0.15 (default 0.8,0.1,0.1)", "str"),
+    "names": ("split names (default train,val,test for three ratios, train,test for two)", "str"),
+    "seed": ("hash seed string (default 0)", "str"),
+    "key-by": ("content (default for files) | path | group:REGEX | column:NAME", "str"),
+    "stratify": ("none (default, hash split) or exact (exact per-label shares)", "str"),
+    "label-column": ("label column for tabular input", "str"),
+}
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + message; we want one line
+        raise UsageError(message)
+
+
+def build_parser(prog: str, flags: Dict[str, Tuple[str, str]], description: str) -> argparse.ArgumentParser:
+    """An argparse parser whose defaults are all None, so set flags can override the file."""
+    parser = _OneLineParser(prog=prog, description=description)
+    parser.add_argument("--config", help="JSON file of settings; flags override it")
+    for flag, (help_text, _) in flags.items():
+        parser.add_argument(f"--{flag}", help=help_text, default=None)
+    return parser
+
+
+def merged_settings(argv: Optional[Sequence[str]], prog: str, flags: Dict[str, Tuple[str, str]],
+                    description: str) -> Dict[str, Any]:
+    """Flag values over --config file values, keyed by flag name with underscores."""
+    args = build_parser(prog, flags, description).parse_args(argv)
+    settings: Dict[str, Any] = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--config: expected a readable JSON file, got {args.config!r} ({exc})")
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--config: expected a JSON object, got {type(loaded).__name__}")
+        known = {f.replace("-", "_") for f in flags}
+        for key, value in loaded.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise UsageError(f"--config: unknown setting {key!r}; expected one of {', '.join(sorted(known))}")
+            settings[name] = value
+    for key, value in vars(args).items():
+        if value is not None and key != "config":
+            settings[key] = value
+    return settings
+
+
+def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
+    """Parse and validate the ingest job's arguments."""
+    settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")
+    return _wrap(lambda: IngestConfig(**_ingest_values(settings)))
+
+
+def split_config(argv: Optional[Sequence[str]] = None) -> SplitConfig:
+    """Parse and validate the split job's arguments."""
+    settings = merged_settings(argv, "split", SPLIT_FLAGS, "Assign deterministic train/val/test splits.")
+    return _wrap(lambda: _split_values(settings))
+
+
+def _wrap(build):
+    try:
+        return build()
+    except UsageError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
+    for required in ("input", "output"):
+        if not s.get(required):
+            raise ValueError(f"--{required}: expected a path, got nothing")
+    values: Dict[str, Any] = {"input": str(s["input"]), "output": str(s["output"])}
+    if is_local(values["input"]) and not os.path.exists(_local(values["input"])):
+        raise ValueError(f"--input: expected an existing path, got {values['input']!r}")
+    _check_output(values["input"], values["output"])
+    values["format"] = _choice("--format", s.get("format", "parquet"), FORMATS)
+    values["validate"] = _choice("--validate", s.get("validate", "header"), VALIDATE_LEVELS)
+    if "extensions" in s:
+        exts = tuple(e.strip().lower().lstrip(".") for e in str(s["extensions"]).split(",") if e.strip())
+        if not exts or not all(re.fullmatch(r"[a-z0-9]+", e) for e in exts):
+            raise ValueError(f"--extensions: expected a list like jpg,png, got {s['extensions']!r}")
+        values["extensions"] = exts
+    if s.get("label_regex"):
+        compile_group_regex(s["label_regex"], "--label-regex")
+        values["label_regex"] = s["label_regex"]
+    if s.get("labels"):
+        if s.get("label_regex"):
+            raise ValueError("--labels: expected either --labels or --label-regex, got both")
+        if is_local(s["labels"]) and not os.path.isfile(_local(s["labels"])):
+            raise ValueError(f"--labels: expected an existing CSV file, got {s['labels']!r}")
+        values["labels"] = s["labels"]
+    for name, flag in (("max_file_bytes", "--max-file-bytes"), ("max_pixels", "--max-pixels")):
+        if name in s:
+            try:
+                values[name] = parse_bytes(s[name]) if name == "max_file_bytes" else int(s[name])
+            except ValueError as exc:
+                raise ValueError(f"{flag}: {exc}") from None
+            if values[name] <= 0 or (name == "max_file_bytes" and values[name] > 2**31 - 1024):
+                raise ValueError(f"{flag}: expected a positive value below 2GB, got {s[name]!r}")
+    if s.get("report"):
+        values["report"] = s["report"]
+    return values
+
+
+def _split_values(s: Dict[str, Any]) -> SplitConfig:
+    ingest = _ingest_values(s)
+    kind = _choice("--input-kind", s.get("input_kind", "auto"), INPUT_KINDS)
+    if kind == "auto":
+        kind = detect_input_kind(ingest["input"])
+    ratios = split_assign.parse_ratios(str(s.get("ratios", "0.8,0.1,0.1")))
+    names = split_assign.parse_names(s.get("names"), len(ratios))
+    key_by = KeySpec.parse(str(s.get("key_by", "content" if kind != "table" else "")))
+    if kind == "table" and key_by.kind != "column":
+        raise ValueError(f"--key-by: expected column:NAME for tabular input, got {key_by}")
+    if kind != "table" and key_by.kind == "column":
+        raise ValueError(f"--key-by: column:NAME needs --input-kind table, got input kind {kind}")
+    if s.get("label_column") and kind != "table":
+        raise ValueError("--label-column: expected only with tabular input (--input-kind table)")
+    return SplitConfig(**ingest, input_kind=kind, ratios=tuple(ratios), names=tuple(names),
+                       seed=str(s.get("seed", "0")), key_by=key_by,
+                       stratify=_choice("--stratify", s.get("stratify", "none"), STRATIFY),
+                       label_column=s.get("label_column"))
+
+
+def detect_input_kind(uri: str) -> str:
+    """table for a .csv/.parquet file, catalog for a table directory, files otherwise."""
+    lowered = uri.lower().rstrip("/")
+    if lowered.endswith((".csv", ".parquet", ".csv.gz")):
+        return "table"
+    if is_local(uri):
+        root = _local(uri)
+        if os.path.isdir(os.path.join(root, "_delta_log")) or os.path.isfile(os.path.join(root, "_SUCCESS")):
+            return "catalog"
+    return "files"
+
+
+def _local(uri: str) -> str:
+    return uri[len("file:"):] if uri.startswith("file:") else uri
+
+
+def _check_output(input_uri: str, output_uri: str) -> None:
+    """Refuse an output that would replace the input or live inside it."""
+    if not (is_local(input_uri) and is_local(output_uri)):
+        if input_uri.rstrip("/") == output_uri.rstrip("/"):
+            raise ValueError("--output: expected a path other than --input")
+        return
+    src = os.path.realpath(_local(input_uri))
+    dst = os.path.realpath(_local(output_uri))
+    if dst == src or dst.startswith(src + os.sep) or src.startswith(dst + os.sep):
+        raise ValueError(f"--output: expected a path outside --input, got {output_uri!r}")
+
+
+def config_dict(cfg: IngestConfig) -> Dict[str, Any]:
+    """The config as JSON-ready values, for the run report."""
+    out: Dict[str, Any] = {}
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        out[f.name] = str(value) if isinstance(value, KeySpec) else list(value) if isinstance(value, tuple) else value
+    return out

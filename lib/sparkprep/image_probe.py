@@ -1,0 +1,91 @@
+"""Validate image bytes and read their header metadata; runs on the Spark workers.
+
+Pillow's limits are process-global and do not travel from the driver, so this module
+sets them at import time, in whichever process imports it (driver or Python worker).
+Failures never raise: every outcome is a `Probe` with a status and a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+# Formats Image.open may even try; anything else is `invalid`, whatever its extension.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default (~ 0.25 GiB of RGBA)
+EXIF_ORIENTATION = 0x0112
+
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+# Statuses a file can get; `ok` is the only one that is not a quarantine.
+OK = "ok"
+EMPTY = "empty"
+TOO_LARGE = "too_large"
+INVALID = "invalid"  # not an image of an allowed format
+CORRUPT = "corrupt"  # the header parses but the data does not decode
+BOMB = "decompression_bomb"
+UNREADABLE = "unreadable"  # listed, but its bytes could not be read
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What probing one file found; the image fields are None unless the header parsed."""
+
+    status: str
+    error: Optional[str] = None
+    format: Optional[str] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    mode: Optional[str] = None
+    frames: Optional[int] = None
+    orientation: Optional[int] = None
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lowercase hex sha256 of the bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def set_max_pixels(max_pixels: int) -> None:
+    """Set Pillow's decompression-bomb limit in this process (call it on the worker)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def probe_image(data: bytes, full: bool = False) -> Probe:
+    """Read format, size, mode, frame count and EXIF orientation; `full` also decodes.
+
+    Without `full` only the header is parsed, so a truncated body passes; with it the
+    first frame is decoded with `load()`, which catches truncation and corrupt data.
+    """
+    if not data:
+        return Probe(EMPTY, "zero-byte file")
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+            frames = int(getattr(im, "n_frames", 1))
+            orientation = im.getexif().get(EXIF_ORIENTATION)
+            header = dict(
+                format=im.format, width=im.width, height=im.height, mode=im.mode,
+                frames=frames, orientation=int(orientation) if orientation else None,
+            )
+            if full:
+                im.seek(0)
+                im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return Probe(BOMB, _reason(exc))
+    except UnidentifiedImageError:
+        return Probe(INVALID, f"not a {'/'.join(ALLOWED_FORMATS)} image")
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is data, not a crash
+        return Probe(CORRUPT, _reason(exc))
+    return Probe(OK, None, **header)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

@@ -1,0 +1,75 @@
+"""What a sample's split key and label are: pure functions over relative paths."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Optional
+
+KEY_KINDS = ("content", "path", "group", "column")
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A parsed --key-by value: content | path | group:REGEX | column:NAME."""
+
+    kind: str
+    arg: Optional[str] = None
+
+    @classmethod
+    def parse(cls, text: str) -> "KeySpec":
+        kind, sep, arg = text.partition(":")
+        if kind in ("content", "path") and not sep:
+            return cls(kind)
+        if kind == "group" and arg:
+            compile_group_regex(arg, "--key-by group")
+            return cls(kind, arg)
+        if kind == "column" and arg:
+            return cls(kind, arg)
+        raise ValueError(
+            f"--key-by: expected content, path, group:REGEX or column:NAME, got {text!r}"
+        )
+
+    def __str__(self) -> str:
+        return self.kind if self.arg is None else f"{self.kind}:{self.arg}"
+
+
+def compile_group_regex(pattern: str, flag: str) -> "re.Pattern[str]":
+    """Compile a regex whose capture group 1 is the value wanted; ValueError otherwise."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{flag}: expected a valid regular expression, got {pattern!r} ({exc})")
+    if compiled.groups < 1:
+        raise ValueError(f"{flag}: expected a regex with a capture group, got {pattern!r}")
+    return compiled
+
+
+def relative_path(uri: str, root: str) -> str:
+    """The path of `uri` below the qualified input `root`, '/'-separated, Unicode NFC."""
+    root = root.rstrip("/")
+    if uri == root:  # the input was a single file
+        rel = uri.rsplit("/", 1)[-1]
+    elif uri.startswith(root + "/"):
+        rel = uri[len(root) + 1:]
+    else:
+        raise ValueError(f"expected a path under {root!r}, got {uri!r}")
+    return unicodedata.normalize("NFC", rel)
+
+
+def label_from_parent(rel_path: str) -> Optional[str]:
+    """The immediate parent directory's name (ImageFolder / MedNIST style), or None at the root."""
+    parts = rel_path.split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
+def first_group(pattern: "re.Pattern[str]", rel_path: str) -> Optional[str]:
+    """Capture group 1 of `pattern` searched in `rel_path`, or None when it does not match."""
+    match = pattern.search(rel_path)
+    return match.group(1) if match else None
+
+
+def is_hidden(rel_path: str) -> bool:
+    """Spark's file index skips any path component starting with '.' or '_'."""
+    return any(part.startswith((".", "_")) for part in rel_path.split("/"))

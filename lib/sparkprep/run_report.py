@@ -1,0 +1,92 @@
+"""The run report every job writes (JSON) and the summary table it prints: pure Python."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from typing import Dict, List, Optional
+
+from sparkprep import __version__
+
+
+class StageClock:
+    """Prints one line per stage as it starts and records each stage's duration."""
+
+    def __init__(self, job: str, out=sys.stderr):
+        self.job, self.out = job, out
+        self.started = time.perf_counter()
+        self.durations: Dict[str, float] = {}
+        self._current: Optional[str] = None
+        self._since = self.started
+
+    def stage(self, name: str, detail: str = "") -> None:
+        self._close()
+        self._current, self._since = name, time.perf_counter()
+        elapsed = self._since - self.started
+        print(f"[{self.job} {elapsed:7.1f}s] {name}{': ' + detail if detail else ''}", file=self.out, flush=True)
+
+    def _close(self) -> None:
+        if self._current:
+            self.durations[self._current] = round(time.perf_counter() - self._since, 3)
+            self._current = None
+
+    def total(self) -> float:
+        self._close()
+        return round(time.perf_counter() - self.started, 3)
+
+
+def versions(spark_version: str) -> Dict[str, str]:
+    """Versions that shaped the output, for the report."""
+    import PIL
+    import pyarrow
+
+    return {"sparkprep": __version__, "spark": spark_version, "python": platform.python_version(),
+            "pillow": PIL.__version__, "pyarrow": pyarrow.__version__}
+
+
+def nested_counts(rows: List[tuple]) -> Dict[str, Dict[str, int]]:
+    """[(split, label, n)] -> {split: {label: n}}, with None spelled '(none)'."""
+    out: Dict[str, Dict[str, int]] = {}
+    for split, label, n in rows:
+        out.setdefault(str(split), {})[label if label is not None else "(none)"] = int(n)
+    return {s: dict(sorted(labels.items())) for s, labels in sorted(out.items())}
+
+
+def summary_table(report: dict) -> str:
+    """Human-readable summary: split x label counts, quarantine, duplicates, speed."""
+    counts = report["counts"]
+    splits = list(counts)
+    labels = sorted({label for per in counts.values() for label in per})
+    width = max([len("label")] + [len(l) for l in labels]) + 2
+    col = max([7] + [len(s) + 2 for s in splits])
+    lines = [f"== {report['job']} summary ==", "rows (all statuses) by split and label:",
+             "label".ljust(width) + "".join(s.rjust(col) for s in splits) + "total".rjust(col)]
+    for label in labels:
+        cells = [counts[s].get(label, 0) for s in splits]
+        lines.append(label.ljust(width) + "".join(str(c).rjust(col) for c in cells) + str(sum(cells)).rjust(col))
+    totals = [sum(counts[s].values()) for s in splits]
+    lines.append("total".ljust(width) + "".join(str(t).rjust(col) for t in totals) + str(sum(totals)).rjust(col))
+    quarantine = report["quarantine"]
+    if quarantine:
+        lines.append("quarantined: " + ", ".join(f"{k} {v['count']}" for k, v in sorted(quarantine.items())))
+        for reason, info in sorted(quarantine.items()):
+            for example in info["examples"][:2]:
+                lines.append(f"  {reason}: {example['path']}: {example['error']}")
+    else:
+        lines.append("quarantined: none")
+    dup = report.get("duplicates")
+    if dup is not None:
+        lines.append(f"exact duplicates: {dup['extra_copies']} extra copies in {dup['groups']} groups"
+                     f" ({dup['conflicting_label_groups']} groups with conflicting labels)")
+    rec = report.get("reconciliation")
+    if rec:
+        lines.append(f"input: {rec['listed_files']} listed, {rec['rows']} rows, {rec['skipped_extension']} "
+                     f"skipped by extension, {rec['skipped_hidden']} hidden; reconciled: {rec['reconciled']}")
+    if report.get("split"):
+        sp = report["split"]
+        lines.append(f"split: {sp['split_algo']} seed={sp['seed']!r} ratios={sp['ratios']} key-by={sp['key_by']}"
+                     f" stratify={sp['stratify']}; keys in more than one split: {report['leakage']['keys_in_several_splits']}")
+    lines.append(f"output: {report['output']['uri']} ({report['output']['format']})")
+    lines.append(f"time: {report['seconds']:.1f}s, {report['throughput']['rows_per_s']:.0f} rows/s")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Thin Spark glue: sessions, sources, UDF wrappers and sinks. Pure logic lives one level up."""

@@ -1,0 +1,52 @@
+"""Small file operations through Hadoop's FileSystem, so any URI Spark writes to works."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+class HadoopFS:
+    """exists / rename / delete / write_text on Hadoop URIs, via the session's JVM."""
+
+    def __init__(self, spark: SparkSession):
+        self._jvm = spark._jvm
+        self._conf = spark._jsc.hadoopConfiguration()
+
+    def _path(self, uri: str):
+        return self._jvm.org.apache.hadoop.fs.Path(uri)
+
+    def _fs(self, uri: str):
+        return self._path(uri).getFileSystem(self._conf)
+
+    def qualify(self, uri: str) -> str:
+        """The fully qualified URI (file:/abs/path for local paths)."""
+        path = self._path(uri)
+        return path.getFileSystem(self._conf).makeQualified(path).toString()
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._fs(uri).exists(self._path(uri)))
+
+    def rename(self, src: str, dst: str) -> None:
+        if not self._fs(src).rename(self._path(src), self._path(dst)):
+            raise OSError(f"could not rename {src} to {dst}")
+
+    def delete(self, uri: str) -> None:
+        self._fs(uri).delete(self._path(uri), True)
+
+    def write_text(self, uri: str, text: str) -> None:
+        stream = self._fs(uri).create(self._path(uri), True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+
+    def list_files(self, uri: str, suffix: str = "") -> "list[tuple[str, int, int]]":
+        """(uri, size, mtime_ms) of files below uri, recursively, ending in suffix."""
+        out = []
+        iterator = self._fs(uri).listFiles(self._path(uri), True)
+        while iterator.hasNext():
+            status = iterator.next()
+            name = status.getPath().toString()
+            if name.endswith(suffix):
+                out.append((name, int(status.getLen()), int(status.getModificationTime())))
+        return sorted(out)

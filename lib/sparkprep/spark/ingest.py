@@ -1,0 +1,130 @@
+"""Raw files -> catalog DataFrame: binaryFile scan, Arrow-batched probing, reconciliation."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from sparkprep.catalog_rows import ProbeSettings, catalog_batches
+from sparkprep.config import IngestConfig, UsageError
+from sparkprep.keys import is_hidden, relative_path
+from sparkprep.listing import list_files, qualify
+from sparkprep.schema import CATALOG_SCHEMA
+
+EXAMPLES = 5
+BATCH_BYTES = 64 << 20      # bound on content bytes per Arrow batch sent to Python
+OPEN_COST_BYTES = 64 << 10  # what a file "costs" when Spark packs files into tasks
+TASKS_PER_CORE = 4
+
+
+@dataclass
+class Reconciliation:
+    """How the listing of --input maps onto catalog rows; every listed file is counted once."""
+
+    listed: int = 0
+    skipped_hidden: List[str] = field(default_factory=list)
+    skipped_extension: List[str] = field(default_factory=list)
+    expected_rows: int = 0
+    read_by_spark: int = 0
+    from_listing: Dict[str, int] = field(default_factory=dict)  # empty / too_large rows
+
+    def as_dict(self, rows: int) -> dict:
+        return {
+            "listed_files": self.listed,
+            "skipped_hidden": len(self.skipped_hidden),
+            "skipped_hidden_examples": self.skipped_hidden[:EXAMPLES],
+            "skipped_extension": len(self.skipped_extension),
+            "skipped_extension_examples": self.skipped_extension[:EXAMPLES],
+            "expected_rows": self.expected_rows,
+            "read_by_spark": self.read_by_spark,
+            "rows_from_listing": self.from_listing,
+            "rows": rows,
+            "reconciled": rows == self.expected_rows,
+        }
+
+
+def extension_regex(extensions) -> str:
+    """Case-insensitive, Java- and Python-compatible regex matching the wanted extensions."""
+    return r"(?i)\.(" + "|".join(re.escape(e) for e in extensions) + r")$"
+
+
+def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Reconciliation]:
+    """One row per wanted input file, as CATALOG_SCHEMA, plus the listing reconciliation."""
+    root = qualify(cfg.input)
+    listing = list_files(cfg.input)
+    wanted_ext = re.compile(extension_regex(cfg.extensions))
+    rec = Reconciliation(listed=len(listing))
+    to_read: List[Tuple[str, int]] = []
+    from_listing: List[Tuple[str, int]] = []
+    for uri, size in listing:
+        rel = relative_path(uri, root)
+        if is_hidden(rel):
+            rec.skipped_hidden.append(rel)
+        elif not wanted_ext.search(rel):
+            rec.skipped_extension.append(rel)
+        elif 0 < size <= cfg.max_file_bytes:
+            to_read.append((uri, size))
+        else:
+            from_listing.append((uri, size))
+    rec.expected_rows = len(to_read) + len(from_listing)
+    rec.read_by_spark = len(to_read)
+    rec.from_listing = {"empty": sum(1 for _, s in from_listing if s == 0),
+                        "too_large": sum(1 for _, s in from_listing if s > 0)}
+    if rec.expected_rows == 0:
+        raise UsageError(f"--input: no files with extensions {','.join(cfg.extensions)} under {cfg.input}")
+
+    tune_file_partitions(spark, [s for _, s in to_read])
+    scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
+            .where((F.col("length") > 0) & (F.col("length") <= cfg.max_file_bytes))
+            .where(F.col("path").rlike(extension_regex(cfg.extensions)))
+            .select("path", "length", "content"))
+    if from_listing:
+        unread = spark.createDataFrame(from_listing, "path string, length long").withColumn(
+            "content", F.lit(None).cast("binary"))
+        scan = scan.unionByName(unread)
+    settings = ProbeSettings(root=root, label_regex=cfg.label_regex, full_validate=cfg.validate == "full",
+                             max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels)
+    catalog = scan.mapInArrow(functools.partial(catalog_batches, settings=settings),
+                              from_arrow_schema(CATALOG_SCHEMA))
+    if cfg.labels:
+        catalog = with_labels_file(spark, catalog, cfg.labels)
+    return catalog, rec
+
+
+def tune_file_partitions(spark: SparkSession, sizes: List[int]) -> None:
+    """Size scan tasks from the listing: a few tasks per core, Arrow batches bounded in bytes.
+
+    Spark's defaults (4 MB open cost, 128 MB partitions) pack only ~30 small files into a
+    task, so per-task overhead dominates on small images.
+    """
+    if not sizes:
+        return
+    cores = spark.sparkContext.defaultParallelism
+    weighted = sum(sizes) + OPEN_COST_BYTES * len(sizes)
+    per_task = min(128 << 20, max(1 << 20, weighted // (cores * TASKS_PER_CORE)))
+    mean = max(1, sum(sizes) // len(sizes))
+    spark.conf.set("spark.sql.files.openCostInBytes", str(OPEN_COST_BYTES))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(per_task))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(max(16, min(10000, BATCH_BYTES // mean))))
+
+
+def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
+    """Replace labels with those of a CSV (path,label; path relative to --input)."""
+    labels = spark.read.option("header", "true").csv(labels_uri)
+    missing = [c for c in ("path", "label") if c not in labels.columns]
+    if missing:
+        raise UsageError(f"--labels: expected CSV columns path,label, got {','.join(labels.columns)}")
+    labels = (labels.select(F.regexp_replace("path", r"^\./", "").alias("_label_path"), F.col("label"))
+              .groupBy("_label_path")
+              .agg(F.min("label").alias("_label"), F.countDistinct("label").alias("_labels")))
+    conflict = labels.where("_labels > 1").select("_label_path").limit(1).collect()
+    if conflict:
+        raise ValueError(f"--labels: expected one label per path, got several for {conflict[0][0]!r}")
+    joined = catalog.join(F.broadcast(labels), catalog.rel_path == labels._label_path, "left")
+    return joined.select(*[F.col("_label").alias("label") if f.name == "label" else F.col(f.name)
+                           for f in CATALOG_SCHEMA])

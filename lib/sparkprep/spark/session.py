@@ -1,0 +1,39 @@
+"""Build the one SparkSession a job uses; only jobs/ and the test fixture call this."""
+
+from __future__ import annotations
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+# Settings the jobs rely on for correctness or usability; a value the user set wins.
+REQUIRED_CONF = {
+    # delta-rs refuses Spark's default INT96 timestamps
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.ui.showConsoleProgress": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.python.worker.reuse": "true",
+}
+
+
+def build_session(app_name: str, extra_conf: "dict[str, str] | None" = None) -> SparkSession:
+    """getOrCreate a session with REQUIRED_CONF filled in under anything already configured."""
+    conf = SparkConf()  # holds what spark-submit / --conf / spark-defaults passed
+    builder = SparkSession.builder.appName(f"sparkprep-{app_name}")
+    for key, value in {**REQUIRED_CONF, **(extra_conf or {})}.items():
+        if not conf.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def delta_jars_active(spark: SparkSession) -> bool:
+    """True when Delta's Spark extension is on the classpath and configured in this session."""
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    if "DeltaSparkSessionExtension" not in extensions:
+        return False
+    try:
+        spark._jvm.java.lang.Class.forName("io.delta.sql.DeltaSparkSessionExtension")
+    except Exception:  # noqa: BLE001 - py4j raises its own error type for ClassNotFound
+        return False
+    return True

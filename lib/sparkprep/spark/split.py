@@ -1,0 +1,135 @@
+"""Add `key` and `split` columns with native Spark SQL, exactly as `sparkprep.split_assign`.
+
+Hash mode needs no shuffle and no Python: sha2, conv and pmod run in the JVM.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import List, Sequence
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
+
+from sparkprep.config import SplitConfig, UsageError
+from sparkprep.keys import KeySpec, compile_group_regex, first_group
+from sparkprep.schema import CATALOG_SCHEMA, SPLIT_COLUMNS, SPLIT_METADATA_KEY, missing_columns
+from sparkprep.split_assign import BUCKETS, cumulative_basis_points
+
+NO_GROUP = "no_group"
+MISSING_KEY = "missing_key"
+_FALLBACK = "_key_fallback"
+
+
+def hash_hex(seed: str, key: Column) -> Column:
+    """h = sha256(utf8(seed + ":" + key)) as lowercase hex."""
+    return F.sha2(F.concat(F.lit(f"{seed}:"), key), 256)
+
+
+def bucket_column(seed: str, key: Column) -> Column:
+    """int(h[:15], 16) mod 10000; 15 hex digits fit in a signed long."""
+    return F.pmod(F.conv(F.substring(hash_hex(seed, key), 1, 15), 16, 10).cast("long"), F.lit(BUCKETS))
+
+
+def split_by_bucket(bucket: Column, ratios: Sequence[float], names: Sequence[str]) -> Column:
+    """The first split i with bucket < cum_i."""
+    cums = cumulative_basis_points(ratios)
+    expr = F.when(bucket < cums[0], F.lit(names[0]))
+    for cum, name in zip(cums[1:], names[1:]):
+        expr = expr.when(bucket < cum, F.lit(name))
+    return expr.otherwise(F.lit(names[-1]))
+
+
+def file_key(df: DataFrame, spec: KeySpec) -> DataFrame:
+    """Add `key` for file rows; where it cannot be computed, key by rel_path and say why."""
+    if spec.kind == "content":
+        key, fallback = F.col("sha256"), "sha256 unknown; keyed by path"
+    elif spec.kind == "path":
+        key, fallback = F.col("rel_path"), None
+    else:
+        key, fallback = _group_udf(spec.arg)(F.col("rel_path")), f"group regex {spec.arg!r} did not match; keyed by path"
+    df = df.withColumn("key", key)
+    if fallback is None:
+        return df
+    no_key = F.col("key").isNull()
+    status = F.when(no_key & (F.col("status") == "ok"), F.lit(NO_GROUP if spec.kind == "group" else "unreadable"))
+    return (df.withColumn("error", F.when(no_key, F.concat_ws("; ", F.col("error"), F.lit(fallback)))
+                          .otherwise(F.col("error")))
+              .withColumn("status", status.otherwise(F.col("status")))
+              .withColumn("key", F.coalesce(F.col("key"), F.col("rel_path"))))
+
+
+def _group_udf(pattern_text: str):
+    """Python-regex group extraction, so the key matches what users recompute in Python."""
+    @F.pandas_udf("string")
+    def group_key(paths: pd.Series) -> pd.Series:
+        pattern = compile_group_regex(pattern_text, "--key-by group")
+        return pd.Series([first_group(pattern, p) for p in paths], dtype=object)
+
+    return group_key
+
+
+def with_split(df: DataFrame, cfg: SplitConfig) -> DataFrame:
+    """Add the split column (hash or exact-stratified) and put the contract columns first."""
+    if cfg.stratify == "exact":
+        df = _stratified(df, cfg)
+    else:
+        df = df.withColumn("split", split_by_bucket(bucket_column(cfg.seed, F.col("key")), cfg.ratios, cfg.names))
+    meta = {SPLIT_METADATA_KEY: json.dumps(cfg.split_params(), sort_keys=True)}
+    rest = [c for c in df.columns if c not in SPLIT_COLUMNS]
+    return df.select(F.col("key").alias("key", metadata=meta), *SPLIT_COLUMNS[1:], *rest)
+
+
+def _stratified(df: DataFrame, cfg: SplitConfig) -> DataFrame:
+    """Within each label, rank distinct keys by (h, key) and cut at round(n * cum_i / 10000)."""
+    keys = df.select("label", "key").distinct().withColumn("_h", hash_hex(cfg.seed, F.col("key")))
+    by_label = Window.partitionBy("label")
+    keys = (keys.withColumn("_rank", F.row_number().over(by_label.orderBy("_h", "key")) - 1)
+                .withColumn("_n", F.count(F.lit(1)).over(by_label)))
+    cums = cumulative_basis_points(cfg.ratios)
+    cut = lambda cum: F.floor((F.col("_n") * cum + BUCKETS // 2) / BUCKETS)  # noqa: E731
+    expr = F.when(F.col("_rank") < cut(cums[0]), F.lit(cfg.names[0]))
+    for cum, name in zip(cums[1:], cfg.names[1:]):
+        expr = expr.when(F.col("_rank") < cut(cum), F.lit(name))
+    keys = keys.select(F.col("label").alias("_s_label"), F.col("key").alias("_s_key"),
+                       expr.otherwise(F.lit(cfg.names[-1])).alias("split"))
+    joined = df.join(keys, df.label.eqNullSafe(keys._s_label) & (df.key == keys._s_key), "inner")
+    return joined.drop("_s_label", "_s_key")
+
+
+def split_files(catalog: DataFrame, cfg: SplitConfig) -> DataFrame:
+    """Catalog rows (from ingest or a catalog table) -> split rows."""
+    missing = missing_columns(catalog.columns, [f.name for f in CATALOG_SCHEMA if f.name != "content"])
+    if missing:
+        raise UsageError(f"--input: expected a catalog table (from jobs/ingest.py), missing columns {missing}")
+    catalog = catalog.drop("key", "split")  # re-splitting a split table
+    return with_split(file_key(catalog, cfg.key_by), cfg)
+
+
+def read_rows(spark: SparkSession, cfg: SplitConfig) -> DataFrame:
+    """Tabular input: CSV (header, every value kept as a string) or parquet."""
+    if cfg.input.lower().rstrip("/").endswith((".csv", ".csv.gz")):
+        return spark.read.option("header", "true").option("mode", "PERMISSIVE").csv(cfg.input)
+    return spark.read.parquet(cfg.input)
+
+
+def split_rows(rows: DataFrame, cfg: SplitConfig) -> DataFrame:
+    """Tabular rows -> split rows: key = the column's string value; other columns kept."""
+    column = cfg.key_by.arg
+    for needed, flag in ((column, "--key-by column"), (cfg.label_column, "--label-column")):
+        if needed and needed not in rows.columns:
+            raise UsageError(f"{flag}: expected a column of the input, got {needed!r} (columns: {', '.join(rows.columns)})")
+    originals = [c for c in rows.columns]
+    renamed = {c: f"src_{c}" for c in originals if c in SPLIT_COLUMNS and c != cfg.label_column}
+    row_hash = F.sha2(F.to_json(F.struct(*[F.col(c) for c in originals])), 256)
+    key = F.col(column).cast("string")
+    df = rows.select(
+        F.coalesce(key, row_hash).alias("key"),
+        (F.col(cfg.label_column).cast("string") if cfg.label_column else F.lit(None).cast("string")).alias("label"),
+        F.lit(None).cast("string").alias("path"),
+        row_hash.alias("sha256"),
+        F.when(key.isNull(), F.lit(MISSING_KEY)).otherwise(F.lit("ok")).alias("status"),
+        F.when(key.isNull(), F.lit(f"column {column!r} is null; keyed by the row's sha256")).alias("error"),
+        *[F.col(c).alias(renamed.get(c, c)) for c in originals if c != cfg.label_column],
+    )
+    return with_split(df, cfg)
