@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # Spark's Python workers must use the venv's interpreter, not whatever python3 is on PATH.
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+export SPARK_LOCAL_IP := 127.0.0.1
 SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file conf/local.conf \
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist

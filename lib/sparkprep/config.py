@@ -207,7 +207,9 @@ def _split_values(s: Dict[str, Any]) -> SplitConfig:
         kind = detect_input_kind(ingest["input"])
     ratios = split_assign.parse_ratios(str(s.get("ratios", "0.8,0.1,0.1")))
     names = split_assign.parse_names(s.get("names"), len(ratios))
-    key_by = KeySpec.parse(str(s.get("key_by", "content" if kind != "table" else "")))
+    if kind == "table" and not s.get("key_by"):
+        raise ValueError("--key-by: expected column:NAME for tabular input, got nothing")
+    key_by = KeySpec.parse(str(s.get("key_by", "content")))
     if kind == "table" and key_by.kind != "column":
         raise ValueError(f"--key-by: expected column:NAME for tabular input, got {key_by}")
     if kind != "table" and key_by.kind == "column":

@@ -22,7 +22,6 @@ EXIF_ORIENTATION = 0x0112
 
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 # Statuses a file can get; `ok` is the only one that is not a quarantine.
 OK = "ok"
@@ -67,23 +66,29 @@ def probe_image(data: bytes, full: bool = False) -> Probe:
     if not data:
         return Probe(EMPTY, "zero-byte file")
     try:
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
-            frames = int(getattr(im, "n_frames", 1))
-            orientation = im.getexif().get(EXIF_ORIENTATION)
-            header = dict(
-                format=im.format, width=im.width, height=im.height, mode=im.mode,
-                frames=frames, orientation=int(orientation) if orientation else None,
-            )
-            if full:
-                im.seek(0)
-                im.load()
+        with warnings.catch_warnings():
+            # Past MAX_IMAGE_PIXELS Pillow only warns; make it an error for this call,
+            # whatever filters the host process (or a test runner) installed.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _probe(data, full)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return Probe(BOMB, _reason(exc))
     except UnidentifiedImageError:
         return Probe(INVALID, f"not a {'/'.join(ALLOWED_FORMATS)} image")
     except Exception as exc:  # noqa: BLE001 - any decoder failure is data, not a crash
         return Probe(CORRUPT, _reason(exc))
-    return Probe(OK, None, **header)
+
+
+def _probe(data: bytes, full: bool) -> Probe:
+    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+        orientation = im.getexif().get(EXIF_ORIENTATION)
+        probe = Probe(OK, None, format=im.format, width=im.width, height=im.height, mode=im.mode,
+                      frames=int(getattr(im, "n_frames", 1)),
+                      orientation=int(orientation) if orientation else None)
+        if full:
+            im.seek(0)
+            im.load()
+    return probe
 
 
 def _reason(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ class Reconciliation:
     expected_rows: int = 0
     read_by_spark: int = 0
     from_listing: Dict[str, int] = field(default_factory=dict)  # empty / too_large rows
+    scan_settings: Dict[str, str] = field(default_factory=dict)  # partition sizing applied
 
     def as_dict(self, rows: int) -> dict:
         return {
@@ -45,6 +46,7 @@ class Reconciliation:
             "rows_from_listing": self.from_listing,
             "rows": rows,
             "reconciled": rows == self.expected_rows,
+            "scan_settings": self.scan_settings,
         }
 
 
@@ -78,7 +80,7 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     if rec.expected_rows == 0:
         raise UsageError(f"--input: no files with extensions {','.join(cfg.extensions)} under {cfg.input}")
 
-    tune_file_partitions(spark, [s for _, s in to_read])
+    rec.scan_settings = tune_file_partitions(spark, [s for _, s in to_read])
     scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
             .where((F.col("length") > 0) & (F.col("length") <= cfg.max_file_bytes))
             .where(F.col("path").rlike(extension_regex(cfg.extensions)))
@@ -96,21 +98,28 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     return catalog, rec
 
 
-def tune_file_partitions(spark: SparkSession, sizes: List[int]) -> None:
+def tune_file_partitions(spark: SparkSession, sizes: List[int]) -> Dict[str, str]:
     """Size scan tasks from the listing: a few tasks per core, Arrow batches bounded in bytes.
 
     Spark's defaults (4 MB open cost, 128 MB partitions) pack only ~30 small files into a
-    task, so per-task overhead dominates on small images.
+    task, so per-task overhead dominates on small images. A value set explicitly at launch
+    (--conf / properties file) is left alone. Returns what was set.
     """
     if not sizes:
-        return
+        return {}
     cores = spark.sparkContext.defaultParallelism
     weighted = sum(sizes) + OPEN_COST_BYTES * len(sizes)
-    per_task = min(128 << 20, max(1 << 20, weighted // (cores * TASKS_PER_CORE)))
     mean = max(1, sum(sizes) // len(sizes))
-    spark.conf.set("spark.sql.files.openCostInBytes", str(OPEN_COST_BYTES))
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(per_task))
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(max(16, min(10000, BATCH_BYTES // mean))))
+    wanted = {
+        "spark.sql.files.openCostInBytes": OPEN_COST_BYTES,
+        "spark.sql.files.maxPartitionBytes": min(128 << 20, max(1 << 20, weighted // (cores * TASKS_PER_CORE))),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": max(16, min(10000, BATCH_BYTES // mean)),
+    }
+    launched = spark.sparkContext.getConf()
+    applied = {key: str(value) for key, value in wanted.items() if not launched.contains(key)}
+    for key, value in applied.items():
+        spark.conf.set(key, value)
+    return applied
 
 
 def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:

@@ -16,8 +16,10 @@ def table_stats(table: DataFrame) -> dict:
     table = table.select(*[c for c in wanted if c in table.columns]).cache()
     split_col = F.col("split") if has_split else F.lit("all")
     grouped = table.groupBy(split_col.alias("split"), "label").count().collect()
+    # Where a row came from: its source path, or its key for tabular rows (path is null).
+    where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
     stats = {"counts": nested_counts([(r["split"], r["label"], r["count"]) for r in grouped]),
-             "quarantine": _quarantine(table), "duplicates": _duplicates(table)}
+             "quarantine": _quarantine(table, where), "duplicates": _duplicates(table, where)}
     stats["rows"] = sum(sum(per.values()) for per in stats["counts"].values())
     if has_split:
         several = table.groupBy("key").agg(F.countDistinct("split").alias("n")).where("n > 1")
@@ -27,9 +29,8 @@ def table_stats(table: DataFrame) -> dict:
     return stats
 
 
-def _quarantine(table: DataFrame) -> dict:
+def _quarantine(table: DataFrame, where) -> dict:
     bad = table.where(F.col("status") != "ok")
-    where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
     examples = (bad.select("status", where.alias("where"), "error")
                 .withColumn("_n", F.row_number().over(_by("status")))
                 .where(F.col("_n") <= EXAMPLES).collect())
@@ -45,11 +46,11 @@ def _by(column: str):
     return Window.partitionBy(column).orderBy(F.col("where"))
 
 
-def _duplicates(table: DataFrame) -> dict:
+def _duplicates(table: DataFrame, where) -> dict:
     groups = (table.where((F.col("status") == "ok") & F.col("sha256").isNotNull())
               .groupBy("sha256")
               .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("label").alias("labels"),
-                   F.sort_array(F.collect_list(F.coalesce("path", "key"))).alias("paths"))
+                   F.sort_array(F.collect_list(where)).alias("paths"))
               .where("n > 1"))
     totals = groups.agg(F.count(F.lit(1)).alias("groups"), F.sum(F.col("n") - 1).alias("extra"),
                         F.sum(F.when(F.col("labels") > 1, 1).otherwise(0)).alias("conflicts")).first()

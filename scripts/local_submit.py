@@ -1,0 +1,39 @@
+"""Build and run `spark-submit jobs/<job>.py ...` on this machine, the way the README does.
+
+Used by the integration tests and the benchmarks, so both run exactly what users run:
+the venv's Python on the workers, conf/local.conf, quiet logging, loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+from typing import Dict, Optional, Sequence
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def submit_env() -> Dict[str, str]:
+    """The environment for spark-submit: workers must run this interpreter, not python3 on PATH."""
+    return {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": "127.0.0.1"}
+
+
+def submit_command(job: str, args: Sequence[str], master: str = "local[2]",
+                   conf: Optional[Dict[str, str]] = None) -> list:
+    """The spark-submit command line for jobs/<job>.py with conf/local.conf and quiet logging."""
+    cmd = [str(pathlib.Path(sys.executable).parent / "spark-submit"), "--master", master,
+           "--properties-file", str(REPO / "conf" / "local.conf"),
+           "--driver-java-options", f"-Dlog4j2.configurationFile=file:{REPO / 'conf' / 'log4j2.properties'}"]
+    for key, value in (conf or {}).items():
+        cmd += ["--conf", f"{key}={value}"]
+    return cmd + [str(REPO / "jobs" / f"{job}.py"), *map(str, args)]
+
+
+def spark_submit(job: str, *args, master: str = "local[2]", conf: Optional[Dict[str, str]] = None,
+                 timeout: float = 1800, capture: bool = True) -> subprocess.CompletedProcess:
+    """Run the job; spark-submit forwards the Python driver's stderr into its stdout."""
+    return subprocess.run(submit_command(job, args, master, conf), env=submit_env(), cwd=REPO,
+                          capture_output=capture, text=True, timeout=timeout)

@@ -1,0 +1,34 @@
+"""A few real `spark-submit` runs: what a user types, in a separate JVM and Python workers."""
+
+import json
+
+import pyarrow.parquet as pq
+
+from conftest import spark_submit
+from sparkprep.split_assign import assign_split
+
+
+def test_split_job_on_the_sample_tree_via_spark_submit(sample_tree, tmp_path):
+    out = tmp_path / "splits"
+    result = spark_submit("split", "--input", sample_tree, "--output", out, "--ratios", "0.7,0.15,0.15",
+                          "--seed", "42", "--validate", "full", master="local[2,3]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "== split summary ==" in result.stdout
+    assert "quarantined: corrupt 1, decompression_bomb 1, empty 1, invalid 1" in result.stdout
+    # spark-submit forwards the Python driver's stderr into its stdout
+    assert "[split" in result.stdout and "] running: ingest" in result.stdout  # a line per stage
+    report = json.loads((out / "_run_report.json").read_text())
+    assert report["reconciliation"]["reconciled"] and report["split"]["split_algo"] == "sha256-v1"
+    rows = pq.read_table(str(out), columns=["key", "split", "status"]).to_pylist()
+    assert len(rows) == report["rows"] == report["reconciliation"]["expected_rows"]
+    assert all(r["split"] == assign_split("42", r["key"], [0.7, 0.15, 0.15], ["train", "val", "test"]) for r in rows)
+
+
+def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):
+    (tmp_path / "in").mkdir()
+    result = spark_submit("split", "--input", tmp_path / "in", "--output", tmp_path / "o", "--ratios", "0.5,0.2")
+    assert result.returncode == 2
+    printed = (result.stdout + result.stderr).splitlines()
+    errors = [line for line in printed if "error" in line.lower()]
+    assert errors == ["split: error: --ratios: expected ratios summing to 1, got '0.5,0.2' (sum 0.7)"]
+    assert "summary" not in result.stdout

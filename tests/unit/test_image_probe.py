@@ -1,0 +1,81 @@
+"""Header probing and validation on images made in the test."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sparkprep import image_probe as ip
+
+
+def encode(image, fmt, **kwargs):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def photo(size=(96, 64)):
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def test_jpeg_header_gives_format_size_mode():
+    probe = ip.probe_image(encode(photo(), "JPEG"))
+    assert (probe.status, probe.format, probe.width, probe.height, probe.mode, probe.frames) == \
+        ("ok", "JPEG", 96, 64, "RGB", 1)
+
+
+def test_exif_orientation_is_read_without_decoding():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert ip.probe_image(encode(photo(), "JPEG", exif=exif.tobytes())).orientation == 6
+    assert ip.probe_image(encode(photo(), "JPEG")).orientation is None
+
+
+def test_truncated_body_passes_header_check_but_not_full_validation():
+    data = encode(photo((300, 200)), "JPEG")[:-400]
+    assert ip.probe_image(data).status == "ok"
+    full = ip.probe_image(data, full=True)
+    assert full.status == "corrupt" and "truncated" in full.error
+
+
+def test_html_named_jpg_is_invalid():
+    probe = ip.probe_image(b"<!doctype html><html></html>")
+    assert probe.status == "invalid" and "not a JPEG" in probe.error
+
+
+def test_decompression_bomb_is_quarantined_not_raised():
+    data = encode(Image.new("1", (10000, 10000)), "PNG")
+    probe = ip.probe_image(data)
+    assert probe.status == "decompression_bomb" and "exceeds limit" in probe.error
+
+
+def test_max_pixels_is_settable_in_the_worker_process():
+    data = encode(photo((100, 100)), "PNG")
+    try:
+        ip.set_max_pixels(5000)
+        assert ip.probe_image(data).status == "decompression_bomb"
+    finally:
+        ip.set_max_pixels(ip.DEFAULT_MAX_PIXELS)
+    assert ip.probe_image(data).status == "ok"
+
+
+def test_empty_bytes_are_empty():
+    assert ip.probe_image(b"").status == "empty"
+
+
+def test_format_not_in_allowlist_is_invalid():
+    assert ip.probe_image(encode(photo(), "PCX")).status == "invalid"
+
+
+@pytest.mark.parametrize("make,mode,frames", [
+    (lambda: encode(photo().convert("CMYK"), "JPEG"), "CMYK", 1),
+    (lambda: encode(Image.fromarray(np.full((8, 8), 40000, np.uint16)), "PNG"), "I;16", 1),
+    (lambda: encode(Image.new("P", (8, 8)), "PNG", transparency=0), "P", 1),
+    (lambda: encode(Image.new("L", (8, 8)), "GIF", save_all=True,
+                    append_images=[Image.new("L", (8, 8), v) for v in (128, 255)]), "P", 3),
+])
+def test_unusual_but_valid_images_are_ok_with_their_mode_and_frames(make, mode, frames):
+    probe = ip.probe_image(make(), full=True)
+    assert (probe.status, probe.mode, probe.frames) == ("ok", mode, frames)

@@ -1,0 +1,29 @@
+"""Bad invocations of the job entry points exit 2 with one line, without starting Spark."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+JOBS = pathlib.Path(__file__).resolve().parents[2] / "jobs"
+
+
+def load_job(name):
+    spec = importlib.util.spec_from_file_location(f"job_{name}", JOBS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("job,argv,message", [
+    ("split", ["--input", "/does/not/exist", "--output", "/tmp/x"], "split: error: --input: expected an existing path"),
+    ("split", ["--output", "/tmp/x"], "split: error: --input: expected a path"),
+    ("ingest", ["--input", ".", "--output", "/tmp/x", "--validate", "yes"], "ingest: error: --validate"),
+])
+def test_bad_usage_exits_2_with_one_line(job, argv, message, capsys, monkeypatch):
+    import sparkprep.spark.session as session
+
+    monkeypatch.setattr(session, "build_session", lambda *a, **k: pytest.fail("Spark was started"))
+    assert load_job(job).main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1

@@ -1,0 +1,51 @@
+"""Relative paths, labels and --key-by parsing, without Spark."""
+
+import unicodedata
+
+import pytest
+
+from sparkprep.keys import KeySpec, compile_group_regex, first_group, is_hidden, label_from_parent, relative_path
+
+
+def test_relative_path_is_below_root_and_nfc():
+    nfd = unicodedata.normalize("NFD", "file:/data/Hand/é.jpeg")
+    assert relative_path(nfd, "file:/data") == "Hand/é.jpeg"
+    assert relative_path("s3://b/raw/CXR/x.png", "s3://b/raw/") == "CXR/x.png"
+    assert relative_path("file:/data/one.png", "file:/data/one.png") == "one.png"
+    with pytest.raises(ValueError, match="expected a path under"):
+        relative_path("file:/other/x.png", "file:/data")
+
+
+def test_label_is_parent_directory_or_none_at_root():
+    assert label_from_parent("CXR/x.jpeg") == "CXR"
+    assert label_from_parent("site1/CXR/x.jpeg") == "CXR"
+    assert label_from_parent("x.jpeg") is None
+
+
+def test_group_regex_takes_capture_group_one():
+    pattern = compile_group_regex(r"/(p[0-9]+)_", "--key-by group")
+    assert first_group(pattern, "CXR/p200001_03.jpeg") == "p200001"
+    assert first_group(pattern, "CXR/other.jpeg") is None
+
+
+@pytest.mark.parametrize("text,kind,arg", [
+    ("content", "content", None), ("path", "path", None),
+    ("group:(p[0-9]+)", "group", "(p[0-9]+)"), ("column:customer_id", "column", "customer_id"),
+])
+def test_key_spec_parses_each_kind(text, kind, arg):
+    spec = KeySpec.parse(text)
+    assert (spec.kind, spec.arg, str(spec)) == (kind, arg, text)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("hash", "expected content, path"), ("column:", "expected content, path"),
+    ("group:p[0-9]+", "capture group"), ("group:(p[", "valid regular expression"),
+])
+def test_key_spec_rejects_bad_values(text, message):
+    with pytest.raises(ValueError, match=message):
+        KeySpec.parse(text)
+
+
+def test_hidden_matches_spark_file_index_rule():
+    assert is_hidden(".DS_Store") and is_hidden("CXR/_tmp/x.jpg") and is_hidden("a/.b.jpg")
+    assert not is_hidden("CXR/x_1.jpg")
