@@ -78,7 +78,8 @@ def summary_table(report: dict) -> str:
     dup = report.get("duplicates")
     if dup is not None:
         lines.append(f"exact duplicates: {dup['extra_copies']} extra copies in {dup['groups']} groups"
-                     f" ({dup['conflicting_label_groups']} groups with conflicting labels)")
+                     f" ({dup['conflicting_label_groups']} with conflicting labels,"
+                     f" {dup['groups_in_several_splits']} spread over several splits)")
     rec = report.get("reconciliation")
     if rec:
         lines.append(f"input: {rec['listed_files']} listed, {rec['rows']} rows, {rec['skipped_extension']} "

@@ -76,7 +76,8 @@ def test_bad_files_are_quarantined_with_reasons(sample_split):
 def test_duplicates_are_reported_with_conflicting_labels(sample_split):
     _, report = sample_split
     dup = report["duplicates"]
-    assert (dup["groups"], dup["extra_copies"], dup["conflicting_label_groups"]) == (1, 2, 1)
+    assert (dup["groups"], dup["extra_copies"], dup["conflicting_label_groups"], dup["groups_in_several_splits"]) == \
+        (1, 2, 1, 0)  # keyed by content, copies always share a split
     paths = dup["conflicting_examples"][0]["paths"]
     assert any(p.endswith("BreastMRI/p_dup_conflict.jpeg") for p in paths)
 
@@ -112,9 +113,10 @@ def test_adding_20_percent_new_files_moves_no_existing_sample(spark, make_sample
 
 
 def test_group_key_keeps_every_patient_in_one_split(spark, sample_tree, tmp_path):
-    split(spark, "--input", sample_tree, "--output", tmp_path / "g", "--key-by", "group:/(p[0-9]+)_",
-          "--ratios", "0.5,0.5", "--seed", "3")
+    report = split(spark, "--input", sample_tree, "--output", tmp_path / "g", "--key-by", "group:/(p[0-9]+)_",
+                   "--ratios", "0.5,0.5", "--seed", "3")
     rows = read(tmp_path / "g")
+    assert report["leakage"]["keys_in_several_splits"] == 0
     splits_per_group = collections.defaultdict(set)
     for r in rows:
         splits_per_group[r["key"]].add(r["split"])
@@ -124,6 +126,17 @@ def test_group_key_keeps_every_patient_in_one_split(spark, sample_tree, tmp_path
     unmatched = next(r for r in rows if r["rel_path"] == "CXR/p_cmyk.jpg")
     assert (unmatched["key"], unmatched["status"]) == ("CXR/p_cmyk.jpg", "no_group")
     assert "did not match" in unmatched["error"]
+
+
+def test_path_keys_let_copies_spread_and_the_report_says_so(spark, sample_tree, tmp_path):
+    report = split(spark, "--input", sample_tree, "--output", tmp_path / "p", "--key-by", "path",
+                   "--ratios", "0.5,0.5", "--seed", "0")
+    copies = collections.defaultdict(set)
+    for r in read(tmp_path / "p"):
+        if r["status"] == "ok":
+            copies[r["sha256"]].add(r["split"])
+    spread = sum(1 for s in copies.values() if len(s) > 1)
+    assert report["duplicates"]["groups_in_several_splits"] == spread == 1
 
 
 def test_exact_stratification_matches_the_reference_and_gives_exact_shares(spark, sample_tree, tmp_path):

@@ -1,8 +1,12 @@
-"""Counts for the run report, read back from the written table (content is never read)."""
+"""Counts for the run report, read back from the written table.
+
+Only small columns are read (parquet prunes the rest), and each aggregate is one pass:
+no cache, no distinct counts, no per-group lists over the whole table.
+"""
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import Column, DataFrame, Window, functions as F
 
 from sparkprep.run_report import nested_counts
 
@@ -10,56 +14,75 @@ EXAMPLES = 5
 
 
 def table_stats(table: DataFrame) -> dict:
-    """counts, quarantine, duplicates (by sha256 among ok rows) and, for split tables, leakage."""
+    """counts, quarantine, duplicates (same sha256 among ok rows) and, with a split, leakage."""
     has_split = "split" in table.columns
-    wanted = ("key", "split", "label", "path", "sha256", "status", "error")
-    table = table.select(*[c for c in wanted if c in table.columns]).cache()
-    split_col = F.col("split") if has_split else F.lit("all")
-    grouped = table.groupBy(split_col.alias("split"), "label").count().collect()
     # Where a row came from: its source path, or its key for tabular rows (path is null).
     where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
-    stats = {"counts": nested_counts([(r["split"], r["label"], r["count"]) for r in grouped]),
-             "quarantine": _quarantine(table, where), "duplicates": _duplicates(table, where)}
-    stats["rows"] = sum(sum(per.values()) for per in stats["counts"].values())
+    split = F.col("split") if has_split else F.lit("all")
+    grouped = table.groupBy(split.alias("split"), "label", "status").count().collect()
+    per_label, per_status = [], {}
+    for r in grouped:
+        per_label.append((r["split"], r["label"], r["count"]))
+        per_status[r["status"]] = per_status.get(r["status"], 0) + r["count"]
+    counts = nested_counts(_sum_over_status(per_label))
+    stats = {"counts": counts, "rows": sum(per_status.values()), "status_counts": per_status,
+             "quarantine": _quarantine(table, where, per_status),
+             "duplicates": _duplicates(table, where, split)}
     if has_split:
-        several = table.groupBy("key").agg(F.countDistinct("split").alias("n")).where("n > 1")
-        stats["leakage"] = {"keys_in_several_splits": several.count(),
-                            "examples": [r["key"] for r in several.limit(EXAMPLES).collect()]}
-    table.unpersist()
+        spread = (table.groupBy("key").agg(F.min("split").alias("lo"), F.max("split").alias("hi"))
+                  .where("lo <> hi").select("key"))
+        keys = [r["key"] for r in spread.limit(EXAMPLES).collect()]
+        stats["leakage"] = {"keys_in_several_splits": spread.count() if keys else 0, "examples": keys}
     return stats
 
 
-def _quarantine(table: DataFrame, where) -> dict:
-    bad = table.where(F.col("status") != "ok")
-    examples = (bad.select("status", where.alias("where"), "error")
-                .withColumn("_n", F.row_number().over(_by("status")))
-                .where(F.col("_n") <= EXAMPLES).collect())
-    out = {r["status"]: {"count": r["count"], "examples": []} for r in bad.groupBy("status").count().collect()}
-    for r in sorted(examples, key=lambda r: (r["status"], r["where"] or "")):
+def _sum_over_status(rows):
+    totals = {}
+    for split, label, n in rows:
+        totals[(split, label)] = totals.get((split, label), 0) + n
+    return [(s, l, n) for (s, l), n in totals.items()]
+
+
+def _quarantine(table: DataFrame, where: Column, per_status: dict) -> dict:
+    bad = {status: n for status, n in per_status.items() if status != "ok"}
+    out = {status: {"count": n, "examples": []} for status, n in sorted(bad.items())}
+    if not bad:
+        return out
+    ranked = (table.where(F.col("status") != "ok").select("status", where.alias("where"), "error")
+              .withColumn("_n", F.row_number().over(Window.partitionBy("status").orderBy("where"))))
+    for r in ranked.where(F.col("_n") <= EXAMPLES).orderBy("status", "_n").collect():
         out[r["status"]]["examples"].append({"path": r["where"], "error": r["error"]})
     return out
 
 
-def _by(column: str):
-    from pyspark.sql import Window
-
-    return Window.partitionBy(column).orderBy(F.col("where"))
-
-
-def _duplicates(table: DataFrame, where) -> dict:
+def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
+    """Exact copies: groups, extra copies, groups whose copies disagree on label or split."""
     groups = (table.where((F.col("status") == "ok") & F.col("sha256").isNotNull())
               .groupBy("sha256")
-              .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("label").alias("labels"),
-                   F.sort_array(F.collect_list(where)).alias("paths"))
+              .agg(F.count(F.lit(1)).alias("n"),
+                   (F.min("label") != F.max("label")).alias("label_conflict"),
+                   (F.min(split) != F.max(split)).alias("split_conflict"))
               .where("n > 1"))
-    totals = groups.agg(F.count(F.lit(1)).alias("groups"), F.sum(F.col("n") - 1).alias("extra"),
-                        F.sum(F.when(F.col("labels") > 1, 1).otherwise(0)).alias("conflicts")).first()
-    conflicting = groups.where("labels > 1").orderBy("sha256").limit(EXAMPLES).collect()
-    plain = groups.orderBy("sha256").limit(EXAMPLES).collect()
+    totals = groups.agg(
+        F.count(F.lit(1)).alias("groups"), F.sum(F.col("n") - 1).alias("extra"),
+        F.sum(F.col("label_conflict").cast("int")).alias("labels"),
+        F.sum(F.col("split_conflict").cast("int")).alias("splits"),
+        F.slice(F.sort_array(F.collect_list("sha256")), 1, EXAMPLES).alias("some"),
+        F.slice(F.sort_array(F.collect_list(F.when(F.col("label_conflict"), F.col("sha256")))), 1, EXAMPLES)
+        .alias("conflicting"),
+    ).first()
+    wanted = set(totals["some"] or []) | set(totals["conflicting"] or [])
+    paths = {}
+    if wanted:
+        for r in table.where(F.col("sha256").isin(sorted(wanted)) & (F.col("status") == "ok")) \
+                .select("sha256", where.alias("where")).collect():
+            paths.setdefault(r["sha256"], []).append(r["where"])
+    example = lambda sha: {"sha256": sha, "paths": sorted(paths.get(sha, []))[:EXAMPLES]}  # noqa: E731
     return {
         "groups": int(totals["groups"] or 0),
         "extra_copies": int(totals["extra"] or 0),
-        "conflicting_label_groups": int(totals["conflicts"] or 0),
-        "examples": [{"sha256": r["sha256"], "paths": r["paths"][:EXAMPLES]} for r in plain],
-        "conflicting_examples": [{"sha256": r["sha256"], "paths": r["paths"][:EXAMPLES]} for r in conflicting],
+        "conflicting_label_groups": int(totals["labels"] or 0),
+        "groups_in_several_splits": int(totals["splits"] or 0),
+        "examples": [example(s) for s in totals["some"] or []],
+        "conflicting_examples": [example(s) for s in totals["conflicting"] or []],
     }
