@@ -89,5 +89,6 @@ def summary_table(report: dict) -> str:
         lines.append(f"split: {sp['split_algo']} seed={sp['seed']!r} ratios={sp['ratios']} key-by={sp['key_by']}"
                      f" stratify={sp['stratify']}; keys in more than one split: {report['leakage']['keys_in_several_splits']}")
     lines.append(f"output: {report['output']['uri']} ({report['output']['format']})")
-    lines.append(f"time: {report['seconds']:.1f}s, {report['throughput']['rows_per_s']:.0f} rows/s")
+    speed = report["throughput"]
+    lines.append(f"time: {report['seconds']:.1f}s, {speed['rows_per_s']:.0f} {speed['unit']}/s")
     return "\n".join(lines)

@@ -221,3 +221,30 @@ def test_failed_rerun_leaves_the_old_output_intact(spark, sample_tree, tmp_path,
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
     assert read(out) == rows
     assert [p.name for p in tmp_path.iterdir()] == ["safe"]  # no staging directory left behind
+
+
+def test_files_over_max_bytes_are_too_large_with_streamed_sha256(spark, make_sample, tmp_path):
+    import hashlib
+
+    (tmp_path / "in" / "cat").mkdir(parents=True)
+    small = make_sample.jpeg_bytes(make_sample.synthetic_scan(0, 1, size=16))
+    big = make_sample.jpeg_bytes(make_sample.synthetic_scan(0, 2, size=256))
+    (tmp_path / "in" / "cat" / "small.jpg").write_bytes(small)
+    (tmp_path / "in" / "cat" / "big.jpg").write_bytes(big)
+    report = split(spark, "--input", tmp_path / "in", "--output", tmp_path / "o", "--max-file-bytes", len(small) + 1)
+    rows = {r["rel_path"]: r for r in read(tmp_path / "o")}
+    assert rows["cat/small.jpg"]["status"] == "ok"
+    assert rows["cat/big.jpg"]["status"] == "too_large" and "not decoded" in rows["cat/big.jpg"]["error"]
+    assert rows["cat/big.jpg"]["key"] == rows["cat/big.jpg"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert report["reconciliation"]["rows_from_listing"] == {"empty": 0, "too_large": 1}
+
+
+def test_an_existing_directory_that_is_not_a_table_is_never_replaced(spark, sample_tree, tmp_path):
+    from sparkprep.config import UsageError
+
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(UsageError, match="refusing to replace it"):
+        split(spark, "--input", sample_tree, "--output", precious)
+    assert (precious / "thesis.tex").read_text() == "years of work"

@@ -12,12 +12,13 @@ from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ingest import Reconciliation, catalog_frame
 from sparkprep.spark.split import read_rows, split_files, split_rows
 from sparkprep.spark.stats import table_stats
-from sparkprep.spark.tables import read_table, write_table
+from sparkprep.spark.tables import check_replaceable, read_table, write_table
 
 
 def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:
     """Catalogue raw files into a table with one row per file (unpartitioned)."""
     clock = clock or StageClock("ingest")
+    check_replaceable(spark, cfg.output)
     clock.stage("listing and planning", cfg.input)
     catalog, rec = catalog_frame(spark, cfg)
     clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
@@ -28,6 +29,7 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
     """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
     clock = clock or StageClock("split")
     rec: Optional[Reconciliation] = None
+    check_replaceable(spark, cfg.output)
     clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
     if cfg.input_kind == "files":
         catalog, rec = catalog_frame(spark, cfg)
@@ -60,7 +62,8 @@ def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageCl
             "reconciliation": rec.as_dict(stats["rows"]) if rec else None,
             "seconds": seconds,
             "durations": dict(clock.durations),
-            "throughput": {"rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None},
+            "throughput": {"rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None,
+                           "unit": "files" if rec else "rows"},
             "versions": versions(spark.version),
         }
         clock.stage("publishing")

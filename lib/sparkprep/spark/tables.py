@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from sparkprep.config import UsageError
 from sparkprep.listing import arrow_filesystem
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.session import delta_jars_active
@@ -33,6 +34,17 @@ Finisher = Callable[[DataFrame], dict]
 
 def is_delta_table(fs: HadoopFS, uri: str) -> bool:
     return fs.exists(f"{uri.rstrip('/')}/{DELTA_LOG}")
+
+
+def check_replaceable(spark: SparkSession, output: str) -> None:
+    """Refuse to replace an existing path that is not a table (a home directory, raw data...)."""
+    fs = HadoopFS(spark)
+    if not fs.exists(output):
+        return
+    markers = (REPORT_NAME, DELTA_LOG, "_SUCCESS")
+    if not any(fs.exists(f"{output.rstrip('/')}/{marker}") for marker in markers):
+        raise UsageError(f"--output: expected a new path or an earlier sparkprep output, got {output!r} "
+                         f"(it exists and holds none of {', '.join(markers)}); refusing to replace it")
 
 
 def read_table(spark: SparkSession, uri: str) -> DataFrame:
