@@ -142,6 +142,33 @@ def merged_settings(argv: Optional[Sequence[str]], prog: str, flags: Dict[str, T
     return settings
 
 
+PREPROCESS_FLAGS: Dict[str, Tuple[str, str]] = {
+    **SPLIT_FLAGS,
+    "size": ("output size: N or WIDTHxHEIGHT (default 224)", "str"),
+    "resize": ("exact | shorter-side-crop (default) | fit | pad", "str"),
+    "resample": ("nearest | box | bilinear (default) | hamming | bicubic | lanczos", "str"),
+    "mode": ("RGB (default) | L | keep (L for grayscale sources, RGB otherwise)", "str"),
+    "background": ("colour that alpha and padding are composited onto (default white)", "str"),
+    "encode": ("jpeg[:Q] (default jpeg:90) | png | webp[:Q] | raw (uint8 HWC pixels)", "str"),
+    "augment": ("augmentations, e.g. hflip,vflip,rotate:15,crop:0.85,color:0.2,noise:5", "str"),
+    "copies": ("augmented copies per sample of --augment-splits (default 0)", "str"),
+    "augment-splits": ("splits that get augmented copies (default train)", "str"),
+    "draft": ("on (default): decode JPEGs at reduced DCT scale when the target is smaller; off", "str"),
+}
+
+
+@dataclass(frozen=True)
+class PreprocessConfig(SplitConfig):
+    """Split settings (used when --input is raw files or an unsplit catalog) plus the recipe."""
+
+    spec: Optional[Any] = None  # sparkprep.transform.TransformSpec
+    copies: int = 0
+    augment_splits: Tuple[str, ...] = ("train",)
+
+    def copies_by_split(self) -> Dict[str, int]:
+        return {name: self.copies for name in self.augment_splits}
+
+
 def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
     """Parse and validate the ingest job's arguments."""
     settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")
@@ -152,6 +179,43 @@ def split_config(argv: Optional[Sequence[str]] = None) -> SplitConfig:
     """Parse and validate the split job's arguments."""
     settings = merged_settings(argv, "split", SPLIT_FLAGS, "Assign deterministic train/val/test splits.")
     return _wrap(lambda: _split_values(settings))
+
+
+def preprocess_config(argv: Optional[Sequence[str]] = None) -> PreprocessConfig:
+    """Parse and validate the preprocess job's arguments."""
+    settings = merged_settings(argv, "preprocess", PREPROCESS_FLAGS, "Decode, orient, convert, resize, augment.")
+    return _wrap(lambda: _preprocess_values(settings))
+
+
+def _preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
+    from sparkprep import augment, image_ops, transform
+
+    split = _split_values(s)
+    if split.input_kind == "table":
+        raise ValueError("--input: expected image files, a catalog or a split table; tabular rows have no images")
+    fmt, quality = transform.parse_encode(s.get("encode", "jpeg:90"))
+    spec = transform.TransformSpec(
+        size=transform.parse_size(s.get("size", "224")),
+        resize=_choice("--resize", s.get("resize", "shorter-side-crop"), image_ops.RESIZE_POLICIES),
+        resample=_choice("--resample", s.get("resample", "bilinear"), tuple(image_ops.RESAMPLE)),
+        mode=_choice("--mode", s.get("mode", "RGB"), image_ops.MODES),
+        background=transform.parse_background(s.get("background", "white")),
+        encode=fmt, quality=quality,
+        augment=augment.AugmentSpec.parse(s.get("augment")),
+        seed=split.seed,
+        draft=_choice("--draft", s.get("draft", "on"), ("on", "off")) == "on",
+    )
+    try:
+        copies = int(s.get("copies", 0))
+    except ValueError:
+        raise ValueError(f"--copies: expected a whole number, got {s.get('copies')!r}") from None
+    if not 0 <= copies <= 100:
+        raise ValueError(f"--copies: expected 0..100, got {copies}")
+    if copies and not spec.augment:
+        raise ValueError("--copies: expected --augment too (copies of what?)")
+    splits = tuple(n.strip() for n in str(s.get("augment_splits", "train")).split(",") if n.strip())
+    values = {f.name: getattr(split, f.name) for f in fields(split)}
+    return PreprocessConfig(**values, spec=spec, copies=copies, augment_splits=splits)
 
 
 def _wrap(build):
@@ -255,5 +319,7 @@ def config_dict(cfg: IngestConfig) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for f in fields(cfg):
         value = getattr(cfg, f.name)
+        if hasattr(value, "as_dict"):
+            value = value.as_dict()
         out[f.name] = str(value) if isinstance(value, KeySpec) else list(value) if isinstance(value, tuple) else value
     return out

@@ -71,12 +71,17 @@ def probe_image(data: bytes, full: bool = False) -> Probe:
             # whatever filters the host process (or a test runner) installed.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return _probe(data, full)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return Probe(BOMB, _reason(exc))
-    except UnidentifiedImageError:
-        return Probe(INVALID, f"not a {'/'.join(ALLOWED_FORMATS)} image")
     except Exception as exc:  # noqa: BLE001 - any decoder failure is data, not a crash
-        return Probe(CORRUPT, _reason(exc))
+        return Probe(*classify_error(exc))
+
+
+def classify_error(exc: BaseException) -> "tuple[str, str]":
+    """(status, reason) for an exception raised while opening or decoding an image."""
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return BOMB, _reason(exc)
+    if isinstance(exc, UnidentifiedImageError):
+        return INVALID, f"not a {'/'.join(ALLOWED_FORMATS)} image"
+    return CORRUPT, _reason(exc)
 
 
 def _probe(data: bytes, full: bool) -> Probe:

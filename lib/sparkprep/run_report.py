@@ -80,6 +80,11 @@ def summary_table(report: dict) -> str:
         lines.append(f"exact duplicates: {dup['extra_copies']} extra copies in {dup['groups']} groups"
                      f" ({dup['conflicting_label_groups']} with conflicting labels,"
                      f" {dup['groups_in_several_splits']} spread over several splits)")
+    if report.get("augmented_copies"):
+        lines.append(f"augmented copies: {report['augmented_copies']} (aug_index >= 1)")
+    for channels, norm in sorted((report.get("normalization") or {}).items()):
+        lines.append(f"normalize ({norm['split']}, {norm['images']} images, {channels} channels): "
+                     f"mean={norm['mean']} std={norm['std']}")
     rec = report.get("reconciliation")
     if rec:
         lines.append(f"input: {rec['listed_files']} listed, {rec['rows']} rows, {rec['skipped_extension']} "

@@ -33,3 +33,27 @@ def missing_columns(actual: "list[str]", required: "tuple[str, ...] | list[str]"
     """The required column names absent from `actual`, in order."""
     present = set(actual)
     return [c for c in required if c not in present]
+
+# The processed table: the contract columns, then one training-ready image per row.
+PROCESSED_SCHEMA = pa.schema([
+    pa.field("key", pa.string()),
+    pa.field("split", pa.string()),
+    pa.field("label", pa.string()),
+    pa.field("path", pa.string()),
+    pa.field("sha256", pa.string()),       # of the source bytes, shared by a sample's copies
+    pa.field("status", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("rel_path", pa.string()),
+    pa.field("aug_index", pa.int32()),     # 0 for the original, 1..N for augmented copies
+    pa.field("transform", pa.string()),    # TransformSpec digest: exactly how the row was made
+    pa.field("image", pa.binary()),        # encoded image, or raw uint8 HWC pixels
+    pa.field("image_format", pa.string()),  # jpeg | png | webp | raw
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("channels", pa.int32()),
+    pa.field("channel_mean", pa.list_(pa.float64())),  # of this image's pixels, 0..1 units
+    pa.field("channel_std", pa.list_(pa.float64())),
+])
+
+# What the preprocess job reads from a split table.
+PREPROCESS_INPUT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path", "content")

@@ -80,7 +80,7 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     if rec.expected_rows == 0:
         raise UsageError(f"--input: no files with extensions {','.join(cfg.extensions)} under {cfg.input}")
 
-    rec.scan_settings = tune_file_partitions(spark, [s for _, s in to_read])
+    rec.scan_settings = tune_scan(spark, [s for _, s in to_read], len(to_read))
     scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
             .where((F.col("length") > 0) & (F.col("length") <= cfg.max_file_bytes))
             .where(F.col("path").rlike(extension_regex(cfg.extensions)))
@@ -98,22 +98,23 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     return catalog, rec
 
 
-def tune_file_partitions(spark: SparkSession, sizes: List[int]) -> Dict[str, str]:
-    """Size scan tasks from the listing: a few tasks per core, Arrow batches bounded in bytes.
+def tune_scan(spark: SparkSession, file_sizes: List[int], rows: int) -> Dict[str, str]:
+    """Size scan tasks from the input's own listing: a few tasks per core, Arrow batches bounded in bytes.
 
     Spark's defaults (4 MB open cost, 128 MB partitions) pack only ~30 small files into a
-    task, so per-task overhead dominates on small images. A value set explicitly at launch
-    (--conf / properties file) is left alone. Returns what was set.
+    task, so per-task overhead dominates on small images; big parquet row groups give too
+    few tasks for CPU-heavy image work. A value set explicitly at launch (--conf or a
+    properties file) is left alone. Returns what was set.
     """
-    if not sizes:
+    if not file_sizes or rows <= 0:
         return {}
     cores = spark.sparkContext.defaultParallelism
-    weighted = sum(sizes) + OPEN_COST_BYTES * len(sizes)
-    mean = max(1, sum(sizes) // len(sizes))
+    weighted = sum(file_sizes) + OPEN_COST_BYTES * len(file_sizes)
+    row_bytes = max(1, sum(file_sizes) // rows)
     wanted = {
         "spark.sql.files.openCostInBytes": OPEN_COST_BYTES,
         "spark.sql.files.maxPartitionBytes": min(128 << 20, max(1 << 20, weighted // (cores * TASKS_PER_CORE))),
-        "spark.sql.execution.arrow.maxRecordsPerBatch": max(16, min(10000, BATCH_BYTES // mean)),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": max(4, min(10000, BATCH_BYTES // row_bytes)),
     }
     launched = spark.sparkContext.getConf()
     applied = {key: str(value) for key, value in wanted.items() if not launched.contains(key)}

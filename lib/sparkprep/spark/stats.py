@@ -26,14 +26,40 @@ def table_stats(table: DataFrame) -> dict:
         per_status[r["status"]] = per_status.get(r["status"], 0) + r["count"]
     counts = nested_counts(_sum_over_status(per_label))
     stats = {"counts": counts, "rows": sum(per_status.values()), "status_counts": per_status,
-             "quarantine": _quarantine(table, where, per_status),
-             "duplicates": _duplicates(table, where, split)}
+             "quarantine": _quarantine(table, where, per_status)}
+    if "aug_index" in table.columns:  # copies share their original's key and sha256
+        stats["augmented_copies"] = table.where(F.col("aug_index") > 0).count()
+        table = table.where(F.col("aug_index") == 0)
+    stats["duplicates"] = _duplicates(table, where, split)
     if has_split:
         spread = (table.groupBy("key").agg(F.min("split").alias("lo"), F.max("split").alias("hi"))
                   .where("lo <> hi").select("key"))
         keys = [r["key"] for r in spread.limit(EXAMPLES).collect()]
         stats["leakage"] = {"keys_in_several_splits": spread.count() if keys else 0, "examples": keys}
     return stats
+
+
+def channel_normalization(table: DataFrame, split_name: str = "train") -> dict:
+    """Per-channel mean and std over the ok originals of one split: what transforms.Normalize wants.
+
+    Combined exactly from each image's own mean, std and pixel count.
+    """
+    rows = table.where((F.col("split") == split_name) & (F.col("status") == "ok") & (F.col("aug_index") == 0))
+    pixels = (F.col("width") * F.col("height")).cast("double")
+    per_channel = (rows.select("channels", pixels.alias("n"),
+                               F.posexplode(F.arrays_zip("channel_mean", "channel_std")).alias("c", "ms"))
+                   .groupBy("channels", "c")
+                   .agg(F.sum(F.col("n") * F.col("ms.channel_mean")).alias("s1"),
+                        F.sum(F.col("n") * (F.col("ms.channel_std") ** 2 + F.col("ms.channel_mean") ** 2)).alias("s2"),
+                        F.sum("n").alias("n"), F.count(F.lit(1)).alias("images"))
+                   .orderBy("channels", "c").collect())
+    out = {}
+    for r in per_channel:
+        entry = out.setdefault(str(r["channels"]), {"split": split_name, "images": int(r["images"]), "mean": [], "std": []})
+        mean = r["s1"] / r["n"]
+        entry["mean"].append(round(mean, 6))
+        entry["std"].append(round(max(0.0, r["s2"] / r["n"] - mean * mean) ** 0.5, 6))
+    return out
 
 
 def _sum_over_status(rows):

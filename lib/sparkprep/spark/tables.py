@@ -26,6 +26,9 @@ from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.session import delta_jars_active
 
 REPORT_NAME = "_run_report.json"
+# Row groups small enough that a table of images splits into several tasks per core
+# when a later job reads it (Spark splits parquet files only at row-group boundaries).
+ROW_GROUP_BYTES = 32 << 20
 DELTA_LOG = "_delta_log"
 
 # finish(staged table) -> run report; called after the data is written, before it is published.
@@ -91,7 +94,8 @@ def write_table(spark: SparkSession, df: DataFrame, output: str, fmt: str, finis
     output = fs.qualify(output)
     run_id = uuid.uuid4().hex[:12]
     if fmt == "delta" and delta_jars_active(spark):
-        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        writer = (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+                  .option("parquet.block.size", ROW_GROUP_BYTES))
         if description:
             writer = writer.option("userMetadata", description)
         (writer.partitionBy(partition_by) if partition_by else writer).save(output)
@@ -105,7 +109,7 @@ def write_table(spark: SparkSession, df: DataFrame, output: str, fmt: str, finis
 
 
 def _parquet_writer(df: DataFrame, partition_by: Optional[str]):
-    writer = df.write.mode("overwrite")
+    writer = df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES)
     return writer.partitionBy(partition_by) if partition_by else writer
 
 

@@ -1,0 +1,21 @@
+"""spark-submit jobs/preprocess.py --input out/splits --output out/processed --size 224 \\
+       --resize shorter-side-crop --mode RGB --encode jpeg:90 --augment hflip,rotate:15 --copies 4
+
+Decode, orient, convert, resize, augment and encode images into a training-ready table
+partitioned by split. Raw files are ingested and split inline.
+"""
+
+import sys
+
+from sparkprep.cli import job_main
+from sparkprep.config import preprocess_config
+
+
+def main(argv=None) -> int:
+    from sparkprep.spark.jobs import run_preprocess
+
+    return job_main("preprocess", preprocess_config, run_preprocess, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Image operations as small pure functions over PIL images. Sizes are (width, height).
+
+Decoding goes through `sparkprep.image_probe`'s limits (set in whichever process imports
+it), so the same guards hold on every Spark worker.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from sparkprep import image_probe
+
+Size = Tuple[int, int]
+RESIZE_POLICIES = ("exact", "shorter-side-crop", "fit", "pad")
+RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
+    "hamming": Image.Resampling.HAMMING, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
+}
+MODES = ("RGB", "L", "keep")
+ROTATING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def decode(data: bytes, target: Optional[Size] = None, policy: str = "exact",
+           min_side_fraction: float = 1.0) -> Image.Image:
+    """Open and load the first frame, never larger than needed for `target` under `policy`.
+
+    JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers the
+    target (Pillow's draft). Raises on bad data; callers turn that into a quarantine row.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data), formats=image_probe.ALLOWED_FORMATS)
+        if target and image.format == "JPEG":
+            orientation = image.getexif().get(image_probe.EXIF_ORIENTATION)
+            image.draft(None, draft_size_for(image.size, orientation, target, policy, min_side_fraction))
+        image.seek(0)
+        image.load()
+    return image
+
+
+def draft_size_for(stored: Size, orientation: Optional[int], target: Size, policy: str,
+                   min_side_fraction: float = 1.0) -> Size:
+    """The smallest decode size (stored orientation) that still yields `target` after the policy.
+
+    min_side_fraction < 1 leaves room for a later random crop that keeps only that part.
+    """
+    width, height = stored
+    shown = (height, width) if orientation in ROTATING_ORIENTATIONS else (width, height)
+    if policy in ("fit", "pad"):
+        scale = min(target[0] / shown[0], target[1] / shown[1])
+    else:
+        scale = max(target[0] / shown[0], target[1] / shown[1])
+    scale = min(1.0, scale / min_side_fraction)
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+
+
+def orient(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag, so pixels are upright."""
+    return ImageOps.exif_transpose(image)
+
+
+def to_mode(image: Image.Image, mode: str, background: Tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Convert to 'RGB', 'L' or 'keep' (L for grayscale sources, RGB otherwise).
+
+    16-bit and 32-bit integer images are scaled to 8 bits (not clipped to white); alpha
+    and palette transparency are composited onto `background`; CMYK becomes RGB.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    image = _eight_bit(image)
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info) \
+            or (image.mode in ("L", "RGB") and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (*background, 255))
+        flat.alpha_composite(rgba)
+        gray_source = image.mode in ("LA", "La") or (image.mode == "L")
+        image = flat.convert("L" if gray_source and mode != "RGB" else "RGB")
+    if mode == "keep":
+        return image if image.mode in ("L", "RGB") else image.convert("L" if image.mode == "1" else "RGB")
+    return image if image.mode == mode else image.convert(mode)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Scale high-bit-depth single-channel images to 'L' by their numeric range."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+    if image.mode == "I":
+        pixels = np.asarray(image, dtype=np.int64)
+        top = 65535 if pixels.max(initial=0) > 255 else 255
+        return Image.fromarray((np.clip(pixels, 0, top) * 255 // top).astype(np.uint8))
+    if image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 1.0 if pixels.max(initial=0.0) <= 1.0 else 255.0
+        return Image.fromarray((np.clip(pixels / top, 0, 1) * 255 + 0.5).astype(np.uint8))
+    return image
+
+
+def resize(image: Image.Image, size: Size, policy: str, resample: str = "bilinear",
+           background: Tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Resize by policy: exact, shorter-side-crop (cover then center crop), fit (contain), pad (letterbox)."""
+    if policy not in RESIZE_POLICIES:
+        raise ValueError(f"resize: expected one of {', '.join(RESIZE_POLICIES)}, got {policy!r}")
+    if resample not in RESAMPLE:
+        raise ValueError(f"resample: expected one of {', '.join(RESAMPLE)}, got {resample!r}")
+    method = RESAMPLE[resample]
+    if policy == "exact":
+        return image if image.size == tuple(size) else image.resize(size, method)
+    if policy == "shorter-side-crop":
+        return ImageOps.fit(image, size, method)
+    if policy == "fit":
+        return ImageOps.contain(image, size, method)
+    fill = background if image.mode == "RGB" else int(sum(background) / 3)
+    return ImageOps.pad(image, size, method, color=fill)
+
+
+def encode(image: Image.Image, fmt: str, quality: Optional[int] = None) -> bytes:
+    """Encode as jpeg, png, webp, or raw (the uint8 pixels in row-major HWC order)."""
+    if fmt == "raw":
+        return np.asarray(image, dtype=np.uint8).tobytes()
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        image.save(buffer, "JPEG", quality=quality or 90)
+    elif fmt == "png":
+        image.save(buffer, "PNG", compress_level=1)
+    elif fmt == "webp":
+        image.save(buffer, "WEBP", quality=quality or 90, method=4)
+    else:
+        raise ValueError(f"encode: expected jpeg, png, webp or raw, got {fmt!r}")
+    return buffer.getvalue()
+
+
+def channel_stats(image: Image.Image) -> Tuple[list, list]:
+    """Per-channel mean and standard deviation of the pixels, in 0..1 units."""
+    pixels = np.asarray(image, dtype=np.float64).reshape(image.height * image.width, -1) / 255.0
+    return pixels.mean(axis=0).tolist(), pixels.std(axis=0).tolist()

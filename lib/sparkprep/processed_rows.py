@@ -1,0 +1,49 @@
+"""Map batches of split-table rows to processed rows: pure pyarrow + Pillow, never raises for data."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator
+
+import pyarrow as pa
+
+from sparkprep import image_probe
+from sparkprep.schema import PROCESSED_SCHEMA
+from sparkprep.transform import TransformSpec, transform_sample
+
+PASSED_THROUGH = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path")
+
+
+def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, copies_by_split: Dict[str, int],
+                      max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Iterator[pa.RecordBatch]:
+    """Each ok row becomes 1 + copies rows; a row that is not ok, or fails, becomes one quarantine row."""
+    image_probe.set_max_pixels(max_pixels)
+    digest = spec.digest()
+    for batch in batches:
+        out: Dict[str, list] = {f.name: [] for f in PROCESSED_SCHEMA}
+        columns = {name: batch.column(name).to_pylist() for name in PASSED_THROUGH}
+        contents = batch.column("content")
+        for i in range(batch.num_rows):
+            row = {name: columns[name][i] for name in PASSED_THROUGH}
+            outputs, data = [], contents[i].as_py() if row["status"] == "ok" else None
+            if data is not None:
+                try:
+                    outputs = transform_sample(data, row["key"], copies_by_split.get(row["split"], 0), spec)
+                except Exception as exc:  # noqa: BLE001 - a bad sample is a row, never a failed task
+                    row["status"], row["error"] = image_probe.classify_error(exc)
+            elif row["status"] == "ok":
+                row["status"], row["error"] = image_probe.UNREADABLE, "no content bytes in the input row"
+            for produced in outputs or [None]:
+                _append(out, row, produced, digest, spec.encode)
+        yield pa.RecordBatch.from_arrays([pa.array(out[f.name], f.type) for f in PROCESSED_SCHEMA],
+                                         schema=PROCESSED_SCHEMA)
+
+
+def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:
+    for name in PASSED_THROUGH:
+        out[name].append(row[name])
+    out["transform"].append(digest)
+    out["aug_index"].append(produced.aug_index if produced else 0)
+    out["image_format"].append(fmt if produced else None)
+    for column, attr in (("image", "image"), ("width", "width"), ("height", "height"), ("channels", "channels"),
+                         ("channel_mean", "mean"), ("channel_std", "std")):
+        out[column].append(getattr(produced, attr) if produced else None)
