@@ -32,3 +32,19 @@ def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):
     errors = [line for line in printed if "error" in line.lower()]
     assert errors == ["split: error: --ratios: expected ratios summing to 1, got '0.5,0.2' (sum 0.7)"]
     assert "summary" not in result.stdout
+
+
+def test_preprocess_via_spark_submit_matches_an_in_session_run_byte_for_byte(spark, sample_tree, tmp_path):
+    from sparkprep.config import preprocess_config
+    from sparkprep.spark.jobs import run_preprocess
+
+    args = ["--input", sample_tree, "--size", "48", "--augment", "hflip,rotate:10,crop:0.9,color:0.1",
+            "--copies", "2", "--encode", "jpeg:90", "--seed", "5"]
+    result = spark_submit("preprocess", *args, "--output", tmp_path / "submitted", master="local[2,3]")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "== preprocess summary ==" in result.stdout and "normalize (train" in result.stdout
+    run_preprocess(spark, preprocess_config([*map(str, args), "--output", str(tmp_path / "in_session")]))
+    columns = ["key", "split", "aug_index", "status", "image"]
+    submitted = sorted(pq.read_table(str(tmp_path / "submitted"), columns=columns).to_pylist(), key=str)
+    in_session = sorted(pq.read_table(str(tmp_path / "in_session"), columns=columns).to_pylist(), key=str)
+    assert submitted == in_session and any(r["aug_index"] == 2 for r in submitted)
