@@ -23,13 +23,14 @@ def submit_env() -> Dict[str, str]:
 
 def submit_command(job: str, args: Sequence[str], master: str = "local[2]",
                    conf: Optional[Dict[str, str]] = None) -> list:
-    """The spark-submit command line for jobs/<job>.py with conf/local.conf and quiet logging."""
+    """The spark-submit command line for jobs/<job>.py (or a script path) with conf/local.conf."""
     cmd = [str(pathlib.Path(sys.executable).parent / "spark-submit"), "--master", master,
            "--properties-file", str(REPO / "conf" / "local.conf"),
            "--driver-java-options", f"-Dlog4j2.configurationFile=file:{REPO / 'conf' / 'log4j2.properties'}"]
     for key, value in (conf or {}).items():
         cmd += ["--conf", f"{key}={value}"]
-    return cmd + [str(REPO / "jobs" / f"{job}.py"), *map(str, args)]
+    app = job if job.endswith(".py") else str(REPO / "jobs" / f"{job}.py")
+    return cmd + [app, *map(str, args)]
 
 
 def spark_submit(job: str, *args, master: str = "local[2]", conf: Optional[Dict[str, str]] = None,
