@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean bench
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,12 @@ demo: venv $(SAMPLE)
 
 test: venv
 	$(PY) -m pytest -q tests
+
+# Benchmarks (not part of the test suite): the figures in README "Performance".
+bench: venv
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) scripts/bench_split.py
+	$(PY) scripts/bench_preprocess.py
 
 clean:
 	rm -rf out $(SAMPLE) $(VENV)

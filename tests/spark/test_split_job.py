@@ -98,6 +98,14 @@ def test_report_and_table_metadata_record_the_split_parameters(sample_split):
     assert json.loads(key_meta["sparkprep.split"])["split_algo"] == "sha256-v1"
 
 
+def test_image_bytes_are_stored_without_compression_or_dictionary(sample_split):
+    out, _ = sample_split
+    meta = pq.ParquetFile(next(out.glob("split=train/*.parquet"))).metadata.row_group(0)
+    content = next(meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema == "content")
+    assert content.compression == "UNCOMPRESSED"
+    assert not any("DICTIONARY" in encoding for encoding in content.encodings)
+
+
 def test_adding_20_percent_new_files_moves_no_existing_sample(spark, make_sample, tmp_path):
     data = tmp_path / "grow"
     make_sample.make_tree(str(data), per_class=20, with_bad=False)

@@ -13,7 +13,7 @@ from sparkprep.spark.ingest import Reconciliation, catalog_frame
 from sparkprep.spark.split import read_rows, split_files, split_rows
 from sparkprep.spark.preprocess import preprocess_frame, tune_table_scan
 from sparkprep.spark.stats import channel_normalization, table_stats
-from sparkprep.spark.tables import check_replaceable, read_table, write_table
+from sparkprep.spark.tables import check_replaceable, payload_options, read_table, write_table
 
 
 def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:
@@ -23,7 +23,8 @@ def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageCloc
     clock.stage("listing and planning", cfg.input)
     catalog, rec = catalog_frame(spark, cfg)
     clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
-    return _write(spark, catalog, cfg, clock, rec, split_params=None, partition_by=None)
+    return _write(spark, catalog, cfg, clock, rec, split_params=None, partition_by=None,
+                  options=payload_options("content", already_compressed=True))
 
 
 def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock] = None) -> dict:
@@ -41,7 +42,9 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
     else:
         table, detail = split_rows(read_rows(spark, cfg), cfg), "read rows, split, write"
     clock.stage("running", f"{detail} -> {cfg.output}")
-    return _write(spark, table, cfg, clock, rec, split_params=cfg.split_params(), partition_by="split")
+    payload = "content" if "content" in table.columns else None
+    return _write(spark, table, cfg, clock, rec, split_params=cfg.split_params(), partition_by="split",
+                  options=payload_options(payload, already_compressed=True))
 
 
 def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[StageClock] = None) -> dict:
@@ -63,6 +66,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
         tune_table_scan(spark, cfg.input, table)
     clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
     return _write(spark, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
+                  options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
                   extra=lambda written: {"normalization": channel_normalization(written),
                                          "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
 
@@ -79,7 +83,7 @@ def _recorded_split(table: DataFrame) -> Optional[dict]:
 
 def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageClock,
            rec: Optional[Reconciliation], split_params: Optional[dict], partition_by: Optional[str],
-           extra=None) -> dict:
+           options: Optional[dict] = None, extra=None) -> dict:
     import json
 
     def finish(written: DataFrame) -> dict:
@@ -108,7 +112,7 @@ def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageCl
         return report
 
     description = json.dumps(split_params or {}, sort_keys=True)
-    report = write_table(spark, df, cfg.output, cfg.format, finish, partition_by, description)
+    report = write_table(spark, df, cfg.output, cfg.format, finish, partition_by, description, options)
     if cfg.report:
         HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
     return report
