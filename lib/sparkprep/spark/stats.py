@@ -19,23 +19,25 @@ def table_stats(table: DataFrame) -> dict:
     # Where a row came from: its source path, or its key for tabular rows (path is null).
     where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
     split = F.col("split") if has_split else F.lit("all")
-    grouped = table.groupBy(split.alias("split"), "label", "status").count().collect()
-    per_label, per_status = [], {}
+    copies = (F.col("aug_index") > 0) if "aug_index" in table.columns else F.lit(False)
+    grouped = table.groupBy(split.alias("split"), "label", "status", copies.alias("copy")).count().collect()
+    per_label, per_status, copy_rows = [], {}, 0
     for r in grouped:
         per_label.append((r["split"], r["label"], r["count"]))
         per_status[r["status"]] = per_status.get(r["status"], 0) + r["count"]
-    counts = nested_counts(_sum_over_status(per_label))
-    stats = {"counts": counts, "rows": sum(per_status.values()), "status_counts": per_status,
-             "quarantine": _quarantine(table, where, per_status)}
+        copy_rows += r["count"] if r["copy"] else 0
+    stats = {"counts": nested_counts(_sum_over_status(per_label)), "rows": sum(per_status.values()),
+             "status_counts": per_status, "quarantine": _quarantine(table, where, per_status)}
     if "aug_index" in table.columns:  # copies share their original's key and sha256
-        stats["augmented_copies"] = table.where(F.col("aug_index") > 0).count()
+        stats["augmented_copies"] = copy_rows
         table = table.where(F.col("aug_index") == 0)
     stats["duplicates"] = _duplicates(table, where, split)
     if has_split:
         spread = (table.groupBy("key").agg(F.min("split").alias("lo"), F.max("split").alias("hi"))
-                  .where("lo <> hi").select("key"))
-        keys = [r["key"] for r in spread.limit(EXAMPLES).collect()]
-        stats["leakage"] = {"keys_in_several_splits": spread.count() if keys else 0, "examples": keys}
+                  .where("lo <> hi")
+                  .agg(F.count(F.lit(1)).alias("n"), F.slice(F.sort_array(F.collect_list("key")), 1, EXAMPLES).alias("some"))
+                  .first())
+        stats["leakage"] = {"keys_in_several_splits": int(spread["n"]), "examples": list(spread["some"] or [])}
     return stats
 
 
