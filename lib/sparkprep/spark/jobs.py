@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import json
+from typing import Optional, Tuple
 
 from pyspark.sql import DataFrame, SparkSession
 
 from sparkprep.config import IngestConfig, PreprocessConfig, SplitConfig, config_dict
 from sparkprep.run_report import StageClock, versions
+from sparkprep.schema import SPLIT_METADATA_KEY
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ingest import Reconciliation, catalog_frame
 from sparkprep.spark.split import read_rows, split_files, split_rows
@@ -30,18 +32,13 @@ def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageCloc
 def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock] = None) -> dict:
     """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
     clock = clock or StageClock("split")
-    rec: Optional[Reconciliation] = None
     check_replaceable(spark, cfg.output)
     clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
-    if cfg.input_kind == "files":
-        catalog, rec = catalog_frame(spark, cfg)
-        table = split_files(catalog, cfg)
-        detail = f"ingest {rec.expected_rows} files inline, split, write"
-    elif cfg.input_kind == "catalog":
-        table, detail = split_files(read_table(spark, cfg.input), cfg), "read catalog, split, write"
+    if cfg.input_kind == "table":
+        table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
     else:
-        table, detail = split_rows(read_rows(spark, cfg), cfg), "read rows, split, write"
-    clock.stage("running", f"{detail} -> {cfg.output}")
+        table, rec, detail = _split_source(spark, cfg, keep_existing_split=False)
+    clock.stage("running", f"{detail}, write -> {cfg.output}")
     payload = "content" if "content" in table.columns else None
     return _write(spark, table, cfg, clock, rec, split_params=cfg.split_params(), partition_by="split",
                   options=payload_options(payload, already_compressed=True))
@@ -50,20 +47,10 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
 def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[StageClock] = None) -> dict:
     """Raw files, a catalog or a split table -> processed table (training-ready pixels) by split."""
     clock = clock or StageClock("preprocess")
-    rec: Optional[Reconciliation] = None
     check_replaceable(spark, cfg.output)
     clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
-    split_params: Optional[dict] = cfg.split_params()
-    if cfg.input_kind == "files":
-        catalog, rec = catalog_frame(spark, cfg)
-        table, detail = split_files(catalog, cfg), f"ingest {rec.expected_rows} files and split inline"
-    else:
-        table = read_table(spark, cfg.input)
-        if "split" in table.columns:
-            split_params, detail = _recorded_split(table), "read split table"
-        else:
-            table, detail = split_files(table, cfg), "read catalog, split inline"
-        tune_table_scan(spark, cfg.input, table)
+    table, rec, detail = _split_source(spark, cfg, keep_existing_split=True)
+    split_params = _recorded_split(table) if detail == "read split table" else cfg.split_params()
     clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
     return _write(spark, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
                   options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
@@ -71,12 +58,21 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
                                          "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
 
 
+def _split_source(spark: SparkSession, cfg: SplitConfig,
+                  keep_existing_split: bool) -> Tuple[DataFrame, Optional[Reconciliation], str]:
+    """Split rows from raw files (ingested inline), a catalog, or (if kept) an existing split table."""
+    if cfg.input_kind == "files":
+        catalog, rec = catalog_frame(spark, cfg)
+        return split_files(catalog, cfg), rec, f"ingest {rec.expected_rows} files and split inline"
+    table = read_table(spark, cfg.input)
+    tune_table_scan(spark, cfg.input, table)
+    if keep_existing_split and "split" in table.columns:
+        return table, None, "read split table"
+    return split_files(table, cfg), None, "read catalog, split"
+
+
 def _recorded_split(table: DataFrame) -> Optional[dict]:
     """The split parameters a split table carries on its key column, if any."""
-    import json
-
-    from sparkprep.schema import SPLIT_METADATA_KEY
-
     recorded = (table.schema["key"].metadata or {}).get(SPLIT_METADATA_KEY)
     return json.loads(recorded) if recorded else None
 
@@ -84,14 +80,13 @@ def _recorded_split(table: DataFrame) -> Optional[dict]:
 def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageClock,
            rec: Optional[Reconciliation], split_params: Optional[dict], partition_by: Optional[str],
            options: Optional[dict] = None, extra=None) -> dict:
-    import json
-
     def finish(written: DataFrame) -> dict:
         clock.stage("counting the written table")
         stats = table_stats(written)
         if extra:
             stats.update(extra(written))
         seconds = clock.total()
+        inputs = stats["rows"] - stats.get("augmented_copies", 0)  # one row per input file or row
         report = {
             "job": clock.job,
             "config": config_dict(cfg),
@@ -100,12 +95,12 @@ def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageCl
                        "partitioned_by": partition_by},
             "split": split_params,
             **stats,
-            # one row per input file, not counting augmented copies
-            "reconciliation": rec.as_dict(stats["rows"] - stats.get("augmented_copies", 0)) if rec else None,
+            "reconciliation": rec.as_dict(inputs) if rec else None,
             "seconds": seconds,
             "durations": dict(clock.durations),
-            "throughput": {"rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None,
-                           "unit": "files" if rec else "rows"},
+            "throughput": {"rows_per_s": round(inputs / seconds, 1) if seconds else None,
+                           "unit": "files" if rec else "rows",
+                           "output_rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None},
             "versions": versions(spark.version),
         }
         clock.stage("publishing")
