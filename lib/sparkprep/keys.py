@@ -71,5 +71,10 @@ def first_group(pattern: "re.Pattern[str]", rel_path: str) -> Optional[str]:
 
 
 def is_hidden(rel_path: str) -> bool:
-    """Spark's file index skips any path component starting with '.' or '_'."""
-    return any(part.startswith((".", "_")) for part in rel_path.split("/"))
+    """Whether Spark's file index skips this path (its shouldFilterOutPathName rule, per component).
+
+    A component is skipped when it starts with '.', ends with '._COPYING_', or starts
+    with '_' without containing '=' (so `_year=2024/` directories are still read).
+    """
+    return any(part.startswith(".") or part.endswith("._COPYING_") or (part.startswith("_") and "=" not in part)
+               for part in rel_path.split("/"))

@@ -48,4 +48,5 @@ def test_key_spec_rejects_bad_values(text, message):
 
 def test_hidden_matches_spark_file_index_rule():
     assert is_hidden(".DS_Store") and is_hidden("CXR/_tmp/x.jpg") and is_hidden("a/.b.jpg")
-    assert not is_hidden("CXR/x_1.jpg")
+    assert is_hidden("CXR/x.jpg._COPYING_")
+    assert not is_hidden("CXR/x_1.jpg") and not is_hidden("_site=a/CXR/x.jpg")
