@@ -17,7 +17,9 @@ from sparkprep.listing import list_files, qualify
 from sparkprep.schema import CATALOG_SCHEMA
 
 EXAMPLES = 5
-BATCH_BYTES = 64 << 20      # bound on content bytes per Arrow batch sent to Python
+# Bound on content bytes per Arrow batch sent to Python: small enough that the JVM
+# feeds the next batch while Python works on this one, and memory stays flat.
+BATCH_BYTES = 16 << 20
 OPEN_COST_BYTES = 64 << 10  # what a file "costs" when Spark packs files into tasks
 TASKS_PER_CORE = 4
 
