@@ -18,6 +18,9 @@ from sparkprep.spark.stats import channel_normalization, table_stats
 from sparkprep.spark.tables import check_replaceable, payload_options, read_table, write_table
 
 
+SPLIT_TABLE_KEPT = "read split table (its splits are kept; split flags are ignored)"
+
+
 def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:
     """Catalogue raw files into a table with one row per file (unpartitioned)."""
     clock = clock or StageClock("ingest")
@@ -50,7 +53,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
     check_replaceable(spark, cfg.output)
     clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
     table, rec, detail = _split_source(spark, cfg, keep_existing_split=True)
-    split_params = _recorded_split(table) if detail == "read split table" else cfg.split_params()
+    split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
     clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
     return _write(spark, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
                   options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
@@ -67,7 +70,7 @@ def _split_source(spark: SparkSession, cfg: SplitConfig,
     table = read_table(spark, cfg.input)
     tune_table_scan(spark, cfg.input, table)
     if keep_existing_split and "split" in table.columns:
-        return table, None, "read split table"
+        return table, None, SPLIT_TABLE_KEPT
     return split_files(table, cfg), None, "read catalog, split"
 
 
