@@ -79,15 +79,6 @@ def run_pool(files, output: pathlib.Path, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def timed_submit(job, *args, master) -> tuple:
-    started = time.perf_counter()
-    result = local_submit.spark_submit(job, *args, master=master)
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"{job} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return wall, result
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -106,12 +97,12 @@ def main(argv=None) -> int:
     master = f"local[{args.workers}]"
     print(f"{len(files)} JPEG q90 photos, mean {megapixels:.2f} MP; {args.workers} cores; output 224 px RGB JPEG q90")
 
-    wall_a, _ = timed_submit("preprocess", "--input", corpus, "--output", out / "a", *RECIPE, master=master)
+    wall_a = local_submit.timed_spark_submit("preprocess", "--input", corpus, "--output", out / "a", *RECIPE, master=master)
     report = json.loads((out / "a" / "_run_report.json").read_text())
     job_a = report["seconds"]
     time_b = run_pool(files, out / "b", args.workers)
-    wall_c, _ = timed_submit(str(local_submit.REPO / "scripts" / "bench_naive_udf.py"), corpus, out / "c",
-                             master=master)
+    wall_c = local_submit.timed_spark_submit(str(local_submit.REPO / "scripts" / "bench_naive_udf.py"), corpus,
+                                             out / "c", master=master)
     n = len(files)
     results = {
         "images": n, "cores": args.workers, "mean_megapixels": round(megapixels, 3),

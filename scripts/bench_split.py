@@ -15,7 +15,6 @@ import json
 import pathlib
 import shutil
 import sys
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -52,11 +51,7 @@ def churn_csv(path: pathlib.Path, rows: int) -> None:
 
 def run(label: str, args, master: str, conf=None) -> dict:
     out = pathlib.Path(args[args.index("--output") + 1])
-    started = time.perf_counter()
-    result = local_submit.spark_submit("split", *args, master=master, conf=conf)
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"{label} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    wall = local_submit.timed_spark_submit("split", *args, master=master, conf=conf)
     report = json.loads((out / "_run_report.json").read_text())
     row = {"run": label, "rows": report["rows"], "wall_s": round(wall, 1), "job_s": report["seconds"],
            "rows_per_s_wall": round(report["rows"] / wall), "rows_per_s_job": round(report["rows"] / report["seconds"])}

@@ -10,6 +10,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 from typing import Dict, Optional, Sequence
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -38,3 +39,14 @@ def spark_submit(job: str, *args, master: str = "local[2]", conf: Optional[Dict[
     """Run the job; spark-submit forwards the Python driver's stderr into its stdout."""
     return subprocess.run(submit_command(job, args, master, conf), env=submit_env(), cwd=REPO,
                           capture_output=capture, text=True, timeout=timeout)
+
+
+def timed_spark_submit(job: str, *args, master: str = "local[2]",
+                       conf: Optional[Dict[str, str]] = None) -> float:
+    """Wall seconds of one spark-submit run (JVM start included); exits with its output if it fails."""
+    started = time.perf_counter()
+    result = spark_submit(job, *args, master=master, conf=conf)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{job} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return wall
