@@ -107,3 +107,18 @@ def test_normalization_stats_match_the_decoded_train_originals(fitted):
     assert norm["images"] == len(train)
     assert norm["mean"] == pytest.approx(pixels.mean(axis=0).tolist(), abs=1e-5)
     assert norm["std"] == pytest.approx(pixels.std(axis=0).tolist(), abs=1e-5)
+
+
+def test_delta_split_table_in_delta_processed_table_out(spark, sample_tree, tmp_path):
+    from deltalake import DeltaTable
+
+    run_split(spark, split_config(["--input", str(sample_tree), "--output", str(tmp_path / "s"),
+                                   "--format", "delta", "--seed", "9"]))
+    report = preprocess(spark, "--input", tmp_path / "s", "--output", tmp_path / "p", "--format", "delta",
+                        "--size", "16", "--augment", "hflip", "--copies", "1")
+    assert report["split"]["seed"] == "9"  # read back from the split table's key metadata
+    table = DeltaTable(str(tmp_path / "p")).to_pyarrow_table(columns=["split", "aug_index", "status", "channel_mean"])
+    assert table.num_rows == report["rows"] and table.metadata is not None
+    ok = [r for r in table.to_pylist() if r["status"] == "ok"]
+    assert ok and all(len(r["channel_mean"]) == 3 for r in ok)
+    assert {r["aug_index"] for r in ok if r["split"] == "train"} == {0, 1}
