@@ -117,6 +117,8 @@ def tune_scan(spark: SparkSession, file_sizes: List[int], rows: int) -> Dict[str
         "spark.sql.files.openCostInBytes": OPEN_COST_BYTES,
         "spark.sql.files.maxPartitionBytes": min(128 << 20, max(1 << 20, weighted // (cores * TASKS_PER_CORE))),
         "spark.sql.execution.arrow.maxRecordsPerBatch": max(4, min(10000, BATCH_BYTES // row_bytes)),
+        # A hard byte bound too (Spark 4), for skew: one huge TIFF among small JPEGs.
+        "spark.sql.execution.arrow.maxBytesPerBatch": BATCH_BYTES,
     }
     launched = spark.sparkContext.getConf()
     applied = {key: str(value) for key, value in wanted.items() if not launched.contains(key)}
