@@ -10,8 +10,8 @@ import argparse
 import json
 import os
 import re
-from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep import image_probe, split_assign
 from sparkprep.keys import KeySpec, compile_group_regex

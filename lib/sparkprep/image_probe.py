@@ -7,7 +7,6 @@ Failures never raise: every outcome is a `Probe` with a status and a reason.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -45,11 +44,6 @@ class Probe:
     mode: Optional[str] = None
     frames: Optional[int] = None
     orientation: Optional[int] = None
-
-
-def sha256_hex(data: bytes) -> str:
-    """Lowercase hex sha256 of the bytes."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def set_max_pixels(max_pixels: int) -> None:

@@ -7,8 +7,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
-KEY_KINDS = ("content", "path", "group", "column")
-
 
 @dataclass(frozen=True)
 class KeySpec:

@@ -2,7 +2,6 @@
 
 import collections
 import json
-import shutil
 
 import pyarrow.parquet as pq
 import pytest

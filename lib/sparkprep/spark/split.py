@@ -6,7 +6,7 @@ Hash mode needs no shuffle and no Python: sha2, conv and pmod run in the JVM.
 from __future__ import annotations
 
 import json
-from typing import List, Sequence
+from typing import Sequence
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
@@ -18,7 +18,6 @@ from sparkprep.split_assign import BUCKETS, cumulative_basis_points
 
 NO_GROUP = "no_group"
 MISSING_KEY = "missing_key"
-_FALLBACK = "_key_fallback"
 
 
 def hash_hex(seed: str, key: Column) -> Column:

@@ -147,7 +147,7 @@ def _write_parquet_staged(spark, fs, writer, output, run_id, finish):
 
 def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description):
     from deltalake import DeltaTable, Schema
-    from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+    from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
     exists = fs.exists(output)
     if exists and not is_delta_table(fs, output):
