@@ -35,9 +35,10 @@ def submit_command(job: str, args: Sequence[str], master: str = "local[2]",
 
 
 def spark_submit(job: str, *args, master: str = "local[2]", conf: Optional[Dict[str, str]] = None,
-                 timeout: float = 1800, capture: bool = True) -> subprocess.CompletedProcess:
+                 timeout: float = 1800, capture: bool = True,
+                 env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """Run the job; spark-submit forwards the Python driver's stderr into its stdout."""
-    return subprocess.run(submit_command(job, args, master, conf), env=submit_env(), cwd=REPO,
+    return subprocess.run(submit_command(job, args, master, conf), env={**submit_env(), **(env or {})}, cwd=REPO,
                           capture_output=capture, text=True, timeout=timeout)
 
 

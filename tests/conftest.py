@@ -11,6 +11,12 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 # Spark's Python workers must run this interpreter (the venv's), not the python3 on PATH.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# S3 tests talk only to a moto server on 127.0.0.1: fake credentials, and no lookups of
+# instance metadata (set before the Spark fixture starts, so its Python workers inherit them).
+os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    os.environ.pop(_name, None)
 
 
 def load_script(name):
@@ -55,3 +61,19 @@ def sample_tree(tmp_path_factory, make_sample):
 def spark_submit(job, *args, **kwargs):
     """Run the real `spark-submit jobs/<job>.py ...` (see scripts/local_submit.py)."""
     return load_script("local_submit").spark_submit(job, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API (moto's server mode) on 127.0.0.1, for the whole session."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -11,7 +11,8 @@ from sparkprep.config import UsageError
 USAGE_EXIT = 2
 
 
-def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[str]] = None) -> int:
+def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[str]] = None,
+             summary: Optional[Callable[[dict], str]] = None) -> int:
     """Exit 2 with one line on bad usage (before Spark starts), 1 with the cause on failure."""
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
@@ -34,7 +35,7 @@ def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[s
         return 1
     finally:
         spark.stop()
-    print(summary_table(report))
+    print((summary or summary_table)(report))
     rec = report.get("reconciliation")
     if rec and not rec["reconciled"]:
         print(f"{job}: error: {rec['expected_rows']} files expected but {rec['rows']} rows written", file=sys.stderr)

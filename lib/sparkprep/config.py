@@ -169,6 +169,96 @@ class PreprocessConfig(SplitConfig):
         return {name: self.copies for name in self.augment_splits}
 
 
+EXPORT_FLAGS: Dict[str, Tuple[str, str]] = {
+    "input": ("a processed table (jobs/preprocess.py) or a split table of files (exports original bytes)", "str"),
+    "output": ("output directory: a local path or s3://bucket/prefix", "str"),
+    "to": ("imagefolder | webdataset | tfrecord", "str"),
+    "format": ("input table format: auto (default), parquet or delta", "str"),
+    "shard-size": ("upper bound on each shard's bytes, e.g. 256MB (default 256MB)", "str"),
+    "shard-count": ("shards per split instead of --shard-size", "str"),
+    "splits": ("comma-separated splits to export (default: all)", "str"),
+    "s3-endpoint": ("S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or "
+                    "$AWS_ENDPOINT_URL, else AWS)", "str"),
+    "report": ("where to write the JSON run report (default <output>/_run_report.json)", "str"),
+}
+MIN_SHARD_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Which table to export, to what layout, and how to cut shards."""
+
+    input: str
+    output: str
+    to: str
+    format: str = "auto"
+    shard_size: Optional[int] = 256 << 20  # None when --shard-count is used or --to imagefolder
+    shard_count: Optional[int] = None
+    splits: Optional[Tuple[str, ...]] = None
+    s3_endpoint: Optional[str] = None
+    report: Optional[str] = None
+
+
+def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
+    """Parse and validate the export job's arguments."""
+    settings = merged_settings(argv, "export", EXPORT_FLAGS, "Write ImageFolder, WebDataset or TFRecord files.")
+    return _wrap(lambda: _export_values(settings))
+
+
+def _export_values(s: Dict[str, Any]) -> ExportConfig:
+    from sparkprep.shards import TARGETS
+
+    for required in ("input", "output"):
+        if not s.get(required):
+            raise ValueError(f"--{required}: expected a path, got nothing")
+    if not s.get("to"):
+        raise ValueError(f"--to: expected one of {', '.join(TARGETS)}, got nothing")
+    to = _choice("--to", str(s["to"]), TARGETS)
+    source, output = str(s["input"]), str(s["output"])
+    if is_local(source) and not os.path.exists(_local(source)):
+        raise ValueError(f"--input: expected an existing table, got {source!r}")
+    _check_output(source, output)
+    if not (is_local(output) or output.startswith("s3://")):
+        raise ValueError(f"--output: expected a local path or s3://bucket/prefix, got {output!r}")
+    values: Dict[str, Any] = {"input": source, "output": output, "to": to,
+                              "format": _choice("--format", s.get("format", "auto"), ("auto",) + FORMATS)}
+    if s.get("shard_size") is not None and s.get("shard_count") is not None:
+        raise ValueError("--shard-count: expected either --shard-size or --shard-count, got both")
+    if to == "imagefolder":
+        for flag in ("shard_size", "shard_count"):
+            if s.get(flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')}: expected only with --to webdataset or tfrecord")
+        values["shard_size"] = None
+    elif s.get("shard_count") is not None:
+        try:
+            values["shard_count"] = int(s["shard_count"])
+        except ValueError:
+            raise ValueError(f"--shard-count: expected a whole number, got {s['shard_count']!r}") from None
+        if values["shard_count"] < 1:
+            raise ValueError(f"--shard-count: expected at least 1, got {values['shard_count']}")
+        values["shard_size"] = None
+    elif s.get("shard_size") is not None:
+        try:
+            values["shard_size"] = parse_bytes(s["shard_size"])
+        except ValueError as exc:
+            raise ValueError(f"--shard-size: {exc}") from None
+        if values["shard_size"] < MIN_SHARD_BYTES:
+            raise ValueError(f"--shard-size: expected at least 64KB, got {s['shard_size']!r}")
+    if s.get("splits"):
+        names = tuple(n.strip() for n in str(s["splits"]).split(",") if n.strip())
+        if not names or not all(re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names):
+            raise ValueError(f"--splits: expected names like train,val, got {s['splits']!r}")
+        values["splits"] = names
+    endpoint = s.get("s3_endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        if not re.fullmatch(r"https?://[^/\s]+/?", str(endpoint)):
+            raise ValueError(f"--s3-endpoint: expected a URL like http://127.0.0.1:9000, got {endpoint!r}")
+        values["s3_endpoint"] = str(endpoint).rstrip("/")
+    if s.get("report"):
+        values["report"] = str(s["report"])
+    return ExportConfig(**values)
+
+
 def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
     """Parse and validate the ingest job's arguments."""
     settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")

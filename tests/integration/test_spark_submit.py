@@ -48,3 +48,40 @@ def test_preprocess_via_spark_submit_matches_an_in_session_run_byte_for_byte(spa
     submitted = sorted(pq.read_table(str(tmp_path / "submitted"), columns=columns).to_pylist(), key=str)
     in_session = sorted(pq.read_table(str(tmp_path / "in_session"), columns=columns).to_pylist(), key=str)
     assert submitted == in_session and any(r["aug_index"] == 2 for r in submitted)
+
+
+def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, sample_tree, tmp_path):
+    """Attempt 0 of every write task dies mid-shard (master local[2,3] retries it): the shards
+    must still be exactly the planned set, byte-identical to an undisturbed run, no leftovers."""
+    import hashlib
+    import os
+    import tarfile
+
+    from sparkprep.config import export_config, preprocess_config
+    from sparkprep.spark.export import FAIL_ENV, run_export
+    from sparkprep.spark.jobs import run_preprocess
+
+    table = tmp_path / "processed"
+    run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(table), "--size", "32"]))
+    calm = tmp_path / "calm"
+    run_export(spark, export_config(["--input", str(table), "--output", str(calm), "--to", "webdataset",
+                                     "--shard-size", "64KB"]))
+    failed = tmp_path / "failed"
+    result = spark_submit("export", "--input", table, "--output", failed, "--to", "webdataset",
+                          "--shard-size", "64KB", master="local[2,3]", env={FAIL_ENV: "7"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "injected failure after 7 records" in result.stdout + result.stderr  # the failures did happen
+    assert "== export summary (webdataset) ==" in result.stdout
+    assert sorted(os.listdir(failed)) == sorted(os.listdir(calm))  # no temporaries, no extra shards
+    manifest = json.loads((failed / "manifest.json").read_text())
+    assert manifest["shards"] == json.loads((calm / "manifest.json").read_text())["shards"]
+    rows = pq.read_table(str(table), columns=["status"]).to_pylist()
+    keys = []
+    for shard in manifest["shards"]:
+        data = (failed / shard["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == shard["sha256"]
+        with tarfile.open(failed / shard["name"]) as tar:
+            names = tar.getnames()
+        assert len(names) == 3 * shard["samples"]
+        keys += [n.rsplit(".", 1)[0] for n in names if n.endswith(".json")]
+    assert len(keys) == len(set(keys)) == sum(r["status"] == "ok" for r in rows)

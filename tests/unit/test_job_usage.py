@@ -19,6 +19,19 @@ def load_job(name):
     ("split", ["--input", "/does/not/exist", "--output", "/tmp/x"], "split: error: --input: expected an existing path"),
     ("split", ["--output", "/tmp/x"], "split: error: --input: expected a path"),
     ("ingest", ["--input", ".", "--output", "/tmp/x", "--validate", "yes"], "ingest: error: --validate"),
+    ("export", ["--input", ".", "--output", "/tmp/x", "--to", "zip"], "export: error: --to: expected one of"),
+    ("export", ["--input", ".", "--output", "/tmp/x"], "export: error: --to: expected one of"),
+    ("export", ["--input", ".", "--output", "/tmp/x", "--to", "webdataset", "--shard-size", "lots"],
+     "export: error: --shard-size: expected a size"),
+    ("export", ["--input", ".", "--output", "/tmp/x", "--to", "tfrecord", "--shard-size", "1KB"],
+     "export: error: --shard-size: expected at least 64KB"),
+    ("export", ["--input", "/does/not/exist", "--output", "/tmp/x", "--to", "tfrecord"],
+     "export: error: --input: expected an existing table"),
+    ("export", ["--input", ".", "--output", "/tmp/x", "--to", "imagefolder", "--shard-count", "4"],
+     "export: error: --shard-count: expected only with --to webdataset or tfrecord"),
+    ("export", ["--input", ".", "--output", "/tmp/x", "--to", "tfrecord", "--shard-count", "2",
+                "--shard-size", "1MB"], "export: error: --shard-count: expected either"),
+    ("export", ["--input", ".", "--output", "ftp://host/x", "--to", "tfrecord"], "export: error: --output"),
 ])
 def test_bad_usage_exits_2_with_one_line(job, argv, message, capsys, monkeypatch):
     import sparkprep.spark.session as session

@@ -1,0 +1,21 @@
+"""spark-submit jobs/export.py --input out/processed --output out/wds --to webdataset --shard-size 256MB
+
+Write a processed table (or a split table's original bytes) as an ImageFolder tree,
+WebDataset tar shards or TFRecord shards, locally or to s3://, with a manifest.json.
+"""
+
+import sys
+
+from sparkprep.cli import job_main
+from sparkprep.config import export_config
+
+
+def main(argv=None) -> int:
+    from sparkprep.run_report import export_summary
+    from sparkprep.spark.export import run_export
+
+    return job_main("export", export_config, run_export, argv, summary=export_summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Arrow batches of exportable rows -> record sizes, or files published to a target.
+
+Pure pyarrow; the Spark glue (sparkprep.spark.export) feeds it through mapInArrow.
+Records are deterministic, so a retried or speculative attempt publishes the same bytes
+under the same final name (see sparkprep.targets for how publishing stays atomic).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
+
+import pyarrow as pa
+
+from sparkprep import shards
+
+# What the export passes read, in this order (sparkprep.spark.export builds it from either table).
+EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width", "height", "channels",
+                  "image", "image_format")
+
+SIZES_SCHEMA = pa.schema([
+    pa.field("split", pa.string()), pa.field("path", pa.string()), pa.field("aug_index", pa.int32()),
+    pa.field("name", pa.string()), pa.field("order", pa.string()), pa.field("nbytes", pa.int64()),
+])
+PUBLISHED_SCHEMA = pa.schema([
+    pa.field("split", pa.string()), pa.field("name", pa.string()),   # file path below the output
+    pa.field("label", pa.string()),                                    # imagefolder: the label of the file
+    pa.field("samples", pa.int64()), pa.field("bytes", pa.int64()), pa.field("sha256", pa.string()),
+])
+
+
+def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
+    columns = {name: batch.column(name).to_pylist() for name in EXPORT_COLUMNS}
+    for i in range(batch.num_rows):
+        values = {name: columns[name][i] for name in EXPORT_COLUMNS}
+        values["aug_index"] = values["aug_index"] or 0
+        yield shards.Sample(**values)
+
+
+def sizing_batches(batches: Iterable[pa.RecordBatch], target: str,
+                   classes: Dict[str, int]) -> Iterator[pa.RecordBatch]:
+    """Each sample's name, shard order and exact record size in the target format."""
+    for batch in batches:
+        out: Dict[str, list] = {f.name: [] for f in SIZES_SCHEMA}
+        for sample in samples_of(batch):
+            name = sample.name
+            for column, value in (("split", sample.split), ("path", sample.path), ("aug_index", sample.aug_index),
+                                  ("name", name), ("order", shards.order_key(name)),
+                                  ("nbytes", len(shards.record(target, sample, _index(classes, sample.label))))):
+                out[column].append(value)
+        yield pa.RecordBatch.from_pydict(out, schema=SIZES_SCHEMA)
+
+
+def shard_batches(batches: Iterable[pa.RecordBatch], target: str, dest, attempt: str, classes: Dict[str, int],
+                  checkpoint: Callable[[int], None] = lambda published: None) -> Iterator[pa.RecordBatch]:
+    """Rows sorted by (split, shard, order) -> one published shard per (split, shard).
+
+    Columns: EXPORT_COLUMNS plus `shard` (index in its split) and `shards` (the split's total).
+    checkpoint(shards published so far) runs after every record (a test hook for failures).
+    """
+    rows = _shard_rows(batches)
+    out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
+    published = 0
+    current = next(rows, None)
+    while current is not None:
+        split, shard, total = current[1].split, current[0], current[2]
+        counter = {"samples": 0}
+
+        def chunks():
+            nonlocal current
+            written = 0
+            while current is not None and (current[1].split, current[0]) == (split, shard):
+                data = shards.record(target, current[1], _index(classes, current[1].label))
+                written += len(data)
+                counter["samples"] += 1
+                yield data
+                checkpoint(published)
+                current = next(rows, None)
+            if target == "webdataset":
+                yield shards.tar_trailer(written)
+
+        name = shards.shard_name(target, split, shard, total)
+        size, sha = dest.publish(name, chunks(), attempt)
+        published += 1
+        for column, value in (("split", split), ("name", name), ("label", None),
+                              ("samples", counter["samples"]), ("bytes", size), ("sha256", sha)):
+            out[column].append(value)
+    yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
+
+
+def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards.Sample, int]]:
+    for batch in batches:
+        shard_ids, totals = batch.column("shard").to_pylist(), batch.column("shards").to_pylist()
+        for i, sample in enumerate(samples_of(batch)):
+            yield shard_ids[i], sample, totals[i]
+
+
+def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
+                   dirs: Dict[str, str]) -> Iterator[pa.RecordBatch]:
+    """One published file per sample: <split>/<label dir>/<name>.<ext>."""
+    for batch in batches:
+        out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
+        for sample in samples_of(batch):
+            name = f"{sample.split}/{shards.label_dir(dirs, sample.label)}/{sample.name}.{sample.ext}"
+            size, sha = dest.publish(name, [sample.payload()], attempt)
+            for column, value in (("split", sample.split), ("name", name), ("label", sample.label),
+                                  ("samples", 1), ("bytes", size), ("sha256", sha)):
+                out[column].append(value)
+        yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
+
+
+def _index(classes: Dict[str, int], label: Optional[str]) -> int:
+    return shards.UNLABELED_INDEX if label is None else classes[label]

@@ -1,0 +1,259 @@
+"""Export formats as pure functions: names, class maps, tar and TFRecord records, shard packing.
+
+No pyspark here. Every function is deterministic: the same sample gives the same bytes,
+so a retried task republishes an identical shard.
+
+- WebDataset shards are plain USTAR tars written with the standard library's `tarfile`
+  headers, members `<key>.<ext>` in sorted order, mtime 0, uid/gid 0. (webdataset's own
+  TarWriter needs Python >= 3.10; the executors of SageMaker's Spark image run 3.9.)
+- TFRecord files hold `tf.train.Example` protos, encoded here (a handful of protobuf
+  fields, map entries in sorted order) and framed with masked CRC32C (google-crc32c).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import struct
+import tarfile
+import unicodedata
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional
+
+TARGETS = ("imagefolder", "webdataset", "tfrecord")
+UNLABELED_INDEX = -1
+UNLABELED_DIR = "_unlabeled"
+TAR_BLOCK = 512
+TAR_RECORD = tarfile.RECORDSIZE  # tarfile pads archives to 20 blocks; so do we
+TAR_END = 2 * TAR_BLOCK
+TFRECORD_FRAME = 16  # length (8) + its CRC (4) + data CRC (4)
+TF_FORMATS = {"jpg": "jpeg", "tif": "tiff", "npy": "raw"}  # image/format values, as TF's tools spell them
+_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+_PIL_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
+                   "WEBP": "webp", "jpeg": "jpg", "png": "png", "webp": "webp", "raw": "npy"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One exported row: what every target writes about it."""
+
+    key: str
+    split: str
+    label: Optional[str]
+    path: Optional[str]
+    sha256: Optional[str]
+    aug_index: int
+    width: Optional[int]
+    height: Optional[int]
+    channels: Optional[int]
+    image: bytes
+    image_format: Optional[str]  # processed: jpeg|png|webp|raw; split table: Pillow's format name
+
+    @property
+    def name(self) -> str:
+        return sample_name(self.key, self.path, self.aug_index)
+
+    @property
+    def ext(self) -> str:
+        return extension(self.image_format, self.path)
+
+    def payload(self) -> bytes:
+        """The image file's bytes: as stored, or raw pixels as a .npy array (HWC uint8)."""
+        if self.ext != "npy":
+            return self.image
+        import numpy as np
+
+        buf = io.BytesIO()
+        shape = (self.height, self.width, self.channels) if self.channels and self.channels > 1 else (
+            self.height, self.width)
+        np.save(buf, np.frombuffer(self.image, np.uint8).reshape(shape), allow_pickle=False)
+        return buf.getvalue()
+
+    def metadata(self, class_index: int) -> Dict[str, object]:
+        return {"key": self.key, "label": self.label, "class_index": class_index, "split": self.split,
+                "sha256": self.sha256, "path": self.path, "width": self.width, "height": self.height,
+                "channels": self.channels, "aug_index": self.aug_index}
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """Letters, digits, '_' and '-' only: no '/', no '..', no dots at all."""
+    return _SLUG.sub("_", unicodedata.normalize("NFC", text)).strip("_")[:limit] or "sample"
+
+
+def sample_name(key: str, path: Optional[str], aug_index: int) -> str:
+    """A readable, unique, dot-free name: slug of the key, a digest of (key, path, copy), the copy.
+
+    The digest keeps exact duplicates (same content key, different paths) and augmented
+    copies apart. WebDataset splits a member name at its first dot, so there are none.
+    """
+    digest = hashlib.sha256(f"{key}\0{path or ''}\0{aug_index}".encode("utf-8")).hexdigest()[:10]
+    return f"{slug(key)}-{digest}" + (f"-aug{aug_index}" if aug_index else "")
+
+
+def order_key(name: str) -> str:
+    """Deterministic pseudo-random order inside a split, so classes mix within every shard."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+def extension(image_format: Optional[str], path: Optional[str]) -> str:
+    """File extension for an image: from its format, else from its source path, else 'bin'."""
+    if image_format in _PIL_EXTENSIONS:
+        return _PIL_EXTENSIONS[image_format]
+    tail = (path or "").rsplit("/", 1)[-1]
+    ext = tail.rsplit(".", 1)[-1].lower() if "." in tail else ""
+    return {"jpeg": "jpg", "tiff": "tif"}.get(ext, ext) if re.fullmatch(r"[a-z0-9]{1,5}", ext) else "bin"
+
+
+def class_map(labels: Iterable[Optional[str]]) -> Dict[str, int]:
+    """Sorted distinct labels -> 0..n-1 (None is unlabeled and gets UNLABELED_INDEX)."""
+    return {label: i for i, label in enumerate(sorted({l for l in labels if l is not None}))}
+
+
+def label_dirs(labels: Iterable[Optional[str]]) -> Dict[str, str]:
+    """Label -> a safe directory name, one-to-one.
+
+    No '/', '\\', '..', control characters or leading dot; names that collide after
+    cleaning get a short digest of the original label.
+    """
+    cleaned: Dict[str, str] = {}
+    for label in sorted({l for l in labels if l is not None}):
+        name = unicodedata.normalize("NFC", label)
+        name = "".join("_" if unicodedata.category(c)[0] == "C" or c in "/\\" else c for c in name)
+        name = name.replace("..", "_").strip().lstrip(".")[:120] or "_"
+        cleaned[label] = name
+    seen: Dict[str, int] = {}
+    for name in list(cleaned.values()) + [UNLABELED_DIR]:
+        seen[name.casefold()] = seen.get(name.casefold(), 0) + 1
+    return {label: name if seen[name.casefold()] == 1 else f"{name}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+            for label, name in cleaned.items()}
+
+
+def label_dir(dirs: Dict[str, str], label: Optional[str]) -> str:
+    return UNLABELED_DIR if label is None else dirs[label]
+
+
+# -- WebDataset ------------------------------------------------------------------------------------
+
+def tar_member(name: str, data: bytes) -> bytes:
+    """One USTAR member: header block, data, zero padding to the block size. Fixed owner and time."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    header = info.tobuf(format=tarfile.USTAR_FORMAT, encoding="utf-8", errors="strict")
+    return header + data + b"\0" * (-len(data) % TAR_BLOCK)
+
+
+def webdataset_record(sample: Sample, class_index: int) -> bytes:
+    """The tar members of one sample, sorted by extension: cls, <image ext>, json."""
+    meta = json.dumps(sample.metadata(class_index), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    members = {"cls": str(class_index).encode(), sample.ext: sample.payload(), "json": meta.encode("utf-8")}
+    return b"".join(tar_member(f"{sample.name}.{ext}", members[ext]) for ext in sorted(members))
+
+
+def tar_trailer(written: int) -> bytes:
+    """End-of-archive blocks, padded to tarfile's record size."""
+    return b"\0" * (TAR_END + (-(written + TAR_END) % TAR_RECORD))
+
+
+# -- TFRecord --------------------------------------------------------------------------------------
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        bits, value = value & 0x7F, value >> 7
+        out.append(bits | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _feature(value) -> bytes:
+    """tf.train.Feature: bytes_list = 1, int64_list = 3 (packed)."""
+    if isinstance(value, int):
+        return _field(3, _field(1, _varint(value & 0xFFFFFFFFFFFFFFFF)))
+    return _field(1, _field(1, value))
+
+
+def tf_example(features: Dict[str, object]) -> bytes:
+    """tf.train.Example{features: Features{feature: map<string, Feature>}}, keys in sorted order."""
+    entries = b"".join(_field(1, _field(1, key.encode("utf-8")) + _field(2, _feature(features[key])))
+                       for key in sorted(features))
+    return _field(1, entries)
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's masked CRC32C."""
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frame(data: bytes) -> bytes:
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
+
+
+def tfrecord_record(sample: Sample, class_index: int) -> bytes:
+    """One framed tf.train.Example with the standard image/* keys."""
+    features: Dict[str, object] = {
+        "image/encoded": sample.image,
+        "image/format": TF_FORMATS.get(sample.ext, sample.ext).encode(),
+        "image/height": sample.height or 0,
+        "image/width": sample.width or 0,
+        "image/channels": sample.channels or 0,
+        "image/class/label": class_index,
+        "image/class/text": (sample.label or "").encode("utf-8"),
+        "image/key/sha256": (sample.sha256 or "").encode(),
+        "image/source_id": sample.key.encode("utf-8"),
+        "image/filename": sample.name.encode(),
+        "image/aug_index": sample.aug_index,
+    }
+    return tfrecord_frame(tf_example(features))
+
+
+def record(target: str, sample: Sample, class_index: int) -> bytes:
+    """The bytes one sample adds to a shard of the target."""
+    if target == "webdataset":
+        return webdataset_record(sample, class_index)
+    if target == "tfrecord":
+        return tfrecord_record(sample, class_index)
+    raise ValueError(f"no shard records for target {target!r}")
+
+
+def shard_overhead(target: str) -> int:
+    """Bytes a shard may add beyond its records (the tar trailer at most)."""
+    return TAR_END + TAR_RECORD - 1 if target == "webdataset" else 0
+
+
+def shard_name(target: str, split: str, index: int, total: int) -> str:
+    if target == "webdataset":
+        return f"{split}-{index:06d}.tar"
+    return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
+
+
+def pack_by_size(sizes: List[int], limit: int, overhead: int = 0) -> List[int]:
+    """Greedy: shard index for each record, in order, so no shard exceeds limit.
+
+    A record larger than the limit on its own gets a shard to itself.
+    """
+    out, shard, used = [], 0, 0
+    for size in sizes:
+        if used and used + size + overhead > limit:
+            shard, used = shard + 1, 0
+        out.append(shard)
+        used += size
+    return out
+
+
+def pack_by_count(n: int, shards: int) -> List[int]:
+    """n records in order over min(shards, n) shards of near-equal counts."""
+    shards = max(1, min(shards, n))
+    return [i * shards // n for i in range(n)]

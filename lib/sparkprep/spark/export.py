@@ -1,0 +1,266 @@
+"""Processed or split table -> ImageFolder tree, WebDataset shards or TFRecord shards, plus a manifest.
+
+Shards are planned before anything is written, so their contents never depend on how
+Spark partitions the work:
+1. size: one Python pass computes each sample's name and exact record size;
+2. pack: per split, samples in a fixed pseudo-random order are cut greedily into shards
+   of at most --shard-size bytes (or --shard-count near-equal shards);
+3. write: rows are partitioned by shard and sorted; each task streams its shards to
+   attempt-unique temporary files and moves them to their final names.
+Then the driver writes manifest.json and removes temporaries and files of older exports.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import uuid
+from typing import Dict, List, Optional
+
+import pandas as pd
+from pyspark import TaskContext
+from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from sparkprep import export_rows, shards
+from sparkprep.config import ExportConfig, UsageError, config_dict
+from sparkprep.targets import open_target
+from sparkprep.run_report import StageClock, nested_counts, versions
+from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.tables import REPORT_NAME, is_delta_table, read_table
+
+MANIFEST = "manifest.json"
+# Test hook: attempt 0 of every write task fails after writing this many records.
+FAIL_ENV = "SPARKPREP_TEST_FAIL_AFTER_RECORDS"
+PLAN_COLUMNS = ("split", "path", "aug_index", "order", "shard", "shards")
+
+
+def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageClock] = None) -> dict:
+    clock = clock or StageClock("export")
+    dest = open_target(cfg.output, cfg.s3_endpoint)
+    _check_target(dest, cfg.output)
+    clock.stage("reading", cfg.input)
+    table, input_info = _source(spark, cfg)
+    if cfg.splits:
+        table = table.where(F.col("split").isin(list(cfg.splits)))
+    counts = table.groupBy("split", "label", "status").count().collect()
+    exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == "ok"]
+    if cfg.splits and not {r["split"] for r in counts} >= set(cfg.splits):
+        found = sorted({r["split"] for r in counts})
+        raise UsageError(f"--splits: expected splits of the input ({', '.join(found)}), got {','.join(cfg.splits)}")
+    labels = {label for _, label, _ in exported}
+    classes, dirs = shards.class_map(labels), shards.label_dirs(labels)
+    rows = export_frame(table.where(F.col("status") == "ok"))
+    expected = sum(n for _, _, n in exported)
+    clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output}")
+    if cfg.to == "imagefolder":
+        work = functools.partial(_write_folders, output=cfg.output, endpoint=cfg.s3_endpoint, dirs=dirs)
+    else:
+        rows = _planned(rows, cfg, classes, clock)
+        work = functools.partial(_write_shards, target=cfg.to, output=cfg.output, endpoint=cfg.s3_endpoint,
+                                 classes=classes)
+    published = [r.asDict() for r in rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
+    written = sum(r["samples"] for r in published)
+    if written != expected:
+        raise RuntimeError(f"{expected} ok rows to export but {written} samples written")
+    clock.stage("manifest and cleanup")
+    manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
+    dest.write_text(MANIFEST, _json(manifest))
+    removed = _remove_strays(dest, {r["name"] for r in published})
+    seconds = clock.total()
+    report = {
+        "job": "export", "config": config_dict(cfg), "input": input_info,
+        "output": {"uri": cfg.output, "target": cfg.to, "manifest": f"{cfg.output.rstrip('/')}/{MANIFEST}",
+                   "files": len(published) if cfg.to != "imagefolder" else written,
+                   "bytes": sum(r["bytes"] for r in published), "removed_stale_files": removed},
+        "counts": manifest["counts"], "quarantined": manifest["quarantined"],
+        "shards": len(manifest["shards"]), "samples": written, "seconds": seconds,
+        "durations": dict(clock.durations),
+        "throughput": {"samples_per_s": round(written / seconds, 1) if seconds else None,
+                       "mb_per_s": round(sum(r["bytes"] for r in published) / 1e6 / seconds, 2) if seconds else None},
+        "versions": versions(spark.version),
+    }
+    dest.write_text(REPORT_NAME, _json(report))
+    if cfg.report:
+        parent, _, name = cfg.report.rstrip("/").rpartition("/")
+        open_target(parent or ".", cfg.s3_endpoint).write_text(name, _json(report))
+    return report
+
+
+def export_frame(table: DataFrame) -> DataFrame:
+    """The EXPORT_COLUMNS of a processed table, or of a split table of files (original bytes)."""
+    columns = set(table.columns)
+    required = {"key", "split", "label", "path", "sha256", "status"}
+    if not required <= columns or not ({"image", "image_format"} <= columns or {"content", "format"} <= columns):
+        raise UsageError("--input: expected a processed table (jobs/preprocess.py) or a split table of image "
+                         f"files (jobs/split.py); it has columns {sorted(columns)}")
+    if "image" in columns:
+        image, image_format, channels = F.col("image"), F.col("image_format"), F.col("channels")
+    else:
+        image, image_format, channels = F.col("content"), F.col("format"), F.lit(None).cast("int")
+    aug = F.col("aug_index") if "aug_index" in columns else F.lit(0)
+    width = F.col("width") if "width" in columns else F.lit(None)
+    height = F.col("height") if "height" in columns else F.lit(None)
+    return table.select("key", "split", "label", "path", "sha256", aug.cast("int").alias("aug_index"),
+                        width.cast("int").alias("width"), height.cast("int").alias("height"),
+                        channels.cast("int").alias("channels"), image.alias("image"),
+                        image_format.alias("image_format"))
+
+
+def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
+    """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
+    sizing = functools.partial(export_rows.sizing_batches, target=cfg.to, classes=classes)
+    sizes = rows.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
+    pack = functools.partial(pack_split, target=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
+    plan = sizes.groupBy("split").applyInPandas(
+        pack, "split string, path string, aug_index int, order string, shard int, shards int").cache()
+    totals = {r["split"]: r["shards"] for r in plan.select("split", "shards").distinct().collect()}
+    offsets, start = {}, 0
+    for split in sorted(totals):
+        offsets[split], start = start, start + totals[split]
+    clock.stage(f"writing {start} shards", ", ".join(f"{s}: {totals[s]}" for s in sorted(totals)))
+    offset = F.create_map(*[x for s in sorted(offsets) for x in (F.lit(s), F.lit(offsets[s]))]) if offsets else None
+    joined = rows.alias("r").join(
+        F.broadcast(plan.alias("p")) if plan.count() <= 2_000_000 else plan.alias("p"),
+        (F.col("r.split") == F.col("p.split")) & F.col("r.path").eqNullSafe(F.col("p.path"))
+        & (F.col("r.aug_index") == F.col("p.aug_index")))
+    joined = joined.select("r.*", "p.order", "p.shard", "p.shards")
+    if offset is None:
+        return joined
+    global_shard = offset[F.col("split")] + F.col("shard")
+    return (joined.repartition(max(start, 1), global_shard)
+            .sortWithinPartitions("split", "shard", "order"))
+
+
+def pack_split(frame: pd.DataFrame, target: str, shard_size: Optional[int], shard_count: Optional[int]) -> pd.DataFrame:
+    """One split's samples, ordered by their order key, cut into shards."""
+    frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
+    duplicated = frame["name"].duplicated()
+    if duplicated.any():
+        raise ValueError(f"the input holds the same sample twice: {frame['name'][duplicated].iloc[0]}")
+    if shard_count:
+        ids = shards.pack_by_count(len(frame), shard_count)
+    else:
+        ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, shards.shard_overhead(target))
+    frame["shard"] = pd.Series(ids, dtype="int32")
+    frame["shards"] = (max(ids) + 1) if ids else 0
+    frame["shards"] = frame["shards"].astype("int32")
+    return frame[list(PLAN_COLUMNS)]
+
+
+def _attempt() -> str:
+    """On the executor: unique per task attempt, for temporary file names."""
+    context = TaskContext.get()
+    return f"{context.taskAttemptId() if context else 0}-{uuid.uuid4().hex[:8]}"
+
+
+def _failure_hook():
+    """Fails attempt 0 of every task after FAIL_ENV records (tests only; unset in real runs)."""
+    after = int(os.environ.get(FAIL_ENV, "0") or 0)
+    context = TaskContext.get()
+    if not after or context is None or context.attemptNumber() > 0:
+        return lambda published: None
+    seen = {"records": 0}
+
+    def checkpoint(published: int) -> None:
+        seen["records"] += 1
+        if seen["records"] >= after:
+            raise RuntimeError(f"injected failure after {after} records ({FAIL_ENV})")
+    return checkpoint
+
+
+def _write_shards(batches, target, output, endpoint, classes):
+    yield from export_rows.shard_batches(batches, target, open_target(output, endpoint), _attempt(), classes,
+                                         checkpoint=_failure_hook())
+
+
+def _write_folders(batches, output, endpoint, dirs):
+    yield from export_rows.folder_batches(batches, open_target(output, endpoint), _attempt(), dirs)
+
+
+def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int], dirs: Dict[str, str],
+                   exported: list, counts: list, published: List[dict]) -> dict:
+    """What a loader (or a person) needs to know about the export; no timestamps, so re-runs match."""
+    quarantined: Dict[str, Dict[str, int]] = {}
+    for r in counts:
+        if r["status"] != "ok":
+            per = quarantined.setdefault(r["split"], {})
+            per[r["status"]] = per.get(r["status"], 0) + r["count"]
+    manifest = {
+        "format": cfg.to,
+        "classes": classes,
+        "unlabeled_class_index": shards.UNLABELED_INDEX,
+        "counts": {split: sum(per.values()) for split, per in nested_counts(exported).items()},
+        "counts_by_label": nested_counts(exported),
+        "quarantined": {s: dict(sorted(q.items())) for s, q in sorted(quarantined.items())},
+        "shards": _shard_entries(cfg.to, published),
+        "input": input_info,
+        "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report",)},
+        "sample_name": "<slug of key>-<sha256(key \\0 path \\0 aug_index)[:10]>[-aug<N>]",
+        "sparkprep": versions("n/a")["sparkprep"],
+    }
+    if cfg.to == "imagefolder":
+        manifest["label_dirs"] = {label: dirs[label] for label in sorted(dirs)}
+    if cfg.to == "webdataset":
+        manifest["members"] = {"cls": "class index", "json": "label, key, sha256, path, width, height, aug_index",
+                               "image": "jpg | png | webp | npy (raw pixels)"}
+    return manifest
+
+
+def _shard_entries(target: str, published: List[dict]) -> List[dict]:
+    """Shards as written; an ImageFolder tree is listed per <split>/<label dir> directory."""
+    if target != "imagefolder":
+        return [{k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")}
+                for r in sorted(published, key=lambda r: r["name"])]
+    groups: Dict[str, List[dict]] = {}
+    for r in published:
+        groups.setdefault(r["name"].rsplit("/", 1)[0], []).append(r)
+    entries = []
+    for directory, files in sorted(groups.items()):
+        listing = "".join(f"{f['name'].rsplit('/', 1)[1]} {f['sha256']}\n" for f in sorted(files, key=lambda f: f["name"]))
+        entries.append({"name": directory + "/", "split": files[0]["split"], "label": files[0]["label"],
+                        "samples": len(files), "bytes": sum(f["bytes"] for f in files),
+                        "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+                        "sha256_of": "lines '<file name> <file sha256>' sorted by name"})
+    return entries
+
+
+def _source(spark: SparkSession, cfg: ExportConfig):
+    """The input table and what identifies its version."""
+    fs = HadoopFS(spark)
+    uri = fs.qualify(cfg.input)
+    delta = is_delta_table(fs, uri)
+    if cfg.format != "auto" and cfg.format != ("delta" if delta else "parquet"):
+        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} for {cfg.input}, got {cfg.format}")
+    table = read_table(spark, uri)
+    if delta:
+        from deltalake import DeltaTable
+
+        version = {"format": "delta", "version": DeltaTable(uri).version()}
+    else:
+        files = "".join(f"{name[len(uri):]} {size}\n" for name, size, _ in fs.list_files(uri, ".parquet"))
+        version = {"format": "parquet", "files_sha256": hashlib.sha256(files.encode()).hexdigest()}
+    return table, {"uri": uri, **version}
+
+
+def _check_target(dest, output: str) -> None:
+    """A new or empty directory, or an earlier export (which this run replaces)."""
+    if dest.is_file():
+        raise UsageError(f"--output: expected a directory, got a file: {output}")
+    if not dest.is_empty() and not dest.is_file(MANIFEST):
+        raise UsageError(f"--output: expected a new or empty directory or an earlier export, got {output!r} "
+                         f"(it has files and no {MANIFEST}); refusing to replace it")
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+def _remove_strays(dest, keep: set) -> int:
+    """Delete temporaries of failed attempts and files of an older export that this one does not have."""
+    stray = [rel for rel in dest.files() if rel not in keep and rel not in (MANIFEST, REPORT_NAME)]
+    for rel in stray:
+        dest.delete(rel)
+    return len(stray)

@@ -1,0 +1,134 @@
+"""Where exported files go: a local directory or an S3 prefix, with safe publishing.
+
+Every file is written under an attempt-unique temporary name and then published under
+its final, deterministic name, so a failed, retried or speculative task never leaves a
+partial or duplicate file:
+- local: a hidden temporary file in the final directory, then an atomic rename;
+- S3 (boto3, any S3-compatible endpoint): a local temporary file, then one upload; S3
+  makes an object visible only when its upload completes, and boto3 aborts failed
+  multipart uploads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from typing import Iterable, List, Optional, Tuple
+
+from sparkprep.listing import is_local, qualify
+
+TEMP_MARKER = ".tmp-"
+
+
+def open_target(uri: str, s3_endpoint: Optional[str] = None) -> "LocalTarget | S3Target":
+    if is_local(uri):
+        return LocalTarget(qualify(uri)[len("file:"):])
+    if uri.startswith("s3://"):
+        return S3Target(uri, s3_endpoint)
+    raise ValueError(f"expected a local path or s3://bucket/prefix, got {uri!r}")
+
+
+def _hashed(chunks: Iterable[bytes], sink) -> Tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        sink.write(chunk)
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class LocalTarget:
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+
+    def publish(self, rel: str, chunks: Iterable[bytes], attempt: str) -> Tuple[int, str]:
+        """Stream chunks to <root>/<rel> through a temporary file; returns (bytes, sha256)."""
+        final = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        temp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}{TEMP_MARKER}{attempt}")
+        try:
+            with open(temp, "wb") as handle:
+                result = _hashed(chunks, handle)
+            os.replace(temp, final)
+        except BaseException:
+            if os.path.exists(temp):
+                os.remove(temp)
+            raise
+        return result
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.publish(rel, [text.encode("utf-8")], f"driver-{os.getpid()}")
+
+    def is_empty(self) -> bool:
+        return not os.path.isdir(self.root) or not os.listdir(self.root)
+
+    def is_file(self, rel: str = "") -> bool:
+        return os.path.isfile(os.path.join(self.root, rel) if rel else self.root)
+
+    def files(self) -> List[str]:
+        out = []
+        for parent, _, names in os.walk(self.root):
+            out += [os.path.relpath(os.path.join(parent, n), self.root).replace(os.sep, "/") for n in names]
+        return sorted(out)
+
+    def delete(self, rel: str) -> None:
+        os.remove(os.path.join(self.root, rel))
+        parent = os.path.dirname(os.path.join(self.root, rel))
+        while parent != self.root and os.path.isdir(parent) and not os.listdir(parent):
+            os.rmdir(parent)
+            parent = os.path.dirname(parent)
+
+
+class S3Target:
+    def __init__(self, uri: str, endpoint: Optional[str] = None):
+        self.bucket, _, prefix = uri[len("s3://"):].partition("/")
+        self.prefix = prefix.strip("/")
+        self.endpoint = endpoint
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3", endpoint_url=self.endpoint)
+        return self._client
+
+    def _key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def publish(self, rel: str, chunks: Iterable[bytes], attempt: str) -> Tuple[int, str]:
+        with tempfile.NamedTemporaryFile(prefix=f"sparkprep{TEMP_MARKER}{attempt}-", suffix=".part") as handle:
+            result = _hashed(chunks, handle)
+            handle.flush()
+            self.client.upload_file(handle.name, self.bucket, self._key(rel))
+        return result
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=text.encode("utf-8"))
+
+    def _objects(self):
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else "")
+        for page in pages:
+            yield from page.get("Contents", [])
+
+    def is_empty(self) -> bool:
+        return next(self._objects(), None) is None
+
+    def is_file(self, rel: str = "") -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(rel) if rel else self.prefix)
+            return True
+        except ClientError:
+            return False
+
+    def files(self) -> List[str]:
+        start = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(o["Key"][start:] for o in self._objects() if not o["Key"].endswith("/"))
+
+    def delete(self, rel: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))

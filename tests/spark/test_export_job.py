@@ -1,0 +1,199 @@
+"""The export job in the shared session, read back with independent readers.
+
+WebDataset shards are read with the `webdataset` package, TFRecords with the `tfrecord`
+package (protobuf parsing) and an independent CRC32C, ImageFolder trees with Pillow.
+"""
+
+import glob
+import hashlib
+import io
+import json
+import os
+import struct
+
+import boto3
+import crc32c
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+from PIL import Image
+from tfrecord.reader import tfrecord_loader
+
+from sparkprep.config import UsageError, export_config, preprocess_config, split_config
+from sparkprep.spark.export import run_export
+from sparkprep.spark.jobs import run_preprocess, run_split
+
+
+def export(spark, *argv):
+    return run_export(spark, export_config([*map(str, argv)]))
+
+
+def manifest_of(out):
+    with open(os.path.join(out, "manifest.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def sha256_file(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def processed(spark, sample_tree, tmp_path_factory):
+    """The sample tree preprocessed to 32 px JPEGs with one flipped copy per train sample."""
+    out = tmp_path_factory.mktemp("export") / "processed"
+    run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(out), "--size", "32",
+                                             "--augment", "hflip", "--copies", "1", "--seed", "5"]))
+    rows = pq.read_table(str(out), columns=["key", "split", "label", "status", "aug_index", "sha256"]).to_pylist()
+    return out, rows
+
+
+@pytest.fixture(scope="module")
+def webdataset_export(spark, processed, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "wds"
+    report = export(spark, "--input", processed[0], "--output", out, "--to", "webdataset", "--shard-size", "64KB")
+    return out, report
+
+
+def test_every_webdataset_shard_decodes_with_webdataset_and_counts_match(webdataset_export, processed):
+    out, report = webdataset_export
+    _, rows = processed
+    ok = [r for r in rows if r["status"] == "ok"]
+    manifest = manifest_of(out)
+    tars = sorted(glob.glob(str(out / "*.tar")))
+    assert [os.path.basename(t) for t in tars] == [s["name"] for s in manifest["shards"]]
+    samples = list(wds.WebDataset(tars, shardshuffle=False).decode("pil"))
+    assert len(samples) == len(ok) == report["samples"]
+    assert len({s["__key__"] for s in samples}) == len(samples)  # no duplicates
+    classes = manifest["classes"]
+    assert classes == {label: i for i, label in enumerate(sorted({r["label"] for r in ok}))}
+    by_split = {}
+    for s in samples:
+        meta = s["json"]
+        assert s["jpg"].size == (32, 32) and s["cls"] == classes[meta["label"]]
+        assert "." not in s["__key__"] and "/" not in s["__key__"]
+        assert s["__url__"].rsplit("/", 1)[1].startswith(meta["split"] + "-")
+        by_split[meta["split"]] = by_split.get(meta["split"], 0) + 1
+    assert by_split == manifest["counts"] == {sp: sum(r["split"] == sp for r in ok) for sp in by_split}
+    assert sum(s["json"]["aug_index"] == 1 for s in samples) == sum(r["aug_index"] == 1 for r in ok)
+
+
+def test_shards_respect_the_size_bound_and_match_the_manifest(webdataset_export, processed):
+    out, _ = webdataset_export
+    manifest = manifest_of(out)
+    assert len(manifest["shards"]) > 5
+    for shard in manifest["shards"]:
+        path = out / shard["name"]
+        assert os.path.getsize(path) == shard["bytes"] <= 64 * 1024
+        assert sha256_file(path) == shard["sha256"]
+    quarantined = [r for r in processed[1] if r["status"] != "ok"]
+    assert sum(sum(q.values()) for q in manifest["quarantined"].values()) == len(quarantined) > 0
+    assert manifest["input"]["format"] == "parquet" and manifest["input"]["files_sha256"]
+    assert not [f for f in os.listdir(out) if ".tmp-" in f]
+
+
+def test_exporting_twice_gives_byte_identical_shards_and_reruns_replace_stale_ones(spark, processed,
+                                                                                   webdataset_export, tmp_path):
+    first, _ = webdataset_export
+    again = tmp_path / "wds"
+    export(spark, "--input", processed[0], "--output", again, "--to", "webdataset", "--shard-size", "64KB")
+    assert manifest_of(again)["shards"] == manifest_of(first)["shards"]
+    names = sorted(os.listdir(first))
+    assert names == sorted(os.listdir(again))
+    for name in names:
+        if name.endswith(".tar"):
+            assert sha256_file(first / name) == sha256_file(again / name), name
+    report = export(spark, "--input", processed[0], "--output", again, "--to", "webdataset", "--shard-count", "1")
+    assert sorted(f for f in os.listdir(again) if f.endswith(".tar")) == ["test-000000.tar", "train-000000.tar",
+                                                                           "val-000000.tar"]
+    assert report["output"]["removed_stale_files"] == len(manifest_of(first)["shards"]) - 3
+
+
+def test_tfrecords_read_with_the_tfrecord_package_and_crcs_are_correct(spark, processed, tmp_path):
+    out = tmp_path / "tfr"
+    export(spark, "--input", processed[0], "--output", out, "--to", "tfrecord", "--shard-size", "128KB",
+           "--splits", "train,val")
+    manifest = manifest_of(out)
+    files = sorted(glob.glob(str(out / "*.tfrecord")))
+    assert [os.path.basename(f) for f in files] == [s["name"] for s in manifest["shards"]]
+    total = sum(1 for s in manifest["shards"] if s["split"] == "train")
+    assert {os.path.basename(f) for f in files if "train" in f} == {
+        f"train-{i:05d}-of-{total:05d}.tfrecord" for i in range(total)}
+    ok = [r for r in processed[1] if r["status"] == "ok" and r["split"] in ("train", "val")]
+    records = []
+    for path in files:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        at = 0
+        while at < len(data):  # CRCs checked with the crc32c package (the writer uses google-crc32c)
+            (length,) = struct.unpack("<Q", data[at:at + 8])
+            assert struct.unpack("<I", data[at + 8:at + 12])[0] == masked(data[at:at + 8])
+            assert struct.unpack("<I", data[at + 12 + length:at + 16 + length])[0] == masked(data[at + 12:at + 12 + length])
+            at += 16 + length
+        records += list(tfrecord_loader(path, None))
+    assert len(records) == len(ok) and manifest["counts"] == {"train": sum(r["split"] == "train" for r in ok),
+                                                             "val": sum(r["split"] == "val" for r in ok)}
+    names = manifest["classes"]
+    for record in records:
+        text = bytes(record["image/class/text"]).decode()
+        assert record["image/class/label"][0] == names[text]
+        assert bytes(record["image/format"]) == b"jpeg"
+        image = Image.open(io.BytesIO(bytes(record["image/encoded"])))
+        assert image.size == (record["image/width"][0], record["image/height"][0]) == (32, 32)
+    assert len({bytes(r["image/filename"]) for r in records}) == len(records)
+
+
+def masked(data):
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def test_imagefolder_tree_from_a_split_table_holds_the_original_bytes(spark, sample_tree, tmp_path):
+    table = tmp_path / "splits"
+    # --validate full: header checks alone pass a truncated JPEG, which would then be exported as is
+    run_split(spark, split_config(["--input", str(sample_tree), "--output", str(table), "--validate", "full"]))
+    rows = [r for r in pq.read_table(str(table), columns=["split", "label", "status", "sha256"]).to_pylist()]
+    out = tmp_path / "folders"
+    export(spark, "--input", table, "--output", out, "--to", "imagefolder")
+    manifest = manifest_of(out)
+    files = [p for p in glob.glob(str(out / "*" / "*" / "*")) if os.path.isfile(p)]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(files) == len(ok) == sum(manifest["counts"].values())
+    assert sorted(sha256_file(p) for p in files) == sorted(r["sha256"] for r in ok)  # bytes unchanged
+    for path in files:
+        split, label_dir = path.split(os.sep)[-3:-1]
+        assert label_dir in manifest["label_dirs"].values() and split in manifest["counts"]
+        Image.open(path).load()
+    assert {e["name"].split("/")[0] for e in manifest["shards"]} == set(manifest["counts"])
+    assert sum(e["samples"] for e in manifest["shards"]) == len(files)
+
+
+def test_webdataset_to_s3_through_a_local_s3_server(spark, processed, webdataset_export, s3_endpoint):
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="sparkprep-test")
+    export(spark, "--input", processed[0], "--output", "s3://sparkprep-test/exports/wds", "--to", "webdataset",
+           "--shard-size", "64KB", "--s3-endpoint", s3_endpoint)
+    listed = client.list_objects_v2(Bucket="sparkprep-test", Prefix="exports/wds/")["Contents"]
+    keys = sorted(o["Key"].rsplit("/", 1)[1] for o in listed)
+    local, _ = webdataset_export
+    assert keys == sorted(os.listdir(local))  # same shards, manifest and report; no temporaries
+    manifest = json.loads(client.get_object(Bucket="sparkprep-test", Key="exports/wds/manifest.json")["Body"].read())
+    for shard in manifest["shards"]:
+        body = client.get_object(Bucket="sparkprep-test", Key=f"exports/wds/{shard['name']}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == shard["sha256"] == sha256_file(local / shard["name"])
+
+
+def test_export_refuses_a_directory_that_is_not_an_export(spark, processed, tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(UsageError, match="refusing to replace it"):
+        export(spark, "--input", processed[0], "--output", tmp_path, "--to", "webdataset")
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_tabular_split_tables_cannot_be_exported(spark, tmp_path):
+    csv = tmp_path / "rows.csv"
+    csv.write_text("id,label\n1,a\n2,b\n")
+    table = tmp_path / "split"
+    run_split(spark, split_config(["--input", str(csv), "--output", str(table), "--key-by", "column:id"]))
+    with pytest.raises(UsageError, match="expected a processed table"):
+        export(spark, "--input", table, "--output", tmp_path / "out", "--to", "tfrecord")
