@@ -255,3 +255,12 @@ def test_an_existing_directory_that_is_not_a_table_is_never_replaced(spark, samp
     with pytest.raises(UsageError, match="refusing to replace it"):
         split(spark, "--input", sample_tree, "--output", precious)
     assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+def test_an_empty_output_directory_is_used_as_a_new_output(spark, sample_tree, tmp_path):
+    """SageMaker creates its output channel directory before the job starts."""
+    channel = tmp_path / "output" / "data"
+    channel.mkdir(parents=True)
+    report = split(spark, "--input", sample_tree, "--output", channel)
+    assert (channel / "_run_report.json").exists() and report["rows"] > 0
+    assert sorted(p.name for p in channel.parent.iterdir()) == ["data"]  # no staging left behind

@@ -26,6 +26,10 @@ class HadoopFS:
     def exists(self, uri: str) -> bool:
         return bool(self._fs(uri).exists(self._path(uri)))
 
+    def is_empty_dir(self, uri: str) -> bool:
+        fs, path = self._fs(uri), self._path(uri)
+        return bool(fs.getFileStatus(path).isDirectory()) and len(fs.listStatus(path)) == 0
+
     def rename(self, src: str, dst: str) -> None:
         if not self._fs(src).rename(self._path(src), self._path(dst)):
             raise OSError(f"could not rename {src} to {dst}")

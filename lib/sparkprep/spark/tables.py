@@ -40,9 +40,12 @@ def is_delta_table(fs: HadoopFS, uri: str) -> bool:
 
 
 def check_replaceable(spark: SparkSession, output: str) -> None:
-    """Refuse to replace an existing path that is not a table (a home directory, raw data...)."""
+    """Refuse to replace an existing path that is not a table (a home directory, raw data...).
+
+    A new path, an empty directory or an earlier sparkprep output is fine.
+    """
     fs = HadoopFS(spark)
-    if not fs.exists(output):
+    if not fs.exists(output) or fs.is_empty_dir(output):  # e.g. a SageMaker output channel directory
         return
     markers = (REPORT_NAME, DELTA_LOG, "_SUCCESS")
     if not any(fs.exists(f"{output.rstrip('/')}/{marker}") for marker in markers):
@@ -149,7 +152,7 @@ def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by,
     from deltalake import DeltaTable, Schema
     from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
-    exists = fs.exists(output)
+    exists = fs.exists(output) and not fs.is_empty_dir(output)
     if exists and not is_delta_table(fs, output):
         raise ValueError(f"--output {output} exists and is not a Delta table; remove it or pick another path")
     data_dir = f"{output}/run-{run_id}"
