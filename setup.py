@@ -13,5 +13,5 @@ setup(
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     python_requires=">=3.9",
-    install_requires=requirements("requirements.txt"),
+    install_requires=requirements("requirements-cluster.txt"),  # no pyspark: clusters bring their own
 )

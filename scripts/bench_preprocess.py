@@ -101,8 +101,11 @@ def main(argv=None) -> int:
     report = json.loads((out / "a" / "_run_report.json").read_text())
     job_a = report["seconds"]
     time_b = run_pool(files, out / "b", args.workers)
+    # Spark's own defaults, overriding the tuned values conf/local.conf carries
+    spark_defaults = {"spark.sql.files.openCostInBytes": str(4 << 20),
+                      "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
     wall_c = local_submit.timed_spark_submit(str(local_submit.REPO / "scripts" / "bench_naive_udf.py"), corpus,
-                                             out / "c", master=master)
+                                             out / "c", master=master, conf=spark_defaults)
     n = len(files)
     results = {
         "images": n, "cores": args.workers, "mean_megapixels": round(megapixels, 3),
