@@ -10,11 +10,11 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test venv clean bench package test-compat
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt setup.py
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-cluster.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -30,7 +30,26 @@ demo: venv $(SAMPLE)
 	@echo "report: out/splits/_run_report.json"
 
 test: venv
+	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
 	$(PY) -m pytest -q tests
+
+# What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
+package: venv
+	$(PY) scripts/package.py
+
+# The integration tests on the clusters' floor: Python 3.9 and Spark 3.5 (EMR 7).
+PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) python3.9)
+COMPAT := .venv-compat
+$(COMPAT)/.installed: requirements-compat.txt requirements-cluster.txt setup.py
+	test -x $(COMPAT)/bin/python || $(PYTHON39) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT)/bin/python -m pip install -q -r requirements-compat.txt
+	$(COMPAT)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-compat: $(COMPAT)/.installed
+	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) PYSPARK_DRIVER_PYTHON=$(abspath $(COMPAT)/bin/python) \
+	    $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider tests/integration
 
 # Benchmarks (not part of the test suite): the figures in README "Performance".
 bench: venv
@@ -39,4 +58,4 @@ bench: venv
 	$(PY) scripts/bench_preprocess.py
 
 clean:
-	rm -rf out $(SAMPLE) $(VENV)
+	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT)

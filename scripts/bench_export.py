@@ -1,0 +1,93 @@
+"""Benchmark the export job against a plain single-process loop writing the same shards.
+
+In one run, on a processed table (default: the 8,000-photo table bench_preprocess.py leaves
+in bench/out-preprocess/a, else a fresh preprocess of the sample tree):
+  (a) `spark-submit jobs/export.py --to webdataset` and `--to tfrecord` on local[N];
+  (b) one Python process: pyarrow reads the table, and the same record functions
+      (sparkprep.shards) write the same shards in the same order with tarfile framing.
+Prints samples/s and MB/s for each, the ratio a/b, and checks (a) and (b) wrote
+byte-identical WebDataset shards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import shutil
+import sys
+import time
+
+import pyarrow.parquet as pq
+
+import local_submit
+
+from sparkprep import export_rows, shards
+
+
+def loop_export(table: pathlib.Path, out: pathlib.Path, target: str, shard_size: int) -> dict:
+    """The same shards, written sequentially by one process: what a careful script would do."""
+    columns = list(export_rows.EXPORT_COLUMNS)
+    data = pq.read_table(str(table), columns=columns + ["status"]).to_pylist()
+    samples = [shards.Sample(**{c: r[c] for c in columns}) for r in data if r["status"] == "ok"]
+    classes = shards.class_map(s.label for s in samples)
+    out.mkdir(parents=True)
+    written = 0
+    for split in sorted({s.split for s in samples}):
+        ordered = sorted((s for s in samples if s.split == split), key=lambda s: shards.order_key(s.name))
+        records = [shards.record(target, s, classes.get(s.label, shards.UNLABELED_INDEX)) for s in ordered]
+        ids = shards.pack_by_size([len(r) for r in records], shard_size, shards.shard_overhead(target))
+        total = max(ids) + 1
+        for shard in range(total):
+            body = b"".join(r for r, i in zip(records, ids) if i == shard)
+            if target == "webdataset":
+                body += shards.tar_trailer(len(body))
+            (out / shards.shard_name(target, split, shard, total)).write_bytes(body)
+            written += len(body)
+    return {"samples": len(samples), "bytes": written}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", default=str(local_submit.REPO / "bench" / "out-preprocess" / "a"))
+    parser.add_argument("--dir", default=str(local_submit.REPO / "bench" / "out-export"))
+    parser.add_argument("--shard-size", default="64MB")
+    parser.add_argument("--master", default="local[2]")
+    args = parser.parse_args(argv)
+    table = pathlib.Path(args.table)
+    if not table.exists():
+        sys.exit(f"no processed table at {table}: run scripts/bench_preprocess.py --images 8000 first")
+    out = pathlib.Path(args.dir)
+    shutil.rmtree(out, ignore_errors=True)
+    from sparkprep.config import parse_bytes
+
+    limit = parse_bytes(args.shard_size)
+    results = {}
+    for target in ("webdataset", "tfrecord"):
+        wall = local_submit.timed_spark_submit("export", "--input", table, "--output", out / f"a-{target}",
+                                               "--to", target, "--shard-size", args.shard_size, master=args.master)
+        report = json.loads((out / f"a-{target}" / "_run_report.json").read_text())
+        started = time.perf_counter()
+        loop = loop_export(table, out / f"b-{target}", target, limit)
+        loop_s = time.perf_counter() - started
+        n, mb = report["samples"], report["output"]["bytes"] / 1e6
+        results[target] = {"samples": n, "mb": round(mb, 1), "a_wall_s": round(wall, 2),
+                           "a_job_s": report["seconds"], "b_loop_s": round(loop_s, 2),
+                           "a_over_b_wall": round(loop_s / wall, 2), "a_over_b_job": round(loop_s / report["seconds"], 2)}
+        print(f"{target}: {n} samples, {mb:.0f} MB")
+        print(f"  (a) spark-submit export  {n / wall:8.1f} samples/s wall, {mb / wall:6.1f} MB/s "
+              f"({wall:.1f}s; job {report['seconds']:.1f}s)")
+        print(f"  (b) one-process loop     {n / loop_s:8.1f} samples/s,      {mb / loop_s:6.1f} MB/s ({loop_s:.1f}s)")
+        print(f"  a/b (throughput) = {loop_s / wall:.2f} wall, {loop_s / report['seconds']:.2f} job")
+    same = all(hashlib.sha256((out / "a-webdataset" / p.name).read_bytes()).digest()
+               == hashlib.sha256(p.read_bytes()).digest() for p in sorted((out / "b-webdataset").glob("*.tar")))
+    count_same = len(list((out / "a-webdataset").glob("*.tar"))) == len(list((out / "b-webdataset").glob("*.tar")))
+    print(f"webdataset shards byte-identical between (a) and (b): {same and count_same}")
+    results["identical_webdataset_shards"] = same and count_same
+    (out.parent / "bench_export.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if same and count_same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
