@@ -29,16 +29,28 @@ PUBLISHED_SCHEMA = pa.schema([
 
 
 def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
-    columns = {name: batch.column(name).to_pylist() for name in EXPORT_COLUMNS}
+    """Samples of a batch; with an `image_len` column instead of `image`, zero-filled stand-ins.
+
+    A record's length depends only on its image's length (and, for raw pixels, shape),
+    never on the bytes, so stand-ins size records exactly without shipping the images.
+    """
+    names = [n for n in EXPORT_COLUMNS if n != "image"]
+    columns = {name: batch.column(name).to_pylist() for name in names}
+    images = batch.column("image") if "image" in batch.schema.names else None
+    lengths = batch.column("image_len").to_pylist() if images is None else None
     for i in range(batch.num_rows):
-        values = {name: columns[name][i] for name in EXPORT_COLUMNS}
+        values = {name: columns[name][i] for name in names}
         values["aug_index"] = values["aug_index"] or 0
+        values["image"] = images[i].as_py() if images is not None else bytes(lengths[i] or 0)
         yield shards.Sample(**values)
 
 
 def sizing_batches(batches: Iterable[pa.RecordBatch], target: str,
                    classes: Dict[str, int]) -> Iterator[pa.RecordBatch]:
-    """Each sample's name, shard order and exact record size in the target format."""
+    """Each sample's name, shard order and exact record size in the target format.
+
+    Reads `image_len` instead of `image` (see samples_of).
+    """
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in SIZES_SCHEMA}
         for sample in samples_of(batch):

@@ -2,7 +2,8 @@
 
 Shards are planned before anything is written, so their contents never depend on how
 Spark partitions the work:
-1. size: one Python pass computes each sample's name and exact record size;
+1. size: one Python pass over the small columns and each image's length computes each
+   sample's name and exact record size (the images themselves stay in the JVM);
 2. pack: per split, samples in a fixed pseudo-random order are cut greedily into shards
    of at most --shard-size bytes (or --shard-count near-equal shards);
 3. write: rows are partitioned by shard and sorted; each task streams its shards to
@@ -112,18 +113,20 @@ def export_frame(table: DataFrame) -> DataFrame:
 def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
     """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
     sizing = functools.partial(export_rows.sizing_batches, target=cfg.to, classes=classes)
-    sizes = rows.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
+    narrow = rows.select(*[c for c in rows.columns if c != "image"], F.length("image").alias("image_len"))
+    sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
     pack = functools.partial(pack_split, target=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
     plan = sizes.groupBy("split").applyInPandas(
         pack, "split string, path string, aug_index int, order string, shard int, shards int").cache()
-    totals = {r["split"]: r["shards"] for r in plan.select("split", "shards").distinct().collect()}
+    per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
+    totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
     offsets, start = {}, 0
     for split in sorted(totals):
         offsets[split], start = start, start + totals[split]
     clock.stage(f"writing {start} shards", ", ".join(f"{s}: {totals[s]}" for s in sorted(totals)))
     offset = F.create_map(*[x for s in sorted(offsets) for x in (F.lit(s), F.lit(offsets[s]))]) if offsets else None
     joined = rows.alias("r").join(
-        F.broadcast(plan.alias("p")) if plan.count() <= 2_000_000 else plan.alias("p"),
+        F.broadcast(plan.alias("p")) if planned <= 2_000_000 else plan.alias("p"),
         (F.col("r.split") == F.col("p.split")) & F.col("r.path").eqNullSafe(F.col("p.path"))
         & (F.col("r.aug_index") == F.col("p.aug_index")))
     joined = joined.select("r.*", "p.order", "p.shard", "p.shards")
