@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
         return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Linux: the daemon (spark-class execs java) gets SIGTERM if this process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class StandaloneCluster:
@@ -46,7 +57,7 @@ class StandaloneCluster:
         env = {**os.environ, "SPARK_LOCAL_IP": LOOPBACK, "PYSPARK_PYTHON": sys.executable,
                "SPARK_WORKER_DIR": str(self.workdir / "work"), "SPARK_LOG_DIR": str(self.workdir)}
         self.processes.append(subprocess.Popen([str(spark_class), *args], stdout=log, stderr=subprocess.STDOUT,
-                                               env=env, start_new_session=True))
+                                               env=env, start_new_session=True, preexec_fn=_die_with_parent))
 
     def alive_workers(self) -> int:
         try:
@@ -98,6 +109,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=1)
     parser.add_argument("--memory", default="1536m", help="memory per worker")
     args = parser.parse_args(argv)
+    # The daemons run in their own sessions: turn SIGTERM (timeout, kill) into a normal
+    # exit so that stop() still runs and no JVM outlives this script.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with StandaloneCluster(args.workers, args.cores, args.memory) as cluster:
         print(f"master: {cluster.url}  (UI http://{LOOPBACK}:{cluster.ui_port}, logs {cluster.workdir})", flush=True)
         try:
