@@ -78,28 +78,28 @@ class SplitConfig(IngestConfig):
                 "names": list(self.names), "key_by": str(self.key_by), "stratify": self.stratify}
 
 
-# flag -> (help, kind); kind says how a raw string (or JSON value) is parsed.
-INGEST_FLAGS: Dict[str, Tuple[str, str]] = {
-    "input": ("input directory or file (any Hadoop URI)", "str"),
-    "output": ("output table directory", "str"),
-    "format": ("table format: parquet (default) or delta", "str"),
-    "extensions": (f"comma-separated file extensions, case-insensitive (default {DEFAULT_EXTENSIONS})", "str"),
-    "label-regex": ("take the label from capture group 1 of this regex on the relative path", "str"),
-    "labels": ("CSV file with columns path,label (path relative to --input)", "str"),
-    "validate": ("header (default: parse headers only) or full (decode every image)", "str"),
-    "max-file-bytes": ("files larger than this are quarantined as too_large (default 256MB)", "str"),
-    "max-pixels": ("images with more pixels are quarantined as decompression bombs", "str"),
-    "report": ("where to write the JSON run report (default <output>/_run_report.json)", "str"),
+# flag -> help text. Every value arrives as a string (or a JSON value) and is parsed by the *_values function.
+INGEST_FLAGS: Dict[str, str] = {
+    "input": "input directory or file (any Hadoop URI)",
+    "output": "output table directory",
+    "format": "table format: parquet (default) or delta",
+    "extensions": f"comma-separated file extensions, case-insensitive (default {DEFAULT_EXTENSIONS})",
+    "label-regex": "take the label from capture group 1 of this regex on the relative path",
+    "labels": "CSV file with columns path,label (path relative to --input)",
+    "validate": "header (default: parse headers only) or full (decode every image)",
+    "max-file-bytes": "files larger than this are quarantined as too_large (default 256MB)",
+    "max-pixels": "images with more pixels are quarantined as decompression bombs",
+    "report": "where to write the JSON run report (default <output>/_run_report.json)",
 }
-SPLIT_FLAGS: Dict[str, Tuple[str, str]] = {
+SPLIT_FLAGS: Dict[str, str] = {
     **INGEST_FLAGS,
-    "input-kind": ("auto (default), files, catalog (an ingest output) or table (CSV/parquet rows)", "str"),
-    "ratios": ("split ratios, e.g. 0.7,0.15,0.15 (default 0.8,0.1,0.1)", "str"),
-    "names": ("split names (default train,val,test for three ratios, train,test for two)", "str"),
-    "seed": ("hash seed string (default 0)", "str"),
-    "key-by": ("content (default for files) | path | group:REGEX | column:NAME", "str"),
-    "stratify": ("none (default, hash split) or exact (exact per-label shares)", "str"),
-    "label-column": ("label column for tabular input", "str"),
+    "input-kind": "auto (default), files, catalog (an ingest output) or table (CSV/parquet rows)",
+    "ratios": "split ratios, e.g. 0.7,0.15,0.15 (default 0.8,0.1,0.1)",
+    "names": "split names (default train,val,test for three ratios, train,test for two)",
+    "seed": "hash seed string (default 0)",
+    "key-by": "content (default for files) | path | group:REGEX | column:NAME",
+    "stratify": "none (default, hash split) or exact (exact per-label shares)",
+    "label-column": "label column for tabular input",
 }
 
 
@@ -108,16 +108,16 @@ class _OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser(prog: str, flags: Dict[str, Tuple[str, str]], description: str) -> argparse.ArgumentParser:
+def build_parser(prog: str, flags: Dict[str, str], description: str) -> argparse.ArgumentParser:
     """An argparse parser whose defaults are all None, so set flags can override the file."""
     parser = _OneLineParser(prog=prog, description=description)
     parser.add_argument("--config", help="JSON file of settings; flags override it")
-    for flag, (help_text, _) in flags.items():
+    for flag, help_text in flags.items():
         parser.add_argument(f"--{flag}", help=help_text, default=None)
     return parser
 
 
-def merged_settings(argv: Optional[Sequence[str]], prog: str, flags: Dict[str, Tuple[str, str]],
+def merged_settings(argv: Optional[Sequence[str]], prog: str, flags: Dict[str, str],
                     description: str) -> Dict[str, Any]:
     """Flag values over --config file values, keyed by flag name with underscores."""
     args = build_parser(prog, flags, description).parse_args(argv)
@@ -142,18 +142,18 @@ def merged_settings(argv: Optional[Sequence[str]], prog: str, flags: Dict[str, T
     return settings
 
 
-PREPROCESS_FLAGS: Dict[str, Tuple[str, str]] = {
+PREPROCESS_FLAGS: Dict[str, str] = {
     **SPLIT_FLAGS,
-    "size": ("output size: N or WIDTHxHEIGHT (default 224)", "str"),
-    "resize": ("exact | shorter-side-crop (default) | fit | pad", "str"),
-    "resample": ("nearest | box | bilinear (default) | hamming | bicubic | lanczos", "str"),
-    "mode": ("RGB (default) | L | keep (L for grayscale sources, RGB otherwise)", "str"),
-    "background": ("colour that alpha and padding are composited onto (default white)", "str"),
-    "encode": ("jpeg[:Q] (default jpeg:90) | png | webp[:Q] | raw (uint8 HWC pixels)", "str"),
-    "augment": ("augmentations, e.g. hflip,vflip,rotate:15,crop:0.85,color:0.2,noise:5", "str"),
-    "copies": ("augmented copies per sample of --augment-splits (default 0)", "str"),
-    "augment-splits": ("splits that get augmented copies (default train)", "str"),
-    "draft": ("on (default): decode JPEGs at reduced DCT scale when the target is smaller; off", "str"),
+    "size": "output size: N or WIDTHxHEIGHT (default 224)",
+    "resize": "exact | shorter-side-crop (default) | fit | pad",
+    "resample": "nearest | box | bilinear (default) | hamming | bicubic | lanczos",
+    "mode": "RGB (default) | L | keep (L for grayscale sources, RGB otherwise)",
+    "background": "colour that alpha and padding are composited onto (default white)",
+    "encode": "jpeg[:Q] (default jpeg:90) | png | webp[:Q] | raw (uint8 HWC pixels)",
+    "augment": "augmentations, e.g. hflip,vflip,rotate:15,crop:0.85,color:0.2,noise:5",
+    "copies": "augmented copies per sample of --augment-splits (default 0)",
+    "augment-splits": "splits that get augmented copies (default train)",
+    "draft": "on (default): decode JPEGs at reduced DCT scale when the target is smaller; off",
 }
 
 
@@ -169,17 +169,17 @@ class PreprocessConfig(SplitConfig):
         return {name: self.copies for name in self.augment_splits}
 
 
-EXPORT_FLAGS: Dict[str, Tuple[str, str]] = {
-    "input": ("a processed table (jobs/preprocess.py) or a split table of files (exports original bytes)", "str"),
-    "output": ("output directory: a local path or s3://bucket/prefix", "str"),
-    "to": ("imagefolder | webdataset | tfrecord", "str"),
-    "format": ("input table format: auto (default), parquet or delta", "str"),
-    "shard-size": ("upper bound on each shard's bytes, e.g. 256MB (default 256MB)", "str"),
-    "shard-count": ("shards per split instead of --shard-size", "str"),
-    "splits": ("comma-separated splits to export (default: all)", "str"),
+EXPORT_FLAGS: Dict[str, str] = {
+    "input": "a processed table (jobs/preprocess.py) or a split table of files (exports original bytes)",
+    "output": "output directory: a local path or s3://bucket/prefix",
+    "to": "imagefolder | webdataset | tfrecord",
+    "format": "input table format: auto (default), parquet or delta",
+    "shard-size": "upper bound on each shard's bytes, e.g. 256MB (default 256MB)",
+    "shard-count": "shards per split instead of --shard-size",
+    "splits": "comma-separated splits to export (default: all)",
     "s3-endpoint": ("S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or "
-                    "$AWS_ENDPOINT_URL, else AWS)", "str"),
-    "report": ("where to write the JSON run report (default <output>/_run_report.json)", "str"),
+                    "$AWS_ENDPOINT_URL, else AWS)"),
+    "report": "where to write the JSON run report (default <output>/_run_report.json)",
 }
 MIN_SHARD_BYTES = 64 << 10
 
