@@ -2,7 +2,8 @@
 
   sparkprep.zip            the library, for --py-files / submit_py_files (pure Python)
   jobs/*.py                the job entry points (the spark-submit application files)
-  conf/*                   Spark profiles; emr-configurations.json is conf/emr.conf in EMR's API shape
+  conf/*                   Spark profiles, plus emr-configurations.json: conf/emr.conf (+ emr-delta.conf)
+                           in the shape of EMR's Configurations API
   requirements-cluster.txt what nodes need besides Spark (no pyspark)
   bootstrap-emr.sh         EMR bootstrap action: pip-installs requirements-cluster.txt
   sagemaker/configuration.json  conf/sagemaker.conf as a SageMaker Spark job's configuration
@@ -82,10 +83,7 @@ def build(dest: pathlib.Path) -> Dict[str, dict]:
     for conf in sorted((REPO / "conf").iterdir()):
         if conf.is_file():
             shutil.copyfile(conf, dest / "conf" / conf.name)
-    configurations = json.dumps(emr_configurations(), indent=2) + "\n"
-    if (REPO / "conf" / EMR_JSON).read_text() != configurations:
-        (REPO / "conf" / EMR_JSON).write_text(configurations)  # keep the committed copy in step
-        shutil.copyfile(REPO / "conf" / EMR_JSON, dest / "conf" / EMR_JSON)
+    (dest / "conf" / EMR_JSON).write_text(json.dumps(emr_configurations(), indent=2) + "\n")
     (dest / "sagemaker").mkdir()
     (dest / "sagemaker" / "configuration.json").write_text(json.dumps(sagemaker_configuration(), indent=2) + "\n")
     shutil.copyfile(REPO / "requirements-cluster.txt", dest / "requirements-cluster.txt")

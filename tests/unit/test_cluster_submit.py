@@ -45,10 +45,15 @@ def test_bundle_holds_the_library_jobs_profiles_and_bootstrap(tmp_path):
     assert "pyspark" not in (tmp_path / "bundle" / "requirements-cluster.txt").read_text().lower()
 
 
-def test_committed_emr_configurations_match_the_emr_profile():
-    committed = json.loads((REPO / "conf" / "emr-configurations.json").read_text())
-    assert committed == package.emr_configurations()
-    assert committed[0]["Properties"]["spark.sql.files.openCostInBytes"] == "65536"
+def test_bundled_emr_configurations_carry_the_emr_profile_and_delta(tmp_path):
+    package.build(tmp_path / "bundle")
+    configurations = json.loads((tmp_path / "bundle" / "conf" / "emr-configurations.json").read_text())
+    by_class = {c["Classification"]: c["Properties"] for c in configurations}
+    assert by_class["delta-defaults"] == {"delta.enabled": "true"}
+    spark = by_class["spark-defaults"]
+    assert spark["spark.sql.files.openCostInBytes"] == "65536" and spark["spark.pyspark.python"] == "python3"
+    assert spark["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert spark["spark.jars"].endswith("/usr/share/aws/delta/lib/delta-storage.jar")
 
 
 @pytest.mark.parametrize("profile", ["local", "cluster", "emr", "sagemaker"])
