@@ -13,7 +13,7 @@ import json
 import pathlib
 import shlex
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import package
 
@@ -81,7 +81,7 @@ def conf_args(properties: Dict[str, str]) -> List[str]:
     return out
 
 
-def boto3_client(service: str, region: str, endpoint_url: str = None):
+def boto3_client(service: str, region: str, endpoint_url: Optional[str] = None):
     import boto3
 
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url)

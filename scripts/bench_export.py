@@ -72,6 +72,8 @@ def main(argv=None) -> int:
         loop = loop_export(table, out / f"b-{target}", target, limit)
         loop_s = time.perf_counter() - started
         n, mb = report["samples"], report["output"]["bytes"] / 1e6
+        if (loop["samples"], loop["bytes"]) != (n, report["output"]["bytes"]):
+            sys.exit(f"{target}: (a) wrote {n} samples, {report['output']['bytes']} bytes; (b) {loop}")
         results[target] = {"samples": n, "mb": round(mb, 1), "a_wall_s": round(wall, 2),
                            "a_job_s": report["seconds"], "b_loop_s": round(loop_s, 2),
                            "a_over_b_wall": round(loop_s / wall, 2), "a_over_b_job": round(loop_s / report["seconds"], 2)}

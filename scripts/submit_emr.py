@@ -19,6 +19,7 @@ conf/emr.conf, plus conf/emr-delta.conf (EMR's bundled Delta jars) for steps wit
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 from typing import List, Tuple
 
@@ -105,8 +106,6 @@ def main(argv=None) -> int:
     except aws_submit.SubmitUsageError as exc:
         print(f"submit_emr: error: {exc}", file=sys.stderr)
         return 2
-    import pathlib
-
     region = opts.region or aws_submit.default_region()
     action = opts.action_on_failure or ("TERMINATE_CLUSTER" if opts.create else "CANCEL_AND_WAIT")
     steps = [step(job, args, opts.code_uri, action) for job, args in jobs]

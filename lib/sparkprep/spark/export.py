@@ -35,7 +35,8 @@ from sparkprep.spark.tables import REPORT_NAME, is_delta_table, read_table
 MANIFEST = "manifest.json"
 # Test hook: attempt 0 of every write task fails after writing this many records.
 FAIL_ENV = "SPARKPREP_TEST_FAIL_AFTER_RECORDS"
-PLAN_COLUMNS = ("split", "path", "aug_index", "order", "shard", "shards")
+PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int"
+PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 
 def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageClock] = None) -> dict:
@@ -46,6 +47,7 @@ def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageCloc
     table, input_info = _source(spark, cfg)
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
+    rows = export_frame(table.where(F.col("status") == "ok"))  # checks the columns before any Spark job
     counts = table.groupBy("split", "label", "status").count().collect()
     exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == "ok"]
     if cfg.splits and not {r["split"] for r in counts} >= set(cfg.splits):
@@ -53,7 +55,6 @@ def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageCloc
         raise UsageError(f"--splits: expected splits of the input ({', '.join(found)}), got {','.join(cfg.splits)}")
     labels = {label for _, label, _ in exported}
     classes, dirs = shards.class_map(labels), shards.label_dirs(labels)
-    rows = export_frame(table.where(F.col("status") == "ok"))
     expected = sum(n for _, _, n in exported)
     clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output}")
     if cfg.to == "imagefolder":
@@ -70,17 +71,17 @@ def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageCloc
     manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
     dest.write_text(MANIFEST, _json(manifest))
     removed = _remove_strays(dest, {r["name"] for r in published})
-    seconds = clock.total()
+    seconds, total_bytes = clock.total(), sum(r["bytes"] for r in published)
     report = {
         "job": "export", "config": config_dict(cfg), "input": input_info,
         "output": {"uri": cfg.output, "target": cfg.to, "manifest": f"{cfg.output.rstrip('/')}/{MANIFEST}",
                    "files": len(published) if cfg.to != "imagefolder" else written,
-                   "bytes": sum(r["bytes"] for r in published), "removed_stale_files": removed},
+                   "bytes": total_bytes, "removed_stale_files": removed},
         "counts": manifest["counts"], "quarantined": manifest["quarantined"],
         "shards": len(manifest["shards"]), "samples": written, "seconds": seconds,
         "durations": dict(clock.durations),
         "throughput": {"samples_per_s": round(written / seconds, 1) if seconds else None,
-                       "mb_per_s": round(sum(r["bytes"] for r in published) / 1e6 / seconds, 2) if seconds else None},
+                       "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
         "versions": versions(spark.version),
     }
     dest.write_text(REPORT_NAME, _json(report))
@@ -116,8 +117,7 @@ def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock:
     narrow = rows.select(*[c for c in rows.columns if c != "image"], F.length("image").alias("image_len"))
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
     pack = functools.partial(pack_split, target=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
-    plan = sizes.groupBy("split").applyInPandas(
-        pack, "split string, path string, aug_index int, order string, shard int, shards int").cache()
+    plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
     per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
     offsets, start = {}, 0
@@ -148,9 +148,8 @@ def pack_split(frame: pd.DataFrame, target: str, shard_size: Optional[int], shar
     else:
         ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, shards.shard_overhead(target))
     frame["shard"] = pd.Series(ids, dtype="int32")
-    frame["shards"] = (max(ids) + 1) if ids else 0
-    frame["shards"] = frame["shards"].astype("int32")
-    return frame[list(PLAN_COLUMNS)]
+    frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
+    return frame[PLAN_COLUMNS]
 
 
 def _attempt() -> str:
