@@ -18,6 +18,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default (~ 0.25 GiB of RGBA)
 EXIF_ORIENTATION = 0x0112
+INT32_MAX = 2**31 - 1
 
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -80,14 +81,27 @@ def classify_error(exc: BaseException) -> "tuple[str, str]":
 
 def _probe(data: bytes, full: bool) -> Probe:
     with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+        frames = int(getattr(im, "n_frames", 1))
+        for name, value in (("width", im.width), ("height", im.height), ("frame count", frames)):
+            if not 0 <= value <= INT32_MAX:  # the catalog's int32 columns: quarantine, never overflow
+                return Probe(INVALID, f"header declares a {name} of {value}, beyond {INT32_MAX}", format=im.format)
         orientation = im.getexif().get(EXIF_ORIENTATION)
         probe = Probe(OK, None, format=im.format, width=im.width, height=im.height, mode=im.mode,
-                      frames=int(getattr(im, "n_frames", 1)),
-                      orientation=int(orientation) if orientation else None)
+                      frames=frames, orientation=exif_orientation(orientation))
         if full:
             im.seek(0)
             im.load()
     return probe
+
+
+def exif_orientation(value) -> Optional[int]:
+    """The EXIF orientation 1..8, or None for absent or out-of-spec values (which every viewer ignores,
+    and which could not be stored in an int32 column: 0xFFFFFFFF has been seen)."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return value if 1 <= value <= 8 else None
 
 
 def _reason(exc: BaseException) -> str:

@@ -79,3 +79,43 @@ def test_format_not_in_allowlist_is_invalid():
 def test_unusual_but_valid_images_are_ok_with_their_mode_and_frames(make, mode, frames):
     probe = ip.probe_image(make(), full=True)
     assert (probe.status, probe.mode, probe.frames) == ("ok", mode, frames)
+
+
+def _apng_declaring(frames):
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, "PNG")
+    data, ihdr_end = buffer.getvalue(), 8 + 8 + 13 + 4
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return data[:ihdr_end] + chunk(b"acTL", struct.pack(">II", frames, 0)) + data[ihdr_end:]
+
+
+def test_an_apng_declaring_2_31_frames_is_quarantined_and_fits_the_catalog_schema():
+    import pyarrow as pa
+
+    from sparkprep.catalog_rows import ProbeSettings, catalog_batches
+
+    probe = ip.probe_image(_apng_declaring(2**31))
+    assert probe.status == "invalid" and "frame count of 2147483649" in probe.error
+    batch = pa.RecordBatch.from_pydict({"path": ["file:/r/a.png"], "length": [1], "content": [_apng_declaring(2**31)]})
+    out = list(catalog_batches(iter([batch]), ProbeSettings(root="file:/r")))  # the Arrow conversion must not raise
+    assert out[0].column("status").to_pylist() == ["invalid"]
+
+
+def test_an_out_of_spec_exif_orientation_is_ignored_not_overflowed():
+    from PIL import TiffImagePlugin
+
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    ifd[0x0112] = 0xFFFFFFFF
+    ifd.tagtype[0x0112] = 4  # LONG
+    buffer = io.BytesIO()
+    ifd.save(buffer)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(jpeg, "JPEG", exif=b"Exif\x00\x00" + buffer.getvalue())
+    probe = ip.probe_image(jpeg.getvalue())
+    assert (probe.status, probe.orientation) == ("ok", None)
+    assert ip.exif_orientation(6) == 6
