@@ -36,8 +36,4 @@ def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[s
     finally:
         spark.stop()
     print((summary or summary_table)(report))
-    rec = report.get("reconciliation")
-    if rec and not rec["reconciled"]:
-        print(f"{job}: error: {rec['expected_rows']} files expected but {rec['rows']} rows written", file=sys.stderr)
-        return 1
     return 0

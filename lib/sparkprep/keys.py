@@ -72,7 +72,9 @@ def is_hidden(rel_path: str) -> bool:
     """Whether Spark's file index skips this path (its shouldFilterOutPathName rule, per component).
 
     A component is skipped when it starts with '.', ends with '._COPYING_', or starts
-    with '_' without containing '=' (so `_year=2024/` directories are still read).
+    with '_' without containing '=' (so `_year=2024/` directories are still read), except
+    that names starting with `_metadata` or `_common_metadata` are always read.
     """
-    return any(part.startswith(".") or part.endswith("._COPYING_") or (part.startswith("_") and "=" not in part)
+    return any((part.startswith(".") or part.endswith("._COPYING_") or (part.startswith("_") and "=" not in part))
+               and not part.startswith(("_metadata", "_common_metadata"))
                for part in rel_path.split("/"))

@@ -252,7 +252,7 @@ def test_an_existing_directory_that_is_not_a_table_is_never_replaced(spark, samp
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
-    with pytest.raises(UsageError, match="refusing to replace it"):
+    with pytest.raises(UsageError, match="refusing to touch it"):
         split(spark, "--input", sample_tree, "--output", precious)
     assert (precious / "thesis.tex").read_text() == "years of work"
 

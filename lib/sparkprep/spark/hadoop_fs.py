@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import List, Optional
+
 from pyspark.sql import SparkSession
 
 
@@ -26,6 +29,9 @@ class HadoopFS:
     def exists(self, uri: str) -> bool:
         return bool(self._fs(uri).exists(self._path(uri)))
 
+    def is_dir(self, uri: str) -> bool:
+        return bool(self._fs(uri).getFileStatus(self._path(uri)).isDirectory())
+
     def is_empty_dir(self, uri: str) -> bool:
         fs, path = self._fs(uri), self._path(uri)
         return bool(fs.getFileStatus(path).isDirectory()) and len(fs.listStatus(path)) == 0
@@ -36,6 +42,53 @@ class HadoopFS:
 
     def delete(self, uri: str) -> None:
         self._fs(uri).delete(self._path(uri), True)
+
+    def children(self, uri: str) -> List[str]:
+        """Qualified URIs of the entries directly inside a directory (empty if it does not exist)."""
+        if not self.exists(uri):
+            return []
+        return sorted(status.getPath().toString() for status in self._fs(uri).listStatus(self._path(uri)))
+
+    def read_text(self, uri: str) -> Optional[str]:
+        """A small file's text, or None when it does not exist or cannot be read."""
+        try:
+            stream = self._fs(uri).open(self._path(uri))
+            try:
+                data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+            finally:
+                stream.close()
+        except Exception:  # noqa: BLE001 - missing or unreadable: the caller decides
+            return None
+        return bytes(data).decode("utf-8", errors="replace")
+
+    def create_exclusive(self, uri: str, text: str) -> bool:
+        """Create a file only if it does not exist; False if it does. Atomic on local disks and HDFS."""
+        local = self.local_path(uri)
+        if local is not None:
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            try:
+                handle = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            return True
+        try:
+            stream = self._fs(uri).create(self._path(uri), False)
+        except Exception as exc:  # noqa: BLE001 - FileAlreadyExistsException arrives as a Py4JJavaError
+            if "AlreadyExists" in str(exc):
+                return False
+            raise
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        return True
+
+    def local_path(self, uri: str) -> Optional[str]:
+        """The plain path of a qualified file: URI, else None."""
+        qualified = self.qualify(uri)
+        return qualified[len("file:"):] if qualified.startswith("file:") else None
 
     def write_text(self, uri: str, text: str) -> None:
         stream = self._fs(uri).create(self._path(uri), True)

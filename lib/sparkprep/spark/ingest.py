@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
@@ -35,6 +36,7 @@ class Reconciliation:
     read_by_spark: int = 0
     from_listing: Dict[str, int] = field(default_factory=dict)  # empty / too_large rows
     scan_settings: Dict[str, str] = field(default_factory=dict)  # partition sizing applied
+    identity: int = 0  # path_identity of the expected rows' paths
 
     def as_dict(self, rows: int) -> dict:
         return {
@@ -50,6 +52,35 @@ class Reconciliation:
             "reconciled": rows == self.expected_rows,
             "scan_settings": self.scan_settings,
         }
+
+
+class ReconciliationError(RuntimeError):
+    """The written rows are not exactly the listed files; raised before anything is published."""
+
+
+def path_identity(paths) -> int:
+    """An order-free fingerprint of a set of paths: the sum of each path's sha256 prefix.
+
+    Spark computes the same sum (path_identity_column), so the driver can compare what was
+    listed with what was written without collecting the rows.
+    """
+    return sum(int(hashlib.sha256(p.encode("utf-8")).hexdigest()[:15], 16) for p in paths)
+
+
+def check_reconciled(written: DataFrame, rec: Reconciliation, summary: dict) -> None:
+    """Raise unless the written table holds one row per listed file, and exactly those files."""
+    originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
+    prefix = F.conv(F.substring(F.sha2(F.col("path"), 256), 1, 15), 16, 10).cast("decimal(38,0)")
+    row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
+                        F.sum(prefix).alias("identity")).collect()[0]
+    identity = int(row["identity"] or 0)
+    summary["identity_matches"] = identity == rec.identity and row["paths"] == row["rows"]
+    summary["reconciled"] = summary["identity_matches"] and row["rows"] == rec.expected_rows
+    if not summary["reconciled"]:
+        raise ReconciliationError(
+            f"{rec.expected_rows} files listed but {row['rows']} rows written ({row['paths']} distinct paths, "
+            f"identity {'matches' if identity == rec.identity else 'differs'}): did files change during the run? "
+            "Nothing was published; the previous output is untouched")
 
 
 def extension_regex(extensions) -> str:
@@ -76,6 +107,7 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
         else:
             from_listing.append((uri, size))
     rec.expected_rows = len(to_read) + len(from_listing)
+    rec.identity = path_identity(uri for uri, _ in to_read + from_listing)
     rec.read_by_spark = len(to_read)
     rec.from_listing = {"empty": sum(1 for _, s in from_listing if s == 0),
                         "too_large": sum(1 for _, s in from_listing if s > 0)}

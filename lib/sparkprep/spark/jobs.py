@@ -11,11 +11,11 @@ from sparkprep.config import IngestConfig, PreprocessConfig, SplitConfig, config
 from sparkprep.run_report import StageClock, versions
 from sparkprep.schema import SPLIT_METADATA_KEY
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.ingest import Reconciliation, catalog_frame
+from sparkprep.spark.ingest import Reconciliation, catalog_frame, check_reconciled
 from sparkprep.spark.split import read_rows, split_files, split_rows
 from sparkprep.spark.preprocess import preprocess_frame, tune_table_scan
 from sparkprep.spark.stats import channel_normalization, table_stats
-from sparkprep.spark.tables import check_replaceable, payload_options, read_table, write_table
+from sparkprep.spark.tables import Claim, claimed_output, payload_options, read_table, write_table
 
 
 SPLIT_TABLE_KEPT = "read split table (its splits are kept; split flags are ignored)"
@@ -24,41 +24,41 @@ SPLIT_TABLE_KEPT = "read split table (its splits are kept; split flags are ignor
 def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:
     """Catalogue raw files into a table with one row per file (unpartitioned)."""
     clock = clock or StageClock("ingest")
-    check_replaceable(spark, cfg.output)
-    clock.stage("listing and planning", cfg.input)
-    catalog, rec = catalog_frame(spark, cfg)
-    clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
-    return _write(spark, catalog, cfg, clock, rec, split_params=None, partition_by=None,
-                  options=payload_options("content", already_compressed=True))
+    with claimed_output(spark, cfg.output, cfg.format, "ingest") as claim:
+        clock.stage("listing and planning", cfg.input)
+        catalog, rec = catalog_frame(spark, cfg)
+        clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
+        return _write(spark, claim, catalog, cfg, clock, rec, split_params=None, partition_by=None,
+                      options=payload_options("content", already_compressed=True))
 
 
 def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock] = None) -> dict:
     """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
     clock = clock or StageClock("split")
-    check_replaceable(spark, cfg.output)
-    clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
-    if cfg.input_kind == "table":
-        table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
-    else:
-        table, rec, detail = _split_source(spark, cfg, keep_existing_split=False)
-    clock.stage("running", f"{detail}, write -> {cfg.output}")
-    payload = "content" if "content" in table.columns else None
-    return _write(spark, table, cfg, clock, rec, split_params=cfg.split_params(), partition_by="split",
-                  options=payload_options(payload, already_compressed=True))
+    with claimed_output(spark, cfg.output, cfg.format, "split") as claim:
+        clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
+        if cfg.input_kind == "table":
+            table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
+        else:
+            table, rec, detail = _split_source(spark, cfg, keep_existing_split=False)
+        clock.stage("running", f"{detail}, write -> {cfg.output}")
+        payload = "content" if "content" in table.columns else None
+        return _write(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(), partition_by="split",
+                      options=payload_options(payload, already_compressed=True))
 
 
 def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[StageClock] = None) -> dict:
     """Raw files, a catalog or a split table -> processed table (training-ready pixels) by split."""
     clock = clock or StageClock("preprocess")
-    check_replaceable(spark, cfg.output)
-    clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
-    table, rec, detail = _split_source(spark, cfg, keep_existing_split=True)
-    split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
-    clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
-    return _write(spark, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
-                  options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
-                  extra=lambda written: {"normalization": channel_normalization(written),
-                                         "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
+    with claimed_output(spark, cfg.output, cfg.format, "preprocess") as claim:
+        clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
+        table, rec, detail = _split_source(spark, cfg, keep_existing_split=True)
+        split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
+        clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
+        return _write(spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
+                      options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
+                      extra=lambda written: {"normalization": channel_normalization(written),
+                                             "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
 
 
 def _split_source(spark: SparkSession, cfg: SplitConfig,
@@ -80,7 +80,7 @@ def _recorded_split(table: DataFrame) -> Optional[dict]:
     return json.loads(recorded) if recorded else None
 
 
-def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageClock,
+def _write(spark: SparkSession, claim: Claim, df: DataFrame, cfg: IngestConfig, clock: StageClock,
            rec: Optional[Reconciliation], split_params: Optional[dict], partition_by: Optional[str],
            options: Optional[dict] = None, extra=None) -> dict:
     def finish(written: DataFrame) -> dict:
@@ -106,11 +106,13 @@ def _write(spark: SparkSession, df: DataFrame, cfg: IngestConfig, clock: StageCl
                            "output_rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None},
             "versions": versions(spark.version),
         }
+        if rec:
+            check_reconciled(written, rec, report["reconciliation"])
         clock.stage("publishing")
         return report
 
     description = json.dumps(split_params or {}, sort_keys=True)
-    report = write_table(spark, df, cfg.output, cfg.format, finish, partition_by, description, options)
+    report = write_table(spark, df, claim, finish, partition_by, description, options)
     if cfg.report:
         HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
     return report

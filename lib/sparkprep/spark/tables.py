@@ -1,9 +1,11 @@
 """Read and write sparkprep tables (parquet or Delta, partitioned by split), replacing safely.
 
-A re-run never leaves the old output half-deleted:
-- parquet: Spark writes into a sibling staging directory; the report is added; only
-  then is the old output renamed away, the staging directory renamed in, and the
-  old one deleted.
+A run first claims its output (`claimed_output`): it takes the lock, finishes any swap a
+crashed run left half done, and refuses a path that is not empty and not a sparkprep
+table (see sparkprep.ownership). Then:
+- parquet: Spark writes into a sibling staging directory; the report and the marker are
+  added and every check runs (`finish` raises to stop the publish). Only then is the
+  swap journalled and done: old output renamed away, staging renamed in, old deleted.
 - Delta with the Spark extension: one overwrite transaction.
 - Delta without Delta jars: Spark writes parquet files under the table directory and
   the driver commits them in one transaction with the `deltalake` package; files of a
@@ -12,20 +14,24 @@ A re-run never leaves the old output half-deleted:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import uuid
-from typing import Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from sparkprep.config import UsageError
+from sparkprep import ownership
+from sparkprep.config import UsageError, check_table_output
 from sparkprep.listing import arrow_filesystem
+from sparkprep.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.session import delta_jars_active
 
-REPORT_NAME = "_run_report.json"
 # Row groups small enough that a table of images splits into several tasks per core
 # when a later job reads it (Spark splits parquet files only at row-group boundaries).
 ROW_GROUP_BYTES = 32 << 20
@@ -39,18 +45,98 @@ def is_delta_table(fs: HadoopFS, uri: str) -> bool:
     return fs.exists(f"{uri.rstrip('/')}/{DELTA_LOG}")
 
 
-def check_replaceable(spark: SparkSession, output: str) -> None:
-    """Refuse to replace an existing path that is not a table (a home directory, raw data...).
+@dataclass(frozen=True)
+class Claim:
+    """An output this run holds the lock of: its qualified URI, the run id and what it was."""
 
-    A new path, an empty directory or an earlier sparkprep output is fine.
+    uri: str
+    run_id: str
+    fmt: str
+    job: str
+    state: str  # new | owned | legacy (sparkprep.ownership.classify_output)
+
+
+# Test hook: called after each publish step with its index; a test makes it raise to act as a crash.
+def _after_step(index: int) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def claimed_output(spark: SparkSession, output: str, fmt: str, job: str) -> Iterator[Claim]:
+    """Hold the output's lock, finish a crashed run's swap, and refuse an output that is not ours.
+
+    Raises ownership.Locked (exit 1) while another live run holds the lock, and
+    UsageError (exit 2) for a path that is not empty and not a sparkprep table.
     """
+    try:
+        check_table_output(output, fmt)  # S3: before any Hadoop call, which may lack s3a here
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     fs = HadoopFS(spark)
-    if not fs.exists(output) or fs.is_empty_dir(output):  # e.g. a SageMaker output channel directory
+    uri = fs.qualify(output).rstrip("/")
+    run_id = uuid.uuid4().hex[:12]
+    _table_state(fs, uri)  # refuse a foreign output before writing even a lock beside it
+    lock = ownership.swap_paths(uri, run_id)["lock"]
+    _acquire(fs, lock, run_id)
+    try:
+        recover_table(fs, uri)
+        yield Claim(uri, run_id, fmt, job, _table_state(fs, uri))
+    finally:
+        held = ownership.json_object(fs.read_text(lock))
+        if held and held.get("run_id") == run_id:  # never another run's lock
+            fs.delete(lock)
+
+
+def _table_state(fs: HadoopFS, uri: str) -> str:
+    if fs.exists(uri) and not fs.is_dir(uri):
+        raise UsageError(f"--output: expected a directory, got a file: {uri}")
+    names = [child.rsplit("/", 1)[-1] for child in fs.children(uri)]
+    try:
+        return ownership.classify_output(names, lambda name: fs.read_text(f"{uri}/{name}"), ownership.TABLE, uri)
+    except ownership.NotOurs as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _acquire(fs: HadoopFS, lock: str, run_id: str) -> None:
+    text = ownership.lock_text(run_id)
+    if fs.create_exclusive(lock, text):
         return
-    markers = (REPORT_NAME, DELTA_LOG, "_SUCCESS")
-    if not any(fs.exists(f"{output.rstrip('/')}/{marker}") for marker in markers):
-        raise UsageError(f"--output: expected a new path or an earlier sparkprep output, got {output!r} "
-                         f"(it exists and holds none of {', '.join(markers)}); refusing to replace it")
+    held = fs.read_text(lock)
+    if ownership.lock_holder_alive(held):
+        raise ownership.Locked(ownership.locked_message(lock, held))
+    fs.delete(lock)  # its holder died on this host: take over
+    if not fs.create_exclusive(lock, text):
+        raise ownership.Locked(ownership.locked_message(lock, fs.read_text(lock)))
+
+
+def recover_table(fs: HadoopFS, uri: str) -> List[tuple]:
+    """Finish a swap a crashed run left half done, and delete stranded staging/old directories."""
+    done: List[tuple] = []
+    journal_uri = uri + ownership.JOURNAL
+    journal = ownership.json_object(fs.read_text(journal_uri))
+    run = journal.get("run_id") if journal else None
+    if journal and all(k in journal for k in ("output", "staging", "retired", "journal")) and \
+            ownership.same_uri(journal["output"], uri):
+        done += _run_steps(fs, ownership.swap_steps(journal, fs.exists))
+    elif fs.exists(journal_uri):  # half-written: the swap never started
+        fs.delete(journal_uri)
+        done.append(("delete", journal_uri, ""))
+    parent = uri.rsplit("/", 1)[0]
+    done += _run_steps(fs, ownership.legacy_swap(uri, fs.children(parent), fs.exists(uri)))
+    for path in ownership.stranded(uri, fs.children(parent), run):
+        fs.delete(path)
+        done.append(("delete", path, ""))
+    return done
+
+
+def _run_steps(fs: HadoopFS, steps: List[tuple]) -> List[tuple]:
+    for index, (op, path, target) in enumerate(steps):
+        if op == "rename":
+            fs.rename(path, target)
+        else:
+            fs.delete(path)
+        _after_step(index)
+    return steps
 
 
 def read_table(spark: SparkSession, uri: str) -> DataFrame:
@@ -69,6 +155,10 @@ def _read_delta_files(spark: SparkSession, uri: str) -> DataFrame:
     from deltalake import DeltaTable
 
     table = DeltaTable(uri)
+    if "deletionVectors" in (table.protocol().reader_features or []):
+        raise UsageError(f"--input: the Delta table {uri} has deletion vectors enabled, which this reader "
+                         "(Delta without the Spark jars) cannot apply, so deleted rows would come back; run with "
+                         "Delta's jars (conf/emr-delta.conf) or purge them first (REORG TABLE ... APPLY (PURGE))")
     actions = pa.table(table.get_add_actions(flatten=True))
     partitions = table.metadata().partition_columns
     schema = table.schema().to_arrow()
@@ -105,14 +195,17 @@ def payload_options(column: Optional[str], already_compressed: bool) -> Dict[str
     return options
 
 
-def write_table(spark: SparkSession, df: DataFrame, output: str, fmt: str, finish: Finisher,
+def write_table(spark: SparkSession, df: DataFrame, claim: Claim, finish: Finisher,
                 partition_by: Optional[str] = "split", description: str = "",
                 options: Optional[Dict[str, str]] = None) -> dict:
-    """Write df to output (replacing it safely), call finish on the written rows, store its report."""
+    """Write df to the claimed output, call finish on the written rows (it raises to stop the
+    publish), store its report and the marker, then publish."""
     fs = HadoopFS(spark)
-    output = fs.qualify(output)
-    run_id = uuid.uuid4().hex[:12]
+    output, run_id, fmt = claim.uri, claim.run_id, claim.fmt
+    marker = json.dumps(ownership.marker(ownership.TABLE, fmt, claim.job, run_id), indent=2)
     if fmt == "delta" and delta_jars_active(spark):
+        # Delta's own transaction replaces the table; its checks run on the committed version
+        # (Delta keeps the previous one for RESTORE). Not exercised here: no Delta jars.
         writer = (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
                   .option("parquet.block.size", ROW_GROUP_BYTES).options(**(options or {})))
         if description:
@@ -121,40 +214,49 @@ def write_table(spark: SparkSession, df: DataFrame, output: str, fmt: str, finis
         report = finish(spark.read.format("delta").load(output))
         report["output"]["delta_writer"] = "delta-spark"
         fs.write_text(f"{output}/{REPORT_NAME}", json.dumps(report, indent=2))
+        fs.write_text(f"{output}/{MARKER}", marker)
         return report
     writer = df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES).options(**(options or {}))
     writer = writer.partitionBy(partition_by) if partition_by else writer
     if fmt == "delta":
-        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description)
-    return _write_parquet_staged(spark, fs, writer, output, run_id, finish)
+        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker)
+    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker)
 
 
-def _write_parquet_staged(spark, fs, writer, output, run_id, finish):
-    staging = f"{output}.__staging-{run_id}"
-    retired = f"{output}.__old-{run_id}"
+def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker):
+    paths = ownership.swap_paths(output, run_id)
+    staging = paths["staging"]
     try:
         writer.parquet(staging)
         report = finish(spark.read.parquet(staging))
         fs.write_text(f"{staging}/{REPORT_NAME}", json.dumps(report, indent=2))
+        fs.write_text(f"{staging}/{MARKER}", marker)
     except BaseException:
         fs.delete(staging)
         raise
-    had_old = fs.exists(output)
-    if had_old:
-        fs.rename(output, retired)
-    fs.rename(staging, output)
-    if had_old:
-        fs.delete(retired)
+    journal = {"run_id": run_id, **{k: paths[k] for k in ("output", "staging", "retired", "journal")}}
+    _write_atomic(fs, paths["journal"], json.dumps(journal, indent=2))
+    _run_steps(fs, ownership.swap_steps(journal, fs.exists))
     return report
 
 
-def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description):
+def _write_atomic(fs: HadoopFS, uri: str, text: str) -> None:
+    """Write a small file under a temporary name, then rename it into place."""
+    temp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
+    fs.write_text(temp, text)
+    if fs.exists(uri):
+        fs.delete(uri)
+    fs.rename(temp, uri)
+
+
+def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker):
     from deltalake import DeltaTable, Schema
     from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
     exists = fs.exists(output) and not fs.is_empty_dir(output)
     if exists and not is_delta_table(fs, output):
-        raise ValueError(f"--output {output} exists and is not a Delta table; remove it or pick another path")
+        raise UsageError(f"--format delta: expected a new path or a Delta table, got {output!r}, a parquet table; "
+                         "pick another path")
     data_dir = f"{output}/run-{run_id}"
     try:
         writer.parquet(data_dir)
@@ -176,6 +278,7 @@ def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by,
         raise
     report["output"]["delta_version"] = DeltaTable(output).version()
     fs.write_text(f"{output}/{REPORT_NAME}", json.dumps(report, indent=2))
+    fs.write_text(f"{output}/{MARKER}", marker)
     return report
 
 

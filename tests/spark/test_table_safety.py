@@ -1,0 +1,160 @@
+"""Table jobs touch only what they own: refusal, locks, validate-then-publish, crash recovery (issue 9)."""
+
+import json
+import os
+import subprocess
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sparkprep import ownership
+from sparkprep.config import UsageError, split_config
+from sparkprep.spark import ingest, tables
+from sparkprep.spark.jobs import run_split
+
+
+@pytest.fixture
+def tiny_tree(tmp_path, make_sample):
+    root = tmp_path / "in"
+    for ci, name in enumerate(("cat", "dog")):
+        for i in range(4):
+            make_sample.write(str(root / name / f"{name}{i}.jpg"),
+                              make_sample.jpeg_bytes(make_sample.synthetic_scan(ci, i)))
+    return root
+
+
+def split(spark, tree, out, *extra):
+    return run_split(spark, split_config(["--input", str(tree), "--output", str(out), *map(str, extra)]))
+
+
+def snapshot(directory):
+    """Every file below a directory with its bytes, and the directory's siblings."""
+    files = {}
+    for parent, _, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(parent, name), "rb") as handle:
+                files[os.path.relpath(os.path.join(parent, name), directory)] = handle.read()
+    return files, sorted(os.listdir(os.path.dirname(str(directory).rstrip("/"))))
+
+
+def marker_of(out):
+    with open(os.path.join(out, ownership.MARKER), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def test_a_pyarrow_dataset_with_success_is_refused_and_untouched(spark, tiny_tree, tmp_path):
+    foreign = tmp_path / "their_dataset"
+    pq.write_to_dataset(pa.table({"x": [1, 2], "split": ["a", "b"]}), str(foreign), partition_cols=["split"])
+    (foreign / "_SUCCESS").write_bytes(b"")
+    before = snapshot(foreign)
+    with pytest.raises(UsageError, match="refusing to touch it"):
+        split(spark, tiny_tree, foreign)
+    assert snapshot(foreign) == before  # no lock, no staging, not a byte changed
+
+
+def test_a_foreign_delta_table_is_refused_with_its_history(spark, tiny_tree, tmp_path):
+    from deltalake import write_deltalake
+
+    foreign = tmp_path / "their_delta"
+    write_deltalake(str(foreign), pa.table({"x": [1]}))
+    write_deltalake(str(foreign), pa.table({"x": [2]}), mode="append")
+    before = snapshot(foreign)
+    with pytest.raises(UsageError, match="refusing to touch it"):
+        split(spark, tiny_tree, foreign, "--format", "delta")
+    assert snapshot(foreign) == before
+
+
+def test_outputs_carry_a_marker_and_re_runs_replace_them(spark, tiny_tree, tmp_path):
+    out = tmp_path / "splits"
+    split(spark, tiny_tree, out, "--seed", "1")
+    first = marker_of(out)
+    assert (first["sparkprep_output"], first["format"], first["job"]) == ("table", "parquet", "split")
+    split(spark, tiny_tree, out, "--seed", "2")
+    assert marker_of(out)["run_id"] != first["run_id"]
+    assert sorted(os.listdir(tmp_path)) == ["in", "splits"]  # no lock, journal, staging or old table left
+
+
+def test_a_crash_between_the_two_renames_is_finished_by_the_next_run(spark, tiny_tree, tmp_path, monkeypatch):
+    out = tmp_path / "splits"
+    split(spark, tiny_tree, out, "--seed", "1")
+
+    class Crash(BaseException):
+        pass
+
+    def crash(index):
+        if index == 0:  # the old table was renamed away; the new one is not in place yet
+            raise Crash()
+
+    monkeypatch.setattr(tables, "_after_step", crash)
+    with pytest.raises(Crash):
+        split(spark, tiny_tree, out, "--seed", "2")
+    monkeypatch.setattr(tables, "_after_step", lambda index: None)
+    siblings = sorted(os.listdir(tmp_path))
+    assert "splits" not in siblings and "splits.__publish.json" in siblings
+    assert any(s.startswith("splits.__old-") for s in siblings) and any(s.startswith("splits.__staging-") for s in siblings)
+    crashed_run = json.loads((tmp_path / "splits.__publish.json").read_text())["run_id"]
+
+    with tables.claimed_output(spark, str(out), "parquet", "split") as claim:
+        assert claim.state == "owned"
+        assert marker_of(out)["run_id"] == crashed_run  # rolled forward: the new table, whole
+    assert sorted(os.listdir(tmp_path)) == ["in", "splits"]
+    seeds = {r["split"] for r in pq.read_table(str(out)).to_pylist()}
+    assert seeds and json.loads((out / "_run_report.json").read_text())["split"]["seed"] == "2"
+
+
+def test_a_legacy_crash_and_stranded_directories_are_cleaned_up(spark, tiny_tree, tmp_path):
+    out = tmp_path / "splits"
+    split(spark, tiny_tree, out)
+    os.remove(out / ownership.MARKER)  # as sparkprep 0.1.0 wrote it: its report names this path
+    os.rename(out, tmp_path / "splits.__old-0123456789ab")  # 0.1.0 crashed between its renames
+    (tmp_path / "splits.__staging-ba9876543210").mkdir()  # and an older crash left this
+    (tmp_path / "splits.__staging-not-a-run-id").mkdir()  # not ours by name: left alone
+    split(spark, tiny_tree, out)
+    assert sorted(os.listdir(tmp_path)) == ["in", "splits", "splits.__staging-not-a-run-id"]
+    assert marker_of(out)["sparkprep_output"] == "table"
+
+
+def test_a_concurrent_run_fails_and_a_dead_runs_lock_is_taken_over(spark, tiny_tree, tmp_path):
+    out = tmp_path / "splits"
+    lock = tmp_path / "splits.__lock"
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        lock.write_text(json.dumps({"run_id": "aaaaaaaaaaaa", "host": os.uname().nodename, "pid": live.pid}))
+        with pytest.raises(ownership.Locked, match="another sparkprep run is writing this output"):
+            split(spark, tiny_tree, out)
+        assert not out.exists() and lock.exists()
+    finally:
+        live.kill()
+        live.wait()
+    split(spark, tiny_tree, out)  # its holder is dead now: the lock is taken over
+    assert out.exists() and not lock.exists()
+
+
+def test_a_failed_reconciliation_publishes_nothing(spark, tiny_tree, tmp_path, monkeypatch):
+    out = tmp_path / "splits"
+    split(spark, tiny_tree, out, "--seed", "1")
+    before = snapshot(out)
+    real = ingest.list_files
+
+    def listing_with_a_vanished_file(root):
+        # a file listed by the driver that is gone before Spark reads it
+        return real(root) + [(real(root)[0][0].rsplit("/", 1)[0] + "/gone.jpg", 1234)]
+
+    monkeypatch.setattr(ingest, "list_files", listing_with_a_vanished_file)
+    with pytest.raises(ingest.ReconciliationError, match="Nothing was published"):
+        split(spark, tiny_tree, out, "--seed", "2")
+    assert snapshot(out) == before
+
+
+def test_parquet_on_s3_is_never_replaced_non_atomically(spark, tiny_tree, s3_endpoint, monkeypatch):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="tables")
+    client.put_object(Bucket="tables", Key="splits/split=train/part-0.parquet", Body=b"PAR1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    with pytest.raises(UsageError, match="use --format delta"):
+        split(spark, tiny_tree, "s3://tables/splits")
+    assert [o["Key"] for o in client.list_objects_v2(Bucket="tables")["Contents"]] == \
+        ["splits/split=train/part-0.parquet"]
