@@ -103,6 +103,55 @@ SPLIT_FLAGS: Dict[str, str] = {
 }
 
 
+# How a --config file may spell each value; every other flag takes a JSON string only.
+LIST_FLAGS = {"extensions", "ratios", "names", "augment", "augment-splits", "splits"}
+WHOLE_NUMBER_FLAGS = {"copies", "shard-count", "max-pixels", "max-file-bytes", "shard-size", "size", "seed"}
+
+
+def file_value(flag: str, value: Any) -> str:
+    """A --config file value as the string its flag would take; wrong JSON types are errors, never coerced.
+
+    Lists only where a flag takes a comma-separated list; whole numbers only where a flag
+    takes one (so 42.0, 2.9 and true are refused); seeds are strings or whole numbers.
+    """
+    def scalar(item: Any) -> str:
+        if isinstance(item, bool) or item is None or isinstance(item, (list, dict)):
+            raise ValueError(f"--config {flag}: expected a string or number item, got {json.dumps(item)}")
+        if isinstance(item, str) and "," in item:
+            raise ValueError(f"--config {flag}: expected list items without commas, got {item!r}")
+        return str(item)
+
+    if isinstance(value, list):
+        if flag not in LIST_FLAGS:
+            raise ValueError(f"--config {flag}: expected a single value, got a list {json.dumps(value)}")
+        if not value:
+            raise ValueError(f"--config {flag}: expected a non-empty list, got []")
+        return ",".join(scalar(item) for item in value)
+    if isinstance(value, bool) or value is None or isinstance(value, dict):
+        raise ValueError(f"--config {flag}: expected a string{' or whole number' * (flag in WHOLE_NUMBER_FLAGS)}, "
+                         f"got {json.dumps(value)}")
+    if isinstance(value, float):
+        if flag == "ratios":
+            return repr(value)
+        what = "a whole number" if flag in WHOLE_NUMBER_FLAGS else "a string"
+        raise ValueError(f"--config {flag}: expected {what}, got {value!r}")
+    if isinstance(value, int):
+        if flag not in WHOLE_NUMBER_FLAGS:
+            raise ValueError(f"--config {flag}: expected a string, got {value}")
+        return str(value)
+    return str(value)
+
+
+def whole_number(flag: str, text: Any, low: int, high: int) -> int:
+    """An integer flag value in [low, high]; '2.9', 'true' and '1e3' are errors."""
+    if not re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):
+        raise ValueError(f"{flag}: expected a whole number, got {text!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"{flag}: expected {low}..{high}, got {value}")
+    return value
+
+
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage + message; we want one line
         raise UsageError(message)
@@ -135,7 +184,10 @@ def merged_settings(argv: Optional[Sequence[str]], prog: str, flags: Dict[str, s
             name = key.replace("-", "_")
             if name not in known:
                 raise UsageError(f"--config: unknown setting {key!r}; expected one of {', '.join(sorted(known))}")
-            settings[name] = value
+            try:
+                settings[name] = file_value(name.replace("_", "-"), value)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
     for key, value in vars(args).items():
         if value is not None and key != "config":
             settings[key] = value
@@ -180,8 +232,11 @@ EXPORT_FLAGS: Dict[str, str] = {
     "s3-endpoint": ("S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or "
                     "$AWS_ENDPOINT_URL, else AWS)"),
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
+    "classes": ("pin class indices: an earlier export's manifest.json, or a JSON object label -> index "
+                "(default: sorted labels of every ok row of the input, all splits)"),
 }
 MIN_SHARD_BYTES = 64 << 10
+MAX_PIXELS_LIMIT = 1 << 31  # a 46k x 46k image; Pillow would need > 2 GiB per channel beyond that
 
 
 @dataclass(frozen=True)
@@ -197,6 +252,7 @@ class ExportConfig:
     splits: Optional[Tuple[str, ...]] = None
     s3_endpoint: Optional[str] = None
     report: Optional[str] = None
+    classes: Optional[str] = None
 
 
 def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
@@ -219,7 +275,7 @@ def _export_values(s: Dict[str, Any]) -> ExportConfig:
         raise ValueError(f"--input: expected an existing table, got {source!r}")
     _check_output(source, output)
     if not (is_local(output) or output.startswith("s3://")):
-        raise ValueError(f"--output: expected a local path or s3://bucket/prefix, got {output!r}")
+        raise ValueError(f"--output: expected a local path or s3://bucket/prefix, got {redact_uri(output)!r}")
     values: Dict[str, Any] = {"input": source, "output": output, "to": to,
                               "format": _choice("--format", s.get("format", "auto"), ("auto",) + FORMATS)}
     if s.get("shard_size") is not None and s.get("shard_count") is not None:
@@ -230,12 +286,7 @@ def _export_values(s: Dict[str, Any]) -> ExportConfig:
                 raise ValueError(f"--{flag.replace('_', '-')}: expected only with --to webdataset or tfrecord")
         values["shard_size"] = None
     elif s.get("shard_count") is not None:
-        try:
-            values["shard_count"] = int(s["shard_count"])
-        except ValueError:
-            raise ValueError(f"--shard-count: expected a whole number, got {s['shard_count']!r}") from None
-        if values["shard_count"] < 1:
-            raise ValueError(f"--shard-count: expected at least 1, got {values['shard_count']}")
+        values["shard_count"] = whole_number("--shard-count", s["shard_count"], 1, 1_000_000)
         values["shard_size"] = None
     elif s.get("shard_size") is not None:
         try:
@@ -245,17 +296,19 @@ def _export_values(s: Dict[str, Any]) -> ExportConfig:
         if values["shard_size"] < MIN_SHARD_BYTES:
             raise ValueError(f"--shard-size: expected at least 64KB, got {s['shard_size']!r}")
     if s.get("splits"):
-        names = tuple(n.strip() for n in str(s["splits"]).split(",") if n.strip())
-        if not names or not all(re.fullmatch(r"[A-Za-z0-9_-]+", n) for n in names):
-            raise ValueError(f"--splits: expected names like train,val, got {s['splits']!r}")
-        values["splits"] = names
+        values["splits"] = tuple(split_assign.check_split_name(n.strip(), "--splits")
+                                 for n in str(s["splits"]).split(","))
     endpoint = s.get("s3_endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         if not re.fullmatch(r"https?://[^/\s]+/?", str(endpoint)):
-            raise ValueError(f"--s3-endpoint: expected a URL like http://127.0.0.1:9000, got {endpoint!r}")
+            raise ValueError(f"--s3-endpoint: expected a URL like http://127.0.0.1:9000, got {redact_uri(endpoint)!r}")
         values["s3_endpoint"] = str(endpoint).rstrip("/")
     if s.get("report"):
-        values["report"] = str(s["report"])
+        values["report"] = check_report_uri(str(s["report"]), output)
+    if s.get("classes"):
+        if not os.path.isfile(str(s["classes"])):
+            raise ValueError(f"--classes: expected an existing JSON file, got {s['classes']!r}")
+        values["classes"] = str(s["classes"])
     return ExportConfig(**values)
 
 
@@ -295,15 +348,15 @@ def _preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
         seed=split.seed,
         draft=_choice("--draft", s.get("draft", "on"), ("on", "off")) == "on",
     )
-    try:
-        copies = int(s.get("copies", 0))
-    except ValueError:
-        raise ValueError(f"--copies: expected a whole number, got {s.get('copies')!r}") from None
-    if not 0 <= copies <= 100:
-        raise ValueError(f"--copies: expected 0..100, got {copies}")
+    copies = whole_number("--copies", s.get("copies", 0), 0, 100)
     if copies and not spec.augment:
         raise ValueError("--copies: expected --augment too (copies of what?)")
-    splits = tuple(n.strip() for n in str(s.get("augment_splits", "train")).split(",") if n.strip())
+    splits = tuple(split_assign.check_split_name(n.strip(), "--augment-splits")
+                   for n in str(s.get("augment_splits", "train")).split(","))
+    if split.input_kind == "files" and not set(splits) <= set(split.names):
+        unknown = sorted(set(splits) - set(split.names))
+        raise ValueError(f"--augment-splits: expected names among --names ({', '.join(split.names)}), "
+                         f"got {', '.join(unknown)}")
     values = {f.name: getattr(split, f.name) for f in fields(split)}
     return PreprocessConfig(**values, spec=spec, copies=copies, augment_splits=splits)
 
@@ -341,16 +394,17 @@ def _ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
         if is_local(s["labels"]) and not os.path.isfile(_local(s["labels"])):
             raise ValueError(f"--labels: expected an existing CSV file, got {s['labels']!r}")
         values["labels"] = s["labels"]
-    for name, flag in (("max_file_bytes", "--max-file-bytes"), ("max_pixels", "--max-pixels")):
-        if name in s:
-            try:
-                values[name] = parse_bytes(s[name]) if name == "max_file_bytes" else int(s[name])
-            except ValueError as exc:
-                raise ValueError(f"{flag}: {exc}") from None
-            if values[name] <= 0 or (name == "max_file_bytes" and values[name] > 2**31 - 1024):
-                raise ValueError(f"{flag}: expected a positive value below 2GB, got {s[name]!r}")
+    if "max_file_bytes" in s:
+        try:
+            values["max_file_bytes"] = parse_bytes(s["max_file_bytes"])
+        except ValueError as exc:
+            raise ValueError(f"--max-file-bytes: {exc}") from None
+        if not 0 < values["max_file_bytes"] <= 2**31 - 1024:
+            raise ValueError(f"--max-file-bytes: expected a positive value below 2GB, got {s['max_file_bytes']!r}")
+    if "max_pixels" in s:
+        values["max_pixels"] = whole_number("--max-pixels", s["max_pixels"], 1, MAX_PIXELS_LIMIT)
     if s.get("report"):
-        values["report"] = s["report"]
+        values["report"] = check_report_uri(str(s["report"]), values["output"])
     return values
 
 
@@ -393,15 +447,67 @@ def _local(uri: str) -> str:
 
 
 def _check_output(input_uri: str, output_uri: str) -> None:
-    """Refuse an output that would replace the input or live inside it."""
-    if not (is_local(input_uri) and is_local(output_uri)):
-        if input_uri.rstrip("/") == output_uri.rstrip("/"):
-            raise ValueError("--output: expected a path other than --input")
+    """Refuse an output that would replace the input, live inside it or contain it, or a bucket root.
+
+    s3://, s3a:// and s3n:// spell one location, so they are compared as one scheme.
+    """
+    from sparkprep.ownership import canonical_uri
+
+    check_not_bucket_root(output_uri, "--output")
+    src, dst = canonical_uri(input_uri), canonical_uri(output_uri)
+    if is_local(input_uri) and is_local(output_uri):
+        src, dst = os.path.realpath(src), os.path.realpath(dst)
+    if dst == src or dst.startswith(src.rstrip("/") + "/") or src.startswith(dst.rstrip("/") + "/"):
+        raise ValueError(f"--output: expected a path outside --input (and not containing it), got {output_uri!r}")
+
+
+def check_table_output(output: str, fmt: str) -> None:
+    """Refuse to replace a parquet table on S3: a rename there is copy-then-delete, so readers and
+    crashes would see a partial table. A new prefix is fine; Delta replaces by transaction."""
+    if fmt != "parquet" or not re.match(r"^s3[an]?://", output):
         return
-    src = os.path.realpath(_local(input_uri))
-    dst = os.path.realpath(_local(output_uri))
-    if dst == src or dst.startswith(src + os.sep) or src.startswith(dst + os.sep):
-        raise ValueError(f"--output: expected a path outside --input, got {output_uri!r}")
+    from pyarrow import fs as pafs
+
+    from sparkprep.listing import arrow_filesystem
+
+    try:
+        filesystem, path = arrow_filesystem(output)
+        entries = filesystem.get_file_info(pafs.FileSelector(path.rstrip("/"), allow_not_found=True))
+    except Exception as exc:  # noqa: BLE001 - no credentials, no bucket: say so before Spark starts
+        raise ValueError(f"--output: could not check {redact_uri(output)!r} ({type(exc).__name__}: {exc})") from None
+    if entries:
+        raise ValueError(f"--output: {redact_uri(output)!r} exists on S3, where replacing a parquet table is not "
+                         "atomic (a rename is copy-then-delete); write to a new prefix, or use --format delta")
+
+
+def check_not_bucket_root(uri: str, flag: str) -> None:
+    """An object-store output needs a prefix: a job must never own a whole bucket."""
+    match = re.match(r"^[a-z][a-z0-9+.-]*://([^/]*)/*(.*)$", uri)
+    if match and not is_local(uri) and not match.group(2).strip("/"):
+        raise ValueError(f"{flag}: expected a prefix inside the bucket, like {uri.rstrip('/')}/out, got {uri!r}")
+
+
+def check_report_uri(report: str, output: str) -> str:
+    """A --report destination that can be written: a file path whose directory exists, or an object key."""
+    check_not_bucket_root(report, "--report")
+    if report.endswith("/"):
+        raise ValueError(f"--report: expected a file name, got a directory {report!r}")
+    if is_local(report):
+        parent = os.path.dirname(os.path.abspath(_local(report))) or "."
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise ValueError(f"--report: expected a writable directory for the report, got {report!r}")
+        if os.path.isdir(_local(report)):
+            raise ValueError(f"--report: expected a file name, got a directory {report!r}")
+    elif not re.match(r"^(s3|s3a|s3n|hdfs|gs|abfss?|wasbs?)://", report):
+        raise ValueError(f"--report: expected a local path or an object-store URI, got {report!r}")
+    return report
+
+
+def redact_uri(uri: Any) -> Any:
+    """A URI without user-info (scheme://KEY:SECRET@host -> scheme://***@host), for reports and manifests."""
+    if not isinstance(uri, str):
+        return uri
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1***@", uri)
 
 
 def config_dict(cfg: IngestConfig) -> Dict[str, Any]:
@@ -411,5 +517,6 @@ def config_dict(cfg: IngestConfig) -> Dict[str, Any]:
         value = getattr(cfg, f.name)
         if hasattr(value, "as_dict"):
             value = value.as_dict()
-        out[f.name] = str(value) if isinstance(value, KeySpec) else list(value) if isinstance(value, tuple) else value
+        out[f.name] = str(value) if isinstance(value, KeySpec) else list(value) if isinstance(value, tuple) \
+            else redact_uri(value)
     return out

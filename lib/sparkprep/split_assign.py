@@ -50,11 +50,26 @@ def parse_names(text: Optional[str], count: int) -> List[str]:
     if len(names) != count:
         raise ValueError(f"--names: expected {count} names (one per ratio), got {len(names)}: {text!r}")
     for name in names:
-        if not name or not all(c.isalnum() or c in "-_" for c in name):
-            raise ValueError(f"--names: expected names of letters, digits, '-' or '_', got {name!r}")
+        check_split_name(name, "--names")
     if len(set(names)) != len(names):
         raise ValueError(f"--names: expected distinct names, got {text!r}")
     return names
+
+
+MAX_NAME_BYTES = 64
+
+
+def check_split_name(name: object, where: str) -> str:
+    """A split name is safe as a directory and file-name part: letters, digits, '-', '_'; at most 64 UTF-8 bytes.
+
+    The same rule applies to --names and to split values read from any input table.
+    """
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError(f"{where}: expected split names of letters, digits, '-' or '_', got {name!r}")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ValueError(f"{where}: expected a split name of at most {MAX_NAME_BYTES} UTF-8 bytes, "
+                         f"got {len(name.encode('utf-8'))} bytes: {name[:20]!r}...")
+    return name
 
 
 def cumulative_basis_points(ratios: Sequence[float]) -> List[int]:

@@ -43,13 +43,19 @@ class TransformSpec:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
+MAX_SIDE = 8192  # a training image larger than this is a typo, and would exhaust worker memory
+
+
 def parse_size(text: str) -> Tuple[int, int]:
     """'224' -> (224, 224); '320x240' -> (320, 240) (width x height)."""
     match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", str(text))
     if not match or int(match.group(1)) <= 0 or (match.group(2) and int(match.group(2)) <= 0):
         raise ValueError(f"--size: expected N or WIDTHxHEIGHT in pixels, got {text!r}")
     width = int(match.group(1))
-    return width, int(match.group(2) or width)
+    height = int(match.group(2) or width)
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"--size: expected at most {MAX_SIDE} pixels per side, got {text!r}")
+    return width, height
 
 
 def parse_encode(text: str) -> Tuple[str, Optional[int]]:

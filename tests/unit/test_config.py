@@ -75,3 +75,69 @@ def test_tabular_input_needs_a_column_key(tree):
 
 def test_sizes_parse_with_binary_units():
     assert parse_bytes("256MB") == 256 << 20 and parse_bytes("64k") == 64 << 10 and parse_bytes(7) == 7
+
+
+@pytest.mark.parametrize("setting,message", [
+    ({"seed": 42.0}, "--config seed: expected a whole number, got 42.0"),
+    ({"max_pixels": True}, "--config max-pixels: expected a string or whole number, got true"),
+    ({"names": 3}, "--config names: expected a string, got 3"),
+    ({"key_by": ["path"]}, "--config key-by: expected a single value, got a list"),
+    ({"ratios": [0.5, None, 0.5]}, "expected a string or number item, got null"),
+])
+def test_config_file_values_are_type_checked_never_coerced(tree, setting, message):
+    conf = tree / "job.json"
+    conf.write_text(json.dumps(setting))
+    with pytest.raises(UsageError, match=message.replace("[", r"\[")):
+        split_config(args(tree, "--config", str(conf)))
+
+
+def test_config_file_lists_and_whole_numbers_are_canonicalised_once(tree):
+    from sparkprep.config import preprocess_config
+
+    conf = tree / "job.json"
+    conf.write_text(json.dumps({"augment_splits": ["train", "val"], "seed": 42, "copies": 2,
+                                "augment": "hflip", "ratios": [0.8, 0.1, 0.1], "extensions": ["jpg", "png"]}))
+    cfg = preprocess_config(args(tree, "--config", str(conf)))
+    assert (cfg.augment_splits, cfg.seed, cfg.copies, cfg.ratios, cfg.extensions) == \
+        (("train", "val"), "42", 2, (0.8, 0.1, 0.1), ("jpg", "png"))
+    conf.write_text(json.dumps({"copies": 2.9, "augment": "hflip"}))
+    with pytest.raises(UsageError, match="--config copies: expected a whole number, got 2.9"):
+        preprocess_config(args(tree, "--config", str(conf)))
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--augment", "hflip", "--copies", "1", "--augment-splits", "trian"], "--augment-splits: expected names among"),
+    (["--size", "100000"], "--size: expected at most 8192 pixels per side"),
+    (["--max-pixels", "true"], "--max-pixels: expected a whole number, got 'true'"),
+    (["--copies", "2.9"], "--copies: expected a whole number"),
+    (["--names", "train,🙂" * 1, "--ratios", "0.5,0.5"], "--names: expected split names of letters"),
+    (["--names", "a,b" + "é" * 40, "--ratios", "0.5,0.5"], "at most 64 UTF-8 bytes"),
+    (["--report", "/nonexistent-dir/report.json"], "--report: expected a writable directory"),
+])
+def test_preprocess_bounds_and_names_are_checked_before_spark(tree, extra, message):
+    from sparkprep.config import preprocess_config
+
+    with pytest.raises(UsageError, match=message):
+        preprocess_config(args(tree, *extra))
+
+
+def test_nested_s3_spellings_and_bucket_roots_are_refused():
+    from sparkprep.config import ingest_config
+
+    with pytest.raises(UsageError, match="expected a path outside --input"):
+        ingest_config(["--input", "s3://bucket/raw", "--output", "s3a://bucket/raw/out"])
+    with pytest.raises(UsageError, match="expected a prefix inside the bucket"):
+        ingest_config(["--input", "s3://bucket/raw", "--output", "s3://other/"])
+
+
+def test_endpoint_credentials_never_reach_the_report():
+    from sparkprep.config import config_dict, export_config, redact_uri
+
+    assert redact_uri("https://KEY:SECRET@host:9000") == "https://***@host:9000"
+    with pytest.raises(UsageError) as info:
+        export_config(["--input", "s3://b/in", "--output", "s3://b/out", "--to", "webdataset",
+                       "--s3-endpoint", "https://KEY:SECRET@host:9000/path"])
+    assert "SECRET" not in str(info.value)
+    cfg = export_config(["--input", "s3://b/in", "--output", "s3://b/out", "--to", "webdataset",
+                         "--s3-endpoint", "https://KEY:SECRET@host:9000"])
+    assert "SECRET" not in json.dumps(config_dict(cfg))
