@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from typing import Iterable, List, Optional, Tuple
 
@@ -59,6 +60,41 @@ class LocalTarget:
 
     def write_text(self, rel: str, text: str) -> None:
         self.publish(rel, [text.encode("utf-8")], f"driver-{os.getpid()}")
+
+    def read_text(self, rel: str) -> Optional[str]:
+        try:
+            with open(os.path.join(self.root, rel), encoding="utf-8") as handle:
+                return handle.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def create_exclusive(self, rel: str, text: str) -> bool:
+        """Create a file only if it does not exist (O_EXCL: atomic); False if it does."""
+        path = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        return True
+
+    def names(self) -> List[str]:
+        """The top-level entries of the directory."""
+        return sorted(os.listdir(self.root)) if os.path.isdir(self.root) else []
+
+    def exists(self, rel: str) -> bool:
+        return os.path.lexists(os.path.join(self.root, rel))
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a file inside the target, replacing dst atomically."""
+        final = os.path.join(self.root, dst)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(os.path.join(self.root, src), final)
+
+    def delete_tree(self, rel: str) -> None:
+        shutil.rmtree(os.path.join(self.root, rel), ignore_errors=True)
 
     def is_empty(self) -> bool:
         return not os.path.isdir(self.root) or not os.listdir(self.root)
@@ -107,6 +143,45 @@ class S3Target:
 
     def write_text(self, rel: str, text: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=text.encode("utf-8"))
+
+    def read_text(self, rel: str) -> Optional[str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"].read().decode("utf-8")
+        except (ClientError, UnicodeDecodeError):
+            return None
+
+    def create_exclusive(self, rel: str, text: str) -> bool:
+        """PUT only if the key does not exist (If-None-Match: *, S3's conditional write); False if it does."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=text.encode("utf-8"),
+                                   IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def names(self) -> List[str]:
+        """The top-level names below the prefix (files, and 'directories' of deeper keys)."""
+        start = len(self.prefix) + 1 if self.prefix else 0
+        return sorted({o["Key"][start:].split("/", 1)[0] for o in self._objects()})
+
+    def exists(self, rel: str) -> bool:
+        return self.is_file(rel)
+
+    def move(self, src: str, dst: str) -> None:
+        """Server-side copy to dst, then delete src: dst appears whole or not at all."""
+        self.client.copy({"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst))
+        self.delete(src)
+
+    def delete_tree(self, rel: str) -> None:
+        start = len(self.prefix) + 1 if self.prefix else 0
+        for key in [o["Key"] for o in self._objects() if o["Key"][start:].startswith(rel.rstrip("/") + "/")]:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def _objects(self):
         pages = self.client.get_paginator("list_objects_v2").paginate(

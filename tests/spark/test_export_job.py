@@ -185,9 +185,9 @@ def test_webdataset_to_s3_through_a_local_s3_server(spark, processed, webdataset
 
 def test_export_refuses_a_directory_that_is_not_an_export(spark, processed, tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
-    with pytest.raises(UsageError, match="refusing to replace it"):
+    with pytest.raises(UsageError, match="refusing to touch it"):
         export(spark, "--input", processed[0], "--output", tmp_path, "--to", "webdataset")
-    assert (tmp_path / "precious.txt").read_text() == "keep me"
+    assert os.listdir(tmp_path) == ["precious.txt"] and (tmp_path / "precious.txt").read_text() == "keep me"
 
 
 def test_tabular_split_tables_cannot_be_exported(spark, tmp_path):

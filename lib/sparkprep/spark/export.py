@@ -8,11 +8,15 @@ Spark partitions the work:
    of at most --shard-size bytes (or --shard-count near-equal shards);
 3. write: rows are partitioned by shard and sorted; each task streams its shards to
    attempt-unique temporary files and moves them to their final names.
-Then the driver writes manifest.json and removes temporaries and files of older exports.
+Tasks write into <output>/_sparkprep_staging-<run id>/. Only when every sample is there
+under a name of its own does the driver journal the publish, move the files into place,
+write manifest.json, and delete what the previous export's manifest listed and this one
+does not have. A crash in the publish is finished by the next run (claimed_export).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -25,14 +29,17 @@ from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkprep import export_rows, shards
-from sparkprep.config import ExportConfig, UsageError, config_dict
+from sparkprep import export_rows, ownership, shards
+from sparkprep.config import ExportConfig, UsageError, config_dict, redact_uri
+from sparkprep.ownership import MANIFEST, REPORT_NAME
+from sparkprep.split_assign import check_split_name
 from sparkprep.targets import open_target
 from sparkprep.run_report import StageClock, nested_counts, versions
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import REPORT_NAME, is_delta_table, read_table
+from sparkprep.spark.tables import is_delta_table, read_table
 
-MANIFEST = "manifest.json"
+STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
+EXPORT_JOURNAL = "_sparkprep_publish.json"
 # Test hook: attempt 0 of every write task fails after writing this many records.
 FAIL_ENV = "SPARKPREP_TEST_FAIL_AFTER_RECORDS"
 PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int"
@@ -42,53 +49,188 @@ PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageClock] = None) -> dict:
     clock = clock or StageClock("export")
     dest = open_target(cfg.output, cfg.s3_endpoint)
-    _check_target(dest, cfg.output)
+    _check_ours(dest, cfg.output)  # read-only: a foreign output is refused before anything is read or written
     clock.stage("reading", cfg.input)
+    plan = _export_plan(spark, cfg)
+    run_id = uuid.uuid4().hex[:12]
+    with claimed_export(dest, cfg.output, run_id):
+        return _export(spark, cfg, clock, dest, run_id, *plan)
+
+
+def _export_plan(spark: SparkSession, cfg: ExportConfig):
+    """The rows to export, their counts, and the class map and folders, with the input checked."""
     table, input_info = _source(spark, cfg)
+    all_counts = table.groupBy("split", "label", "status").count().collect()
+    for r in all_counts:  # split values of a foreign table become directory and file names
+        try:
+            check_split_name(r["split"], "--input")
+        except ValueError as exc:
+            raise UsageError(f"{exc} (a split value of the input table); refusing to export it") from None
+    present = {r["split"] for r in all_counts}
+    if cfg.splits and not present >= set(cfg.splits):
+        raise UsageError(f"--splits: expected splits of the input ({', '.join(sorted(present))}), "
+                         f"got {','.join(cfg.splits)}")
+    chosen = set(cfg.splits or present)
+    counts = [r for r in all_counts if r["split"] in chosen]
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
     rows = export_frame(table.where(F.col("status") == "ok"))  # checks the columns before any Spark job
-    counts = table.groupBy("split", "label", "status").count().collect()
+    # Class indices and folders come from every ok row of the whole input (or --classes), never
+    # from the exported splits alone, so exports of different splits agree.
+    labels = {r["label"] for r in all_counts if r["status"] == "ok"}
+    classes = _pinned_classes(cfg, labels) if cfg.classes else shards.class_map(labels)
+    dirs = shards.label_dirs(set(classes) | labels)
+    return rows, input_info, counts, classes, dirs
+
+
+def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run_id: str,
+            rows: DataFrame, input_info: dict, counts: list, classes: Dict[str, int], dirs: Dict[str, str]) -> dict:
     exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == "ok"]
-    if cfg.splits and not {r["split"] for r in counts} >= set(cfg.splits):
-        found = sorted({r["split"] for r in counts})
-        raise UsageError(f"--splits: expected splits of the input ({', '.join(found)}), got {','.join(cfg.splits)}")
-    labels = {label for _, label, _ in exported}
-    classes, dirs = shards.class_map(labels), shards.label_dirs(labels)
     expected = sum(n for _, _, n in exported)
-    clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output}")
-    if cfg.to == "imagefolder":
-        work = functools.partial(_write_folders, output=cfg.output, endpoint=cfg.s3_endpoint, dirs=dirs)
-    else:
-        rows = _planned(rows, cfg, classes, clock)
-        work = functools.partial(_write_shards, target=cfg.to, output=cfg.output, endpoint=cfg.s3_endpoint,
-                                 classes=classes)
-    published = [r.asDict() for r in rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
-    written = sum(r["samples"] for r in published)
-    if written != expected:
-        raise RuntimeError(f"{expected} ok rows to export but {written} samples written")
-    clock.stage("manifest and cleanup")
+    staging = f"{STAGING_PREFIX}{run_id}"
+    staged_uri = f"{cfg.output.rstrip('/')}/{staging}"
+    clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output} (staged in {staging}/)")
+    try:
+        if cfg.to == "imagefolder":
+            work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs)
+        else:
+            rows = _planned(rows, cfg, classes, clock)
+            work = functools.partial(_write_shards, target=cfg.to, output=staged_uri, endpoint=cfg.s3_endpoint,
+                                     classes=classes)
+        published = [r.asDict() for r in
+                     rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
+        check_published(published, expected)
+    except BaseException:
+        dest.delete_tree(staging)
+        raise
+    clock.stage("publishing", f"{len(published)} files from {staging}/")
+    names = sorted(r["name"] for r in published)
     manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
-    dest.write_text(MANIFEST, _json(manifest))
-    removed = _remove_strays(dest, {r["name"] for r in published})
+    removed = sorted(set(ownership.previous_files(dest.read_text(MANIFEST))) - set(names))
     seconds, total_bytes = clock.total(), sum(r["bytes"] for r in published)
     report = {
         "job": "export", "config": config_dict(cfg), "input": input_info,
-        "output": {"uri": cfg.output, "target": cfg.to, "manifest": f"{cfg.output.rstrip('/')}/{MANIFEST}",
-                   "files": len(published) if cfg.to != "imagefolder" else written,
-                   "bytes": total_bytes, "removed_stale_files": removed},
+        "output": {"uri": redact_uri(cfg.output), "target": cfg.to,
+                   "manifest": f"{redact_uri(cfg.output).rstrip('/')}/{MANIFEST}",
+                   "files": len(published) if cfg.to != "imagefolder" else len(names),
+                   "bytes": total_bytes, "removed_stale_files": len(removed), "run_id": run_id},
         "counts": manifest["counts"], "quarantined": manifest["quarantined"],
-        "shards": len(manifest["shards"]), "samples": written, "seconds": seconds,
+        "shards": len(manifest["shards"]), "samples": expected, "seconds": seconds,
         "durations": dict(clock.durations),
-        "throughput": {"samples_per_s": round(written / seconds, 1) if seconds else None,
+        "throughput": {"samples_per_s": round(expected / seconds, 1) if seconds else None,
                        "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
         "versions": versions(spark.version),
     }
-    dest.write_text(REPORT_NAME, _json(report))
+    journal = {"run_id": run_id, "staging": staging, "files": names, "remove": removed,
+               "manifest": _json(manifest), "report": _json(report),
+               "marker": _json(ownership.marker(ownership.EXPORT, cfg.to, "export", run_id))}
+    dest.write_text(EXPORT_JOURNAL, _json(journal))
+    finish_export_publish(dest, journal)
     if cfg.report:
         parent, _, name = cfg.report.rstrip("/").rpartition("/")
         open_target(parent or ".", cfg.s3_endpoint).write_text(name, _json(report))
     return report
+
+
+def check_published(published: List[dict], expected: int) -> None:
+    """Raise before publishing unless every ok row was written once, under a name of its own."""
+    written = sum(r["samples"] for r in published)
+    if written != expected:
+        raise RuntimeError(f"{expected} ok rows to export but {written} samples written; nothing was published")
+    seen: Dict[str, int] = {}
+    for r in published:
+        seen[r["name"]] = seen.get(r["name"], 0) + 1
+    clashes = sorted(name for name, n in seen.items() if n > 1)
+    if clashes:
+        raise RuntimeError(f"{len(clashes)} file names were written by more than one sample (e.g. {clashes[0]}); "
+                           "nothing was published")
+
+
+@contextlib.contextmanager
+def claimed_export(dest, output: str, run_id: str):
+    """Refuse foreign outputs (before writing anything), then hold the export's lock, finish a
+    crashed publish and drop stranded staging directories."""
+    if dest.is_file():
+        raise UsageError(f"--output: expected a directory, got a file: {output}")
+    _check_ours(dest, output)
+    text = ownership.lock_text(run_id)
+    if not dest.create_exclusive(ownership.EXPORT_LOCK, text):
+        held = dest.read_text(ownership.EXPORT_LOCK)
+        if ownership.lock_holder_alive(held):
+            raise ownership.Locked(ownership.locked_message(f"{output}/{ownership.EXPORT_LOCK}", held))
+        dest.delete(ownership.EXPORT_LOCK)
+        if not dest.create_exclusive(ownership.EXPORT_LOCK, text):
+            raise ownership.Locked(ownership.locked_message(f"{output}/{ownership.EXPORT_LOCK}", None))
+    try:
+        journal = ownership.json_object(dest.read_text(EXPORT_JOURNAL))
+        if journal and isinstance(journal.get("files"), list):
+            finish_export_publish(dest, journal)
+        elif dest.exists(EXPORT_JOURNAL):  # half-written: the publish never started
+            dest.delete(EXPORT_JOURNAL)
+        for name in dest.names():
+            if _is_staging(name):
+                dest.delete_tree(name)
+        _check_ours(dest, output)
+        yield
+    finally:
+        held = ownership.json_object(dest.read_text(ownership.EXPORT_LOCK))
+        if held and held.get("run_id") == run_id:
+            dest.delete(ownership.EXPORT_LOCK)
+
+
+def _is_staging(name: str) -> bool:
+    return name.startswith(STAGING_PREFIX) and bool(ownership.RUN_ID.match(name[len(STAGING_PREFIX):]))
+
+
+def _check_ours(dest, output: str) -> None:
+    """UsageError unless the output is new, empty, or an export of sparkprep's (its own protocol
+    files, a lock, a journal or staging of a crashed run, do not make a directory foreign)."""
+    names = [n for n in dest.names() if n not in (ownership.EXPORT_LOCK, EXPORT_JOURNAL) and not _is_staging(n)]
+    try:
+        ownership.classify_output(names, dest.read_text, ownership.EXPORT, output)
+    except ownership.NotOurs as exc:
+        raise UsageError(str(exc)) from None
+
+
+def finish_export_publish(dest, journal: dict) -> None:
+    """Move the staged files into place, write manifest, marker and report, then delete what the
+    previous manifest listed and this export does not have. Safe to repeat after a crash."""
+    staging = journal["staging"]
+    for name in journal["files"]:
+        if dest.exists(f"{staging}/{name}"):
+            dest.move(f"{staging}/{name}", name)
+        _after_publish_step()
+    dest.write_text(MANIFEST, journal["manifest"])
+    dest.write_text(ownership.MARKER, journal["marker"])
+    dest.write_text(REPORT_NAME, journal["report"])
+    for name in journal["remove"]:
+        if dest.exists(name):
+            dest.delete(name)
+    dest.delete_tree(staging)
+    dest.delete(EXPORT_JOURNAL)
+
+
+def _after_publish_step() -> None:
+    """Test hook: a test makes it raise to act as a crash in the middle of a publish."""
+
+
+def _pinned_classes(cfg: ExportConfig, labels: set) -> Dict[str, int]:
+    """The class map of --classes (an earlier manifest.json, or a JSON object label -> index)."""
+    try:
+        with open(cfg.classes, encoding="utf-8") as handle:
+            loaded = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--classes: expected a readable JSON file, got {cfg.classes!r} ({exc})") from None
+    classes = loaded.get("classes", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(classes, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                for v in classes.values()):
+        raise UsageError(f"--classes: expected a manifest.json or an object of label -> index, got {cfg.classes!r}")
+    if len(set(classes.values())) != len(classes):
+        raise UsageError(f"--classes: expected distinct indices, got {cfg.classes!r}")
+    missing = sorted(l for l in labels if l is not None and l not in classes)
+    if missing:
+        raise UsageError(f"--classes: {len(missing)} labels of the input have no index there, e.g. {missing[0]!r}")
+    return dict(classes)
 
 
 def export_frame(table: DataFrame) -> DataFrame:
@@ -198,8 +340,9 @@ def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int],
         "counts_by_label": nested_counts(exported),
         "quarantined": {s: dict(sorted(q.items())) for s, q in sorted(quarantined.items())},
         "shards": _shard_entries(cfg.to, published),
+        "files": sorted(r["name"] for r in published),  # what the next export may replace or delete
         "input": input_info,
-        "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report",)},
+        "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report", "classes")},
         "sample_name": "<slug of key>-<sha256(key \\0 path \\0 aug_index)[:10]>[-aug<N>]",
         "sparkprep": versions("n/a")["sparkprep"],
     }
@@ -244,25 +387,8 @@ def _source(spark: SparkSession, cfg: ExportConfig):
     else:
         files = "".join(f"{name[len(uri):]} {size}\n" for name, size, _ in fs.list_files(uri, ".parquet"))
         version = {"format": "parquet", "files_sha256": hashlib.sha256(files.encode()).hexdigest()}
-    return table, {"uri": uri, **version}
-
-
-def _check_target(dest, output: str) -> None:
-    """A new or empty directory, or an earlier export (which this run replaces)."""
-    if dest.is_file():
-        raise UsageError(f"--output: expected a directory, got a file: {output}")
-    if not dest.is_empty() and not dest.is_file(MANIFEST):
-        raise UsageError(f"--output: expected a new or empty directory or an earlier export, got {output!r} "
-                         f"(it has files and no {MANIFEST}); refusing to replace it")
+    return table, {"uri": redact_uri(uri), **version}
 
 
 def _json(value: dict) -> str:
     return json.dumps(value, indent=2, sort_keys=True) + "\n"
-
-
-def _remove_strays(dest, keep: set) -> int:
-    """Delete temporaries of failed attempts and files of an older export that this one does not have."""
-    stray = [rel for rel in dest.files() if rel not in keep and rel not in (MANIFEST, REPORT_NAME)]
-    for rel in stray:
-        dest.delete(rel)
-    return len(stray)
