@@ -58,6 +58,7 @@ class IngestConfig:
     max_file_bytes: int = 256 << 20
     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
     report: Optional[str] = None
+    follow_symlinks: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,10 @@ INGEST_FLAGS: Dict[str, str] = {
     "max-file-bytes": "files larger than this are quarantined as too_large (default 256MB)",
     "max-pixels": "images with more pixels are quarantined as decompression bombs",
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
+    "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
 }
+# Flags given without a value on the command line; true/false in a --config file.
+SWITCH_FLAGS = {"follow-symlinks"}
 SPLIT_FLAGS: Dict[str, str] = {
     **INGEST_FLAGS,
     "input-kind": "auto (default), files, catalog (an ingest output) or table (CSV/parquet rows)",
@@ -127,6 +131,10 @@ def file_value(flag: str, value: Any) -> str:
         if not value:
             raise ValueError(f"--config {flag}: expected a non-empty list, got []")
         return ",".join(scalar(item) for item in value)
+    if flag in SWITCH_FLAGS:
+        if not isinstance(value, bool):
+            raise ValueError(f"--config {flag}: expected true or false, got {json.dumps(value)}")
+        return "true" if value else "false"
     if isinstance(value, bool) or value is None or isinstance(value, dict):
         raise ValueError(f"--config {flag}: expected a string{' or whole number' * (flag in WHOLE_NUMBER_FLAGS)}, "
                          f"got {json.dumps(value)}")
@@ -162,7 +170,10 @@ def build_parser(prog: str, flags: Dict[str, str], description: str) -> argparse
     parser = _OneLineParser(prog=prog, description=description)
     parser.add_argument("--config", help="JSON file of settings; flags override it")
     for flag, help_text in flags.items():
-        parser.add_argument(f"--{flag}", help=help_text, default=None)
+        if flag in SWITCH_FLAGS:
+            parser.add_argument(f"--{flag}", help=help_text, default=None, action="store_const", const="true")
+        else:
+            parser.add_argument(f"--{flag}", help=help_text, default=None)
     return parser
 
 
@@ -405,6 +416,7 @@ def _ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
         values["max_pixels"] = whole_number("--max-pixels", s["max_pixels"], 1, MAX_PIXELS_LIMIT)
     if s.get("report"):
         values["report"] = check_report_uri(str(s["report"]), values["output"])
+    values["follow_symlinks"] = s.get("follow_symlinks", "false") == "true"
     return values
 
 

@@ -7,7 +7,7 @@ Spark read against this independent listing.
 from __future__ import annotations
 
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 from urllib.parse import urlparse
 
 from pyarrow import fs
@@ -40,15 +40,54 @@ def arrow_filesystem(uri: str) -> Tuple[fs.FileSystem, str]:
     return filesystem, path
 
 
-def list_files(root: str) -> List[Tuple[str, int]]:
-    """(uri, size) of every file under root (or root itself if it is a file), sorted."""
+def list_files(root: str, follow_symlinks: bool = False,
+               links: Optional[List[str]] = None) -> List[Tuple[str, int]]:
+    """(uri, size) of every file under root (or root itself if it is a file), sorted.
+
+    On local disks symbolic links are not followed unless follow_symlinks: each link met
+    is appended to `links` (when given) and left out, so a link to a secret file outside
+    the input never reaches the catalog. Followed links are walked once each: a link
+    back to a directory already being walked (a loop) is not entered again.
+    """
     qualified = qualify(root)
+    if is_local(root):
+        return _list_local(qualified[len("file:"):], follow_symlinks, links if links is not None else [])
     filesystem, base = arrow_filesystem(qualified)
     info = filesystem.get_file_info(base)
     if info.type == fs.FileType.File:
         return [(qualified, info.size)]
     if info.type != fs.FileType.Directory:
         raise FileNotFoundError(f"input does not exist: {root}")
-    prefix = qualified[: len(qualified) - len(base.rstrip("/"))] if not is_local(root) else "file:"
+    prefix = qualified[: len(qualified) - len(base.rstrip("/"))]
     found = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
     return sorted((prefix + f.path, f.size) for f in found if f.type == fs.FileType.File)
+
+
+def _list_local(base: str, follow: bool, links: List[str]) -> List[Tuple[str, int]]:
+    if os.path.isfile(base) and (follow or not os.path.islink(base)):
+        return [("file:" + base, os.stat(base).st_size)]
+    if not os.path.isdir(base):
+        raise FileNotFoundError(f"input does not exist: {base}")
+    out: List[Tuple[str, int]] = []
+    walking = set()
+
+    def walk(directory: str) -> None:
+        ident = (os.stat(directory).st_dev, os.stat(directory).st_ino)
+        if ident in walking:  # a loop: this directory is already an ancestor
+            links.append("file:" + directory)
+            return
+        walking.add(ident)
+        with os.scandir(directory) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_symlink() and not follow:
+                    links.append("file:" + entry.path)
+                elif entry.is_dir(follow_symlinks=follow):
+                    walk(entry.path)
+                elif entry.is_file(follow_symlinks=follow):
+                    out.append(("file:" + entry.path, entry.stat(follow_symlinks=follow).st_size))
+                elif entry.is_symlink():  # followed, but dangling
+                    links.append("file:" + entry.path)
+        walking.discard(ident)
+
+    walk(base.rstrip("/") or "/")
+    return sorted(out)

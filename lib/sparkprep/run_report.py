@@ -88,7 +88,10 @@ def summary_table(report: dict) -> str:
     rec = report.get("reconciliation")
     if rec:
         lines.append(f"input: {rec['listed_files']} listed, {rec['rows']} rows, {rec['skipped_extension']} "
-                     f"skipped by extension, {rec['skipped_hidden']} hidden; reconciled: {rec['reconciled']}")
+                     f"skipped by extension, {rec['skipped_hidden']} hidden, {rec.get('skipped_symlinks', 0)} "
+                     f"symbolic links skipped; reconciled: {rec['reconciled']}")
+        for uris in rec.get("same_name_after_nfc_examples", []):
+            lines.append(f"  same name after Unicode NFC, kept as separate rows: {', '.join(uris)}")
     if report.get("split"):
         sp = report["split"]
         lines.append(f"split: {sp['split_algo']} seed={sp['seed']!r} ratios={sp['ratios']} key-by={sp['key_by']}"

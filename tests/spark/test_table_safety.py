@@ -137,9 +137,10 @@ def test_a_failed_reconciliation_publishes_nothing(spark, tiny_tree, tmp_path, m
     before = snapshot(out)
     real = ingest.list_files
 
-    def listing_with_a_vanished_file(root):
+    def listing_with_a_vanished_file(root, *args):
         # a file listed by the driver that is gone before Spark reads it
-        return real(root) + [(real(root)[0][0].rsplit("/", 1)[0] + "/gone.jpg", 1234)]
+        listed = real(root, *args)
+        return listed + [(listed[0][0].rsplit("/", 1)[0] + "/gone.jpg", 1234)]
 
     monkeypatch.setattr(ingest, "list_files", listing_with_a_vanished_file)
     with pytest.raises(ingest.ReconciliationError, match="Nothing was published"):
@@ -158,3 +159,33 @@ def test_parquet_on_s3_is_never_replaced_non_atomically(spark, tiny_tree, s3_end
         split(spark, tiny_tree, "s3://tables/splits")
     assert [o["Key"] for o in client.list_objects_v2(Bucket="tables")["Contents"]] == \
         ["splits/split=train/part-0.parquet"]
+
+
+def test_a_symlink_to_a_file_outside_the_input_never_reaches_the_catalog(spark, tiny_tree, tmp_path):
+    (tmp_path / "id_rsa").write_bytes((tiny_tree / "cat" / "cat0.jpg").read_bytes())  # a valid image, even
+    os.symlink(tmp_path / "id_rsa", tiny_tree / "cat" / "innocent.jpg")
+    os.symlink(tiny_tree, tiny_tree / "dog" / "loop")
+    report = split(spark, tiny_tree, tmp_path / "splits")
+    rows = pq.read_table(str(tmp_path / "splits"), columns=["rel_path"]).to_pylist()
+    assert sorted(r["rel_path"] for r in rows) == sorted(f"{c}/{c}{i}.jpg" for c in ("cat", "dog") for i in range(4))
+    rec = report["reconciliation"]
+    assert (rec["skipped_symlinks"], rec["reconciled"]) == (2, True)
+    followed = split(spark, tiny_tree, tmp_path / "followed", "--follow-symlinks")
+    rows = pq.read_table(str(tmp_path / "followed"), columns=["rel_path"]).to_pylist()
+    assert "cat/innocent.jpg" in {r["rel_path"] for r in rows} and followed["reconciliation"]["rows"] == 9
+
+
+def test_labels_csv_paths_are_nfc_and_two_spellings_of_one_name_are_both_kept(spark, tiny_tree, tmp_path):
+    import unicodedata
+
+    data = (tiny_tree / "cat" / "cat0.jpg").read_bytes()
+    nfd, nfc = unicodedata.normalize("NFD", "café.jpg"), unicodedata.normalize("NFC", "café.jpg")
+    (tiny_tree / "cat" / nfd).write_bytes(data)
+    (tiny_tree / "cat" / nfc).write_bytes(data[:-1] + b"\0")
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,label\ncat/{nfd},feline\n", encoding="utf-8")  # written in NFD, as macOS would
+    report = split(spark, tiny_tree, tmp_path / "splits", "--labels", labels, "--key-by", "path")
+    rows = [r for r in pq.read_table(str(tmp_path / "splits"), columns=["rel_path", "label", "path"]).to_pylist()
+            if r["rel_path"] == f"cat/{nfc}"]
+    assert len(rows) == 2 and {r["label"] for r in rows} == {"feline"} and len({r["path"] for r in rows}) == 2
+    assert report["reconciliation"]["same_name_after_nfc"] == 1

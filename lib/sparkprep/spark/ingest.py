@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import StringType
 
 from sparkprep.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.config import IngestConfig, UsageError
@@ -30,6 +33,8 @@ class Reconciliation:
     """How the listing of --input maps onto catalog rows; every listed file is counted once."""
 
     listed: int = 0
+    skipped_symlinks: List[str] = field(default_factory=list)
+    same_name: List[List[str]] = field(default_factory=list)  # distinct files whose NFC relative paths are equal
     skipped_hidden: List[str] = field(default_factory=list)
     skipped_extension: List[str] = field(default_factory=list)
     expected_rows: int = 0
@@ -41,6 +46,10 @@ class Reconciliation:
     def as_dict(self, rows: int) -> dict:
         return {
             "listed_files": self.listed,
+            "skipped_symlinks": len(self.skipped_symlinks),
+            "skipped_symlinks_examples": self.skipped_symlinks[:EXAMPLES],
+            "same_name_after_nfc": len(self.same_name),
+            "same_name_after_nfc_examples": self.same_name[:EXAMPLES],
             "skipped_hidden": len(self.skipped_hidden),
             "skipped_hidden_examples": self.skipped_hidden[:EXAMPLES],
             "skipped_extension": len(self.skipped_extension),
@@ -91,13 +100,16 @@ def extension_regex(extensions) -> str:
 def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Reconciliation]:
     """One row per wanted input file, as CATALOG_SCHEMA, plus the listing reconciliation."""
     root = qualify(cfg.input)
-    listing = list_files(cfg.input)
+    links: List[str] = []
+    listing = list_files(cfg.input, cfg.follow_symlinks, links)
     wanted_ext = re.compile(extension_regex(cfg.extensions))
-    rec = Reconciliation(listed=len(listing))
+    rec = Reconciliation(listed=len(listing), skipped_symlinks=[relative_path(l, root) for l in links])
     to_read: List[Tuple[str, int]] = []
     from_listing: List[Tuple[str, int]] = []
+    spellings: Dict[str, List[str]] = {}
     for uri, size in listing:
         rel = relative_path(uri, root)
+        spellings.setdefault(rel, []).append(uri)
         if is_hidden(rel):
             rec.skipped_hidden.append(rel)
         elif not wanted_ext.search(rel):
@@ -106,6 +118,8 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
             to_read.append((uri, size))
         else:
             from_listing.append((uri, size))
+    # An NFC and an NFD spelling are two files with one relative path: both stay rows, and are reported.
+    rec.same_name = [sorted(uris) for _, uris in sorted(spellings.items()) if len(uris) > 1]
     rec.expected_rows = len(to_read) + len(from_listing)
     rec.identity = path_identity(uri for uri, _ in to_read + from_listing)
     rec.read_by_spark = len(to_read)
@@ -119,6 +133,9 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
             .where((F.col("length") > 0) & (F.col("length") <= cfg.max_file_bytes))
             .where(F.col("path").rlike(extension_regex(cfg.extensions)))
             .select("path", "length", "content"))
+    if links:  # Spark's scan follows links (and loops): keep exactly the files of our own listing
+        listed = spark.createDataFrame([(uri,) for uri, _ in to_read], "path string")
+        scan = scan.join(F.broadcast(listed), "path", "left_semi")
     if from_listing:
         unread = spark.createDataFrame(from_listing, "path string, length long").withColumn(
             "content", F.lit(None).cast("binary"))
@@ -159,13 +176,19 @@ def tune_scan(spark: SparkSession, file_sizes: List[int], rows: int) -> Dict[str
     return applied
 
 
+@F.pandas_udf(StringType())
+def nfc(paths: "pd.Series") -> "pd.Series":
+    """Unicode NFC, as relative paths are spelled in the catalog (Spark SQL has no normalize())."""
+    return paths.map(lambda p: unicodedata.normalize("NFC", p) if isinstance(p, str) else p)
+
+
 def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
     """Replace labels with those of a CSV (path,label; path relative to --input)."""
     labels = spark.read.option("header", "true").csv(labels_uri)
     missing = [c for c in ("path", "label") if c not in labels.columns]
     if missing:
         raise UsageError(f"--labels: expected CSV columns path,label, got {','.join(labels.columns)}")
-    labels = (labels.select(F.regexp_replace("path", r"^\./", "").alias("_label_path"), F.col("label"))
+    labels = (labels.select(nfc(F.regexp_replace("path", r"^\./", "")).alias("_label_path"), F.col("label"))
               .groupBy("_label_path")
               .agg(F.min("label").alias("_label"), F.countDistinct("label").alias("_labels")))
     conflict = labels.where("_labels > 1").select("_label_path").limit(1).collect()
