@@ -217,6 +217,8 @@ PREPROCESS_FLAGS: Dict[str, str] = {
     "copies": "augmented copies per sample of --augment-splits (default 0)",
     "augment-splits": "splits that get augmented copies (default train)",
     "draft": "on (default): decode JPEGs at reduced DCT scale when the target is smaller; off",
+    "depth-scale": ("16/32-bit pixels to 8-bit: fixed (default: 16-bit range, or a PNG's sBIT bits), "
+                    "bits:N (N significant bits, e.g. bits:12), or per-image (min..max of each image)"),
 }
 
 
@@ -358,6 +360,7 @@ def _preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
         augment=augment.AugmentSpec.parse(s.get("augment")),
         seed=split.seed,
         draft=_choice("--draft", s.get("draft", "on"), ("on", "off")) == "on",
+        depth_scale=image_ops.parse_depth_scale(s.get("depth_scale", "fixed")),
     )
     copies = whole_number("--copies", s.get("copies", 0), 0, 100)
     if copies and not spec.augment:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from typing import Optional, Tuple
 
@@ -65,15 +66,16 @@ def orient(image: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def to_mode(image: Image.Image, mode: str, background: Tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+def to_mode(image: Image.Image, mode: str, background: Tuple[int, int, int] = (255, 255, 255),
+            depth: str = "fixed", significant_bits: Optional[int] = None) -> Image.Image:
     """Convert to 'RGB', 'L' or 'keep' (L for grayscale sources, RGB otherwise).
 
-    16-bit and 32-bit integer images are scaled to 8 bits (not clipped to white); alpha
-    and palette transparency are composited onto `background`; CMYK becomes RGB.
+    16-bit and 32-bit images are scaled to 8 bits by `eight_bit` (never clipped to white);
+    alpha and palette transparency are composited onto `background`; CMYK becomes RGB.
     """
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    image = _eight_bit(image)
+    image = eight_bit(image, depth, significant_bits)
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info) \
             or (image.mode in ("L", "RGB") and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -86,19 +88,55 @@ def to_mode(image: Image.Image, mode: str, background: Tuple[int, int, int] = (2
     return image if image.mode == mode else image.convert(mode)
 
 
-def _eight_bit(image: Image.Image) -> Image.Image:
-    """Scale high-bit-depth single-channel images to 'L' by their numeric range."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
-    if image.mode == "I":
-        pixels = np.asarray(image, dtype=np.int64)
-        top = 65535 if pixels.max(initial=0) > 255 else 255
-        return Image.fromarray((np.clip(pixels, 0, top) * 255 // top).astype(np.uint8))
-    if image.mode == "F":
-        pixels = np.asarray(image, dtype=np.float64)
-        top = 1.0 if pixels.max(initial=0.0) <= 1.0 else 255.0
-        return Image.fromarray((np.clip(pixels / top, 0, 1) * 255 + 0.5).astype(np.uint8))
-    return image
+def parse_depth_scale(text: str) -> str:
+    """'fixed' (default), 'per-image' or 'bits:N' (N significant bits, 9..16)."""
+    text = str(text).strip()
+    match = re.fullmatch(r"bits:(\d+)", text)
+    if text in ("fixed", "per-image") or (match and 9 <= int(match.group(1)) <= 16):
+        return text
+    raise ValueError(f"--depth-scale: expected fixed, per-image or bits:N with N in 9..16, got {text!r}")
+
+
+def eight_bit(image: Image.Image, depth: str = "fixed", significant_bits: Optional[int] = None) -> Image.Image:
+    """Scale a high-bit-depth single-channel image ('I;16*', 'I', 'F') to 'L'; others pass through.
+
+    The rule is the same for every image, so one stored value always gives one output value:
+    - fixed: integers are 16-bit values, v * 255 / 65535 (a 32-bit 'I' image is clipped to
+      0..65535 first); floats are 0..1, v * 255. When a PNG records fewer significant
+      bits in its sBIT chunk (12-bit data in a 16-bit file), 2**bits - 1 is the top instead.
+    - bits:N: integers have N significant bits, v * 255 / (2**N - 1), whatever the file says.
+    - per-image: each image's own min..max becomes 0..255 (say, for CT windows); the same
+      value can then map to different outputs in different images.
+    """
+    if image.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return image
+    pixels = np.asarray(image, dtype=np.float64)
+    if depth == "per-image":
+        low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+        scaled = (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
+    elif image.mode == "F":
+        scaled = pixels
+    else:
+        bits = int(depth.split(":", 1)[1]) if depth.startswith("bits:") else (significant_bits or 16)
+        scaled = pixels / float(2 ** bits - 1)
+    return Image.fromarray((np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+
+
+def png_significant_bits(data: bytes) -> Optional[int]:
+    """The significant bits a 16-bit grayscale PNG records in its sBIT chunk, or None."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) < 33 or data[24] != 16:
+        return None
+    offset = 8
+    while offset + 8 <= len(data):
+        length = int.from_bytes(data[offset:offset + 4], "big")
+        kind = data[offset + 4:offset + 8]
+        if kind == b"sBIT" and length >= 1:
+            bits = data[offset + 8]
+            return bits if 1 <= bits <= 16 else None
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        offset += 12 + length
+    return None
 
 
 def resize(image: Image.Image, size: Size, policy: str, resample: str = "bilinear",

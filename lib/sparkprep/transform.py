@@ -33,6 +33,7 @@ class TransformSpec:
     augment: aug.AugmentSpec = field(default_factory=aug.AugmentSpec)
     seed: str = "0"
     draft: bool = True  # decode JPEGs at reduced DCT scale when the target is smaller
+    depth_scale: str = "fixed"  # how 16/32-bit pixels become 8-bit (image_ops.eight_bit)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -104,7 +105,8 @@ def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec) ->
     """
     fraction = spec.augment.min_side_fraction() if copies else 1.0
     decoded = image_ops.decode(data, spec.size if spec.draft else None, spec.resize, fraction)
-    upright = image_ops.to_mode(image_ops.orient(decoded), spec.mode, spec.background)
+    upright = image_ops.to_mode(image_ops.orient(decoded), spec.mode, spec.background, spec.depth_scale,
+                                image_ops.png_significant_bits(data))
     outputs = [_finish(image_ops.resize(upright, spec.size, spec.resize, spec.resample, spec.background), 0, spec)]
     for index in range(1, copies + 1):
         rng = aug.copy_rng(spec.seed, key, index)

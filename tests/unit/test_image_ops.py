@@ -39,10 +39,39 @@ def test_16_bit_is_scaled_not_clipped_to_white():
     assert gray.mode == "L" and gray.getpixel((0, 0)) == 40000 >> 8
 
 
-def test_32_bit_integer_images_scale_by_their_range():
-    image = Image.fromarray(np.array([[0, 65535]], np.int32))
-    assert ops.to_mode(image, "L").getpixel((1, 0)) == 255
-    assert ops.to_mode(Image.fromarray(np.array([[0, 200]], np.int32)), "L").getpixel((1, 0)) == 200
+def test_high_bit_depth_scales_by_one_fixed_rule_for_every_image():
+    # the same stored value gives the same output whatever else the image holds
+    dim = Image.fromarray(np.array([[0, 200]], np.int32))
+    bright = Image.fromarray(np.array([[200, 65535]], np.int32))
+    assert ops.to_mode(dim, "L").getpixel((1, 0)) == ops.to_mode(bright, "L").getpixel((0, 0)) == 1
+    assert ops.to_mode(bright, "L").getpixel((1, 0)) == 255
+    assert ops.to_mode(Image.fromarray(np.array([[-5, 70000]], np.int32)), "L").getpixel((1, 0)) == 255
+    assert ops.to_mode(Image.fromarray(np.array([[0.5, 2.0]], np.float32)), "L").getpixel((0, 0)) == 128
+
+
+def test_12_bit_data_in_16_bit_files_is_scaled_by_its_significant_bits():
+    twelve = Image.fromarray(np.full((4, 4), 4095, np.uint16))
+    assert ops.to_mode(twelve, "L").getpixel((0, 0)) == 16  # read as 16-bit data: near black
+    assert ops.to_mode(twelve, "L", depth="bits:12").getpixel((0, 0)) == 255
+    png = encode(twelve, "PNG")
+    ihdr_end = 8 + 8 + 13 + 4
+    import struct
+    import zlib
+    sbit = struct.pack(">I", 1) + b"sBIT" + b"\x0c" + struct.pack(">I", zlib.crc32(b"sBIT\x0c"))
+    tagged = png[:ihdr_end] + sbit + png[ihdr_end:]
+    assert ops.png_significant_bits(tagged) == 12 and ops.png_significant_bits(png) is None
+    from sparkprep.transform import TransformSpec, transform_sample
+
+    out = transform_sample(tagged, "k", 0, TransformSpec(size=(4, 4), mode="L", encode="png"))[0]
+    assert Image.open(io.BytesIO(out.image)).getpixel((0, 0)) == 255
+
+
+def test_per_image_depth_scale_stretches_each_image_to_its_range():
+    image = Image.fromarray(np.array([[1000, 3000]], np.uint16))
+    scaled = ops.to_mode(image, "L", depth="per-image")
+    assert (scaled.getpixel((0, 0)), scaled.getpixel((1, 0))) == (0, 255)
+    with pytest.raises(ValueError, match="--depth-scale: expected fixed, per-image or bits:N"):
+        ops.parse_depth_scale("bits:4")
 
 
 def test_cmyk_becomes_rgb():
