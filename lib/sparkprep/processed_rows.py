@@ -10,16 +10,23 @@ from sparkprep import image_probe
 from sparkprep.schema import PROCESSED_SCHEMA
 from sparkprep.transform import TransformSpec, transform_sample
 
+OUTPUT_BATCH_BYTES = 64 << 20
 PASSED_THROUGH = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path")
 
 
 def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, copies_by_split: Dict[str, int],
-                      max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Iterator[pa.RecordBatch]:
-    """Each ok row becomes 1 + copies rows; a row that is not ok, or fails, becomes one quarantine row."""
+                      max_pixels: int = image_probe.DEFAULT_MAX_PIXELS,
+                      max_batch_bytes: int = OUTPUT_BATCH_BYTES) -> Iterator[pa.RecordBatch]:
+    """Each ok row becomes 1 + copies rows; a row that is not ok, or fails, becomes one quarantine row.
+
+    Output batches hold at most about max_batch_bytes of images (one row's outputs past it),
+    far below Arrow's 2 GiB per binary array, whatever --encode and --copies multiply.
+    """
     image_probe.set_max_pixels(max_pixels)
     digest = spec.digest()
+    out: Dict[str, list] = {f.name: [] for f in PROCESSED_SCHEMA}
+    held = 0  # image bytes in `out`
     for batch in batches:
-        out: Dict[str, list] = {f.name: [] for f in PROCESSED_SCHEMA}
         columns = {name: batch.column(name).to_pylist() for name in PASSED_THROUGH}
         contents = batch.column("content")
         for i in range(batch.num_rows):
@@ -34,8 +41,18 @@ def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, co
                 row["status"], row["error"] = image_probe.UNREADABLE, "no content bytes in the input row"
             for produced in outputs or [None]:
                 _append(out, row, produced, digest, spec.encode)
-        yield pa.RecordBatch.from_arrays([pa.array(out[f.name], f.type) for f in PROCESSED_SCHEMA],
-                                         schema=PROCESSED_SCHEMA)
+                held += len(produced.image) if produced else 0
+            if held >= max_batch_bytes:  # copies and raw pixels multiply the input: bound the output too
+                yield _batch(out)
+                out, held = {f.name: [] for f in PROCESSED_SCHEMA}, 0
+        if out["key"]:  # never hold rows across input batches: memory stays one batch deep
+            yield _batch(out)
+            out, held = {f.name: [] for f in PROCESSED_SCHEMA}, 0
+
+
+def _batch(out: Dict[str, list]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(out[f.name], f.type) for f in PROCESSED_SCHEMA],
+                                      schema=PROCESSED_SCHEMA)
 
 
 def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:

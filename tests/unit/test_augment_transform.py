@@ -105,3 +105,17 @@ def test_processed_batches_copy_train_only_and_quarantine_failures():
         ("a", 0, "ok"), ("a", 1, "ok"), ("a", 2, "ok"), ("b", 0, "ok"), ("c", 0, "corrupt"), ("d", 0, "empty")]
     assert all(r["transform"] == spec.digest() for r in out)
     assert out[4]["image"] is None and out[4]["error"] and out[5]["error"] == "zero-byte file"
+
+
+def test_output_batches_are_bounded_in_bytes_whatever_the_copies_and_encoding():
+    good = photo_jpeg()
+    n = 12
+    rows = {"key": [f"k{i}" for i in range(n)], "split": ["train"] * n, "label": ["x"] * n,
+            "path": [f"file:/in/x/{i}.jpg" for i in range(n)], "sha256": ["s"] * n, "status": ["ok"] * n,
+            "error": [None] * n, "rel_path": [f"x/{i}.jpg" for i in range(n)], "content": [good] * n}
+    spec = TransformSpec(size=(64, 64), encode="raw", augment=aug.AugmentSpec(hflip=True))
+    per_row = 64 * 64 * 3 * 5  # the original and 4 copies of raw pixels
+    batches = list(processed_batches(iter([pa.RecordBatch.from_pydict(rows)]), spec, {"train": 4},
+                                     max_batch_bytes=3 * per_row))
+    assert [b.num_rows for b in batches] == [15, 15, 15, 15]
+    assert all(sum(len(v) for v in b.column("image").to_pylist()) <= 3 * per_row for b in batches)
