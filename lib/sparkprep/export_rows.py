@@ -7,7 +7,7 @@ under the same final name (see sparkprep.targets for how publishing stays atomic
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
@@ -122,3 +122,17 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
 
 def _index(classes: Dict[str, int], label: Optional[str]) -> int:
     return shards.UNLABELED_INDEX if label is None else classes[label]
+
+
+def check_published(published: List[dict], expected: int) -> None:
+    """Raise before publishing unless every ok row was written once, under a name of its own."""
+    written = sum(r["samples"] for r in published)
+    if written != expected:
+        raise RuntimeError(f"{expected} ok rows to export but {written} samples written; nothing was published")
+    seen: Dict[str, int] = {}
+    for r in published:
+        seen[r["name"]] = seen.get(r["name"], 0) + 1
+    clashes = sorted(name for name, n in seen.items() if n > 1)
+    if clashes:
+        raise RuntimeError(f"{len(clashes)} file names were written by more than one sample (e.g. {clashes[0]}); "
+                           "nothing was published")

@@ -30,6 +30,8 @@ TAR_RECORD = tarfile.RECORDSIZE  # tarfile pads archives to 20 blocks; so do we
 TAR_END = 2 * TAR_BLOCK
 TFRECORD_FRAME = 16  # length (8) + its CRC (4) + data CRC (4)
 TF_FORMATS = {"jpg": "jpeg", "tif": "tiff", "npy": "raw"}  # image/format values, as TF's tools spell them
+# File systems limit each path component to 255 bytes; a cleaned label leaves room for "-<8 hex>".
+MAX_DIR_BYTES = 200
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 _PIL_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
                    "WEBP": "webp", "jpeg": "jpg", "png": "png", "webp": "webp", "raw": "npy"}
@@ -114,20 +116,25 @@ def class_map(labels: Iterable[Optional[str]]) -> Dict[str, int]:
 def label_dirs(labels: Iterable[Optional[str]]) -> Dict[str, str]:
     """Label -> a safe directory name, one-to-one.
 
-    No '/', '\\', '..', control characters or leading dot; names that collide after
-    cleaning get a short digest of the original label.
+    No '/', '\\', '..', control characters or leading dot; at most 200 UTF-8 bytes; names
+    that collide after cleaning get a short digest of the original label.
     """
     cleaned: Dict[str, str] = {}
     for label in sorted({l for l in labels if l is not None}):
         name = unicodedata.normalize("NFC", label)
         name = "".join("_" if unicodedata.category(c)[0] == "C" or c in "/\\" else c for c in name)
-        name = name.replace("..", "_").strip().lstrip(".")[:120] or "_"
+        name = utf8_prefix(name.replace("..", "_").strip().lstrip("."), MAX_DIR_BYTES) or "_"
         cleaned[label] = name
     seen: Dict[str, int] = {}
     for name in list(cleaned.values()) + [UNLABELED_DIR]:
         seen[name.casefold()] = seen.get(name.casefold(), 0) + 1
     return {label: name if seen[name.casefold()] == 1 else f"{name}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
             for label, name in cleaned.items()}
+
+
+def utf8_prefix(text: str, limit: int) -> str:
+    """The longest prefix of text whose UTF-8 encoding fits in limit bytes (never half a character)."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def label_dir(dirs: Dict[str, str], label: Optional[str]) -> str:

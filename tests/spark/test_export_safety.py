@@ -73,7 +73,7 @@ def test_a_failed_re_export_leaves_the_previous_export_whole(spark, table, tmp_p
     def fail(published, expected):
         raise RuntimeError("injected check failure")
 
-    monkeypatch.setattr(export_module, "check_published", fail)
+    monkeypatch.setattr(export_module.export_rows, "check_published", fail)
     with pytest.raises(RuntimeError, match="injected"):
         export(spark, "--input", table, "--output", out, "--to", "webdataset", "--shard-count", "1")
     assert {name: (out / name).read_bytes() for name in files_under(out)} == before
@@ -159,3 +159,28 @@ def test_s3_re_export_keeps_unrelated_objects(spark, table, s3_endpoint):
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="shared-bucket")["Contents"])
     assert keys == ["backups/db.sql", "exp/other-team.bin", "wds/_run_report.json", "wds/_sparkprep.json",
                     "wds/manifest.json", "wds/train-000000.tar", "wds/val-000000.tar"]
+
+
+def test_a_concurrent_export_fails_and_touches_nothing(spark, table, tmp_path):
+    import subprocess
+
+    out = tmp_path / "wds"
+    export(spark, "--input", table, "--output", out, "--to", "webdataset")
+    before = {name: (out / name).read_bytes() for name in files_under(out)}
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / ownership.EXPORT_LOCK).write_text(json.dumps({"run_id": "bbbbbbbbbbbb", "host": os.uname().nodename,
+                                                             "pid": live.pid}))
+        with pytest.raises(ownership.Locked, match="another sparkprep run is writing this output"):
+            export(spark, "--input", table, "--output", out, "--to", "webdataset", "--shard-count", "1")
+        os.remove(out / ownership.EXPORT_LOCK)
+        assert {name: (out / name).read_bytes() for name in files_under(out)} == before
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_an_export_report_uri_that_cannot_be_written_is_refused_before_spark(table, tmp_path):
+    with pytest.raises(UsageError, match="--report: expected a writable directory"):
+        export_config(["--input", str(table), "--output", str(tmp_path / "o"), "--to", "tfrecord",
+                       "--report", "/no/such/dir/report.json"])

@@ -189,3 +189,17 @@ def test_labels_csv_paths_are_nfc_and_two_spellings_of_one_name_are_both_kept(sp
             if r["rel_path"] == f"cat/{nfc}"]
     assert len(rows) == 2 and {r["label"] for r in rows} == {"feline"} and len({r["path"] for r in rows}) == 2
     assert report["reconciliation"]["same_name_after_nfc"] == 1
+
+
+def test_a_delta_input_with_deletion_vectors_is_refused_not_resurrected(spark, tmp_path):
+    from deltalake import write_deltalake
+
+    table = tmp_path / "delta"
+    write_deltalake(str(table), pa.table({"key": ["a", "b"], "split": ["train", "val"]}), partition_by=["split"])
+    assert tables.read_table(spark, str(table)).count() == 2
+    # what a Delta writer with deletion vectors records when it upgrades the table (a DELETE follows)
+    protocol = {"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["deletionVectors"],
+                             "writerFeatures": ["deletionVectors"]}}
+    (table / "_delta_log" / "00000000000000000001.json").write_text(json.dumps(protocol) + "\n")
+    with pytest.raises(UsageError, match="deletion vectors"):
+        tables.read_table(spark, str(table))

@@ -165,3 +165,17 @@ def test_bad_usage_exits_2_with_one_line(submit, script, argv, message, capsys):
     assert submit[script](argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_sagemaker_mapped_output_onto_a_non_empty_prefix_is_refused(submit, bucket, s3_endpoint, capsys):
+    s3, name = bucket
+    s3.create_bucket(Bucket="stale-bkt")
+    s3.put_object(Bucket="stale-bkt", Key="splits/split=train/part-00000.parquet", Body=b"old run")
+    assert submit["sagemaker"]([
+        "--code-uri", f"s3://{name}/sparkprep", "--role", "arn:aws:iam::123456789012:role/SM", "--no-sdk",
+        "--endpoint-url", s3_endpoint, "--region", "us-east-1", "--job-name", "sparkprep-stale",
+        "--step", "split --input s3://stale-bkt/raw --output s3://stale-bkt/splits"]) == 2
+    err = capsys.readouterr().err
+    assert "s3://stale-bkt/splits is not empty" in err and len(err.strip().splitlines()) == 1
+    jobs = boto3.client("sagemaker", endpoint_url=s3_endpoint).list_processing_jobs()["ProcessingJobSummaries"]
+    assert "sparkprep-stale" not in {j["ProcessingJobName"] for j in jobs}

@@ -50,3 +50,5 @@ def test_hidden_matches_spark_file_index_rule():
     assert is_hidden(".DS_Store") and is_hidden("CXR/_tmp/x.jpg") and is_hidden("a/.b.jpg")
     assert is_hidden("CXR/x.jpg._COPYING_")
     assert not is_hidden("CXR/x_1.jpg") and not is_hidden("_site=a/CXR/x.jpg")
+    # Spark reads these although they start with '_': the listing must count them too
+    assert not is_hidden("CXR/_metadata.jpg") and not is_hidden("_common_metadata/x.jpg")

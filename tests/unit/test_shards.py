@@ -141,3 +141,23 @@ def test_record_sizes_from_zero_filled_stand_ins_are_exact():
     raw = sample(image=bytes(range(36)), image_format="raw")
     assert len(shards.record("webdataset", dataclasses.replace(raw, image=bytes(36)), 0)) == len(
         shards.record("webdataset", raw, 0))
+
+
+def test_label_dirs_fit_a_path_component_in_utf8_bytes():
+    emoji = "🙂" * 200  # 800 bytes
+    long_a, long_b = "é" * 300 + "a", "é" * 300 + "b"  # differ only past the cut
+    dirs = shards.label_dirs([emoji, long_a, long_b])
+    assert all(len(d.encode("utf-8")) <= 255 for d in dirs.values())
+    assert len(set(dirs.values())) == 3
+    assert shards.utf8_prefix("aé", 2) == "a"
+
+
+def test_an_export_whose_file_names_collide_is_stopped_before_publishing():
+    from sparkprep.export_rows import check_published
+
+    written = [{"name": "train/cat/a-0123456789.jpg", "samples": 1}, {"name": "train/cat/b-0123456789.jpg", "samples": 1}]
+    check_published(written, 2)
+    with pytest.raises(RuntimeError, match="written by more than one sample"):
+        check_published(written + [{"name": "train/cat/a-0123456789.jpg", "samples": 1}], 3)
+    with pytest.raises(RuntimeError, match="3 ok rows to export but 2 samples written"):
+        check_published(written, 3)

@@ -99,7 +99,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                                      classes=classes)
         published = [r.asDict() for r in
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
-        check_published(published, expected)
+        export_rows.check_published(published, expected)
     except BaseException:
         dest.delete_tree(staging)
         raise
@@ -130,20 +130,6 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
         parent, _, name = cfg.report.rstrip("/").rpartition("/")
         open_target(parent or ".", cfg.s3_endpoint).write_text(name, _json(report))
     return report
-
-
-def check_published(published: List[dict], expected: int) -> None:
-    """Raise before publishing unless every ok row was written once, under a name of its own."""
-    written = sum(r["samples"] for r in published)
-    if written != expected:
-        raise RuntimeError(f"{expected} ok rows to export but {written} samples written; nothing was published")
-    seen: Dict[str, int] = {}
-    for r in published:
-        seen[r["name"]] = seen.get(r["name"], 0) + 1
-    clashes = sorted(name for name, n in seen.items() if n > 1)
-    if clashes:
-        raise RuntimeError(f"{len(clashes)} file names were written by more than one sample (e.g. {clashes[0]}); "
-                           "nothing was published")
 
 
 @contextlib.contextmanager

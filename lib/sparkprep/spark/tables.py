@@ -154,11 +154,17 @@ def _read_delta_files(spark: SparkSession, uri: str) -> DataFrame:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    table = DeltaTable(uri)
+    refusal = (f"--input: the Delta table {uri} has deletion vectors enabled, which this reader (Delta without "
+               "the Spark jars) does not apply, so deleted rows would come back; run with Delta's jars "
+               "(conf/emr-delta.conf) or purge them first (REORG TABLE ... APPLY (PURGE))")
+    try:
+        table = DeltaTable(uri)
+    except Exception as exc:  # noqa: BLE001 - delta-rs refuses reader features it lacks
+        if "eletionVector" in str(exc):
+            raise UsageError(refusal) from None
+        raise
     if "deletionVectors" in (table.protocol().reader_features or []):
-        raise UsageError(f"--input: the Delta table {uri} has deletion vectors enabled, which this reader "
-                         "(Delta without the Spark jars) cannot apply, so deleted rows would come back; run with "
-                         "Delta's jars (conf/emr-delta.conf) or purge them first (REORG TABLE ... APPLY (PURGE))")
+        raise UsageError(refusal)
     actions = pa.table(table.get_add_actions(flatten=True))
     partitions = table.metadata().partition_columns
     schema = table.schema().to_arrow()
