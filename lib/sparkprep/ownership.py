@@ -184,6 +184,18 @@ def legacy_swap(output: str, siblings: Iterable[str], exists_output: bool) -> Li
     return []
 
 
+def create_exclusive_file(path: str, text: str) -> bool:
+    """Create a local file only if it does not exist (O_EXCL: atomic); False if it does."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    return True
+
+
 def lock_text(run_id: str) -> str:
     """What a lock file says about its holder."""
     return json.dumps({"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
@@ -202,6 +214,30 @@ def lock_holder_alive(text: Optional[str]) -> bool:
     except (PermissionError, KeyError, TypeError, ValueError):
         return True
     return True
+
+
+def acquire_lock(create: Callable[[str], bool], read: Callable[[], Optional[str]], delete: Callable[[], None],
+                 where: str, run_id: str) -> None:
+    """Take a lock through an exclusive create; take over a dead holder's lock; Locked otherwise.
+
+    create(text) creates the lock file only if it does not exist; read() and delete() act on it.
+    """
+    text = lock_text(run_id)
+    if create(text):
+        return
+    held = read()
+    if lock_holder_alive(held):
+        raise Locked(locked_message(where, held))
+    delete()  # its holder died on this host
+    if not create(text):
+        raise Locked(locked_message(where, read()))
+
+
+def release_lock(read: Callable[[], Optional[str]], delete: Callable[[], None], run_id: str) -> None:
+    """Delete the lock only if this run holds it."""
+    held = json_object(read())
+    if held and held.get("run_id") == run_id:
+        delete()
 
 
 def locked_message(lock_uri: str, text: Optional[str]) -> str:

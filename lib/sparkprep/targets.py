@@ -18,6 +18,7 @@ import tempfile
 from typing import Iterable, List, Optional, Tuple
 
 from sparkprep.listing import is_local, qualify
+from sparkprep.ownership import create_exclusive_file
 
 TEMP_MARKER = ".tmp-"
 
@@ -70,15 +71,7 @@ class LocalTarget:
 
     def create_exclusive(self, rel: str, text: str) -> bool:
         """Create a file only if it does not exist (O_EXCL: atomic); False if it does."""
-        path = os.path.join(self.root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        return True
+        return create_exclusive_file(os.path.join(self.root, rel), text)
 
     def names(self) -> List[str]:
         """The top-level entries of the directory."""

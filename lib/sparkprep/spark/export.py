@@ -139,14 +139,10 @@ def claimed_export(dest, output: str, run_id: str):
     if dest.is_file():
         raise UsageError(f"--output: expected a directory, got a file: {output}")
     _check_ours(dest, output)
-    text = ownership.lock_text(run_id)
-    if not dest.create_exclusive(ownership.EXPORT_LOCK, text):
-        held = dest.read_text(ownership.EXPORT_LOCK)
-        if ownership.lock_holder_alive(held):
-            raise ownership.Locked(ownership.locked_message(f"{output}/{ownership.EXPORT_LOCK}", held))
-        dest.delete(ownership.EXPORT_LOCK)
-        if not dest.create_exclusive(ownership.EXPORT_LOCK, text):
-            raise ownership.Locked(ownership.locked_message(f"{output}/{ownership.EXPORT_LOCK}", None))
+    lock = ownership.EXPORT_LOCK
+    read, delete = (lambda: dest.read_text(lock)), (lambda: dest.delete(lock))
+    ownership.acquire_lock(lambda text: dest.create_exclusive(lock, text), read, delete,
+                           f"{output.rstrip('/')}/{lock}", run_id)
     try:
         journal = ownership.json_object(dest.read_text(EXPORT_JOURNAL))
         if journal and isinstance(journal.get("files"), list):
@@ -159,9 +155,7 @@ def claimed_export(dest, output: str, run_id: str):
         _check_ours(dest, output)
         yield
     finally:
-        held = ownership.json_object(dest.read_text(ownership.EXPORT_LOCK))
-        if held and held.get("run_id") == run_id:
-            dest.delete(ownership.EXPORT_LOCK)
+        ownership.release_lock(read, delete, run_id)
 
 
 def _is_staging(name: str) -> bool:

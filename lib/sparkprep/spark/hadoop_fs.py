@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import List, Optional
 
 from pyspark.sql import SparkSession
+
+from sparkprep.ownership import create_exclusive_file
 
 
 class HadoopFS:
@@ -65,14 +66,7 @@ class HadoopFS:
         """Create a file only if it does not exist; False if it does. Atomic on local disks and HDFS."""
         local = self.local_path(uri)
         if local is not None:
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            try:
-                handle = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            return True
+            return create_exclusive_file(local, text)
         try:
             stream = self._fs(uri).create(self._path(uri), False)
         except Exception as exc:  # noqa: BLE001 - FileAlreadyExistsException arrives as a Py4JJavaError

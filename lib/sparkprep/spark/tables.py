@@ -77,14 +77,13 @@ def claimed_output(spark: SparkSession, output: str, fmt: str, job: str) -> Iter
     run_id = uuid.uuid4().hex[:12]
     _table_state(fs, uri)  # refuse a foreign output before writing even a lock beside it
     lock = ownership.swap_paths(uri, run_id)["lock"]
-    _acquire(fs, lock, run_id)
+    read, delete = (lambda: fs.read_text(lock)), (lambda: fs.delete(lock))
+    ownership.acquire_lock(lambda text: fs.create_exclusive(lock, text), read, delete, lock, run_id)
     try:
         recover_table(fs, uri)
         yield Claim(uri, run_id, fmt, job, _table_state(fs, uri))
     finally:
-        held = ownership.json_object(fs.read_text(lock))
-        if held and held.get("run_id") == run_id:  # never another run's lock
-            fs.delete(lock)
+        ownership.release_lock(read, delete, run_id)
 
 
 def _table_state(fs: HadoopFS, uri: str) -> str:
@@ -95,18 +94,6 @@ def _table_state(fs: HadoopFS, uri: str) -> str:
         return ownership.classify_output(names, lambda name: fs.read_text(f"{uri}/{name}"), ownership.TABLE, uri)
     except ownership.NotOurs as exc:
         raise UsageError(str(exc)) from None
-
-
-def _acquire(fs: HadoopFS, lock: str, run_id: str) -> None:
-    text = ownership.lock_text(run_id)
-    if fs.create_exclusive(lock, text):
-        return
-    held = fs.read_text(lock)
-    if ownership.lock_holder_alive(held):
-        raise ownership.Locked(ownership.locked_message(lock, held))
-    fs.delete(lock)  # its holder died on this host: take over
-    if not fs.create_exclusive(lock, text):
-        raise ownership.Locked(ownership.locked_message(lock, fs.read_text(lock)))
 
 
 def recover_table(fs: HadoopFS, uri: str) -> List[tuple]:
