@@ -25,7 +25,7 @@ from __future__ import annotations
 import pathlib
 import sys
 import time
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import aws_submit
 import package
@@ -133,6 +133,24 @@ def run_with_sdk(opts, job: str, args: List[str], bundle: pathlib.Path, region: 
     return processor.latest_job.job_name
 
 
+def stale_output(s3, request: dict) -> Optional[str]:
+    """The S3 URI of a mapped output channel that already holds objects, if any.
+
+    SageMaker copies the channel's local directory to its S3 prefix at the end of the
+    job and never deletes there; sparkprep's own replace-safely rules cannot run on it.
+    """
+    for output in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
+        uri = output["S3Output"]["S3Uri"]
+        bucket, prefix = aws_submit.split_s3_uri(uri)
+        try:
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/", MaxKeys=1)
+        except s3.exceptions.NoSuchBucket:
+            continue  # nothing there to mix with; SageMaker reports the missing bucket itself
+        if listed.get("KeyCount", 0):
+            return uri
+    return None
+
+
 def sdk_available() -> bool:
     try:
         from sagemaker.spark.processing import PySparkProcessor  # noqa: F401
@@ -187,10 +205,17 @@ def main(argv=None) -> int:
             print(f"would upload {path} -> {uri}", file=sys.stderr)
         aws_submit.print_request("create_processing_job", request)
         return 0
+    s3 = aws_submit.boto3_client("s3", region, opts.endpoint_url)
+    stale = stale_output(s3, request)
+    if stale:
+        print(f"submit_sagemaker: error: --io mapped: {stale} is not empty; SageMaker uploads the output channel on top "
+              "of what is there, so files of an earlier run would stay beside the new ones; use a new, empty "
+              "prefix, or --io direct", file=sys.stderr)
+        return 2
     if sdk_available() and not opts.no_sdk and not opts.endpoint_url:
         name = run_with_sdk(opts, job, args, bundle, region)
     else:
-        aws_submit.upload(aws_submit.boto3_client("s3", region, opts.endpoint_url), plan)
+        aws_submit.upload(s3, plan)
         sagemaker = aws_submit.boto3_client("sagemaker", region, opts.endpoint_url)
         sagemaker.create_processing_job(**request)
         name = request["ProcessingJobName"]
