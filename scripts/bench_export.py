@@ -4,7 +4,7 @@ In one run, on a processed table (default: the 8,000-photo table bench_preproces
 in bench/out-preprocess/a, else a fresh preprocess of the sample tree):
   (a) `spark-submit jobs/export.py --to webdataset` and `--to tfrecord` on local[N];
   (b) one Python process: pyarrow reads the table, and the same record functions
-      (sparkprep.shards) write the same shards in the same order with tarfile framing.
+      (sparkprep.export.shards) write the same shards in the same order with tarfile framing.
 Prints samples/s and MB/s for each, the ratio a/b, and checks (a) and (b) wrote
 byte-identical WebDataset shards.
 """
@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 import local_submit
 
-from sparkprep import export_rows, shards
+from sparkprep.export import export_rows
+from sparkprep.export import shards
 
 
 def loop_export(table: pathlib.Path, out: pathlib.Path, target: str, shard_size: int) -> dict:

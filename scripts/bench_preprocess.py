@@ -8,7 +8,7 @@ randomly cropped, scaled to 640-1024 px wide and saved as JPEG q90. In one run, 
 same cores and for the same work (224 px RGB, shorter-side crop, JPEG q90 to parquet), it times:
   (a) `spark-submit jobs/preprocess.py` on local[N];
   (b) a multiprocessing.Pool of N Pillow workers with the same decode-at-scale trick, running
-      the same per-image code (sparkprep.transform) and writing the same parquet with pyarrow;
+      the same per-image code (sparkprep.preprocess.transform) and writing the same parquet with pyarrow;
   (c) the naive Spark way: a row UDF, full decode, default partitioning (bench_naive_udf.py).
 It prints img/s for each and the ratios a/b and a/c (goals: a/b >= 0.9, a/c >= 3).
 """
@@ -58,8 +58,8 @@ def make_corpus(root: pathlib.Path, count: int) -> None:
 
 def _pool_work(path: str):
     """One file, the way (b) does it: the same per-image code the Spark job runs."""
-    from sparkprep.split_assign import assign_split
-    from sparkprep.transform import TransformSpec, transform_sample
+    from sparkprep.split.assign import assign_split
+    from sparkprep.preprocess.transform import TransformSpec, transform_sample
 
     data = pathlib.Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()

@@ -19,7 +19,7 @@ def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[s
     except UsageError as exc:
         print(f"{job}: error: {exc}", file=sys.stderr)
         return USAGE_EXIT
-    from sparkprep.run_report import summary_table
+    from sparkprep.report.run_report import summary_table
     from sparkprep.spark.session import build_session
 
     spark = build_session(job)

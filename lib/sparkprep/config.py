@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep import image_probe, split_assign
-from sparkprep.keys import KeySpec, compile_group_regex
-from sparkprep.listing import is_local
+from sparkprep.ingest import image_probe
+from sparkprep.split import assign as split_assign
+from sparkprep.ingest.paths import compile_group_regex
+from sparkprep.split.keys import KeySpec
+from sparkprep.ingest.listing import is_local
 
 FORMATS = ("parquet", "delta")
 VALIDATE_LEVELS = ("header", "full")
@@ -275,7 +277,7 @@ def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
 
 
 def _export_values(s: Dict[str, Any]) -> ExportConfig:
-    from sparkprep.shards import TARGETS
+    from sparkprep.export.shards import TARGETS
 
     for required in ("input", "output"):
         if not s.get(required):
@@ -344,7 +346,7 @@ def preprocess_config(argv: Optional[Sequence[str]] = None) -> PreprocessConfig:
 
 
 def _preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
-    from sparkprep import augment, image_ops, transform
+    from sparkprep.preprocess import augment, image_ops, transform
 
     split = _split_values(s)
     if split.input_kind == "table":
@@ -466,7 +468,7 @@ def _check_output(input_uri: str, output_uri: str) -> None:
 
     s3://, s3a:// and s3n:// spell one location, so they are compared as one scheme.
     """
-    from sparkprep.ownership import canonical_uri
+    from sparkprep.spark.ownership import canonical_uri
 
     check_not_bucket_root(output_uri, "--output")
     src, dst = canonical_uri(input_uri), canonical_uri(output_uri)
@@ -483,7 +485,7 @@ def check_table_output(output: str, fmt: str) -> None:
         return
     from pyarrow import fs as pafs
 
-    from sparkprep.listing import arrow_filesystem
+    from sparkprep.ingest.listing import arrow_filesystem
 
     try:
         filesystem, path = arrow_filesystem(output)

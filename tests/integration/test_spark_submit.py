@@ -5,7 +5,7 @@ import json
 import pyarrow.parquet as pq
 
 from conftest import spark_submit
-from sparkprep.split_assign import assign_split
+from sparkprep.split.assign import assign_split
 
 
 def test_split_job_on_the_sample_tree_via_spark_submit(sample_tree, tmp_path):
@@ -58,7 +58,7 @@ def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, s
     import tarfile
 
     from sparkprep.config import export_config, preprocess_config
-    from sparkprep.spark.export import FAIL_ENV, run_export
+    from sparkprep.export.spark import FAIL_ENV, run_export
     from sparkprep.spark.jobs import run_preprocess
 
     table = tmp_path / "processed"

@@ -20,7 +20,7 @@ from PIL import Image
 from tfrecord.reader import tfrecord_loader
 
 from sparkprep.config import UsageError, export_config, preprocess_config, split_config
-from sparkprep.spark.export import run_export
+from sparkprep.export.spark import run_export
 from sparkprep.spark.jobs import run_preprocess, run_split
 
 

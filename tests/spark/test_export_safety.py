@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
-from sparkprep import ownership
+from sparkprep.spark import ownership
 from sparkprep.config import UsageError, export_config
-from sparkprep.spark import export as export_module
-from sparkprep.spark.export import run_export
+from sparkprep.export import spark as export_module
+from sparkprep.export.spark import run_export
 
 
 def export(spark, *argv):

@@ -79,7 +79,7 @@ def test_every_ok_row_decodes_to_the_requested_size_and_mode(spark, sample_tree,
     assert report["split"]["split_algo"] == "sha256-v1"  # carried over from the split table
     schema = pq.read_schema(next((tmp_path / "p").glob("split=*/*.parquet")))
     fields = json.loads(schema.metadata[b"org.apache.spark.sql.parquet.row.metadata"])["fields"]
-    transform = json.loads(next(f for f in fields if f["name"] == "transform")["metadata"]["sparkprep.transform"])
+    transform = json.loads(next(f for f in fields if f["name"] == "transform")["metadata"]["sparkprep.preprocess.transform"])
     assert transform["digest"] == ok[0]["transform"] and transform["size"] == [40, 30]
 
 

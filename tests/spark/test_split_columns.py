@@ -3,8 +3,8 @@
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from sparkprep.split_assign import assign_split, bucket
-from sparkprep.spark.split import bucket_column, split_by_bucket
+from sparkprep.split.assign import assign_split, bucket
+from sparkprep.split.spark import bucket_column, split_by_bucket
 
 KEYS = ["", "a", "é", "AbdomenCT/p000001_02.jpeg", "x" * 300] + [f"key-{i}" for i in range(500)]
 

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sparkprep.config import split_config
-from sparkprep.split_assign import assign_split, assign_stratified
+from sparkprep.split.assign import assign_split, assign_stratified
 from sparkprep.spark.jobs import run_ingest, run_split
 
 COLUMNS = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path"]

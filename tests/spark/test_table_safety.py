@@ -8,9 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep import ownership
+from sparkprep.spark import ownership
 from sparkprep.config import UsageError, split_config
-from sparkprep.spark import ingest, tables
+from sparkprep.ingest import spark as ingest
+from sparkprep.spark import tables
 from sparkprep.spark.jobs import run_split
 
 

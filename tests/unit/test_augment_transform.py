@@ -7,10 +7,10 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from sparkprep import augment as aug
-from sparkprep.processed_rows import processed_batches
+from sparkprep.preprocess import augment as aug
+from sparkprep.preprocess.processed_rows import processed_batches
 from sparkprep.schema import PROCESSED_SCHEMA
-from sparkprep.transform import TransformSpec, parse_background, parse_encode, parse_size, transform_sample
+from sparkprep.preprocess.transform import TransformSpec, parse_background, parse_encode, parse_size, transform_sample
 
 
 def photo_jpeg(size=(320, 240), seed=0):

@@ -6,7 +6,7 @@ import io
 import pyarrow as pa
 from PIL import Image
 
-from sparkprep.catalog_rows import ProbeSettings, catalog_batches
+from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.schema import CATALOG_SCHEMA
 
 

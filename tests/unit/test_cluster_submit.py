@@ -39,7 +39,7 @@ def test_bundle_holds_the_library_jobs_profiles_and_bootstrap(tmp_path):
             "conf/cluster.conf", "conf/sagemaker.conf", "conf/emr-configurations.json", "bootstrap-emr.sh",
             "requirements-cluster.txt", "sagemaker/configuration.json"} <= set(files)
     names = zipfile.ZipFile(tmp_path / "bundle" / "sparkprep.zip").namelist()
-    assert "sparkprep/spark/export.py" in names and "sparkprep/split_assign.py" in names
+    assert "sparkprep/export/spark.py" in names and "sparkprep/split/assign.py" in names
     again = package.build(tmp_path / "again")
     assert again["sparkprep.zip"] == files["sparkprep.zip"]  # reproducible
     assert "pyspark" not in (tmp_path / "bundle" / "requirements-cluster.txt").read_text().lower()

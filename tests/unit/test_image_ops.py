@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparkprep import image_ops as ops
+from sparkprep.preprocess import image_ops as ops
 
 
 def encode(image, fmt, **kwargs):
@@ -60,7 +60,7 @@ def test_12_bit_data_in_16_bit_files_is_scaled_by_its_significant_bits():
     sbit = struct.pack(">I", 1) + b"sBIT" + b"\x0c" + struct.pack(">I", zlib.crc32(b"sBIT\x0c"))
     tagged = png[:ihdr_end] + sbit + png[ihdr_end:]
     assert ops.png_significant_bits(tagged) == 12 and ops.png_significant_bits(png) is None
-    from sparkprep.transform import TransformSpec, transform_sample
+    from sparkprep.preprocess.transform import TransformSpec, transform_sample
 
     out = transform_sample(tagged, "k", 0, TransformSpec(size=(4, 4), mode="L", encode="png"))[0]
     assert Image.open(io.BytesIO(out.image)).getpixel((0, 0)) == 255

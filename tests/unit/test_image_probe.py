@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparkprep import image_probe as ip
+from sparkprep.ingest import image_probe as ip
 
 
 def encode(image, fmt, **kwargs):
@@ -97,7 +97,7 @@ def _apng_declaring(frames):
 def test_an_apng_declaring_2_31_frames_is_quarantined_and_fits_the_catalog_schema():
     import pyarrow as pa
 
-    from sparkprep.catalog_rows import ProbeSettings, catalog_batches
+    from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 
     probe = ip.probe_image(_apng_declaring(2**31))
     assert probe.status == "invalid" and "frame count of 2147483649" in probe.error

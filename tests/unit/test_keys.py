@@ -4,7 +4,8 @@ import unicodedata
 
 import pytest
 
-from sparkprep.keys import KeySpec, compile_group_regex, first_group, is_hidden, label_from_parent, relative_path
+from sparkprep.ingest.paths import compile_group_regex, first_group, is_hidden, label_from_parent, relative_path
+from sparkprep.split.keys import KeySpec
 
 
 def test_relative_path_is_below_root_and_nfc():

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from sparkprep import ownership
-from sparkprep.ownership import NotOurs, classify_output, legacy_swap, stranded, swap_paths, swap_steps
+from sparkprep.spark import ownership
+from sparkprep.spark.ownership import NotOurs, classify_output, legacy_swap, stranded, swap_paths, swap_steps
 
 
 def reader(files):

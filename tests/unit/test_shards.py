@@ -8,7 +8,7 @@ import crc32c
 import pytest
 from tfrecord import example_pb2
 
-from sparkprep import shards
+from sparkprep.export import shards
 
 
 def sample(**overrides):
@@ -153,7 +153,7 @@ def test_label_dirs_fit_a_path_component_in_utf8_bytes():
 
 
 def test_an_export_whose_file_names_collide_is_stopped_before_publishing():
-    from sparkprep.export_rows import check_published
+    from sparkprep.export.export_rows import check_published
 
     written = [{"name": "train/cat/a-0123456789.jpg", "samples": 1}, {"name": "train/cat/b-0123456789.jpg", "samples": 1}]
     check_published(written, 2)

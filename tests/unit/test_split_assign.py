@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from sparkprep import split_assign as sa
+from sparkprep.split import assign as sa
 
 # (seed, key, first 15 hex digits of sha256(seed:key), bucket) computed by hand with
 # hashlib.sha256((seed + ":" + key).encode()).hexdigest(); int(h[:15], 16) % 10000.

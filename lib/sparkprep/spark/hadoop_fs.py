@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from pyspark.sql import SparkSession
 
-from sparkprep.ownership import create_exclusive_file
+from sparkprep.spark.ownership import create_exclusive_file
 
 
 class HadoopFS:

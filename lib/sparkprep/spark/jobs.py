@@ -8,13 +8,13 @@ from typing import Optional, Tuple
 from pyspark.sql import DataFrame, SparkSession
 
 from sparkprep.config import IngestConfig, PreprocessConfig, SplitConfig, config_dict
-from sparkprep.run_report import StageClock, versions
+from sparkprep.report.run_report import StageClock, versions
 from sparkprep.schema import SPLIT_METADATA_KEY
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.ingest import Reconciliation, catalog_frame, check_reconciled
-from sparkprep.spark.split import read_rows, split_files, split_rows
-from sparkprep.spark.preprocess import preprocess_frame, tune_table_scan
-from sparkprep.spark.stats import channel_normalization, table_stats
+from sparkprep.ingest.spark import Reconciliation, catalog_frame, check_reconciled
+from sparkprep.split.spark import read_rows, split_files, split_rows
+from sparkprep.preprocess.spark import preprocess_frame, tune_table_scan
+from sparkprep.report.spark import channel_normalization, table_stats
 from sparkprep.spark.tables import Claim, claimed_output, payload_options, read_table, write_table
 
 

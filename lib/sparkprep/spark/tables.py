@@ -2,7 +2,7 @@
 
 A run first claims its output (`claimed_output`): it takes the lock, finishes any swap a
 crashed run left half done, and refuses a path that is not empty and not a sparkprep
-table (see sparkprep.ownership). Then:
+table (see sparkprep.spark.ownership). Then:
 - parquet: Spark writes into a sibling staging directory; the report and the marker are
   added and every check runs (`finish` raises to stop the publish). Only then is the
   swap journalled and done: old output renamed away, staging renamed in, old deleted.
@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from sparkprep import ownership
+from sparkprep.spark import ownership
 from sparkprep.config import UsageError, check_table_output
-from sparkprep.listing import arrow_filesystem
-from sparkprep.ownership import MARKER, REPORT_NAME
+from sparkprep.ingest.listing import arrow_filesystem
+from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.session import delta_jars_active
 

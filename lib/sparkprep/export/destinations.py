@@ -17,8 +17,8 @@ import shutil
 import tempfile
 from typing import Iterable, List, Optional, Tuple
 
-from sparkprep.listing import is_local, qualify
-from sparkprep.ownership import create_exclusive_file
+from sparkprep.ingest.listing import is_local, qualify
+from sparkprep.spark.ownership import create_exclusive_file
 
 TEMP_MARKER = ".tmp-"
 

@@ -1,4 +1,4 @@
-"""Add `key` and `split` columns with native Spark SQL, exactly as `sparkprep.split_assign`.
+"""Add `key` and `split` columns with native Spark SQL, exactly as `sparkprep.split.assign`.
 
 Hash mode needs no shuffle and no Python: sha2, conv and pmod run in the JVM.
 """
@@ -12,9 +12,10 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 
 from sparkprep.config import SplitConfig, UsageError
-from sparkprep.keys import KeySpec, compile_group_regex, first_group
+from sparkprep.ingest.paths import compile_group_regex, first_group
+from sparkprep.split.keys import KeySpec
 from sparkprep.schema import CATALOG_SCHEMA, SPLIT_COLUMNS, SPLIT_METADATA_KEY, missing_columns
-from sparkprep.split_assign import BUCKETS, cumulative_basis_points
+from sparkprep.split.assign import BUCKETS, cumulative_basis_points
 
 NO_GROUP = "no_group"
 MISSING_KEY = "missing_key"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window, functions as F
 
-from sparkprep.run_report import nested_counts
+from sparkprep.report.run_report import nested_counts
 
 EXAMPLES = 5
 

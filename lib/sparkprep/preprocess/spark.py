@@ -9,12 +9,12 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkprep.config import PreprocessConfig, UsageError
-from sparkprep.processed_rows import processed_batches
+from sparkprep.preprocess.processed_rows import processed_batches
 from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, missing_columns
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.ingest import tune_scan
+from sparkprep.ingest.spark import tune_scan
 
-TRANSFORM_METADATA_KEY = "sparkprep.transform"
+TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 
 
 def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame:

@@ -29,12 +29,14 @@ from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkprep import export_rows, ownership, shards
+from sparkprep.export import export_rows
+from sparkprep.spark import ownership
+from sparkprep.export import shards
 from sparkprep.config import ExportConfig, UsageError, config_dict, redact_uri
-from sparkprep.ownership import MANIFEST, REPORT_NAME
-from sparkprep.split_assign import check_split_name
-from sparkprep.targets import open_target
-from sparkprep.run_report import StageClock, nested_counts, versions
+from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
+from sparkprep.split.assign import check_split_name
+from sparkprep.export.destinations import open_target
+from sparkprep.report.run_report import StageClock, nested_counts, versions
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import is_delta_table, read_table
 

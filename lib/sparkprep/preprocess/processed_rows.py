@@ -6,9 +6,9 @@ from typing import Dict, Iterator
 
 import pyarrow as pa
 
-from sparkprep import image_probe
+from sparkprep.ingest import image_probe
 from sparkprep.schema import PROCESSED_SCHEMA
-from sparkprep.transform import TransformSpec, transform_sample
+from sparkprep.preprocess.transform import TransformSpec, transform_sample
 
 OUTPUT_BATCH_BYTES = 64 << 20
 PASSED_THROUGH = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path")

@@ -1,8 +1,8 @@
 """Arrow batches of exportable rows -> record sizes, or files published to a target.
 
-Pure pyarrow; the Spark glue (sparkprep.spark.export) feeds it through mapInArrow.
+Pure pyarrow; the Spark glue (sparkprep.export.spark) feeds it through mapInArrow.
 Records are deterministic, so a retried or speculative attempt publishes the same bytes
-under the same final name (see sparkprep.targets for how publishing stays atomic).
+under the same final name (see sparkprep.export.destinations for how publishing stays atomic).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
-from sparkprep import shards
+from sparkprep.export import shards
 
-# What the export passes read, in this order (sparkprep.spark.export builds it from either table).
+# What the export passes read, in this order (sparkprep.export.spark builds it from either table).
 EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width", "height", "channels",
                   "image", "image_format")
 

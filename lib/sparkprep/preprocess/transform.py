@@ -13,8 +13,8 @@ from typing import List, Optional, Tuple
 
 from PIL import Image, ImageColor
 
-from sparkprep import augment as aug
-from sparkprep import image_ops
+from sparkprep.preprocess import augment as aug
+from sparkprep.preprocess import image_ops
 
 ENCODINGS = ("jpeg", "png", "webp", "raw")
 

@@ -14,10 +14,10 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
-from sparkprep.catalog_rows import ProbeSettings, catalog_batches
+from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.config import IngestConfig, UsageError
-from sparkprep.keys import is_hidden, relative_path
-from sparkprep.listing import list_files, qualify
+from sparkprep.ingest.paths import is_hidden, relative_path
+from sparkprep.ingest.listing import list_files, qualify
 from sparkprep.schema import CATALOG_SCHEMA
 
 EXAMPLES = 5

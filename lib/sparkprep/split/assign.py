@@ -1,7 +1,7 @@
 """The `sha256-v1` split assignment: a pure function of (seed, key, ratios).
 
 This module is the reference implementation of the contract in DESIGN.md; the Spark
-glue (`sparkprep.spark.split`) computes the same thing with native Spark SQL functions
+glue (`sparkprep.split.spark`) computes the same thing with native Spark SQL functions
 and the tests check that both agree.
 """
 

@@ -12,9 +12,9 @@ from typing import Iterator, Optional
 
 import pyarrow as pa
 
-from sparkprep import image_probe
-from sparkprep.listing import arrow_filesystem
-from sparkprep.keys import compile_group_regex, first_group, label_from_parent, relative_path
+from sparkprep.ingest import image_probe
+from sparkprep.ingest.listing import arrow_filesystem
+from sparkprep.ingest.paths import compile_group_regex, first_group, label_from_parent, relative_path
 from sparkprep.schema import CATALOG_SCHEMA
 
 _STREAM_CHUNK = 8 << 20
