@@ -35,7 +35,7 @@ test: venv
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
 package: venv
-	$(PY) scripts/package.py
+	$(VENV)/bin/sparkprep-package
 
 # The integration tests on the clusters' floor: Python 3.9 and Spark 3.5 (EMR 7).
 PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) python3.9)

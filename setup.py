@@ -14,4 +14,9 @@ setup(
     packages=find_packages("lib"),
     python_requires=">=3.9",
     install_requires=requirements("requirements-cluster.txt"),  # no pyspark: clusters bring their own
+    entry_points={"console_scripts": [
+        "sparkprep-package = sparkprep.submit.package:main",
+        "sparkprep-submit-emr = sparkprep.submit.emr:main",
+        "sparkprep-submit-sagemaker = sparkprep.submit.sagemaker:main",
+    ]},
 )

@@ -7,7 +7,7 @@ WebDataset tar shards or TFRecord shards, locally or to s3://, with a manifest.j
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.config import export_config
+from sparkprep.export.flags import export_config
 
 
 def main(argv=None) -> int:

@@ -7,11 +7,11 @@ status; bad files are quarantined with a reason, never a crash.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.config import ingest_config
+from sparkprep.ingest.flags import ingest_config
 
 
 def main(argv=None) -> int:
-    from sparkprep.spark.jobs import run_ingest
+    from sparkprep.ingest.spark import run_ingest
 
     return job_main("ingest", ingest_config, run_ingest, argv)
 

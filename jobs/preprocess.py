@@ -8,11 +8,11 @@ partitioned by split. Raw files are ingested and split inline.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.config import preprocess_config
+from sparkprep.preprocess.flags import preprocess_config
 
 
 def main(argv=None) -> int:
-    from sparkprep.spark.jobs import run_preprocess
+    from sparkprep.preprocess.spark import run_preprocess
 
     return job_main("preprocess", preprocess_config, run_preprocess, argv)
 

@@ -7,11 +7,11 @@ split. Raw files are ingested inline.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.config import split_config
+from sparkprep.split.flags import split_config
 
 
 def main(argv=None) -> int:
-    from sparkprep.spark.jobs import run_split
+    from sparkprep.split.spark import run_split
 
     return job_main("split", split_config, run_split, argv)
 

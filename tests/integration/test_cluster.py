@@ -8,8 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import load_script, spark_submit
-from sparkprep.config import preprocess_config, split_config
-from sparkprep.spark.jobs import run_preprocess, run_split
+from sparkprep.submit import package
+from sparkprep.preprocess.flags import preprocess_config
+from sparkprep.split.flags import split_config
+from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.spark import run_split
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     dest = tmp_path_factory.mktemp("bundle") / "bundle"
-    load_script("package").build(dest)
+    package.build(dest)
     return dest
 
 

@@ -35,8 +35,8 @@ def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):
 
 
 def test_preprocess_via_spark_submit_matches_an_in_session_run_byte_for_byte(spark, sample_tree, tmp_path):
-    from sparkprep.config import preprocess_config
-    from sparkprep.spark.jobs import run_preprocess
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.preprocess.spark import run_preprocess
 
     args = ["--input", sample_tree, "--size", "48", "--augment", "hflip,rotate:10,crop:0.9,color:0.1",
             "--copies", "2", "--encode", "jpeg:90", "--seed", "5"]
@@ -57,9 +57,10 @@ def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, s
     import os
     import tarfile
 
-    from sparkprep.config import export_config, preprocess_config
+    from sparkprep.export.flags import export_config
+    from sparkprep.preprocess.flags import preprocess_config
     from sparkprep.export.spark import FAIL_ENV, run_export
-    from sparkprep.spark.jobs import run_preprocess
+    from sparkprep.preprocess.spark import run_preprocess
 
     table = tmp_path / "processed"
     run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(table), "--size", "32"]))

@@ -19,9 +19,13 @@ import webdataset as wds
 from PIL import Image
 from tfrecord.reader import tfrecord_loader
 
-from sparkprep.config import UsageError, export_config, preprocess_config, split_config
+from sparkprep.cli import UsageError
+from sparkprep.export.flags import export_config
+from sparkprep.preprocess.flags import preprocess_config
+from sparkprep.split.flags import split_config
 from sparkprep.export.spark import run_export
-from sparkprep.spark.jobs import run_preprocess, run_split
+from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.spark import run_split
 
 
 def export(spark, *argv):

@@ -10,7 +10,8 @@ import pytest
 import webdataset as wds
 
 from sparkprep.spark import ownership
-from sparkprep.config import UsageError, export_config
+from sparkprep.cli import UsageError
+from sparkprep.export.flags import export_config
 from sparkprep.export import spark as export_module
 from sparkprep.export.spark import run_export
 

@@ -8,8 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from sparkprep.config import preprocess_config, split_config
-from sparkprep.spark.jobs import run_preprocess, run_split
+from sparkprep.preprocess.flags import preprocess_config
+from sparkprep.split.flags import split_config
+from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.spark import run_split
 
 
 def preprocess(spark, *argv):

@@ -6,9 +6,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep.config import split_config
+from sparkprep.split.flags import split_config
 from sparkprep.split.assign import assign_split, assign_stratified
-from sparkprep.spark.jobs import run_ingest, run_split
+from sparkprep.ingest.spark import run_ingest
+from sparkprep.split.spark import run_split
 
 COLUMNS = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path"]
 
@@ -217,7 +218,7 @@ def test_failed_rerun_leaves_the_old_output_intact(spark, sample_tree, tmp_path,
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     rows = read(out)
 
-    import sparkprep.spark.jobs as jobs
+    import sparkprep.report.spark as jobs
 
     def explode(_table):
         raise RuntimeError("injected failure after the data was written")
@@ -247,7 +248,7 @@ def test_files_over_max_bytes_are_too_large_with_streamed_sha256(spark, make_sam
 
 
 def test_an_existing_directory_that_is_not_a_table_is_never_replaced(spark, sample_tree, tmp_path):
-    from sparkprep.config import UsageError
+    from sparkprep.cli import UsageError
 
     precious = tmp_path / "home"
     precious.mkdir()

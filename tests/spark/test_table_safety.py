@@ -9,10 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from sparkprep.spark import ownership
-from sparkprep.config import UsageError, split_config
+from sparkprep.cli import UsageError
+from sparkprep.split.flags import split_config
 from sparkprep.ingest import spark as ingest
 from sparkprep.spark import tables
-from sparkprep.spark.jobs import run_split
+from sparkprep.split.spark import run_split
 
 
 @pytest.fixture

@@ -8,21 +8,16 @@ import zipfile
 import boto3
 import pytest
 
-from conftest import REPO, load_script
-
-package = load_script("package")
+from conftest import REPO
+from sparkprep.submit import emr, package, sagemaker
 
 
 @pytest.fixture(scope="module")
 def submit(tmp_path_factory):
-    """script name -> main(argv), building the bundle in a temporary directory."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "scripts"))  # the submit scripts import their siblings
+    """command name -> main(argv), building the bundle in a temporary directory."""
     bundle = str(tmp_path_factory.mktemp("bundle") / "bundle")
-    modules = {"emr": load_script("submit_emr"), "sagemaker": load_script("submit_sagemaker")}
+    modules = {"emr": emr, "sagemaker": sagemaker}
     yield {name: (lambda argv, m=module: m.main([*argv, "--bundle", bundle])) for name, module in modules.items()}
-    sys.path.remove(str(REPO / "scripts"))
 
 
 @pytest.fixture
@@ -152,14 +147,14 @@ def test_sagemaker_dry_run_request_is_accepted_and_direct_io_passes_s3_through(s
 
 @pytest.mark.parametrize("script,argv,message", [
     ("emr", ["--code-uri", "s3://b-k/c", "--cluster-id", "j-1", "--step", "split --ratios 0.5"],
-     "submit_emr: error: --step split: --input: expected a path"),
+     "sparkprep-submit-emr: error: --step split: --input: expected a path"),
     ("emr", ["--code-uri", "s3://b-k/c", "--cluster-id", "j-1", "--step", "train --input x"],
-     "submit_emr: error: --step: expected"),
-    ("emr", ["--code-uri", "/local/path", "--create", "--step", STEP], "submit_emr: error: expected s3://"),
+     "sparkprep-submit-emr: error: --step: expected"),
+    ("emr", ["--code-uri", "/local/path", "--create", "--step", STEP], "sparkprep-submit-emr: error: expected s3://"),
     ("sagemaker", ["--code-uri", "s3://b-k/c", "--role", "r", "--instance-count", "2",
                    "--step", "split --input s3://b-k/raw --output s3://b-k/out"],
-     "submit_sagemaker: error: --io mapped: expected --instance-count 1"),
-    ("sagemaker", ["--code-uri", "s3://b-k/c", "--step", STEP], "submit_sagemaker: error: the following arguments"),
+     "sparkprep-submit-sagemaker: error: --io mapped: expected --instance-count 1"),
+    ("sagemaker", ["--code-uri", "s3://b-k/c", "--step", STEP], "sparkprep-submit-sagemaker: error: the following arguments"),
 ])
 def test_bad_usage_exits_2_with_one_line(submit, script, argv, message, capsys):
     assert submit[script](argv) == 2

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from sparkprep.config import UsageError, parse_bytes, split_config
+from sparkprep.cli import UsageError, parse_bytes
+from sparkprep.split.flags import split_config
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_config_file_values_are_type_checked_never_coerced(tree, setting, messag
 
 
 def test_config_file_lists_and_whole_numbers_are_canonicalised_once(tree):
-    from sparkprep.config import preprocess_config
+    from sparkprep.preprocess.flags import preprocess_config
 
     conf = tree / "job.json"
     conf.write_text(json.dumps({"augment_splits": ["train", "val"], "seed": 42, "copies": 2,
@@ -115,14 +116,14 @@ def test_config_file_lists_and_whole_numbers_are_canonicalised_once(tree):
     (["--report", "/nonexistent-dir/report.json"], "--report: expected a writable directory"),
 ])
 def test_preprocess_bounds_and_names_are_checked_before_spark(tree, extra, message):
-    from sparkprep.config import preprocess_config
+    from sparkprep.preprocess.flags import preprocess_config
 
     with pytest.raises(UsageError, match=message):
         preprocess_config(args(tree, *extra))
 
 
 def test_nested_s3_spellings_and_bucket_roots_are_refused():
-    from sparkprep.config import ingest_config
+    from sparkprep.ingest.flags import ingest_config
 
     with pytest.raises(UsageError, match="expected a path outside --input"):
         ingest_config(["--input", "s3://bucket/raw", "--output", "s3a://bucket/raw/out"])
@@ -131,7 +132,8 @@ def test_nested_s3_spellings_and_bucket_roots_are_refused():
 
 
 def test_endpoint_credentials_never_reach_the_report():
-    from sparkprep.config import config_dict, export_config, redact_uri
+    from sparkprep.cli import config_dict, redact_uri
+    from sparkprep.export.flags import export_config
 
     assert redact_uri("https://KEY:SECRET@host:9000") == "https://***@host:9000"
     with pytest.raises(UsageError) as info:

@@ -32,7 +32,8 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from sparkprep.export import export_rows
 from sparkprep.spark import ownership
 from sparkprep.export import shards
-from sparkprep.config import ExportConfig, UsageError, config_dict, redact_uri
+from sparkprep.cli import UsageError, config_dict, redact_uri
+from sparkprep.export.flags import ExportConfig
 from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
 from sparkprep.split.assign import check_split_name
 from sparkprep.export.destinations import open_target

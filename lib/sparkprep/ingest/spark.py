@@ -7,18 +7,23 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
+from sparkprep.cli import UsageError
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
-from sparkprep.config import IngestConfig, UsageError
-from sparkprep.ingest.paths import is_hidden, relative_path
+from sparkprep.ingest.flags import IngestConfig
 from sparkprep.ingest.listing import list_files, qualify
+from sparkprep.ingest.paths import is_hidden, relative_path
+from sparkprep.report.run_report import StageClock
+from sparkprep.report.spark import write_reported_table
 from sparkprep.schema import CATALOG_SCHEMA
+from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.tables import claimed_output, payload_options
 
 EXAMPLES = 5
 # Bound on content bytes per Arrow batch sent to Python: small enough that the JVM
@@ -62,6 +67,21 @@ class Reconciliation:
             "scan_settings": self.scan_settings,
         }
 
+    def verify(self, written: DataFrame, summary: dict) -> None:
+        """Raise unless the written table holds one row per listed file, and exactly those files."""
+        originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
+        prefix = F.conv(F.substring(F.sha2(F.col("path"), 256), 1, 15), 16, 10).cast("decimal(38,0)")
+        row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
+                            F.sum(prefix).alias("identity")).collect()[0]
+        identity = int(row["identity"] or 0)
+        summary["identity_matches"] = identity == self.identity and row["paths"] == row["rows"]
+        summary["reconciled"] = summary["identity_matches"] and row["rows"] == self.expected_rows
+        if not summary["reconciled"]:
+            raise ReconciliationError(
+                f"{self.expected_rows} files listed but {row['rows']} rows written ({row['paths']} distinct paths, "
+                f"identity {'matches' if identity == self.identity else 'differs'}): did files change during the run? "
+                "Nothing was published; the previous output is untouched")
+
 
 class ReconciliationError(RuntimeError):
     """The written rows are not exactly the listed files; raised before anything is published."""
@@ -74,22 +94,6 @@ def path_identity(paths) -> int:
     listed with what was written without collecting the rows.
     """
     return sum(int(hashlib.sha256(p.encode("utf-8")).hexdigest()[:15], 16) for p in paths)
-
-
-def check_reconciled(written: DataFrame, rec: Reconciliation, summary: dict) -> None:
-    """Raise unless the written table holds one row per listed file, and exactly those files."""
-    originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
-    prefix = F.conv(F.substring(F.sha2(F.col("path"), 256), 1, 15), 16, 10).cast("decimal(38,0)")
-    row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
-                        F.sum(prefix).alias("identity")).collect()[0]
-    identity = int(row["identity"] or 0)
-    summary["identity_matches"] = identity == rec.identity and row["paths"] == row["rows"]
-    summary["reconciled"] = summary["identity_matches"] and row["rows"] == rec.expected_rows
-    if not summary["reconciled"]:
-        raise ReconciliationError(
-            f"{rec.expected_rows} files listed but {row['rows']} rows written ({row['paths']} distinct paths, "
-            f"identity {'matches' if identity == rec.identity else 'differs'}): did files change during the run? "
-            "Nothing was published; the previous output is untouched")
 
 
 def extension_regex(extensions) -> str:
@@ -182,6 +186,12 @@ def nfc(paths: "pd.Series") -> "pd.Series":
     return paths.map(lambda p: unicodedata.normalize("NFC", p) if isinstance(p, str) else p)
 
 
+def tune_table_scan(spark: SparkSession, uri: str, table: DataFrame) -> dict:
+    """Partition sizing for a parquet/Delta input table, from its files and row count."""
+    sizes = [size for _, size, _ in HadoopFS(spark).list_files(uri, ".parquet")]
+    return tune_scan(spark, sizes, table.count()) if sizes else {}
+
+
 def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
     """Replace labels with those of a CSV (path,label; path relative to --input)."""
     labels = spark.read.option("header", "true").csv(labels_uri)
@@ -197,3 +207,14 @@ def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -
     joined = catalog.join(F.broadcast(labels), catalog.rel_path == labels._label_path, "left")
     return joined.select(*[F.col("_label").alias("label") if f.name == "label" else F.col(f.name)
                            for f in CATALOG_SCHEMA])
+
+
+def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:
+    """Catalogue raw files into a table with one row per file (unpartitioned)."""
+    clock = clock or StageClock("ingest")
+    with claimed_output(spark, cfg.output, cfg.format, "ingest") as claim:
+        clock.stage("listing and planning", cfg.input)
+        catalog, rec = catalog_frame(spark, cfg)
+        clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
+        return write_reported_table(spark, claim, catalog, cfg, clock, rec, split_params=None, partition_by=None,
+                                    options=payload_options("content", already_compressed=True))

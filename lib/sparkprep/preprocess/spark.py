@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkprep.config import PreprocessConfig, UsageError
+from sparkprep.cli import UsageError
+from sparkprep.preprocess.flags import PreprocessConfig
 from sparkprep.preprocess.processed_rows import processed_batches
+from sparkprep.report.run_report import StageClock
+from sparkprep.report.spark import channel_normalization, write_reported_table
 from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, missing_columns
-from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.ingest.spark import tune_scan
+from sparkprep.spark.tables import claimed_output, payload_options
+from sparkprep.split.spark import SPLIT_TABLE_KEPT, split_source
 
 TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 
@@ -34,7 +38,21 @@ def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame
         else F.col(name) for name in processed.columns])
 
 
-def tune_table_scan(spark: SparkSession, uri: str, table: DataFrame) -> dict:
-    """Partition sizing for a parquet/Delta input table, from its files and row count."""
-    sizes = [size for _, size, _ in HadoopFS(spark).list_files(uri, ".parquet")]
-    return tune_scan(spark, sizes, table.count()) if sizes else {}
+def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[StageClock] = None) -> dict:
+    """Raw files, a catalog or a split table -> processed table (training-ready pixels) by split."""
+    clock = clock or StageClock("preprocess")
+    with claimed_output(spark, cfg.output, cfg.format, "preprocess") as claim:
+        clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
+        table, rec, detail = split_source(spark, cfg, keep_existing_split=True)
+        split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
+        clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
+        return write_reported_table(spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
+                      options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
+                      extra=lambda written: {"normalization": channel_normalization(written),
+                                             "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
+
+
+def _recorded_split(table: DataFrame) -> Optional[dict]:
+    """The split parameters a split table carries on its key column, if any."""
+    recorded = (table.schema["key"].metadata or {}).get(SPLIT_METADATA_KEY)
+    return json.loads(recorded) if recorded else None

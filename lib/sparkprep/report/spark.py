@@ -1,4 +1,4 @@
-"""Counts for the run report, read back from the written table.
+"""The run report of table jobs: counts read back from the written table, and the reported write.
 
 Only small columns are read (parquet prunes the rest), and each aggregate is one pass:
 no cache, no distinct counts, no per-group lists over the whole table.
@@ -6,9 +6,15 @@ no cache, no distinct counts, no per-group lists over the whole table.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window, functions as F
+import json
+from typing import Any, Optional
 
-from sparkprep.report.run_report import nested_counts
+from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
+
+from sparkprep.cli import config_dict
+from sparkprep.report.run_report import StageClock, nested_counts, versions
+from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.tables import Claim, write_table
 
 EXAMPLES = 5
 
@@ -114,3 +120,46 @@ def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
         "examples": [example(s) for s in totals["some"] or []],
         "conflicting_examples": [example(s) for s in totals["conflicting"] or []],
     }
+
+
+def write_reported_table(spark: SparkSession, claim: Claim, df: DataFrame, cfg: Any, clock: StageClock,
+                         rec: Optional[Any], split_params: Optional[dict], partition_by: Optional[str],
+                         options: Optional[dict] = None, extra=None) -> dict:
+    """Write a table job's output with its run report; every check runs before it is published.
+
+    rec is the ingest Reconciliation (or None): its verify() raises unless the written rows
+    are exactly the listed files.
+    """
+    def finish(written: DataFrame) -> dict:
+        clock.stage("counting the written table")
+        stats = table_stats(written)
+        if extra:
+            stats.update(extra(written))
+        seconds = clock.total()
+        inputs = stats["rows"] - stats.get("augmented_copies", 0)  # one row per input file or row
+        report = {
+            "job": clock.job,
+            "config": config_dict(cfg),
+            "input": {"uri": cfg.input, "kind": getattr(cfg, "input_kind", "files")},
+            "output": {"uri": HadoopFS(spark).qualify(cfg.output), "format": cfg.format,
+                       "partitioned_by": partition_by},
+            "split": split_params,
+            **stats,
+            "reconciliation": rec.as_dict(inputs) if rec else None,
+            "seconds": seconds,
+            "durations": dict(clock.durations),
+            "throughput": {"rows_per_s": round(inputs / seconds, 1) if seconds else None,
+                           "unit": "files" if rec else "rows",
+                           "output_rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None},
+            "versions": versions(spark.version),
+        }
+        if rec:
+            rec.verify(written, report["reconciliation"])
+        clock.stage("publishing")
+        return report
+
+    description = json.dumps(split_params or {}, sort_keys=True)
+    report = write_table(spark, df, claim, finish, partition_by, description, options)
+    if cfg.report:
+        HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
+    return report

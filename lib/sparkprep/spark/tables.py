@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional
@@ -26,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from sparkprep.spark import ownership
-from sparkprep.config import UsageError, check_table_output
+from sparkprep.cli import UsageError, check_table_output
 from sparkprep.ingest.listing import arrow_filesystem
 from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.hadoop_fs import HadoopFS

@@ -6,16 +6,21 @@ Hash mode needs no shuffle and no Python: sha2, conv and pmod run in the JVM.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 
-from sparkprep.config import SplitConfig, UsageError
+from sparkprep.cli import UsageError
 from sparkprep.ingest.paths import compile_group_regex, first_group
-from sparkprep.split.keys import KeySpec
+from sparkprep.ingest.spark import Reconciliation, catalog_frame, tune_table_scan
+from sparkprep.report.run_report import StageClock
+from sparkprep.report.spark import write_reported_table
 from sparkprep.schema import CATALOG_SCHEMA, SPLIT_COLUMNS, SPLIT_METADATA_KEY, missing_columns
+from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.assign import BUCKETS, cumulative_basis_points
+from sparkprep.split.flags import SplitConfig
+from sparkprep.split.keys import KeySpec
 
 NO_GROUP = "no_group"
 MISSING_KEY = "missing_key"
@@ -133,3 +138,34 @@ def split_rows(rows: DataFrame, cfg: SplitConfig) -> DataFrame:
         *[F.col(c).alias(renamed.get(c, c)) for c in originals if c != cfg.label_column],
     )
     return with_split(df, cfg)
+
+
+SPLIT_TABLE_KEPT = "read split table (its splits are kept; split flags are ignored)"
+
+
+def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock] = None) -> dict:
+    """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
+    clock = clock or StageClock("split")
+    with claimed_output(spark, cfg.output, cfg.format, "split") as claim:
+        clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
+        if cfg.input_kind == "table":
+            table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
+        else:
+            table, rec, detail = split_source(spark, cfg, keep_existing_split=False)
+        clock.stage("running", f"{detail}, write -> {cfg.output}")
+        payload = "content" if "content" in table.columns else None
+        return write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
+                                    partition_by="split", options=payload_options(payload, already_compressed=True))
+
+
+def split_source(spark: SparkSession, cfg: SplitConfig,
+                  keep_existing_split: bool) -> Tuple[DataFrame, Optional[Reconciliation], str]:
+    """Split rows from raw files (ingested inline), a catalog, or (if kept) an existing split table."""
+    if cfg.input_kind == "files":
+        catalog, rec = catalog_frame(spark, cfg)
+        return split_files(catalog, cfg), rec, f"ingest {rec.expected_rows} files and split inline"
+    table = read_table(spark, cfg.input)
+    tune_table_scan(spark, cfg.input, table)
+    if keep_existing_split and "split" in table.columns:
+        return table, None, SPLIT_TABLE_KEPT
+    return split_files(table, cfg), None, "read catalog, split"

@@ -1,4 +1,4 @@
-"""What scripts/submit_emr.py and scripts/submit_sagemaker.py share: job steps, the bundle upload, dry runs.
+"""What sparkprep-submit-emr and sparkprep-submit-sagemaker share: job steps, the bundle upload, dry runs.
 
 A step is one job with the same flags as a local run, e.g.
     --step "split --input s3://bucket/raw --output s3://bucket/splits --ratios 0.8,0.1,0.1"
@@ -15,7 +15,7 @@ import shlex
 import sys
 from typing import Dict, List, Optional, Tuple
 
-import package
+from sparkprep.submit import package
 
 JOBS = ("ingest", "split", "preprocess", "export")
 
@@ -26,17 +26,21 @@ class SubmitUsageError(ValueError):
 
 def parse_step(text: str) -> Tuple[str, List[str]]:
     """'split --input ... --output ...' -> ('split', [...]), validated by the job's own parser."""
-    from sparkprep import config
+    from sparkprep.cli import UsageError
+    from sparkprep.export.flags import export_config
+    from sparkprep.ingest.flags import ingest_config
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.split.flags import split_config
 
     words = shlex.split(text)
     if not words or words[0] not in JOBS:
         raise SubmitUsageError(f"--step: expected '<{'|'.join(JOBS)}> --flag value ...', got {text!r}")
     job, args = words[0], words[1:]
-    parse = {"ingest": config.ingest_config, "split": config.split_config,
-             "preprocess": config.preprocess_config, "export": config.export_config}[job]
+    parse = {"ingest": ingest_config, "split": split_config, "preprocess": preprocess_config,
+             "export": export_config}[job]
     try:
         parse(args)
-    except config.UsageError as exc:
+    except UsageError as exc:
         raise SubmitUsageError(f"--step {job}: {exc}") from None
     return job, args
 

@@ -1,11 +1,11 @@
 """Run sparkprep jobs as EMR steps: upload the bundle to S3, then add steps or create a cluster.
 
     # steps on a running cluster
-    python scripts/submit_emr.py --code-uri s3://my-bucket/sparkprep/code --cluster-id j-1ABCDEFGHIJKL \\
+    sparkprep-submit-emr --code-uri s3://my-bucket/sparkprep/code --cluster-id j-1ABCDEFGHIJKL \\
         --step "split --input s3://my-bucket/raw --output s3://my-bucket/splits --ratios 0.8,0.1,0.1"
 
     # a transient cluster that installs the Python dependencies, runs the steps and terminates
-    python scripts/submit_emr.py --code-uri s3://my-bucket/sparkprep/code --create \\
+    sparkprep-submit-emr --code-uri s3://my-bucket/sparkprep/code --create \\
         --log-uri s3://my-bucket/emr-logs/ --instance-type m5.xlarge --instance-count 3 \\
         --step "split --input s3://my-bucket/raw --output s3://my-bucket/splits --format delta" \\
         --step "preprocess --input s3://my-bucket/splits --output s3://my-bucket/processed --size 224"
@@ -23,8 +23,7 @@ import pathlib
 import sys
 from typing import List, Tuple
 
-import aws_submit
-import package
+from sparkprep.submit import aws, package
 
 DEFAULT_RELEASE = "emr-7.5.0"  # Spark 3.5, Python 3.9, Delta Lake 3
 
@@ -32,11 +31,11 @@ DEFAULT_RELEASE = "emr-7.5.0"  # Spark 3.5, Python 3.9, Delta Lake 3
 def step(job: str, args: List[str], code_uri: str, action_on_failure: str) -> dict:
     """One EMR step running the job through command-runner.jar spark-submit."""
     properties = package.read_properties(package.REPO / "conf" / "emr.conf")
-    if aws_submit.uses_delta(args):
+    if aws.uses_delta(args):
         properties.update(package.read_properties(package.REPO / "conf" / "emr-delta.conf"))
     code = code_uri.rstrip("/")
     command = ["spark-submit", "--deploy-mode", "cluster", "--py-files", f"{code}/sparkprep.zip",
-               *aws_submit.conf_args(properties), f"{code}/jobs/{job}.py", *args]
+               *aws.conf_args(properties), f"{code}/jobs/{job}.py", *args]
     return {"Name": f"sparkprep {job}", "ActionOnFailure": action_on_failure,
             "HadoopJarStep": {"Jar": "command-runner.jar", "Args": command}}
 
@@ -70,7 +69,7 @@ def cluster_request(opts, steps: List[dict], delta: bool) -> dict:
 
 
 def parse_args(argv) -> Tuple[argparse.Namespace, List[Tuple[str, List[str]]]]:
-    parser = aws_submit.OneLineParser(description="Run sparkprep jobs as EMR steps.")
+    parser = aws.OneLineParser(prog="sparkprep-submit-emr", description="Run sparkprep jobs as EMR steps.")
     parser.add_argument("--code-uri", required=True, help="s3://bucket/prefix the bundle is uploaded to")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--cluster-id", help="add the steps to this running cluster")
@@ -94,33 +93,33 @@ def parse_args(argv) -> Tuple[argparse.Namespace, List[Tuple[str, List[str]]]]:
     parser.add_argument("--service-role", default="EMR_DefaultRole")
     parser.add_argument("--job-flow-role", default="EMR_EC2_DefaultRole")
     opts = parser.parse_args(argv)
-    aws_submit.split_s3_uri(opts.code_uri)
+    aws.split_s3_uri(opts.code_uri)
     if opts.instance_count < 2:
-        raise aws_submit.SubmitUsageError(f"--instance-count: expected at least 2 (primary + core), got {opts.instance_count}")
-    return opts, [aws_submit.parse_step(text) for text in opts.step]
+        raise aws.SubmitUsageError(f"--instance-count: expected at least 2 (primary + core), got {opts.instance_count}")
+    return opts, [aws.parse_step(text) for text in opts.step]
 
 
 def main(argv=None) -> int:
     try:
         opts, jobs = parse_args(argv)
-    except aws_submit.SubmitUsageError as exc:
-        print(f"submit_emr: error: {exc}", file=sys.stderr)
+    except aws.SubmitUsageError as exc:
+        print(f"sparkprep-submit-emr: error: {exc}", file=sys.stderr)
         return 2
-    region = opts.region or aws_submit.default_region()
+    region = opts.region or aws.default_region()
     action = opts.action_on_failure or ("TERMINATE_CLUSTER" if opts.create else "CANCEL_AND_WAIT")
     steps = [step(job, args, opts.code_uri, action) for job, args in jobs]
-    plan = aws_submit.upload_plan(pathlib.Path(opts.bundle), opts.code_uri)
+    plan = aws.upload_plan(pathlib.Path(opts.bundle), opts.code_uri)
     if opts.create:
-        operation, request = "run_job_flow", cluster_request(opts, steps, any(aws_submit.uses_delta(a) for _, a in jobs))
+        operation, request = "run_job_flow", cluster_request(opts, steps, any(aws.uses_delta(a) for _, a in jobs))
     else:
         operation, request = "add_job_flow_steps", {"JobFlowId": opts.cluster_id, "Steps": steps}
     if opts.dry_run:
         for path, uri in plan:
             print(f"would upload {path} -> {uri}", file=sys.stderr)
-        aws_submit.print_request(operation, request)
+        aws.print_request(operation, request)
         return 0
-    aws_submit.upload(aws_submit.boto3_client("s3", region, opts.endpoint_url), plan)
-    emr = aws_submit.boto3_client("emr", region, opts.endpoint_url)
+    aws.upload(aws.boto3_client("s3", region, opts.endpoint_url), plan)
+    emr = aws.boto3_client("emr", region, opts.endpoint_url)
     response = getattr(emr, operation)(**request)
     cluster_id = response.get("JobFlowId", opts.cluster_id)
     step_ids = response.get("StepIds") or [s["Id"] for s in reversed(emr.list_steps(ClusterId=cluster_id)["Steps"])]

@@ -1,6 +1,6 @@
 """Run one sparkprep job as a SageMaker processing job in SageMaker's Spark container.
 
-    python scripts/submit_sagemaker.py --code-uri s3://my-bucket/sparkprep/code \\
+    sparkprep-submit-sagemaker --code-uri s3://my-bucket/sparkprep/code \\
         --role arn:aws:iam::123456789012:role/SageMakerProcessing \\
         --instance-type ml.m5.xlarge --instance-count 1 \\
         --step "split --input s3://my-bucket/raw --output s3://my-bucket/splits --ratios 0.8,0.1,0.1"
@@ -27,8 +27,7 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
-import aws_submit
-import package
+from sparkprep.submit import aws, package
 
 BASE = "/opt/ml/processing"
 # Account that publishes the sagemaker-spark-processing images, per region (aws/sagemaker-spark-container).
@@ -47,7 +46,7 @@ MAPPED_FLAGS = {"--input": "input", "--labels": "labels"}
 
 def image_uri(region: str, tag: str) -> str:
     if region not in SPARK_IMAGE_ACCOUNTS:
-        raise aws_submit.SubmitUsageError(f"--region: no SageMaker Spark image known for {region!r}; pass --image-uri")
+        raise aws.SubmitUsageError(f"--region: no SageMaker Spark image known for {region!r}; pass --image-uri")
     return f"{SPARK_IMAGE_ACCOUNTS[region]}.dkr.ecr.{region}.amazonaws.com/sagemaker-spark-processing:{tag}"
 
 
@@ -141,7 +140,7 @@ def stale_output(s3, request: dict) -> Optional[str]:
     """
     for output in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
         uri = output["S3Output"]["S3Uri"]
-        bucket, prefix = aws_submit.split_s3_uri(uri)
+        bucket, prefix = aws.split_s3_uri(uri)
         try:
             listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/", MaxKeys=1)
         except s3.exceptions.NoSuchBucket:
@@ -160,7 +159,8 @@ def sdk_available() -> bool:
 
 
 def parse_args(argv):
-    parser = aws_submit.OneLineParser(description="Run a sparkprep job as a SageMaker Spark processing job.")
+    parser = aws.OneLineParser(prog="sparkprep-submit-sagemaker",
+                                description="Run a sparkprep job as a SageMaker Spark processing job.")
     parser.add_argument("--code-uri", required=True, help="s3://bucket/prefix the bundle is uploaded to")
     parser.add_argument("--role", required=True, help="IAM role ARN the processing job runs as")
     parser.add_argument("--step", required=True, help="'<job> --flag value ...' with the same flags as a local run")
@@ -180,12 +180,12 @@ def parse_args(argv):
     parser.add_argument("--no-sdk", action="store_true", help="use boto3 even if the SageMaker SDK is installed")
     parser.add_argument("--dry-run", action="store_true", help="print the CreateProcessingJob request, send nothing")
     opts = parser.parse_args(argv)
-    aws_submit.split_s3_uri(opts.code_uri)
+    aws.split_s3_uri(opts.code_uri)
     if opts.instance_count < 1:
-        raise aws_submit.SubmitUsageError(f"--instance-count: expected at least 1, got {opts.instance_count}")
-    job, args = aws_submit.parse_step(opts.step)
+        raise aws.SubmitUsageError(f"--instance-count: expected at least 1, got {opts.instance_count}")
+    job, args = aws.parse_step(opts.step)
     if opts.io == "mapped" and opts.instance_count > 1 and "--output" in args:
-        raise aws_submit.SubmitUsageError("--io mapped: expected --instance-count 1 (each instance uploads only its "
+        raise aws.SubmitUsageError("--io mapped: expected --instance-count 1 (each instance uploads only its "
                                           "own output directory); use --io direct for several instances")
     return opts, job, args
 
@@ -193,30 +193,30 @@ def parse_args(argv):
 def main(argv=None) -> int:
     try:
         opts, job, args = parse_args(argv)
-        region = opts.region or aws_submit.default_region()
+        region = opts.region or aws.default_region()
         request = processing_request(opts, job, args, region)
-    except aws_submit.SubmitUsageError as exc:
-        print(f"submit_sagemaker: error: {exc}", file=sys.stderr)
+    except aws.SubmitUsageError as exc:
+        print(f"sparkprep-submit-sagemaker: error: {exc}", file=sys.stderr)
         return 2
     bundle = pathlib.Path(opts.bundle)
-    plan = aws_submit.upload_plan(bundle, opts.code_uri)
+    plan = aws.upload_plan(bundle, opts.code_uri)
     if opts.dry_run:
         for path, uri in plan:
             print(f"would upload {path} -> {uri}", file=sys.stderr)
-        aws_submit.print_request("create_processing_job", request)
+        aws.print_request("create_processing_job", request)
         return 0
-    s3 = aws_submit.boto3_client("s3", region, opts.endpoint_url)
+    s3 = aws.boto3_client("s3", region, opts.endpoint_url)
     stale = stale_output(s3, request)
     if stale:
-        print(f"submit_sagemaker: error: --io mapped: {stale} is not empty; SageMaker uploads the output channel on top "
+        print(f"sparkprep-submit-sagemaker: error: --io mapped: {stale} is not empty; SageMaker uploads the output channel on top "
               "of what is there, so files of an earlier run would stay beside the new ones; use a new, empty "
               "prefix, or --io direct", file=sys.stderr)
         return 2
     if sdk_available() and not opts.no_sdk and not opts.endpoint_url:
         name = run_with_sdk(opts, job, args, bundle, region)
     else:
-        aws_submit.upload(s3, plan)
-        sagemaker = aws_submit.boto3_client("sagemaker", region, opts.endpoint_url)
+        aws.upload(s3, plan)
+        sagemaker = aws.boto3_client("sagemaker", region, opts.endpoint_url)
         sagemaker.create_processing_job(**request)
         name = request["ProcessingJobName"]
     print(f"processing job: {name}")

@@ -23,12 +23,12 @@ import sys
 import zipfile
 from typing import Dict, List
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[3]  # lib/sparkprep/submit/ -> the checkout
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 EMR_JSON = "emr-configurations.json"  # conf/emr.conf + conf/emr-delta.conf in EMR's API shape
 BOOTSTRAP = """#!/bin/bash
 # EMR bootstrap action: install sparkprep's Python dependencies on every node.
-# Args: the S3 URI of requirements-cluster.txt (scripts/submit_emr.py passes it).
+# Args: the S3 URI of requirements-cluster.txt (sparkprep-submit-emr passes it).
 set -euo pipefail
 aws s3 cp "$1" /tmp/sparkprep-requirements-cluster.txt
 sudo python3 -m pip install --quiet -r /tmp/sparkprep-requirements-cluster.txt
@@ -98,7 +98,7 @@ def build(dest: pathlib.Path) -> Dict[str, dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sparkprep-package", description=__doc__.splitlines()[0])
     parser.add_argument("--dest", default=str(REPO / "dist" / "bundle"), help="output directory (replaced)")
     args = parser.parse_args(argv)
     files = build(pathlib.Path(args.dest))

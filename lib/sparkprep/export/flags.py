@@ -1,0 +1,104 @@
+"""The export job's flags and config: which table to export, to what layout, and how to cut shards."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
+                           parse_bytes, redact_uri, whole_number, wrap)
+from sparkprep.export.shards import TARGETS
+from sparkprep.ingest.listing import is_local
+from sparkprep.split import assign as split_assign
+
+MIN_SHARD_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Which table to export, to what layout, and how to cut shards."""
+
+    input: str
+    output: str
+    to: str
+    format: str = "auto"
+    shard_size: Optional[int] = 256 << 20  # None when --shard-count is used or --to imagefolder
+    shard_count: Optional[int] = None
+    splits: Optional[Tuple[str, ...]] = None
+    s3_endpoint: Optional[str] = None
+    report: Optional[str] = None
+    classes: Optional[str] = None
+
+
+EXPORT_FLAGS = Flags(help={
+    "input": "a processed table (jobs/preprocess.py) or a split table of files (exports original bytes)",
+    "output": "output directory: a local path or s3://bucket/prefix",
+    "to": "imagefolder | webdataset | tfrecord",
+    "format": "input table format: auto (default), parquet or delta",
+    "shard-size": "upper bound on each shard's bytes, e.g. 256MB (default 256MB)",
+    "shard-count": "shards per split instead of --shard-size",
+    "splits": "comma-separated splits to export (default: all)",
+    "s3-endpoint": ("S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or "
+                    "$AWS_ENDPOINT_URL, else AWS)"),
+    "report": "where to write the JSON run report (default <output>/_run_report.json)",
+    "classes": ("pin class indices: an earlier export's manifest.json, or a JSON object label -> index "
+                "(default: sorted labels of every ok row of the input, all splits)"),
+}, lists=frozenset({"splits"}), numbers=frozenset({"shard-count", "shard-size"}))
+
+
+def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
+    """Parse and validate the export job's arguments."""
+    settings = merged_settings(argv, "export", EXPORT_FLAGS, "Write ImageFolder, WebDataset or TFRecord files.")
+    return wrap(lambda: export_values(settings))
+
+
+def export_values(s: Dict[str, Any]) -> ExportConfig:
+    """A checked ExportConfig from merged settings."""
+    for required in ("input", "output"):
+        if not s.get(required):
+            raise ValueError(f"--{required}: expected a path, got nothing")
+    if not s.get("to"):
+        raise ValueError(f"--to: expected one of {', '.join(TARGETS)}, got nothing")
+    to = choice("--to", str(s["to"]), TARGETS)
+    source, output = str(s["input"]), str(s["output"])
+    if is_local(source) and not os.path.exists(local_path(source)):
+        raise ValueError(f"--input: expected an existing table, got {source!r}")
+    check_output(source, output)
+    if not (is_local(output) or output.startswith("s3://")):
+        raise ValueError(f"--output: expected a local path or s3://bucket/prefix, got {redact_uri(output)!r}")
+    values: Dict[str, Any] = {"input": source, "output": output, "to": to,
+                              "format": choice("--format", s.get("format", "auto"), ("auto",) + FORMATS)}
+    if s.get("shard_size") is not None and s.get("shard_count") is not None:
+        raise ValueError("--shard-count: expected either --shard-size or --shard-count, got both")
+    if to == "imagefolder":
+        for flag in ("shard_size", "shard_count"):
+            if s.get(flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')}: expected only with --to webdataset or tfrecord")
+        values["shard_size"] = None
+    elif s.get("shard_count") is not None:
+        values["shard_count"] = whole_number("--shard-count", s["shard_count"], 1, 1_000_000)
+        values["shard_size"] = None
+    elif s.get("shard_size") is not None:
+        try:
+            values["shard_size"] = parse_bytes(s["shard_size"])
+        except ValueError as exc:
+            raise ValueError(f"--shard-size: {exc}") from None
+        if values["shard_size"] < MIN_SHARD_BYTES:
+            raise ValueError(f"--shard-size: expected at least 64KB, got {s['shard_size']!r}")
+    if s.get("splits"):
+        values["splits"] = tuple(split_assign.check_split_name(n.strip(), "--splits")
+                                 for n in str(s["splits"]).split(","))
+    endpoint = s.get("s3_endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        if not re.fullmatch(r"https?://[^/\s]+/?", str(endpoint)):
+            raise ValueError(f"--s3-endpoint: expected a URL like http://127.0.0.1:9000, got {redact_uri(endpoint)!r}")
+        values["s3_endpoint"] = str(endpoint).rstrip("/")
+    if s.get("report"):
+        values["report"] = check_report_uri(str(s["report"]), output)
+    if s.get("classes"):
+        if not os.path.isfile(str(s["classes"])):
+            raise ValueError(f"--classes: expected an existing JSON file, got {s['classes']!r}")
+        values["classes"] = str(s["classes"])
+    return ExportConfig(**values)

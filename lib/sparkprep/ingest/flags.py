@@ -1,0 +1,97 @@
+"""The ingest job's flags and config: how raw files become catalog rows."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
+                           parse_bytes, whole_number, wrap)
+from sparkprep.ingest import image_probe
+from sparkprep.ingest.listing import is_local
+from sparkprep.ingest.paths import compile_group_regex
+
+VALIDATE_LEVELS = ("header", "full")
+DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,bmp,tif,tiff,webp"
+MAX_PIXELS_LIMIT = 1 << 31  # a 46k x 46k image; Pillow would need > 2 GiB per channel beyond that
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How raw files become catalog rows."""
+
+    input: str
+    output: str
+    format: str = "parquet"
+    extensions: Tuple[str, ...] = tuple(DEFAULT_EXTENSIONS.split(","))
+    label_regex: Optional[str] = None
+    labels: Optional[str] = None
+    validate: str = "header"
+    max_file_bytes: int = 256 << 20
+    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
+    report: Optional[str] = None
+    follow_symlinks: bool = False
+
+
+INGEST_FLAGS = Flags(help={
+    "input": "input directory or file (any Hadoop URI)",
+    "output": "output table directory",
+    "format": "table format: parquet (default) or delta",
+    "extensions": f"comma-separated file extensions, case-insensitive (default {DEFAULT_EXTENSIONS})",
+    "label-regex": "take the label from capture group 1 of this regex on the relative path",
+    "labels": "CSV file with columns path,label (path relative to --input)",
+    "validate": "header (default: parse headers only) or full (decode every image)",
+    "max-file-bytes": "files larger than this are quarantined as too_large (default 256MB)",
+    "max-pixels": "images with more pixels are quarantined as decompression bombs",
+    "report": "where to write the JSON run report (default <output>/_run_report.json)",
+    "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
+}, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes"}),
+                     switches=frozenset({"follow-symlinks"}))
+
+
+def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
+    """Parse and validate the ingest job's arguments."""
+    settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")
+    return wrap(lambda: IngestConfig(**ingest_values(settings)))
+
+
+def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
+    """Checked ingest values from merged settings (flag name with underscores -> value)."""
+    for required in ("input", "output"):
+        if not s.get(required):
+            raise ValueError(f"--{required}: expected a path, got nothing")
+    values: Dict[str, Any] = {"input": str(s["input"]), "output": str(s["output"])}
+    if is_local(values["input"]) and not os.path.exists(local_path(values["input"])):
+        raise ValueError(f"--input: expected an existing path, got {values['input']!r}")
+    check_output(values["input"], values["output"])
+    values["format"] = choice("--format", s.get("format", "parquet"), FORMATS)
+    values["validate"] = choice("--validate", s.get("validate", "header"), VALIDATE_LEVELS)
+    if "extensions" in s:
+        exts = tuple(e.strip().lower().lstrip(".") for e in str(s["extensions"]).split(",") if e.strip())
+        if not exts or not all(re.fullmatch(r"[a-z0-9]+", e) for e in exts):
+            raise ValueError(f"--extensions: expected a list like jpg,png, got {s['extensions']!r}")
+        values["extensions"] = exts
+    if s.get("label_regex"):
+        compile_group_regex(s["label_regex"], "--label-regex")
+        values["label_regex"] = s["label_regex"]
+    if s.get("labels"):
+        if s.get("label_regex"):
+            raise ValueError("--labels: expected either --labels or --label-regex, got both")
+        if is_local(s["labels"]) and not os.path.isfile(local_path(s["labels"])):
+            raise ValueError(f"--labels: expected an existing CSV file, got {s['labels']!r}")
+        values["labels"] = s["labels"]
+    if "max_file_bytes" in s:
+        try:
+            values["max_file_bytes"] = parse_bytes(s["max_file_bytes"])
+        except ValueError as exc:
+            raise ValueError(f"--max-file-bytes: {exc}") from None
+        if not 0 < values["max_file_bytes"] <= 2**31 - 1024:
+            raise ValueError(f"--max-file-bytes: expected a positive value below 2GB, got {s['max_file_bytes']!r}")
+    if "max_pixels" in s:
+        values["max_pixels"] = whole_number("--max-pixels", s["max_pixels"], 1, MAX_PIXELS_LIMIT)
+    if s.get("report"):
+        values["report"] = check_report_uri(str(s["report"]), values["output"])
+    values["follow_symlinks"] = s.get("follow_symlinks", "false") == "true"
+    return values

@@ -1,0 +1,86 @@
+"""The split job's flags and config: ingest settings (used when --input is raw files) plus the split."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from sparkprep.cli import Flags, choice, local_path, merged_settings, wrap
+from sparkprep.ingest.flags import INGEST_FLAGS, IngestConfig, ingest_values
+from sparkprep.ingest.listing import is_local
+from sparkprep.split import assign as split_assign
+from sparkprep.split.keys import KeySpec
+
+INPUT_KINDS = ("auto", "files", "catalog", "table")
+STRATIFY = ("none", "exact")
+
+
+@dataclass(frozen=True)
+class SplitConfig(IngestConfig):
+    """Ingest settings (used when --input is raw files) plus the split parameters."""
+
+    input_kind: str = "auto"
+    ratios: Tuple[float, ...] = (0.8, 0.1, 0.1)
+    names: Tuple[str, ...] = ("train", "val", "test")
+    seed: str = "0"
+    key_by: Optional[KeySpec] = None  # content for files, required column:NAME for tables
+    stratify: str = "none"
+    label_column: Optional[str] = None
+
+    def split_params(self) -> Dict[str, Any]:
+        """What the run report and the table metadata record about the split."""
+        return {"split_algo": split_assign.SPLIT_ALGO, "seed": self.seed, "ratios": list(self.ratios),
+                "names": list(self.names), "key_by": str(self.key_by), "stratify": self.stratify}
+
+
+SPLIT_FLAGS = INGEST_FLAGS.plus(Flags(help={
+    "input-kind": "auto (default), files, catalog (an ingest output) or table (CSV/parquet rows)",
+    "ratios": "split ratios, e.g. 0.7,0.15,0.15 (default 0.8,0.1,0.1)",
+    "names": "split names (default train,val,test for three ratios, train,test for two)",
+    "seed": "hash seed string (default 0)",
+    "key-by": "content (default for files) | path | group:REGEX | column:NAME",
+    "stratify": "none (default, hash split) or exact (exact per-label shares)",
+    "label-column": "label column for tabular input",
+}, lists=frozenset({"ratios", "names"}), numbers=frozenset({"seed"})))
+
+
+def split_config(argv: Optional[Sequence[str]] = None) -> SplitConfig:
+    """Parse and validate the split job's arguments."""
+    settings = merged_settings(argv, "split", SPLIT_FLAGS, "Assign deterministic train/val/test splits.")
+    return wrap(lambda: split_values(settings))
+
+
+def split_values(s: Dict[str, Any]) -> SplitConfig:
+    """A checked SplitConfig from merged settings."""
+    ingest = ingest_values(s)
+    kind = choice("--input-kind", s.get("input_kind", "auto"), INPUT_KINDS)
+    if kind == "auto":
+        kind = detect_input_kind(ingest["input"])
+    ratios = split_assign.parse_ratios(str(s.get("ratios", "0.8,0.1,0.1")))
+    names = split_assign.parse_names(s.get("names"), len(ratios))
+    if kind == "table" and not s.get("key_by"):
+        raise ValueError("--key-by: expected column:NAME for tabular input, got nothing")
+    key_by = KeySpec.parse(str(s.get("key_by", "content")))
+    if kind == "table" and key_by.kind != "column":
+        raise ValueError(f"--key-by: expected column:NAME for tabular input, got {key_by}")
+    if kind != "table" and key_by.kind == "column":
+        raise ValueError(f"--key-by: column:NAME needs --input-kind table, got input kind {kind}")
+    if s.get("label_column") and kind != "table":
+        raise ValueError("--label-column: expected only with tabular input (--input-kind table)")
+    return SplitConfig(**ingest, input_kind=kind, ratios=tuple(ratios), names=tuple(names),
+                       seed=str(s.get("seed", "0")), key_by=key_by,
+                       stratify=choice("--stratify", s.get("stratify", "none"), STRATIFY),
+                       label_column=s.get("label_column"))
+
+
+def detect_input_kind(uri: str) -> str:
+    """table for a .csv/.parquet file, catalog for a table directory, files otherwise."""
+    lowered = uri.lower().rstrip("/")
+    if lowered.endswith((".csv", ".parquet", ".csv.gz")):
+        return "table"
+    if is_local(uri):
+        root = local_path(uri)
+        if os.path.isdir(os.path.join(root, "_delta_log")) or os.path.isfile(os.path.join(root, "_SUCCESS")):
+            return "catalog"
+    return "files"
