@@ -52,10 +52,11 @@ class Flags:
     lists: FrozenSet[str] = frozenset()     # comma-separated lists on the command line
     numbers: FrozenSet[str] = frozenset()   # whole numbers (or strings) in a --config file
     switches: FrozenSet[str] = frozenset()  # no value on the command line; true/false in a file
+    decimals: FrozenSet[str] = frozenset()  # numbers with a fraction (or lists of them)
 
     def plus(self, other: "Flags") -> "Flags":
         return Flags({**self.help, **other.help}, self.lists | other.lists, self.numbers | other.numbers,
-                     self.switches | other.switches)
+                     self.switches | other.switches, self.decimals | other.decimals)
 
 
 def file_value(flag: str, value: Any, flags: Flags) -> str:
@@ -85,12 +86,12 @@ def file_value(flag: str, value: Any, flags: Flags) -> str:
         raise ValueError(f"--config {flag}: expected a string{' or whole number' * (flag in flags.numbers)}, "
                          f"got {json.dumps(value)}")
     if isinstance(value, float):
-        if flag == "ratios":
+        if flag in flags.decimals:
             return repr(value)
         what = "a whole number" if flag in flags.numbers else "a string"
         raise ValueError(f"--config {flag}: expected {what}, got {value!r}")
     if isinstance(value, int):
-        if flag not in flags.numbers:
+        if flag not in flags.numbers | flags.decimals:
             raise ValueError(f"--config {flag}: expected a string, got {value}")
         return str(value)
     return str(value)

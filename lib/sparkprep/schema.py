@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pyarrow as pa
 
 # One row per listed input file: the bytes, what probing them found, and a status.
@@ -22,17 +24,37 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
 
-# The columns every split and processed table starts with (DESIGN.md "Tables").
+# Row statuses (README "Contracts", Tables): `ok`, or why the row is quarantined. Defined
+# here only; every stage imports them.
+OK = "ok"
+EMPTY = "empty"              # zero-byte file
+TOO_LARGE = "too_large"      # over --max-file-bytes; not read
+INVALID = "invalid"          # not an image of an allowed format, or an impossible header
+CORRUPT = "corrupt"          # the header parses but the data does not decode
+BOMB = "decompression_bomb"  # more pixels than --max-pixels
+UNREADABLE = "unreadable"    # listed, but its bytes could not be read
+NO_GROUP = "no_group"        # --key-by group:REGEX did not match
+MISSING_KEY = "missing_key"  # tabular row without a value in the key column
+STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY)
+
+# The columns every split and processed table starts with (README "Contracts", Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")
 
 # Metadata key under which the split parameters are stored on the `key` column.
 SPLIT_METADATA_KEY = "sparkprep.split"
 
 
-def missing_columns(actual: "list[str]", required: "tuple[str, ...] | list[str]") -> "list[str]":
-    """The required column names absent from `actual`, in order."""
+def require_columns(actual: Sequence[str], required: Sequence[str], expected: str) -> None:
+    """UsageError naming the missing columns unless every required column is present.
+
+    `expected` says what the input should have been, e.g. "a split table of files (jobs/split.py)".
+    """
+    from sparkprep.cli import UsageError
+
     present = set(actual)
-    return [c for c in required if c not in present]
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise UsageError(f"--input: expected {expected}, missing columns {missing}")
 
 # The processed table: the contract columns, then one training-ready image per row.
 PROCESSED_SCHEMA = pa.schema([

@@ -2,17 +2,18 @@
 workers, each its own JVM, on 127.0.0.1), shipped as the packaged bundle, give the same
 rows as the same jobs on local[2]."""
 
+import re
 import sys
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import load_script, spark_submit
-from sparkprep.submit import package
+
 from sparkprep.preprocess.flags import preprocess_config
-from sparkprep.split.flags import split_config
 from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
+from sparkprep.submit import package
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +47,17 @@ def rows(path, columns):
 
 def test_split_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sample_tree, tmp_path):
     args = ["--input", str(sample_tree), "--ratios", "0.7,0.15,0.15", "--seed", "11", "--validate", "full",
-            "--key-by", r"group:_(p\d+)_"]
+            "--key-by", r"group:/(p\d+)_"]
     result = submit_to(cluster, bundle, "split", *args, "--output", str(tmp_path / "cluster"))
     assert "== split summary ==" in result.stdout
     assert cluster.alive_workers() == 2
     run_split(spark, split_config([*args, "--output", str(tmp_path / "local")]))
     columns = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path", "content"]
-    assert rows(tmp_path / "cluster", columns) == rows(tmp_path / "local", columns)
+    local = rows(tmp_path / "local", columns)
+    assert rows(tmp_path / "cluster", columns) == local
+    grouped = [r for r in local if re.search(r"/(p\d+)_", r["rel_path"])]
+    assert len(grouped) >= 70 and all(r["status"] == "ok" for r in grouped)
+    assert all(r["key"] == re.search(r"/(p\d+)_", r["rel_path"]).group(1) for r in grouped)  # keyed by patient
 
 
 def test_preprocess_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sample_tree, tmp_path):

@@ -3,8 +3,8 @@
 import json
 
 import pyarrow.parquet as pq
-
 from conftest import spark_submit
+
 from sparkprep.split.assign import assign_split
 
 
@@ -58,8 +58,8 @@ def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, s
     import tarfile
 
     from sparkprep.export.flags import export_config
-    from sparkprep.preprocess.flags import preprocess_config
     from sparkprep.export.spark import FAIL_ENV, run_export
+    from sparkprep.preprocess.flags import preprocess_config
     from sparkprep.preprocess.spark import run_preprocess
 
     table = tmp_path / "processed"

@@ -21,10 +21,10 @@ from tfrecord.reader import tfrecord_loader
 
 from sparkprep.cli import UsageError
 from sparkprep.export.flags import export_config
-from sparkprep.preprocess.flags import preprocess_config
-from sparkprep.split.flags import split_config
 from sparkprep.export.spark import run_export
+from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
 

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
-from sparkprep.spark import ownership
 from sparkprep.cli import UsageError
-from sparkprep.export.flags import export_config
 from sparkprep.export import spark as export_module
+from sparkprep.export.flags import export_config
 from sparkprep.export.spark import run_export
+from sparkprep.spark import ownership
 
 
 def export(spark, *argv):

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from sparkprep.preprocess.flags import preprocess_config
-from sparkprep.split.flags import split_config
 from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
 

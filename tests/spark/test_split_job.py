@@ -6,9 +6,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep.split.flags import split_config
-from sparkprep.split.assign import assign_split, assign_stratified
 from sparkprep.ingest.spark import run_ingest
+from sparkprep.split.assign import assign_split, assign_stratified
+from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
 COLUMNS = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path"]

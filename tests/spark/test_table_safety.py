@@ -8,11 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep.spark import ownership
 from sparkprep.cli import UsageError
-from sparkprep.split.flags import split_config
 from sparkprep.ingest import spark as ingest
-from sparkprep.spark import tables
+from sparkprep.spark import ownership, tables
+from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from sparkprep.preprocess import augment as aug
 from sparkprep.preprocess.processed_rows import processed_batches
-from sparkprep.schema import PROCESSED_SCHEMA
 from sparkprep.preprocess.transform import TransformSpec, parse_background, parse_encode, parse_size, transform_sample
+from sparkprep.schema import PROCESSED_SCHEMA
 
 
 def photo_jpeg(size=(320, 240), seed=0):
@@ -119,3 +119,22 @@ def test_output_batches_are_bounded_in_bytes_whatever_the_copies_and_encoding():
                                      max_batch_bytes=3 * per_row))
     assert [b.num_rows for b in batches] == [15, 15, 15, 15]
     assert all(sum(len(v) for v in b.column("image").to_pylist()) <= 3 * per_row for b in batches)
+
+
+def test_a_bug_in_sparkprep_fails_the_task_while_bad_bytes_are_quarantined(monkeypatch):
+    from sparkprep.preprocess import image_ops
+
+    good = photo_jpeg()
+    rows = {"key": ["a", "b"], "split": ["train", "train"], "label": ["x", "x"], "path": ["p/a", "p/b"],
+            "sha256": ["s", "s"], "status": ["ok", "ok"], "error": [None, None], "rel_path": ["a", "b"],
+            "content": [good[:300], good]}
+    spec = TransformSpec(size=(32, 32))
+    out = pa.Table.from_batches(list(processed_batches(iter([pa.RecordBatch.from_pydict(rows)]), spec, {})))
+    assert out.column("status").to_pylist() == ["corrupt", "ok"]  # truncated bytes: Pillow's error, data
+
+    def buggy_resize(*args, **kwargs):
+        return {}["no such key"]  # a bug in sparkprep's own code
+
+    monkeypatch.setattr(image_ops, "resize", buggy_resize)
+    with pytest.raises(KeyError):
+        list(processed_batches(iter([pa.RecordBatch.from_pydict(rows)]), spec, {}))

@@ -7,8 +7,8 @@ import zipfile
 
 import boto3
 import pytest
-
 from conftest import REPO
+
 from sparkprep.submit import emr, package, sagemaker
 
 

@@ -143,3 +143,12 @@ def test_endpoint_credentials_never_reach_the_report():
     cfg = export_config(["--input", "s3://b/in", "--output", "s3://b/out", "--to", "webdataset",
                          "--s3-endpoint", "https://KEY:SECRET@host:9000"])
     assert "SECRET" not in json.dumps(config_dict(cfg))
+
+
+def test_max_quarantine_fraction_is_a_number_from_0_to_1(tree):
+    assert split_config(args(tree)).max_quarantine_fraction == 0.5
+    conf = tree / "job.json"
+    conf.write_text(json.dumps({"max_quarantine_fraction": 0.25}))
+    assert split_config(args(tree, "--config", str(conf))).max_quarantine_fraction == 0.25
+    with pytest.raises(UsageError, match="--max-quarantine-fraction: expected a number from 0 to 1, got '2'"):
+        split_config(args(tree, "--max-quarantine-fraction", "2"))

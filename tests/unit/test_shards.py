@@ -133,11 +133,11 @@ def test_record_sizes_from_zero_filled_stand_ins_are_exact():
     """The export sizes records from image lengths alone; that must equal the real record length."""
     import dataclasses
 
-    for target in ("webdataset", "tfrecord"):
+    for export_format in ("webdataset", "tfrecord"):
         for image in (b"", b"x" * 127, bytes(range(256)) * 700):
             real = sample(image=image)
             stand_in = dataclasses.replace(real, image=bytes(len(image)))
-            assert len(shards.record(target, stand_in, 3)) == len(shards.record(target, real, 3))
+            assert len(shards.record(export_format, stand_in, 3)) == len(shards.record(export_format, real, 3))
     raw = sample(image=bytes(range(36)), image_format="raw")
     assert len(shards.record("webdataset", dataclasses.replace(raw, image=bytes(36)), 0)) == len(
         shards.record("webdataset", raw, 0))

@@ -23,11 +23,11 @@ from sparkprep.spark.ownership import create_exclusive_file
 TEMP_MARKER = ".tmp-"
 
 
-def open_target(uri: str, s3_endpoint: Optional[str] = None) -> "LocalTarget | S3Target":
+def open_destination(uri: str, s3_endpoint: Optional[str] = None) -> "LocalDestination | S3Destination":
     if is_local(uri):
-        return LocalTarget(qualify(uri)[len("file:"):])
+        return LocalDestination(qualify(uri)[len("file:"):])
     if uri.startswith("s3://"):
-        return S3Target(uri, s3_endpoint)
+        return S3Destination(uri, s3_endpoint)
     raise ValueError(f"expected a local path or s3://bucket/prefix, got {uri!r}")
 
 
@@ -40,7 +40,7 @@ def _hashed(chunks: Iterable[bytes], sink) -> Tuple[int, str]:
     return size, digest.hexdigest()
 
 
-class LocalTarget:
+class LocalDestination:
     def __init__(self, root: str):
         self.root = root.rstrip("/")
 
@@ -81,7 +81,7 @@ class LocalTarget:
         return os.path.lexists(os.path.join(self.root, rel))
 
     def move(self, src: str, dst: str) -> None:
-        """Rename a file inside the target, replacing dst atomically."""
+        """Rename a file inside the destination, replacing dst atomically."""
         final = os.path.join(self.root, dst)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(os.path.join(self.root, src), final)
@@ -109,7 +109,7 @@ class LocalTarget:
             parent = os.path.dirname(parent)
 
 
-class S3Target:
+class S3Destination:
     def __init__(self, uri: str, endpoint: Optional[str] = None):
         self.bucket, _, prefix = uri[len("s3://"):].partition("/")
         self.prefix = prefix.strip("/")

@@ -1,4 +1,4 @@
-"""Arrow batches of exportable rows -> record sizes, or files published to a target.
+"""Arrow batches of exportable rows -> record sizes, or files published to a export_format.
 
 Pure pyarrow; the Spark glue (sparkprep.export.spark) feeds it through mapInArrow.
 Records are deterministic, so a retried or speculative attempt publishes the same bytes
@@ -45,9 +45,9 @@ def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
         yield shards.Sample(**values)
 
 
-def sizing_batches(batches: Iterable[pa.RecordBatch], target: str,
+def sizing_batches(batches: Iterable[pa.RecordBatch], export_format: str,
                    classes: Dict[str, int]) -> Iterator[pa.RecordBatch]:
-    """Each sample's name, shard order and exact record size in the target format.
+    """Each sample's name, shard order and exact record size in the export format.
 
     Reads `image_len` instead of `image` (see samples_of).
     """
@@ -57,12 +57,12 @@ def sizing_batches(batches: Iterable[pa.RecordBatch], target: str,
             name = sample.name
             for column, value in (("split", sample.split), ("path", sample.path), ("aug_index", sample.aug_index),
                                   ("name", name), ("order", shards.order_key(name)),
-                                  ("nbytes", len(shards.record(target, sample, _index(classes, sample.label))))):
+                                  ("nbytes", len(shards.record(export_format, sample, _index(classes, sample.label))))):
                 out[column].append(value)
         yield pa.RecordBatch.from_pydict(out, schema=SIZES_SCHEMA)
 
 
-def shard_batches(batches: Iterable[pa.RecordBatch], target: str, dest, attempt: str, classes: Dict[str, int],
+def shard_batches(batches: Iterable[pa.RecordBatch], export_format: str, dest, attempt: str, classes: Dict[str, int],
                   checkpoint: Callable[[int], None] = lambda published: None) -> Iterator[pa.RecordBatch]:
     """Rows sorted by (split, shard, order) -> one published shard per (split, shard).
 
@@ -81,16 +81,16 @@ def shard_batches(batches: Iterable[pa.RecordBatch], target: str, dest, attempt:
             nonlocal current
             written = 0
             while current is not None and (current[1].split, current[0]) == (split, shard):
-                data = shards.record(target, current[1], _index(classes, current[1].label))
+                data = shards.record(export_format, current[1], _index(classes, current[1].label))
                 written += len(data)
                 counter["samples"] += 1
                 yield data
                 checkpoint(published)
                 current = next(rows, None)
-            if target == "webdataset":
+            if export_format == "webdataset":
                 yield shards.tar_trailer(written)
 
-        name = shards.shard_name(target, split, shard, total)
+        name = shards.shard_name(export_format, split, shard, total)
         size, sha = dest.publish(name, chunks(), attempt)
         published += 1
         for column, value in (("split", split), ("name", name), ("label", None),

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
                            parse_bytes, redact_uri, whole_number, wrap)
-from sparkprep.export.shards import TARGETS
+from sparkprep.export.shards import EXPORT_FORMATS
 from sparkprep.ingest.listing import is_local
 from sparkprep.split import assign as split_assign
 
@@ -60,8 +60,8 @@ def export_values(s: Dict[str, Any]) -> ExportConfig:
         if not s.get(required):
             raise ValueError(f"--{required}: expected a path, got nothing")
     if not s.get("to"):
-        raise ValueError(f"--to: expected one of {', '.join(TARGETS)}, got nothing")
-    to = choice("--to", str(s["to"]), TARGETS)
+        raise ValueError(f"--to: expected one of {', '.join(EXPORT_FORMATS)}, got nothing")
+    to = choice("--to", str(s["to"]), EXPORT_FORMATS)
     source, output = str(s["input"]), str(s["output"])
     if is_local(source) and not os.path.exists(local_path(source)):
         raise ValueError(f"--input: expected an existing table, got {source!r}")

@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
-TARGETS = ("imagefolder", "webdataset", "tfrecord")
+EXPORT_FORMATS = ("imagefolder", "webdataset", "tfrecord")
 UNLABELED_INDEX = -1
 UNLABELED_DIR = "_unlabeled"
 TAR_BLOCK = 512
@@ -39,7 +39,7 @@ _PIL_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "BMP
 
 @dataclass(frozen=True)
 class Sample:
-    """One exported row: what every target writes about it."""
+    """One exported row: what every export format writes about it."""
 
     key: str
     split: str
@@ -226,22 +226,22 @@ def tfrecord_record(sample: Sample, class_index: int) -> bytes:
     return tfrecord_frame(tf_example(features))
 
 
-def record(target: str, sample: Sample, class_index: int) -> bytes:
-    """The bytes one sample adds to a shard of the target."""
-    if target == "webdataset":
+def record(export_format: str, sample: Sample, class_index: int) -> bytes:
+    """The bytes one sample adds to a shard of the export format."""
+    if export_format == "webdataset":
         return webdataset_record(sample, class_index)
-    if target == "tfrecord":
+    if export_format == "tfrecord":
         return tfrecord_record(sample, class_index)
-    raise ValueError(f"no shard records for target {target!r}")
+    raise ValueError(f"no shard records for export format {export_format!r}")
 
 
-def shard_overhead(target: str) -> int:
+def shard_overhead(export_format: str) -> int:
     """Bytes a shard may add beyond its records (the tar trailer at most)."""
-    return TAR_END + TAR_RECORD - 1 if target == "webdataset" else 0
+    return TAR_END + TAR_RECORD - 1 if export_format == "webdataset" else 0
 
 
-def shard_name(target: str, split: str, index: int, total: int) -> str:
-    if target == "webdataset":
+def shard_name(export_format: str, split: str, index: int, total: int) -> str:
+    if export_format == "webdataset":
         return f"{split}-{index:06d}.tar"
     return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
 

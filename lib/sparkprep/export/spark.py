@@ -29,17 +29,17 @@ from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkprep.export import export_rows
-from sparkprep.spark import ownership
-from sparkprep.export import shards
 from sparkprep.cli import UsageError, config_dict, redact_uri
+from sparkprep.export import export_rows, shards
+from sparkprep.export.destinations import open_destination
 from sparkprep.export.flags import ExportConfig
-from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
-from sparkprep.split.assign import check_split_name
-from sparkprep.export.destinations import open_target
 from sparkprep.report.run_report import StageClock, nested_counts, versions
+from sparkprep.schema import OK, require_columns
+from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
 from sparkprep.spark.tables import is_delta_table, read_table
+from sparkprep.split.assign import check_split_name
 
 STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
 EXPORT_JOURNAL = "_sparkprep_publish.json"
@@ -51,7 +51,7 @@ PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageClock] = None) -> dict:
     clock = clock or StageClock("export")
-    dest = open_target(cfg.output, cfg.s3_endpoint)
+    dest = open_destination(cfg.output, cfg.s3_endpoint)
     _check_ours(dest, cfg.output)  # read-only: a foreign output is refused before anything is read or written
     clock.stage("reading", cfg.input)
     plan = _export_plan(spark, cfg)
@@ -77,10 +77,10 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
     counts = [r for r in all_counts if r["split"] in chosen]
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
-    rows = export_frame(table.where(F.col("status") == "ok"))  # checks the columns before any Spark job
+    rows = export_frame(table.where(F.col("status") == OK))  # checks the columns before any Spark job
     # Class indices and folders come from every ok row of the whole input (or --classes), never
     # from the exported splits alone, so exports of different splits agree.
-    labels = {r["label"] for r in all_counts if r["status"] == "ok"}
+    labels = {r["label"] for r in all_counts if r["status"] == OK}
     classes = _pinned_classes(cfg, labels) if cfg.classes else shards.class_map(labels)
     dirs = shards.label_dirs(set(classes) | labels)
     return rows, input_info, counts, classes, dirs
@@ -88,7 +88,7 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
 
 def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run_id: str,
             rows: DataFrame, input_info: dict, counts: list, classes: Dict[str, int], dirs: Dict[str, str]) -> dict:
-    exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == "ok"]
+    exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == OK]
     expected = sum(n for _, _, n in exported)
     staging = f"{STAGING_PREFIX}{run_id}"
     staged_uri = f"{cfg.output.rstrip('/')}/{staging}"
@@ -98,7 +98,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
             work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs)
         else:
             rows = _planned(rows, cfg, classes, clock)
-            work = functools.partial(_write_shards, target=cfg.to, output=staged_uri, endpoint=cfg.s3_endpoint,
+            work = functools.partial(_write_shards, export_format=cfg.to, output=staged_uri, endpoint=cfg.s3_endpoint,
                                      classes=classes)
         published = [r.asDict() for r in
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
@@ -113,7 +113,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     seconds, total_bytes = clock.total(), sum(r["bytes"] for r in published)
     report = {
         "job": "export", "config": config_dict(cfg), "input": input_info,
-        "output": {"uri": redact_uri(cfg.output), "target": cfg.to,
+        "output": {"uri": redact_uri(cfg.output), "export_format": cfg.to,
                    "manifest": f"{redact_uri(cfg.output).rstrip('/')}/{MANIFEST}",
                    "files": len(published) if cfg.to != "imagefolder" else len(names),
                    "bytes": total_bytes, "removed_stale_files": len(removed), "run_id": run_id},
@@ -131,7 +131,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     finish_export_publish(dest, journal)
     if cfg.report:
         parent, _, name = cfg.report.rstrip("/").rpartition("/")
-        open_target(parent or ".", cfg.s3_endpoint).write_text(name, _json(report))
+        open_destination(parent or ".", cfg.s3_endpoint).write_text(name, _json(report))
     return report
 
 
@@ -219,10 +219,9 @@ def _pinned_classes(cfg: ExportConfig, labels: set) -> Dict[str, int]:
 def export_frame(table: DataFrame) -> DataFrame:
     """The EXPORT_COLUMNS of a processed table, or of a split table of files (original bytes)."""
     columns = set(table.columns)
-    required = {"key", "split", "label", "path", "sha256", "status"}
-    if not required <= columns or not ({"image", "image_format"} <= columns or {"content", "format"} <= columns):
-        raise UsageError("--input: expected a processed table (jobs/preprocess.py) or a split table of image "
-                         f"files (jobs/split.py); it has columns {sorted(columns)}")
+    payload = ("image", "image_format") if "image" in columns else ("content", "format")
+    require_columns(table.columns, ("key", "split", "label", "path", "sha256", "status") + payload,
+                    "a processed table (jobs/preprocess.py) or a split table of image files (jobs/split.py)")
     if "image" in columns:
         image, image_format, channels = F.col("image"), F.col("image_format"), F.col("channels")
     else:
@@ -238,10 +237,10 @@ def export_frame(table: DataFrame) -> DataFrame:
 
 def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
     """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
-    sizing = functools.partial(export_rows.sizing_batches, target=cfg.to, classes=classes)
+    sizing = functools.partial(export_rows.sizing_batches, export_format=cfg.to, classes=classes)
     narrow = rows.select(*[c for c in rows.columns if c != "image"], F.length("image").alias("image_len"))
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
-    pack = functools.partial(pack_split, target=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
+    pack = functools.partial(pack_split, export_format=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
     plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
     per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
@@ -262,7 +261,7 @@ def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock:
             .sortWithinPartitions("split", "shard", "order"))
 
 
-def pack_split(frame: pd.DataFrame, target: str, shard_size: Optional[int], shard_count: Optional[int]) -> pd.DataFrame:
+def pack_split(frame: pd.DataFrame, export_format: str, shard_size: Optional[int], shard_count: Optional[int]) -> pd.DataFrame:
     """One split's samples, ordered by their order key, cut into shards."""
     frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
     duplicated = frame["name"].duplicated()
@@ -271,7 +270,7 @@ def pack_split(frame: pd.DataFrame, target: str, shard_size: Optional[int], shar
     if shard_count:
         ids = shards.pack_by_count(len(frame), shard_count)
     else:
-        ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, shards.shard_overhead(target))
+        ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, shards.shard_overhead(export_format))
     frame["shard"] = pd.Series(ids, dtype="int32")
     frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
     return frame[PLAN_COLUMNS]
@@ -298,13 +297,13 @@ def _failure_hook():
     return checkpoint
 
 
-def _write_shards(batches, target, output, endpoint, classes):
-    yield from export_rows.shard_batches(batches, target, open_target(output, endpoint), _attempt(), classes,
+def _write_shards(batches, export_format, output, endpoint, classes):
+    yield from export_rows.shard_batches(batches, export_format, open_destination(output, endpoint), _attempt(), classes,
                                          checkpoint=_failure_hook())
 
 
 def _write_folders(batches, output, endpoint, dirs):
-    yield from export_rows.folder_batches(batches, open_target(output, endpoint), _attempt(), dirs)
+    yield from export_rows.folder_batches(batches, open_destination(output, endpoint), _attempt(), dirs)
 
 
 def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int], dirs: Dict[str, str],
@@ -312,7 +311,7 @@ def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int],
     """What a loader (or a person) needs to know about the export; no timestamps, so re-runs match."""
     quarantined: Dict[str, Dict[str, int]] = {}
     for r in counts:
-        if r["status"] != "ok":
+        if r["status"] != OK:
             per = quarantined.setdefault(r["split"], {})
             per[r["status"]] = per.get(r["status"], 0) + r["count"]
     manifest = {
@@ -337,9 +336,9 @@ def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int],
     return manifest
 
 
-def _shard_entries(target: str, published: List[dict]) -> List[dict]:
+def _shard_entries(export_format: str, published: List[dict]) -> List[dict]:
     """Shards as written; an ImageFolder tree is listed per <split>/<label dir> directory."""
-    if target != "imagefolder":
+    if export_format != "imagefolder":
         return [{k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")}
                 for r in sorted(published, key=lambda r: r["name"])]
     groups: Dict[str, List[dict]] = {}

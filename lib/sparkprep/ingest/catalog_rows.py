@@ -15,7 +15,7 @@ import pyarrow as pa
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.listing import arrow_filesystem
 from sparkprep.ingest.paths import compile_group_regex, first_group, label_from_parent, relative_path
-from sparkprep.schema import CATALOG_SCHEMA
+from sparkprep.schema import CATALOG_SCHEMA, EMPTY, TOO_LARGE, UNREADABLE
 
 _STREAM_CHUNK = 8 << 20
 
@@ -60,14 +60,14 @@ def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSett
     if data is not None:
         return hashlib.sha256(data).hexdigest(), image_probe.probe_image(data, settings.full_validate)
     if size == 0:
-        return hashlib.sha256(b"").hexdigest(), image_probe.Probe(image_probe.EMPTY, "zero-byte file")
+        return hashlib.sha256(b"").hexdigest(), image_probe.Probe(EMPTY, "zero-byte file")
     if size > settings.max_file_bytes:
         reason = f"{size} bytes, over --max-file-bytes {settings.max_file_bytes}; not decoded"
         try:
-            return stream_sha256(path), image_probe.Probe(image_probe.TOO_LARGE, reason)
+            return stream_sha256(path), image_probe.Probe(TOO_LARGE, reason)
         except Exception as exc:  # noqa: BLE001 - reported, never raised
-            return None, image_probe.Probe(image_probe.TOO_LARGE, f"{reason}; sha256 failed: {exc}"[:500])
-    return None, image_probe.Probe(image_probe.UNREADABLE, "listed, but Spark did not read it (changed or removed?)")
+            return None, image_probe.Probe(TOO_LARGE, f"{reason}; sha256 failed: {exc}"[:500])
+    return None, image_probe.Probe(UNREADABLE, "listed, but Spark did not read it (changed or removed?)")
 
 
 def stream_sha256(uri: str) -> str:

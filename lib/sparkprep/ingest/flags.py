@@ -33,6 +33,7 @@ class IngestConfig:
     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
     report: Optional[str] = None
     follow_symlinks: bool = False
+    max_quarantine_fraction: float = 0.5
 
 
 INGEST_FLAGS = Flags(help={
@@ -47,14 +48,27 @@ INGEST_FLAGS = Flags(help={
     "max-pixels": "images with more pixels are quarantined as decompression bombs",
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
     "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
+    "max-quarantine-fraction": ("fail without publishing when more than this fraction of the input is quarantined "
+                                "(default 0.5; 1 never fails)"),
 }, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes"}),
-                     switches=frozenset({"follow-symlinks"}))
+    switches=frozenset({"follow-symlinks"}), decimals=frozenset({"max-quarantine-fraction"}))
 
 
 def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
     """Parse and validate the ingest job's arguments."""
     settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")
     return wrap(lambda: IngestConfig(**ingest_values(settings)))
+
+
+def fraction(flag: str, text: Any) -> float:
+    """A number in 0..1, e.g. 0.5."""
+    try:
+        value = float(str(text))
+    except ValueError:
+        raise ValueError(f"{flag}: expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{flag}: expected a number from 0 to 1, got {text!r}")
+    return value
 
 
 def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
@@ -94,4 +108,6 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
     if s.get("report"):
         values["report"] = check_report_uri(str(s["report"]), values["output"])
     values["follow_symlinks"] = s.get("follow_symlinks", "false") == "true"
+    if "max_quarantine_fraction" in s:
+        values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
     return values

@@ -8,11 +8,14 @@ Failures never raise: every outcome is a `Probe` with a status and a reason.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Optional
 
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from sparkprep.schema import BOMB, CORRUPT, EMPTY, INVALID, OK
 
 # Formats Image.open may even try; anything else is `invalid`, whatever its extension.
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
@@ -23,14 +26,6 @@ INT32_MAX = 2**31 - 1
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-# Statuses a file can get; `ok` is the only one that is not a quarantine.
-OK = "ok"
-EMPTY = "empty"
-TOO_LARGE = "too_large"
-INVALID = "invalid"  # not an image of an allowed format
-CORRUPT = "corrupt"  # the header parses but the data does not decode
-BOMB = "decompression_bomb"
-UNREADABLE = "unreadable"  # listed, but its bytes could not be read
 
 
 @dataclass(frozen=True)
@@ -66,17 +61,36 @@ def probe_image(data: bytes, full: bool = False) -> Probe:
             # whatever filters the host process (or a test runner) installed.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return _probe(data, full)
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is data, not a crash
-        return Probe(*classify_error(exc))
+    except Exception as exc:  # noqa: BLE001 - decoder failures are data; quarantine_or_raise re-raises bugs
+        return Probe(*quarantine_or_raise(exc))
 
 
-def classify_error(exc: BaseException) -> "tuple[str, str]":
-    """(status, reason) for an exception raised while opening or decoding an image."""
+def quarantine_or_raise(exc: BaseException) -> "tuple[str, str]":
+    """The failure policy: (status, reason) for a decoder failure; anything else is re-raised.
+
+    A decoder failure is an exception Pillow raised about the bytes (the innermost frame is
+    Pillow's own code, or it is an UnidentifiedImageError or a decompression bomb): the
+    sample is quarantined. An exception raised by sparkprep's own code is a bug, and must
+    fail the task (and the job), not turn every row into a `corrupt` one.
+    """
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return BOMB, _reason(exc)
     if isinstance(exc, UnidentifiedImageError):
         return INVALID, f"not a {'/'.join(ALLOWED_FORMATS)} image"
-    return CORRUPT, _reason(exc)
+    if is_decoder_error(exc):
+        return CORRUPT, _reason(exc)
+    raise exc
+
+
+_PIL_DIR = os.path.dirname(os.path.abspath(Image.__file__)) + os.sep
+
+
+def is_decoder_error(exc: BaseException) -> bool:
+    """Whether the innermost frame of the exception's traceback is in Pillow."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and os.path.abspath(last.tb_frame.f_code.co_filename).startswith(_PIL_DIR)
 
 
 def _probe(data: bytes, full: bool) -> Probe:

@@ -7,8 +7,8 @@ from typing import Dict, Iterator
 import pyarrow as pa
 
 from sparkprep.ingest import image_probe
-from sparkprep.schema import PROCESSED_SCHEMA
 from sparkprep.preprocess.transform import TransformSpec, transform_sample
+from sparkprep.schema import OK, PROCESSED_SCHEMA, UNREADABLE
 
 OUTPUT_BATCH_BYTES = 64 << 20
 PASSED_THROUGH = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path")
@@ -31,14 +31,14 @@ def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, co
         contents = batch.column("content")
         for i in range(batch.num_rows):
             row = {name: columns[name][i] for name in PASSED_THROUGH}
-            outputs, data = [], contents[i].as_py() if row["status"] == "ok" else None
+            outputs, data = [], contents[i].as_py() if row["status"] == OK else None
             if data is not None:
                 try:
                     outputs = transform_sample(data, row["key"], copies_by_split.get(row["split"], 0), spec)
-                except Exception as exc:  # noqa: BLE001 - a bad sample is a row, never a failed task
-                    row["status"], row["error"] = image_probe.classify_error(exc)
-            elif row["status"] == "ok":
-                row["status"], row["error"] = image_probe.UNREADABLE, "no content bytes in the input row"
+                except Exception as exc:  # noqa: BLE001 - a bad sample is a row; a bug in sparkprep re-raises
+                    row["status"], row["error"] = image_probe.quarantine_or_raise(exc)
+            elif row["status"] == OK:
+                row["status"], row["error"] = UNREADABLE, "no content bytes in the input row"
             for produced in outputs or [None]:
                 _append(out, row, produced, digest, spec.encode)
                 held += len(produced.image) if produced else 0

@@ -14,18 +14,16 @@ from sparkprep.preprocess.flags import PreprocessConfig
 from sparkprep.preprocess.processed_rows import processed_batches
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import channel_normalization, write_reported_table
-from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, missing_columns
+from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.tables import claimed_output, payload_options
-from sparkprep.split.spark import SPLIT_TABLE_KEPT, split_source
+from sparkprep.split.spark import SPLIT_TABLE_KEPT, resolved_input_kind, split_source
 
 TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 
 
 def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame:
     """Decode, orient, convert, resize, augment and encode every ok row; quarantine the rest."""
-    missing = missing_columns(split_table.columns, PREPROCESS_INPUT_COLUMNS)
-    if missing:
-        raise UsageError(f"--input: expected a split table of files (jobs/split.py), missing columns {missing}")
+    require_columns(split_table.columns, PREPROCESS_INPUT_COLUMNS, "a split table of files (jobs/split.py)")
     work = functools.partial(processed_batches, spec=cfg.spec, copies_by_split=cfg.copies_by_split(),
                              max_pixels=cfg.max_pixels)
     processed = split_table.select(*PREPROCESS_INPUT_COLUMNS).mapInArrow(work, from_arrow_schema(PROCESSED_SCHEMA))
@@ -42,14 +40,25 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
     """Raw files, a catalog or a split table -> processed table (training-ready pixels) by split."""
     clock = clock or StageClock("preprocess")
     with claimed_output(spark, cfg.output, cfg.format, "preprocess") as claim:
+        cfg = resolved_input_kind(spark, cfg)
         clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
         table, rec, detail = split_source(spark, cfg, keep_existing_split=True)
         split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
+        check_augment_splits(cfg, (split_params or {}).get("names"))
         clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
-        return write_reported_table(spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
-                      options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
-                      extra=lambda written: {"normalization": channel_normalization(written),
-                                             "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
+        return write_reported_table(
+            spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
+            options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
+            extra=lambda written: {"normalization": channel_normalization(written),
+                                   "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
+
+
+def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:
+    """UsageError when copies are asked for splits the input does not have (a typo gives no copies)."""
+    unknown = sorted(set(cfg.augment_splits) - set(names or ()))
+    if cfg.copies and names is not None and unknown:
+        raise UsageError(f"--augment-splits: expected splits of the input ({', '.join(names)}), "
+                         f"got {', '.join(unknown)}")
 
 
 def _recorded_split(table: DataFrame) -> Optional[dict]:

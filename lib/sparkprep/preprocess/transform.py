@@ -13,8 +13,7 @@ from typing import List, Optional, Tuple
 
 from PIL import Image, ImageColor
 
-from sparkprep.preprocess import augment as aug
-from sparkprep.preprocess import image_ops
+from sparkprep.preprocess import augment as aug, image_ops
 
 ENCODINGS = ("jpeg", "png", "webp", "raw")
 

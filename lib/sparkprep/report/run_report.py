@@ -105,11 +105,11 @@ def summary_table(report: dict) -> str:
 def export_summary(report: dict) -> str:
     """Human-readable summary of an export: samples per split, quarantine left out, files, speed."""
     out = report["output"]
-    lines = [f"== export summary ({out['target']}) ==",
+    lines = [f"== export summary ({out['export_format']}) ==",
              "samples exported by split: " + (", ".join(f"{s} {n}" for s, n in report["counts"].items()) or "none")]
     skipped = {s: sum(q.values()) for s, q in report["quarantined"].items()}
     lines.append("quarantined rows not exported: " + (", ".join(f"{s} {n}" for s, n in skipped.items()) or "none"))
-    unit = "files" if out["target"] == "imagefolder" else "shards"
+    unit = "files" if out["export_format"] == "imagefolder" else "shards"
     lines.append(f"written: {out['files']} {unit}, {out['bytes'] / 1e6:.1f} MB"
                  + (f"; removed {out['removed_stale_files']} stale files" if out["removed_stale_files"] else ""))
     lines.append(f"manifest: {out['manifest']}")

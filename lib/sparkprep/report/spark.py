@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 
 from sparkprep.cli import config_dict
 from sparkprep.report.run_report import StageClock, nested_counts, versions
+from sparkprep.schema import OK
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import Claim, write_table
 
@@ -52,7 +53,7 @@ def channel_normalization(table: DataFrame, split_name: str = "train") -> dict:
 
     Combined exactly from each image's own mean, std and pixel count.
     """
-    rows = table.where((F.col("split") == split_name) & (F.col("status") == "ok") & (F.col("aug_index") == 0))
+    rows = table.where((F.col("split") == split_name) & (F.col("status") == OK) & (F.col("aug_index") == 0))
     pixels = (F.col("width") * F.col("height")).cast("double")
     per_channel = (rows.select("channels", pixels.alias("n"),
                                F.posexplode(F.arrays_zip("channel_mean", "channel_std")).alias("c", "ms"))
@@ -78,11 +79,11 @@ def _sum_over_status(rows):
 
 
 def _quarantine(table: DataFrame, where: Column, per_status: dict) -> dict:
-    bad = {status: n for status, n in per_status.items() if status != "ok"}
+    bad = {status: n for status, n in per_status.items() if status != OK}
     out = {status: {"count": n, "examples": []} for status, n in sorted(bad.items())}
     if not bad:
         return out
-    ranked = (table.where(F.col("status") != "ok").select("status", where.alias("where"), "error")
+    ranked = (table.where(F.col("status") != OK).select("status", where.alias("where"), "error")
               .withColumn("_n", F.row_number().over(Window.partitionBy("status").orderBy("where"))))
     for r in ranked.where(F.col("_n") <= EXAMPLES).orderBy("status", "_n").collect():
         out[r["status"]]["examples"].append({"path": r["where"], "error": r["error"]})
@@ -91,7 +92,7 @@ def _quarantine(table: DataFrame, where: Column, per_status: dict) -> dict:
 
 def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
     """Exact copies: groups, extra copies, groups whose copies disagree on label or split."""
-    groups = (table.where((F.col("status") == "ok") & F.col("sha256").isNotNull())
+    groups = (table.where((F.col("status") == OK) & F.col("sha256").isNotNull())
               .groupBy("sha256")
               .agg(F.count(F.lit(1)).alias("n"),
                    (F.min("label") != F.max("label")).alias("label_conflict"),
@@ -108,7 +109,7 @@ def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
     wanted = set(totals["some"] or []) | set(totals["conflicting"] or [])
     paths = {}
     if wanted:
-        for r in table.where(F.col("sha256").isin(sorted(wanted)) & (F.col("status") == "ok")) \
+        for r in table.where(F.col("sha256").isin(sorted(wanted)) & (F.col("status") == OK)) \
                 .select("sha256", where.alias("where")).collect():
             paths.setdefault(r["sha256"], []).append(r["where"])
     example = lambda sha: {"sha256": sha, "paths": sorted(paths.get(sha, []))[:EXAMPLES]}  # noqa: E731
@@ -120,6 +121,24 @@ def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
         "examples": [example(s) for s in totals["some"] or []],
         "conflicting_examples": [example(s) for s in totals["conflicting"] or []],
     }
+
+
+class QuarantineError(RuntimeError):
+    """More of the input was quarantined than --max-quarantine-fraction allows; nothing was published."""
+
+
+def check_quarantine_fraction(report: dict, limit: float) -> None:
+    """Raise QuarantineError, naming the top reason, when too much of the input is quarantined."""
+    inputs = report["rows"] - report.get("augmented_copies", 0)
+    bad = sum(info["count"] for info in report["quarantine"].values())
+    report["quarantined_fraction"] = round(bad / inputs, 6) if inputs else 0.0
+    if inputs and bad / inputs > limit:
+        reason, info = max(report["quarantine"].items(), key=lambda kv: (kv[1]["count"], kv[0]))
+        example = info["examples"][0] if info["examples"] else {}
+        raise QuarantineError(
+            f"{bad} of {inputs} input rows ({bad / inputs:.0%}) are quarantined, more than "
+            f"--max-quarantine-fraction {limit}; top reason: {reason} ({info['count']} rows, e.g. "
+            f"{example.get('path')}: {example.get('error')}). Nothing was published")
 
 
 def write_reported_table(spark: SparkSession, claim: Claim, df: DataFrame, cfg: Any, clock: StageClock,
@@ -155,6 +174,7 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: DataFrame, cfg: 
         }
         if rec:
             rec.verify(written, report["reconciliation"])
+        check_quarantine_fraction(report, cfg.max_quarantine_fraction)
         clock.stage("publishing")
         return report
 

@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from sparkprep.spark import ownership
 from sparkprep.cli import UsageError, check_table_output
 from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.spark.ownership import MARKER, REPORT_NAME
+from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.session import delta_jars_active
 
 # Row groups small enough that a table of images splits into several tasks per core

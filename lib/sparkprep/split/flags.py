@@ -42,7 +42,8 @@ SPLIT_FLAGS = INGEST_FLAGS.plus(Flags(help={
     "key-by": "content (default for files) | path | group:REGEX | column:NAME",
     "stratify": "none (default, hash split) or exact (exact per-label shares)",
     "label-column": "label column for tabular input",
-}, lists=frozenset({"ratios", "names"}), numbers=frozenset({"seed"})))
+}, lists=frozenset({"ratios", "names"}), numbers=frozenset({"seed"}),
+                                        decimals=frozenset({"ratios"})))
 
 
 def split_config(argv: Optional[Sequence[str]] = None) -> SplitConfig:
@@ -75,12 +76,25 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
 
 
 def detect_input_kind(uri: str) -> str:
-    """table for a .csv/.parquet file, catalog for a table directory, files otherwise."""
+    """table for a .csv/.parquet file; for a local directory, kind_of_directory; else 'auto'.
+
+    'auto' is resolved when the job runs, through Hadoop's FileSystem (any URI: s3://,
+    hdfs://, ...), with the same kind_of_directory rule.
+    """
     lowered = uri.lower().rstrip("/")
     if lowered.endswith((".csv", ".parquet", ".csv.gz")):
         return "table"
     if is_local(uri):
         root = local_path(uri)
-        if os.path.isdir(os.path.join(root, "_delta_log")) or os.path.isfile(os.path.join(root, "_SUCCESS")):
+        return kind_of_directory(os.listdir(root)) if os.path.isdir(root) else "files"
+    return "auto"
+
+
+def kind_of_directory(names: Sequence[str]) -> str:
+    """catalog for a table directory (Delta log, _SUCCESS, a sparkprep marker, parquet files or
+    split=<name> partitions at its top), files otherwise."""
+    for name in names:
+        if name in ("_delta_log", "_SUCCESS", "_sparkprep.json") or name.endswith(".parquet") \
+                or name.startswith("split="):
             return "catalog"
     return "files"

@@ -5,6 +5,7 @@ Hash mode needs no shuffle and no Python: sha2, conv and pmod run in the JVM.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Optional, Sequence, Tuple
 
@@ -16,14 +17,13 @@ from sparkprep.ingest.paths import compile_group_regex, first_group
 from sparkprep.ingest.spark import Reconciliation, catalog_frame, tune_table_scan
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
-from sparkprep.schema import CATALOG_SCHEMA, SPLIT_COLUMNS, SPLIT_METADATA_KEY, missing_columns
+from sparkprep.schema import (CATALOG_SCHEMA, MISSING_KEY, NO_GROUP, OK, SPLIT_COLUMNS, SPLIT_METADATA_KEY, UNREADABLE,
+                              require_columns)
+from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.assign import BUCKETS, cumulative_basis_points
-from sparkprep.split.flags import SplitConfig
+from sparkprep.split.flags import SplitConfig, kind_of_directory
 from sparkprep.split.keys import KeySpec
-
-NO_GROUP = "no_group"
-MISSING_KEY = "missing_key"
 
 
 def hash_hex(seed: str, key: Column) -> Column:
@@ -57,7 +57,7 @@ def file_key(df: DataFrame, spec: KeySpec) -> DataFrame:
     if fallback is None:
         return df
     no_key = F.col("key").isNull()
-    status = F.when(no_key & (F.col("status") == "ok"), F.lit(NO_GROUP if spec.kind == "group" else "unreadable"))
+    status = F.when(no_key & (F.col("status") == OK), F.lit(NO_GROUP if spec.kind == "group" else UNREADABLE))
     return (df.withColumn("error", F.when(no_key, F.concat_ws("; ", F.col("error"), F.lit(fallback)))
                           .otherwise(F.col("error")))
               .withColumn("status", status.otherwise(F.col("status")))
@@ -104,9 +104,8 @@ def _stratified(df: DataFrame, cfg: SplitConfig) -> DataFrame:
 
 def split_files(catalog: DataFrame, cfg: SplitConfig) -> DataFrame:
     """Catalog rows (from ingest or a catalog table) -> split rows."""
-    missing = missing_columns(catalog.columns, [f.name for f in CATALOG_SCHEMA if f.name != "content"])
-    if missing:
-        raise UsageError(f"--input: expected a catalog table (from jobs/ingest.py), missing columns {missing}")
+    require_columns(catalog.columns, [f.name for f in CATALOG_SCHEMA if f.name != "content"],
+                    "a catalog table (from jobs/ingest.py)")
     catalog = catalog.drop("key", "split")  # re-splitting a split table
     return with_split(file_key(catalog, cfg.key_by), cfg)
 
@@ -133,7 +132,7 @@ def split_rows(rows: DataFrame, cfg: SplitConfig) -> DataFrame:
         (F.col(cfg.label_column).cast("string") if cfg.label_column else F.lit(None).cast("string")).alias("label"),
         F.lit(None).cast("string").alias("path"),
         row_hash.alias("sha256"),
-        F.when(key.isNull(), F.lit(MISSING_KEY)).otherwise(F.lit("ok")).alias("status"),
+        F.when(key.isNull(), F.lit(MISSING_KEY)).otherwise(F.lit(OK)).alias("status"),
         F.when(key.isNull(), F.lit(f"column {column!r} is null; keyed by the row's sha256")).alias("error"),
         *[F.col(c).alias(renamed.get(c, c)) for c in originals if c != cfg.label_column],
     )
@@ -147,6 +146,7 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
     """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
     clock = clock or StageClock("split")
     with claimed_output(spark, cfg.output, cfg.format, "split") as claim:
+        cfg = resolved_input_kind(spark, cfg)
         clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
         if cfg.input_kind == "table":
             table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
@@ -156,6 +156,15 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
         payload = "content" if "content" in table.columns else None
         return write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
                                     partition_by="split", options=payload_options(payload, already_compressed=True))
+
+
+def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
+    """cfg with --input-kind auto resolved through Hadoop's FileSystem (for non-local URIs)."""
+    if cfg.input_kind != "auto":
+        return cfg
+    fs = HadoopFS(spark)
+    names = [child.rsplit("/", 1)[-1] for child in fs.children(cfg.input)] if fs.is_dir(cfg.input) else []
+    return dataclasses.replace(cfg, input_kind=kind_of_directory(names))
 
 
 def split_source(spark: SparkSession, cfg: SplitConfig,
