@@ -11,8 +11,8 @@ from sparkprep.export.flags import export_config
 
 
 def main(argv=None) -> int:
-    from sparkprep.report.run_report import export_summary
     from sparkprep.export.spark import run_export
+    from sparkprep.report.run_report import export_summary
 
     return job_main("export", export_config, run_export, argv, summary=export_summary)
 

@@ -19,15 +19,13 @@ import shutil
 import sys
 import time
 
+import local_submit
 import pyarrow.parquet as pq
 
-import local_submit
-
-from sparkprep.export import export_rows
-from sparkprep.export import shards
+from sparkprep.export import export_rows, shards
 
 
-def loop_export(table: pathlib.Path, out: pathlib.Path, target: str, shard_size: int) -> dict:
+def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shard_size: int) -> dict:
     """The same shards, written sequentially by one process: what a careful script would do."""
     columns = list(export_rows.EXPORT_COLUMNS)
     data = pq.read_table(str(table), columns=columns + ["status"]).to_pylist()
@@ -37,14 +35,14 @@ def loop_export(table: pathlib.Path, out: pathlib.Path, target: str, shard_size:
     written = 0
     for split in sorted({s.split for s in samples}):
         ordered = sorted((s for s in samples if s.split == split), key=lambda s: shards.order_key(s.name))
-        records = [shards.record(target, s, classes.get(s.label, shards.UNLABELED_INDEX)) for s in ordered]
-        ids = shards.pack_by_size([len(r) for r in records], shard_size, shards.shard_overhead(target))
+        records = [shards.record(export_format, s, classes.get(s.label, shards.UNLABELED_INDEX)) for s in ordered]
+        ids = shards.pack_by_size([len(r) for r in records], shard_size, shards.shard_overhead(export_format))
         total = max(ids) + 1
         for shard in range(total):
             body = b"".join(r for r, i in zip(records, ids) if i == shard)
-            if target == "webdataset":
+            if export_format == "webdataset":
                 body += shards.tar_trailer(len(body))
-            (out / shards.shard_name(target, split, shard, total)).write_bytes(body)
+            (out / shards.shard_name(export_format, split, shard, total)).write_bytes(body)
             written += len(body)
     return {"samples": len(samples), "bytes": written}
 
@@ -65,20 +63,20 @@ def main(argv=None) -> int:
 
     limit = parse_bytes(args.shard_size)
     results = {}
-    for target in ("webdataset", "tfrecord"):
-        wall = local_submit.timed_spark_submit("export", "--input", table, "--output", out / f"a-{target}",
-                                               "--to", target, "--shard-size", args.shard_size, master=args.master)
-        report = json.loads((out / f"a-{target}" / "_run_report.json").read_text())
+    for export_format in ("webdataset", "tfrecord"):
+        wall = local_submit.timed_spark_submit("export", "--input", table, "--output", out / f"a-{export_format}",
+                                               "--to", export_format, "--shard-size", args.shard_size, master=args.master)
+        report = json.loads((out / f"a-{export_format}" / "_run_report.json").read_text())
         started = time.perf_counter()
-        loop = loop_export(table, out / f"b-{target}", target, limit)
+        loop = loop_export(table, out / f"b-{export_format}", export_format, limit)
         loop_s = time.perf_counter() - started
         n, mb = report["samples"], report["output"]["bytes"] / 1e6
         if (loop["samples"], loop["bytes"]) != (n, report["output"]["bytes"]):
-            sys.exit(f"{target}: (a) wrote {n} samples, {report['output']['bytes']} bytes; (b) {loop}")
-        results[target] = {"samples": n, "mb": round(mb, 1), "a_wall_s": round(wall, 2),
+            sys.exit(f"{export_format}: (a) wrote {n} samples, {report['output']['bytes']} bytes; (b) {loop}")
+        results[export_format] = {"samples": n, "mb": round(mb, 1), "a_wall_s": round(wall, 2),
                            "a_job_s": report["seconds"], "b_loop_s": round(loop_s, 2),
                            "a_over_b_wall": round(loop_s / wall, 2), "a_over_b_job": round(loop_s / report["seconds"], 2)}
-        print(f"{target}: {n} samples, {mb:.0f} MB")
+        print(f"{export_format}: {n} samples, {mb:.0f} MB")
         print(f"  (a) spark-submit export  {n / wall:8.1f} samples/s wall, {mb / wall:6.1f} MB/s "
               f"({wall:.1f}s; job {report['seconds']:.1f}s)")
         print(f"  (b) one-process loop     {n / loop_s:8.1f} samples/s,      {mb / loop_s:6.1f} MB/s ({loop_s:.1f}s)")

@@ -24,12 +24,11 @@ import shutil
 import sys
 import time
 
+import local_submit
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
-
-import local_submit
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 RECIPE = ["--size", "224", "--resize", "shorter-side-crop", "--mode", "RGB", "--encode", "jpeg:90"]
@@ -58,8 +57,8 @@ def make_corpus(root: pathlib.Path, count: int) -> None:
 
 def _pool_work(path: str):
     """One file, the way (b) does it: the same per-image code the Spark job runs."""
-    from sparkprep.split.assign import assign_split
     from sparkprep.preprocess.transform import TransformSpec, transform_sample
+    from sparkprep.split.assign import assign_split
 
     data = pathlib.Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()

@@ -16,12 +16,11 @@ import pathlib
 import shutil
 import sys
 
+import local_submit
+import make_sample
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-
-import local_submit
-import make_sample
 
 SPARK_DEFAULT_PACKING = {  # Spark's own defaults, set explicitly so sparkprep leaves them alone
     "spark.sql.files.openCostInBytes": str(4 << 20),

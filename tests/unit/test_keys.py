@@ -53,3 +53,28 @@ def test_hidden_matches_spark_file_index_rule():
     assert not is_hidden("CXR/x_1.jpg") and not is_hidden("_site=a/CXR/x.jpg")
     # Spark reads these although they start with '_': the listing must count them too
     assert not is_hidden("CXR/_metadata.jpg") and not is_hidden("_common_metadata/x.jpg")
+
+
+@pytest.mark.parametrize("rel,sample,member", [
+    ("CXR/p001_0003.seg.png", "CXR/p001_0003", "seg.png"),
+    ("n0378_17158.jpg", "n0378_17158", "jpg"),
+    ("p0/p000020-0001.hea", "p0/p000020-0001", "hea"),
+    ("dir.v2/a.json", "dir.v2/a", "json"),
+    ("README", "README", ""),
+    ("a/.hidden", "a/", "hidden"),  # what the rule gives; hidden files are skipped anyway
+])
+def test_samples_follow_webdatasets_basename_rule(rel, sample, member):
+    from sparkprep.ingest.paths import sample_and_member
+
+    assert sample_and_member(rel) == (sample, member)
+    assert sample_and_member(rel, "file") == (rel, member)
+
+
+def test_sample_content_key_is_order_free_over_members():
+    import hashlib
+
+    from sparkprep.ingest.paths import sample_content_key
+
+    a, b = ("jpg", "aa" * 32), ("json", "bb" * 32)
+    expected = hashlib.sha256(f"jpg\0{'aa' * 32}\njson\0{'bb' * 32}\n".encode()).hexdigest()
+    assert sample_content_key([b, a]) == sample_content_key([a, b]) == expected

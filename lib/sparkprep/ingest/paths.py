@@ -52,3 +52,35 @@ def is_hidden(rel_path: str) -> bool:
     return any((part.startswith(".") or part.endswith("._COPYING_") or (part.startswith("_") and "=" not in part))
                and not part.startswith(("_metadata", "_common_metadata"))
                for part in rel_path.split("/"))
+
+
+# WebDataset's rule (README "Contracts", Samples): group 1 is the sample id, group 2 the member name.
+SAMPLE_RULE = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")
+SAMPLE_MODES = ("file", "basename")
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp", "ppm"})
+
+
+def sample_and_member(rel_path: str, mode: str = "basename") -> "tuple[str, str]":
+    """(sample id, member name) of a relative path (NFC, '/' separators).
+
+    basename: CXR/p001_0003.seg.png -> (CXR/p001_0003, seg.png); a name without a dot is a
+    sample of its own with an empty member name. file: every file is its own sample, the
+    sample id is the relative path, and the member name is still given by the rule.
+    """
+    match = SAMPLE_RULE.match(rel_path)
+    sample, member = (match.group(1), match.group(2)) if match else (rel_path, "")
+    return (rel_path if mode == "file" else sample), member
+
+
+def is_image_member(rel_path: str) -> bool:
+    """Whether a file is probed as an image: its last extension is an image format's."""
+    tail = rel_path.rsplit("/", 1)[-1]
+    return "." in tail and tail.rsplit(".", 1)[1].lower() in IMAGE_EXTENSIONS
+
+
+def sample_content_key(members: "list[tuple[str, str]]") -> str:
+    """The content key of a sample: sha256 over 'member\0member_sha256\n', members sorted by name."""
+    import hashlib
+
+    text = "".join(f"{member}\0{digest}\n" for member, digest in sorted(members))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

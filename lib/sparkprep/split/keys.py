@@ -10,7 +10,7 @@ from sparkprep.ingest.paths import compile_group_regex
 
 @dataclass(frozen=True)
 class KeySpec:
-    """A parsed --key-by value: content | path | group:REGEX | column:NAME."""
+    """A parsed --key-by value: content | path | sample | group:REGEX | column:NAME."""
 
     kind: str
     arg: Optional[str] = None
@@ -18,7 +18,7 @@ class KeySpec:
     @classmethod
     def parse(cls, text: str) -> "KeySpec":
         kind, sep, arg = text.partition(":")
-        if kind in ("content", "path") and not sep:
+        if kind in ("content", "path", "sample") and not sep:
             return cls(kind)
         if kind == "group" and arg:
             compile_group_regex(arg, "--key-by group")
@@ -26,7 +26,7 @@ class KeySpec:
         if kind == "column" and arg:
             return cls(kind, arg)
         raise ValueError(
-            f"--key-by: expected content, path, group:REGEX or column:NAME, got {text!r}"
+            f"--key-by: expected content, path, sample, group:REGEX or column:NAME, got {text!r}"
         )
 
     def __str__(self) -> str:
