@@ -10,6 +10,8 @@ import pyarrow as pa
 CATALOG_SCHEMA = pa.schema([
     pa.field("path", pa.string()),        # source URI, as Spark/Hadoop spells it
     pa.field("rel_path", pa.string()),    # below the input root, '/'-separated, NFC
+    pa.field("sample", pa.string()),      # the sample id (README "Contracts", Samples)
+    pa.field("member", pa.string()),      # the member name within the sample ('' when the name has no dot)
     pa.field("label", pa.string()),
     pa.field("sha256", pa.string()),      # of the source bytes; null only if unreadable
     pa.field("size", pa.int64()),         # bytes, from the listing
@@ -35,7 +37,11 @@ BOMB = "decompression_bomb"  # more pixels than --max-pixels
 UNREADABLE = "unreadable"    # listed, but its bytes could not be read
 NO_GROUP = "no_group"        # --key-by group:REGEX did not match
 MISSING_KEY = "missing_key"  # tabular row without a value in the key column
-STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY)
+CONFLICTING_LABELS = "conflicting_labels"  # the members of one sample disagree on the label
+FILTERED = "filtered"        # the map function returned None: dropped on purpose, and recorded
+MAP_ERROR = "map_error"      # the map function raised, or returned a value that does not fit --schema
+STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY, CONFLICTING_LABELS,
+            FILTERED, MAP_ERROR)
 
 # The columns every split and processed table starts with (README "Contracts", Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")

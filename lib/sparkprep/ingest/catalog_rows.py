@@ -14,8 +14,9 @@ import pyarrow as pa
 
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.ingest.paths import compile_group_regex, first_group, label_from_parent, relative_path
-from sparkprep.schema import CATALOG_SCHEMA, EMPTY, TOO_LARGE, UNREADABLE
+from sparkprep.ingest.paths import (compile_group_regex, first_group, is_image_member, label_from_parent, relative_path,
+                                    sample_and_member)
+from sparkprep.schema import CATALOG_SCHEMA, EMPTY, OK, TOO_LARGE, UNREADABLE
 
 _STREAM_CHUNK = 8 << 20
 
@@ -29,6 +30,7 @@ class ProbeSettings:
     full_validate: bool = False
     max_file_bytes: int = 256 << 20
     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
+    samples: str = "file"           # file | basename (README "Contracts", Samples)
 
 
 def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) -> Iterator[pa.RecordBatch]:
@@ -43,8 +45,9 @@ def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) 
                                     contents.to_pylist()):
             rel = relative_path(path, settings.root)
             label = first_group(label_pattern, rel) if label_pattern else label_from_parent(rel)
-            digest, probe = _probe_file(path, size, data, settings)
-            row = dict(path=path, rel_path=rel, label=label, sha256=digest, size=size,
+            sample, member = sample_and_member(rel, settings.samples)
+            digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
+            row = dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
                        status=probe.status, error=probe.error, format=probe.format, width=probe.width,
                        height=probe.height, mode=probe.mode, frames=probe.frames,
                        orientation=probe.orientation)
@@ -55,8 +58,13 @@ def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) 
         yield pa.RecordBatch.from_arrays(arrays, schema=CATALOG_SCHEMA)
 
 
-def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSettings):
-    """(sha256, Probe) for one file; `data` is None when Spark did not read the bytes."""
+def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSettings, image: bool = True):
+    """(sha256, Probe) for one file; `data` is None when Spark did not read the bytes.
+
+    Files that are not images (a sample's .json, .cls, .hea ...) are hashed, not probed.
+    """
+    if data is not None and not image:
+        return hashlib.sha256(data).hexdigest(), image_probe.Probe(OK) if data else image_probe.Probe(EMPTY, "zero-byte file")
     if data is not None:
         return hashlib.sha256(data).hexdigest(), image_probe.probe_image(data, settings.full_validate)
     if size == 0:

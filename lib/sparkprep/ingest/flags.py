@@ -11,7 +11,7 @@ from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choic
                            parse_bytes, whole_number, wrap)
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.listing import is_local
-from sparkprep.ingest.paths import compile_group_regex
+from sparkprep.ingest.paths import SAMPLE_MODES, compile_group_regex
 
 VALIDATE_LEVELS = ("header", "full")
 DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,bmp,tif,tiff,webp"
@@ -34,6 +34,7 @@ class IngestConfig:
     report: Optional[str] = None
     follow_symlinks: bool = False
     max_quarantine_fraction: float = 0.5
+    samples: str = "file"  # file | basename (README "Contracts", Samples)
 
 
 INGEST_FLAGS = Flags(help={
@@ -48,6 +49,7 @@ INGEST_FLAGS = Flags(help={
     "max-pixels": "images with more pixels are quarantined as decompression bombs",
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
     "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
+    "samples": "file (default: every file is a sample) or basename (files sharing a basename are one sample)",
     "max-quarantine-fraction": ("fail without publishing when more than this fraction of the input is quarantined "
                                 "(default 0.5; 1 never fails)"),
 }, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes"}),
@@ -108,6 +110,7 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
     if s.get("report"):
         values["report"] = check_report_uri(str(s["report"]), values["output"])
     values["follow_symlinks"] = s.get("follow_symlinks", "false") == "true"
+    values["samples"] = choice("--samples", s.get("samples", "file"), SAMPLE_MODES)
     if "max_quarantine_fraction" in s:
         values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
     return values

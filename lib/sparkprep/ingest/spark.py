@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
@@ -21,7 +21,7 @@ from sparkprep.ingest.listing import list_files, qualify
 from sparkprep.ingest.paths import is_hidden, relative_path
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
-from sparkprep.schema import CATALOG_SCHEMA
+from sparkprep.schema import CATALOG_SCHEMA, CONFLICTING_LABELS, OK
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import claimed_output, payload_options
 
@@ -145,12 +145,49 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
             "content", F.lit(None).cast("binary"))
         scan = scan.unionByName(unread)
     settings = ProbeSettings(root=root, label_regex=cfg.label_regex, full_validate=cfg.validate == "full",
-                             max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels)
+                             max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels, samples=cfg.samples)
     catalog = scan.mapInArrow(functools.partial(catalog_batches, settings=settings),
                               from_arrow_schema(CATALOG_SCHEMA))
     if cfg.labels:
         catalog = with_labels_file(spark, catalog, cfg.labels)
+    if cfg.samples == "basename":
+        catalog = whole_sample_quarantine(catalog, labels_per_file=bool(cfg.labels or cfg.label_regex))
     return catalog, rec
+
+
+def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFrame:
+    """Give every row of a sample the status of its first failing member (by member name), with
+    an error naming that member.
+
+    With labels_per_file (a labels CSV or --label-regex), members without a label take
+    their sample's, and members whose labels differ quarantine the sample as
+    conflicting_labels. Labels from the parent folder agree by construction. Only the
+    failing samples are joined back (a small broadcast); the label pass is a window.
+    """
+    failing = (catalog.where(F.col("status") != OK)
+               .groupBy("sample")
+               .agg(F.min(F.struct("member", "status", "error")).alias("_bad")))
+    joined = catalog.join(F.broadcast(failing), "sample", "left")
+    if labels_per_file:
+        sample = Window.partitionBy("sample")
+        joined = (joined.withColumn("_conflict", F.size(F.collect_set("label").over(sample)) > 1)
+                  .withColumn("label", F.coalesce(F.col("label"), F.max("label").over(sample))))
+    else:
+        joined = joined.withColumn("_conflict", F.lit(False))
+    own_failure = F.col("status") != OK
+    status = (F.when(own_failure, F.col("status"))
+              .when(F.col("_bad").isNotNull(), F.col("_bad.status"))
+              .when(F.col("_conflict"), F.lit(CONFLICTING_LABELS))
+              .otherwise(F.col("status")))
+    error = (F.when(own_failure, F.col("error"))
+             .when(F.col("_bad").isNotNull(),
+                   F.concat(F.lit("member "), F.col("_bad.member"), F.lit(" of this sample: "),
+                            F.coalesce(F.col("_bad.status"), F.lit("")), F.lit(" ("),
+                            F.coalesce(F.col("_bad.error"), F.lit("")), F.lit(")")))
+             .when(F.col("_conflict"), F.lit("the members of this sample have different labels"))
+             .otherwise(F.col("error")))
+    return joined.select(*[status.alias("status") if f.name == "status" else error.alias("error")
+                           if f.name == "error" else F.col(f.name) for f in CATALOG_SCHEMA])
 
 
 def tune_scan(spark: SparkSession, file_sizes: List[int], rows: int) -> Dict[str, str]:

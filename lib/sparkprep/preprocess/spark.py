@@ -14,7 +14,7 @@ from sparkprep.preprocess.flags import PreprocessConfig
 from sparkprep.preprocess.processed_rows import processed_batches
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import channel_normalization, write_reported_table
-from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
+from sparkprep.schema import OK, PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.tables import claimed_output, payload_options
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, resolved_input_kind, split_source
 
@@ -24,6 +24,11 @@ TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame:
     """Decode, orient, convert, resize, augment and encode every ok row; quarantine the rest."""
     require_columns(split_table.columns, PREPROCESS_INPUT_COLUMNS, "a split table of files (jobs/split.py)")
+    if "member" in split_table.columns and "format" in split_table.columns:
+        other = split_table.where((F.col("status") == OK) & F.col("format").isNull()).select("rel_path").first()
+        if other:
+            raise UsageError(f"--input: preprocess transforms images, and this table has sample members that are "
+                             f"not ({other[0]}, ...); split with --extensions of image formats only to preprocess")
     work = functools.partial(processed_batches, spec=cfg.spec, copies_by_split=cfg.copies_by_split(),
                              max_pixels=cfg.max_pixels)
     processed = split_table.select(*PREPROCESS_INPUT_COLUMNS).mapInArrow(work, from_arrow_schema(PROCESSED_SCHEMA))

@@ -80,6 +80,11 @@ def summary_table(report: dict) -> str:
         lines.append(f"exact duplicates: {dup['extra_copies']} extra copies in {dup['groups']} groups"
                      f" ({dup['conflicting_label_groups']} with conflicting labels,"
                      f" {dup['groups_in_several_splits']} spread over several splits)")
+    samples = report.get("samples")
+    if samples and samples["largest"] > 1:
+        lines.append(f"samples: {samples['count']} (up to {samples['largest']} files each); incomplete: "
+                     + (", ".join(f"no {m} in {v['count']} (e.g. {v['examples'][0]})"
+                                  for m, v in sorted(samples["incomplete"].items())) or "none"))
     if report.get("augmented_copies"):
         lines.append(f"augmented copies: {report['augmented_copies']} (aug_index >= 1)")
     for channels, norm in sorted((report.get("normalization") or {}).items()):

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 
 from sparkprep.cli import config_dict
 from sparkprep.report.run_report import StageClock, nested_counts, versions
-from sparkprep.schema import OK
+from sparkprep.schema import FILTERED, OK
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import Claim, write_table
 
@@ -39,6 +39,8 @@ def table_stats(table: DataFrame) -> dict:
         stats["augmented_copies"] = copy_rows
         table = table.where(F.col("aug_index") == 0)
     stats["duplicates"] = _duplicates(table, where, split)
+    if "sample" in table.columns and "member" in table.columns:
+        stats["samples"] = sample_stats(table)
     if has_split:
         spread = (table.groupBy("key").agg(F.min("split").alias("lo"), F.max("split").alias("hi"))
                   .where("lo <> hi")
@@ -46,6 +48,32 @@ def table_stats(table: DataFrame) -> dict:
                   .first())
         stats["leakage"] = {"keys_in_several_splits": int(spread["n"]), "examples": list(spread["some"] or [])}
     return stats
+
+
+def sample_stats(table: DataFrame) -> dict:
+    """Samples as well as files: how many, and which lack a member that other samples have.
+
+    Only member names that appear in several samples are checked (at most 50), so a file
+    mode table (one member per sample) reports no incomplete samples.
+    """
+    per_sample = table.groupBy("sample").agg(F.collect_set("member").alias("members"), F.count(F.lit(1)).alias("n"))
+    counted = per_sample.agg(F.count(F.lit(1)).alias("samples"), F.max("n").alias("largest")).first()
+    out = {"count": int(counted["samples"] or 0), "largest": int(counted["largest"] or 0), "incomplete": {}}
+    if out["largest"] <= 1:
+        return out
+    common = [r["member"] for r in table.groupBy("member").agg(F.countDistinct("sample").alias("k"))
+              .where("k > 1").orderBy(F.desc("k"), "member").limit(50).collect()]
+    if not common:
+        return out
+    lacking = per_sample.agg(*[
+        F.struct(F.sum((~F.array_contains("members", m)).cast("int")).alias("n"),
+                 F.slice(F.sort_array(F.collect_list(F.when(~F.array_contains("members", m), F.col("sample")))),
+                         1, EXAMPLES).alias("examples")).alias(f"m{i}")
+        for i, m in enumerate(common)]).first()
+    for i, m in enumerate(common):
+        if lacking[f"m{i}"]["n"]:
+            out["incomplete"][m] = {"count": int(lacking[f"m{i}"]["n"]), "examples": list(lacking[f"m{i}"]["examples"])}
+    return out
 
 
 def channel_normalization(table: DataFrame, split_name: str = "train") -> dict:
@@ -130,7 +158,7 @@ class QuarantineError(RuntimeError):
 def check_quarantine_fraction(report: dict, limit: float) -> None:
     """Raise QuarantineError, naming the top reason, when too much of the input is quarantined."""
     inputs = report["rows"] - report.get("augmented_copies", 0)
-    bad = sum(info["count"] for info in report["quarantine"].values())
+    bad = sum(info["count"] for reason, info in report["quarantine"].items() if reason != FILTERED)
     report["quarantined_fraction"] = round(bad / inputs, 6) if inputs else 0.0
     if inputs and bad / inputs > limit:
         reason, info = max(report["quarantine"].items(), key=lambda kv: (kv[1]["count"], kv[0]))

@@ -62,7 +62,12 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
     names = split_assign.parse_names(s.get("names"), len(ratios))
     if kind == "table" and not s.get("key_by"):
         raise ValueError("--key-by: expected column:NAME for tabular input, got nothing")
-    key_by = KeySpec.parse(str(s.get("key_by", "content")))
+    if kind == "table" and ingest["samples"] != "file":
+        raise ValueError("--samples: expected file for tabular input (rows are samples), got basename")
+    key_by = KeySpec.parse(str(s.get("key_by", "sample" if ingest["samples"] == "basename" else "content")))
+    if key_by.kind == "path" and ingest["samples"] == "basename":
+        raise ValueError("--key-by: path would split a sample's files apart; expected sample, content or "
+                         "group:REGEX with --samples basename")
     if kind == "table" and key_by.kind != "column":
         raise ValueError(f"--key-by: expected column:NAME for tabular input, got {key_by}")
     if kind != "table" and key_by.kind == "column":

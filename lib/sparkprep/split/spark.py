@@ -13,7 +13,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 
 from sparkprep.cli import UsageError
-from sparkprep.ingest.paths import compile_group_regex, first_group
+from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
 from sparkprep.ingest.spark import Reconciliation, catalog_frame, tune_table_scan
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
@@ -45,14 +45,25 @@ def split_by_bucket(bucket: Column, ratios: Sequence[float], names: Sequence[str
     return expr.otherwise(F.lit(names[-1]))
 
 
-def file_key(df: DataFrame, spec: KeySpec) -> DataFrame:
-    """Add `key` for file rows; where it cannot be computed, key by rel_path and say why."""
-    if spec.kind == "content":
+def file_key(df: DataFrame, spec: KeySpec, grouped: bool = False) -> DataFrame:
+    """Add `key` for file rows; where it cannot be computed, key by the sample id and say why.
+
+    grouped: the rows are samples of several files (--samples basename), so `content` is
+    the sample's content key rather than the file's sha256.
+
+    With --samples file the sample id is the relative path. With basename, every key is a
+    function of the whole sample, so all of a sample's rows share one key and one split.
+    """
+    if spec.kind == "content" and grouped:
+        key, fallback = _sample_content_key(df), "a member's sha256 is unknown; keyed by sample"
+    elif spec.kind == "content":
         key, fallback = F.col("sha256"), "sha256 unknown; keyed by path"
     elif spec.kind == "path":
         key, fallback = F.col("rel_path"), None
+    elif spec.kind == "sample":
+        key, fallback = F.col("sample"), None
     else:
-        key, fallback = _group_udf(spec.arg)(F.col("rel_path")), f"group regex {spec.arg!r} did not match; keyed by path"
+        key, fallback = _group_udf(spec.arg)(F.col("sample")), f"group regex {spec.arg!r} did not match; keyed by sample"
     df = df.withColumn("key", key)
     if fallback is None:
         return df
@@ -61,7 +72,18 @@ def file_key(df: DataFrame, spec: KeySpec) -> DataFrame:
     return (df.withColumn("error", F.when(no_key, F.concat_ws("; ", F.col("error"), F.lit(fallback)))
                           .otherwise(F.col("error")))
               .withColumn("status", status.otherwise(F.col("status")))
-              .withColumn("key", F.coalesce(F.col("key"), F.col("rel_path"))))
+              .withColumn("key", F.coalesce(F.col("key"), F.col("sample"))))
+
+
+def _sample_content_key(df: DataFrame) -> Column:
+    """sha256 of "member\\0member_sha256\\n" over a sample's members in member-name order (null if any
+    member's sha256 is unknown), as sparkprep.ingest.paths.sample_content_key."""
+    member = F.struct(F.col("member").alias("m"), F.col("sha256").alias("s"))
+    window = Window.partitionBy("sample")
+    lines = F.transform(F.array_sort(F.collect_list(member).over(window)),
+                        lambda x: F.concat(x["m"], F.lit("\0"), x["s"], F.lit("\n")))
+    unknown = F.max(F.col("sha256").isNull().cast("int")).over(window) > 0
+    return F.when(~unknown, F.sha2(F.array_join(lines, ""), 256))
 
 
 def _group_udf(pattern_text: str):
@@ -102,12 +124,21 @@ def _stratified(df: DataFrame, cfg: SplitConfig) -> DataFrame:
     return joined.drop("_s_label", "_s_key")
 
 
-def split_files(catalog: DataFrame, cfg: SplitConfig) -> DataFrame:
-    """Catalog rows (from ingest or a catalog table) -> split rows."""
+def split_files(catalog: DataFrame, cfg: SplitConfig, from_table: bool = False) -> DataFrame:
+    """Catalog rows (from ingest or a catalog table) -> split rows.
+
+    A catalog table written before samples existed gets one sample per file. A table whose
+    rows are grouped into samples keeps its grouping, whatever --samples says.
+    """
+    if from_table and "sample" not in catalog.columns:
+        catalog = (catalog.withColumn("sample", F.col("rel_path"))
+                   .withColumn("member", F.regexp_extract("rel_path", SAMPLE_RULE.pattern, 2)))
     require_columns(catalog.columns, [f.name for f in CATALOG_SCHEMA if f.name != "content"],
                     "a catalog table (from jobs/ingest.py)")
+    grouped = cfg.samples == "basename" or (
+        from_table and catalog.where(F.col("sample") != F.col("rel_path")).limit(1).count() > 0)
     catalog = catalog.drop("key", "split")  # re-splitting a split table
-    return with_split(file_key(catalog, cfg.key_by), cfg)
+    return with_split(file_key(catalog, cfg.key_by, grouped), cfg)
 
 
 def read_rows(spark: SparkSession, cfg: SplitConfig) -> DataFrame:
@@ -177,4 +208,4 @@ def split_source(spark: SparkSession, cfg: SplitConfig,
     tune_table_scan(spark, cfg.input, table)
     if keep_existing_split and "split" in table.columns:
         return table, None, SPLIT_TABLE_KEPT
-    return split_files(table, cfg), None, "read catalog, split"
+    return split_files(table, cfg, from_table=True), None, "read catalog, split"
