@@ -23,22 +23,26 @@ def submit_env() -> Dict[str, str]:
 
 
 def submit_command(job: str, args: Sequence[str], master: str = "local[2]",
-                   conf: Optional[Dict[str, str]] = None, profile: str = "local") -> list:
+                   conf: Optional[Dict[str, str]] = None, profile: str = "local",
+                   py_files: Sequence[str] = ()) -> list:
     """The spark-submit command line for jobs/<job>.py (or a script path) with conf/<profile>.conf."""
     cmd = [str(pathlib.Path(sys.executable).parent / "spark-submit"), "--master", master,
            "--properties-file", str(REPO / "conf" / f"{profile}.conf"),
            "--driver-java-options", f"-Dlog4j2.configurationFile=file:{REPO / 'conf' / 'log4j2.properties'}"]
     for key, value in (conf or {}).items():
         cmd += ["--conf", f"{key}={value}"]
+    if py_files:
+        cmd += ["--py-files", ",".join(map(str, py_files))]
     app = job if job.endswith(".py") else str(REPO / "jobs" / f"{job}.py")
     return cmd + [app, *map(str, args)]
 
 
 def spark_submit(job: str, *args, master: str = "local[2]", conf: Optional[Dict[str, str]] = None,
                  timeout: float = 1800, capture: bool = True, env: Optional[Dict[str, str]] = None,
-                 profile: str = "local") -> subprocess.CompletedProcess:
+                 profile: str = "local", py_files: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run the job; spark-submit forwards the Python driver's stderr into its stdout."""
-    return subprocess.run(submit_command(job, args, master, conf, profile), env={**submit_env(), **(env or {})},
+    return subprocess.run(submit_command(job, args, master, conf, profile, py_files),
+                          env={**submit_env(), **(env or {})},
                           cwd=REPO,
                           capture_output=capture, text=True, timeout=timeout)
 

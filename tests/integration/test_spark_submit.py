@@ -58,7 +58,8 @@ def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, s
     import tarfile
 
     from sparkprep.export.flags import export_config
-    from sparkprep.export.spark import FAIL_ENV, run_export
+    from sparkprep.export.spark import run_export
+    from sparkprep.spark.faults import FAIL_ENV
     from sparkprep.preprocess.flags import preprocess_config
     from sparkprep.preprocess.spark import run_preprocess
 
@@ -86,3 +87,44 @@ def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, s
         assert len(names) == 3 * shard["samples"]
         keys += [n.rsplit(".", 1)[0] for n in names if n.endswith(".json")]
     assert len(keys) == len(set(keys)) == sum(r["status"] == "ok" for r in rows)
+
+
+def test_map_via_spark_submit_with_py_files_survives_injected_task_failures(spark, tmp_path, make_sample):
+    """--py-files ships the user's function; attempt 0 of every map task dies (local[2,3] retries):
+    the output equals an undisturbed in-session run, and the one raising sample is a map_error."""
+    from sparkprep.map.flags import map_config
+    from sparkprep.map.spark import run_map
+    from sparkprep.spark.faults import FAIL_ENV
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    root = tmp_path / "pairs"
+    for i in range(10):
+        make_sample.write(str(root / "x" / f"r{i}.dat"), bytes(range(i, i + 40)))
+        make_sample.write(str(root / "x" / f"r{i}.hea"), f"r{i} 1 250 {40 + i}".encode())
+    run_split(spark, split_config(["--input", str(root), "--output", str(tmp_path / "splits"), "--samples",
+                                   "basename", "--extensions", "dat,hea"]))
+    module = tmp_path / "signal_features.py"
+    module.write_text("def extract(s):\n"
+                      "    if s['__key__'] == 'x/r7':\n"
+                      "        raise ValueError('bad header')\n"
+                      "    return {'total': sum(s['dat']), 'fs': int(s['hea'].split()[2])}\n")
+    args = ["--input", tmp_path / "splits", "--map", "signal_features:extract", "--schema", "total bigint, fs int"]
+    result = spark_submit("map", *args, "--output", tmp_path / "failed", master="local[2,3]", env={FAIL_ENV: "3"},
+                          py_files=[module])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "injected failure after 3 records" in result.stdout + result.stderr
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    spark.sparkContext.addPyFile(str(module))
+    try:
+        run_map(spark, map_config([*map(str, args), "--output", str(tmp_path / "calm")]))
+    finally:
+        sys.path.remove(str(tmp_path))
+    failed, calm = (sorted(pq.read_table(str(tmp_path / name)).to_pylist(), key=lambda r: r["sample"])
+                    for name in ("failed", "calm"))
+    assert failed == calm and len(failed) == 10
+    statuses = {r["sample"]: r["status"] for r in failed}
+    assert statuses.pop("x/r7") == "map_error" and set(statuses.values()) == {"ok"}
+    assert {r["sample"]: r["total"] for r in failed}["x/r2"] == sum(range(2, 42))

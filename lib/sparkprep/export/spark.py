@@ -20,7 +20,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import uuid
 from typing import Dict, List, Optional
 
@@ -36,6 +35,7 @@ from sparkprep.export.flags import ExportConfig
 from sparkprep.report.run_report import StageClock, nested_counts, versions
 from sparkprep.schema import OK, require_columns
 from sparkprep.spark import ownership
+from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
 from sparkprep.spark.tables import is_delta_table, read_table
@@ -43,8 +43,6 @@ from sparkprep.split.assign import check_split_name
 
 STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
 EXPORT_JOURNAL = "_sparkprep_publish.json"
-# Test hook: attempt 0 of every write task fails after writing this many records.
-FAIL_ENV = "SPARKPREP_TEST_FAIL_AFTER_RECORDS"
 PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int"
 PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
@@ -282,24 +280,9 @@ def _attempt() -> str:
     return f"{context.taskAttemptId() if context else 0}-{uuid.uuid4().hex[:8]}"
 
 
-def _failure_hook():
-    """Fails attempt 0 of every task after FAIL_ENV records (tests only; unset in real runs)."""
-    after = int(os.environ.get(FAIL_ENV, "0") or 0)
-    context = TaskContext.get()
-    if not after or context is None or context.attemptNumber() > 0:
-        return lambda published: None
-    seen = {"records": 0}
-
-    def checkpoint(published: int) -> None:
-        seen["records"] += 1
-        if seen["records"] >= after:
-            raise RuntimeError(f"injected failure after {after} records ({FAIL_ENV})")
-    return checkpoint
-
-
 def _write_shards(batches, export_format, output, endpoint, classes):
     yield from export_rows.shard_batches(batches, export_format, open_destination(output, endpoint), _attempt(), classes,
-                                         checkpoint=_failure_hook())
+                                         checkpoint=failure_hook())
 
 
 def _write_folders(batches, output, endpoint, dirs):

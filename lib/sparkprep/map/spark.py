@@ -1,0 +1,55 @@
+"""Split table -> one row per sample from the user's function: the Spark glue of sparkprep.map."""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from sparkprep.ingest.paths import SAMPLE_RULE
+from sparkprep.ingest.spark import tune_table_scan
+from sparkprep.map.flags import MapConfig
+from sparkprep.map.samples import INPUT_COLUMNS, load_function, mapped_batches, output_schema, parse_schema
+from sparkprep.report.run_report import StageClock
+from sparkprep.report.spark import write_reported_table
+from sparkprep.schema import require_columns
+from sparkprep.spark.faults import failure_hook
+from sparkprep.spark.tables import claimed_output, payload_options, read_table
+
+
+def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = None) -> dict:
+    """Every sample of a split table through the user's function, written as a table by split."""
+    clock = clock or StageClock("map")
+    with claimed_output(spark, cfg.output, cfg.format, "map") as claim:
+        clock.stage("planning", f"{cfg.input}: {cfg.function}{' (batches)' if cfg.batched else ''}")
+        table = read_table(spark, cfg.input)
+        tune_table_scan(spark, cfg.input, table)
+        mapped = mapped_frame(sample_rows(table), cfg)
+        clock.stage("running", f"{'map-batch' if cfg.batched else 'map'} {cfg.function} over each sample -> {cfg.output}")
+        return write_reported_table(spark, claim, mapped, cfg, clock, None, split_params=None, partition_by="split",
+                                    options=payload_options(None, already_compressed=False))
+
+
+def sample_rows(table: DataFrame) -> DataFrame:
+    """The columns the map reads, with sample and member derived for tables written before samples."""
+    if "sample" not in table.columns and "rel_path" in table.columns:
+        table = (table.withColumn("sample", F.col("rel_path"))
+                 .withColumn("member", F.regexp_extract("rel_path", SAMPLE_RULE.pattern, 2)))
+    require_columns(table.columns, INPUT_COLUMNS, "a split table of files (jobs/split.py)")
+    return table.select(*INPUT_COLUMNS)
+
+
+def mapped_frame(rows: DataFrame, cfg: MapConfig) -> DataFrame:
+    """One output row per sample: a sample's members meet in one task, in member order."""
+    fields = parse_schema(cfg.schema)
+    work = functools.partial(_map_partition, function=cfg.function, fields=fields, seed=cfg.seed,
+                             batched=cfg.batched, batch_size=cfg.batch_size)
+    grouped = rows.repartition("sample").sortWithinPartitions("sample", "member")
+    return grouped.mapInArrow(work, from_arrow_schema(output_schema(fields)))
+
+
+def _map_partition(batches, function, fields, seed, batched, batch_size):
+    """On the executor: import the user's function (shipped with --py-files), then map."""
+    yield from mapped_batches(batches, load_function(function), fields, seed, batched, batch_size, failure_hook())

@@ -1,0 +1,86 @@
+"""jobs/map.py in the shared session: the user's function over whole samples of a split table."""
+
+import json
+import textwrap
+
+import pyarrow.parquet as pq
+import pytest
+
+from sparkprep.map.flags import map_config
+from sparkprep.map.spark import run_map
+from sparkprep.split.flags import split_config
+from sparkprep.split.spark import run_split
+
+USER_MODULE = '''
+import json
+
+
+def features(sample):
+    """One sample of jpg + json (+ cls): a scalar field, a new member, a failure and a filter."""
+    boxes = json.loads(sample["json"])["boxes"]
+    if sample["__key__"].endswith("s003"):
+        raise KeyError("no such box")
+    if sample["__key__"].endswith("s005"):
+        return None
+    return {"n_boxes": len(boxes), "jpg_bytes": len(sample["jpg"]), "seed_low": sample["__seed__"] % 1000,
+            "boxes.txt": " ".join(str(b) for b in boxes).encode()}
+'''
+
+
+@pytest.fixture(scope="module")
+def split_table(spark, tmp_path_factory, make_sample):
+    root = tmp_path_factory.mktemp("map") / "coco"
+    for i in range(12):
+        base = root / ("ant" if i % 2 else "bee") / f"s{i:03d}"
+        make_sample.write(f"{base}.jpg", make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
+        make_sample.write(f"{base}.json", json.dumps({"boxes": [[i, i, 4, 4]] * (i % 3 + 1)}).encode())
+    out = root.parent / "splits"
+    run_split(spark, split_config(["--input", str(root), "--output", str(out), "--samples", "basename",
+                                   "--extensions", "jpg,json"]))
+    module = root.parent / "user_features.py"
+    module.write_text(textwrap.dedent(USER_MODULE))
+    spark.sparkContext.addPyFile(str(module))  # what --py-files does for spark-submit
+    import sys
+
+    sys.path.insert(0, str(root.parent))
+    yield out
+    sys.path.remove(str(root.parent))
+
+
+def mapped(spark, split_table, out, *extra):
+    report = run_map(spark, map_config(["--input", str(split_table), "--output", str(out),
+                                        "--map", "user_features:features",
+                                        "--schema", "n_boxes int, jpg_bytes bigint, seed_low int", *extra]))
+    rows = sorted(pq.read_table(str(out)).to_pylist(), key=lambda r: r["sample"])
+    return report, rows
+
+
+def test_every_sample_is_one_row_with_fields_members_errors_and_filters(spark, split_table, tmp_path):
+    report, rows = mapped(spark, split_table, tmp_path / "features")
+    by_sample = {r["sample"]: r for r in rows}
+    assert len(rows) == 12
+    bad = by_sample["ant/s003"]
+    assert bad["status"] == "map_error" and bad["error"].startswith("KeyError: 'no such box' at user_features.py:")
+    assert by_sample["ant/s005"]["status"] == "filtered"
+    good = by_sample["bee/s004"]
+    assert (good["status"], good["n_boxes"]) == ("ok", 2) and good["members"] == [("boxes.txt", b"[4, 4, 4, 4] [4, 4, 4, 4]")]
+    assert all(r["status"] == "ok" for s, r in by_sample.items() if s not in ("ant/s003", "ant/s005"))
+    splits = {r["sample"]: r["split"] for r in pq.read_table(str(split_table), columns=["sample", "split"]).to_pylist()}
+    assert all(r["split"] == splits[r["sample"]] for r in rows)  # a sample keeps its split
+    assert {k: v["count"] for k, v in report["quarantine"].items()} == {"filtered": 1, "map_error": 1}
+
+
+def test_a_rerun_gives_identical_rows(spark, split_table, tmp_path):
+    _, first = mapped(spark, split_table, tmp_path / "a")
+    _, second = mapped(spark, split_table, tmp_path / "b")
+    assert first == second and first[0]["seed_low"] is not None
+
+
+def test_a_missing_function_or_bad_schema_is_a_usage_error_before_spark(split_table, tmp_path):
+    from sparkprep.cli import UsageError
+
+    with pytest.raises(UsageError, match="has no function 'nope'"):
+        map_config(["--input", str(split_table), "--output", str(tmp_path / "o"), "--map", "user_features:nope"])
+    with pytest.raises(UsageError, match="--schema: expected 'name type"):
+        map_config(["--input", str(split_table), "--output", str(tmp_path / "o"), "--map", "user_features:features",
+                    "--schema", "n_boxes number"])
