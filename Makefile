@@ -14,7 +14,7 @@ SAMPLE := data/mednist
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-cluster.txt setup.py
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-examples.txt requirements-cluster.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
