@@ -34,19 +34,28 @@ class ProbeSettings:
 
 
 def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) -> Iterator[pa.RecordBatch]:
-    """Map input batches (path, length, content) to batches of CATALOG_SCHEMA."""
+    """Map input batches (path, length, content) to batches of CATALOG_SCHEMA.
+
+    Batches of tar members (sparkprep.ingest.tar_shards) also carry rel_path (the member
+    name), sha256, status and error; a member whose status is already set is not probed.
+    """
     image_probe.set_max_pixels(settings.max_pixels)
     label_pattern = compile_group_regex(settings.label_regex, "--label-regex") if settings.label_regex else None
     names = [f.name for f in CATALOG_SCHEMA if f.name != "content"]
     for batch in batches:
         columns = {name: [] for name in names}
         contents = batch.column("content")
-        for path, size, data in zip(batch.column("path").to_pylist(), batch.column("length").to_pylist(),
-                                    contents.to_pylist()):
-            rel = relative_path(path, settings.root)
+        given = {name: batch.column(name).to_pylist() for name in ("rel_path", "sha256", "status", "error")
+                 if name in batch.schema.names}
+        for i, (path, size, data) in enumerate(zip(batch.column("path").to_pylist(), batch.column("length").to_pylist(),
+                                                   contents.to_pylist())):
+            rel = given["rel_path"][i] if "rel_path" in given else relative_path(path, settings.root)
             label = first_group(label_pattern, rel) if label_pattern else label_from_parent(rel)
             sample, member = sample_and_member(rel, settings.samples)
-            digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
+            if given.get("status") and given["status"][i] is not None:
+                digest, probe = given["sha256"][i], image_probe.Probe(given["status"][i], given["error"][i])
+            else:
+                digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
             row = dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
                        status=probe.status, error=probe.error, format=probe.format, width=probe.width,
                        height=probe.height, mode=probe.mode, frames=probe.frames,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from dataclasses import dataclass
@@ -79,8 +80,9 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
         if not s.get(required):
             raise ValueError(f"--{required}: expected a path, got nothing")
     values: Dict[str, Any] = {"input": str(s["input"]), "output": str(s["output"])}
-    if is_local(values["input"]) and not os.path.exists(local_path(values["input"])):
-        raise ValueError(f"--input: expected an existing path, got {values['input']!r}")
+    if is_local(values["input"]) and not os.path.exists(local_path(values["input"])) \
+            and not glob.glob(local_path(values["input"])):
+        raise ValueError(f"--input: expected an existing path (or a glob that matches), got {values['input']!r}")
     check_output(values["input"], values["output"])
     values["format"] = choice("--format", s.get("format", "parquet"), FORMATS)
     values["validate"] = choice("--validate", s.get("validate", "header"), VALIDATE_LEVELS)

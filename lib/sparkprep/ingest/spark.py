@@ -17,8 +17,9 @@ from pyspark.sql.types import StringType
 from sparkprep.cli import UsageError
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.ingest.flags import IngestConfig
-from sparkprep.ingest.listing import list_files, qualify
+from sparkprep.ingest.listing import is_local, list_files, qualify
 from sparkprep.ingest.paths import is_hidden, relative_path
+from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS, shard_rows
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
 from sparkprep.schema import CATALOG_SCHEMA, CONFLICTING_LABELS, OK
@@ -101,8 +102,36 @@ def extension_regex(extensions) -> str:
     return r"(?i)\.(" + "|".join(re.escape(e) for e in extensions) + r")$"
 
 
+@dataclass
+class ShardReconciliation:
+    """WebDataset input: every listed shard must show up in the written rows (a damaged or
+    missing one as a quarantine row), and no other."""
+
+    shards: List[str] = field(default_factory=list)
+
+    def as_dict(self, rows: int) -> dict:
+        return {"listed_shards": len(self.shards), "shard_examples": self.shards[:EXAMPLES], "rows": rows,
+                "expected_rows": None, "reconciled": None}
+
+    def verify(self, written: DataFrame, summary: dict) -> None:
+        shard = F.regexp_extract("path", r"^(.*?)#", 1)  # Hadoop URIs of the shards never hold '#'
+        prefix = F.conv(F.substring(F.sha2("shard", 256), 1, 15), 16, 10).cast("decimal(38,0)")
+        seen = written.select(shard.alias("shard")).distinct().agg(
+            F.count(F.lit(1)).alias("n"), F.sum(prefix).alias("identity")).first()
+        summary["reconciled"] = int(seen["n"]) == len(self.shards) and \
+            int(seen["identity"] or 0) == path_identity(self.shards)
+        if not summary["reconciled"]:
+            raise ReconciliationError(f"{len(self.shards)} shards listed but rows came from {seen['n']} shards: "
+                                      "did shards change during the run? Nothing was published")
+
+
 def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Reconciliation]:
-    """One row per wanted input file, as CATALOG_SCHEMA, plus the listing reconciliation."""
+    """One row per wanted input file, as CATALOG_SCHEMA, plus the listing reconciliation.
+
+    With --input-kind webdataset, one row per member of every .tar shard instead.
+    """
+    if getattr(cfg, "input_kind", None) == "webdataset":
+        return shard_catalog(spark, cfg)
     root = qualify(cfg.input)
     links: List[str] = []
     listing = list_files(cfg.input, cfg.follow_symlinks, links)
@@ -153,6 +182,42 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     if cfg.samples == "basename":
         catalog = whole_sample_quarantine(catalog, labels_per_file=bool(cfg.labels or cfg.label_regex))
     return catalog, rec
+
+
+def list_shards(spark: SparkSession, uri: str) -> List[Tuple[str, int]]:
+    """(uri, size) of the WebDataset shards: a glob pattern, a directory (recursively) or one shard."""
+    if any(c in uri for c in "*?[{"):
+        found = HadoopFS(spark).glob(uri if not is_local(uri) else qualify(uri))
+    else:
+        found = list_files(uri)
+    return [(u, s) for u, s in found if u.lower().endswith(SHARD_EXTENSIONS)]
+
+
+def shard_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, "ShardReconciliation"]:
+    """One CATALOG_SCHEMA row per member of every shard, members grouped into samples by WebDataset's rule.
+
+    Each task streams whole shards (a few per core), so nothing of O(members) reaches the driver.
+    """
+    shards = list_shards(spark, cfg.input)
+    if not shards:
+        raise UsageError(f"--input: expected WebDataset shards (.tar, .tar.gz), found none at {cfg.input}")
+    cores = spark.sparkContext.defaultParallelism
+    uris = spark.createDataFrame([(u,) for u, _ in shards], "path string").repartition(
+        max(1, min(len(shards), cores * TASKS_PER_CORE)))
+    settings = ProbeSettings(root=qualify(cfg.input), label_regex=cfg.label_regex,
+                             full_validate=cfg.validate == "full", max_file_bytes=cfg.max_file_bytes,
+                             max_pixels=cfg.max_pixels, samples="basename")
+    work = functools.partial(_shard_catalog_batches, max_bytes=cfg.max_file_bytes, settings=settings)
+    catalog = uris.mapInArrow(work, from_arrow_schema(CATALOG_SCHEMA))
+    if cfg.labels:
+        catalog = with_labels_file(spark, catalog, cfg.labels)
+    catalog = whole_sample_quarantine(catalog, labels_per_file=bool(cfg.labels or cfg.label_regex))
+    return catalog, ShardReconciliation([u for u, _ in shards])
+
+
+def _shard_catalog_batches(batches, max_bytes, settings):
+    """On the executor: stream the shards' members and catalogue them, in one Python pass."""
+    yield from catalog_batches(shard_rows(batches, max_bytes), settings)
 
 
 def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFrame:

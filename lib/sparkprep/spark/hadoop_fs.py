@@ -91,6 +91,11 @@ class HadoopFS:
         finally:
             stream.close()
 
+    def glob(self, pattern: str) -> "list[tuple[str, int]]":
+        """(uri, size) of the files matching a Hadoop glob pattern (*, ?, [..], {a,b}), sorted."""
+        statuses = self._fs(pattern).globStatus(self._path(pattern)) or []
+        return sorted((s.getPath().toString(), int(s.getLen())) for s in statuses if s.isFile())
+
     def list_files(self, uri: str, suffix: str = "") -> "list[tuple[str, int, int]]":
         """(uri, size, mtime_ms) of files below uri, recursively, ending in suffix."""
         out = []

@@ -9,10 +9,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from sparkprep.cli import Flags, choice, local_path, merged_settings, wrap
 from sparkprep.ingest.flags import INGEST_FLAGS, IngestConfig, ingest_values
 from sparkprep.ingest.listing import is_local
+from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
 from sparkprep.split import assign as split_assign
 from sparkprep.split.keys import KeySpec
 
-INPUT_KINDS = ("auto", "files", "catalog", "table")
+INPUT_KINDS = ("auto", "files", "catalog", "table", "webdataset")
 STRATIFY = ("none", "exact")
 
 
@@ -58,6 +59,10 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
     kind = choice("--input-kind", s.get("input_kind", "auto"), INPUT_KINDS)
     if kind == "auto":
         kind = detect_input_kind(ingest["input"])
+    if kind == "webdataset":  # members are grouped by WebDataset's own key rule
+        if s.get("samples") == "file":
+            raise ValueError("--samples: WebDataset shards hold samples by basename; expected basename, got file")
+        ingest["samples"] = "basename"
     ratios = split_assign.parse_ratios(str(s.get("ratios", "0.8,0.1,0.1")))
     names = split_assign.parse_names(s.get("names"), len(ratios))
     if kind == "table" and not s.get("key_by"):
@@ -89,6 +94,8 @@ def detect_input_kind(uri: str) -> str:
     lowered = uri.lower().rstrip("/")
     if lowered.endswith((".csv", ".parquet", ".csv.gz")):
         return "table"
+    if lowered.endswith(SHARD_EXTENSIONS):  # one shard, or a glob of them
+        return "webdataset"
     if is_local(uri):
         root = local_path(uri)
         return kind_of_directory(os.listdir(root)) if os.path.isdir(root) else "files"

@@ -201,9 +201,10 @@ def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
 def split_source(spark: SparkSession, cfg: SplitConfig,
                   keep_existing_split: bool) -> Tuple[DataFrame, Optional[Reconciliation], str]:
     """Split rows from raw files (ingested inline), a catalog, or (if kept) an existing split table."""
-    if cfg.input_kind == "files":
+    if cfg.input_kind in ("files", "webdataset"):
         catalog, rec = catalog_frame(spark, cfg)
-        return split_files(catalog, cfg), rec, f"ingest {rec.expected_rows} files and split inline"
+        what = f"{len(rec.shards)} WebDataset shards" if cfg.input_kind == "webdataset" else f"{rec.expected_rows} files"
+        return split_files(catalog, cfg), rec, f"ingest {what} and split inline"
     table = read_table(spark, cfg.input)
     tune_table_scan(spark, cfg.input, table)
     if keep_existing_split and "split" in table.columns:
