@@ -58,6 +58,25 @@ def sample_tree(tmp_path_factory, make_sample):
 
 
 
+def write_samples(make_sample, root, first, count, with_cls=True, mask=False):
+    """<label>/s<i>.jpg + .json (+ .cls, + a .seg.png mask) samples, like a detection or WebDataset tree."""
+    import io
+    import json
+
+    from PIL import Image
+
+    for i in range(first, first + count):
+        base = root / ("ant" if i % 2 else "bee") / f"s{i:03d}"
+        make_sample.write(f"{base}.jpg", make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
+        make_sample.write(f"{base}.json", json.dumps({"boxes": [[i, i, 4, 4]] * (i % 3 + 1)}).encode())
+        if with_cls:
+            make_sample.write(f"{base}.cls", str(i % 2).encode())
+        if mask:
+            buffer = io.BytesIO()
+            Image.new("L", (8, 8), i).save(buffer, "PNG")
+            make_sample.write(f"{base}.seg.png", buffer.getvalue())
+
+
 def spark_submit(job, *args, **kwargs):
     """Run the real `spark-submit jobs/<job>.py ...` (see scripts/local_submit.py)."""
     return load_script("local_submit").spark_submit(job, *args, **kwargs)

@@ -97,6 +97,13 @@ def file_value(flag: str, value: Any, flags: Flags) -> str:
     return str(value)
 
 
+def require_paths(settings: Dict[str, Any], *flags: str) -> None:
+    """ValueError naming the first of these flags that was not given."""
+    for flag in flags:
+        if not settings.get(flag):
+            raise ValueError(f"--{flag}: expected a path, got nothing")
+
+
 def whole_number(flag: str, text: Any, low: int, high: int) -> int:
     """An integer flag value in [low, high]; '2.9', 'true' and '1e3' are errors."""
     if not re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):

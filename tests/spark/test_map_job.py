@@ -1,11 +1,11 @@
 """jobs/map.py in the shared session: the user's function over whole samples of a split table."""
 
-import json
 import textwrap
 
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import write_samples
 from sparkprep.map.flags import map_config
 from sparkprep.map.spark import run_map
 from sparkprep.split.flags import split_config
@@ -30,10 +30,7 @@ def features(sample):
 @pytest.fixture(scope="module")
 def split_table(spark, tmp_path_factory, make_sample):
     root = tmp_path_factory.mktemp("map") / "coco"
-    for i in range(12):
-        base = root / ("ant" if i % 2 else "bee") / f"s{i:03d}"
-        make_sample.write(f"{base}.jpg", make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
-        make_sample.write(f"{base}.json", json.dumps({"boxes": [[i, i, 4, 4]] * (i % 3 + 1)}).encode())
+    write_samples(make_sample, root, 0, 12, with_cls=False)
     out = root.parent / "splits"
     run_split(spark, split_config(["--input", str(root), "--output", str(out), "--samples", "basename",
                                    "--extensions", "jpg,json"]))

@@ -1,11 +1,11 @@
 """Samples made of several files (README "Contracts", Samples): grouping, keys, whole-sample quarantine."""
 
 import collections
-import json
 
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import write_samples
 from sparkprep.cli import UsageError
 from sparkprep.ingest.flags import ingest_config
 from sparkprep.ingest.paths import sample_content_key
@@ -15,17 +15,6 @@ from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
 COLUMNS = ["key", "split", "label", "rel_path", "sample", "member", "sha256", "status", "error", "format"]
-
-
-def write_samples(make_sample, root, first, count, with_cls=True):
-    """<label>/s<i>.jpg + .json (+ .cls) triples, like a detection or WebDataset-style tree."""
-    for i in range(first, first + count):
-        label = "ant" if i % 2 else "bee"
-        base = root / label / f"s{i:03d}"
-        make_sample.write(f"{base}.jpg", make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
-        make_sample.write(f"{base}.json", json.dumps({"boxes": [[i, i, 4, 4]]}).encode())
-        if with_cls:
-            make_sample.write(f"{base}.cls", str(i % 2).encode())
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sparkprep.export import shards
 
 # What the export passes read, in this order (sparkprep.export.spark builds it from either table).
 EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width", "height", "channels",
-                  "image", "image_format")
+                  "image", "image_format", "extras")
 
 SIZES_SCHEMA = pa.schema([
     pa.field("split", pa.string()), pa.field("path", pa.string()), pa.field("aug_index", pa.int32()),
@@ -34,14 +34,20 @@ def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
     A record's length depends only on its image's length (and, for raw pixels, shape),
     never on the bytes, so stand-ins size records exactly without shipping the images.
     """
-    names = [n for n in EXPORT_COLUMNS if n != "image"]
+    names = [n for n in EXPORT_COLUMNS if n not in ("image", "extras")]
     columns = {name: batch.column(name).to_pylist() for name in names}
     images = batch.column("image") if "image" in batch.schema.names else None
     lengths = batch.column("image_len").to_pylist() if images is None else None
+    extras = batch.column("extras").to_pylist() if "extras" in batch.schema.names else None
+    extra_lengths = batch.column("extras_len").to_pylist() if "extras_len" in batch.schema.names else None
     for i in range(batch.num_rows):
         values = {name: columns[name][i] for name in names}
         values["aug_index"] = values["aug_index"] or 0
         values["image"] = images[i].as_py() if images is not None else bytes(lengths[i] or 0)
+        if extras is not None:
+            values["extras"] = tuple(sorted((k, v) for k, v in extras[i] or []))
+        elif extra_lengths is not None:
+            values["extras"] = tuple(sorted((k, bytes(n or 0)) for k, n in extra_lengths[i] or []))
         yield shards.Sample(**values)
 
 
@@ -112,11 +118,14 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
         for sample in samples_of(batch):
-            name = f"{sample.split}/{shards.label_dir(dirs, sample.label)}/{sample.name}.{sample.ext}"
-            size, sha = dest.publish(name, [sample.payload()], attempt)
-            for column, value in (("split", sample.split), ("name", name), ("label", sample.label),
-                                  ("samples", 1), ("bytes", size), ("sha256", sha)):
-                out[column].append(value)
+            stem = f"{sample.split}/{shards.label_dir(dirs, sample.label)}/{sample.name}"
+            files = [(f"{stem}.{sample.ext}", sample.payload(), 1)]
+            files += [(f"{stem}.{member}", data, 0) for member, data in sample.extras]  # next to the image
+            for name, data, counted in files:
+                size, sha = dest.publish(name, [data], attempt)
+                for column, value in (("split", sample.split), ("name", name), ("label", sample.label),
+                                      ("samples", counted), ("bytes", size), ("sha256", sha)):
+                    out[column].append(value)
         yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
 
 

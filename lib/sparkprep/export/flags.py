@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
-                           parse_bytes, redact_uri, whole_number, wrap)
+                           parse_bytes, redact_uri, require_paths, whole_number, wrap)
 from sparkprep.export.shards import EXPORT_FORMATS
 from sparkprep.ingest.listing import is_local
 from sparkprep.split import assign as split_assign
@@ -56,9 +56,7 @@ def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
 
 def export_values(s: Dict[str, Any]) -> ExportConfig:
     """A checked ExportConfig from merged settings."""
-    for required in ("input", "output"):
-        if not s.get(required):
-            raise ValueError(f"--{required}: expected a path, got nothing")
+    require_paths(s, "input", "output")
     if not s.get("to"):
         raise ValueError(f"--to: expected one of {', '.join(EXPORT_FORMATS)}, got nothing")
     to = choice("--to", str(s["to"]), EXPORT_FORMATS)

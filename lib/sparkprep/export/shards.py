@@ -20,7 +20,7 @@ import struct
 import tarfile
 import unicodedata
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 EXPORT_FORMATS = ("imagefolder", "webdataset", "tfrecord")
 UNLABELED_INDEX = -1
@@ -52,6 +52,7 @@ class Sample:
     channels: Optional[int]
     image: bytes
     image_format: Optional[str]  # processed: jpeg|png|webp|raw; split table: Pillow's format name
+    extras: Tuple[Tuple[str, bytes], ...] = ()  # the sample's other members: (member name, bytes)
 
     @property
     def name(self) -> str:
@@ -154,9 +155,13 @@ def tar_member(name: str, data: bytes) -> bytes:
 
 
 def webdataset_record(sample: Sample, class_index: int) -> bytes:
-    """The tar members of one sample, sorted by extension: cls, <image ext>, json."""
+    """The tar members of one sample, sorted by name: cls, <image ext>, json, and the sample's own
+    other members. Where the sample has its own cls or json, sparkprep's are sparkprep.cls/.json."""
     meta = json.dumps(sample.metadata(class_index), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    members = {"cls": str(class_index).encode(), sample.ext: sample.payload(), "json": meta.encode("utf-8")}
+    own = dict(sample.extras)
+    members = {sample.ext: sample.payload(), **own}
+    for generated, data in (("cls", str(class_index).encode()), ("json", meta.encode("utf-8"))):
+        members[f"sparkprep.{generated}" if generated in own else generated] = data
     return b"".join(tar_member(f"{sample.name}.{ext}", members[ext]) for ext in sorted(members))
 
 
@@ -223,6 +228,8 @@ def tfrecord_record(sample: Sample, class_index: int) -> bytes:
         "image/filename": sample.name.encode(),
         "image/aug_index": sample.aug_index,
     }
+    for member, data in sample.extras:  # the sample's other members, as bytes features named after them
+        features[member] = data
     return tfrecord_frame(tf_example(features))
 
 

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 from pyspark import TaskContext
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkprep.cli import UsageError, config_dict, redact_uri
@@ -61,6 +61,7 @@ def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageCloc
 def _export_plan(spark: SparkSession, cfg: ExportConfig):
     """The rows to export, their counts, and the class map and folders, with the input checked."""
     table, input_info = _source(spark, cfg)
+    table = whole_samples(table)
     all_counts = table.groupBy("split", "label", "status").count().collect()
     for r in all_counts:  # split values of a foreign table become directory and file names
         try:
@@ -214,6 +215,22 @@ def _pinned_classes(cfg: ExportConfig, labels: set) -> Dict[str, int]:
     return dict(classes)
 
 
+def whole_samples(table: DataFrame) -> DataFrame:
+    """A split table whose samples have several members -> one row per sample: its primary member
+    (the first image member by name, else the first member) plus `extras`, the other members.
+
+    Tables of one member per sample (and processed tables) are returned unchanged.
+    """
+    if not {"sample", "member", "content", "format"} <= set(table.columns) or \
+            table.groupBy("sample").count().where("count > 1").limit(1).count() == 0:
+        return table
+    order = Window.partitionBy("sample").orderBy(F.col("format").isNull(), F.col("member"))
+    ranked = table.withColumn("_rank", F.row_number().over(order))
+    extras = (ranked.where("_rank > 1").groupBy("sample")
+              .agg(F.map_from_entries(F.collect_list(F.struct("member", "content"))).alias("extras")))
+    return ranked.where("_rank = 1").drop("_rank").join(extras, "sample", "left")
+
+
 def export_frame(table: DataFrame) -> DataFrame:
     """The EXPORT_COLUMNS of a processed table, or of a split table of files (original bytes)."""
     columns = set(table.columns)
@@ -227,16 +244,18 @@ def export_frame(table: DataFrame) -> DataFrame:
     aug = F.col("aug_index") if "aug_index" in columns else F.lit(0)
     width = F.col("width") if "width" in columns else F.lit(None)
     height = F.col("height") if "height" in columns else F.lit(None)
+    extras = F.col("extras") if "extras" in columns else F.lit(None).cast("map<string,binary>")
     return table.select("key", "split", "label", "path", "sha256", aug.cast("int").alias("aug_index"),
                         width.cast("int").alias("width"), height.cast("int").alias("height"),
                         channels.cast("int").alias("channels"), image.alias("image"),
-                        image_format.alias("image_format"))
+                        image_format.alias("image_format"), extras.alias("extras"))
 
 
 def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
     """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
     sizing = functools.partial(export_rows.sizing_batches, export_format=cfg.to, classes=classes)
-    narrow = rows.select(*[c for c in rows.columns if c != "image"], F.length("image").alias("image_len"))
+    narrow = rows.select(*[c for c in rows.columns if c not in ("image", "extras")], F.length("image").alias("image_len"),
+                         F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len"))
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
     pack = functools.partial(pack_split, export_format=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
     plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
@@ -331,7 +350,7 @@ def _shard_entries(export_format: str, published: List[dict]) -> List[dict]:
     for directory, files in sorted(groups.items()):
         listing = "".join(f"{f['name'].rsplit('/', 1)[1]} {f['sha256']}\n" for f in sorted(files, key=lambda f: f["name"]))
         entries.append({"name": directory + "/", "split": files[0]["split"], "label": files[0]["label"],
-                        "samples": len(files), "bytes": sum(f["bytes"] for f in files),
+                        "samples": sum(f["samples"] for f in files), "bytes": sum(f["bytes"] for f in files),
                         "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
                         "sha256_of": "lines '<file name> <file sha256>' sorted by name"})
     return entries

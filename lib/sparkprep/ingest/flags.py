@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
-                           parse_bytes, whole_number, wrap)
+                           parse_bytes, require_paths, whole_number, wrap)
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.paths import SAMPLE_MODES, compile_group_regex
@@ -76,9 +76,7 @@ def fraction(flag: str, text: Any) -> float:
 
 def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
     """Checked ingest values from merged settings (flag name with underscores -> value)."""
-    for required in ("input", "output"):
-        if not s.get(required):
-            raise ValueError(f"--{required}: expected a path, got nothing")
+    require_paths(s, "input", "output")
     values: Dict[str, Any] = {"input": str(s["input"]), "output": str(s["output"])}
     if is_local(values["input"]) and not os.path.exists(local_path(values["input"])) \
             and not glob.glob(local_path(values["input"])):

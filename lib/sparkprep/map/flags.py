@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
-from sparkprep.cli import FORMATS, Flags, check_output, check_report_uri, choice, merged_settings, whole_number, wrap
+from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, merged_settings, require_paths,
+                           whole_number, wrap)
 from sparkprep.ingest.flags import fraction
 from sparkprep.map.samples import load_function, parse_schema
 
@@ -49,9 +50,7 @@ def map_config(argv: Optional[Sequence[str]] = None) -> MapConfig:
 
 def map_values(s: Dict[str, Any]) -> MapConfig:
     """A checked MapConfig from merged settings."""
-    for required in ("input", "output"):
-        if not s.get(required):
-            raise ValueError(f"--{required}: expected a path, got nothing")
+    require_paths(s, "input", "output")
     check_output(str(s["input"]), str(s["output"]))
     if bool(s.get("map")) == bool(s.get("map_batch")):
         raise ValueError("--map: expected exactly one of --map or --map-batch")
