@@ -14,8 +14,12 @@ from sparkprep.map.flags import map_config
 
 def main(argv=None) -> int:
     from sparkprep.map.spark import run_map
+    from sparkprep.report.run_report import export_summary, summary_table
 
-    return job_main("map", map_config, run_map, argv)
+    def summary(report: dict) -> str:  # --to makes the output an export
+        return export_summary(report) if "manifest" in report["output"] else summary_table(report)
+
+    return job_main("map", map_config, run_map, argv, summary=summary)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ MISSING_KEY = "missing_key"  # tabular row without a value in the key column
 CONFLICTING_LABELS = "conflicting_labels"  # the members of one sample disagree on the label
 FILTERED = "filtered"        # the map function returned None: dropped on purpose, and recorded
 MAP_ERROR = "map_error"      # the map function raised, or returned a value that does not fit --schema
+NO_MEMBERS = "no_members"    # export of a mapped table: an ok sample whose function returned no members
 STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY, CONFLICTING_LABELS,
-            FILTERED, MAP_ERROR)
+            FILTERED, MAP_ERROR, NO_MEMBERS)
 
 # The columns every split and processed table starts with (README "Contracts", Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")

@@ -1,5 +1,6 @@
 """jobs/map.py in the shared session: the user's function over whole samples of a split table."""
 
+import json
 import textwrap
 
 import pyarrow.parquet as pq
@@ -81,3 +82,22 @@ def test_a_missing_function_or_bad_schema_is_a_usage_error_before_spark(split_ta
     with pytest.raises(UsageError, match="--schema: expected 'name type"):
         map_config(["--input", str(split_table), "--output", str(tmp_path / "o"), "--map", "user_features:features",
                     "--schema", "n_boxes number"])
+
+
+def test_map_to_webdataset_writes_shards_with_the_export_writers(spark, split_table, tmp_path):
+    import os
+
+    import webdataset as wds
+
+    out = tmp_path / "wds"
+    report = run_map(spark, map_config(["--input", str(split_table), "--output", str(out), "--map",
+                                        "user_features:features", "--schema", "n_boxes int, jpg_bytes bigint, seed_low int",
+                                        "--to", "webdataset", "--shard-size", "64KB"]))
+    samples = [s for name in sorted(os.listdir(out)) if name.endswith(".tar")
+               for s in wds.WebDataset(str(out / name), shardshuffle=False)]
+    assert len(samples) == 10 == report["samples"]  # 12 samples, one map_error, one filtered
+    assert all(s["boxes.txt"].startswith(b"[") for s in samples)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sum(sum(q.values()) for q in manifest["quarantined"].values()) == 2
+    assert report["map"]["quarantine"].keys() == {"filtered", "map_error"}
+    assert not [p for p in os.listdir(tmp_path) if ".__mapped-" in p]  # the staging table is gone

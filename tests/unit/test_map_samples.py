@@ -87,3 +87,10 @@ def test_bad_schemas_and_missing_functions_are_usage_errors():
     with pytest.raises(ValueError, match="has no function 'nope'"):
         load_function("json:nope")
     assert load_function("json:dumps")({"a": 1}) == '{"a": 1}'
+
+
+def test_output_member_names_that_could_escape_a_directory_are_map_errors():
+    out = run(lambda s: {"../../etc/x": b"1"}, rows(("a", "train", {"jpg": b"1"})))
+    assert out["a"]["status"] == "map_error" and "member '../../etc/x'" in out["a"]["error"]
+    out = run(lambda s: {"seg.png": b"1", ".hidden": b"2"}, rows(("b", "train", {"jpg": b"1"})))
+    assert out["b"]["status"] == "map_error"

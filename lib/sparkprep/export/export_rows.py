@@ -15,7 +15,7 @@ from sparkprep.export import shards
 
 # What the export passes read, in this order (sparkprep.export.spark builds it from either table).
 EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width", "height", "channels",
-                  "image", "image_format", "extras")
+                  "image", "image_format", "extras", "primary_member")
 
 SIZES_SCHEMA = pa.schema([
     pa.field("split", pa.string()), pa.field("path", pa.string()), pa.field("aug_index", pa.int32()),

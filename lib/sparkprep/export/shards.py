@@ -53,6 +53,7 @@ class Sample:
     image: bytes
     image_format: Optional[str]  # processed: jpeg|png|webp|raw; split table: Pillow's format name
     extras: Tuple[Tuple[str, bytes], ...] = ()  # the sample's other members: (member name, bytes)
+    primary_member: Optional[str] = None  # a mapped sample's member name for `image` (else from its format)
 
     @property
     def name(self) -> str:
@@ -60,7 +61,7 @@ class Sample:
 
     @property
     def ext(self) -> str:
-        return extension(self.image_format, self.path)
+        return self.primary_member or extension(self.image_format, self.path)
 
     def payload(self) -> bytes:
         """The image file's bytes: as stored, or raw pixels as a .npy array (HWC uint8)."""

@@ -32,8 +32,9 @@ from sparkprep.cli import UsageError, config_dict, redact_uri
 from sparkprep.export import export_rows, shards
 from sparkprep.export.destinations import open_destination
 from sparkprep.export.flags import ExportConfig
+from sparkprep.ingest.paths import IMAGE_EXTENSIONS
 from sparkprep.report.run_report import StageClock, nested_counts, versions
-from sparkprep.schema import OK, require_columns
+from sparkprep.schema import NO_MEMBERS, OK, require_columns
 from sparkprep.spark import ownership
 from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
@@ -41,6 +42,8 @@ from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
 from sparkprep.spark.tables import is_delta_table, read_table
 from sparkprep.split.assign import check_split_name
 
+# A member name whose last extension is an image format's: the member exported as the sample's image.
+IMAGE_MEMBER = r"(^|\.)(" + "|".join(sorted(IMAGE_EXTENSIONS)) + r")$"
 STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
 EXPORT_JOURNAL = "_sparkprep_publish.json"
 PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int"
@@ -219,8 +222,11 @@ def whole_samples(table: DataFrame) -> DataFrame:
     """A split table whose samples have several members -> one row per sample: its primary member
     (the first image member by name, else the first member) plus `extras`, the other members.
 
-    Tables of one member per sample (and processed tables) are returned unchanged.
+    A mapped table (jobs/map.py: a `members` map per sample) gets the same shape. Tables of
+    one member per sample (and processed tables) are returned unchanged.
     """
+    if "members" in table.columns and not {"content", "image"} & set(table.columns):
+        return _mapped_samples(table)
     if not {"sample", "member", "content", "format"} <= set(table.columns) or \
             table.groupBy("sample").count().where("count > 1").limit(1).count() == 0:
         return table
@@ -229,6 +235,24 @@ def whole_samples(table: DataFrame) -> DataFrame:
     extras = (ranked.where("_rank > 1").groupBy("sample")
               .agg(F.map_from_entries(F.collect_list(F.struct("member", "content"))).alias("extras")))
     return ranked.where("_rank = 1").drop("_rank").join(extras, "sample", "left")
+
+
+def _mapped_samples(table: DataFrame) -> DataFrame:
+    """content = the primary output member (the first image member by name, else the first),
+    extras = the others, path = the sample's path + '.' + the primary member's name."""
+    entries = F.array_sort(F.map_entries(F.col("members")))
+    images = F.filter(entries, lambda e: F.lower(e["key"]).rlike(IMAGE_MEMBER))
+    primary = F.coalesce(F.try_element_at(images, F.lit(1)), F.try_element_at(entries, F.lit(1)))
+    with_primary = table.withColumn("_p", primary)
+    return (with_primary
+            .withColumn("content", F.col("_p.value"))
+            .withColumn("format", F.lit(None).cast("string"))
+            .withColumn("path", F.concat(F.col("path"), F.lit("."), F.col("_p.key")))
+            .withColumn("primary_member", F.col("_p.key"))
+            .withColumn("extras", F.map_from_entries(F.filter(entries, lambda e: e["key"] != F.col("_p.key"))))
+            .withColumn("status", F.when((F.col("status") == OK) & F.col("_p").isNull(), F.lit(NO_MEMBERS))
+                        .otherwise(F.col("status")))
+            .drop("_p", "members"))
 
 
 def export_frame(table: DataFrame) -> DataFrame:
@@ -245,10 +269,12 @@ def export_frame(table: DataFrame) -> DataFrame:
     width = F.col("width") if "width" in columns else F.lit(None)
     height = F.col("height") if "height" in columns else F.lit(None)
     extras = F.col("extras") if "extras" in columns else F.lit(None).cast("map<string,binary>")
+    primary = F.col("primary_member") if "primary_member" in columns else F.lit(None).cast("string")
     return table.select("key", "split", "label", "path", "sha256", aug.cast("int").alias("aug_index"),
                         width.cast("int").alias("width"), height.cast("int").alias("height"),
                         channels.cast("int").alias("channels"), image.alias("image"),
-                        image_format.alias("image_format"), extras.alias("extras"))
+                        image_format.alias("image_format"), extras.alias("extras"),
+                        primary.alias("primary_member"))
 
 
 def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
-from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, merged_settings, require_paths,
-                           whole_number, wrap)
+from sparkprep.cli import (FORMATS, Flags, check_not_bucket_root, check_output, check_report_uri, choice,
+                           merged_settings, parse_bytes, require_paths, whole_number, wrap)
+from sparkprep.export.flags import MIN_SHARD_BYTES
+from sparkprep.export.shards import EXPORT_FORMATS
 from sparkprep.ingest.flags import fraction
 from sparkprep.map.samples import load_function, parse_schema
 
@@ -20,9 +22,12 @@ MAP_FLAGS = Flags(help={
     "schema": "the scalar fields the function returns, as Spark DDL, e.g. 'hr double, signal string'",
     "seed": "seed string for __seed__ = sha256(seed:sample id) (default 0)",
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
+    "to": ("write the mapped samples straight to imagefolder | webdataset | tfrecord (the export job's "
+           "writers, retry-safe, with a manifest) instead of a table"),
+    "shard-size": "with --to webdataset or tfrecord: upper bound on each shard's bytes (default 256MB)",
     "max-quarantine-fraction": ("fail without publishing when more than this fraction of the samples is "
                                 "quarantined or map_error (default 0.5; filtered samples do not count)"),
-}, numbers=frozenset({"batch-size", "seed"}), decimals=frozenset({"max-quarantine-fraction"}))
+}, numbers=frozenset({"batch-size", "seed", "shard-size"}), decimals=frozenset({"max-quarantine-fraction"}))
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class MapConfig:
     report: Optional[str] = None
     max_quarantine_fraction: float = 0.5
     input_kind: str = "catalog"   # what the report records as the input kind
+    to: Optional[str] = None      # an export format: the output is then an export, not a table
+    shard_size: int = 256 << 20
 
 
 def map_config(argv: Optional[Sequence[str]] = None) -> MapConfig:
@@ -67,6 +74,13 @@ def map_values(s: Dict[str, Any]) -> MapConfig:
         values["report"] = check_report_uri(str(s["report"]), values["output"])
     if "max_quarantine_fraction" in s:
         values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
+    if s.get("to"):
+        values["to"] = choice("--to", str(s["to"]), EXPORT_FORMATS)
+        check_not_bucket_root(values["output"], "--output")
+    if s.get("shard_size") is not None:
+        if values.get("to") not in ("webdataset", "tfrecord"):
+            raise ValueError("--shard-size: expected only with --to webdataset or tfrecord")
+        values["shard_size"] = max(MIN_SHARD_BYTES, parse_bytes(s["shard_size"]))
     return MapConfig(**values)
 
 

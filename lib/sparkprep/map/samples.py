@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from sparkprep.ingest.paths import sample_content_key
 from sparkprep.schema import FILTERED, MAP_ERROR, OK
+
 # What every mapped row carries (README "Contracts", Tables), then the sample id and the output members.
 BASE_FIELDS = [
     pa.field("key", pa.string()), pa.field("split", pa.string()), pa.field("label", pa.string()),
@@ -37,6 +38,7 @@ INPUT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error", "
 DDL_TYPES = {"string": pa.string(), "double": pa.float64(), "float": pa.float32(), "int": pa.int32(),
              "integer": pa.int32(), "bigint": pa.int64(), "long": pa.int64(), "boolean": pa.bool_(),
              "binary": pa.binary()}
+MEMBER_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 _FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+([A-Za-z]+)\s*$")
 RESERVED = {f.name for f in BASE_FIELDS} | {MEMBERS_FIELD.name}
 
@@ -160,6 +162,11 @@ def to_row(base: Dict[str, Any], result: Any, fields: List[pa.Field]) -> Dict[st
                 return row
             row[name] = value
         elif isinstance(value, (bytes, bytearray, memoryview)):
+            if not MEMBER_NAME.match(name):
+                row["status"] = MAP_ERROR
+                row["error"] = (f"member {name!r}: expected a name of letters, digits, '.', '_' or '-' that does "
+                                "not start with '.' (it becomes a file name)")
+                return row
             members.append((name, bytes(value)))
         else:
             row["status"] = MAP_ERROR

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import uuid
 from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession, functions as F
@@ -16,12 +18,16 @@ from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
 from sparkprep.schema import require_columns
 from sparkprep.spark.faults import failure_hook
+from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
 
 
 def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = None) -> dict:
-    """Every sample of a split table through the user's function, written as a table by split."""
+    """Every sample of a split table through the user's function, written as a table by split,
+    or with --to, as an export (ImageFolder, WebDataset, TFRecord) made by the export job's writers."""
     clock = clock or StageClock("map")
+    if cfg.to:
+        return _map_and_export(spark, cfg, clock)
     with claimed_output(spark, cfg.output, cfg.format, "map") as claim:
         clock.stage("planning", f"{cfg.input}: {cfg.function}{' (batches)' if cfg.batched else ''}")
         table = read_table(spark, cfg.input)
@@ -30,6 +36,25 @@ def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = N
         clock.stage("running", f"{'map-batch' if cfg.batched else 'map'} {cfg.function} over each sample -> {cfg.output}")
         return write_reported_table(spark, claim, mapped, cfg, clock, None, split_params=None, partition_by="split",
                                     options=payload_options(None, already_compressed=False))
+
+
+def _map_and_export(spark: SparkSession, cfg: MapConfig, clock: StageClock) -> dict:
+    """The mapped table goes to a staging table of this run beside --output, the export job publishes
+    it to --output (its checks, manifest and publish protocol), and the staging table is deleted."""
+    from sparkprep.export.flags import ExportConfig
+    from sparkprep.export.spark import run_export
+
+    fs = HadoopFS(spark)
+    staging = f"{fs.qualify(cfg.output).rstrip('/')}.__mapped-{uuid.uuid4().hex[:12]}"
+    try:
+        mapped = run_map(spark, dataclasses.replace(cfg, to=None, output=staging, report=None), clock)
+        shard_size = cfg.shard_size if cfg.to != "imagefolder" else None
+        report = run_export(spark, ExportConfig(input=staging, output=cfg.output, to=cfg.to, shard_size=shard_size,
+                                                report=cfg.report), clock)
+    finally:
+        fs.delete(staging)
+    report["map"] = {k: mapped[k] for k in ("counts", "quarantine", "rows", "seconds") if k in mapped}
+    return report
 
 
 def sample_rows(table: DataFrame) -> DataFrame:
