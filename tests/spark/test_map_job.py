@@ -101,3 +101,36 @@ def test_map_to_webdataset_writes_shards_with_the_export_writers(spark, split_ta
     assert sum(sum(q.values()) for q in manifest["quarantined"].values()) == 2
     assert report["map"]["quarantine"].keys() == {"filtered", "map_error"}
     assert not [p for p in os.listdir(tmp_path) if ".__mapped-" in p]  # the staging table is gone
+
+
+def test_progress_lines_count_samples_done_of_the_total():
+    import io
+    import time
+
+    from sparkprep.map.spark import progress
+    from sparkprep.report.run_report import StageClock
+
+    class Done:
+        value = 0
+
+    out = io.StringIO()
+    clock, done = StageClock("map", out=out), Done()
+    with progress(clock, done, total=20, every=0.05):
+        time.sleep(0.12)
+        done.value = 25  # a retried task may count twice: never more than the total is shown
+        time.sleep(0.12)
+    lines = [line for line in out.getvalue().splitlines() if "samples mapped" in line]
+    assert lines[0].endswith("0 / 20 samples mapped") and lines[-1].endswith("20 / 20 samples mapped")
+
+
+def test_the_report_counts_ok_filtered_and_map_error_per_split(spark, split_table, tmp_path):
+    report, rows = mapped(spark, split_table, tmp_path / "per-split")
+    per_split = report["status_by_split"]
+    for split, statuses in per_split.items():
+        assert statuses == dict(sorted(collections_counter(r["status"] for r in rows if r["split"] == split).items()))
+
+
+def collections_counter(values):
+    import collections
+
+    return collections.Counter(values)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import threading
 import uuid
 from typing import Optional
 
@@ -32,10 +34,15 @@ def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = N
         clock.stage("planning", f"{cfg.input}: {cfg.function}{' (batches)' if cfg.batched else ''}")
         table = read_table(spark, cfg.input)
         tune_table_scan(spark, cfg.input, table)
-        mapped = mapped_frame(sample_rows(table), cfg)
-        clock.stage("running", f"{'map-batch' if cfg.batched else 'map'} {cfg.function} over each sample -> {cfg.output}")
-        return write_reported_table(spark, claim, mapped, cfg, clock, None, split_params=None, partition_by="split",
-                                    options=payload_options(None, already_compressed=False))
+        rows = sample_rows(table)
+        total = rows.select("sample").distinct().count()
+        done = spark.sparkContext.accumulator(0)
+        mapped = mapped_frame(rows, cfg, done)
+        clock.stage("running", f"{'map-batch' if cfg.batched else 'map'} {cfg.function} over {total} samples "
+                               f"-> {cfg.output}")
+        with progress(clock, done, total):
+            return write_reported_table(spark, claim, mapped, cfg, clock, None, split_params=None,
+                                        partition_by="split", options=payload_options(None, already_compressed=False))
 
 
 def _map_and_export(spark: SparkSession, cfg: MapConfig, clock: StageClock) -> dict:
@@ -66,15 +73,43 @@ def sample_rows(table: DataFrame) -> DataFrame:
     return table.select(*INPUT_COLUMNS)
 
 
-def mapped_frame(rows: DataFrame, cfg: MapConfig) -> DataFrame:
-    """One output row per sample: a sample's members meet in one task, in member order."""
+@contextlib.contextmanager
+def progress(clock: StageClock, done, total: int, every: float = 10.0):
+    """A line 'samples done / total' every few seconds while the map runs (counted as tasks finish)."""
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(every):
+            clock.note(f"{min(done.value, total)} / {total} samples mapped")
+
+    thread = threading.Thread(target=report, name="map-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def mapped_frame(rows: DataFrame, cfg: MapConfig, done=None) -> DataFrame:
+    """One output row per sample: a sample's members meet in one task, in member order.
+
+    done: an accumulator that counts the samples mapped (for the progress lines), or None.
+    """
     fields = parse_schema(cfg.schema)
     work = functools.partial(_map_partition, function=cfg.function, fields=fields, seed=cfg.seed,
-                             batched=cfg.batched, batch_size=cfg.batch_size)
+                             batched=cfg.batched, batch_size=cfg.batch_size, done=done)
     grouped = rows.repartition("sample").sortWithinPartitions("sample", "member")
     return grouped.mapInArrow(work, from_arrow_schema(output_schema(fields)))
 
 
-def _map_partition(batches, function, fields, seed, batched, batch_size):
+def _map_partition(batches, function, fields, seed, batched, batch_size, done):
     """On the executor: import the user's function (shipped with --py-files), then map."""
-    yield from mapped_batches(batches, load_function(function), fields, seed, batched, batch_size, failure_hook())
+    fail = failure_hook()
+
+    def checkpoint(samples: int) -> None:
+        fail(samples)
+        if done is not None:
+            done.add(1)
+
+    yield from mapped_batches(batches, load_function(function), fields, seed, batched, batch_size, checkpoint)

@@ -26,6 +26,11 @@ class StageClock:
         elapsed = self._since - self.started
         print(f"[{self.job} {elapsed:7.1f}s] {name}{': ' + detail if detail else ''}", file=self.out, flush=True)
 
+    def note(self, text: str) -> None:
+        """A line within the current stage (progress), without starting a new one."""
+        elapsed = time.perf_counter() - self.started
+        print(f"[{self.job} {elapsed:7.1f}s]   {text}", file=self.out, flush=True)
+
     def _close(self) -> None:
         if self._current:
             self.durations[self._current] = round(time.perf_counter() - self._since, 3)

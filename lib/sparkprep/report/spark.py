@@ -28,13 +28,15 @@ def table_stats(table: DataFrame) -> dict:
     split = F.col("split") if has_split else F.lit("all")
     copies = (F.col("aug_index") > 0) if "aug_index" in table.columns else F.lit(False)
     grouped = table.groupBy(split.alias("split"), "label", "status", copies.alias("copy")).count().collect()
-    per_label, per_status, copy_rows = [], {}, 0
+    per_label, per_status, per_split_status, copy_rows = [], {}, [], 0
     for r in grouped:
         per_label.append((r["split"], r["label"], r["count"]))
+        per_split_status.append((r["split"], r["status"], r["count"]))
         per_status[r["status"]] = per_status.get(r["status"], 0) + r["count"]
         copy_rows += r["count"] if r["copy"] else 0
     stats = {"counts": nested_counts(_sum_over_status(per_label)), "rows": sum(per_status.values()),
-             "status_counts": per_status, "quarantine": _quarantine(table, where, per_status)}
+             "status_counts": per_status, "status_by_split": nested_counts(_sum_over_status(per_split_status)),
+             "quarantine": _quarantine(table, where, per_status)}
     if "aug_index" in table.columns:  # copies share their original's key and sha256
         stats["augmented_copies"] = copy_rows
         table = table.where(F.col("aug_index") == 0)
