@@ -89,17 +89,8 @@ class LocalDestination:
     def delete_tree(self, rel: str) -> None:
         shutil.rmtree(os.path.join(self.root, rel), ignore_errors=True)
 
-    def is_empty(self) -> bool:
-        return not os.path.isdir(self.root) or not os.listdir(self.root)
-
     def is_file(self, rel: str = "") -> bool:
         return os.path.isfile(os.path.join(self.root, rel) if rel else self.root)
-
-    def files(self) -> List[str]:
-        out = []
-        for parent, _, names in os.walk(self.root):
-            out += [os.path.relpath(os.path.join(parent, n), self.root).replace(os.sep, "/") for n in names]
-        return sorted(out)
 
     def delete(self, rel: str) -> None:
         os.remove(os.path.join(self.root, rel))
@@ -182,9 +173,6 @@ class S3Destination:
         for page in pages:
             yield from page.get("Contents", [])
 
-    def is_empty(self) -> bool:
-        return next(self._objects(), None) is None
-
     def is_file(self, rel: str = "") -> bool:
         from botocore.exceptions import ClientError
 
@@ -193,10 +181,6 @@ class S3Destination:
             return True
         except ClientError:
             return False
-
-    def files(self) -> List[str]:
-        start = len(self.prefix) + 1 if self.prefix else 0
-        return sorted(o["Key"][start:] for o in self._objects() if not o["Key"].endswith("/"))
 
     def delete(self, rel: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))

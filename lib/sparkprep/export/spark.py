@@ -230,11 +230,12 @@ def whole_samples(table: DataFrame) -> DataFrame:
     if not {"sample", "member", "content", "format"} <= set(table.columns) or \
             table.groupBy("sample").count().where("count > 1").limit(1).count() == 0:
         return table
-    order = Window.partitionBy("sample").orderBy(F.col("format").isNull(), F.col("member"))
-    ranked = table.withColumn("_rank", F.row_number().over(order))
-    extras = (ranked.where("_rank > 1").groupBy("sample")
-              .agg(F.map_from_entries(F.collect_list(F.struct("member", "content"))).alias("extras")))
-    return ranked.where("_rank = 1").drop("_rank").join(extras, "sample", "left")
+    sample = Window.partitionBy("sample")  # one shuffle; the table is read once
+    ranked = table.withColumn("_rank", F.row_number().over(
+        sample.orderBy(F.col("format").isNull(), F.col("member"))))
+    others = F.collect_list(F.when(F.col("_rank") > 1, F.struct("member", "content"))).over(sample)
+    return (ranked.withColumn("extras", F.map_from_entries(others))
+            .where("_rank = 1").drop("_rank"))
 
 
 def _mapped_samples(table: DataFrame) -> DataFrame:

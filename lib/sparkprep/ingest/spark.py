@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
@@ -71,9 +71,8 @@ class Reconciliation:
     def verify(self, written: DataFrame, summary: dict) -> None:
         """Raise unless the written table holds one row per listed file, and exactly those files."""
         originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
-        prefix = F.conv(F.substring(F.sha2(F.col("path"), 256), 1, 15), 16, 10).cast("decimal(38,0)")
         row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
-                            F.sum(prefix).alias("identity")).collect()[0]
+                            F.sum(path_identity_term(F.col("path"))).alias("identity")).collect()[0]
         identity = int(row["identity"] or 0)
         summary["identity_matches"] = identity == self.identity and row["paths"] == row["rows"]
         summary["reconciled"] = summary["identity_matches"] and row["rows"] == self.expected_rows
@@ -91,10 +90,15 @@ class ReconciliationError(RuntimeError):
 def path_identity(paths) -> int:
     """An order-free fingerprint of a set of paths: the sum of each path's sha256 prefix.
 
-    Spark computes the same sum (path_identity_column), so the driver can compare what was
+    Spark sums the same terms (path_identity_term), so the driver can compare what was
     listed with what was written without collecting the rows.
     """
     return sum(int(hashlib.sha256(p.encode("utf-8")).hexdigest()[:15], 16) for p in paths)
+
+
+def path_identity_term(path: Column) -> Column:
+    """One path's term of path_identity, in Spark SQL (a decimal, so the sum never overflows)."""
+    return F.conv(F.substring(F.sha2(path, 256), 1, 15), 16, 10).cast("decimal(38,0)")
 
 
 def extension_regex(extensions) -> str:
@@ -115,9 +119,8 @@ class ShardReconciliation:
 
     def verify(self, written: DataFrame, summary: dict) -> None:
         shard = F.regexp_extract("path", r"^(.*?)#", 1)  # Hadoop URIs of the shards never hold '#'
-        prefix = F.conv(F.substring(F.sha2("shard", 256), 1, 15), 16, 10).cast("decimal(38,0)")
         seen = written.select(shard.alias("shard")).distinct().agg(
-            F.count(F.lit(1)).alias("n"), F.sum(prefix).alias("identity")).first()
+            F.count(F.lit(1)).alias("n"), F.sum(path_identity_term(F.col("shard"))).alias("identity")).first()
         summary["reconciled"] = int(seen["n"]) == len(self.shards) and \
             int(seen["identity"] or 0) == path_identity(self.shards)
         if not summary["reconciled"]:
@@ -173,15 +176,23 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
         unread = spark.createDataFrame(from_listing, "path string, length long").withColumn(
             "content", F.lit(None).cast("binary"))
         scan = scan.unionByName(unread)
-    settings = ProbeSettings(root=root, label_regex=cfg.label_regex, full_validate=cfg.validate == "full",
-                             max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels, samples=cfg.samples)
-    catalog = scan.mapInArrow(functools.partial(catalog_batches, settings=settings),
+    catalog = scan.mapInArrow(functools.partial(catalog_batches, settings=probe_settings(cfg, root, cfg.samples)),
                               from_arrow_schema(CATALOG_SCHEMA))
+    return finished_catalog(spark, catalog, cfg, cfg.samples), rec
+
+
+def probe_settings(cfg: IngestConfig, root: str, samples: str) -> ProbeSettings:
+    return ProbeSettings(root=root, label_regex=cfg.label_regex, full_validate=cfg.validate == "full",
+                         max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels, samples=samples)
+
+
+def finished_catalog(spark: SparkSession, catalog: DataFrame, cfg: IngestConfig, samples: str) -> DataFrame:
+    """Labels from the CSV, then (for samples of several files) whole-sample quarantine."""
     if cfg.labels:
         catalog = with_labels_file(spark, catalog, cfg.labels)
-    if cfg.samples == "basename":
+    if samples == "basename":
         catalog = whole_sample_quarantine(catalog, labels_per_file=bool(cfg.labels or cfg.label_regex))
-    return catalog, rec
+    return catalog
 
 
 def list_shards(spark: SparkSession, uri: str) -> List[Tuple[str, int]]:
@@ -204,15 +215,10 @@ def shard_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, "S
     cores = spark.sparkContext.defaultParallelism
     uris = spark.createDataFrame([(u,) for u, _ in shards], "path string").repartition(
         max(1, min(len(shards), cores * TASKS_PER_CORE)))
-    settings = ProbeSettings(root=qualify(cfg.input), label_regex=cfg.label_regex,
-                             full_validate=cfg.validate == "full", max_file_bytes=cfg.max_file_bytes,
-                             max_pixels=cfg.max_pixels, samples="basename")
-    work = functools.partial(_shard_catalog_batches, max_bytes=cfg.max_file_bytes, settings=settings)
+    work = functools.partial(_shard_catalog_batches, max_bytes=cfg.max_file_bytes,
+                             settings=probe_settings(cfg, qualify(cfg.input), "basename"))
     catalog = uris.mapInArrow(work, from_arrow_schema(CATALOG_SCHEMA))
-    if cfg.labels:
-        catalog = with_labels_file(spark, catalog, cfg.labels)
-    catalog = whole_sample_quarantine(catalog, labels_per_file=bool(cfg.labels or cfg.label_regex))
-    return catalog, ShardReconciliation([u for u, _ in shards])
+    return finished_catalog(spark, catalog, cfg, "basename"), ShardReconciliation([u for u, _ in shards])
 
 
 def _shard_catalog_batches(batches, max_bytes, settings):
@@ -226,15 +232,13 @@ def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFr
 
     With labels_per_file (a labels CSV or --label-regex), members without a label take
     their sample's, and members whose labels differ quarantine the sample as
-    conflicting_labels. Labels from the parent folder agree by construction. Only the
-    failing samples are joined back (a small broadcast); the label pass is a window.
+    conflicting_labels. Labels from the parent folder agree by construction. One window
+    over the sample: the catalog (reading and probing every file) is evaluated once.
     """
-    failing = (catalog.where(F.col("status") != OK)
-               .groupBy("sample")
-               .agg(F.min(F.struct("member", "status", "error")).alias("_bad")))
-    joined = catalog.join(F.broadcast(failing), "sample", "left")
+    sample = Window.partitionBy("sample")
+    failing = F.when(F.col("status") != OK, F.struct("member", "status", "error"))
+    joined = catalog.withColumn("_bad", F.min(failing).over(sample))
     if labels_per_file:
-        sample = Window.partitionBy("sample")
         joined = (joined.withColumn("_conflict", F.size(F.collect_set("label").over(sample)) > 1)
                   .withColumn("label", F.coalesce(F.col("label"), F.max("label").over(sample))))
     else:
