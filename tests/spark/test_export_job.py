@@ -154,9 +154,12 @@ def masked(data):
 
 def test_imagefolder_tree_from_a_split_table_holds_the_original_bytes(spark, sample_tree, tmp_path):
     table = tmp_path / "splits"
-    # --validate full: header checks alone pass a truncated JPEG, which would then be exported as is
-    run_split(spark, split_config(["--input", str(sample_tree), "--output", str(table), "--validate", "full"]))
-    rows = [r for r in pq.read_table(str(table), columns=["split", "label", "status", "sha256"]).to_pylist()]
+    # the default validation: its end check quarantines the truncated JPEG, so it is never exported
+    run_split(spark, split_config(["--input", str(sample_tree), "--output", str(table)]))
+    rows = [r for r in pq.read_table(str(table), columns=["split", "label", "status", "sha256", "rel_path",
+                                                          "error"]).to_pylist()]
+    [cut] = [r for r in rows if r["rel_path"] == "CXR/p_bad_truncated.jpeg"]
+    assert cut["status"] == "corrupt" and "end-of-image marker" in cut["error"]
     out = tmp_path / "folders"
     export(spark, "--input", table, "--output", out, "--to", "imagefolder")
     manifest = manifest_of(out)

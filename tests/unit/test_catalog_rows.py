@@ -57,8 +57,8 @@ def test_label_regex_overrides_parent_directory():
     assert rows[0]["label"] == "CXR"
 
 
-def test_full_validation_catches_truncation_header_mode_does_not():
+def test_truncation_is_quarantined_under_both_validations():
     data = jpeg((300, 200))[:-300]
     row = ("file:/in/x/t.jpg", len(data), data)
-    assert run([row])[0]["status"] == "ok"
+    assert run([row])[0]["status"] == "corrupt"
     assert run([row], full_validate=True)[0]["status"] == "corrupt"

@@ -33,11 +33,22 @@ def test_exif_orientation_is_read_without_decoding():
     assert ip.probe_image(encode(photo(), "JPEG")).orientation is None
 
 
-def test_truncated_body_passes_header_check_but_not_full_validation():
-    data = encode(photo((300, 200)), "JPEG")[:-400]
-    assert ip.probe_image(data).status == "ok"
-    full = ip.probe_image(data, full=True)
-    assert full.status == "corrupt" and "truncated" in full.error
+def test_truncation_is_caught_by_the_default_header_check():
+    data = encode(photo((300, 200)), "JPEG")
+    cut = ip.probe_image(data[:-400])
+    assert cut.status == "corrupt" and "end-of-image marker (FFD9)" in cut.error
+    for fmt, what in (("PNG", "IEND"), ("GIF", "trailer"), ("WEBP", "")):  # Pillow itself refuses a cut WebP
+        whole = encode(photo((300, 200)), fmt)
+        assert ip.probe_image(whole).status == "ok"
+        probe = ip.probe_image(whole[:-60] if fmt != "PNG" else whole[:-12])  # the PNG cut just before IEND
+        assert probe.status == "corrupt" and what in probe.error, (fmt, probe)
+
+
+def test_end_check_allows_padding_and_data_after_a_complete_jpeg():
+    data = encode(photo((300, 200)), "JPEG")
+    assert ip.probe_image(data + b"\x00" * 700).status == "ok"
+    assert ip.probe_image(data + b"\r\n").status == "ok"
+    assert ip.probe_image(data + b"....ftypmp42" * 50).status == "ok"  # a motion photo's video after the image
 
 
 def test_html_named_jpg_is_invalid():

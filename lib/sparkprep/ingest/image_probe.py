@@ -50,8 +50,9 @@ def set_max_pixels(max_pixels: int) -> None:
 def probe_image(data: bytes, full: bool = False) -> Probe:
     """Read format, size, mode, frame count and EXIF orientation; `full` also decodes.
 
-    Without `full` only the header is parsed, so a truncated body passes; with it the
-    first frame is decoded with `load()`, which catches truncation and corrupt data.
+    Without `full` the header is parsed and the file's end is checked (`missing_end`), which
+    catches truncation at almost no cost; with it the first frame is also decoded with
+    `load()`, which catches corrupt data inside the file.
     """
     if not data:
         return Probe(EMPTY, "zero-byte file")
@@ -100,12 +101,42 @@ def _probe(data: bytes, full: bool) -> Probe:
             if not 0 <= value <= INT32_MAX:  # the catalog's int32 columns: quarantine, never overflow
                 return Probe(INVALID, f"header declares a {name} of {value}, beyond {INT32_MAX}", format=im.format)
         orientation = im.getexif().get(EXIF_ORIENTATION)
+        missing = missing_end(data, im.format)
+        if missing:
+            return Probe(CORRUPT, missing, format=im.format, width=im.width, height=im.height, mode=im.mode)
         probe = Probe(OK, None, format=im.format, width=im.width, height=im.height, mode=im.mode,
                       frames=frames, orientation=exif_orientation(orientation))
         if full:
             im.seek(0)
             im.load()
     return probe
+
+
+# Bytes some writers leave after an image's last structure (zero fill, line ends, 0xFF fill).
+_PADDING = b"\x00\xff\r\n\t "
+_TAIL = 4096
+
+
+def missing_end(data: bytes, fmt: Optional[str]) -> Optional[str]:
+    """Why the file is cut short, or None: the structural end of the format is checked, not decoded.
+
+    - JPEG ends with the EOI marker FFD9 (trailing padding allowed). Data appended after a
+      complete image (a motion photo's video) is accepted when an EOI follows the last
+      start-of-scan marker.
+    - PNG ends with its IEND chunk; GIF with its trailer byte 0x3B.
+    Pillow's own header parsing already refuses a cut WebP; other formats are not checked
+    here (--validate full decodes them).
+    """
+    tail = data[-_TAIL:].rstrip(_PADDING)
+    if fmt == "JPEG":
+        if tail.endswith(b"\xff\xd9") or data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") > 0:
+            return None
+        return "truncated: the JPEG ends without its end-of-image marker (FFD9)"
+    if fmt == "PNG" and not tail.endswith(b"IEND\xaeB`\x82"):
+        return "truncated: the PNG ends without its IEND chunk"
+    if fmt == "GIF" and not tail.endswith(b"\x3b"):
+        return "truncated: the GIF ends without its trailer byte (3B)"
+    return None
 
 
 def exif_orientation(value) -> Optional[int]:
