@@ -168,3 +168,13 @@ def test_draft_size_accounts_for_rotation_and_later_crops():
 def test_channel_stats_are_in_unit_range():
     mean, std = ops.channel_stats(halves((4, 2)))
     assert mean == pytest.approx([0.5, 0.0, 0.5]) and std == pytest.approx([0.5, 0.0, 0.5])
+
+
+def test_channel_stats_equal_pillow_imagestat_exactly():
+    from PIL import ImageStat
+
+    rng = np.random.default_rng(3)
+    for shape in ((37, 53, 3), (224, 224)):  # RGB and L
+        image = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
+        stat = ImageStat.Stat(image)
+        assert ops.channel_stats(image) == ([m / 255.0 for m in stat.mean], [s / 255.0 for s in stat.stddev])
