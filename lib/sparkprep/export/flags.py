@@ -54,23 +54,12 @@ def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
     return wrap(lambda: export_values(settings))
 
 
-def export_values(s: Dict[str, Any]) -> ExportConfig:
-    """A checked ExportConfig from merged settings."""
-    require_paths(s, "input", "output")
-    if not s.get("to"):
-        raise ValueError(f"--to: expected one of {', '.join(EXPORT_FORMATS)}, got nothing")
-    to = choice("--to", str(s["to"]), EXPORT_FORMATS)
-    source, output = str(s["input"]), str(s["output"])
-    if is_local(source) and not os.path.exists(local_path(source)):
-        raise ValueError(f"--input: expected an existing table, got {source!r}")
-    check_output(source, output)
-    if not (is_local(output) or output.startswith("s3://")):
-        raise ValueError(f"--output: expected a local path or s3://bucket/prefix, got {redact_uri(output)!r}")
-    values: Dict[str, Any] = {"input": source, "output": output, "to": to,
-                              "format": choice("--format", s.get("format", "auto"), ("auto",) + FORMATS)}
+def shard_values(s: Dict[str, Any], targets: Sequence[str]) -> Dict[str, Any]:
+    """shard_size and shard_count for exports to these formats (ImageFolder has no shards)."""
+    values: Dict[str, Any] = {}
     if s.get("shard_size") is not None and s.get("shard_count") is not None:
         raise ValueError("--shard-count: expected either --shard-size or --shard-count, got both")
-    if to == "imagefolder":
+    if all(to == "imagefolder" for to in targets):
         for flag in ("shard_size", "shard_count"):
             if s.get(flag) is not None:
                 raise ValueError(f"--{flag.replace('_', '-')}: expected only with --to webdataset or tfrecord")
@@ -85,6 +74,24 @@ def export_values(s: Dict[str, Any]) -> ExportConfig:
             raise ValueError(f"--shard-size: {exc}") from None
         if values["shard_size"] < MIN_SHARD_BYTES:
             raise ValueError(f"--shard-size: expected at least 64KB, got {s['shard_size']!r}")
+    return values
+
+
+def export_values(s: Dict[str, Any]) -> ExportConfig:
+    """A checked ExportConfig from merged settings."""
+    require_paths(s, "input", "output")
+    if not s.get("to"):
+        raise ValueError(f"--to: expected one of {', '.join(EXPORT_FORMATS)}, got nothing")
+    to = choice("--to", str(s["to"]), EXPORT_FORMATS)
+    source, output = str(s["input"]), str(s["output"])
+    if is_local(source) and not os.path.exists(local_path(source)):
+        raise ValueError(f"--input: expected an existing table, got {source!r}")
+    check_output(source, output)
+    if not (is_local(output) or output.startswith("s3://")):
+        raise ValueError(f"--output: expected a local path or s3://bucket/prefix, got {redact_uri(output)!r}")
+    values: Dict[str, Any] = {"input": source, "output": output, "to": to,
+                              "format": choice("--format", s.get("format", "auto"), ("auto",) + FORMATS)}
+    values.update(shard_values(s, [to]))
     if s.get("splits"):
         values["splits"] = tuple(split_assign.check_split_name(n.strip(), "--splits")
                                  for n in str(s["splits"]).split(","))

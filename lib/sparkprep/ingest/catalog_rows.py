@@ -40,7 +40,7 @@ def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) 
     name), sha256, status and error; a member whose status is already set is not probed.
     """
     image_probe.set_max_pixels(settings.max_pixels)
-    label_pattern = compile_group_regex(settings.label_regex, "--label-regex") if settings.label_regex else None
+    label_pattern = label_pattern_of(settings)
     names = [f.name for f in CATALOG_SCHEMA if f.name != "content"]
     for batch in batches:
         columns = {name: [] for name in names}
@@ -49,22 +49,37 @@ def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) 
                  if name in batch.schema.names}
         for i, (path, size, data) in enumerate(zip(batch.column("path").to_pylist(), batch.column("length").to_pylist(),
                                                    contents.to_pylist())):
-            rel = given["rel_path"][i] if "rel_path" in given else relative_path(path, settings.root)
-            label = first_group(label_pattern, rel) if label_pattern else label_from_parent(rel)
-            sample, member = sample_and_member(rel, settings.samples)
-            if given.get("status") and given["status"][i] is not None:
-                digest, probe = given["sha256"][i], image_probe.Probe(given["status"][i], given["error"][i])
-            else:
-                digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
-            row = dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
-                       status=probe.status, error=probe.error, format=probe.format, width=probe.width,
-                       height=probe.height, mode=probe.mode, frames=probe.frames,
-                       orientation=probe.orientation)
+            known = {name: values[i] for name, values in given.items()}
+            row = catalog_row(path, size, data, settings, label_pattern, **known)
             for name in names:
                 columns[name].append(row[name])
         arrays = [pa.array(columns[f.name], f.type) if f.name != "content" else contents.cast(pa.binary())
                   for f in CATALOG_SCHEMA]
         yield pa.RecordBatch.from_arrays(arrays, schema=CATALOG_SCHEMA)
+
+
+def label_pattern_of(settings: ProbeSettings):
+    return compile_group_regex(settings.label_regex, "--label-regex") if settings.label_regex else None
+
+
+def catalog_row(path: str, size: int, data: Optional[bytes], settings: ProbeSettings, label_pattern=None,
+                rel_path: Optional[str] = None, sha256: Optional[str] = None, status: Optional[str] = None,
+                error: Optional[str] = None) -> dict:
+    """One file's catalog row (every CATALOG_SCHEMA column but content); never raises for bad data.
+
+    rel_path, sha256, status and error are given for tar members; a member whose status is
+    already set is not probed.
+    """
+    rel = rel_path if rel_path is not None else relative_path(path, settings.root)
+    label = first_group(label_pattern, rel) if label_pattern else label_from_parent(rel)
+    sample, member = sample_and_member(rel, settings.samples)
+    if status is not None:
+        digest, probe = sha256, image_probe.Probe(status, error)
+    else:
+        digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
+    return dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
+                status=probe.status, error=probe.error, format=probe.format, width=probe.width,
+                height=probe.height, mode=probe.mode, frames=probe.frames, orientation=probe.orientation)
 
 
 def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSettings, image: bool = True):

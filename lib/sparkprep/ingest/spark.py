@@ -135,6 +135,26 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     """
     if getattr(cfg, "input_kind", None) == "webdataset":
         return shard_catalog(spark, cfg)
+    listing = listed_input(spark, cfg)
+    catalog = binary_scan(spark, cfg, listing).mapInArrow(
+        functools.partial(catalog_batches, settings=probe_settings(cfg, listing.root, cfg.samples)),
+        from_arrow_schema(CATALOG_SCHEMA))
+    return finished_catalog(spark, catalog, cfg, cfg.samples), listing.rec
+
+
+@dataclass
+class Listing:
+    """The driver's listing of --input: what Spark reads, what only the listing knows, and the reconciliation."""
+
+    root: str
+    rec: Reconciliation
+    to_read: List[Tuple[str, int]]       # (uri, size) of the files to read
+    from_listing: List[Tuple[str, int]]  # empty or too large: rows made from the listing alone
+    links: List[str]                     # symlinks seen (and skipped unless followed)
+
+
+def listed_input(spark: SparkSession, cfg: IngestConfig) -> Listing:
+    """List --input on the driver, keep the wanted files, count every listed file once, and size the scan."""
     root = qualify(cfg.input)
     links: List[str] = []
     listing = list_files(cfg.input, cfg.follow_symlinks, links)
@@ -163,22 +183,25 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
                         "too_large": sum(1 for _, s in from_listing if s > 0)}
     if rec.expected_rows == 0:
         raise UsageError(f"--input: no files with extensions {','.join(cfg.extensions)} under {cfg.input}")
-
     rec.scan_settings = tune_scan(spark, [s for _, s in to_read], len(to_read))
-    scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
+    return Listing(root, rec, to_read, from_listing, links)
+
+
+def binary_scan(spark: SparkSession, cfg: IngestConfig, listing: Listing) -> DataFrame:
+    """(path, length, content) of every listed file: Spark's binaryFile reads the bytes; files only
+    the listing knows (empty, too large) come with null content."""
+    scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(listing.root)
             .where((F.col("length") > 0) & (F.col("length") <= cfg.max_file_bytes))
             .where(F.col("path").rlike(extension_regex(cfg.extensions)))
             .select("path", "length", "content"))
-    if links:  # Spark's scan follows links (and loops): keep exactly the files of our own listing
-        listed = spark.createDataFrame([(uri,) for uri, _ in to_read], "path string")
+    if listing.links:  # Spark's scan follows links (and loops): keep exactly the files of our own listing
+        listed = spark.createDataFrame([(uri,) for uri, _ in listing.to_read], "path string")
         scan = scan.join(F.broadcast(listed), "path", "left_semi")
-    if from_listing:
-        unread = spark.createDataFrame(from_listing, "path string, length long").withColumn(
+    if listing.from_listing:
+        unread = spark.createDataFrame(listing.from_listing, "path string, length long").withColumn(
             "content", F.lit(None).cast("binary"))
         scan = scan.unionByName(unread)
-    catalog = scan.mapInArrow(functools.partial(catalog_batches, settings=probe_settings(cfg, root, cfg.samples)),
-                              from_arrow_schema(CATALOG_SCHEMA))
-    return finished_catalog(spark, catalog, cfg, cfg.samples), rec
+    return scan
 
 
 def probe_settings(cfg: IngestConfig, root: str, samples: str) -> ProbeSettings:
@@ -299,7 +322,7 @@ def tune_table_scan(spark: SparkSession, uri: str, table: DataFrame) -> dict:
 
 
 def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
-    """Replace labels with those of a CSV (path,label; path relative to --input)."""
+    """Replace labels with those of a CSV (path,label; path relative to --input); other columns are kept."""
     labels = spark.read.option("header", "true").csv(labels_uri)
     missing = [c for c in ("path", "label") if c not in labels.columns]
     if missing:
@@ -311,8 +334,8 @@ def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -
     if conflict:
         raise ValueError(f"--labels: expected one label per path, got several for {conflict[0][0]!r}")
     joined = catalog.join(F.broadcast(labels), catalog.rel_path == labels._label_path, "left")
-    return joined.select(*[F.col("_label").alias("label") if f.name == "label" else F.col(f.name)
-                           for f in CATALOG_SCHEMA])
+    return joined.select(*[F.col("_label").alias("label") if name == "label" else F.col(name)
+                           for name in catalog.columns])
 
 
 def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:

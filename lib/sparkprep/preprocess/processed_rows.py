@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
 from sparkprep.ingest import image_probe
-from sparkprep.preprocess.transform import TransformSpec, transform_sample
+from sparkprep.preprocess.transform import Output, TransformSpec, transform_sample
 from sparkprep.schema import OK, PROCESSED_SCHEMA, UNREADABLE
 
 OUTPUT_BATCH_BYTES = 64 << 20
@@ -31,14 +31,9 @@ def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, co
         contents = batch.column("content")
         for i in range(batch.num_rows):
             row = {name: columns[name][i] for name in PASSED_THROUGH}
-            outputs, data = [], contents[i].as_py() if row["status"] == OK else None
-            if data is not None:
-                try:
-                    outputs = transform_sample(data, row["key"], copies_by_split.get(row["split"], 0), spec)
-                except Exception as exc:  # noqa: BLE001 - a bad sample is a row; a bug in sparkprep re-raises
-                    row["status"], row["error"] = image_probe.quarantine_or_raise(exc)
-            elif row["status"] == OK:
-                row["status"], row["error"] = UNREADABLE, "no content bytes in the input row"
+            row["status"], row["error"], outputs = sample_outputs(
+                row["status"], row["error"], contents[i].as_py() if row["status"] == OK else None, row["key"],
+                copies_by_split.get(row["split"], 0), spec)
             for produced in outputs or [None]:
                 _append(out, row, produced, digest, spec.encode)
                 held += len(produced.image) if produced else 0
@@ -48,6 +43,23 @@ def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, co
         if out["key"]:  # never hold rows across input batches: memory stays one batch deep
             yield _batch(out)
             out, held = {f.name: [] for f in PROCESSED_SCHEMA}, 0
+
+
+def sample_outputs(status: str, error: Optional[str], data: Optional[bytes], key: str, copies: int,
+                   spec: TransformSpec) -> Tuple[str, Optional[str], List[Output]]:
+    """(status, error, outputs) for one split row: its original and copies, or why it has none.
+
+    A row that is not ok keeps its status; a decoder failure quarantines it (a bug in
+    sparkprep re-raises, see image_probe.quarantine_or_raise).
+    """
+    if status != OK:
+        return status, error, []
+    if data is None:
+        return UNREADABLE, "no content bytes in the input row", []
+    try:
+        return status, error, transform_sample(data, key, copies, spec)
+    except Exception as exc:  # noqa: BLE001 - a bad sample is a row; a bug in sparkprep re-raises
+        return (*image_probe.quarantine_or_raise(exc), [])
 
 
 def _batch(out: Dict[str, list]) -> pa.RecordBatch:

@@ -8,10 +8,12 @@ from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import StructField
 
 from sparkprep.cli import UsageError
 from sparkprep.preprocess.flags import PreprocessConfig
 from sparkprep.preprocess.processed_rows import processed_batches
+from sparkprep.preprocess.transform import TransformSpec
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import channel_normalization, write_reported_table
 from sparkprep.schema import OK, PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
@@ -32,8 +34,14 @@ def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame
     work = functools.partial(processed_batches, spec=cfg.spec, copies_by_split=cfg.copies_by_split(),
                              max_pixels=cfg.max_pixels)
     processed = split_table.select(*PREPROCESS_INPUT_COLUMNS).mapInArrow(work, from_arrow_schema(PROCESSED_SCHEMA))
-    key_meta = split_table.schema["key"].metadata or {}
-    transform_meta = {TRANSFORM_METADATA_KEY: json.dumps({"digest": cfg.spec.digest(), **cfg.spec.as_dict()},
+    return with_recipe_metadata(processed, split_table.schema["key"], cfg.spec)
+
+
+def with_recipe_metadata(processed: DataFrame, split_key: StructField, spec: TransformSpec) -> DataFrame:
+    """The processed rows with the split parameters on `key` (from the split table's key) and the
+    recipe on `transform`, where readers (and sparkprep.online) find them."""
+    key_meta = split_key.metadata or {}
+    transform_meta = {TRANSFORM_METADATA_KEY: json.dumps({"digest": spec.digest(), **spec.as_dict()},
                                                          sort_keys=True)}
     return processed.select(*[
         F.col("key").alias("key", metadata={k: v for k, v in key_meta.items() if k == SPLIT_METADATA_KEY})

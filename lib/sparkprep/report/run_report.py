@@ -127,3 +127,19 @@ def export_summary(report: dict) -> str:
     lines.append(f"time: {report['seconds']:.1f}s, {speed['samples_per_s'] or 0:.0f} samples/s, "
                  f"{speed['mb_per_s'] or 0:.1f} MB/s")
     return "\n".join(lines)
+
+
+def pipeline_summary(report: dict) -> str:
+    """The processed table's summary, one line per export, and where every output and report is."""
+    stages = report["stages"]
+    lines = [summary_table(stages["processed"])]
+    for name, stage in stages.items():
+        if name not in ("splits", "processed"):
+            out = stage["output"]
+            lines.append(f"export {name}: " + ", ".join(f"{s} {n}" for s, n in stage["counts"].items())
+                         + f" samples, {out['files']} files, {out['bytes'] / 1e6:.1f} MB; manifest {out['manifest']}")
+    lines.append(f"passes: {report['passes']}")
+    root = report["output"]["uri"]
+    lines.append("published: " + ", ".join(f"{root}/{name}" for name in report["published"]))
+    lines.append(f"report: {root}/_run_report.json (every stage); time: {report['seconds']:.1f}s")
+    return "\n".join(lines)

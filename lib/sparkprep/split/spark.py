@@ -96,9 +96,15 @@ def _group_udf(pattern_text: str):
     return group_key
 
 
-def with_split(df: DataFrame, cfg: SplitConfig) -> DataFrame:
-    """Add the split column (hash or exact-stratified) and put the contract columns first."""
-    if cfg.stratify == "exact":
+def with_split(df: DataFrame, cfg: SplitConfig, assigned: bool = False) -> DataFrame:
+    """Add the split column (hash or exact-stratified) and put the contract columns first.
+
+    assigned: the rows already carry the split (the pipeline computes it in Python with
+    sparkprep.split.assign); only the columns and their metadata are set.
+    """
+    if assigned:
+        pass
+    elif cfg.stratify == "exact":
         df = _stratified(df, cfg)
     else:
         df = df.withColumn("split", split_by_bucket(bucket_column(cfg.seed, F.col("key")), cfg.ratios, cfg.names))

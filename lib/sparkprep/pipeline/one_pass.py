@@ -1,0 +1,145 @@
+"""Raw files -> split rows and processed rows in one Python pass per file: pure pyarrow + Pillow.
+
+For every file, in the same call: read (or take Spark's bytes), sha256, validate and probe
+(`sparkprep.ingest.catalog_rows`), key and sha256-v1 split (`sparkprep.split`), and the
+transform (`sparkprep.preprocess`). Each output row carries both the split table's columns
+and the processed table's, so the bytes cross from the JVM to Python at most once and the
+results come back once. Never raises for bad data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import pyarrow as pa
+
+from sparkprep.ingest import image_probe
+from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
+from sparkprep.ingest.listing import arrow_filesystem, is_local
+from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, sample_outputs
+from sparkprep.preprocess.transform import TransformSpec
+from sparkprep.schema import CATALOG_SCHEMA, OK, PROCESSED_SCHEMA, SPLIT_COLUMNS, UNREADABLE
+from sparkprep.split.assign import bucket, cumulative_basis_points, split_for_bucket
+from sparkprep.split.keys import KeySpec, file_key
+
+# The split table's columns, in the split job's order: the contract columns, then the catalog's.
+SPLIT_FIELDS = [pa.field("key", pa.string()), pa.field("split", pa.string())] + \
+    [CATALOG_SCHEMA.field(name) for name in SPLIT_COLUMNS[2:]] + \
+    [f for f in CATALOG_SCHEMA if f.name not in SPLIT_COLUMNS]
+# The processed table's own columns, renamed where a split column has the same name.
+PROCESSED_RENAMED = {"status": "p_status", "error": "p_error", "width": "p_width", "height": "p_height"}
+PROCESSED_OWN = [f for f in PROCESSED_SCHEMA if f.name not in SPLIT_COLUMNS and f.name != "rel_path"]
+ONE_PASS_SCHEMA = pa.schema(SPLIT_FIELDS + [pa.field("p_status", pa.string()), pa.field("p_error", pa.string())]
+                            + [f.with_name(PROCESSED_RENAMED.get(f.name, f.name)) for f in PROCESSED_OWN])
+
+
+@dataclass(frozen=True)
+class OnePassSettings:
+    """What the workers need: plain values, so it pickles to any executor."""
+
+    probe: ProbeSettings
+    key_by: KeySpec
+    seed: str
+    ratios: Tuple[float, ...]
+    names: Tuple[str, ...]
+    spec: TransformSpec
+    copies_by_split: Dict[str, int]
+    keep_content: bool = True
+
+
+def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
+                     max_batch_bytes: int = OUTPUT_BATCH_BYTES) -> Iterator[pa.RecordBatch]:
+    """Batches of (path, length[, content]) -> batches of ONE_PASS_SCHEMA, one row per processed output.
+
+    Without a content column each file is read here (pyarrow.fs, or the local file system).
+    The original (aug_index 0) row carries the split row's content; a copy carries none.
+    """
+    image_probe.set_max_pixels(settings.probe.max_pixels)
+    label_pattern = label_pattern_of(settings.probe)
+    group_pattern = None
+    if settings.key_by.kind == "group":
+        from sparkprep.ingest.paths import compile_group_regex
+        group_pattern = compile_group_regex(settings.key_by.arg, "--key-by group")
+    cums = cumulative_basis_points(settings.ratios)
+    digest, fmt = settings.spec.digest(), settings.spec.encode
+    out, held = _empty(), 0
+    for batch in batches:
+        paths, sizes = batch.column("path").to_pylist(), batch.column("length").to_pylist()
+        contents = batch.column("content") if "content" in batch.schema.names else None
+        for i, (path, size) in enumerate(zip(paths, sizes)):
+            if contents is not None:
+                data, known = contents[i].as_py(), {}
+            else:
+                data, known = read_listed(path, size, settings.probe.max_file_bytes)
+            row = catalog_row(path, size, data, settings.probe, label_pattern, **known)
+            row["key"], row["status"], row["error"] = file_key(settings.key_by, row["sha256"], row["rel_path"],
+                                                               row["sample"], row["status"], row["error"],
+                                                               group_pattern)
+            row["split"] = split_for_bucket(bucket(settings.seed, row["key"]), cums, settings.names)
+            row["content"] = data if settings.keep_content else None
+            status, error, outputs = sample_outputs(row["status"], row["error"], data if row["status"] == OK else None,
+                                                    row["key"], settings.copies_by_split.get(row["split"], 0),
+                                                    settings.spec)
+            row["p_status"], row["p_error"] = status, error
+            for produced in outputs or [None]:
+                _append(out, row, produced, digest, fmt)
+                held += len(produced.image) if produced else 0
+                row = dict(row, content=None)  # a copy does not repeat the source bytes
+            held += len(data or b"") if settings.keep_content else 0
+            if held >= max_batch_bytes:
+                yield _batch(out)
+                out, held = _empty(), 0
+        if out["key"]:  # never hold rows across input batches: memory stays one batch deep
+            yield _batch(out)
+            out, held = _empty(), 0
+
+
+def read_listed(path: str, size: int, max_bytes: int) -> Tuple[Optional[bytes], dict]:
+    """A listed file's bytes, read on the worker; (None, status) when it cannot be read.
+
+    Empty and too-large files are not read: catalog_row makes their rows from the listing.
+    """
+    if not 0 < size <= max_bytes:
+        return None, {}
+    try:
+        if is_local(path):
+            with open(path[len("file:"):] if path.startswith("file:") else path, "rb") as handle:
+                return handle.read(), {}
+        filesystem, inner = arrow_filesystem(path)
+        with filesystem.open_input_stream(inner) as stream:
+            return stream.read(), {}
+    except OSError as exc:
+        return None, {"status": UNREADABLE, "error": f"listed, but could not be read: {exc}"[:500]}
+
+
+def _empty() -> Dict[str, list]:
+    return {f.name: [] for f in ONE_PASS_SCHEMA}
+
+
+def _batch(out: Dict[str, list]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(out[f.name], f.type) for f in ONE_PASS_SCHEMA],
+                                      schema=ONE_PASS_SCHEMA)
+
+
+def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:
+    for f in SPLIT_FIELDS:
+        out[f.name].append(row[f.name])
+    out["p_status"].append(row["p_status"])
+    out["p_error"].append(row["p_error"])
+    out["transform"].append(digest)
+    out["aug_index"].append(produced.aug_index if produced else 0)
+    out["image_format"].append(fmt if produced else None)
+    for column, attr in (("image", "image"), ("p_width", "width"), ("p_height", "height"), ("channels", "channels"),
+                         ("channel_mean", "mean"), ("channel_std", "std")):
+        out[column].append(getattr(produced, attr) if produced else None)
+
+
+def split_columns(keep_content: bool) -> List[str]:
+    """The split table's columns of a one-pass frame, in the split job's order."""
+    return [f.name for f in SPLIT_FIELDS if keep_content or f.name != "content"]
+
+
+def processed_columns() -> List[Tuple[str, str]]:
+    """(one-pass column, processed table column) in PROCESSED_SCHEMA's order."""
+    return [(PROCESSED_RENAMED.get(f.name, f.name), f.name) for f in PROCESSED_SCHEMA]

@@ -1,0 +1,111 @@
+"""The pipeline job: its tables equal split + preprocess run separately, row for row and byte for byte."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from sparkprep.cli import UsageError
+from sparkprep.pipeline import spark as pipeline_spark
+from sparkprep.pipeline.flags import pipeline_config
+from sparkprep.pipeline.spark import run_pipeline
+from sparkprep.preprocess.flags import preprocess_config
+from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.split.flags import split_config
+from sparkprep.split.spark import run_split
+
+RECIPE = ["--ratios", "0.6,0.2,0.2", "--seed", "7", "--size", "48", "--augment", "hflip,rotate:10", "--copies", "1",
+          "--augment-splits", "train,val"]
+
+
+def table(path):
+    """Rows in a fixed order, and the schema with its metadata."""
+    data = pq.read_table(str(path))
+    rows = sorted(data.to_pylist(), key=lambda r: (r["path"], r.get("aug_index") or 0))
+    return rows, data.schema
+
+
+def stage_jobs(spark, root, sample_tree, *extra):
+    run_split(spark, split_config(["--input", str(sample_tree), "--output", str(root / "splits"), *RECIPE[:4], *extra]))
+    run_preprocess(spark, preprocess_config(["--input", str(root / "splits"), "--output", str(root / "processed"),
+                                             *RECIPE, *extra]))
+    return table(root / "splits"), table(root / "processed")
+
+
+@pytest.fixture(scope="module")
+def separately(spark, sample_tree, tmp_path_factory):
+    return stage_jobs(spark, tmp_path_factory.mktemp("stages"), sample_tree)
+
+
+def pipeline(spark, out, sample_tree, *extra):
+    report = run_pipeline(spark, pipeline_config(["--input", str(sample_tree), "--output", str(out), *RECIPE, *extra]))
+    return report, table(out / "splits"), table(out / "processed")
+
+
+def assert_same_tables(got, expected):
+    (rows, schema), (want_rows, want_schema) = got, expected
+    assert schema.names == want_schema.names
+    assert schema.types == want_schema.types
+    for name in ("key", "transform"):  # the split parameters and the recipe travel as column metadata
+        if name in schema.names:
+            assert schema.field(name).metadata == want_schema.field(name).metadata
+    assert len(rows) == len(want_rows)
+    for row, want in zip(rows, want_rows):
+        assert row == want, row["path"]
+
+
+@pytest.mark.parametrize("reader", ["workers", "binaryfile"])
+def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separately, tmp_path, reader):
+    report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--read", reader)
+    assert report["passes"] == f"one Python pass per file ({reader} reads the bytes)"
+    assert_same_tables(splits, separately[0])
+    assert_same_tables(processed, separately[1])
+    cut = [r for r in splits[0] if r["rel_path"] == "CXR/p_bad_truncated.jpeg"]
+    assert cut[0]["status"] == "corrupt" and "end-of-image marker" in cut[0]["error"]  # default validation
+    assert report["published"] == ["splits", "processed"]
+    on_disk = json.loads((tmp_path / "out" / "_run_report.json").read_text())
+    assert on_disk["stages"]["splits"]["reconciliation"]["reconciled"] is True
+    assert on_disk["stages"]["processed"]["augmented_copies"] > 0
+
+
+def test_exact_stratification_keeps_two_passes_with_the_same_tables(spark, sample_tree, tmp_path):
+    expected = stage_jobs(spark, tmp_path / "stages", sample_tree, "--stratify", "exact")
+    report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--stratify", "exact", "--keep", "none",
+                                         "--to", "imagefolder")
+    assert "second Python pass" in report["passes"]
+    want_rows, want_schema = expected[0]
+    assert "content" not in splits[1].names  # --keep none: metadata only
+    assert splits[0] == [{k: v for k, v in r.items() if k != "content"} for r in want_rows]
+    assert_same_tables(processed, expected[1])
+    folders = report["stages"]["imagefolder"]
+    assert sum(folders["counts"].values()) == sum(1 for r in processed[0] if r["status"] == "ok")
+    assert (tmp_path / "out" / "imagefolder" / "train").is_dir()
+
+
+def test_a_failed_late_stage_keeps_what_was_published_and_says_so(spark, sample_tree, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    pipeline(spark, out, sample_tree, "--size", "32")
+    before = (out / "processed" / "_run_report.json").read_text()
+    real = pipeline_spark.write_reported_table
+
+    def failing(spark_, claim, df, cfg, *args, **kwargs):
+        if cfg.output.endswith("/processed"):
+            raise RuntimeError("injected failure in the processed stage")
+        return real(spark_, claim, df, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_spark, "write_reported_table", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        pipeline(spark, out, sample_tree, "--size", "40")
+    report = json.loads((out / "_run_report.json").read_text())
+    assert report["published"] == ["splits"] and "injected" in report["failed"]
+    assert (out / "processed" / "_run_report.json").read_text() == before  # the earlier run's table, intact
+    assert json.loads((out / "splits" / "_run_report.json").read_text())["config"]["spec"]["size"] == [40, 40]
+
+
+def test_a_foreign_output_directory_is_refused_untouched(spark, sample_tree, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(UsageError, match="refusing to touch it"):
+        run_pipeline(spark, pipeline_config(["--input", str(sample_tree), "--output", str(out)]))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
