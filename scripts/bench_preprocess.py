@@ -1,24 +1,33 @@
-"""Benchmark the preprocess job against a hand-written Pillow pool and the naive Spark way.
+"""Benchmark the pipeline job against a hand-written Pillow pool and the naive Spark way, side by side.
 
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
-    .venv/bin/python scripts/bench_preprocess.py [--images 2000] [--workers 2]
+    .venv/bin/python scripts/bench_preprocess.py --marginal [--sizes 1500,4500] [--workers 2]
+    .venv/bin/python scripts/bench_preprocess.py --images 8000 --only pipeline   # one size: a table for bench_export
 
-The corpus is about 2,000 real photos (scikit-image's bundled `skimage.data` pictures),
-randomly cropped, scaled to 640-1024 px wide and saved as JPEG q90. In one run, on the
-same cores and for the same work (224 px RGB, shorter-side crop, JPEG q90 to parquet), it times:
-  (a) `spark-submit jobs/preprocess.py` on local[N];
-  (b) a multiprocessing.Pool of N Pillow workers with the same decode-at-scale trick, running
-      the same per-image code (sparkprep.preprocess.transform) and writing the same parquet with pyarrow;
-  (c) the naive Spark way: a row UDF, full decode, default partitioning (bench_naive_udf.py).
-It prints img/s for each and the ratios a/b and a/c (goals: a/b >= 0.9, a/c >= 3).
+The corpus is real photos (scikit-image's bundled `skimage.data` pictures), randomly
+cropped, scaled to 640-1024 px wide and saved as JPEG q90. For the same work on the same
+cores (sha256, decode, 224 px RGB shorter-side crop, JPEG q90, parquet), one run times:
+  pipeline  `spark-submit jobs/pipeline.py` (split table + processed table, one Python pass)
+  stages    `spark-submit jobs/preprocess.py` on the raw folder (the two-pass path, for reference)
+  pool      a multiprocessing.Pool of N workers running plain Pillow, as a user would write it
+            (draft decode, ImageOps.fit, save), writing the same images to parquet with pyarrow
+  naive     a Spark row UDF with full decode and Spark's default packing (bench_naive_udf.py)
+  codec     the bare codec calls alone, in one process: sha256 + draft decode + resize + encode
+
+With --marginal every contender runs at two sizes and img/s is (n2 - n1) / (t2 - t1), so
+JVM start-up and fixed costs cancel. CPU is the machine's busy time from /proc/stat over
+each run (all processes: JVM, Python workers, driver), also taken marginally.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
+import math
 import multiprocessing
+import os
 import pathlib
 import shutil
 import sys
@@ -28,10 +37,11 @@ import local_submit
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
+from PIL import Image, ImageOps
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 RECIPE = ["--size", "224", "--resize", "shorter-side-crop", "--mode", "RGB", "--encode", "jpeg:90"]
+CONTENDERS = ("pipeline", "stages", "pool", "naive", "codec")
 
 
 def make_corpus(root: pathlib.Path, count: int) -> None:
@@ -55,72 +65,155 @@ def make_corpus(root: pathlib.Path, count: int) -> None:
         image.save(root / name / f"img_{i:05d}.jpg", "JPEG", quality=90)
 
 
-def _pool_work(path: str):
-    """One file, the way (b) does it: the same per-image code the Spark job runs."""
-    from sparkprep.preprocess.transform import TransformSpec, transform_sample
-    from sparkprep.split.assign import assign_split
+def corpus_of(base: pathlib.Path, count: int) -> pathlib.Path:
+    """base/photos<count>: made once; smaller corpora are the first files of the largest (hard links)."""
+    wanted = base / f"photos{count}"
+    if wanted.exists():
+        return wanted
+    bigger = sorted((int(p.name[6:]), p) for p in base.glob("photos*") if p.name[6:].isdigit() and int(p.name[6:]) > count)
+    if not bigger:
+        print(f"generating {count} photos under {wanted} ...", flush=True)
+        make_corpus(wanted, count)
+        return wanted
+    source = bigger[0][1]
+    for path in sorted(source.rglob("*.jpg"), key=lambda p: p.name)[:count]:
+        target = wanted / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    return wanted
 
+
+# -- the hand-written pool: plain Pillow, the way a user writes it (not sparkprep's functions) --
+
+def _pool_work(path: str) -> dict:
     data = pathlib.Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    [out] = transform_sample(data, digest, 0, TransformSpec())
-    return {"key": digest, "split": assign_split("0", digest, [0.8, 0.1, 0.1], ["train", "val", "test"]),
-            "label": pathlib.Path(path).parent.name, "path": path, "sha256": digest, "status": "ok",
-            "image": out.image, "width": out.width, "height": out.height}
+    image = Image.open(io.BytesIO(data))
+    image.draft("RGB", (224, 224))
+    image = ImageOps.fit(image.convert("RGB"), (224, 224), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return {"path": path, "sha256": digest, "label": pathlib.Path(path).parent.name, "image": buffer.getvalue()}
 
 
-def run_pool(files, output: pathlib.Path, workers: int) -> float:
-    started = time.perf_counter()
+def run_pool(files, output: pathlib.Path, workers: int) -> None:
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         rows = pool.map(_pool_work, files, chunksize=16)
-    table = pa.Table.from_pylist(rows)
     output.mkdir(parents=True)
-    pq.write_table(table, output / "part-0.parquet")
-    return time.perf_counter() - started
+    pq.write_table(pa.Table.from_pylist(rows), output / "part-0.parquet")
+
+
+def codec_ms(files) -> dict:
+    """CPU ms per image of each bare codec call, as the pipeline makes them (Pillow draft at DCT scale)."""
+    from sparkprep.preprocess import image_ops
+
+    spent = {"sha256": 0.0, "decode": 0.0, "resize": 0.0, "encode": 0.0}
+    for path in files:
+        data = pathlib.Path(path).read_bytes()
+        t0 = time.process_time()
+        hashlib.sha256(data).hexdigest()
+        t1 = time.process_time()
+        image = image_ops.decode(data, (224, 224), "shorter-side-crop")
+        t2 = time.process_time()
+        image = ImageOps.fit(image, (224, 224), Image.Resampling.BILINEAR)
+        t3 = time.process_time()
+        image_ops.encode(image, "jpeg", 90)
+        t4 = time.process_time()
+        for name, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            spent[name] += dt
+    return {name: round(1000 * value / len(files), 3) for name, value in spent.items()}
+
+
+def busy_seconds() -> float:
+    """The machine's CPU busy time so far (all cores, all processes), from /proc/stat."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(run) -> dict:
+    """Wall and CPU-busy seconds of one run."""
+    cpu, wall = busy_seconds(), time.perf_counter()
+    run()
+    return {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(busy_seconds() - cpu, 2)}
+
+
+def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers: int):
+    master = f"local[{workers}]"
+    if name == "pipeline":
+        return lambda: local_submit.timed_spark_submit("pipeline", "--input", corpus, "--output", out, *RECIPE,
+                                                       master=master)
+    if name == "stages":
+        return lambda: local_submit.timed_spark_submit("preprocess", "--input", corpus, "--output", out, *RECIPE,
+                                                       master=master)
+    if name == "pool":
+        return lambda: run_pool(files, out, workers)
+    if name == "naive":  # Spark's own defaults, overriding the tuned values conf/local.conf carries
+        defaults = {"spark.sql.files.openCostInBytes": str(4 << 20),
+                    "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
+        return lambda: local_submit.timed_spark_submit(str(local_submit.REPO / "scripts" / "bench_naive_udf.py"),
+                                                       corpus, out, master=master, conf=defaults)
+    raise ValueError(name)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--marginal", action="store_true", help="two sizes, marginal throughput")
+    parser.add_argument("--sizes", default="1500,4500", help="the two corpus sizes with --marginal")
+    parser.add_argument("--images", type=int, default=2000, help="corpus size without --marginal")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default=",".join(CONTENDERS), help=f"some of {','.join(CONTENDERS)}")
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench"))
     args = parser.parse_args(argv)
     base = pathlib.Path(args.dir)
-    corpus = base / f"photos{args.images}"
-    if not corpus.exists():
-        print(f"generating {args.images} photos under {corpus} ...", flush=True)
-        make_corpus(corpus, args.images)
-    files = sorted(str(p) for p in corpus.rglob("*.jpg"))
-    megapixels = sum(Image.open(f).width * Image.open(f).height for f in files) / len(files) / 1e6
-    out = base / "out-preprocess"
-    shutil.rmtree(out, ignore_errors=True)
-    master = f"local[{args.workers}]"
-    print(f"{len(files)} JPEG q90 photos, mean {megapixels:.2f} MP; {args.workers} cores; output 224 px RGB JPEG q90")
-
-    wall_a = local_submit.timed_spark_submit("preprocess", "--input", corpus, "--output", out / "a", *RECIPE, master=master)
-    report = json.loads((out / "a" / "_run_report.json").read_text())
-    job_a = report["seconds"]
-    time_b = run_pool(files, out / "b", args.workers)
-    # Spark's own defaults, overriding the tuned values conf/local.conf carries
-    spark_defaults = {"spark.sql.files.openCostInBytes": str(4 << 20),
-                      "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
-    wall_c = local_submit.timed_spark_submit(str(local_submit.REPO / "scripts" / "bench_naive_udf.py"), corpus,
-                                             out / "c", master=master, conf=spark_defaults)
-    n = len(files)
-    results = {
-        "images": n, "cores": args.workers, "mean_megapixels": round(megapixels, 3),
-        "a_spark_preprocess_wall_s": round(wall_a, 2), "a_spark_preprocess_job_s": job_a,
-        "a_durations": report["durations"], "b_pillow_pool_s": round(time_b, 2), "c_naive_udf_wall_s": round(wall_c, 2),
-    }
-    print(f"(a) spark-submit jobs/preprocess.py   {n / wall_a:7.1f} img/s wall ({wall_a:.1f}s; "
-          f"{n / job_a:.1f} img/s inside the job, {job_a:.1f}s)")
-    print(f"(b) multiprocessing.Pool + Pillow     {n / time_b:7.1f} img/s ({time_b:.1f}s)")
-    print(f"(c) naive row UDF, full decode        {n / wall_c:7.1f} img/s wall ({wall_c:.1f}s)")
-    results["a_over_b_wall"] = round(time_b / wall_a, 3)
-    results["a_over_b_job"] = round(time_b / job_a, 3)
-    results["a_over_c_wall"] = round(wall_c / wall_a, 3)
-    print(f"a/b = {results['a_over_b_wall']:.2f} (wall, JVM start included), {results['a_over_b_job']:.2f} (job time)"
-          f"   goal >= 0.9")
-    print(f"a/c = {results['a_over_c_wall']:.2f} (wall)   goal >= 3")
+    base.mkdir(parents=True, exist_ok=True)
+    sizes = [int(n) for n in args.sizes.split(",")] if args.marginal else [args.images]
+    chosen = [c for c in CONTENDERS if c in args.only.split(",")]
+    results: dict = {"sizes": sizes, "cores": args.workers, "runs": {}}
+    for n in sizes:
+        corpus = corpus_of(base, n)
+        files = sorted(str(p) for p in corpus.rglob("*.jpg"))
+        for name in chosen:
+            if name == "codec":
+                continue
+            out = base / f"out-{name}-{n}"
+            shutil.rmtree(out, ignore_errors=True)
+            results["runs"][f"{name}@{n}"] = run = measured(contender(name, corpus, files, out, args.workers))
+            print(f"{name:9s} {n:6d} images: {run['wall_s']:7.1f} s wall, {run['cpu_s']:7.1f} s CPU", flush=True)
+    largest = sorted(str(p) for p in corpus_of(base, sizes[-1]).rglob("*.jpg"))
+    megapixels = sum(math.prod(Image.open(f).size) for f in largest) / len(largest) / 1e6
+    results["mean_megapixels"] = round(megapixels, 3)
+    results["mean_kb"] = round(sum(os.path.getsize(f) for f in largest) / len(largest) / 1e3, 1)
+    if "codec" in chosen:
+        results["codec_ms"] = codec = codec_ms(largest[:1000])
+        results["codec_ms_total"] = round(sum(codec.values()), 3)
+    print(f"\n{len(largest)} JPEG photos, mean {megapixels:.2f} MP, {results['mean_kb']} KB; "
+          f"{args.workers} cores; output 224 px RGB JPEG q90")
+    speed = {}
+    for name in chosen:
+        if name == "codec":
+            continue
+        first, last = results["runs"][f"{name}@{sizes[0]}"], results["runs"][f"{name}@{sizes[-1]}"]
+        if args.marginal:
+            images, wall, cpu = sizes[-1] - sizes[0], last["wall_s"] - first["wall_s"], last["cpu_s"] - first["cpu_s"]
+        else:
+            images, wall, cpu = sizes[0], last["wall_s"], last["cpu_s"]
+        speed[name] = {"img_per_s": round(images / wall, 1), "cpu_ms_per_img": round(1000 * cpu / images, 3)}
+        print(f"{name:9s} {speed[name]['img_per_s']:8.1f} img/s {'marginal' if args.marginal else 'wall'}, "
+              f"{speed[name]['cpu_ms_per_img']:6.2f} ms CPU per image")
+    results["speed"] = speed
+    ratios = {}
+    if "pipeline" in speed:
+        for other, goal in (("pool", ">= 0.9"), ("naive", ""), ("stages", "")):
+            if other in speed:
+                ratios[f"pipeline/{other}"] = round(speed["pipeline"]["img_per_s"] / speed[other]["img_per_s"], 3)
+                print(f"pipeline / {other:7s} = {ratios[f'pipeline/{other}']:.2f}  {('goal ' + goal) if goal else ''}")
+        if "codec" in chosen:
+            ratios["pipeline_cpu/codec"] = round(speed["pipeline"]["cpu_ms_per_img"] / results["codec_ms_total"], 3)
+            print(f"pipeline CPU per image / bare codec calls ({results['codec_ms_total']:.2f} ms: "
+                  f"{results['codec_ms']}) = {ratios['pipeline_cpu/codec']:.2f}  goal <= 1.3")
+    results["ratios"] = ratios
     (base / "bench_preprocess.json").write_text(json.dumps(results, indent=2))
     return 0
 

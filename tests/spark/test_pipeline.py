@@ -2,7 +2,6 @@
 
 import json
 
-import pyarrow.parquet as pq
 import pytest
 
 from sparkprep.cli import UsageError
@@ -11,6 +10,7 @@ from sparkprep.pipeline.flags import pipeline_config
 from sparkprep.pipeline.spark import run_pipeline
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.spark.tables import read_table
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
@@ -18,18 +18,18 @@ RECIPE = ["--ratios", "0.6,0.2,0.2", "--seed", "7", "--size", "48", "--augment",
           "--augment-splits", "train,val"]
 
 
-def table(path):
-    """Rows in a fixed order, and the schema with its metadata."""
-    data = pq.read_table(str(path))
-    rows = sorted(data.to_pylist(), key=lambda r: (r["path"], r.get("aug_index") or 0))
-    return rows, data.schema
+def table(spark, path):
+    """Rows as Spark reads them (parquet or Delta), in a fixed order, and the schema with its metadata."""
+    frame = read_table(spark, str(path))
+    rows = sorted((r.asDict() for r in frame.collect()), key=lambda r: (r["path"], r.get("aug_index") or 0))
+    return rows, frame.schema
 
 
 def stage_jobs(spark, root, sample_tree, *extra):
     run_split(spark, split_config(["--input", str(sample_tree), "--output", str(root / "splits"), *RECIPE[:4], *extra]))
     run_preprocess(spark, preprocess_config(["--input", str(root / "splits"), "--output", str(root / "processed"),
                                              *RECIPE, *extra]))
-    return table(root / "splits"), table(root / "processed")
+    return table(spark, root / "splits"), table(spark, root / "processed")
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +39,27 @@ def separately(spark, sample_tree, tmp_path_factory):
 
 def pipeline(spark, out, sample_tree, *extra):
     report = run_pipeline(spark, pipeline_config(["--input", str(sample_tree), "--output", str(out), *RECIPE, *extra]))
-    return report, table(out / "splits"), table(out / "processed")
+    return report, table(spark, out / "splits"), table(spark, out / "processed")
 
 
 def assert_same_tables(got, expected):
     (rows, schema), (want_rows, want_schema) = got, expected
-    assert schema.names == want_schema.names
-    assert schema.types == want_schema.types
+    assert sorted((f.name, f.dataType) for f in schema) == sorted((f.name, f.dataType) for f in want_schema)
     for name in ("key", "transform"):  # the split parameters and the recipe travel as column metadata
         if name in schema.names:
-            assert schema.field(name).metadata == want_schema.field(name).metadata
+            assert schema[name].metadata == want_schema[name].metadata and schema[name].metadata
     assert len(rows) == len(want_rows)
     for row, want in zip(rows, want_rows):
         assert row == want, row["path"]
 
 
-@pytest.mark.parametrize("reader", ["workers", "binaryfile"])
-def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separately, tmp_path, reader):
-    report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--read", reader)
-    assert report["passes"] == f"one Python pass per file ({reader} reads the bytes)"
+@pytest.mark.parametrize("reader,fmt", [("workers", "parquet"), ("binaryfile", "delta")])
+def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separately, tmp_path, reader, fmt):
+    report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--read", reader, "--format", fmt)
+    reads = "the workers read" if reader == "workers" else "binaryFile reads"
+    # parquet: the workers write the files; Delta: Spark writes both tables from the rows persisted on disk
+    writes = "; the workers write both tables" if fmt == "parquet" else ""
+    assert report["passes"] == f"one Python pass per file ({reads} the bytes{writes})"
     assert_same_tables(splits, separately[0])
     assert_same_tables(processed, separately[1])
     cut = [r for r in splits[0] if r["rel_path"] == "CXR/p_bad_truncated.jpeg"]
@@ -76,6 +78,7 @@ def test_exact_stratification_keeps_two_passes_with_the_same_tables(spark, sampl
     want_rows, want_schema = expected[0]
     assert "content" not in splits[1].names  # --keep none: metadata only
     assert splits[0] == [{k: v for k, v in r.items() if k != "content"} for r in want_rows]
+    assert want_schema["key"].metadata == splits[1]["key"].metadata
     assert_same_tables(processed, expected[1])
     folders = report["stages"]["imagefolder"]
     assert sum(folders["counts"].values()) == sum(1 for r in processed[0] if r["status"] == "ok")

@@ -9,10 +9,15 @@ results come back once. Never raises for bad data.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
@@ -93,6 +98,74 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
         if out["key"]:  # never hold rows across input batches: memory stays one batch deep
             yield _batch(out)
             out, held = _empty(), 0
+
+
+# Where Spark keeps a table's schema, metadata included, in a parquet footer; with it, Spark reads
+# worker-written files exactly as if it had written them.
+SPARK_ROW_METADATA = "org.apache.spark.sql.parquet.row.metadata"
+FILES_SCHEMA = pa.schema([pa.field("table", pa.int32()), pa.field("split", pa.string()), pa.field("file", pa.string()),
+                          pa.field("rows", pa.int64())])
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    """One table the workers write themselves: where, which columns, and how (plain values, picklable)."""
+
+    root: str                             # the table's local staging directory
+    columns: Tuple[Tuple[str, str], ...]  # (one-pass column, table column), the partition column excluded
+    spark_schema: str                     # Spark's StructType JSON of those columns, metadata included
+    payload: Optional[str]                # the image-bytes column: never dictionary-encoded
+    compression: str                      # none for already-compressed bytes, else snappy
+    originals_only: bool                  # the split table: aug_index 0 rows only
+
+
+def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings, targets: Tuple[TableTarget, ...],
+                   task: str) -> Iterator[pa.RecordBatch]:
+    """one_pass_batches, written by this worker as parquet files of each target table, by split.
+
+    Yields one FILES_SCHEMA row per file written, so the driver learns which files the
+    successful task attempts wrote (a failed attempt's files are the ones nobody reported).
+    Each file is named part-<task>-<random>.parquet under <root>/split=<name>/.
+    """
+    writers: Dict[Tuple[int, str], Tuple[pq.ParquetWriter, str]] = {}
+    counts: Dict[Tuple[int, str], int] = {}
+    try:
+        for batch in one_pass_batches(batches, settings):
+            for index, target in enumerate(targets):
+                rows = batch
+                if target.originals_only and any(settings.copies_by_split.values()):
+                    rows = batch.filter(pc.equal(batch.column("aug_index"), 0))
+                for split in pc.unique(rows.column("split")).to_pylist():
+                    part = rows.filter(pc.equal(rows.column("split"), split))
+                    if (index, split) not in writers:
+                        writers[(index, split)] = _open_part(target, split, task, part.schema)
+                    writers[(index, split)][0].write_batch(pa.RecordBatch.from_arrays(
+                        [part.column(one) for one, _ in target.columns], names=[name for _, name in target.columns]))
+                    counts[(index, split)] = counts.get((index, split), 0) + part.num_rows
+        for writer, _ in writers.values():
+            writer.close()
+    except BaseException:
+        for writer, path in writers.values():  # what the driver would never be told of
+            with contextlib.suppress(Exception):
+                writer.close()
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        raise
+    keys = sorted(writers)
+    yield pa.RecordBatch.from_arrays([pa.array([k[0] for k in keys], pa.int32()), pa.array([k[1] for k in keys]),
+                                      pa.array([writers[k][1] for k in keys]), pa.array([counts[k] for k in keys],
+                                                                                        pa.int64())],
+                                     schema=FILES_SCHEMA)
+
+
+def _open_part(target: TableTarget, split: str, task: str, schema: pa.Schema) -> Tuple[pq.ParquetWriter, str]:
+    directory = os.path.join(target.root, f"split={split}")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"part-{task}-{uuid.uuid4().hex}.parquet")
+    fields = [schema.field(one).with_name(name) for one, name in target.columns]
+    table_schema = pa.schema(fields, metadata={SPARK_ROW_METADATA: target.spark_schema})
+    dictionary = [name for _, name in target.columns if name != target.payload]
+    return pq.ParquetWriter(path, table_schema, compression=target.compression, use_dictionary=dictionary), path
 
 
 def read_listed(path: str, size: int, max_bytes: int) -> Tuple[Optional[bytes], dict]:

@@ -12,26 +12,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from typing import Optional, Tuple
+import os
+from typing import Optional
 
-from pyspark import StorageLevel
+from pyspark import StorageLevel, TaskContext
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import StructType
 
-from sparkprep.cli import UsageError, config_dict
+from sparkprep.cli import UsageError, config_dict, local_path
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.listing import is_local
-from sparkprep.ingest.spark import (TASKS_PER_CORE, Reconciliation, binary_scan, listed_input, probe_settings,
-                                    with_labels_file)
+from sparkprep.ingest.spark import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, with_labels_file
 from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
-from sparkprep.pipeline.one_pass import (ONE_PASS_SCHEMA, OnePassSettings, one_pass_batches, processed_columns,
-                                         split_columns)
+from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassSettings, TableTarget, one_pass_batches,
+                                         one_pass_files, processed_columns, split_columns)
 from sparkprep.preprocess.spark import check_augment_splits, preprocess_frame, with_recipe_metadata
 from sparkprep.report.run_report import StageClock, versions
 from sparkprep.report.spark import channel_normalization, write_reported_table
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import claimed_output, payload_options
+from sparkprep.spark.tables import Claim, claimed_output, payload_options, staging_uri
 from sparkprep.split.spark import resolved_input_kind, split_source, with_split
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
@@ -81,44 +82,101 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
         clock.stage("listing and planning", cfg.input)
         cfg = resolved_input_kind(spark, cfg)
         check_augment_splits(cfg, list(cfg.names))
-        splits, processed, rec, detail = _frames(spark, cfg)
+        splits, processed, rec, detail, written_by_workers = _frames(spark, cfg, split_claim, processed_claim)
         report["passes"] = detail
         splits_options = payload_options("content" if cfg.keep_content else None, already_compressed=True)
         try:
-            clock.stage("reading, validating, splitting and transforming", f"{detail} -> {splits_cfg.output}")
+            clock.stage("reading, validating, splitting and transforming", detail)
+            if written_by_workers:
+                _write_in_workers(spark, cfg, *written_by_workers, split_claim, processed_claim)
+                clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
-                spark, split_claim, splits, splits_cfg, clock, rec, cfg.split_params(), "split", splits_options)
+                spark, split_claim, None if written_by_workers else splits, splits_cfg, clock, rec,
+                cfg.split_params(), "split", splits_options)
             report["published"].append("splits")
-            clock.stage("writing the processed table", processed_cfg.output)
+            clock.stage("checking and publishing the processed table" if written_by_workers
+                        else "writing the processed table", processed_cfg.output)
             report["stages"]["processed"] = write_reported_table(
-                spark, processed_claim, processed, processed_cfg, clock, rec, cfg.split_params(), "split",
-                options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
+                spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, rec,
+                cfg.split_params(), "split", options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
                 extra=lambda written: {"normalization": channel_normalization(written),
                                        "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
             report["published"].append("processed")
         finally:
-            spark.catalog.clearCache()  # the persisted rows of this run
+            spark.catalog.clearCache()  # the persisted rows of this run, if any
+            for name, claim in ((OUTPUTS[0], split_claim), (OUTPUTS[1], processed_claim)):
+                if name not in report["published"]:  # files written ahead, never published
+                    HadoopFS(spark).delete(staging_uri(claim))
 
 
-def _frames(spark: SparkSession, cfg: PipelineConfig) -> Tuple[DataFrame, DataFrame, Reconciliation, str]:
-    """(split rows, processed rows, reconciliation, how): the split rows are persisted on disk, and the
-    processed rows are made from them, so the input is read and transformed once."""
+def _frames(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim):
+    """(split rows, processed rows, reconciliation, how, work for the workers to write or None).
+
+    One pass, local parquet output: the Python workers write both tables' files themselves,
+    so no image byte goes back to the JVM. One pass elsewhere (Delta, HDFS, S3): the rows are
+    persisted on disk and Spark writes both tables from them. Otherwise two passes.
+    """
     if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none":
         listing = listed_input(spark, cfg)
         reader = _reader(cfg)
-        rows = _one_pass(spark, cfg, listing, reader).persist(StorageLevel.DISK_ONLY)
-        splits = rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content))
-        processed = rows.select(*[F.col(one).alias(name) for one, name in processed_columns()])
-        splits = with_split(splits, cfg, assigned=True)
-        return (splits, with_recipe_metadata(processed, splits.schema["key"], cfg.spec), listing.rec,
-                f"one Python pass per file ({reader} reads the bytes)")
+        source, settings = _one_pass_source(spark, cfg, listing, reader)
+        rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
+                                 from_arrow_schema(ONE_PASS_SCHEMA))
+        if cfg.labels:
+            rows = with_labels_file(spark, rows, cfg.labels)
+        in_workers = cfg.format == "parquet" and not cfg.labels and is_local(split_claim.uri) \
+            and is_local(processed_claim.uri)
+        if not in_workers:
+            rows = rows.persist(StorageLevel.DISK_ONLY)
+        splits = with_split(rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content)), cfg,
+                            assigned=True)
+        processed = with_recipe_metadata(rows.select(*[F.col(one).alias(name) for one, name in processed_columns()]),
+                                         splits.schema["key"], cfg.spec)
+        how = (f"one Python pass per file ({'the workers read' if reader == 'workers' else 'binaryFile reads'} the "
+               f"bytes{'; the workers write both tables' * in_workers})")
+        return splits, processed, listing.rec, how, (source, settings, splits, processed) if in_workers else None
     splits, rec, detail = split_source(spark, cfg, keep_existing_split=False)
     splits = splits.persist(StorageLevel.DISK_ONLY)
     processed = preprocess_frame(splits, cfg)
     if not cfg.keep_content:
         splits = splits.drop("content")
     why = "--stratify exact" if cfg.stratify == "exact" else "samples of several files"
-    return splits, processed, rec, f"{detail}, then a second Python pass to transform ({why})"
+    return splits, processed, rec, f"{detail}, then a second Python pass to transform ({why})", None
+
+
+def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,
+                      splits: DataFrame, processed: DataFrame, split_claim: Claim, processed_claim: Claim) -> None:
+    """Run the one pass with each worker writing its parquet files into both staging directories;
+    then delete any file a failed task attempt left there (those no successful attempt reported)."""
+    targets = tuple(_target(claim, frame, payload, compression, originals)
+                    for claim, frame, payload, compression, originals in (
+                        (split_claim, splits, "content" if cfg.keep_content else None, "none", True),
+                        (processed_claim, processed, "image", "none" if cfg.spec.encode != "raw" else "snappy", False)))
+    written = source.mapInArrow(functools.partial(_one_pass_files, settings=settings, targets=targets),
+                                from_arrow_schema(FILES_SCHEMA)).collect()
+    reported = {row["file"] for row in written}
+    for target in targets:
+        for folder, _, names in os.walk(target.root):
+            for name in names:
+                path = os.path.join(folder, name)
+                if path not in reported:
+                    os.remove(path)
+
+
+def _target(claim: Claim, frame: DataFrame, payload, compression: str, originals_only: bool) -> TableTarget:
+    fields = [f for f in frame.schema.fields if f.name != "split"]
+    one_pass = dict((name, one) for one, name in processed_columns()) if claim.uri.endswith(OUTPUTS[1]) else {}
+    return TableTarget(root=local_path(staging_uri(claim)), columns=tuple((one_pass.get(f.name, f.name), f.name)
+                                                                       for f in fields),
+                       spark_schema=StructType(fields).json(), payload=payload, compression=compression,
+                       originals_only=originals_only)
+
+
+def _one_pass_files(batches, settings: OnePassSettings, targets):
+    """On the executor: name the files after this task, then write them."""
+    context = TaskContext.get()
+    task = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "00000-0"
+    yield from one_pass_files(batches, settings, targets, task)
 
 
 def _reader(cfg: PipelineConfig) -> str:
@@ -128,19 +186,16 @@ def _reader(cfg: PipelineConfig) -> str:
     return "workers" if is_local(cfg.input) else "binaryfile"
 
 
-def _one_pass(spark: SparkSession, cfg: PipelineConfig, listing, reader: str) -> DataFrame:
+def _one_pass_source(spark: SparkSession, cfg: PipelineConfig, listing, reader: str):
+    """What the one pass reads (Spark's bytes, or paths for the workers to read) and its settings."""
     settings = OnePassSettings(probe=probe_settings(cfg, listing.root, "file"), key_by=cfg.key_by, seed=cfg.seed,
                                ratios=cfg.ratios, names=cfg.names, spec=cfg.spec,
                                copies_by_split=cfg.copies_by_split(), keep_content=cfg.keep_content)
     if reader == "binaryfile":
-        source = binary_scan(spark, cfg, listing)
-    else:  # paths only: a few tasks per core, each reading its own files
-        listed = listing.to_read + listing.from_listing
-        tasks = max(1, min(len(listed), spark.sparkContext.defaultParallelism * TASKS_PER_CORE))
-        source = spark.createDataFrame(listed, "path string, length long").repartition(tasks)
-    rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
-                             from_arrow_schema(ONE_PASS_SCHEMA))
-    return with_labels_file(spark, rows, cfg.labels) if cfg.labels else rows
+        return binary_scan(spark, cfg, listing), settings
+    listed = listing.to_read + listing.from_listing  # paths only: a few tasks per core, each reading its own files
+    tasks = max(1, min(len(listed), spark.sparkContext.defaultParallelism * TASKS_PER_CORE))
+    return spark.createDataFrame(listed, "path string, length long").repartition(tasks), settings
 
 
 def _export(spark: SparkSession, cfg: PipelineConfig, root: str, target: str, clock: StageClock) -> dict:

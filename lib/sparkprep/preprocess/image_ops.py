@@ -62,7 +62,10 @@ def draft_size_for(stored: Size, orientation: Optional[int], target: Size, polic
 
 
 def orient(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation tag, so pixels are upright."""
+    """Apply the EXIF orientation tag, so pixels are upright (an upright image is returned as is,
+    not copied as exif_transpose would)."""
+    if image.getexif().get(image_probe.EXIF_ORIENTATION, 1) == 1:
+        return image
     return ImageOps.exif_transpose(image)
 
 

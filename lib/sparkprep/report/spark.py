@@ -171,13 +171,14 @@ def check_quarantine_fraction(report: dict, limit: float) -> None:
             f"{example.get('path')}: {example.get('error')}). Nothing was published")
 
 
-def write_reported_table(spark: SparkSession, claim: Claim, df: DataFrame, cfg: Any, clock: StageClock,
+def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFrame], cfg: Any, clock: StageClock,
                          rec: Optional[Any], split_params: Optional[dict], partition_by: Optional[str],
                          options: Optional[dict] = None, extra=None) -> dict:
     """Write a table job's output with its run report; every check runs before it is published.
 
     rec is the ingest Reconciliation (or None): its verify() raises unless the written rows
-    are exactly the listed files.
+    are exactly the listed files. df None: the parquet files are already in the claim's
+    staging directory (sparkprep.spark.tables.write_table).
     """
     def finish(written: DataFrame) -> dict:
         clock.stage("counting the written table")

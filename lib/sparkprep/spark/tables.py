@@ -187,14 +187,27 @@ def payload_options(column: Optional[str], already_compressed: bool) -> Dict[str
     return options
 
 
-def write_table(spark: SparkSession, df: DataFrame, claim: Claim, finish: Finisher,
+def staging_uri(claim: Claim) -> str:
+    """Where a parquet table of this run is written before it is published."""
+    return ownership.swap_paths(claim.uri, claim.run_id)["staging"]
+
+
+def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, finish: Finisher,
                 partition_by: Optional[str] = "split", description: str = "",
                 options: Optional[Dict[str, str]] = None) -> dict:
     """Write df to the claimed output, call finish on the written rows (it raises to stop the
-    publish), store its report and the marker, then publish."""
+    publish), store its report and the marker, then publish.
+
+    df None: a parquet table whose files are already in staging_uri(claim) (written by
+    Python workers); it is checked and published the same way.
+    """
     fs = HadoopFS(spark)
     output, run_id, fmt = claim.uri, claim.run_id, claim.fmt
     marker = json.dumps(ownership.marker(ownership.TABLE, fmt, claim.job, run_id), indent=2)
+    if df is None:
+        if fmt != "parquet":
+            raise ValueError("write_table: files written ahead are published as parquet only")
+        return _write_parquet_staged(spark, fs, None, output, run_id, finish, marker)
     if fmt == "delta" and delta_jars_active(spark):
         # Delta's own transaction replaces the table; its checks run on the committed version
         # (Delta keeps the previous one for RESTORE). Not exercised here: no Delta jars.
@@ -219,7 +232,8 @@ def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker):
     paths = ownership.swap_paths(output, run_id)
     staging = paths["staging"]
     try:
-        writer.parquet(staging)
+        if writer is not None:
+            writer.parquet(staging)
         report = finish(spark.read.parquet(staging))
         fs.write_text(f"{staging}/{REPORT_NAME}", json.dumps(report, indent=2))
         fs.write_text(f"{staging}/{MARKER}", marker)
