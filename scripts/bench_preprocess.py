@@ -1,7 +1,7 @@
 """Benchmark the pipeline job against a hand-written Pillow pool and the naive Spark way, side by side.
 
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
-    .venv/bin/python scripts/bench_preprocess.py --marginal [--sizes 1500,4500] [--workers 2]
+    .venv/bin/python scripts/bench_preprocess.py --marginal [--repeat 3] [--sizes 1500,4500] [--workers 2]
     .venv/bin/python scripts/bench_preprocess.py --images 8000 --only pipeline   # one size: a table for bench_export
 
 The corpus is real photos (scikit-image's bundled `skimage.data` pictures), randomly
@@ -15,7 +15,7 @@ cores (sha256, decode, 224 px RGB shorter-side crop, JPEG q90, parquet), one run
   codec     the bare codec calls alone, in one process: sha256 + draft decode + resize + encode
 
 With --marginal every contender runs at two sizes and img/s is (n2 - n1) / (t2 - t1), so
-JVM start-up and fixed costs cancel. CPU is the machine's busy time from /proc/stat over
+JVM start-up and fixed costs cancel; with --repeat R, t is the median of R runs. CPU is the machine's busy time from /proc/stat over
 each run (all processes: JVM, Python workers, driver), also taken marginally.
 """
 
@@ -163,6 +163,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1500,4500", help="the two corpus sizes with --marginal")
     parser.add_argument("--images", type=int, default=2000, help="corpus size without --marginal")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender and size; the median counts")
     parser.add_argument("--only", default=",".join(CONTENDERS), help=f"some of {','.join(CONTENDERS)}")
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench"))
     args = parser.parse_args(argv)
@@ -178,9 +179,14 @@ def main(argv=None) -> int:
             if name == "codec":
                 continue
             out = base / f"out-{name}-{n}"
-            shutil.rmtree(out, ignore_errors=True)
-            results["runs"][f"{name}@{n}"] = run = measured(contender(name, corpus, files, out, args.workers))
-            print(f"{name:9s} {n:6d} images: {run['wall_s']:7.1f} s wall, {run['cpu_s']:7.1f} s CPU", flush=True)
+            tries = []
+            for _ in range(args.repeat):
+                shutil.rmtree(out, ignore_errors=True)
+                tries.append(measured(contender(name, corpus, files, out, args.workers)))
+                print(f"{name:9s} {n:6d} images: {tries[-1]['wall_s']:7.1f} s wall, {tries[-1]['cpu_s']:7.1f} s CPU",
+                      flush=True)
+            results["runs"][f"{name}@{n}"] = {"tries": tries, **{k: sorted(t[k] for t in tries)[len(tries) // 2]
+                                                                 for k in ("wall_s", "cpu_s")}}
     largest = sorted(str(p) for p in corpus_of(base, sizes[-1]).rglob("*.jpg"))
     megapixels = sum(math.prod(Image.open(f).size) for f in largest) / len(largest) / 1e6
     results["mean_megapixels"] = round(megapixels, 3)

@@ -138,3 +138,14 @@ def test_a_bug_in_sparkprep_fails_the_task_while_bad_bytes_are_quarantined(monke
     monkeypatch.setattr(image_ops, "resize", buggy_resize)
     with pytest.raises(KeyError):
         list(processed_batches(iter([pa.RecordBatch.from_pydict(rows)]), spec, {}))
+
+
+def test_binary_array_equals_pyarrow_with_nulls_and_empty_values():
+    import pyarrow as pa
+
+    from sparkprep.preprocess.processed_rows import binary_array
+
+    for values in ([b"ab", None, b"", b"xyz" * 1000, None], [b"a"], [], [None, None]):
+        got = binary_array(values)
+        assert got.equals(pa.array(values, pa.binary())) and got.to_pylist() == values
+        got.validate(full=True)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
 from sparkprep.ingest.listing import arrow_filesystem, is_local
-from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, sample_outputs
+from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, arrow_batch, sample_outputs
 from sparkprep.preprocess.transform import TransformSpec
 from sparkprep.schema import CATALOG_SCHEMA, OK, PROCESSED_SCHEMA, SPLIT_COLUMNS, UNREADABLE
 from sparkprep.split.assign import bucket, cumulative_basis_points, split_for_bucket
@@ -191,8 +191,7 @@ def _empty() -> Dict[str, list]:
 
 
 def _batch(out: Dict[str, list]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array(out[f.name], f.type) for f in ONE_PASS_SCHEMA],
-                                      schema=ONE_PASS_SCHEMA)
+    return arrow_batch(out, ONE_PASS_SCHEMA)
 
 
 def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:

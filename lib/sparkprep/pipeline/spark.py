@@ -36,6 +36,7 @@ from sparkprep.spark.tables import Claim, claimed_output, payload_options, stagi
 from sparkprep.split.spark import resolved_input_kind, split_source, with_split
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
+TASK_BYTES = 128 << 20
 
 
 def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[StageClock] = None) -> dict:
@@ -193,8 +194,12 @@ def _one_pass_source(spark: SparkSession, cfg: PipelineConfig, listing, reader: 
                                copies_by_split=cfg.copies_by_split(), keep_content=cfg.keep_content)
     if reader == "binaryfile":
         return binary_scan(spark, cfg, listing), settings
-    listed = listing.to_read + listing.from_listing  # paths only: a few tasks per core, each reading its own files
-    tasks = max(1, min(len(listed), spark.sparkContext.defaultParallelism * TASKS_PER_CORE))
+    # Paths only, each task reading its own files: a few tasks per core, each reading at most
+    # TASK_BYTES (as Spark's maxPartitionBytes). More, smaller tasks measured slower: every
+    # task writes a file per split and table, and the checks then open every file.
+    listed = listing.to_read + listing.from_listing
+    wanted = max(spark.sparkContext.defaultParallelism * TASKS_PER_CORE, -(-sum(s for _, s in listed) // TASK_BYTES))
+    tasks = max(1, min(len(listed), wanted))
     return spark.createDataFrame(listed, "path string, length long").repartition(tasks), settings
 
 
