@@ -13,7 +13,8 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from pyspark import StorageLevel, TaskContext
 from pyspark.sql import DataFrame, SparkSession, functions as F
@@ -83,8 +84,9 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
         clock.stage("listing and planning", cfg.input)
         cfg = resolved_input_kind(spark, cfg)
         check_augment_splits(cfg, list(cfg.names))
-        splits, processed, rec, detail, written_by_workers = _frames(spark, cfg, split_claim, processed_claim)
-        report["passes"] = detail
+        plan = _plan(spark, cfg, split_claim, processed_claim)
+        splits, processed, rec, written_by_workers = plan.splits, plan.processed, plan.rec, plan.workers
+        report["passes"] = detail = plan.how
         splits_options = payload_options("content" if cfg.keep_content else None, already_compressed=True)
         try:
             clock.stage("reading, validating, splitting and transforming", detail)
@@ -104,14 +106,27 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                                        "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
             report["published"].append("processed")
         finally:
-            spark.catalog.clearCache()  # the persisted rows of this run, if any
+            if plan.persisted is not None:
+                plan.persisted.unpersist()
             for name, claim in ((OUTPUTS[0], split_claim), (OUTPUTS[1], processed_claim)):
                 if name not in report["published"]:  # files written ahead, never published
                     HadoopFS(spark).delete(staging_uri(claim))
 
 
-def _frames(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim):
-    """(split rows, processed rows, reconciliation, how, work for the workers to write or None).
+@dataclass
+class Plan:
+    """How this run makes its two tables."""
+
+    splits: DataFrame
+    processed: DataFrame
+    rec: Any                      # the input reconciliation
+    how: str                      # for the report and the stage line
+    persisted: Optional[DataFrame] = None  # rows kept on disk between the two table writes
+    workers: Optional[tuple] = None        # (source, settings, splits, processed) when the workers write the files
+
+
+def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
+    """The frames of both tables, and whether the workers write them.
 
     One pass, local parquet output: the Python workers write both tables' files themselves,
     so no image byte goes back to the JVM. One pass elsewhere (Delta, HDFS, S3): the rows are
@@ -135,14 +150,14 @@ def _frames(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, proces
                                          splits.schema["key"], cfg.spec)
         how = (f"one Python pass per file ({'the workers read' if reader == 'workers' else 'binaryFile reads'} the "
                f"bytes{'; the workers write both tables' * in_workers})")
-        return splits, processed, listing.rec, how, (source, settings, splits, processed) if in_workers else None
+        if in_workers:
+            return Plan(splits, processed, listing.rec, how, workers=(source, settings, splits, processed))
+        return Plan(splits, processed, listing.rec, how, persisted=rows)
     splits, rec, detail = split_source(spark, cfg, keep_existing_split=False)
-    splits = splits.persist(StorageLevel.DISK_ONLY)
-    processed = preprocess_frame(splits, cfg)
-    if not cfg.keep_content:
-        splits = splits.drop("content")
+    persisted = splits.persist(StorageLevel.DISK_ONLY)
     why = "--stratify exact" if cfg.stratify == "exact" else "samples of several files"
-    return splits, processed, rec, f"{detail}, then a second Python pass to transform ({why})", None
+    return Plan(persisted if cfg.keep_content else persisted.drop("content"), preprocess_frame(persisted, cfg), rec,
+                f"{detail}, then a second Python pass to transform ({why})", persisted=persisted)
 
 
 def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,
