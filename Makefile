@@ -24,10 +24,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-examples.
 $(SAMPLE): | venv
 	$(PY) scripts/make_sample.py $(SAMPLE)
 
+# The whole chain in one application: split table, processed table, ImageFolder export.
 demo: venv $(SAMPLE)
-	$(SPARK_SUBMIT) jobs/split.py --input $(SAMPLE) --output out/splits \
-	    --ratios 0.7,0.15,0.15 --seed 42 --validate full
-	@echo "report: out/splits/_run_report.json"
+	$(SPARK_SUBMIT) jobs/pipeline.py --input $(SAMPLE) --output out/mednist \
+	    --ratios 0.7,0.15,0.15 --seed 42 --size 64 --to imagefolder
+	@$(PY) scripts/show_tree.py out/mednist/imagefolder
+	@echo "tables: out/mednist/splits, out/mednist/processed; report: out/mednist/_run_report.json"
 
 test: venv
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts

@@ -12,6 +12,9 @@ cores (sha256, decode, 224 px RGB shorter-side crop, JPEG q90, parquet), one run
   pool      a multiprocessing.Pool of N workers running plain Pillow, as a user would write it
             (draft decode, ImageOps.fit, save), writing the same images to parquet with pyarrow
   naive     a Spark row UDF with full decode and Spark's default packing (bench_naive_udf.py)
+  ray, daft the pool's per-image code on Ray Data and on Daft (bench_peer.py), with --peers-python,
+            a venv with requirements-peers.txt (they are not sparkprep dependencies)
+  daft-native  Daft's own image functions: full decode, 224x224 resize without crop, encode
   codec     the bare codec calls alone, in one process: sha256 + draft decode + resize + encode
 
 With --marginal every contender runs at two sizes and img/s is (n2 - n1) / (t2 - t1), so
@@ -30,6 +33,7 @@ import multiprocessing
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import time
 
@@ -41,7 +45,7 @@ from PIL import Image, ImageOps
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 RECIPE = ["--size", "224", "--resize", "shorter-side-crop", "--mode", "RGB", "--encode", "jpeg:90"]
-CONTENDERS = ("pipeline", "stages", "pool", "naive", "codec")
+CONTENDERS = ("pipeline", "stages", "pool", "naive", "ray", "daft", "daft-native", "codec")
 
 
 def make_corpus(root: pathlib.Path, count: int) -> None:
@@ -154,7 +158,14 @@ def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers
                     "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
         return lambda: local_submit.timed_spark_submit(str(local_submit.REPO / "scripts" / "bench_naive_udf.py"),
                                                        corpus, out, master=master, conf=defaults)
+    if name in ("ray", "daft", "daft-native"):
+        script = str(local_submit.REPO / "scripts" / "bench_peer.py")
+        return lambda: subprocess.run([PEERS_PYTHON, script, name, str(corpus), str(out), "--cpus", str(workers)],
+                                      check=True, capture_output=True)
     raise ValueError(name)
+
+
+PEERS_PYTHON = ""
 
 
 def main(argv=None) -> int:
@@ -166,11 +177,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender and size; the median counts")
     parser.add_argument("--only", default=",".join(CONTENDERS), help=f"some of {','.join(CONTENDERS)}")
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench"))
+    parser.add_argument("--peers-python", help="python of a venv with requirements-peers.txt: adds ray and daft")
     args = parser.parse_args(argv)
+    global PEERS_PYTHON
+    PEERS_PYTHON = args.peers_python or ""
     base = pathlib.Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
     sizes = [int(n) for n in args.sizes.split(",")] if args.marginal else [args.images]
-    chosen = [c for c in CONTENDERS if c in args.only.split(",")]
+    chosen = [c for c in CONTENDERS if c in args.only.split(",") and (c not in ("ray", "daft", "daft-native") or PEERS_PYTHON)]
     results: dict = {"sizes": sizes, "cores": args.workers, "runs": {}}
     for n in sizes:
         corpus = corpus_of(base, n)
@@ -211,7 +225,8 @@ def main(argv=None) -> int:
     results["speed"] = speed
     ratios = {}
     if "pipeline" in speed:
-        for other, goal in (("pool", ">= 0.9"), ("naive", ""), ("stages", "")):
+        for other, goal in (("pool", ">= 0.9"), ("ray", ">= 2"), ("daft", ">= 2"), ("daft-native", ">= 2"), ("naive", ""),
+                            ("stages", "")):
             if other in speed:
                 ratios[f"pipeline/{other}"] = round(speed["pipeline"]["img_per_s"] / speed[other]["img_per_s"], 3)
                 print(f"pipeline / {other:7s} = {ratios[f'pipeline/{other}']:.2f}  {('goal ' + goal) if goal else ''}")
