@@ -57,8 +57,10 @@ test-compat: $(COMPAT)/.installed
 bench: venv
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) scripts/bench_split.py
-	$(PY) scripts/bench_preprocess.py
-	$(PY) scripts/bench_preprocess.py --images 8000  # its table is what bench_export.py exports
+	$(PY) scripts/bench_validation.py
+	$(PY) scripts/bench_preprocess.py --marginal --repeat 3  # add --peers-python for Ray Data and Daft
+	$(PY) scripts/bench_memory.py
+	$(PY) scripts/bench_preprocess.py --images 8000 --only pipeline  # its table is what bench_export.py exports
 	$(PY) scripts/bench_export.py
 
 clean:

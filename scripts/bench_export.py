@@ -1,7 +1,7 @@
 """Benchmark the export job against a plain single-process loop writing the same shards.
 
 In one run, on a processed table (default: the 8,000-photo table bench_preprocess.py leaves
-in bench/out-preprocess/a, else a fresh preprocess of the sample tree):
+in bench/out-pipeline-8000/processed, else a fresh preprocess of the sample tree):
   (a) `spark-submit jobs/export.py --to webdataset` and `--to tfrecord` on local[N];
   (b) one Python process: pyarrow reads the table, and the same record functions
       (sparkprep.export.shards) write the same shards in the same order with tarfile framing.
@@ -49,7 +49,7 @@ def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shar
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", default=str(local_submit.REPO / "bench" / "out-preprocess" / "a"))
+    parser.add_argument("--table", default=str(local_submit.REPO / "bench" / "out-pipeline-8000" / "processed"))
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench" / "out-export"))
     parser.add_argument("--shard-size", default="64MB")
     parser.add_argument("--master", default="local[2]")

@@ -8,6 +8,8 @@ The corpus is real photos (scikit-image's bundled `skimage.data` pictures), rand
 cropped, scaled to 640-1024 px wide and saved as JPEG q90. For the same work on the same
 cores (sha256, decode, 224 px RGB shorter-side crop, JPEG q90, parquet), one run times:
   pipeline  `spark-submit jobs/pipeline.py` (split table + processed table, one Python pass)
+  pipeline-binaryfile, pipeline-exact, pipeline-keep-none  the same with --read binaryfile, with
+            --stratify exact (two passes), or with --keep none; only when named in --only
   stages    `spark-submit jobs/preprocess.py` on the raw folder (the two-pass path, for reference)
   pool      a multiprocessing.Pool of N workers running plain Pillow, as a user would write it
             (draft decode, ImageOps.fit, save), writing the same images to parquet with pyarrow
@@ -45,7 +47,11 @@ from PIL import Image, ImageOps
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 RECIPE = ["--size", "224", "--resize", "shorter-side-crop", "--mode", "RGB", "--encode", "jpeg:90"]
-CONTENDERS = ("pipeline", "stages", "pool", "naive", "ray", "daft", "daft-native", "codec")
+CONTENDERS = ("pipeline", "pipeline-binaryfile", "pipeline-exact", "pipeline-keep-none", "stages", "pool", "naive", "ray", "daft",
+              "daft-native", "codec")
+# Run only when named in --only: variants of the pipeline, for the README's reasoning.
+VARIANTS = {"pipeline-binaryfile": ["--read", "binaryfile"], "pipeline-exact": ["--stratify", "exact"],
+            "pipeline-keep-none": ["--keep", "none"]}
 
 
 def make_corpus(root: pathlib.Path, count: int) -> None:
@@ -145,9 +151,9 @@ def measured(run) -> dict:
 
 def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers: int):
     master = f"local[{workers}]"
-    if name == "pipeline":
+    if name.startswith("pipeline"):
         return lambda: local_submit.timed_spark_submit("pipeline", "--input", corpus, "--output", out, *RECIPE,
-                                                       master=master)
+                                                       *VARIANTS.get(name, []), master=master)
     if name == "stages":
         return lambda: local_submit.timed_spark_submit("preprocess", "--input", corpus, "--output", out, *RECIPE,
                                                        master=master)
@@ -175,7 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=2000, help="corpus size without --marginal")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender and size; the median counts")
-    parser.add_argument("--only", default=",".join(CONTENDERS), help=f"some of {','.join(CONTENDERS)}")
+    parser.add_argument("--only", default=",".join(c for c in CONTENDERS if c not in VARIANTS),
+                        help=f"some of {','.join(CONTENDERS)}")
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench"))
     parser.add_argument("--peers-python", help="python of a venv with requirements-peers.txt: adds ray and daft")
     args = parser.parse_args(argv)
@@ -225,8 +232,10 @@ def main(argv=None) -> int:
     results["speed"] = speed
     ratios = {}
     if "pipeline" in speed:
-        for other, goal in (("pool", ">= 0.9"), ("ray", ">= 2"), ("daft", ">= 2"), ("daft-native", ">= 2"), ("naive", ""),
-                            ("stages", "")):
+        goals = (("pool", ">= 0.9"), ("pipeline-binaryfile", ""), ("pipeline-exact", ""), ("pipeline-keep-none", ""),
+                 ("ray", ">= 2"),
+                 ("daft", ">= 2"), ("daft-native", ">= 2"), ("naive", ""), ("stages", ""))
+        for other, goal in goals:
             if other in speed:
                 ratios[f"pipeline/{other}"] = round(speed["pipeline"]["img_per_s"] / speed[other]["img_per_s"], 3)
                 print(f"pipeline / {other:7s} = {ratios[f'pipeline/{other}']:.2f}  {('goal ' + goal) if goal else ''}")
@@ -235,7 +244,8 @@ def main(argv=None) -> int:
             print(f"pipeline CPU per image / bare codec calls ({results['codec_ms_total']:.2f} ms: "
                   f"{results['codec_ms']}) = {ratios['pipeline_cpu/codec']:.2f}  goal <= 1.3")
     results["ratios"] = ratios
-    (base / "bench_preprocess.json").write_text(json.dumps(results, indent=2))
+    name = "bench_preprocess" + ("" if args.only == parser.get_default("only") else "-" + args.only.replace(",", "-"))
+    (base / f"{name}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -128,3 +128,27 @@ def test_map_via_spark_submit_with_py_files_survives_injected_task_failures(spar
     statuses = {r["sample"]: r["status"] for r in failed}
     assert statuses.pop("x/r7") == "map_error" and set(statuses.values()) == {"ok"}
     assert {r["sample"]: r["total"] for r in failed}["x/r2"] == sum(range(2, 42))
+
+
+def test_pipeline_from_a_config_file_survives_killed_tasks_with_the_same_tables(spark, sample_tree, tmp_path):
+    """--config holds every setting; attempt 0 of every task dies after writing its files (local[2,3]
+    retries): the driver keeps only the retries' files, and the tables equal an undisturbed run's."""
+    from sparkprep.pipeline.flags import pipeline_config
+    from sparkprep.pipeline.spark import run_pipeline
+    from sparkprep.spark.faults import FAIL_ENV
+
+    config = tmp_path / "pipeline.json"
+    config.write_text(json.dumps({"input": str(sample_tree), "ratios": [0.7, 0.15, 0.15], "seed": 42, "size": 32,
+                                  "augment": ["hflip"], "copies": 1, "to": ["imagefolder"]}))
+    result = spark_submit("pipeline", "--config", config, "--output", tmp_path / "killed", master="local[2,3]",
+                          env={FAIL_ENV: "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "injected failure" in result.stdout + result.stderr and "== pipeline summary ==" in result.stdout
+    run_pipeline(spark, pipeline_config(["--config", str(config), "--output", str(tmp_path / "calm")]))
+    for table in ("splits", "processed"):
+        killed, calm = (sorted(pq.read_table(str(tmp_path / run / table)).to_pylist(),
+                               key=lambda r: (r["path"], r.get("aug_index") or 0)) for run in ("killed", "calm"))
+        assert killed == calm and len(killed) >= 84
+    report = json.loads((tmp_path / "killed" / "_run_report.json").read_text())
+    assert report["published"] == ["splits", "processed", "imagefolder"]
+    assert (tmp_path / "killed" / "imagefolder" / "train").is_dir()

@@ -32,6 +32,16 @@ def load_job(name):
     ("export", ["--input", ".", "--output", "/tmp/x", "--to", "tfrecord", "--shard-count", "2",
                 "--shard-size", "1MB"], "export: error: --shard-count: expected either"),
     ("export", ["--input", ".", "--output", "ftp://host/x", "--to", "tfrecord"], "export: error: --output"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--to", "zip"], "pipeline: error: --to: expected one of"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--to", "imagefolder,imagefolder"],
+     "pipeline: error: --to: expected each export once"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--to", "imagefolder", "--shard-size", "1MB"],
+     "pipeline: error: --shard-size: expected only with --to webdataset or tfrecord"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--keep", "everything"], "pipeline: error: --keep"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--read", "fast"], "pipeline: error: --read"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--report", "/tmp/r.json"], "pipeline: error: --report"),
+    ("pipeline", ["--input", ".", "--output", "/tmp/x", "--input-kind", "catalog"],
+     "pipeline: error: --input: expected raw files or WebDataset shards, got a catalog"),
 ])
 def test_bad_usage_exits_2_with_one_line(job, argv, message, capsys, monkeypatch):
     import sparkprep.spark.session as session

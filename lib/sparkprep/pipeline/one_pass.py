@@ -13,7 +13,7 @@ import contextlib
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -117,18 +117,25 @@ class TableTarget:
     payload: Optional[str]                # the image-bytes column: never dictionary-encoded
     compression: str                      # none for already-compressed bytes, else snappy
     originals_only: bool                  # the split table: aug_index 0 rows only
+    row_group_bytes: int = 32 << 20       # as Spark's writer (parquet.block.size): few, large row groups
 
 
 def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings, targets: Tuple[TableTarget, ...],
-                   task: str) -> Iterator[pa.RecordBatch]:
+                   task: str, written: Callable[[int], None] = lambda rows: None) -> Iterator[pa.RecordBatch]:
     """one_pass_batches, written by this worker as parquet files of each target table, by split.
 
     Yields one FILES_SCHEMA row per file written, so the driver learns which files the
     successful task attempts wrote (a failed attempt's files are the ones nobody reported).
-    Each file is named part-<task>-<random>.parquet under <root>/split=<name>/.
+    Each file is named part-<task>-<random>.parquet under <root>/split=<name>/. A task that
+    fails removes what it wrote; the driver deletes what a killed one left.
     """
     writers: Dict[Tuple[int, str], Tuple[pq.ParquetWriter, str]] = {}
     counts: Dict[Tuple[int, str], int] = {}
+    held: Dict[Tuple[int, str], List[pa.RecordBatch]] = {}  # rows not yet written: one row group's worth at most
+
+    def flush(where: Tuple[int, str]) -> None:
+        writers[where][0].write_table(pa.Table.from_batches(held.pop(where)))
+
     try:
         for batch in one_pass_batches(batches, settings):
             for index, target in enumerate(targets):
@@ -137,11 +144,16 @@ def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
                     rows = batch.filter(pc.equal(batch.column("aug_index"), 0))
                 for split in pc.unique(rows.column("split")).to_pylist():
                     part = rows.filter(pc.equal(rows.column("split"), split))
-                    if (index, split) not in writers:
-                        writers[(index, split)] = _open_part(target, split, task, part.schema)
-                    writers[(index, split)][0].write_batch(pa.RecordBatch.from_arrays(
+                    where = (index, split)
+                    if where not in writers:
+                        writers[where] = _open_part(target, split, task, part.schema)
+                    held.setdefault(where, []).append(pa.RecordBatch.from_arrays(
                         [part.column(one) for one, _ in target.columns], names=[name for _, name in target.columns]))
-                    counts[(index, split)] = counts.get((index, split), 0) + part.num_rows
+                    counts[where] = counts.get(where, 0) + part.num_rows
+                    if sum(b.nbytes for b in held[where]) >= target.row_group_bytes:
+                        flush(where)
+        for where in list(held):
+            flush(where)
         for writer, _ in writers.values():
             writer.close()
     except BaseException:
@@ -151,6 +163,7 @@ def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
             with contextlib.suppress(OSError):
                 os.remove(path)
         raise
+    written(sum(counts.values()))  # a test hook: a failure here leaves the files, unreported, as a killed task would
     keys = sorted(writers)
     yield pa.RecordBatch.from_arrays([pa.array([k[0] for k in keys], pa.int32()), pa.array([k[1] for k in keys]),
                                       pa.array([writers[k][1] for k in keys]), pa.array([counts[k] for k in keys],

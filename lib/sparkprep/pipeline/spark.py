@@ -1,10 +1,12 @@
 """Raw files -> split table, processed table and exports in one Spark application: the Spark glue.
 
 In hash mode with one file per sample, one Python pass per file does everything
-(sparkprep.pipeline.one_pass); its rows are kept on local disk while the split table and
-then the processed table are written from them. Exact stratification and samples of
-several files need every row of a label or sample first, so they keep two passes (catalog,
-then transform). Each output is published the way its stage job publishes it.
+(sparkprep.pipeline.one_pass). For a local parquet output the workers write both tables'
+files into their staging directories themselves and report them; the driver deletes any
+file no successful task reported, then checks and publishes each table as the stage jobs
+do. Elsewhere the one pass's rows are persisted on disk and Spark writes both tables from
+them. Exact stratification and samples of several files need every row of a label or
+sample first, so they keep two passes (catalog, then transform).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from sparkprep.preprocess.spark import check_augment_splits, preprocess_frame, w
 from sparkprep.report.run_report import StageClock, versions
 from sparkprep.report.spark import channel_normalization, write_reported_table
 from sparkprep.spark import ownership
+from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import Claim, claimed_output, payload_options, staging_uri
+from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claimed_output, payload_options, staging_uri
 from sparkprep.split.spark import resolved_input_kind, split_source, with_split
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
@@ -185,14 +188,14 @@ def _target(claim: Claim, frame: DataFrame, payload, compression: str, originals
     return TableTarget(root=local_path(staging_uri(claim)), columns=tuple((one_pass.get(f.name, f.name), f.name)
                                                                        for f in fields),
                        spark_schema=StructType(fields).json(), payload=payload, compression=compression,
-                       originals_only=originals_only)
+                       originals_only=originals_only, row_group_bytes=ROW_GROUP_BYTES)
 
 
 def _one_pass_files(batches, settings: OnePassSettings, targets):
     """On the executor: name the files after this task, then write them."""
     context = TaskContext.get()
     task = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "00000-0"
-    yield from one_pass_files(batches, settings, targets, task)
+    yield from one_pass_files(batches, settings, targets, task, failure_hook())
 
 
 def _reader(cfg: PipelineConfig) -> str:

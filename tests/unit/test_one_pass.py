@@ -1,0 +1,107 @@
+"""The pipeline's one Python pass, without Spark: rows, the split, and the workers' parquet files."""
+
+import io
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from sparkprep.ingest.catalog_rows import ProbeSettings
+from sparkprep.pipeline.one_pass import (FILES_SCHEMA, SPARK_ROW_METADATA, OnePassSettings, TableTarget,
+                                         one_pass_batches, one_pass_files, processed_columns, split_columns)
+from sparkprep.preprocess.transform import TransformSpec
+from sparkprep.split.assign import assign_split
+from sparkprep.split.keys import KeySpec
+
+NAMES = ("train", "val", "test")
+
+
+def jpeg(seed, size=(40, 30)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (seed * 40 % 256, 90, 200)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    files = {f"cat/{i}.jpg": jpeg(i) for i in range(6)}
+    files["dog/cut.jpg"] = jpeg(9, (200, 100))[:-200]
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    listed = sorted((f"file:{tmp_path / rel}", len(data)) for rel, data in files.items())
+    listed.append((f"file:{tmp_path}/dog/gone.jpg", 1234))  # listed, then removed
+    return tmp_path, listed, files
+
+
+def settings(root, copies=0, key_by="content"):
+    return OnePassSettings(probe=ProbeSettings(root=f"file:{root}"), key_by=KeySpec.parse(key_by), seed="3",
+                           ratios=(0.5, 0.25, 0.25), names=NAMES, spec=TransformSpec(size=(16, 16)),
+                           copies_by_split={"train": copies, "val": copies, "test": copies})
+
+
+def paths_batch(listed):
+    return pa.RecordBatch.from_pydict({"path": [u for u, _ in listed], "length": [s for _, s in listed]})
+
+
+def test_each_file_is_probed_split_and_transformed_in_one_call(tree):
+    root, listed, files = tree
+    rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed)]), settings(root)))).to_pylist()
+    by_rel = {r["rel_path"]: r for r in rows}
+    assert len(rows) == len(listed)
+    for rel, data in files.items():
+        row = by_rel[rel]
+        assert row["content"] == data and row["split"] == assign_split("3", row["key"], (0.5, 0.25, 0.25), NAMES)
+    ok = by_rel["cat/0.jpg"]
+    assert (ok["status"], ok["p_status"], ok["p_width"], ok["image_format"]) == ("ok", "ok", 16, "jpeg")
+    cut = by_rel["dog/cut.jpg"]
+    assert cut["status"] == cut["p_status"] == "corrupt" and cut["image"] is None  # the default end check
+    gone = by_rel["dog/gone.jpg"]
+    assert gone["status"] == "unreadable" and "could not be read" in gone["error"] and gone["key"] == "dog/gone.jpg"
+
+
+def test_copies_carry_no_source_bytes(tree):
+    root, listed, _ = tree
+    rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed)]), settings(root, copies=2))))
+    rows = rows.to_pylist()
+    originals = [r for r in rows if r["aug_index"] == 0]
+    copies = [r for r in rows if r["aug_index"] > 0]
+    assert len(originals) == len(listed) and len(copies) == 2 * 6
+    assert all(r["content"] is None for r in copies) and all(r["content"] for r in originals if r["status"] == "ok")
+
+
+def targets(tmp_path):
+    split = tuple((name, name) for name in split_columns(True) if name != "split")
+    processed = tuple((one, name) for one, name in processed_columns() if name != "split")
+    return (TableTarget(str(tmp_path / "splits"), split, '{"type":"struct","fields":[]}', "content", "none", True),
+            TableTarget(str(tmp_path / "processed"), processed, "{}", "image", "none", False))
+
+
+def test_worker_files_hold_the_rows_and_are_all_reported(tree, tmp_path_factory):
+    root, listed, _ = tree
+    out = tmp_path_factory.mktemp("tables")
+    reported = pa.Table.from_batches(list(one_pass_files(iter([paths_batch(listed)]), settings(root, copies=1),
+                                                         targets(out), "00007-0")), schema=FILES_SCHEMA).to_pylist()
+    on_disk = sorted(os.path.join(d, n) for d, _, names in os.walk(out) for n in names)
+    assert sorted(r["file"] for r in reported) == on_disk
+    assert all(os.path.basename(f).startswith("part-00007-0-") for f in on_disk)
+    splits = pq.read_table(str(out / "splits"))
+    assert splits.num_rows == len(listed) == sum(r["rows"] for r in reported if r["table"] == 0)
+    assert pq.read_schema(on_disk[0]).metadata[SPARK_ROW_METADATA.encode()]
+    processed = pq.read_table(str(out / "processed"))
+    assert processed.num_rows == len(listed) + 6 and "p_status" not in processed.column_names
+
+
+def test_a_failing_task_removes_its_own_files(tree, tmp_path_factory):
+    root, listed, _ = tree
+    out = tmp_path_factory.mktemp("tables")
+
+    def batches():
+        yield paths_batch(listed[:3])
+        raise RuntimeError("executor lost")
+
+    with pytest.raises(RuntimeError, match="executor lost"):
+        list(one_pass_files(batches(), settings(root), targets(out), "00001-0"))
+    assert [n for _, _, names in os.walk(out) for n in names] == []
