@@ -174,3 +174,12 @@ def test_sagemaker_mapped_output_onto_a_non_empty_prefix_is_refused(submit, buck
     assert "s3://stale-bkt/splits is not empty" in err and len(err.strip().splitlines()) == 1
     jobs = boto3.client("sagemaker", endpoint_url=s3_endpoint).list_processing_jobs()["ProcessingJobSummaries"]
     assert "sparkprep-stale" not in {j["ProcessingJobName"] for j in jobs}
+
+
+def test_a_pipeline_step_is_checked_by_the_pipeline_parser():
+    from sparkprep.submit import aws
+
+    job, args = aws.parse_step("pipeline --input s3://b/raw --output s3://b/out --to webdataset --shard-size 64MB")
+    assert job == "pipeline" and args[-1] == "64MB"
+    with pytest.raises(aws.SubmitUsageError, match="--step pipeline: --keep"):
+        aws.parse_step("pipeline --input s3://b/raw --output s3://b/out --keep all")
