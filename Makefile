@@ -59,6 +59,7 @@ bench: venv
 	$(PY) scripts/bench_split.py
 	$(PY) scripts/bench_validation.py
 	$(PY) scripts/bench_preprocess.py --marginal --repeat 3  # add --peers-python for Ray Data and Daft
+	$(SPARK_SUBMIT) scripts/bench_readers.py bench/photos4500
 	$(PY) scripts/bench_memory.py
 	$(PY) scripts/bench_preprocess.py --images 8000 --only pipeline  # its table is what bench_export.py exports
 	$(PY) scripts/bench_export.py
