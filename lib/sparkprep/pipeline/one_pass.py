@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
 from sparkprep.ingest.listing import arrow_filesystem, is_local
-from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, arrow_batch, sample_outputs
+from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, append_output, arrow_batch, sample_outputs
 from sparkprep.preprocess.transform import TransformSpec
 from sparkprep.schema import CATALOG_SCHEMA, OK, PROCESSED_SCHEMA, SPLIT_COLUMNS, UNREADABLE
 from sparkprep.split.assign import bucket, cumulative_basis_points, split_for_bucket
@@ -212,12 +212,7 @@ def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) ->
         out[f.name].append(row[f.name])
     out["p_status"].append(row["p_status"])
     out["p_error"].append(row["p_error"])
-    out["transform"].append(digest)
-    out["aug_index"].append(produced.aug_index if produced else 0)
-    out["image_format"].append(fmt if produced else None)
-    for column, attr in (("image", "image"), ("p_width", "width"), ("p_height", "height"), ("channels", "channels"),
-                         ("channel_mean", "mean"), ("channel_std", "std")):
-        out[column].append(getattr(produced, attr) if produced else None)
+    append_output(out, produced, digest, fmt, PROCESSED_RENAMED)
 
 
 def split_columns(keep_content: bool) -> List[str]:

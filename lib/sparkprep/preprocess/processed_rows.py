@@ -90,9 +90,17 @@ def binary_array(values: List[Optional[bytes]]) -> pa.Array:
 def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:
     for name in PASSED_THROUGH:
         out[name].append(row[name])
-    out["transform"].append(digest)
-    out["aug_index"].append(produced.aug_index if produced else 0)
-    out["image_format"].append(fmt if produced else None)
+    append_output(out, produced, digest, fmt)
+
+
+def append_output(out: Dict[str, list], produced: Optional[Output], digest: str, fmt: str,
+                  renamed: Optional[Dict[str, str]] = None) -> None:
+    """The processed table's own columns of one output, or of a quarantine row (produced None);
+    renamed maps a column to the name it has in `out`."""
+    name = (lambda column: renamed.get(column, column)) if renamed else (lambda column: column)
+    out[name("transform")].append(digest)
+    out[name("aug_index")].append(produced.aug_index if produced else 0)
+    out[name("image_format")].append(fmt if produced else None)
     for column, attr in (("image", "image"), ("width", "width"), ("height", "height"), ("channels", "channels"),
                          ("channel_mean", "mean"), ("channel_std", "std")):
-        out[column].append(getattr(produced, attr) if produced else None)
+        out[name(column)].append(getattr(produced, attr) if produced else None)
