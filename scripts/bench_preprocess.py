@@ -149,7 +149,7 @@ def measured(run) -> dict:
     return {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(busy_seconds() - cpu, 2)}
 
 
-def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers: int):
+def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers: int, peers_python: str = ""):
     master = f"local[{workers}]"
     if name.startswith("pipeline"):
         return lambda: local_submit.timed_spark_submit("pipeline", "--input", corpus, "--output", out, *RECIPE,
@@ -166,12 +166,10 @@ def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers
                                                        corpus, out, master=master, conf=defaults)
     if name in ("ray", "daft", "daft-native"):
         script = str(local_submit.REPO / "scripts" / "bench_peer.py")
-        return lambda: subprocess.run([PEERS_PYTHON, script, name, str(corpus), str(out), "--cpus", str(workers)],
+        return lambda: subprocess.run([peers_python, script, name, str(corpus), str(out), "--cpus", str(workers)],
                                       check=True, capture_output=True)
     raise ValueError(name)
 
-
-PEERS_PYTHON = ""
 
 
 def main(argv=None) -> int:
@@ -186,12 +184,11 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench"))
     parser.add_argument("--peers-python", help="python of a venv with requirements-peers.txt: adds ray and daft")
     args = parser.parse_args(argv)
-    global PEERS_PYTHON
-    PEERS_PYTHON = args.peers_python or ""
     base = pathlib.Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
     sizes = [int(n) for n in args.sizes.split(",")] if args.marginal else [args.images]
-    chosen = [c for c in CONTENDERS if c in args.only.split(",") and (c not in ("ray", "daft", "daft-native") or PEERS_PYTHON)]
+    peers = ("ray", "daft", "daft-native")  # need --peers-python
+    chosen = [c for c in CONTENDERS if c in args.only.split(",") and (c not in peers or args.peers_python)]
     results: dict = {"sizes": sizes, "cores": args.workers, "runs": {}}
     for n in sizes:
         corpus = corpus_of(base, n)
@@ -203,7 +200,7 @@ def main(argv=None) -> int:
             tries = []
             for _ in range(args.repeat):
                 shutil.rmtree(out, ignore_errors=True)
-                tries.append(measured(contender(name, corpus, files, out, args.workers)))
+                tries.append(measured(contender(name, corpus, files, out, args.workers, args.peers_python)))
                 print(f"{name:9s} {n:6d} images: {tries[-1]['wall_s']:7.1f} s wall, {tries[-1]['cpu_s']:7.1f} s CPU",
                       flush=True)
             results["runs"][f"{name}@{n}"] = {"tries": tries, **{k: sorted(t[k] for t in tries)[len(tries) // 2]

@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
-from sparkprep.ingest.listing import arrow_filesystem, is_local
+from sparkprep.ingest.listing import read_bytes
+from sparkprep.ingest.paths import compile_group_regex
 from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, append_output, arrow_batch, sample_outputs
 from sparkprep.preprocess.transform import TransformSpec
 from sparkprep.schema import CATALOG_SCHEMA, OK, PROCESSED_SCHEMA, SPLIT_COLUMNS, UNREADABLE
@@ -57,15 +58,13 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
                      max_batch_bytes: int = OUTPUT_BATCH_BYTES) -> Iterator[pa.RecordBatch]:
     """Batches of (path, length[, content]) -> batches of ONE_PASS_SCHEMA, one row per processed output.
 
-    Without a content column each file is read here (pyarrow.fs, or the local file system).
+    Without a content column each file is read here (listing.read_bytes).
     The original (aug_index 0) row carries the split row's content; a copy carries none.
     """
     image_probe.set_max_pixels(settings.probe.max_pixels)
     label_pattern = label_pattern_of(settings.probe)
-    group_pattern = None
-    if settings.key_by.kind == "group":
-        from sparkprep.ingest.paths import compile_group_regex
-        group_pattern = compile_group_regex(settings.key_by.arg, "--key-by group")
+    group_pattern = compile_group_regex(settings.key_by.arg, "--key-by group") if settings.key_by.kind == "group" \
+        else None
     cums = cumulative_basis_points(settings.ratios)
     digest, fmt = settings.spec.digest(), settings.spec.encode
     out, held = _empty(), 0
@@ -93,10 +92,10 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
                 row = dict(row, content=None)  # a copy does not repeat the source bytes
             held += len(data or b"") if settings.keep_content else 0
             if held >= max_batch_bytes:
-                yield _batch(out)
+                yield arrow_batch(out, ONE_PASS_SCHEMA)
                 out, held = _empty(), 0
         if out["key"]:  # never hold rows across input batches: memory stays one batch deep
-            yield _batch(out)
+            yield arrow_batch(out, ONE_PASS_SCHEMA)
             out, held = _empty(), 0
 
 
@@ -132,9 +131,11 @@ def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
     writers: Dict[Tuple[int, str], Tuple[pq.ParquetWriter, str]] = {}
     counts: Dict[Tuple[int, str], int] = {}
     held: Dict[Tuple[int, str], List[pa.RecordBatch]] = {}  # rows not yet written: one row group's worth at most
+    held_bytes: Dict[Tuple[int, str], int] = {}
 
     def flush(where: Tuple[int, str]) -> None:
         writers[where][0].write_table(pa.Table.from_batches(held.pop(where)))
+        held_bytes.pop(where, None)
 
     try:
         for batch in one_pass_batches(batches, settings):
@@ -147,10 +148,12 @@ def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
                     where = (index, split)
                     if where not in writers:
                         writers[where] = _open_part(target, split, task, part.schema)
-                    held.setdefault(where, []).append(pa.RecordBatch.from_arrays(
-                        [part.column(one) for one, _ in target.columns], names=[name for _, name in target.columns]))
+                    table_part = pa.RecordBatch.from_arrays([part.column(one) for one, _ in target.columns],
+                                                            names=[name for _, name in target.columns])
+                    held.setdefault(where, []).append(table_part)
+                    held_bytes[where] = held_bytes.get(where, 0) + table_part.nbytes
                     counts[where] = counts.get(where, 0) + part.num_rows
-                    if sum(b.nbytes for b in held[where]) >= target.row_group_bytes:
+                    if held_bytes[where] >= target.row_group_bytes:
                         flush(where)
         for where in list(held):
             flush(where)
@@ -189,22 +192,13 @@ def read_listed(path: str, size: int, max_bytes: int) -> Tuple[Optional[bytes], 
     if not 0 < size <= max_bytes:
         return None, {}
     try:
-        if is_local(path):
-            with open(path[len("file:"):] if path.startswith("file:") else path, "rb") as handle:
-                return handle.read(), {}
-        filesystem, inner = arrow_filesystem(path)
-        with filesystem.open_input_stream(inner) as stream:
-            return stream.read(), {}
+        return read_bytes(path), {}
     except OSError as exc:
         return None, {"status": UNREADABLE, "error": f"listed, but could not be read: {exc}"[:500]}
 
 
 def _empty() -> Dict[str, list]:
     return {f.name: [] for f in ONE_PASS_SCHEMA}
-
-
-def _batch(out: Dict[str, list]) -> pa.RecordBatch:
-    return arrow_batch(out, ONE_PASS_SCHEMA)
 
 
 def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:

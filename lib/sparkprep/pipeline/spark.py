@@ -86,6 +86,9 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             claimed_output(spark, processed_cfg.output, cfg.format, PIPELINE) as processed_claim:
         clock.stage("listing and planning", cfg.input)
         cfg = resolved_input_kind(spark, cfg)
+        if cfg.input_kind not in ("files", "webdataset"):  # --input-kind auto, resolved on a cluster's file system
+            raise UsageError(f"--input: expected raw files or WebDataset shards, got a {cfg.input_kind} "
+                             "(run jobs/preprocess.py, then jobs/export.py)")
         check_augment_splits(cfg, list(cfg.names))
         plan = _plan(spark, cfg, split_claim, processed_claim)
         splits, processed, rec, written_by_workers = plan.splits, plan.processed, plan.rec, plan.workers
@@ -94,7 +97,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
         try:
             clock.stage("reading, validating, splitting and transforming", detail)
             if written_by_workers:
-                _write_in_workers(spark, cfg, *written_by_workers, split_claim, processed_claim)
+                _write_in_workers(spark, cfg, *written_by_workers, splits, processed, split_claim, processed_claim)
                 clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
                 spark, split_claim, None if written_by_workers else splits, splits_cfg, clock, rec,
@@ -125,7 +128,7 @@ class Plan:
     rec: Any                      # the input reconciliation
     how: str                      # for the report and the stage line
     persisted: Optional[DataFrame] = None  # rows kept on disk between the two table writes
-    workers: Optional[tuple] = None        # (source, settings, splits, processed) when the workers write the files
+    workers: Optional[tuple] = None        # (source, settings) of the one pass when the workers write the files
 
 
 def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
@@ -154,7 +157,7 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         how = (f"one Python pass per file ({'the workers read' if reader == 'workers' else 'binaryFile reads'} the "
                f"bytes{'; the workers write both tables' * in_workers})")
         if in_workers:
-            return Plan(splits, processed, listing.rec, how, workers=(source, settings, splits, processed))
+            return Plan(splits, processed, listing.rec, how, workers=(source, settings))
         return Plan(splits, processed, listing.rec, how, persisted=rows)
     splits, rec, detail = split_source(spark, cfg, keep_existing_split=False)
     persisted = splits.persist(StorageLevel.DISK_ONLY)
@@ -167,10 +170,10 @@ def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFram
                       splits: DataFrame, processed: DataFrame, split_claim: Claim, processed_claim: Claim) -> None:
     """Run the one pass with each worker writing its parquet files into both staging directories;
     then delete any file a failed task attempt left there (those no successful attempt reported)."""
-    targets = tuple(_target(claim, frame, payload, compression, originals)
-                    for claim, frame, payload, compression, originals in (
-                        (split_claim, splits, "content" if cfg.keep_content else None, "none", True),
-                        (processed_claim, processed, "image", "none" if cfg.spec.encode != "raw" else "snappy", False)))
+    one_pass_names = {name: one for one, name in processed_columns()}
+    targets = (_target(split_claim, splits, {}, "content" if cfg.keep_content else None, "none", True),
+               _target(processed_claim, processed, one_pass_names, "image",
+                       "none" if cfg.spec.encode != "raw" else "snappy", False))
     written = source.mapInArrow(functools.partial(_one_pass_files, settings=settings, targets=targets),
                                 from_arrow_schema(FILES_SCHEMA)).collect()
     reported = {row["file"] for row in written}
@@ -182,10 +185,12 @@ def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFram
                     os.remove(path)
 
 
-def _target(claim: Claim, frame: DataFrame, payload, compression: str, originals_only: bool) -> TableTarget:
+def _target(claim: Claim, frame: DataFrame, one_pass_names: dict, payload: Optional[str], compression: str,
+            originals_only: bool) -> TableTarget:
+    """How the workers write one table: its staging directory, and its columns (one_pass_names: a
+    table column -> its one-pass column, where they differ) with Spark's schema."""
     fields = [f for f in frame.schema.fields if f.name != "split"]
-    one_pass = dict((name, one) for one, name in processed_columns()) if claim.uri.endswith(OUTPUTS[1]) else {}
-    return TableTarget(root=local_path(staging_uri(claim)), columns=tuple((one_pass.get(f.name, f.name), f.name)
+    return TableTarget(root=local_path(staging_uri(claim)), columns=tuple((one_pass_names.get(f.name, f.name), f.name)
                                                                        for f in fields),
                        spark_schema=StructType(fields).json(), payload=payload, compression=compression,
                        originals_only=originals_only, row_group_bytes=ROW_GROUP_BYTES)

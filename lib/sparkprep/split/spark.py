@@ -102,11 +102,9 @@ def with_split(df: DataFrame, cfg: SplitConfig, assigned: bool = False) -> DataF
     assigned: the rows already carry the split (the pipeline computes it in Python with
     sparkprep.split.assign); only the columns and their metadata are set.
     """
-    if assigned:
-        pass
-    elif cfg.stratify == "exact":
+    if not assigned and cfg.stratify == "exact":
         df = _stratified(df, cfg)
-    else:
+    elif not assigned:
         df = df.withColumn("split", split_by_bucket(bucket_column(cfg.seed, F.col("key")), cfg.ratios, cfg.names))
     meta = {SPLIT_METADATA_KEY: json.dumps(cfg.split_params(), sort_keys=True)}
     rest = [c for c in df.columns if c not in SPLIT_COLUMNS]
