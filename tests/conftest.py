@@ -50,6 +50,12 @@ def make_sample():
 
 
 @pytest.fixture(scope="session")
+def make_planted():
+    """scripts/make_planted.py: real photos and their planted near-copies."""
+    return load_script("make_planted")
+
+
+@pytest.fixture(scope="session")
 def sample_tree(tmp_path_factory, make_sample):
     """The demo sample: six classes, bad files, duplicates, unusual-but-valid images."""
     root = tmp_path_factory.mktemp("sample") / "mednist"

@@ -25,6 +25,14 @@ class UsageError(ValueError):
     """A bad invocation: reported as one line, exit code 2."""
 
 
+class LeakageFound(RuntimeError):
+    """--fail-on-leakage: the job finished and wrote everything, and something crosses splits (exit 1)."""
+
+    def __init__(self, report: dict, message: str):
+        super().__init__(message)
+        self.report = report
+
+
 def parse_bytes(text: Any) -> int:
     """'256MB', '64k', '1GiB' or a plain integer, as bytes (powers of 1024)."""
     match = _SIZE.match(str(text))
@@ -272,6 +280,10 @@ def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[s
     except UsageError as exc:
         print(f"{job}: error: {exc}", file=sys.stderr)
         return USAGE_EXIT
+    except LeakageFound as exc:
+        print((summary or summary_table)(exc.report))
+        print(f"{job}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the cause is printed, the exit code says failure
         traceback.print_exc()
         print(f"{job}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",

@@ -23,6 +23,7 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("mode", pa.string()),
     pa.field("frames", pa.int32()),
     pa.field("orientation", pa.int32()),  # EXIF orientation tag, null when absent
+    pa.field("phash", pa.int64()),        # 64-bit perceptual hash of ok images (sparkprep.ingest.phash), else null
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
 

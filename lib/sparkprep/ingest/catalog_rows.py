@@ -6,6 +6,7 @@ never raises for bad data, so one corrupt file cannot fail a task.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -14,6 +15,7 @@ import pyarrow as pa
 
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.listing import arrow_filesystem
+from sparkprep.ingest.phash import phash_of_bytes
 from sparkprep.ingest.paths import (compile_group_regex, first_group, is_image_member, label_from_parent, relative_path,
                                     sample_and_member)
 from sparkprep.schema import CATALOG_SCHEMA, EMPTY, OK, TOO_LARGE, UNREADABLE
@@ -31,6 +33,7 @@ class ProbeSettings:
     max_file_bytes: int = 256 << 20
     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
     samples: str = "file"           # file | basename (README "Contracts", Samples)
+    phash: bool = True              # decode ok images once more (at 1/8 scale) for the `phash` column
 
 
 def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) -> Iterator[pa.RecordBatch]:
@@ -77,9 +80,22 @@ def catalog_row(path: str, size: int, data: Optional[bytes], settings: ProbeSett
         digest, probe = sha256, image_probe.Probe(status, error)
     else:
         digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
+    perceptual = None
+    if settings.phash and probe.status == OK and probe.format is not None and data is not None:
+        perceptual, probe = _with_phash(data, probe)
     return dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
                 status=probe.status, error=probe.error, format=probe.format, width=probe.width,
-                height=probe.height, mode=probe.mode, frames=probe.frames, orientation=probe.orientation)
+                height=probe.height, mode=probe.mode, frames=probe.frames, orientation=probe.orientation,
+                phash=perceptual)
+
+
+def _with_phash(data: bytes, probe: image_probe.Probe):
+    """(phash, probe) of an ok image; hashing decodes it, so data that fails to decode is `corrupt` here."""
+    try:
+        return phash_of_bytes(data, probe.orientation), probe
+    except Exception as exc:  # noqa: BLE001 - decoder failures are data; quarantine_or_raise re-raises bugs
+        status, reason = image_probe.quarantine_or_raise(exc)
+        return None, dataclasses.replace(probe, status=status, error=reason)
 
 
 def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSettings, image: bool = True):

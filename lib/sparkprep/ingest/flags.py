@@ -36,6 +36,7 @@ class IngestConfig:
     follow_symlinks: bool = False
     max_quarantine_fraction: float = 0.5
     samples: str = "file"  # file | basename (README "Contracts", Samples)
+    phash: bool = True     # the `phash` column (one more decode per ok image, at 1/8 scale for JPEG)
 
 
 INGEST_FLAGS = Flags(help={
@@ -51,6 +52,7 @@ INGEST_FLAGS = Flags(help={
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
     "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
     "samples": "file (default: every file is a sample) or basename (files sharing a basename are one sample)",
+    "phash": "on (default: a 64-bit perceptual hash per ok image, for the near-duplicate audit) or off",
     "max-quarantine-fraction": ("fail without publishing when more than this fraction of the input is quarantined "
                                 "(default 0.5; 1 never fails)"),
 }, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes"}),
@@ -111,6 +113,7 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
         values["report"] = check_report_uri(str(s["report"]), values["output"])
     values["follow_symlinks"] = s.get("follow_symlinks", "false") == "true"
     values["samples"] = choice("--samples", s.get("samples", "file"), SAMPLE_MODES)
+    values["phash"] = choice("--phash", s.get("phash", "on"), ("on", "off")) == "on"
     if "max_quarantine_fraction" in s:
         values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
     return values

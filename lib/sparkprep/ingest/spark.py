@@ -206,7 +206,8 @@ def binary_scan(spark: SparkSession, cfg: IngestConfig, listing: Listing) -> Dat
 
 def probe_settings(cfg: IngestConfig, root: str, samples: str) -> ProbeSettings:
     return ProbeSettings(root=root, label_regex=cfg.label_regex, full_validate=cfg.validate == "full",
-                         max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels, samples=samples)
+                         max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels, samples=samples,
+                         phash=cfg.phash)
 
 
 def finished_catalog(spark: SparkSession, catalog: DataFrame, cfg: IngestConfig, samples: str) -> DataFrame:

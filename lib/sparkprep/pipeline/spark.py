@@ -32,12 +32,12 @@ from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassS
                                          one_pass_files, processed_columns, split_columns)
 from sparkprep.preprocess.spark import check_augment_splits, preprocess_frame, with_recipe_metadata
 from sparkprep.report.run_report import StageClock, versions
-from sparkprep.report.spark import channel_normalization, write_reported_table
+from sparkprep.report.spark import channel_normalization, check_leakage, write_reported_table
 from sparkprep.spark import ownership
 from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claimed_output, payload_options, staging_uri
-from sparkprep.split.spark import resolved_input_kind, split_source, with_split
+from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options, staging_uri
+from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
 TASK_BYTES = 128 << 20
@@ -48,7 +48,7 @@ def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[Stage
     clock = clock or StageClock(PIPELINE)
     fs = HadoopFS(spark)
     root = fs.qualify(cfg.output).rstrip("/")
-    _claim_root(fs, root)
+    claim_directory(fs, root, PIPELINE)
     report = {"job": PIPELINE, "config": config_dict(cfg), "input": {"uri": cfg.input},
               "output": {"uri": root, "format": cfg.format}, "published": [], "stages": {}}
     try:
@@ -56,6 +56,8 @@ def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[Stage
         for target in cfg.to:
             report["stages"][target] = _export(spark, cfg, root, target, clock)
             report["published"].append(target)
+        # the split table's page (its near-duplicate audit, thumbnails of the originals) is the pipeline's page
+        fs.write_text(f"{root}/{ownership.PAGE}", fs.read_text(f"{root}/{OUTPUTS[0]}/{ownership.TABLE_PAGE}"))
     except BaseException as exc:
         report["failed"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         raise
@@ -63,19 +65,7 @@ def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[Stage
         report["seconds"], report["durations"] = clock.total(), dict(clock.durations)
         report["versions"] = versions(spark.version)
         fs.write_text(f"{root}/{ownership.REPORT_NAME}", json.dumps(report, indent=2))
-    return report
-
-
-def _claim_root(fs: HadoopFS, root: str) -> None:
-    """Refuse an --output that is not empty and not a pipeline output; mark a new one as ours."""
-    names = [child.rsplit("/", 1)[-1] for child in fs.children(root)]
-    try:
-        state = ownership.classify_output(names, lambda name: fs.read_text(f"{root}/{name}"), PIPELINE, root)
-    except ownership.NotOurs as exc:
-        raise UsageError(str(exc)) from None
-    if state == "new":
-        fs.write_text(f"{root}/{ownership.MARKER}",
-                      json.dumps(ownership.marker(PIPELINE, "directory", PIPELINE, "-"), indent=2))
+    return check_leakage(report, cfg.fail_on_leakage, report["stages"].get("splits"))
 
 
 def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report: dict) -> None:
@@ -101,7 +91,9 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                 clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
                 spark, split_claim, None if written_by_workers else splits, splits_cfg, clock, rec,
-                cfg.split_params(), "split", splits_options)
+                cfg.split_params(), "split", splits_options, near=cfg)
+            if plan.merged is not None:
+                report["stages"]["splits"]["near_duplicates"]["merge"] = plan.merged
             report["published"].append("splits")
             clock.stage("checking and publishing the processed table" if written_by_workers
                         else "writing the processed table", processed_cfg.output)
@@ -129,6 +121,7 @@ class Plan:
     how: str                      # for the report and the stage line
     persisted: Optional[DataFrame] = None  # rows kept on disk between the two table writes
     workers: Optional[tuple] = None        # (source, settings) of the one pass when the workers write the files
+    merged: Optional[dict] = None          # --near-duplicates merge: what the clusters changed
 
 
 def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
@@ -138,7 +131,7 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     so no image byte goes back to the JVM. One pass elsewhere (Delta, HDFS, S3): the rows are
     persisted on disk and Spark writes both tables from them. Otherwise two passes.
     """
-    if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none":
+    if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none" and cfg.near_duplicates != "merge":
         listing = listed_input(spark, cfg)
         reader = _reader(cfg)
         source, settings = _one_pass_source(spark, cfg, listing, reader)
@@ -160,10 +153,14 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
             return Plan(splits, processed, listing.rec, how, workers=(source, settings))
         return Plan(splits, processed, listing.rec, how, persisted=rows)
     splits, rec, detail = split_source(spark, cfg, keep_existing_split=False)
+    merged = None
+    if cfg.near_duplicates == "merge":  # every row's hash first: clusters decide the keys
+        splits, merged = merged_near_duplicates(splits, cfg)
     persisted = splits.persist(StorageLevel.DISK_ONLY)
-    why = "--stratify exact" if cfg.stratify == "exact" else "samples of several files"
+    why = "--stratify exact" if cfg.stratify == "exact" else "--near-duplicates merge" if merged is not None \
+        else "samples of several files"
     return Plan(persisted if cfg.keep_content else persisted.drop("content"), preprocess_frame(persisted, cfg), rec,
-                f"{detail}, then a second Python pass to transform ({why})", persisted=persisted)
+                f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged)
 
 
 def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import Flags, choice, merged_settings, whole_number, wrap
+from sparkprep.cli import Flags, UsageError, choice, merged_settings, whole_number, wrap
 from sparkprep.preprocess import augment, image_ops, transform
 from sparkprep.split import assign as split_assign
 from sparkprep.split.flags import SPLIT_FLAGS, SplitConfig, split_values
@@ -43,6 +43,9 @@ PREPROCESS_FLAGS = SPLIT_FLAGS.plus(Flags(help={
 def preprocess_config(argv: Optional[Sequence[str]] = None) -> PreprocessConfig:
     """Parse and validate the preprocess job's arguments."""
     settings = merged_settings(argv, "preprocess", PREPROCESS_FLAGS, "Decode, orient, convert, resize, augment.")
+    if settings.get("fail_on_leakage") == "true":  # the processed table holds no perceptual hashes to audit
+        raise UsageError("--fail-on-leakage: the near-duplicate audit runs on split tables; use it with "
+                         "jobs/split.py, jobs/pipeline.py or jobs/report.py")
     return wrap(lambda: preprocess_values(settings))
 
 

@@ -18,7 +18,7 @@ from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import channel_normalization, write_reported_table
 from sparkprep.schema import OK, PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.tables import claimed_output, payload_options
-from sparkprep.split.spark import SPLIT_TABLE_KEPT, resolved_input_kind, split_source
+from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
 
 TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 
@@ -56,6 +56,13 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
         cfg = resolved_input_kind(spark, cfg)
         clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
         table, rec, detail = split_source(spark, cfg, keep_existing_split=True)
+        merged = None
+        if cfg.near_duplicates == "merge":
+            if detail == SPLIT_TABLE_KEPT:
+                raise UsageError("--near-duplicates: merge re-keys a split, and this input's splits are kept; "
+                                 "re-split it with jobs/split.py --near-duplicates merge")
+            clock.stage("near-duplicate clusters", f"pHash within {cfg.near_threshold} bits")
+            table, merged = merged_near_duplicates(table, cfg)
         split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
         check_augment_splits(cfg, (split_params or {}).get("names"))
         clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
@@ -63,7 +70,8 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
             options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
             extra=lambda written: {"normalization": channel_normalization(written),
-                                   "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
+                                   "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()},
+                                   **({"near_duplicate_merge": merged} if merged else {})})
 
 
 def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:

@@ -104,6 +104,9 @@ def summary_table(report: dict) -> str:
                      f"symbolic links skipped; reconciled: {rec['reconciled']}")
         for uris in rec.get("same_name_after_nfc_examples", []):
             lines.append(f"  same name after Unicode NFC, kept as separate rows: {', '.join(uris)}")
+    near = report.get("near_duplicates")
+    if near:
+        lines.append(near_line(near))
     if report.get("split"):
         sp = report["split"]
         lines.append(f"split: {sp['split_algo']} seed={sp['seed']!r} ratios={sp['ratios']} key-by={sp['key_by']}"
@@ -112,6 +115,27 @@ def summary_table(report: dict) -> str:
     speed = report["throughput"]
     lines.append(f"time: {report['seconds']:.1f}s, {speed['rows_per_s']:.0f} {speed['unit']}/s")
     return "\n".join(lines)
+
+
+def near_line(near: dict) -> str:
+    """One line of the near-duplicate audit: leakage first."""
+    clusters = near.get("clusters") or {}
+    skipped = near["flat_hashes"]["rows"] + near["capped_band_keys"]["count"]
+    line = (f"near-duplicates (pHash within {near['threshold']} bits): {near['pairs_across_splits']} pairs across "
+            f"splits (leakage), {near['pairs_within_splits']} within; {clusters.get('count', 0)} clusters, largest "
+            f"{clusters.get('largest', 0)}")
+    if skipped:
+        line += (f"; not joined: {near['flat_hashes']['rows']} rows of {near['flat_hashes']['count']} low-information "
+                 f"hashes, {near['capped_band_keys']['count']} crowded band keys")
+    if near.get("merge"):
+        merge = near["merge"]
+        line += f"; merged {merge['clusters']} clusters, {merge['rows_moved']} rows moved against the hash split"
+    return line
+
+
+def report_summary(report: dict) -> str:
+    """The report job's summary: the table's, and where the page is."""
+    return summary_table(report) + f"\npage: {report['output']['page']}"
 
 
 def export_summary(report: dict) -> str:

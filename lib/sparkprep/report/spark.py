@@ -7,15 +7,25 @@ no cache, no distinct counts, no per-group lists over the whole table.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
+from pyspark.sql.types import BinaryType, LongType
 
-from sparkprep.cli import config_dict
+from sparkprep.cli import LeakageFound, UsageError, config_dict
+from sparkprep.report import html
 from sparkprep.report.run_report import StageClock, nested_counts, versions
-from sparkprep.schema import FILTERED, OK
+from sparkprep.report.row_images import data_uri
+from sparkprep.schema import FILTERED, OK, require_columns
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import Claim, write_table
+from sparkprep.spark import ownership
+from sparkprep.spark.ownership import TABLE_PAGE
+from sparkprep.spark.tables import Claim, claim_directory, is_delta_table, read_table, write_atomic, write_table
+from sparkprep.split.near_spark import near_duplicate_audit
+
+if TYPE_CHECKING:
+    from sparkprep.report.flags import ReportConfig
 
 EXAMPLES = 5
 
@@ -153,6 +163,172 @@ def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
     }
 
 
+THUMBS_PER_CELL = 4   # ok originals shown per split x label
+MAX_LABELS = 24       # the most frequent labels get thumbnails
+MAX_QUARANTINED = 24  # quarantined rows listed with a thumbnail
+# At most (splits x MAX_LABELS x THUMBS_PER_CELL) + MAX_QUARANTINED + 2 x near EXAMPLES thumbnails of
+# <= 96 px (~3 KB each) travel to the driver: about 1 MB for three splits, whatever the table's size.
+SIZE_BINS = {"width (px)": ("width", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
+             "height (px)": ("height", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
+             "file size (KB)": ("size", (1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20))}
+
+
+def report_visuals(table: DataFrame, report: dict) -> dict:
+    """What report.html shows beyond the run report: thumbnails (bounded count) and size histograms.
+
+    Rows are chosen and binned in Spark; thumbnails are made on the workers from the row's
+    bytes (content, a processed image, or the file at its path).
+    """
+    where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
+    originals = table.where(F.col("aug_index") == 0) if "aug_index" in table.columns else table
+    split = F.col("split") if "split" in table.columns else F.lit("all")
+    label = F.coalesce(F.col("label"), F.lit("(none)"))
+    totals: dict = {}
+    for per in (report.get("counts") or {}).values():
+        for name, n in per.items():
+            totals[name] = totals.get(name, 0) + n
+    labels = [name for name, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LABELS]]
+    ok = originals.where((F.col("status") == OK) & label.isin(labels))
+    order = F.sha2(F.concat_ws("\n", F.col("key") if "key" in table.columns else F.lit(""), where), 256)
+    ranked = ok.withColumn("_rank", F.row_number().over(Window.partitionBy(split, label).orderBy(order)))
+    chosen = ranked.where(F.col("_rank") <= THUMBS_PER_CELL)
+    thumbs = [{"split": r["split"], "label": r["label"], "path": r["where"], "uri": data_uri(r["thumb"])}
+              for r in _with_thumbnails(chosen, where, split.alias("split"), label.alias("label"))
+              .orderBy("split", "label", "_rank").collect()]
+    bad = originals.where(F.col("status") != OK).orderBy("status", where).limit(MAX_QUARANTINED)
+    quarantined = [{"path": r["where"], "status": r["status"], "error": r["error"], "uri": data_uri(r["thumb"])}
+                   for r in _with_thumbnails(bad, where, "status", "error").orderBy("status", "where").collect()]
+    near_paths = sorted({p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
+                         for side in ("a", "b")})
+    images = {}
+    if near_paths:
+        pairs = originals.where(where.isin(near_paths))
+        images = {r["where"]: data_uri(r["thumb"]) for r in _with_thumbnails(pairs, where).collect()}
+    return {"thumbs": thumbs, "quarantine": quarantined, "images": images, "histograms": _size_histograms(ok, table),
+            "caps": {"per_cell": THUMBS_PER_CELL, "labels": MAX_LABELS, "quarantined": MAX_QUARANTINED}}
+
+
+def _with_thumbnails(rows: DataFrame, where: Column, *keep) -> DataFrame:
+    """rows -> (where, *keep, thumb): a JPEG thumbnail made on the workers, null where none can be made."""
+    extra = [c for c in ("_rank",) if c in rows.columns]
+    return rows.select(where.alias("where"), *keep, *extra, _thumbnail_udf(*_row_bytes(rows)).alias("thumb"))
+
+
+def with_phash(table: DataFrame) -> DataFrame:
+    """The table with a `phash` column: its own, or computed on the workers for the ok rows of a table
+    written without one (before sparkprep 0.2, a processed table, --phash off)."""
+    if "phash" in table.columns:
+        return table
+    orientation = F.col("orientation") if "orientation" in table.columns else F.lit(None).cast("int")
+    hashed = _phash_udf(*_row_bytes(table), orientation)
+    return table.withColumn("phash", F.when(F.col("status") == OK, hashed).cast("long"))
+
+
+def _row_bytes(rows: DataFrame) -> list:
+    """(bytes, image_format, width, height, channels, path) of each row: its content, its processed image,
+    or (marked 'path:') the file at its path."""
+    columns = rows.columns
+    none_int = F.lit(None).cast("int")
+    path = F.col("path") if "path" in columns else F.lit(None).cast("string")
+    if "content" in columns:
+        return [F.col("content"), F.lit(None).cast("string"), none_int, none_int, none_int, path]
+    if "image" in columns:
+        return [F.col("image"), F.col("image_format"), F.col("width"), F.col("height"), F.col("channels"), path]
+    return [F.lit(None).cast("binary"), F.lit(READ_PATH), none_int, none_int, none_int, path]
+
+
+READ_PATH = "path:"
+
+
+def _read_if_needed(data, fmt, path):
+    from sparkprep.ingest.listing import read_bytes
+
+    if fmt != READ_PATH:
+        return data, fmt
+    try:
+        return (read_bytes(path) if isinstance(path, str) else None), None
+    except OSError:  # gone since it was catalogued: no image
+        return None, None
+
+
+def _whole(value) -> Optional[int]:
+    return None if pd.isna(value) else int(value)
+
+
+@F.pandas_udf(BinaryType())
+def _thumbnail_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd.Series,
+                   channels: pd.Series, path: pd.Series) -> pd.Series:
+    from sparkprep.report.row_images import thumbnail_jpeg
+
+    out = []
+    for d, f, w, h, c, p in zip(data, fmt, width, height, channels, path):
+        d, f = _read_if_needed(d, f, p)
+        out.append(thumbnail_jpeg(d, f, _whole(w), _whole(h), _whole(c)))
+    return pd.Series(out, dtype=object)
+
+
+@F.pandas_udf(LongType())
+def _phash_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd.Series,
+               channels: pd.Series, path: pd.Series, orientation: pd.Series) -> pd.Series:
+    from sparkprep.report.row_images import row_phash
+
+    out = []
+    for d, f, w, h, c, p, o in zip(data, fmt, width, height, channels, path, orientation):
+        d, f = _read_if_needed(d, f, p)
+        out.append(row_phash(d, f, _whole(w), _whole(h), _whole(c), _whole(o)))
+    return pd.Series(out, dtype="Int64")
+
+
+def _size_histograms(ok: DataFrame, table: DataFrame) -> dict:
+    """(bin label, count) per size column present, from one aggregate over fixed power-of-two bins."""
+    present = {title: spec for title, spec in SIZE_BINS.items() if spec[0] in table.columns}
+    if not present:
+        return {}
+    def bin_of(column: str, edges) -> Column:
+        expr = F.when(F.col(column) < edges[0], F.lit(0))
+        for i, edge in enumerate(edges[1:], 1):
+            expr = expr.when(F.col(column) < edge, F.lit(i))
+        return expr.otherwise(F.lit(len(edges)))
+    aggs = []
+    for n, (title, (column, edges)) in enumerate(present.items()):
+        for i in range(len(edges) + 1):
+            aggs.append(F.sum((bin_of(column, edges) == i).cast("long")).alias(f"h{n}_{i}"))
+    row = ok.agg(*aggs).first()
+    out = {}
+    for n, (title, (column, edges)) in enumerate(present.items()):
+        scale = 1024 if column == "size" else 1
+        names = [f"<{edges[0] // scale}"] + [f"<{e // scale}" for e in edges[1:]] + [f">={edges[-1] // scale}"]
+        out[title] = [[names[i], int(row[f"h{n}_{i}"] or 0)] for i in range(len(edges) + 1)]
+    return out
+
+
+def report_page(table: DataFrame, report: dict) -> str:
+    """report.html for a written table and its run report."""
+    return html.render(report, report_visuals(table, report))
+
+
+def leakage(report: dict) -> dict:
+    """What crosses splits: exact copies (same sha256) and near-duplicate row pairs."""
+    near = report.get("near_duplicates") or {}
+    return {"exact_groups_across_splits": (report.get("duplicates") or {}).get("groups_in_several_splits", 0),
+            "near_pairs_across_splits": near.get("pairs_across_splits", 0)}
+
+
+def check_leakage(report: dict, fail: bool, audited: Optional[dict] = None) -> dict:
+    """The report, unless fail is set and something crosses splits: then LeakageFound (exit 1; all is written).
+
+    audited: the table report that holds the audit, when `report` is a pipeline's.
+    """
+    audited = audited or report
+    found = leakage(audited)
+    if fail and any(found.values()):
+        page = f"{audited['output']['uri']}/{TABLE_PAGE if audited.get('job') != 'report' else ownership.PAGE}"
+        raise LeakageFound(report, f"--fail-on-leakage: {found['exact_groups_across_splits']} exact-duplicate groups "
+                                   f"and {found['near_pairs_across_splits']} near-duplicate pairs cross splits "
+                                   f"(see {page}); the output was written")
+    return report
+
+
 class QuarantineError(RuntimeError):
     """More of the input was quarantined than --max-quarantine-fraction allows; nothing was published."""
 
@@ -173,18 +349,24 @@ def check_quarantine_fraction(report: dict, limit: float) -> None:
 
 def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFrame], cfg: Any, clock: StageClock,
                          rec: Optional[Any], split_params: Optional[dict], partition_by: Optional[str],
-                         options: Optional[dict] = None, extra=None) -> dict:
+                         options: Optional[dict] = None, extra=None, near: Optional[Any] = None) -> dict:
     """Write a table job's output with its run report; every check runs before it is published.
 
     rec is the ingest Reconciliation (or None): its verify() raises unless the written rows
     are exactly the listed files. df None: the parquet files are already in the claim's
-    staging directory (sparkprep.spark.tables.write_table).
+    staging directory (sparkprep.spark.tables.write_table). near: the config whose
+    near_threshold and near_bucket_cap the near-duplicate audit uses (None: no audit).
     """
+    pages = {}
+
     def finish(written: DataFrame) -> dict:
         clock.stage("counting the written table")
         stats = table_stats(written)
         if extra:
             stats.update(extra(written))
+        if near is not None and "phash" in written.columns:
+            clock.stage("near-duplicate audit", f"pHash within {near.near_threshold} bits")
+            stats["near_duplicates"] = near_duplicate_audit(written, near.near_threshold, near.near_bucket_cap).stats
         seconds = clock.total()
         inputs = stats["rows"] - stats.get("augmented_copies", 0)  # one row per input file or row
         report = {
@@ -206,11 +388,55 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
         if rec:
             rec.verify(written, report["reconciliation"])
         check_quarantine_fraction(report, cfg.max_quarantine_fraction)
+        clock.stage(TABLE_PAGE, "thumbnails and histograms")
+        pages[TABLE_PAGE] = report_page(written, report)
         clock.stage("publishing")
         return report
 
     description = json.dumps(split_params or {}, sort_keys=True)
-    report = write_table(spark, df, claim, finish, partition_by, description, options)
+    report = write_table(spark, df, claim, finish, partition_by, description, options, pages)
     if cfg.report:
         HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
     return report
+
+
+REPORT = "report"  # the kind in a report directory's _sparkprep.json
+
+
+def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageClock] = None) -> dict:
+    """Any sparkprep table -> <output>/report.html and <output>/_run_report.json (the table is only read)."""
+    clock = clock or StageClock(REPORT)
+    fs = HadoopFS(spark)
+    out = fs.qualify(cfg.output).rstrip("/")
+    clock.stage("reading", cfg.input)
+    delta = is_delta_table(fs, cfg.input)
+    if cfg.format != "auto" and cfg.format != ("delta" if delta else "parquet"):
+        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} (what {cfg.input} is), got {cfg.format}")
+    table = read_table(spark, cfg.input)
+    require_columns(table.columns, ["status"], "a sparkprep table (catalog, split, processed or mapped)")
+    claim_directory(fs, out, REPORT)
+    source = ownership.json_object(fs.read_text(f"{fs.qualify(cfg.input).rstrip('/')}/{ownership.REPORT_NAME}")) or {}
+    clock.stage("counting")
+    stats = table_stats(table)
+    hashed = with_phash(table)
+    if "phash" in hashed.columns and ("path" in table.columns or "image" in table.columns):
+        clock.stage("near-duplicate audit", f"pHash within {cfg.near_threshold} bits"
+                    + ("" if "phash" in table.columns else "; hashes computed from the rows' bytes"))
+        stats["near_duplicates"] = near_duplicate_audit(hashed, cfg.near_threshold, cfg.near_bucket_cap).stats
+    if {"channel_mean", "split", "aug_index"} <= set(table.columns):
+        stats["normalization"] = channel_normalization(table)
+    seconds = clock.total()
+    report = {"job": REPORT, "config": config_dict(cfg),
+              "input": {"uri": fs.qualify(cfg.input), "table_job": source.get("job"),
+                        "format": "delta" if delta else "parquet"},
+              "output": {"uri": out, "format": "html", "page": f"{out}/{ownership.PAGE}"},
+              "split": source.get("split"), **stats,
+              "transform": source.get("transform"),
+              "seconds": seconds, "durations": dict(clock.durations),
+              "throughput": {"rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None, "unit": "rows"},
+              "versions": versions(spark.version)}
+    clock.stage(ownership.PAGE, "thumbnails and histograms")
+    write_atomic(fs, f"{out}/{ownership.PAGE}", report_page(table, report))
+    write_atomic(fs, f"{out}/{ownership.REPORT_NAME}", json.dumps(report, indent=2))
+    clock.total()
+    return check_leakage(report, cfg.fail_on_leakage)

@@ -28,6 +28,10 @@ from sparkprep import __version__
 
 MARKER = "_sparkprep.json"
 REPORT_NAME = "_run_report.json"
+# report.html inside a table directory: Spark, pyarrow and pandas read every file whose name
+# does not start with '_' or '.' as data, so the page beside a table's files is _report.html.
+TABLE_PAGE = "_report.html"
+PAGE = "report.html"  # where the directory is not a table (a pipeline's root, jobs/report.py's output)
 MANIFEST = "manifest.json"
 TABLE, EXPORT = "table", "export"
 TABLE_JOBS = ("ingest", "split", "preprocess")

@@ -85,6 +85,18 @@ def claimed_output(spark: SparkSession, output: str, fmt: str, job: str) -> Iter
         ownership.release_lock(read, delete, run_id)
 
 
+def claim_directory(fs: HadoopFS, root: str, kind: str) -> None:
+    """Refuse a directory that is not empty and not this kind's output (a pipeline's root, a report's
+    directory); mark a new one as ours."""
+    names = [child.rsplit("/", 1)[-1] for child in fs.children(root)]
+    try:
+        state = ownership.classify_output(names, lambda name: fs.read_text(f"{root}/{name}"), kind, root)
+    except ownership.NotOurs as exc:
+        raise UsageError(str(exc)) from None
+    if state == "new":
+        fs.write_text(f"{root}/{MARKER}", json.dumps(ownership.marker(kind, "directory", kind, "-"), indent=2))
+
+
 def _table_state(fs: HadoopFS, uri: str) -> str:
     if fs.exists(uri) and not fs.is_dir(uri):
         raise UsageError(f"--output: expected a directory, got a file: {uri}")
@@ -194,20 +206,22 @@ def staging_uri(claim: Claim) -> str:
 
 def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, finish: Finisher,
                 partition_by: Optional[str] = "split", description: str = "",
-                options: Optional[Dict[str, str]] = None) -> dict:
+                options: Optional[Dict[str, str]] = None, pages: Optional[Dict[str, str]] = None) -> dict:
     """Write df to the claimed output, call finish on the written rows (it raises to stop the
-    publish), store its report and the marker, then publish.
+    publish), store its report, the pages finish put in `pages` (name -> text, e.g. report.html)
+    and the marker, then publish.
 
     df None: a parquet table whose files are already in staging_uri(claim) (written by
     Python workers); it is checked and published the same way.
     """
+    pages = {} if pages is None else pages
     fs = HadoopFS(spark)
     output, run_id, fmt = claim.uri, claim.run_id, claim.fmt
     marker = json.dumps(ownership.marker(ownership.TABLE, fmt, claim.job, run_id), indent=2)
     if df is None:
         if fmt != "parquet":
             raise ValueError("write_table: files written ahead are published as parquet only")
-        return _write_parquet_staged(spark, fs, None, output, run_id, finish, marker)
+        return _write_parquet_staged(spark, fs, None, output, run_id, finish, marker, pages)
     if fmt == "delta" and delta_jars_active(spark):
         # Delta's own transaction replaces the table; its checks run on the committed version
         # (Delta keeps the previous one for RESTORE). Not exercised here: no Delta jars.
@@ -218,35 +232,42 @@ def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, fini
         (writer.partitionBy(partition_by) if partition_by else writer).save(output)
         report = finish(spark.read.format("delta").load(output))
         report["output"]["delta_writer"] = "delta-spark"
-        fs.write_text(f"{output}/{REPORT_NAME}", json.dumps(report, indent=2))
+        _write_pages(fs, output, report, pages)
         fs.write_text(f"{output}/{MARKER}", marker)
         return report
     writer = df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES).options(**(options or {}))
     writer = writer.partitionBy(partition_by) if partition_by else writer
     if fmt == "delta":
-        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker)
-    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker)
+        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages)
+    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages)
 
 
-def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker):
+def _write_pages(fs: HadoopFS, directory: str, report: dict, pages: Dict[str, str]) -> None:
+    """The run report and the pages next to it (report.html)."""
+    fs.write_text(f"{directory}/{REPORT_NAME}", json.dumps(report, indent=2))
+    for name, text in pages.items():
+        fs.write_text(f"{directory}/{name}", text)
+
+
+def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages):
     paths = ownership.swap_paths(output, run_id)
     staging = paths["staging"]
     try:
         if writer is not None:
             writer.parquet(staging)
         report = finish(spark.read.parquet(staging))
-        fs.write_text(f"{staging}/{REPORT_NAME}", json.dumps(report, indent=2))
+        _write_pages(fs, staging, report, pages)
         fs.write_text(f"{staging}/{MARKER}", marker)
     except BaseException:
         fs.delete(staging)
         raise
     journal = {"run_id": run_id, **{k: paths[k] for k in ("output", "staging", "retired", "journal")}}
-    _write_atomic(fs, paths["journal"], json.dumps(journal, indent=2))
+    write_atomic(fs, paths["journal"], json.dumps(journal, indent=2))
     _run_steps(fs, ownership.swap_steps(journal, fs.exists))
     return report
 
 
-def _write_atomic(fs: HadoopFS, uri: str, text: str) -> None:
+def write_atomic(fs: HadoopFS, uri: str, text: str) -> None:
     """Write a small file under a temporary name, then rename it into place."""
     temp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
     fs.write_text(temp, text)
@@ -255,7 +276,7 @@ def _write_atomic(fs: HadoopFS, uri: str, text: str) -> None:
     fs.rename(temp, uri)
 
 
-def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker):
+def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages):
     from deltalake import DeltaTable, Schema
     from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
@@ -283,7 +304,7 @@ def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by,
         fs.delete(data_dir)  # never referenced by the log: safe to drop
         raise
     report["output"]["delta_version"] = DeltaTable(output).version()
-    fs.write_text(f"{output}/{REPORT_NAME}", json.dumps(report, indent=2))
+    _write_pages(fs, output, report, pages)
     fs.write_text(f"{output}/{MARKER}", marker)
     return report
 

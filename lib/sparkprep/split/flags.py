@@ -6,15 +6,16 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import Flags, choice, local_path, merged_settings, wrap
+from sparkprep.cli import Flags, choice, local_path, merged_settings, whole_number, wrap
 from sparkprep.ingest.flags import INGEST_FLAGS, IngestConfig, ingest_values
 from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
-from sparkprep.split import assign as split_assign
+from sparkprep.split import assign as split_assign, near_duplicates as near
 from sparkprep.split.keys import KeySpec
 
 INPUT_KINDS = ("auto", "files", "catalog", "table", "webdataset")
 STRATIFY = ("none", "exact")
+NEAR_MODES = ("report", "merge")
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,17 @@ class SplitConfig(IngestConfig):
     key_by: Optional[KeySpec] = None  # content for files, required column:NAME for tables
     stratify: str = "none"
     label_column: Optional[str] = None
+    near_duplicates: str = "report"  # report | merge (README "Near-duplicates")
+    near_threshold: int = near.DEFAULT_THRESHOLD
+    near_bucket_cap: int = near.DEFAULT_BUCKET_CAP
+    fail_on_leakage: bool = False
 
     def split_params(self) -> Dict[str, Any]:
         """What the run report and the table metadata record about the split."""
         return {"split_algo": split_assign.SPLIT_ALGO, "seed": self.seed, "ratios": list(self.ratios),
-                "names": list(self.names), "key_by": str(self.key_by), "stratify": self.stratify}
+                "names": list(self.names), "key_by": str(self.key_by), "stratify": self.stratify,
+                **({"near_duplicates": "merge", "near_threshold": self.near_threshold}
+                   if self.near_duplicates == "merge" else {})}
 
 
 SPLIT_FLAGS = INGEST_FLAGS.plus(Flags(help={
@@ -43,8 +50,14 @@ SPLIT_FLAGS = INGEST_FLAGS.plus(Flags(help={
     "key-by": "content (default for files) | path | group:REGEX | column:NAME",
     "stratify": "none (default, hash split) or exact (exact per-label shares)",
     "label-column": "label column for tabular input",
-}, lists=frozenset({"ratios", "names"}), numbers=frozenset({"seed"}),
-                                        decimals=frozenset({"ratios"})))
+    "near-duplicates": ("report (default: list near-duplicate pairs across splits) or merge (each near-duplicate "
+                        "cluster is keyed by its smallest key, so it lands in one split)"),
+    "near-threshold": f"pHash bits two images may differ in and be near-duplicates (default {near.DEFAULT_THRESHOLD})",
+    "near-bucket-cap": (f"band keys shared by more hashes, or hashes shared by more rows, are reported, not joined "
+                        f"(default {near.DEFAULT_BUCKET_CAP})"),
+    "fail-on-leakage": "exit 1 after writing everything when an exact or near-duplicate pair crosses splits",
+}, lists=frozenset({"ratios", "names"}), numbers=frozenset({"seed", "near-threshold", "near-bucket-cap"}),
+    switches=frozenset({"fail-on-leakage"}), decimals=frozenset({"ratios"})))
 
 
 def split_config(argv: Optional[Sequence[str]] = None) -> SplitConfig:
@@ -79,10 +92,26 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
         raise ValueError(f"--key-by: column:NAME needs --input-kind table, got input kind {kind}")
     if s.get("label_column") and kind != "table":
         raise ValueError("--label-column: expected only with tabular input (--input-kind table)")
+    stratify = choice("--stratify", s.get("stratify", "none"), STRATIFY)
     return SplitConfig(**ingest, input_kind=kind, ratios=tuple(ratios), names=tuple(names),
-                       seed=str(s.get("seed", "0")), key_by=key_by,
-                       stratify=choice("--stratify", s.get("stratify", "none"), STRATIFY),
-                       label_column=s.get("label_column"))
+                       seed=str(s.get("seed", "0")), key_by=key_by, stratify=stratify,
+                       label_column=s.get("label_column"), **near_values(s, kind, stratify, ingest["phash"]))
+
+
+def near_values(s: Dict[str, Any], kind: str, stratify: str, phash: bool) -> Dict[str, Any]:
+    """The checked near-duplicate settings."""
+    mode = choice("--near-duplicates", s.get("near_duplicates", "report"), NEAR_MODES)
+    threshold = whole_number("--near-threshold", s.get("near_threshold", near.DEFAULT_THRESHOLD), 0, 62)
+    near.layout_for(threshold)  # a threshold whose layout is too big is refused now, not later
+    cap = whole_number("--near-bucket-cap", s.get("near_bucket_cap", near.DEFAULT_BUCKET_CAP), 2, 10 ** 6)
+    if mode == "merge" and kind == "table":
+        raise ValueError("--near-duplicates: merge needs image files (perceptual hashes), not tabular input")
+    if mode == "merge" and not phash:
+        raise ValueError("--near-duplicates: merge needs the perceptual hashes; expected --phash on, got off")
+    if mode == "merge" and stratify == "exact":
+        raise ValueError("--near-duplicates: merge keys clusters for the hash split; expected --stratify none, got exact")
+    return {"near_duplicates": mode, "near_threshold": threshold, "near_bucket_cap": cap,
+            "fail_on_leakage": s.get("fail_on_leakage", "false") == "true"}
 
 
 def detect_input_kind(uri: str) -> str:

@@ -11,12 +11,13 @@ from typing import Optional, Sequence, Tuple
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
+from pyspark.storagelevel import StorageLevel
 
 from sparkprep.cli import UsageError
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
 from sparkprep.ingest.spark import Reconciliation, catalog_frame, tune_table_scan
 from sparkprep.report.run_report import StageClock
-from sparkprep.report.spark import write_reported_table
+from sparkprep.report.spark import check_leakage, write_reported_table
 from sparkprep.schema import (CATALOG_SCHEMA, MISSING_KEY, NO_GROUP, OK, SPLIT_COLUMNS, SPLIT_METADATA_KEY, UNREADABLE,
                               require_columns)
 from sparkprep.spark.hadoop_fs import HadoopFS
@@ -24,6 +25,7 @@ from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.assign import BUCKETS, cumulative_basis_points
 from sparkprep.split.flags import SplitConfig, kind_of_directory
 from sparkprep.split.keys import KeySpec
+from sparkprep.split.near_spark import near_duplicate_audit
 
 
 def hash_hex(seed: str, key: Column) -> Column:
@@ -187,10 +189,41 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
             table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
         else:
             table, rec, detail = split_source(spark, cfg, keep_existing_split=False)
+        merged = None
+        if cfg.near_duplicates == "merge":
+            clock.stage("near-duplicate clusters", f"pHash within {cfg.near_threshold} bits; reading and probing "
+                                                   "the input once, kept on local disk")
+            table, merged = merged_near_duplicates(table, cfg)
         clock.stage("running", f"{detail}, write -> {cfg.output}")
         payload = "content" if "content" in table.columns else None
-        return write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
-                                    partition_by="split", options=payload_options(payload, already_compressed=True))
+        report = write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
+                                      partition_by="split", options=payload_options(payload, already_compressed=True),
+                                      near=cfg if cfg.input_kind != "table" else None)
+    if merged is not None:
+        report["near_duplicates"]["merge"] = merged
+    return check_leakage(report, cfg.fail_on_leakage)
+
+
+def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFrame, dict]:
+    """Key every row of a near-duplicate cluster by the cluster's smallest key, and split again.
+
+    Trades rule 5 of sha256-v1 (stability as data grows) for integrity: a new image can link
+    two clusters, and the merged cluster's key (and split) then changes. Returns the new rows
+    and what moved against the plain hash split.
+    """
+    table = table.persist(StorageLevel.DISK_ONLY)  # read and probe every file once, for both passes
+    audit = near_duplicate_audit(table, cfg.near_threshold, cfg.near_bucket_cap, clusters=True)
+    clusters = audit.key_clusters.select(F.col("key").alias("_near_key"), F.col("cluster").alias("_cluster"))
+    joined = table.join(clusters, table.key == clusters._near_key, "left")
+    keyed = joined.withColumn("_hash_split", F.col("split")).withColumn("key", F.coalesce("_cluster", "key"))
+    resplit = with_split(keyed.drop("split"), cfg)
+    counted = resplit.agg(F.sum((F.col("key") != F.col("_near_key")).cast("long")).alias("rekeyed"),
+                          F.sum((F.col("split") != F.col("_hash_split")).cast("long")).alias("moved")).first()
+    stats = {"clusters": audit.stats["clusters"]["count"], "rows_in_clusters": audit.stats["clusters"]["rows"],
+             "pairs_across_splits_before": audit.stats["pairs_across_splits"],
+             "rows_rekeyed": int(counted["rekeyed"] or 0), "rows_moved": int(counted["moved"] or 0),
+             "note": "rows whose split differs from the plain sha256-v1 split of their own key"}
+    return resplit.drop("_cluster", "_hash_split", "_near_key"), stats
 
 
 def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:

@@ -1,0 +1,22 @@
+"""spark-submit jobs/report.py --input out/splits --output out/report
+
+Look at any sparkprep table (catalog, split, processed or mapped; parquet or Delta):
+counts, class balance, thumbnails, quarantine, size histograms, exact duplicates and the
+near-duplicate leakage audit, in one self-contained report.html. The table is only read.
+"""
+
+import sys
+
+from sparkprep.cli import job_main
+from sparkprep.report.flags import report_config
+
+
+def main(argv=None) -> int:
+    from sparkprep.report.run_report import report_summary
+    from sparkprep.report.spark import run_report
+
+    return job_main("report", report_config, run_report, argv, summary=report_summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The 64-bit perceptual hash (pHash) of an image: pure numpy + Pillow, run in the ingest probe pass.
+
+`phash` gives the same bits as `imagehash.phash` (tested): a 32x32 LANCZOS greyscale, its 2-D
+DCT-II (scipy's unnormalized type 2), and one bit per low-frequency coefficient of the top-left
+8x8 block, set when it is above the block's median. The DCT is two small matrix products, so
+neither scipy nor imagehash (and PyWavelets) is needed on the workers.
+
+`phash_of_bytes` is what ingest stores in the `phash` column. It differs from hashing a fully
+decoded image in three documented ways, each for a reason:
+- JPEGs are decoded at a DCT scale that still leaves at least 64x64 pixels (Pillow's draft):
+  a 1/8-scale decode is what makes the hash cheap next to the header probe;
+- 16-bit and float images are hashed from their own values (imagehash's convert('L') clips
+  them to white, which would make every such image the same hash);
+- the EXIF orientation is applied to the 32x32 greyscale, so a rotated copy of a photo is a
+  near-duplicate of the upright one.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from sparkprep.ingest import image_probe
+
+HASH_SIDE = 8     # the 8x8 low-frequency block: 64 bits
+SAMPLE_SIDE = 32  # the greyscale the DCT runs over (hash side x 4, imagehash's highfreq_factor)
+DRAFT_SIDE = 64   # JPEG decodes keep at least this many pixels per side before the LANCZOS resize
+
+# Rows 0..7 of the unnormalized DCT-II matrix over 32 samples: 2 cos(pi k (2n + 1) / 64).
+_DCT = 2.0 * np.cos(np.pi * np.outer(np.arange(HASH_SIDE), 2 * np.arange(SAMPLE_SIDE) + 1) / (2 * SAMPLE_SIDE))
+_HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+
+def phash(image: Image.Image, orientation: Optional[int] = None) -> int:
+    """The pHash of a PIL image as a signed 64-bit integer (bit 63 is the top-left coefficient).
+
+    With orientation None or 1 the bits equal imagehash.phash(image) for 8-bit images, flat ones excepted.
+    """
+    if image.mode in _HIGH_DEPTH:
+        small = image.convert("F").resize((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.LANCZOS)
+    else:
+        small = image.convert("L").resize((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.LANCZOS)
+    if orientation in _UPRIGHT:
+        small = small.transpose(_UPRIGHT[orientation])
+    pixels = np.asarray(small, dtype=np.float64)
+    # Rounded so that float noise cannot pick bits: a flat image's AC coefficients are exactly 0, and
+    # every flat image hashes to 8000000000000000 (imagehash's FFT leaves ~1e-13 noise: random bits).
+    low = np.round(_DCT @ pixels @ _DCT.T, 6)
+    return bits_to_int64(low > np.median(low))
+
+
+def phash_of_bytes(data: bytes, orientation: Optional[int] = None) -> int:
+    """The `phash` column of one image file's bytes (first frame); raises on bad data, like decode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=image_probe.ALLOWED_FORMATS) as image:
+            if image.format == "JPEG":
+                image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+            image.seek(0)
+            image.load()
+            return phash(image, orientation)
+
+
+def bits_to_int64(bits: np.ndarray) -> int:
+    """64 booleans, most significant first, as a signed int64 (what Spark's bigint holds)."""
+    value = int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big")
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def to_hex(value: int) -> str:
+    """The 16 hex digits of a signed 64-bit hash, as imagehash prints it."""
+    return format(value & 0xFFFF_FFFF_FFFF_FFFF, "016x")
+
+
+def hamming(a: int, b: int) -> int:
+    """Bits that differ between two 64-bit hashes."""
+    return bin((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).count("1")

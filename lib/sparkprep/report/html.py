@@ -1,0 +1,248 @@
+"""report.html: one self-contained page from a run report and its visuals, pure Python.
+
+No request leaves the page: CSS is inline, images are data: URIs, charts are inline SVG
+written here (a few rectangles need no plotting library on the driver), and a
+Content-Security-Policy forbids anything else. Every value from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Dict, List, Optional, Sequence, Tuple
+
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac")
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}
+header p{margin:4px 0 0;color:#c9cfdb;font-size:13px}main{padding:8px 28px 40px;max-width:1280px}
+section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:14px 18px;margin:16px 0}
+h2{font-size:16px;margin:0 0 10px}h3{font-size:14px;margin:12px 0 6px}
+table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #eef0f3;text-align:right}
+th{background:#f2f4f7}td:first-child,th:first-child{text-align:left}
+.bar{display:inline-block;height:9px;background:#4e79a7;vertical-align:middle;margin-left:6px;border-radius:2px}
+.tiles{display:flex;flex-wrap:wrap;gap:14px}.tile{display:flex;flex-direction:column;gap:4px;font-size:12px}
+.cell{display:flex;gap:4px;align-items:flex-end}.cell img,.pair img,.q img{max-width:96px;max-height:96px;
+border:1px solid #ddd;background:#fafafa}.kpis{display:flex;flex-wrap:wrap;gap:12px}
+.kpi{border:1px solid #e2e5ea;border-radius:6px;padding:8px 14px;min-width:130px}
+.kpi b{display:block;font-size:20px}.bad b{color:#c62828}.good b{color:#2e7d32}
+.pair{display:flex;gap:10px;align-items:center;margin:6px 0;font-size:12px}.pair .d{font-weight:bold;width:70px}
+.q{display:flex;gap:10px;align-items:center;margin:4px 0;font-size:12px}.noimg{width:96px;height:40px;
+border:1px dashed #ccc;color:#999;display:flex;align-items:center;justify-content:center}
+code,.path{font-family:ui-monospace,Menlo,monospace;font-size:12px;word-break:break-all}
+.legend span{display:inline-block;margin-right:12px;font-size:12px}.legend i{display:inline-block;width:10px;
+height:10px;margin-right:4px;vertical-align:middle}details pre{font-size:12px;white-space:pre-wrap}
+.charts{display:flex;flex-wrap:wrap;gap:24px}
+"""
+
+
+def esc(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def render(report: dict, visuals: dict) -> str:
+    """The whole page: summary, counts, balance, thumbnails, leakage, duplicates, quarantine, histograms."""
+    title = f"sparkprep {report.get('job', 'report')}: {report.get('output', {}).get('uri', '')}"
+    parts = [_kpis(report), _counts(report), _balance(report), _thumbnails(visuals.get("thumbs", []), visuals.get("caps", {})),
+             _near(report, visuals.get("images", {})), _exact(report), _quarantine(report, visuals.get("quarantine", [])),
+             _histograms(visuals.get("histograms", {})), _normalization(report), _parameters(report)]
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
+            f"<header><h1>{esc(title)}</h1><p>{esc(_subtitle(report))}</p></header><main>"
+            + "".join(p for p in parts if p) + "</main></body></html>")
+
+
+def _subtitle(report: dict) -> str:
+    versions = report.get("versions", {})
+    return (f"input {report.get('input', {}).get('uri', '?')} · {report.get('rows', 0)} rows · "
+            f"{report.get('seconds', 0):.1f} s · sparkprep {versions.get('sparkprep', '?')}, "
+            f"Spark {versions.get('spark', '?')}")
+
+
+def _kpis(report: dict) -> str:
+    quarantined = sum(v["count"] for v in report.get("quarantine", {}).values())
+    dup = report.get("duplicates") or {}
+    near = report.get("near_duplicates")
+    cells = [("rows", report.get("rows", 0), ""), ("quarantined", quarantined, "bad" if quarantined else "good"),
+             ("exact-duplicate groups", dup.get("groups", 0), ""),
+             ("exact groups across splits", dup.get("groups_in_several_splits", 0),
+              "bad" if dup.get("groups_in_several_splits") else "good")]
+    if near:
+        cells.append(("near pairs across splits (leakage)", near.get("pairs_across_splits", 0),
+                      "bad" if near.get("pairs_across_splits") else "good"))
+        cells.append(("near pairs within splits", near.get("pairs_within_splits", 0), ""))
+    body = "".join(f"<div class='kpi {cls}'><b>{esc(value)}</b>{esc(name)}</div>" for name, value, cls in cells)
+    return f"<section><h2>Summary</h2><div class='kpis'>{body}</div></section>"
+
+
+def _counts(report: dict) -> str:
+    counts = report.get("counts") or {}
+    splits = list(counts)
+    labels = sorted({label for per in counts.values() for label in per})
+    if not splits:
+        return ""
+    top = max([counts[s].get(l, 0) for s in splits for l in labels] + [1])
+    head = "<tr><th>label</th>" + "".join(f"<th>{esc(s)}</th>" for s in splits) + "<th>total</th></tr>"
+    rows = []
+    for label in labels:
+        cells = [counts[s].get(label, 0) for s in splits]
+        rows.append(f"<tr><td>{esc(label)}</td>" + "".join(
+            f"<td>{c}<span class='bar' style='width:{round(60 * c / top)}px'></span></td>" for c in cells)
+            + f"<td>{sum(cells)}</td></tr>")
+    totals = [sum(counts[s].values()) for s in splits]
+    rows.append("<tr><th>total</th>" + "".join(f"<th>{t}</th>" for t in totals) + f"<th>{sum(totals)}</th></tr>")
+    return (f"<section><h2>Rows by split and label</h2><p>All statuses; quarantined rows are listed below.</p>"
+            f"<table>{head}{''.join(rows)}</table></section>")
+
+
+def _balance(report: dict) -> str:
+    """One stacked horizontal bar per split: each label's share, in one shared colour per label."""
+    counts = report.get("counts") or {}
+    labels = sorted({label for per in counts.values() for label in per})
+    if not counts or not labels:
+        return ""
+    colour = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+    width, bar, gap, left = 640, 22, 10, 90
+    svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + left + 10}' "
+           f"height='{len(counts) * (bar + gap) + gap}' role='img' aria-label='class balance per split'>"]
+    for row, (split, per) in enumerate(counts.items()):
+        y, total, x = gap + row * (bar + gap), sum(per.values()) or 1, float(left)
+        svg.append(f"<text x='0' y='{y + bar * 0.7}' font-size='12'>{esc(split)}</text>")
+        for label in labels:
+            share = per.get(label, 0) / total
+            if share:
+                w = share * width
+                svg.append(f"<rect x='{x:.1f}' y='{y}' width='{w:.1f}' height='{bar}' fill='{colour[label]}'>"
+                           f"<title>{esc(split)} / {esc(label)}: {per.get(label, 0)} ({share:.1%})</title></rect>")
+                x += w
+    svg.append("</svg>")
+    legend = "".join(f"<span><i style='background:{colour[l]}'></i>{esc(l)}</span>" for l in labels[:len(PALETTE) * 3])
+    return f"<section><h2>Class balance per split</h2>{''.join(svg)}<div class='legend'>{legend}</div></section>"
+
+
+def _thumbnails(thumbs: List[dict], cap: dict) -> str:
+    if not thumbs:
+        return ""
+    cells: Dict[Tuple[str, str], List[dict]] = {}
+    for t in thumbs:
+        cells.setdefault((t["split"], t["label"]), []).append(t)
+    blocks = []
+    for split in sorted({s for s, _ in cells}):
+        tiles = []
+        for (s, label), items in sorted(cells.items()):
+            if s != split:
+                continue
+            imgs = "".join(f"<img src='{t['uri']}' alt='{esc(t['path'])}' title='{esc(t['path'])}'>"
+                           for t in items if t.get("uri"))
+            tiles.append(f"<div class='tile'><div class='cell'>{imgs}</div>{esc(label)}</div>")
+        blocks.append(f"<h3>{esc(split)}</h3><div class='tiles'>{''.join(tiles)}</div>")
+    return (f"<section><h2>Samples per split and label</h2><p>Up to {cap.get('per_cell', '?')} ok originals per "
+            f"cell, chosen by the hash of their key (not the first rows); at most {cap.get('labels', '?')} labels."
+            f"</p>{''.join(blocks)}</section>")
+
+
+def _img(images: Dict[str, Optional[str]], path: str) -> str:
+    uri = images.get(path)
+    return f"<img src='{uri}' alt='{esc(path)}' title='{esc(path)}'>" if uri else "<div class='noimg'>no preview</div>"
+
+
+def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
+    near = report.get("near_duplicates")
+    if not near:
+        return ""
+    rows = "".join(f"<tr><td>{esc(pair)}</td><td>{n}</td></tr>" for pair, n in near.get("pairs_by_split_pair", {}).items())
+    pairs = "".join(
+        f"<div class='pair'><span class='d'>{p['distance']} bits</span>{_img(images, p['a']['path'])}"
+        f"{_img(images, p['b']['path'])}<span><span class='path'>{esc(p['a']['path'])}</span> ({esc(p['a']['split'])})"
+        f"<br><span class='path'>{esc(p['b']['path'])}</span> ({esc(p['b']['split'])})</span></div>"
+        for p in near.get("examples", []))
+    clusters = near.get("clusters") or {}
+    flat, capped = near.get("flat_hashes", {}), near.get("capped_band_keys", {})
+    merge = near.get("merge")
+    return ("<section><h2>Near-duplicates (perceptual hash)</h2>"
+            f"<p>Pairs of rows whose 64-bit pHash differs in at most <b>{near['threshold']}</b> bits, exact copies "
+            f"included. Search: {esc(near.get('layout'))}. {near.get('hashed_rows', 0)} hashed rows, "
+            f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
+            f"<table><tr><th>split pair</th><th>row pairs</th></tr>{rows}</table>"
+            f"<p>Clusters (connected components): {clusters.get('count', 0)}, {clusters.get('rows', 0)} rows, "
+            f"largest {clusters.get('largest', 0)}, {clusters.get('in_several_splits', 0)} spread over several "
+            f"splits; sizes {esc(json.dumps(clusters.get('sizes', {}), sort_keys=True))}.</p>"
+            f"<p>Not joined (reported instead): {flat.get('count', 0)} hashes shared by more than "
+            f"{near.get('bucket_cap')} rows ({flat.get('rows', 0)} rows, flat or low-information images) and "
+            f"{capped.get('count', 0)} band keys shared by more than {near.get('bucket_cap')} hashes.</p>"
+            + (f"<p>--near-duplicates merge: {merge['clusters']} clusters keyed by their smallest key; "
+               f"{merge['rows_moved']} rows moved against the plain hash split.</p>" if merge else "")
+            + ("<h3>Pairs across splits (leakage), closest first</h3>" + pairs if pairs
+               else "<p><b>No near-duplicate pair crosses splits.</b></p>")
+            + "</section>")
+
+
+def _exact(report: dict) -> str:
+    dup = report.get("duplicates")
+    if not dup or not dup.get("groups"):
+        return ""
+    items = "".join(f"<li><code>{esc(e['sha256'][:16])}</code>: " + ", ".join(
+        f"<span class='path'>{esc(p)}</span>" for p in e["paths"]) + "</li>" for e in dup.get("examples", []))
+    return (f"<section><h2>Exact duplicates</h2><p>{dup['groups']} groups of identical files, {dup['extra_copies']} "
+            f"extra copies; {dup['conflicting_label_groups']} groups with conflicting labels, "
+            f"{dup['groups_in_several_splits']} spread over several splits.</p><ul>{items}</ul></section>")
+
+
+def _quarantine(report: dict, listed: List[dict]) -> str:
+    quarantine = report.get("quarantine") or {}
+    if not quarantine:
+        return "<section><h2>Quarantine</h2><p>Nothing was quarantined.</p></section>"
+    counts = "".join(f"<tr><td>{esc(reason)}</td><td>{info['count']}</td></tr>" for reason, info in quarantine.items())
+    rows = "".join(
+        f"<div class='q'>{_img({r['path']: r.get('uri')}, r['path'])}<span><b>{esc(r['status'])}</b> "
+        f"<span class='path'>{esc(r['path'])}</span><br>{esc(r['error'])}</span></div>" for r in listed)
+    return (f"<section><h2>Quarantine</h2><table><tr><th>reason</th><th>rows</th></tr>{counts}</table>"
+            f"<h3>Examples (up to {len(listed)})</h3>{rows}</section>")
+
+
+def _bars(title: str, bins: Sequence[Sequence]) -> str:
+    """A vertical bar chart of (bin label, count)."""
+    if not bins:
+        return ""
+    top = max(c for _, c in bins) or 1
+    width, height, step = 36, 120, 42
+    svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{len(bins) * step + 10}' height='{height + 40}' "
+           f"role='img' aria-label='{esc(title)}'>"]
+    for i, (label, count) in enumerate(bins):
+        h = round(height * count / top)
+        x = 5 + i * step
+        svg.append(f"<rect x='{x}' y='{height - h + 14}' width='{width}' height='{h}' fill='#4e79a7'>"
+                   f"<title>{esc(label)}: {count}</title></rect>"
+                   f"<text x='{x + width / 2}' y='{height - h + 10}' font-size='10' text-anchor='middle'>{count}</text>"
+                   f"<text x='{x + width / 2}' y='{height + 28}' font-size='10' text-anchor='middle'>{esc(label)}</text>")
+    svg.append("</svg>")
+    return f"<div><h3>{esc(title)}</h3>{''.join(svg)}</div>"
+
+
+def _histograms(histograms: Dict[str, List]) -> str:
+    charts = "".join(_bars(name, bins) for name, bins in histograms.items() if bins)
+    return f"<section><h2>Sizes of the ok images</h2><div class='charts'>{charts}</div></section>" if charts else ""
+
+
+def _normalization(report: dict) -> str:
+    norm = report.get("normalization")
+    if not norm:
+        return ""
+    rows = "".join(f"<tr><td>{esc(ch)} channels</td><td>{esc(n['split'])}</td><td>{n['images']}</td>"
+                   f"<td>{esc(n['mean'])}</td><td>{esc(n['std'])}</td></tr>" for ch, n in sorted(norm.items()))
+    return ("<section><h2>Normalization (what transforms.Normalize wants)</h2><table><tr><th>images</th><th>split</th>"
+            f"<th>count</th><th>mean</th><th>std</th></tr>{rows}</table></section>")
+
+
+def _parameters(report: dict) -> str:
+    split = report.get("split")
+    shown = {k: report.get(k) for k in ("split", "config", "versions", "reconciliation") if report.get(k) is not None}
+    line = (f"<p>{esc(split['split_algo'])}, seed {esc(split['seed'])!s}, ratios {esc(split['ratios'])}, key-by "
+            f"{esc(split['key_by'])}, stratify {esc(split['stratify'])}</p>") if split else ""
+    return (f"<section><h2>Parameters and versions</h2>{line}<details><summary>the run's config, split parameters, "
+            f"reconciliation and versions</summary><pre>{esc(json.dumps(shown, indent=2, default=str))}</pre>"
+            "</details></section>")

@@ -1,0 +1,141 @@
+"""The near-duplicate audit on real photos: recall and precision on a planted set, exact pair counts per
+split pair, merge, --fail-on-leakage, clusters in Spark, and the report job on a table without hashes."""
+
+import itertools
+import json
+import os
+
+import pytest
+from pyspark.sql import functions as F
+
+from sparkprep.cli import LeakageFound
+from sparkprep.ingest.phash import hamming
+from sparkprep.preprocess.flags import preprocess_config
+from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.report.flags import report_config
+from sparkprep.report.spark import run_report
+from sparkprep.spark.tables import read_table
+from sparkprep.split.flags import split_config
+from sparkprep.split.near_duplicates import DEFAULT_THRESHOLD
+from sparkprep.split.near_spark import _propagated_components, near_duplicate_audit, near_search, row_pairs
+from sparkprep.split.spark import run_split
+
+@pytest.fixture(scope="module")
+def planted_dir(tmp_path_factory, make_planted):
+    root = tmp_path_factory.mktemp("planted") / "photos"
+    make_planted.write_planted(str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def planted_split(spark, planted_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("planted-split") / "splits"
+    report = run_split(spark, split_config(["--input", str(planted_dir), "--output", str(out), "--ratios", "0.5,0.5",
+                                            "--seed", "7"]))
+    return out, report
+
+
+def relative(uri):
+    return uri.rsplit("/photos/", 1)[1]
+
+
+def test_recall_and_precision_on_the_planted_set_at_the_default_threshold(spark, planted_split, make_planted):
+    out, _ = planted_split
+    table = read_table(spark, str(out))
+    found = {tuple(sorted((relative(r["a_where"]), relative(r["b_where"]))))
+             for r in row_pairs(near_search(table, DEFAULT_THRESHOLD, 500)).select("a_where", "b_where").collect()}
+    paths = [relative(r["path"]) for r in table.select("path").collect()]
+    truth = make_planted.true_pairs(paths)
+    # the planted positives: every copy with its original, crops of at most 10% of the area, centred
+    positives = {p for p in truth if any(x.endswith("__original.jpg") for x in p)
+                 and not any(v in x for x in p for v in ("__crop20", "__crop10corner"))}
+    assert len(positives) == 20 * 8
+    recall = len(found & positives) / len(positives)
+    precision = len(found & truth) / len(found)
+    assert recall >= 0.95, recall
+    assert precision >= 0.95, precision
+
+
+def test_pair_counts_per_split_pair_equal_a_brute_force_count(spark, planted_split):
+    out, report = planted_split
+    rows = read_table(spark, str(out)).select("split", "phash").collect()
+    expected = {}
+    for a, b in itertools.combinations(rows, 2):
+        if hamming(a["phash"], b["phash"]) <= DEFAULT_THRESHOLD:
+            name = "|".join(sorted((a["split"], b["split"])))
+            expected[name] = expected.get(name, 0) + 1
+    near = report["near_duplicates"]
+    assert {k: v for k, v in near["pairs_by_split_pair"].items() if v} == expected
+    assert near["pairs_across_splits"] == expected.get("test|train", 0) > 0
+    assert near["guaranteed_bits"] == DEFAULT_THRESHOLD
+    assert len(near["examples"]) > 0 and all(e["a"]["split"] != e["b"]["split"] for e in near["examples"])
+    page = (out / "_report.html").read_text()
+    assert "near pairs across splits (leakage)" in page and page.count("<img") > 20
+
+
+def test_merge_leaves_no_near_pair_across_splits(spark, planted_dir, tmp_path):
+    out = tmp_path / "merged"
+    report = run_split(spark, split_config(["--input", str(planted_dir), "--output", str(out), "--ratios", "0.5,0.5",
+                                            "--seed", "7", "--near-duplicates", "merge"]))
+    near = report["near_duplicates"]
+    assert near["pairs_across_splits"] == 0 and near["pairs_within_splits"] > 0
+    assert near["merge"]["pairs_across_splits_before"] > 0 and near["merge"]["rows_moved"] > 0
+    table = read_table(spark, str(out))
+    rows = table.select("split", "phash").collect()  # brute force over every pair of the written table
+    assert not [(a, b) for a, b in itertools.combinations(rows, 2)
+                if a["split"] != b["split"] and hamming(a["phash"], b["phash"]) <= DEFAULT_THRESHOLD]
+    assert json.loads(table.schema["key"].metadata["sparkprep.split"])["near_duplicates"] == "merge"
+
+
+def test_fail_on_leakage_raises_after_writing_on_a_leak_and_passes_a_clean_set(spark, planted_dir, tmp_path):
+    out = tmp_path / "leaky"
+    with pytest.raises(LeakageFound, match="near-duplicate pairs cross splits"):
+        run_split(spark, split_config(["--input", str(planted_dir), "--output", str(out), "--ratios", "0.5,0.5",
+                                       "--seed", "7", "--fail-on-leakage"]))
+    assert (out / "_run_report.json").exists() and (out / "_report.html").exists()  # written, then failed
+    clean = tmp_path / "clean"
+    report = run_split(spark, split_config(["--input", str(planted_dir), "--output", str(clean), "--ratios", "0.5,0.5",
+                                            "--seed", "7", "--fail-on-leakage", "--near-duplicates", "merge"]))
+    assert report["near_duplicates"]["pairs_across_splits"] == 0
+
+
+def test_clusters_by_label_propagation_equal_union_find(spark, planted_split):
+    out, _ = planted_split
+    table = read_table(spark, str(out))
+    on_driver = near_duplicate_audit(table, DEFAULT_THRESHOLD, 500).key_clusters
+    in_spark = near_duplicate_audit(table, DEFAULT_THRESHOLD, 500, collect_edges=0).key_clusters
+    assert sorted(map(tuple, on_driver.collect())) == sorted(map(tuple, in_spark.collect()))
+    chain = spark.createDataFrame([("e", "d"), ("d", "c"), ("c", "b"), ("b", "a"), ("x", "y")], "a string, b string")
+    assert dict(map(tuple, _propagated_components(chain).collect())) == {
+        "a": "a", "b": "a", "c": "a", "d": "a", "e": "a", "x": "x", "y": "x"}
+
+
+def test_crowded_hashes_are_reported_not_joined(spark, tmp_path, make_sample):
+    from PIL import Image
+
+    root = tmp_path / "flat" / "blank"
+    os.makedirs(root)
+    for i in range(6):  # six flat images: one hash, shared by more rows than the cap
+        Image.new("L", (40, 40), 200 + i).save(root / f"{i}.png")
+    out = tmp_path / "flat-split"
+    report = run_split(spark, split_config(["--input", str(tmp_path / "flat"), "--output", str(out),
+                                            "--near-bucket-cap", "3"]))
+    near = report["near_duplicates"]
+    assert near["flat_hashes"]["count"] == 1 and near["flat_hashes"]["rows"] == 6
+    assert near["pairs_within_splits"] + near["pairs_across_splits"] == 0
+
+
+def test_the_report_job_hashes_a_processed_table_and_writes_one_page(spark, planted_split, tmp_path):
+    out, _ = planted_split
+    processed = tmp_path / "processed"
+    run_preprocess(spark, preprocess_config(["--input", str(out), "--output", str(processed), "--size", "64",
+                                             "--encode", "raw"]))
+    page_dir = tmp_path / "page"
+    report = run_report(spark, report_config(["--input", str(processed), "--output", str(page_dir)]))
+    assert sorted(n for n in os.listdir(page_dir) if not n.endswith(".crc")) == [
+        "_run_report.json", "_sparkprep.json", "report.html"]
+    near = report["near_duplicates"]
+    assert near["hashed_rows"] == report["rows"] and near["pairs_across_splits"] > 0
+    assert report["normalization"] and "Normalization" in (page_dir / "report.html").read_text()
+    again = run_report(spark, report_config(["--input", str(processed), "--output", str(page_dir)]))
+    assert again["rows"] == report["rows"]  # its own directory is replaced

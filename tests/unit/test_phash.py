@@ -1,0 +1,93 @@
+"""The perceptual hash: imagehash's bits, computed without scipy; what ingest stores; bad bytes quarantined."""
+
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from sparkprep.ingest import image_probe
+from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
+from sparkprep.ingest.phash import hamming, phash, phash_of_bytes, to_hex
+from sparkprep.schema import CORRUPT, OK
+
+PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "page", "coins", "retina", "brick")
+
+
+def photo(name):
+    import skimage.data
+
+    return Image.fromarray(getattr(skimage.data, name)())
+
+
+def jpeg(image, quality=90, exif=None):
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality, **({"exif": exif} if exif else {}))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_phash_bits_equal_imagehash_on_real_photos(name):
+    image = photo(name)
+    assert to_hex(phash(image)) == str(imagehash.phash(image))
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "LA", "1", "CMYK"])
+def test_phash_bits_equal_imagehash_for_other_modes(mode):
+    image = photo("astronaut").convert(mode)
+    assert to_hex(phash(image)) == str(imagehash.phash(image))
+
+
+def test_the_stored_hash_of_a_jpeg_is_within_a_few_bits_of_the_full_decode():
+    # ingest decodes JPEGs at a reduced DCT scale (>= 64 px); the hash barely moves
+    for name in PHOTOS:
+        data = jpeg(photo(name).convert("RGB"))
+        assert hamming(phash_of_bytes(data), phash(Image.open(io.BytesIO(data)))) <= 6, name
+
+
+def test_an_exif_rotated_copy_hashes_like_the_upright_photo():
+    upright = photo("rocket")
+    exif = Image.Exif()
+    exif[image_probe.EXIF_ORIENTATION] = 6  # stored rotated; viewers turn it 90 degrees clockwise
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    rotated = phash_of_bytes(jpeg(stored, exif=exif.tobytes()), orientation=6)
+    assert hamming(rotated, phash_of_bytes(jpeg(upright))) <= 4
+    assert hamming(phash_of_bytes(jpeg(stored)), phash_of_bytes(jpeg(upright))) > 10  # unoriented: far
+
+
+def test_sixteen_bit_images_are_hashed_from_their_values_not_clipped_to_white():
+    import skimage.data
+
+    # 16-bit versions of two photos, every value above 255 (as in most 12- and 16-bit scans)
+    a = Image.fromarray(skimage.data.camera().astype(np.uint16) * 200 + 300)
+    b = Image.fromarray(skimage.data.moon().astype(np.uint16) * 200 + 300)
+    assert str(imagehash.phash(a)) == str(imagehash.phash(b))  # imagehash: both clip to the same white
+    assert hamming(phash(a), phash(b)) > 16
+    assert hamming(phash(a), phash(photo("camera"))) <= 2  # and like the 8-bit photo
+
+
+def test_catalog_rows_carry_the_hash_of_ok_images_only():
+    settings = ProbeSettings(root="file:/data")
+    data = jpeg(photo("coffee"))
+    ok = catalog_row("file:/data/a/x.jpg", len(data), data, settings)
+    assert ok["status"] == OK and ok["phash"] == phash_of_bytes(data)
+    off = catalog_row("file:/data/a/x.jpg", len(data), data, ProbeSettings(root="file:/data", phash=False))
+    assert off["status"] == OK and off["phash"] is None
+    empty = catalog_row("file:/data/a/e.jpg", 0, b"", settings)
+    assert empty["phash"] is None
+
+
+def test_bytes_that_pass_the_header_but_do_not_decode_are_quarantined_when_hashed():
+    buffer = io.BytesIO()
+    photo("coffee").save(buffer, "BMP")
+    data = buffer.getvalue()[:-5000]  # a BMP has no end marker: only decoding finds the missing rows
+    assert image_probe.probe_image(data).status == OK  # the header probe alone cannot tell
+    row = catalog_row("file:/data/a/x.bmp", len(data), data, ProbeSettings(root="file:/data"))
+    assert row["status"] == CORRUPT and row["phash"] is None and "truncated" in row["error"]
+
+
+def test_flat_images_share_one_hash_instead_of_float_noise():
+    hashes = {phash(Image.new("L", (40, 30), value)) for value in (17, 200, 255)}
+    assert hashes == {-(1 << 63)}  # 8000000000000000: only the DC coefficient is above the median
+    assert phash(Image.new("L", (40, 30), 0)) == 0
