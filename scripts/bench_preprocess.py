@@ -8,8 +8,9 @@ The corpus is real photos (scikit-image's bundled `skimage.data` pictures), rand
 cropped, scaled to 640-1024 px wide and saved as JPEG q90. For the same work on the same
 cores (sha256, decode, 224 px RGB shorter-side crop, JPEG q90, parquet), one run times:
   pipeline  `spark-submit jobs/pipeline.py` (split table + processed table, one Python pass)
-  pipeline-binaryfile, pipeline-exact, pipeline-keep-none  the same with --read binaryfile, with
-            --stratify exact (two passes), or with --keep none; only when named in --only
+  pipeline-binaryfile, pipeline-exact, pipeline-keep-none, pipeline-phash-off  the same with --read
+            binaryfile, with --stratify exact (two passes), with --keep none, or without the perceptual
+            hash (the pool does not hash); only when named in --only
   stages    `spark-submit jobs/preprocess.py` on the raw folder (the two-pass path, for reference)
   pool      a multiprocessing.Pool of N workers running plain Pillow, as a user would write it
             (draft decode, ImageOps.fit, save), writing the same images to parquet with pyarrow
@@ -47,11 +48,11 @@ from PIL import Image, ImageOps
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 RECIPE = ["--size", "224", "--resize", "shorter-side-crop", "--mode", "RGB", "--encode", "jpeg:90"]
-CONTENDERS = ("pipeline", "pipeline-binaryfile", "pipeline-exact", "pipeline-keep-none", "stages", "pool", "naive", "ray", "daft",
-              "daft-native", "codec")
+CONTENDERS = ("pipeline", "pipeline-binaryfile", "pipeline-exact", "pipeline-keep-none", "pipeline-phash-off",
+              "stages", "pool", "naive", "ray", "daft", "daft-native", "codec")
 # Run only when named in --only: variants of the pipeline, for the README's reasoning.
 VARIANTS = {"pipeline-binaryfile": ["--read", "binaryfile"], "pipeline-exact": ["--stratify", "exact"],
-            "pipeline-keep-none": ["--keep", "none"]}
+            "pipeline-keep-none": ["--keep", "none"], "pipeline-phash-off": ["--phash", "off"]}
 
 
 def make_corpus(root: pathlib.Path, count: int) -> None:
@@ -230,6 +231,7 @@ def main(argv=None) -> int:
     ratios = {}
     if "pipeline" in speed:
         goals = (("pool", ">= 0.9"), ("pipeline-binaryfile", ""), ("pipeline-exact", ""), ("pipeline-keep-none", ""),
+                 ("pipeline-phash-off", ""),
                  ("ray", ">= 2"),
                  ("daft", ">= 2"), ("daft-native", ">= 2"), ("naive", ""), ("stages", ""))
         for other, goal in goals:

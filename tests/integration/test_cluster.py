@@ -52,7 +52,7 @@ def test_split_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sam
     assert "== split summary ==" in result.stdout
     assert cluster.alive_workers() == 2
     run_split(spark, split_config([*args, "--output", str(tmp_path / "local")]))
-    columns = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path", "content"]
+    columns = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path", "phash", "content"]
     local = rows(tmp_path / "local", columns)
     assert rows(tmp_path / "cluster", columns) == local
     grouped = [r for r in local if re.search(r"/(p\d+)_", r["rel_path"])]

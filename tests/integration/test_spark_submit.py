@@ -152,3 +152,14 @@ def test_pipeline_from_a_config_file_survives_killed_tasks_with_the_same_tables(
     report = json.loads((tmp_path / "killed" / "_run_report.json").read_text())
     assert report["published"] == ["splits", "processed", "imagefolder"]
     assert (tmp_path / "killed" / "imagefolder" / "train").is_dir()
+
+
+def test_fail_on_leakage_exits_1_after_writing_the_table_and_its_page(sample_tree, tmp_path):
+    out = tmp_path / "gated"
+    result = spark_submit("split", "--input", sample_tree, "--output", out, "--seed", "42", "--fail-on-leakage")
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    said = result.stdout + result.stderr  # spark-submit merges the Python driver's stderr into its stdout
+    assert "split: --fail-on-leakage:" in said and "near-duplicate pairs cross splits" in said
+    assert "== split summary ==" in said and "pairs across splits (leakage)" in said
+    report = json.loads((out / "_run_report.json").read_text())
+    assert report["near_duplicates"]["pairs_across_splits"] > 0 and (out / "_report.html").exists()

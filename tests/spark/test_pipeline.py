@@ -112,3 +112,13 @@ def test_a_foreign_output_directory_is_refused_untouched(spark, sample_tree, tmp
     with pytest.raises(UsageError, match="refusing to touch it"):
         run_pipeline(spark, pipeline_config(["--input", str(sample_tree), "--output", str(out)]))
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_merged_near_duplicates_pass_the_leakage_gate_and_the_root_page_is_written(spark, sample_tree, tmp_path):
+    report, splits, _ = pipeline(spark, tmp_path / "out", sample_tree, "--near-duplicates", "merge",
+                                 "--fail-on-leakage", "--to", "imagefolder")
+    assert "second Python pass" in report["passes"] and "--near-duplicates merge" in report["passes"]
+    near = report["stages"]["splits"]["near_duplicates"]
+    assert near["pairs_across_splits"] == 0 and near["merge"]["pairs_across_splits_before"] > 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page == (tmp_path / "out" / "splits" / "_report.html").read_text() and "No near-duplicate pair crosses" in page

@@ -27,8 +27,10 @@ def tree(tmp_path, make_sample):
 
 
 def split(spark, tree, out, *extra):
+    # --phash off: the hash and its audit are tested in test_leakage_audit.py (one image member per sample here)
     return run_split(spark, split_config(["--input", str(tree), "--output", str(out), "--samples", "basename",
-                                          "--extensions", "jpg,json,cls", "--validate", "full", *map(str, extra)]))
+                                          "--extensions", "jpg,json,cls", "--validate", "full", "--phash", "off",
+                                          *map(str, extra)]))
 
 
 def rows_of(out):

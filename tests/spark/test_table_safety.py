@@ -26,7 +26,10 @@ def tiny_tree(tmp_path, make_sample):
 
 
 def split(spark, tree, out, *extra):
-    return run_split(spark, split_config(["--input", str(tree), "--output", str(out), *map(str, extra)]))
+    # --phash off: these tests are about what a run may touch; the hash and its audit (a few Spark jobs
+    # per run) are tested in test_leakage_audit.py
+    return run_split(spark, split_config(["--input", str(tree), "--output", str(out), "--phash", "off",
+                                          *map(str, extra)]))
 
 
 def snapshot(directory):

@@ -42,6 +42,19 @@ def load_job(name):
     ("pipeline", ["--input", ".", "--output", "/tmp/x", "--report", "/tmp/r.json"], "pipeline: error: --report"),
     ("pipeline", ["--input", ".", "--output", "/tmp/x", "--input-kind", "catalog"],
      "pipeline: error: --input: expected raw files or WebDataset shards, got a catalog"),
+    ("split", ["--input", ".", "--output", "/tmp/x", "--near-duplicates", "merge", "--stratify", "exact"],
+     "split: error: --near-duplicates: merge keys clusters for the hash split"),
+    ("split", ["--input", ".", "--output", "/tmp/x", "--near-duplicates", "merge", "--phash", "off"],
+     "split: error: --near-duplicates: merge needs the perceptual hashes"),
+    ("split", ["--input", ".", "--output", "/tmp/x", "--near-duplicates", "drop"], "split: error: --near-duplicates"),
+    ("split", ["--input", ".", "--output", "/tmp/x", "--near-threshold", "63"], "split: error: --near-threshold"),
+    ("ingest", ["--input", ".", "--output", "/tmp/x", "--phash", "maybe"], "ingest: error: --phash"),
+    ("preprocess", ["--input", ".", "--output", "/tmp/x", "--fail-on-leakage"],
+     "preprocess: error: --fail-on-leakage: the near-duplicate audit runs on split tables"),
+    ("report", ["--output", "/tmp/x"], "report: error: --input: expected a path"),
+    ("report", ["--input", "/does/not/exist", "--output", "/tmp/x"], "report: error: --input: expected an existing"),
+    ("report", ["--input", ".", "--output", "./inside"], "report: error: --output: expected a path outside"),
+    ("report", ["--input", ".", "--output", "/tmp/x", "--near-bucket-cap", "1"], "report: error: --near-bucket-cap"),
 ])
 def test_bad_usage_exits_2_with_one_line(job, argv, message, capsys, monkeypatch):
     import sparkprep.spark.session as session

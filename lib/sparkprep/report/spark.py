@@ -7,6 +7,7 @@ no cache, no distinct counts, no per-group lists over the whole table.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Optional
 
 import pandas as pd
@@ -165,9 +166,9 @@ def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
 
 THUMBS_PER_CELL = 4   # ok originals shown per split x label
 MAX_LABELS = 24       # the most frequent labels get thumbnails
-MAX_QUARANTINED = 24  # quarantined rows listed with a thumbnail
-# At most (splits x MAX_LABELS x THUMBS_PER_CELL) + MAX_QUARANTINED + 2 x near EXAMPLES thumbnails of
-# <= 96 px (~3 KB each) travel to the driver: about 1 MB for three splits, whatever the table's size.
+# At most (splits x MAX_LABELS x THUMBS_PER_CELL) + the quarantine examples (EXAMPLES per reason) + both
+# sides of the near pairs listed (2 x near_spark.EXAMPLES) thumbnails of <= 96 px (~3 KB each) travel to
+# the driver: about 1 MB for three splits, whatever the table's size.
 SIZE_BINS = {"width (px)": ("width", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
              "height (px)": ("height", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
              "file size (KB)": ("size", (1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20))}
@@ -176,8 +177,8 @@ SIZE_BINS = {"width (px)": ("width", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
 def report_visuals(table: DataFrame, report: dict) -> dict:
     """What report.html shows beyond the run report: thumbnails (bounded count) and size histograms.
 
-    Rows are chosen and binned in Spark; thumbnails are made on the workers from the row's
-    bytes (content, a processed image, or the file at its path).
+    Rows are chosen and binned in Spark; thumbnails are made on the workers, in one pass, from
+    the row's bytes (content, a processed image, or the file at its path).
     """
     where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
     originals = table.where(F.col("aug_index") == 0) if "aug_index" in table.columns else table
@@ -188,30 +189,33 @@ def report_visuals(table: DataFrame, report: dict) -> dict:
         for name, n in per.items():
             totals[name] = totals.get(name, 0) + n
     labels = [name for name, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LABELS]]
-    ok = originals.where((F.col("status") == OK) & label.isin(labels))
+    ok = originals.where(F.col("status") == OK)
     order = F.sha2(F.concat_ws("\n", F.col("key") if "key" in table.columns else F.lit(""), where), 256)
-    ranked = ok.withColumn("_rank", F.row_number().over(Window.partitionBy(split, label).orderBy(order)))
-    chosen = ranked.where(F.col("_rank") <= THUMBS_PER_CELL)
+    ranked = ok.where(label.isin(labels)).withColumn(
+        "_rank", F.row_number().over(Window.partitionBy(split, label).orderBy(order)))
+    # the rows listed in the report: quarantine examples and both sides of the near pairs shown
+    listed = sorted({e["path"] for info in (report.get("quarantine") or {}).values() for e in info["examples"]
+                     if e.get("path")} | {p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
+                                          for side in ("a", "b")})
+    payload = [c.alias(f"_p{i}") for i, c in enumerate(_row_bytes(table))]
+    cells = ranked.where(F.col("_rank") <= THUMBS_PER_CELL).select(
+        where.alias("where"), split.alias("split"), label.alias("label"), "_rank", *payload)
+    shown = originals.where(where.isin(listed)).select(
+        where.alias("where"), F.lit(None).cast("string").alias("split"), F.lit(None).cast("string").alias("label"),
+        F.lit(None).cast("int").alias("_rank"), *payload) if listed else None
+    chosen = cells.unionByName(shown) if shown is not None else cells
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the histograms' job runs beside the thumbnails'
+        histograms = pool.submit(_size_histograms, ok, table)
+        made = chosen.select("where", "split", "label", "_rank",
+                             _thumbnail_udf(*[F.col(f"_p{i}") for i in range(len(payload))]).alias("thumb")).collect()
     thumbs = [{"split": r["split"], "label": r["label"], "path": r["where"], "uri": data_uri(r["thumb"])}
-              for r in _with_thumbnails(chosen, where, split.alias("split"), label.alias("label"))
-              .orderBy("split", "label", "_rank").collect()]
-    bad = originals.where(F.col("status") != OK).orderBy("status", where).limit(MAX_QUARANTINED)
-    quarantined = [{"path": r["where"], "status": r["status"], "error": r["error"], "uri": data_uri(r["thumb"])}
-                   for r in _with_thumbnails(bad, where, "status", "error").orderBy("status", "where").collect()]
-    near_paths = sorted({p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
-                         for side in ("a", "b")})
-    images = {}
-    if near_paths:
-        pairs = originals.where(where.isin(near_paths))
-        images = {r["where"]: data_uri(r["thumb"]) for r in _with_thumbnails(pairs, where).collect()}
-    return {"thumbs": thumbs, "quarantine": quarantined, "images": images, "histograms": _size_histograms(ok, table),
-            "caps": {"per_cell": THUMBS_PER_CELL, "labels": MAX_LABELS, "quarantined": MAX_QUARANTINED}}
-
-
-def _with_thumbnails(rows: DataFrame, where: Column, *keep) -> DataFrame:
-    """rows -> (where, *keep, thumb): a JPEG thumbnail made on the workers, null where none can be made."""
-    extra = [c for c in ("_rank",) if c in rows.columns]
-    return rows.select(where.alias("where"), *keep, *extra, _thumbnail_udf(*_row_bytes(rows)).alias("thumb"))
+              for r in sorted((r for r in made if r["_rank"] is not None),
+                              key=lambda r: (r["split"], r["label"], r["_rank"]))]
+    images = {r["where"]: data_uri(r["thumb"]) for r in made if r["_rank"] is None}
+    quarantined = [{"path": e["path"], "status": status, "error": e["error"], "uri": images.get(e["path"])}
+                   for status, info in (report.get("quarantine") or {}).items() for e in info["examples"]]
+    return {"thumbs": thumbs, "quarantine": quarantined, "images": images, "histograms": histograms.result(),
+            "caps": {"per_cell": THUMBS_PER_CELL, "labels": MAX_LABELS}}
 
 
 def with_phash(table: DataFrame) -> DataFrame:
@@ -360,13 +364,18 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
     pages = {}
 
     def finish(written: DataFrame) -> dict:
-        clock.stage("counting the written table")
-        stats = table_stats(written)
-        if extra:
-            stats.update(extra(written))
-        if near is not None and "phash" in written.columns:
-            clock.stage("near-duplicate audit", f"pHash within {near.near_threshold} bits")
-            stats["near_duplicates"] = near_duplicate_audit(written, near.near_threshold, near.near_bucket_cap).stats
+        audited = near is not None and "phash" in written.columns
+        clock.stage("counting the written table" + (" and the near-duplicate audit" if audited else ""),
+                    f"pHash within {near.near_threshold} bits" if audited else "")
+        # Both are many small Spark jobs: run side by side, they overlap their scheduling and shuffles.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            audit = pool.submit(near_duplicate_audit, written, near.near_threshold, near.near_bucket_cap) \
+                if audited else None
+            stats = table_stats(written)
+            if extra:
+                stats.update(extra(written))
+            if audit is not None:
+                stats["near_duplicates"] = audit.result().stats
         seconds = clock.total()
         inputs = stats["rows"] - stats.get("augmented_copies", 0)  # one row per input file or row
         report = {

@@ -71,31 +71,39 @@ class Search:
     edges: DataFrame   # (u, v, distance), u < v, distance <= threshold
     band: BandLayout
     stats: dict
+    within: List[int]  # row pairs within one hash, per split pair (i <= j), hashes past the cap excluded
 
 
-def near_search(table: DataFrame, threshold: int, cap: int) -> Search:
-    """Distinct hashes, their band keys, the join on shared keys, and the exact distance filter."""
+def near_search(table: DataFrame, threshold: int, cap: int, splits: Optional[List[str]] = None) -> Search:
+    """Distinct hashes, their band keys, the join on shared keys, and the exact distance filter.
+
+    splits: the table's split names when the caller knows them (saves a pass).
+    """
     rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
-    splits = sorted(r[0] for r in rows.select("split").distinct().collect())
+    if splits is None:
+        splits = sorted(r[0] for r in rows.select("split").distinct().collect())
     counts = [F.sum((F.col("split") == s).cast("long")).alias(f"c{i}") for i, s in enumerate(splits)]
     nodes = rows.groupBy("phash").agg(F.count(F.lit(1)).alias("n"), F.min("key").alias("m"), *counts) \
         .persist(StorageLevel.DISK_ONLY)
+    # one pass over the hashes: their count, the flat ones, and the row pairs within one hash
     sizes = nodes.agg(F.count(F.lit(1)).alias("hashes"), F.sum("n").alias("rows"),
                       F.sum((F.col("n") > cap).cast("long")).alias("flat"),
-                      F.sum(F.when(F.col("n") > cap, F.col("n"))).alias("flat_rows")).first()
+                      F.sum(F.when(F.col("n") > cap, F.col("n"))).alias("flat_rows"),
+                      *[F.sum(F.when(F.col("n") <= cap, e)).alias(f"w{i}")
+                        for i, e in enumerate(_split_pair_terms(len(splits), "c", "c", same_hash=True))]).first()
     distinct = int(sizes["hashes"] or 0)
     band = layout_for(threshold, max(2, distinct))
     live = nodes.where(F.col("n") <= cap)
     banded = live.select("phash", F.posexplode(band_values(band)).alias("c", "v"))
-    buckets = banded.groupBy("c", "v").agg(F.count(F.lit(1)).alias("size"))
-    capped = buckets.where(F.col("size") > cap)
-    capped_stats = capped.agg(F.count(F.lit(1)).alias("n"), F.max("size").alias("largest")).first()
-    joinable = banded.join(F.broadcast(capped.select("c", "v")), ["c", "v"], "left_anti") \
-        if capped_stats["n"] else banded
-    a, b = joinable.alias("a"), joinable.alias("b")
-    edges = (a.join(b, (F.col("a.c") == F.col("b.c")) & (F.col("a.v") == F.col("b.v"))
-                    & (F.col("a.phash") < F.col("b.phash")))
-             .select(F.col("a.phash").alias("u"), F.col("b.phash").alias("v"))
+    # One shuffle: the hashes of each band key; keys that only one hash emits are dropped at once
+    buckets = banded.groupBy("c", "v").agg(F.collect_list("phash").alias("hs")).where(F.size("hs") >= 2) \
+        .persist(StorageLevel.DISK_ONLY)
+    capped_stats = buckets.where(F.size("hs") > cap).agg(F.count(F.lit(1)).alias("n"),
+                                                       F.max(F.size("hs")).alias("largest")).first()
+    pairs = F.expr("flatten(transform(sequence(0, size(hs) - 2), i -> transform(sequence(i + 1, size(hs) - 1), "
+                   "j -> named_struct('u', least(hs[i], hs[j]), 'v', greatest(hs[i], hs[j])))))")
+    edges = (buckets.where(F.size("hs") <= cap).select(F.explode(pairs).alias("p"))
+             .select(F.col("p.u").alias("u"), F.col("p.v").alias("v"))
              .withColumn("distance", F.expr("bit_count(u ^ v)"))
              .where(F.col("distance") <= threshold)
              .dropDuplicates(["u", "v"])
@@ -104,19 +112,19 @@ def near_search(table: DataFrame, threshold: int, cap: int) -> Search:
         "threshold": threshold, "bucket_cap": cap, "layout": band.describe(), "guaranteed_bits": band.guarantee,
         "hashed_rows": int(sizes["rows"] or 0), "distinct_hashes": distinct,
         "flat_hashes": {"count": int(sizes["flat"] or 0), "rows": int(sizes["flat_rows"] or 0),
-                        "examples": _flat_examples(nodes, rows, cap)},
+                        "examples": _flat_examples(nodes, rows, cap) if sizes["flat"] else []},
         "capped_band_keys": {"count": int(capped_stats["n"] or 0), "largest": int(capped_stats["largest"] or 0)},
-        "hash_pairs": edges.count(),
     }
-    return Search(rows, splits, nodes, live, edges, band, stats)
+    within = [int(sizes[f"w{i}"] or 0) for i in range(len(splits) * (len(splits) + 1) // 2)]
+    return Search(rows, splits, nodes, live, edges, band, stats, within)
 
 
 def near_duplicate_audit(table: DataFrame, threshold: int, cap: int, clusters: bool = True,
-                         collect_edges: int = COLLECT_EDGES) -> NearAudit:
+                         collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None) -> NearAudit:
     """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters."""
-    found = near_search(table, threshold, cap)
+    found = near_search(table, threshold, cap, splits)
     stats = dict(found.stats)
-    stats.update(_pair_counts(found.live, found.edges, found.splits))
+    stats.update(_pair_counts(found.live, found.edges, found.splits, found.within))
     # one pair per hash, closest first, so one heavily copied image does not fill the list
     across = row_pairs(found).where(F.col("a_split") != F.col("b_split")).withColumn(
         "_n", F.row_number().over(Window.partitionBy("u").orderBy("distance", "a_where", "b_where")))
@@ -156,26 +164,35 @@ def _flat_examples(nodes: DataFrame, rows: DataFrame, cap: int) -> List[dict]:
     return out
 
 
-def _pair_counts(nodes: DataFrame, edges: DataFrame, splits: List[str]) -> Dict:
-    """Row pairs by split pair: within one hash (distance 0) and across the hash pairs."""
+def _split_pair_terms(k: int, left: str, right: str, same_hash: bool = False) -> list:
+    """One column per split pair (i <= j): the row pairs between two hashes' per-split counts
+    (left<i>, right<j>); same_hash: pairs within one hash (i == j: n choose 2)."""
+    terms = []
+    for i in range(k):
+        for j in range(i, k):
+            a_i, b_j = F.col(f"{left}{i}"), F.col(f"{right}{j}")
+            if same_hash:
+                terms.append(a_i * (a_i - 1) / 2 if i == j else a_i * b_j)
+            else:
+                terms.append(a_i * b_j if i == j else a_i * b_j + F.col(f"{left}{j}") * F.col(f"{right}{i}"))
+    return terms
+
+
+def _pair_counts(nodes: DataFrame, edges: DataFrame, splits: List[str], within: List[int]) -> Dict:
+    """Row pairs by split pair: within one hash (counted with the hashes) and across the hash pairs."""
     k = len(splits)
-    same_hash = [F.sum(F.col(f"c{i}") * (F.col(f"c{i}") - 1) / 2) if i == j else F.sum(F.col(f"c{i}") * F.col(f"c{j}"))
-                 for i in range(k) for j in range(i, k)]
-    within = nodes.agg(*[e.alias(f"p{n}") for n, e in enumerate(same_hash)]).first()
     u = nodes.select(F.col("phash").alias("u"), *[F.col(f"c{i}").alias(f"u{i}") for i in range(k)])
     v = nodes.select(F.col("phash").alias("v"), *[F.col(f"c{i}").alias(f"v{i}") for i in range(k)])
     joined = edges.join(u, "u").join(v, "v")
-    across = [F.sum(F.col(f"u{i}") * F.col(f"v{i}")) if i == j
-              else F.sum(F.col(f"u{i}") * F.col(f"v{j}") + F.col(f"u{j}") * F.col(f"v{i}"))
-              for i in range(k) for j in range(i, k)]
-    between = joined.agg(*[e.alias(f"p{n}") for n, e in enumerate(across)]).first()
+    between = joined.agg(F.count(F.lit(1)).alias("edges"),
+                         *[F.sum(e).alias(f"p{n}") for n, e in enumerate(_split_pair_terms(k, "u", "v"))]).first()
     by_pair, n = {}, 0
     for i in range(k):
         for j in range(i, k):
-            by_pair[f"{splits[i]}|{splits[j]}"] = int(within[f"p{n}"] or 0) + int(between[f"p{n}"] or 0)
+            by_pair[f"{splits[i]}|{splits[j]}"] = within[n] + int(between[f"p{n}"] or 0)
             n += 1
     same = sum(c for name, c in by_pair.items() if name.split("|")[0] == name.split("|")[1])
-    return {"pairs_by_split_pair": by_pair, "pairs_within_splits": same,
+    return {"hash_pairs": int(between["edges"]), "pairs_by_split_pair": by_pair, "pairs_within_splits": same,
             "pairs_across_splits": sum(by_pair.values()) - same}
 
 
@@ -192,23 +209,24 @@ def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges:
                .join(ends.select(F.col("phash").alias("v"), F.col("m").alias("b")), "v")
                .select("a", "b"))
     # (k, k) edges stay: a key whose own rows are near-duplicates is a cluster of one key
-    key_edges = by_hash.unionByName(between).distinct() \
-        .persist(StorageLevel.DISK_ONLY)
-    n_edges = key_edges.count()
+    key_edges = by_hash.unionByName(between).distinct().persist(StorageLevel.DISK_ONLY)
     spark = rows.sparkSession
-    if n_edges <= collect_edges:
-        mapping = components((r["a"], r["b"]) for r in key_edges.toLocalIterator())
+    few = key_edges.limit(collect_edges + 1).collect()  # at most collect_edges + 1 pairs reach the driver
+    if len(few) <= collect_edges:
+        n_edges, mapping = len(few), components((r["a"], r["b"]) for r in few)
         key_clusters = spark.createDataFrame(sorted(mapping.items()) or [], "key string, cluster string")
         how = "union-find on the driver"
     else:
+        n_edges = key_edges.count()
         key_clusters, how = _propagated_components(key_edges), "label propagation in Spark"
     sizes = rows.join(key_clusters, "key").groupBy("cluster").agg(
         F.count(F.lit(1)).alias("rows"), F.countDistinct("split").alias("splits"))
+    bucket = {"2": F.col("rows") <= 2, "3-5": F.col("rows").between(3, 5), "6-20": F.col("rows").between(6, 20),
+              ">20": F.col("rows") > 20}
     summary = sizes.agg(F.count(F.lit(1)).alias("clusters"), F.sum("rows").alias("rows"), F.max("rows").alias("largest"),
-                        F.sum((F.col("splits") > 1).cast("long")).alias("spread")).first()
-    histogram = {str(r["bucket"]): int(r["count"]) for r in sizes.groupBy(
-        F.when(F.col("rows") <= 2, "2").when(F.col("rows") <= 5, "3-5").when(F.col("rows") <= 20, "6-20")
-        .otherwise(">20").alias("bucket")).count().collect()}
+                        F.sum((F.col("splits") > 1).cast("long")).alias("spread"),
+                        *[F.sum(test.cast("long")).alias(f"b{i}") for i, test in enumerate(bucket.values())]).first()
+    histogram = {name: int(summary[f"b{i}"] or 0) for i, name in enumerate(bucket) if summary[f"b{i}"]}
     return key_clusters, {"count": int(summary["clusters"] or 0), "rows": int(summary["rows"] or 0),
                           "largest": int(summary["largest"] or 0), "in_several_splits": int(summary["spread"] or 0),
                           "sizes": histogram, "key_edges": n_edges, "method": how}

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 from sparkprep.submit import package
 
-JOBS = ("ingest", "split", "preprocess", "export", "pipeline")
+JOBS = ("ingest", "split", "preprocess", "export", "pipeline", "report")
 
 
 class SubmitUsageError(ValueError):
@@ -31,6 +31,7 @@ def parse_step(text: str) -> Tuple[str, List[str]]:
     from sparkprep.ingest.flags import ingest_config
     from sparkprep.pipeline.flags import pipeline_config
     from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.report.flags import report_config
     from sparkprep.split.flags import split_config
 
     words = shlex.split(text)
@@ -38,7 +39,7 @@ def parse_step(text: str) -> Tuple[str, List[str]]:
         raise SubmitUsageError(f"--step: expected '<{'|'.join(JOBS)}> --flag value ...', got {text!r}")
     job, args = words[0], words[1:]
     parse = {"ingest": ingest_config, "split": split_config, "preprocess": preprocess_config,
-             "export": export_config, "pipeline": pipeline_config}[job]
+             "export": export_config, "pipeline": pipeline_config, "report": report_config}[job]
     try:
         parse(args)
     except UsageError as exc:

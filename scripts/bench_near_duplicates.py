@@ -1,0 +1,153 @@
+"""The near-duplicate audit's figures (README "Near-duplicates"): hash cost, recall/precision, search time.
+
+    python scripts/bench_near_duplicates.py [--photos bench/photos1500] [--sizes 50000,100000]
+
+1. pHash cost per image next to the probe it joins (header parse + end check), on real photos
+   and on the 64 px sample images, in one process: probe, probe + phash, and imagehash's phash
+   of a full decode for reference.
+2. Recall and precision per threshold, and recall per kind of copy, on the planted set
+   (scripts/make_planted.py), from exact pairwise distances.
+3. The Spark search (banding join, pair counts, clusters) on synthetic hashes from spark.range:
+   uniform 64-bit values (xxhash64 of the id) with 1% near copies (1..8 bits flipped). Two sizes
+   side by side; the marginal time between them cancels the JVM start-up and the fixed per-job cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import io
+import itertools
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def per_image_cost(paths, repeat=3):
+    from PIL import Image
+
+    from sparkprep.ingest.image_probe import probe_image
+    from sparkprep.ingest.phash import phash_of_bytes
+
+    datas = [open(p, "rb").read() for p in paths]
+    datas = [d for d in datas if probe_image(d, full=True).status == "ok"]  # the sample's bad files are not hashed
+
+    def timed(fn):
+        best = None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for d in datas:
+                fn(d)
+            spent = (time.perf_counter() - start) / len(datas) * 1e3
+            best = spent if best is None else min(best, spent)
+        return best
+
+    probe = timed(probe_image)
+    both = timed(lambda d: (probe_image(d), phash_of_bytes(d)))
+    try:
+        import imagehash
+        reference = timed(lambda d: imagehash.phash(Image.open(io.BytesIO(d))))
+    except ImportError:
+        reference = None
+    return probe, both, reference
+
+
+def planted_quality():
+    import make_planted
+
+    from sparkprep.ingest.phash import hamming, phash_of_bytes
+
+    files = make_planted.planted_files()
+    hashes = {p: phash_of_bytes(d) for p, d in files.items()}
+    paths = sorted(hashes)
+    truth = make_planted.true_pairs(paths)
+    distances = {(a, b): hamming(hashes[a], hashes[b]) for a, b in itertools.combinations(paths, 2)}
+    required = {p for p in truth if any(x.endswith("__original.jpg") for x in p)
+                and not any(v in x for x in p for v in ("__crop20", "__crop10corner"))}
+    print(f"planted set: {len(paths)} files, {len(truth)} true pairs, {len(required)} planted pairs "
+          "(original with each copy; crops <= 10% of the area, centred)")
+    print("threshold  recall(planted)  recall(all true pairs)  precision  false pairs")
+    for threshold in range(0, 18, 2):
+        found = {p for p, d in distances.items() if d <= threshold}
+        tp = len(found & truth)
+        print(f"{threshold:9d}  {len(found & required) / len(required):15.3f}  {tp / len(truth):22.3f}  "
+              f"{tp / len(found) if found else 1:9.3f}  {len(found) - tp:11d}")
+    by_kind = collections.defaultdict(list)
+    for a, b in truth:
+        original, copy = (a, b) if a.endswith("__original.jpg") else (b, a)
+        if original.endswith("__original.jpg") and not copy.endswith("__original.jpg"):
+            by_kind[copy.rsplit("__", 1)[1][:-4]].append(distances[(a, b)])
+    print("distance of each copy to its original (20 photos): kind: sorted distances")
+    for kind, values in sorted(by_kind.items()):
+        print(f"  {kind:13s} {sorted(values)}")
+
+
+def search_times(sizes, threshold):
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import functions as F
+
+    from sparkprep.spark.session import build_session
+    from sparkprep.split.near_spark import near_duplicate_audit
+
+    spark = build_session("bench-near", {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "8",
+                                         "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g"})
+    spark.sparkContext.setLogLevel("ERROR")
+    results = []
+    for n in sizes:
+        base = spark.range(n).select(F.col("id"), F.xxhash64(F.col("id")).alias("phash"))
+        # 1% of the rows get a copy with 1..8 of its bits flipped (flip mask from the id's own hash)
+        flips = F.lit(0).cast("long")
+        for b in range(8):
+            bit = F.expr(f"shiftleft(cast(1 as bigint), cast(pmod(xxhash64(id, {b}), 64) as int))")
+            flips = F.when(F.pmod(F.col("id"), F.lit(8)) >= b, flips.bitwiseOR(bit)).otherwise(flips)
+        copies = base.where(F.pmod(F.col("id"), F.lit(100)) == 0).select(
+            (F.col("id") + F.lit(n)).alias("id"), F.col("phash").bitwiseXOR(flips).alias("phash"))
+        rows = base.unionByName(copies).select(
+            F.col("id").cast("string").alias("key"), F.col("phash"), F.lit("ok").alias("status"),
+            F.lit("x").alias("label"), F.concat(F.lit("/p/"), F.col("id").cast("string")).alias("path"),
+            F.when(F.pmod(F.xxhash64(F.col("id"), F.lit(99)), F.lit(10)) < 8, F.lit("train"))
+            .otherwise(F.lit("test")).alias("split")).cache()
+        total = rows.count()
+        start = time.perf_counter()
+        audit = near_duplicate_audit(rows, threshold, 500, splits=["test", "train"])
+        seconds = time.perf_counter() - start
+        stats = audit.stats
+        print(f"{total} hashes: {seconds:.1f} s; {stats['layout']}; {stats['hash_pairs']} pairs within {threshold} "
+              f"bits, {stats['clusters']['count']} clusters ({stats['clusters']['method']})")
+        results.append((total, seconds))
+        rows.unpersist()
+    (n1, s1), (n2, s2) = results[0], results[-1]
+    if n2 > n1:
+        print(f"marginal: {(s2 - s1) / (n2 - n1) * 1e6:.1f} s per million hashes between {n1} and {n2} "
+              f"({(n2 - n1) / (s2 - s1):.0f} hashes/s)")
+    spark.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", default="bench/photos1500")
+    parser.add_argument("--small", default="data/mednist")
+    parser.add_argument("--sizes", default="50000,100000")
+    parser.add_argument("--threshold", type=int, default=None)
+    args = parser.parse_args()
+    from sparkprep.split.near_duplicates import DEFAULT_THRESHOLD
+
+    for name, root in (("photos", args.photos), ("64 px sample", args.small)):
+        paths = sorted(glob.glob(f"{root}/**/*.jp*g", recursive=True))[:600]
+        if not paths:
+            print(f"{name}: no JPEGs under {root} (make demo / bench_preprocess.py make them)")
+            continue
+        probe, both, reference = per_image_cost(paths)
+        print(f"{name} (good JPEGs among {len(paths)} from {root}): probe {probe:.3f} ms, probe + phash {both:.3f} ms "
+              f"(+{both - probe:.3f} ms per image)"
+              + (f"; imagehash.phash of a full decode {reference:.3f} ms" if reference else ""))
+    planted_quality()
+    search_times([int(s) for s in args.sizes.split(",")], args.threshold or DEFAULT_THRESHOLD)
+
+
+if __name__ == "__main__":
+    main()
