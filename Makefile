@@ -29,7 +29,8 @@ demo: venv $(SAMPLE)
 	$(SPARK_SUBMIT) jobs/pipeline.py --input $(SAMPLE) --output out/mednist \
 	    --ratios 0.7,0.15,0.15 --seed 42 --size 64 --to imagefolder
 	@$(PY) scripts/show_tree.py out/mednist/imagefolder
-	@echo "tables: out/mednist/splits, out/mednist/processed; report: out/mednist/_run_report.json"
+	@echo "tables: out/mednist/splits, out/mednist/processed; report: out/mednist/_run_report.json;"
+	@echo "open out/mednist/report.html in a browser: counts, thumbnails, quarantine, near-duplicate leakage"
 
 # The browser test needs Debian's chromium: installed here when missing (as root, or with sudo). Where it
 # cannot be installed the test is skipped with a message; where it is installed, a missing browser fails.

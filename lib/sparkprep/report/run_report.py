@@ -159,6 +159,9 @@ def pipeline_summary(report: dict) -> str:
     """The processed table's summary, one line per export, and where every output and report is."""
     stages = report["stages"]
     lines = [summary_table(stages["processed"])]
+    near = (stages.get("splits") or {}).get("near_duplicates")
+    if near:  # audited on the split table (the processed table holds no hashes)
+        lines.append(near_line(near))
     for name, stage in stages.items():
         if name not in ("splits", "processed"):
             out = stage["output"]
@@ -167,5 +170,5 @@ def pipeline_summary(report: dict) -> str:
     lines.append(f"passes: {report['passes']}")
     root = report["output"]["uri"]
     lines.append("published: " + ", ".join(f"{root}/{name}" for name in report["published"]))
-    lines.append(f"report: {root}/_run_report.json (every stage); time: {report['seconds']:.1f}s")
+    lines.append(f"report: {root}/_run_report.json (every stage), {root}/report.html; time: {report['seconds']:.1f}s")
     return "\n".join(lines)

@@ -191,27 +191,26 @@ def report_visuals(table: DataFrame, report: dict) -> dict:
     labels = [name for name, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LABELS]]
     ok = originals.where(F.col("status") == OK)
     order = F.sha2(F.concat_ws("\n", F.col("key") if "key" in table.columns else F.lit(""), where), 256)
-    ranked = ok.where(label.isin(labels)).withColumn(
-        "_rank", F.row_number().over(Window.partitionBy(split, label).orderBy(order)))
+    # 1. choose on narrow columns (no image bytes travel through the window's shuffle)
+    narrow = ok.where(label.isin(labels)).select(where.alias("where"), split.alias("split"), label.alias("label"),
+                                                  order.alias("_order"))
+    cells = {r["where"]: r for r in narrow.withColumn(
+        "_rank", F.row_number().over(Window.partitionBy("split", "label").orderBy("_order")))
+        .where(F.col("_rank") <= THUMBS_PER_CELL).select("where", "split", "label", "_rank").collect()}
     # the rows listed in the report: quarantine examples and both sides of the near pairs shown
-    listed = sorted({e["path"] for info in (report.get("quarantine") or {}).values() for e in info["examples"]
-                     if e.get("path")} | {p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
-                                          for side in ("a", "b")})
-    payload = [c.alias(f"_p{i}") for i, c in enumerate(_row_bytes(table))]
-    cells = ranked.where(F.col("_rank") <= THUMBS_PER_CELL).select(
-        where.alias("where"), split.alias("split"), label.alias("label"), "_rank", *payload)
-    shown = originals.where(where.isin(listed)).select(
-        where.alias("where"), F.lit(None).cast("string").alias("split"), F.lit(None).cast("string").alias("label"),
-        F.lit(None).cast("int").alias("_rank"), *payload) if listed else None
-    chosen = cells.unionByName(shown) if shown is not None else cells
+    listed = {e["path"] for info in (report.get("quarantine") or {}).values() for e in info["examples"]
+              if e.get("path")} | {p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
+                                   for side in ("a", "b")}
+    # 2. thumbnails of those few rows only: one scan of the bytes, one UDF call per chosen row
+    wanted = sorted(set(cells) | listed)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the histograms' job runs beside the thumbnails'
         histograms = pool.submit(_size_histograms, ok, table)
-        made = chosen.select("where", "split", "label", "_rank",
-                             _thumbnail_udf(*[F.col(f"_p{i}") for i in range(len(payload))]).alias("thumb")).collect()
-    thumbs = [{"split": r["split"], "label": r["label"], "path": r["where"], "uri": data_uri(r["thumb"])}
-              for r in sorted((r for r in made if r["_rank"] is not None),
-                              key=lambda r: (r["split"], r["label"], r["_rank"]))]
-    images = {r["where"]: data_uri(r["thumb"]) for r in made if r["_rank"] is None}
+        made = {r["where"]: r["thumb"] for r in originals.where(where.isin(wanted)).select(
+            where.alias("where"), _thumbnail_udf(*_row_bytes(table)).alias("thumb")).collect()} if wanted else {}
+    chosen = sorted(cells.values(), key=lambda r: (r["split"], r["label"], r["_rank"]))
+    thumbs = [{"split": r["split"], "label": r["label"], "path": r["where"], "uri": data_uri(made.get(r["where"]))}
+              for r in chosen]
+    images = {w: data_uri(made.get(w)) for w in listed}
     quarantined = [{"path": e["path"], "status": status, "error": e["error"], "uri": images.get(e["path"])}
                    for status, info in (report.get("quarantine") or {}).items() for e in info["examples"]]
     return {"thumbs": thumbs, "quarantine": quarantined, "images": images, "histograms": histograms.result(),
