@@ -139,3 +139,10 @@ def test_the_report_job_hashes_a_processed_table_and_writes_one_page(spark, plan
     assert report["normalization"] and "Normalization" in (page_dir / "report.html").read_text()
     again = run_report(spark, report_config(["--input", str(processed), "--output", str(page_dir)]))
     assert again["rows"] == report["rows"]  # its own directory is replaced
+
+
+def test_without_hashes_the_report_claims_nothing_about_near_duplicates(spark, planted_dir, tmp_path):
+    report = run_split(spark, split_config(["--input", str(planted_dir), "--output", str(tmp_path / "s"),
+                                            "--phash", "off"]))
+    assert "near_duplicates" not in report
+    assert "No near-duplicate pair crosses" not in (tmp_path / "s" / "_report.html").read_text()

@@ -153,7 +153,11 @@ def _img(images: Dict[str, Optional[str]], path: str) -> str:
 def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
     near = report.get("near_duplicates")
     if not near:
-        return ""
+        return ("<section><h2>Near-duplicates (perceptual hash)</h2><p>Not audited: the table has no perceptual "
+                "hashes (--phash off, or no images). <code>jobs/report.py</code> hashes the bytes and audits it.</p>"
+                "</section>") if report.get("job") in ("split", "pipeline") else ""
+    if not near.get("hashed_rows"):
+        return "<section><h2>Near-duplicates (perceptual hash)</h2><p>No image had a hash: nothing was audited.</p></section>"
     rows = "".join(f"<tr><td>{esc(pair)}</td><td>{n}</td></tr>" for pair, n in near.get("pairs_by_split_pair", {}).items())
     pairs = "".join(
         f"<div class='pair'><span class='d'>{p['distance']} bits</span>{_img(images, p['a']['path'])}"

@@ -201,12 +201,11 @@ def report_visuals(table: DataFrame, report: dict) -> dict:
     listed = {e["path"] for info in (report.get("quarantine") or {}).values() for e in info["examples"]
               if e.get("path")} | {p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
                                    for side in ("a", "b")}
-    # 2. thumbnails of those few rows only: one scan of the bytes, one UDF call per chosen row
+    # 2. thumbnails of those few rows only
     wanted = sorted(set(cells) | listed)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the histograms' job runs beside the thumbnails'
         histograms = pool.submit(_size_histograms, ok, table)
-        made = {r["where"]: r["thumb"] for r in originals.where(where.isin(wanted)).select(
-            where.alias("where"), _thumbnail_udf(*_row_bytes(table)).alias("thumb")).collect()} if wanted else {}
+        made = _thumbnails_of(originals, where, wanted) if wanted else {}
     chosen = sorted(cells.values(), key=lambda r: (r["split"], r["label"], r["_rank"]))
     thumbs = [{"split": r["split"], "label": r["label"], "path": r["where"], "uri": data_uri(made.get(r["where"]))}
               for r in chosen]
@@ -215,6 +214,47 @@ def report_visuals(table: DataFrame, report: dict) -> dict:
                    for status, info in (report.get("quarantine") or {}).items() for e in info["examples"]]
     return {"thumbs": thumbs, "quarantine": quarantined, "images": images, "histograms": histograms.result(),
             "caps": {"per_cell": THUMBS_PER_CELL, "labels": MAX_LABELS}}
+
+
+def _thumbnails_of(rows: DataFrame, where: Column, wanted: list) -> dict:
+    """{where: JPEG thumbnail or None} for the wanted rows.
+
+    A table that holds the bytes and their sha256 (a split table) first reads the few files
+    at their paths and keeps those whose sha256 still matches: scanning the table's byte
+    column would cost a read of every image. Rows whose file is gone, changed or not a
+    plain file (a WebDataset member) take their bytes from the table.
+    """
+    chosen = rows.where(where.isin(wanted))
+    if not {"content", "path", "sha256"} <= set(rows.columns):
+        return {r["where"]: r["thumb"] for r in chosen.select(
+            where.alias("where"), _thumbnail_udf(*_row_bytes(rows)).alias("thumb")).collect()}
+    made = {r["where"]: r["thumb"] for r in chosen.select(
+        where.alias("where"), _file_thumbnail_udf(F.col("path"), F.col("sha256")).alias("thumb")).collect()}
+    missing = sorted(w for w, thumb in made.items() if thumb is None)
+    if missing:
+        made.update({r["where"]: r["thumb"] for r in rows.where(where.isin(missing)).select(
+            where.alias("where"), _thumbnail_udf(*_row_bytes(rows)).alias("thumb")).collect()})
+    return {w: thumb or None for w, thumb in made.items()}  # b"": read and verified, but it does not decode
+
+
+@F.pandas_udf(BinaryType())
+def _file_thumbnail_udf(path: pd.Series, sha256: pd.Series) -> pd.Series:
+    """The thumbnail of the file at path when its bytes still hash to sha256 (b"" when they do not
+    decode); None when the file cannot be read or has changed."""
+    import hashlib
+
+    from sparkprep.ingest.listing import read_bytes
+    from sparkprep.report.row_images import thumbnail_jpeg
+
+    out = []
+    for p, digest in zip(path, sha256):
+        try:
+            data = read_bytes(p) if isinstance(p, str) and "#" not in p else None
+        except (OSError, ValueError):  # gone, unreadable, or a scheme pyarrow does not know (hdfs://)
+            data = None
+        ok = data is not None and hashlib.sha256(data).hexdigest() == digest
+        out.append((thumbnail_jpeg(data) or b"") if ok else None)
+    return pd.Series(out, dtype=object)
 
 
 def with_phash(table: DataFrame) -> DataFrame:
@@ -363,7 +403,8 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
     pages = {}
 
     def finish(written: DataFrame) -> dict:
-        audited = near is not None and "phash" in written.columns
+        # --phash off leaves the column null: nothing was hashed, so nothing is claimed about near-duplicates
+        audited = near is not None and getattr(near, "phash", True) and "phash" in written.columns
         clock.stage("counting the written table" + (" and the near-duplicate audit" if audited else ""),
                     f"pHash within {near.near_threshold} bits" if audited else "")
         # Both are many small Spark jobs: run side by side, they overlap their scheduling and shuffles.
@@ -426,6 +467,8 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
     source = ownership.json_object(fs.read_text(f"{fs.qualify(cfg.input).rstrip('/')}/{ownership.REPORT_NAME}")) or {}
     clock.stage("counting")
     stats = table_stats(table)
+    if "phash" in table.columns and not table.where(F.col("phash").isNotNull()).limit(1).collect():
+        table = table.drop("phash")  # written with --phash off: hash the bytes now
     hashed = with_phash(table)
     if "phash" in hashed.columns and ("path" in table.columns or "image" in table.columns):
         clock.stage("near-duplicate audit", f"pHash within {cfg.near_threshold} bits"
