@@ -90,8 +90,8 @@ def search_times(sizes, threshold):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import functions as F
 
+    from sparkprep.report.spark import near_duplicate_audit
     from sparkprep.spark.session import build_session
-    from sparkprep.split.near_spark import near_duplicate_audit
 
     spark = build_session("bench-near", {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "8",
                                          "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g"})

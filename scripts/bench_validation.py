@@ -15,6 +15,7 @@ import time
 
 import local_submit
 import make_sample
+
 from sparkprep.ingest import image_probe
 
 

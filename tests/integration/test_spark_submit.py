@@ -59,9 +59,9 @@ def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, s
 
     from sparkprep.export.flags import export_config
     from sparkprep.export.spark import run_export
-    from sparkprep.spark.faults import FAIL_ENV
     from sparkprep.preprocess.flags import preprocess_config
     from sparkprep.preprocess.spark import run_preprocess
+    from sparkprep.spark.faults import FAIL_ENV
 
     table = tmp_path / "processed"
     run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(table), "--size", "32"]))

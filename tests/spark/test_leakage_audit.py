@@ -6,19 +6,18 @@ import json
 import os
 
 import pytest
-from pyspark.sql import functions as F
 
 from sparkprep.cli import LeakageFound
 from sparkprep.ingest.phash import hamming
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.report.flags import report_config
-from sparkprep.report.spark import run_report
+from sparkprep.report.spark import _propagated_components, near_duplicate_audit, near_search, row_pairs, run_report
 from sparkprep.spark.tables import read_table
 from sparkprep.split.flags import split_config
 from sparkprep.split.near_duplicates import DEFAULT_THRESHOLD
-from sparkprep.split.near_spark import _propagated_components, near_duplicate_audit, near_search, row_pairs
 from sparkprep.split.spark import run_split
+
 
 @pytest.fixture(scope="module")
 def planted_dir(tmp_path_factory, make_planted):

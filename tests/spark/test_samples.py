@@ -4,8 +4,8 @@ import collections
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import write_samples
+
 from sparkprep.cli import UsageError
 from sparkprep.ingest.flags import ingest_config
 from sparkprep.ingest.paths import sample_content_key

@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.ingest.phash import phash_of_bytes
 from sparkprep.ingest.paths import (compile_group_regex, first_group, is_image_member, label_from_parent, relative_path,
                                     sample_and_member)
+from sparkprep.ingest.phash import phash_of_bytes
 from sparkprep.schema import CATALOG_SCHEMA, EMPTY, OK, TOO_LARGE, UNREADABLE
 
 _STREAM_CHUNK = 8 << 20

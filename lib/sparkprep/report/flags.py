@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
-from sparkprep.cli import (FORMATS, Flags, check_output, choice, local_path, merged_settings, require_paths, whole_number,
-                           wrap)
+from sparkprep.cli import (FORMATS, Flags, check_output, choice, local_path, merged_settings, require_paths,
+                           whole_number, wrap)
 from sparkprep.ingest.listing import is_local
 from sparkprep.split import near_duplicates as near
 

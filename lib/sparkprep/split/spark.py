@@ -17,7 +17,7 @@ from sparkprep.cli import UsageError
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
 from sparkprep.ingest.spark import Reconciliation, catalog_frame, tune_table_scan
 from sparkprep.report.run_report import StageClock
-from sparkprep.report.spark import check_leakage, write_reported_table
+from sparkprep.report.spark import check_leakage, near_duplicate_audit, write_reported_table
 from sparkprep.schema import (CATALOG_SCHEMA, MISSING_KEY, NO_GROUP, OK, SPLIT_COLUMNS, SPLIT_METADATA_KEY, UNREADABLE,
                               require_columns)
 from sparkprep.spark.hadoop_fs import HadoopFS
@@ -25,7 +25,6 @@ from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.assign import BUCKETS, cumulative_basis_points
 from sparkprep.split.flags import SplitConfig, kind_of_directory
 from sparkprep.split.keys import KeySpec
-from sparkprep.split.near_spark import near_duplicate_audit
 
 
 def hash_hex(seed: str, key: Column) -> Column:
