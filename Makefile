@@ -21,6 +21,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-examples.
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# MXNet's own RecordIO reader for the export tests, in a venv of its own (it needs numpy < 1.24).
+MXNET := .venv-mxnet
+$(MXNET)/.installed: requirements-mxnet.txt
+	test -x $(MXNET)/bin/python || $(PYTHON) -m venv $(MXNET)
+	$(MXNET)/bin/python -m pip install -q -r requirements-mxnet.txt
+	touch $@
+
 $(SAMPLE): | venv
 	$(PY) scripts/make_sample.py $(SAMPLE)
 
@@ -34,12 +41,13 @@ demo: venv $(SAMPLE)
 
 # The browser test needs Debian's chromium: installed here when missing (as root, or with sudo). Where it
 # cannot be installed the test is skipped with a message; where it is installed, a missing browser fails.
-test: venv
+test: venv $(MXNET)/.installed
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the report.html browser test"; \
 	    $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq chromium >/dev/null' || echo "chromium could not be installed: the browser test will be skipped"; }
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
-	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) $(PY) -m pytest -q tests
+	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) SPARKPREP_REQUIRE_MXNET=1 \
+	    $(PY) -m pytest -q tests
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
 package: venv
@@ -71,4 +79,4 @@ bench: venv
 	$(PY) scripts/bench_export.py
 
 clean:
-	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT)
+	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT) $(MXNET)

@@ -102,3 +102,46 @@ def s3_endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+# `make test` builds .venv-mxnet (requirements-mxnet.txt) and sets this: there, a missing MXNet fails.
+MXNET_PYTHON = REPO / ".venv-mxnet" / "bin" / "python"
+
+
+def mxnet_read(*args):
+    """Run tests/mxnet/read_recordio.py in the MXNet venv; its JSON output (or None for `write`).
+    Skips where that venv was not built, unless SPARKPREP_REQUIRE_MXNET=1."""
+    import json
+    import subprocess
+
+    if not MXNET_PYTHON.exists():
+        if os.environ.get("SPARKPREP_REQUIRE_MXNET") == "1":
+            pytest.fail(f"MXNet reader: {MXNET_PYTHON} is missing (`make test` builds it from requirements-mxnet.txt)")
+        pytest.skip("MXNet venv not built (`make test` builds .venv-mxnet); RecordIO checked by the spec reader only")
+    result = subprocess.run([str(MXNET_PYTHON), str(REPO / "tests" / "mxnet" / "read_recordio.py"), *map(str, args)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def read_recordio_spec(data):
+    """(offset, payload) of every record, read as dmlc-core's RecordIOReader::ReadRecord reads them
+    (written from that reader, not from sparkprep's writer): a part of cflag 1 or 2 is followed by
+    the magic word the writer dropped; cflag 0 or 3 ends a record; parts are padded to 4 bytes."""
+    import struct
+
+    magic = struct.pack("<I", 0xCED7230A)
+    records, pos, start, current = [], 0, 0, b""
+    while pos < len(data):
+        assert data[pos:pos + 4] == magic, f"no magic at {pos}"
+        (lrec,) = struct.unpack_from("<I", data, pos + 4)
+        cflag, length = lrec >> 29, lrec & ((1 << 29) - 1)
+        current += data[pos + 8:pos + 8 + length]
+        pos += 8 + ((length + 3) >> 2 << 2)
+        if cflag in (0, 3):
+            records.append((start, current))
+            start, current = pos, b""
+        else:
+            current += magic
+    assert pos == len(data) and current == b""
+    return records

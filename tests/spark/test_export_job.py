@@ -19,7 +19,10 @@ import webdataset as wds
 from PIL import Image
 from tfrecord.reader import tfrecord_loader
 
+from conftest import mxnet_read, read_recordio_spec
+
 from sparkprep.cli import UsageError
+from sparkprep.export import shards
 from sparkprep.export.flags import export_config
 from sparkprep.export.spark import run_export
 from sparkprep.preprocess.flags import preprocess_config
@@ -145,6 +148,48 @@ def test_tfrecords_read_with_the_tfrecord_package_and_crcs_are_correct(spark, pr
         image = Image.open(io.BytesIO(bytes(record["image/encoded"])))
         assert image.size == (record["image/width"][0], record["image/height"][0]) == (32, 32)
     assert len({bytes(r["image/filename"]) for r in records}) == len(records)
+
+
+def test_recordio_shards_read_with_mxnet_and_agree_with_idx_lst_and_manifest(spark, processed, tmp_path):
+    """Every record through a reader written from dmlc's spec, then through MXNet's own readers."""
+    out = tmp_path / "rec"
+    report = export(spark, "--input", processed[0], "--output", out, "--to", "recordio", "--shard-size", "64KB")
+    manifest = manifest_of(out)
+    images = pq.read_table(str(processed[0]), columns=["status", "image", "label", "split"]).to_pylist()
+    ok = [r for r in images if r["status"] == "ok"]
+    classes, dirs = manifest["classes"], manifest["recordio"]["label_dirs"]
+    assert report["samples"] == len(ok) and len(manifest["shards"]) > 3
+    listed = {}
+    for split in manifest["counts"]:
+        for line in (out / f"{split}.lst").read_text().splitlines():
+            record_id, label, path = line.split("\t")
+            listed[(split, int(record_id))] = (float(label), path)
+    seen, found = {}, []
+    for shard in manifest["shards"]:
+        data = (out / shard["name"]).read_bytes()
+        assert len(data) == shard["bytes"] <= 64 * 1024 and sha256_file(out / shard["name"]) == shard["sha256"]
+        records = read_recordio_spec(data)
+        index = [tuple(map(int, line.split("\t"))) for line in (out / shard["idx"]).read_text().splitlines()]
+        assert len(records) == shard["samples"] and len(index) == len(records)
+        for (offset, payload), (record_id, indexed) in zip(records, index):
+            flag, label, header_id, id2 = shards.IR_HEADER.unpack(payload[:24])
+            assert (flag, id2, header_id, offset) == (0, 0, record_id, indexed)
+            lst_label, path = listed[(shard["split"], record_id)]
+            split, label_dir, _ = path.split("/")
+            assert split == shard["split"] and lst_label == label == classes[next(l for l, d in dirs.items()
+                                                                             if d == label_dir)]
+            seen[(split, label_dir)] = seen.get((split, label_dir), 0) + 1
+            found.append((split, label, payload[24:]))
+    assert sorted(found) == sorted((r["split"], float(classes[r["label"]]), r["image"]) for r in ok)
+    assert len(listed) == len(ok)
+    for split, n in manifest["counts"].items():  # ids are 0..n-1 within each split
+        assert sorted(i for s, i in listed if s == split) == list(range(n))
+    read = mxnet_read("records", out)
+    for shard in manifest["shards"]:
+        rows = read["shards"][shard["name"]]
+        assert [r["shape"] for r in rows] == [[32, 32, 3]] * shard["samples"]
+        assert [r["label"] for r in rows] == read["iterated"][shard["name"]]  # the training iterator agrees
+        assert all(listed[(shard["split"], r["id"])][0] == r["label"] and r["flag"] == 0 for r in rows)
 
 
 def masked(data):

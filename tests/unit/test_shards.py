@@ -6,6 +6,7 @@ import tarfile
 
 import crc32c
 import pytest
+from conftest import mxnet_read, read_recordio_spec
 from tfrecord import example_pb2
 
 from sparkprep.export import shards
@@ -127,6 +128,57 @@ def test_pack_by_count_spreads_evenly():
 def test_shard_names():
     assert shards.shard_name("webdataset", "train", 7, 9) == "train-000007.tar"
     assert shards.shard_name("tfrecord", "val", 2, 10) == "val-00002-of-00010.tfrecord"
+    assert shards.shard_name("recordio", "val", 2, 10) == "val-00002.rec"
+
+
+MAGIC = struct.pack("<I", 0xCED7230A)
+
+
+def read_recordio(data):
+    return [payload for _, payload in read_recordio_spec(data)]
+
+
+def test_recordio_frames_a_plain_record_with_magic_length_and_padding():
+    framed = shards.recordio_frame(b"abcde")
+    assert framed == MAGIC + struct.pack("<I", 5) + b"abcde" + b"\0\0\0"
+    assert shards.recordio_frame(b"") == MAGIC + struct.pack("<I", 0)
+    assert read_recordio(framed + shards.recordio_frame(b"")) == [b"abcde", b""]
+
+
+@pytest.mark.parametrize("payload, flags", [
+    (MAGIC + b"tail", [1, 3]),                                   # at offset 0: an empty first part
+    (b"head" + MAGIC + b"mid." + MAGIC + b"end", [1, 2, 3]),      # two aligned words: first, middle, last
+    (b"head" + MAGIC, [1, 3]),                                   # at the very end: an empty last part
+    (b"x" + MAGIC + b"yyy", [0]),                                # unaligned: left as it is
+    (b"abcd" + MAGIC[:3], [0]),                                  # a partial word at the end is data
+])
+def test_recordio_escapes_the_magic_word_only_at_aligned_offsets(payload, flags):
+    framed = shards.recordio_frame(payload)
+    assert len(framed) % 4 == 0 and read_recordio(framed) == [payload]
+    seen, pos = [], 0
+    while pos < len(framed):
+        (lrec,) = struct.unpack_from("<I", framed, pos + 4)
+        seen.append(lrec >> 29)
+        pos += 8 + ((lrec & ((1 << 29) - 1)) + 3) // 4 * 4
+    assert seen == flags
+
+
+def test_recordio_record_holds_an_irheader_then_the_encoded_image():
+    image = b"\xff\xd8" + b"\0\0" + MAGIC + b"jpeg bytes with the magic word at an aligned offset"
+    s = sample(image=image)
+    (payload,) = read_recordio(shards.recordio_record(s, 3, 41))
+    assert shards.IR_HEADER.size == 24
+    assert shards.IR_HEADER.unpack(payload[:24]) == (0, 3.0, 41, 0) and payload[24:] == image
+    with pytest.raises(ValueError, match="raw pixels"):
+        shards.recordio_record(sample(image=bytes(36), image_format="raw"), 0, 0)
+    assert shards.sized_by_content("recordio") and not shards.sized_by_content("webdataset")
+    assert len(shards.recordio_record(s, 3, 41)) == len(shards.recordio_record(sample(image=bytes(len(image))), 3, 0)) + 4
+
+
+def test_recordio_index_and_list_lines_follow_mxnet_and_im2rec():
+    assert shards.recordio_index_line(12, 4096) == "12\t4096\n"
+    assert shards.recordio_list_line(3, 2, "train/cat/a-0123456789.jpg") == "3\t2.000000\ttrain/cat/a-0123456789.jpg\n"
+    assert shards.recordio_list_line(0, -1, "x.png") == "0\t-1.000000\tx.png\n"
 
 
 def test_record_sizes_from_zero_filled_stand_ins_are_exact():
@@ -161,3 +213,16 @@ def test_an_export_whose_file_names_collide_is_stopped_before_publishing():
         check_published(written + [{"name": "train/cat/a-0123456789.jpg", "samples": 1}], 3)
     with pytest.raises(RuntimeError, match="3 ok rows to export but 2 samples written"):
         check_published(written, 3)
+
+
+def test_recordio_frames_equal_mxnets_own_writer_byte_for_byte(tmp_path):
+    """MXNet 1.9.1's MXRecordIO (dmlc-core's writer) writes the same payloads: escapes included."""
+    import random
+
+    rng = random.Random(7)
+    payloads = [b"", b"abcde", MAGIC + b"tail", b"head" + MAGIC + b"mid." + MAGIC + b"end", b"head" + MAGIC,
+                b"x" + MAGIC + b"yyy", MAGIC * 3, bytes(rng.randrange(256) for _ in range(4099))]
+    payloads.append(payloads[-1][:1024] + MAGIC + payloads[-1][1024:])  # aligned inside a larger record
+    (tmp_path / "payloads.bin").write_bytes(b"".join(struct.pack("<I", len(p)) + p for p in payloads))
+    mxnet_read("write", tmp_path / "payloads.bin", tmp_path / "mxnet.rec")
+    assert (tmp_path / "mxnet.rec").read_bytes() == b"".join(shards.recordio_frame(p) for p in payloads)

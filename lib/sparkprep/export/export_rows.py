@@ -26,6 +26,7 @@ PUBLISHED_SCHEMA = pa.schema([
     pa.field("label", pa.string()),                                    # imagefolder: the label of the file
     pa.field("samples", pa.int64()), pa.field("bytes", pa.int64()), pa.field("sha256", pa.string()),
 ])
+LIST_PARTS = "_lst_parts"  # RecordIO: each shard's lines of its split's .lst, in staging until joined
 
 
 def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
@@ -69,25 +70,41 @@ def sizing_batches(batches: Iterable[pa.RecordBatch], export_format: str,
 
 
 def shard_batches(batches: Iterable[pa.RecordBatch], export_format: str, dest, attempt: str, classes: Dict[str, int],
+                  dirs: Optional[Dict[str, str]] = None,
                   checkpoint: Callable[[int], None] = lambda published: None) -> Iterator[pa.RecordBatch]:
     """Rows sorted by (split, shard, order) -> one published shard per (split, shard).
 
-    Columns: EXPORT_COLUMNS plus `shard` (index in its split) and `shards` (the split's total).
+    Columns: EXPORT_COLUMNS plus `shard` (index in its split), `shards` (the split's total) and
+    `index` (the sample's position in its split: RecordIO's record id). A RecordIO shard also
+    gets its `.idx` and a part of its split's `.lst` (LIST_PARTS/, joined by join_lists).
     checkpoint(shards published so far) runs after every record (a test hook for failures).
     """
     rows = _shard_rows(batches)
     out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
+
+    def add(split, name, samples, size, sha):
+        for column, value in (("split", split), ("name", name), ("label", None),
+                              ("samples", samples), ("bytes", size), ("sha256", sha)):
+            out[column].append(value)
+
     published = 0
     current = next(rows, None)
     while current is not None:
         split, shard, total = current[1].split, current[0], current[2]
         counter = {"samples": 0}
+        index_lines: List[str] = []
+        list_lines: List[str] = []
 
         def chunks():
             nonlocal current
             written = 0
             while current is not None and (current[1].split, current[0]) == (split, shard):
-                data = shards.record(export_format, current[1], _index(classes, current[1].label))
+                sample, record_id = current[1], current[3]
+                class_index = _index(classes, sample.label)
+                data = shards.record(export_format, sample, class_index, record_id)
+                if export_format == "recordio":
+                    index_lines.append(shards.recordio_index_line(record_id, written))
+                    list_lines.append(shards.recordio_list_line(record_id, class_index, folder_path(sample, dirs)))
                 written += len(data)
                 counter["samples"] += 1
                 yield data
@@ -97,19 +114,47 @@ def shard_batches(batches: Iterable[pa.RecordBatch], export_format: str, dest, a
                 yield shards.tar_trailer(written)
 
         name = shards.shard_name(export_format, split, shard, total)
-        size, sha = dest.publish(name, chunks(), attempt)
+        size, sha = dest.publish(name, chunks(), attempt)  # consumes the records, then counter is right
+        add(split, name, counter["samples"], size, sha)
+        if export_format == "recordio":
+            stem = name[:-len(".rec")]
+            add(split, f"{stem}.idx", 0, *dest.publish(f"{stem}.idx", ["".join(index_lines).encode()], attempt))
+            part = f"{LIST_PARTS}/{stem}.lst"
+            add(split, part, 0, *dest.publish(part, ["".join(list_lines).encode("utf-8")], attempt))
         published += 1
-        for column, value in (("split", split), ("name", name), ("label", None),
-                              ("samples", counter["samples"]), ("bytes", size), ("sha256", sha)):
-            out[column].append(value)
     yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
 
 
-def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards.Sample, int]]:
+def join_lists(dest, staging: str, published: List[dict]) -> List[dict]:
+    """RecordIO: each split's `.lst` parts (one per shard, in shard order) -> `<split>.lst` in
+    staging; returns the published rows with the parts replaced by the joined lists."""
+    parts: Dict[str, List[str]] = {}
+    for r in published:
+        if r["name"].startswith(LIST_PARTS + "/"):
+            parts.setdefault(r["split"], []).append(r["name"])
+    joined = [r for r in published if not r["name"].startswith(LIST_PARTS + "/")]
+    for split in sorted(parts):
+        ordered = sorted(parts[split], key=lambda name: (len(name), name))  # shard order past 99999 too
+        texts = (dest.read_text(f"{staging}/{name}").encode("utf-8") for name in ordered)
+        size, sha = dest.publish(f"{staging}/{split}.lst", texts, "driver")
+        joined.append({"split": split, "name": f"{split}.lst", "label": None, "samples": 0, "bytes": size,
+                       "sha256": sha})
+    if parts:
+        dest.delete_tree(f"{staging}/{LIST_PARTS}")
+    return joined
+
+
+def folder_path(sample: shards.Sample, dirs: Optional[Dict[str, str]]) -> str:
+    """Where an ImageFolder export puts a sample's image: <split>/<label dir>/<name>.<ext>."""
+    return f"{sample.split}/{shards.label_dir(dirs or {}, sample.label)}/{sample.name}.{sample.ext}"
+
+
+def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards.Sample, int, int]]:
     for batch in batches:
         shard_ids, totals = batch.column("shard").to_pylist(), batch.column("shards").to_pylist()
+        indices = batch.column("index").to_pylist() if "index" in batch.schema.names else [0] * batch.num_rows
         for i, sample in enumerate(samples_of(batch)):
-            yield shard_ids[i], sample, totals[i]
+            yield shard_ids[i], sample, totals[i], indices[i]
 
 
 def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
@@ -118,8 +163,9 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
         for sample in samples_of(batch):
-            stem = f"{sample.split}/{shards.label_dir(dirs, sample.label)}/{sample.name}"
-            files = [(f"{stem}.{sample.ext}", sample.payload(), 1)]
+            image = folder_path(sample, dirs)
+            stem = image[:-len(sample.ext) - 1]
+            files = [(image, sample.payload(), 1)]
             files += [(f"{stem}.{member}", data, 0) for member, data in sample.extras]  # next to the image
             for name, data, counted in files:
                 size, sha = dest.publish(name, [data], attempt)

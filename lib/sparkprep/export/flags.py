@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
                            parse_bytes, redact_uri, require_paths, whole_number, wrap)
-from sparkprep.export.shards import EXPORT_FORMATS
+from sparkprep.export.shards import EXPORT_FORMATS, SHARD_NAMES
 from sparkprep.ingest.listing import is_local
 from sparkprep.split import assign as split_assign
 
@@ -35,7 +35,7 @@ class ExportConfig:
 EXPORT_FLAGS = Flags(help={
     "input": "a processed table (jobs/preprocess.py) or a split table of files (exports original bytes)",
     "output": "output directory: a local path or s3://bucket/prefix",
-    "to": "imagefolder | webdataset | tfrecord",
+    "to": "imagefolder | webdataset | tfrecord | recordio",
     "format": "input table format: auto (default), parquet or delta",
     "shard-size": "upper bound on each shard's bytes, e.g. 256MB (default 256MB)",
     "shard-count": "shards per split instead of --shard-size",
@@ -50,7 +50,7 @@ EXPORT_FLAGS = Flags(help={
 
 def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:
     """Parse and validate the export job's arguments."""
-    settings = merged_settings(argv, "export", EXPORT_FLAGS, "Write ImageFolder, WebDataset or TFRecord files.")
+    settings = merged_settings(argv, "export", EXPORT_FLAGS, "Write ImageFolder, WebDataset, TFRecord or RecordIO files.")
     return wrap(lambda: export_values(settings))
 
 
@@ -62,7 +62,7 @@ def shard_values(s: Dict[str, Any], targets: Sequence[str]) -> Dict[str, Any]:
     if all(to == "imagefolder" for to in targets):
         for flag in ("shard_size", "shard_count"):
             if s.get(flag) is not None:
-                raise ValueError(f"--{flag.replace('_', '-')}: expected only with --to webdataset or tfrecord")
+                raise ValueError(f"--{flag.replace('_', '-')}: expected only with --to {SHARD_NAMES}")
         values["shard_size"] = None
     elif s.get("shard_count") is not None:
         values["shard_count"] = whole_number("--shard-count", s["shard_count"], 1, 1_000_000)

@@ -8,6 +8,8 @@ so a retried task republishes an identical shard.
   TarWriter needs Python >= 3.10; the executors of SageMaker's Spark image run 3.9.)
 - TFRecord files hold `tf.train.Example` protos, encoded here (a handful of protobuf
   fields, map entries in sorted order) and framed with masked CRC32C (google-crc32c).
+- RecordIO files are what MXNet's `recordio.py` and `im2rec.py` write (dmlc-core's framing,
+  an `IRHeader` before the encoded image), written here without MXNet.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
-EXPORT_FORMATS = ("imagefolder", "webdataset", "tfrecord")
+EXPORT_FORMATS = ("imagefolder", "webdataset", "tfrecord", "recordio")
+SHARD_FORMATS = EXPORT_FORMATS[1:]
+SHARD_NAMES = ", ".join(SHARD_FORMATS[:-1]) + " or " + SHARD_FORMATS[-1]  # for messages
 UNLABELED_INDEX = -1
 UNLABELED_DIR = "_unlabeled"
 TAR_BLOCK = 512
@@ -234,23 +238,91 @@ def tfrecord_record(sample: Sample, class_index: int) -> bytes:
     return tfrecord_frame(tf_example(features))
 
 
-def record(export_format: str, sample: Sample, class_index: int) -> bytes:
-    """The bytes one sample adds to a shard of the export format."""
+# -- RecordIO (MXNet) ------------------------------------------------------------------------------
+
+RECORDIO_MAGIC = 0xCED7230A
+_MAGIC = struct.pack("<I", RECORDIO_MAGIC)
+RECORDIO_MAX = 1 << 29  # dmlc: the length field has 29 bits; the upper 3 carry the continuation flag
+IR_HEADER = struct.Struct("<IfQQ")  # MXNet's IRHeader: flag, label, id, id2 (24 bytes, little-endian)
+
+
+def _recordio_part(cflag: int, data: bytes) -> bytes:
+    return _MAGIC + struct.pack("<I", cflag << 29 | len(data)) + data
+
+
+def recordio_frame(payload: bytes) -> bytes:
+    """One record exactly as dmlc-core's RecordIOWriter::WriteRecord writes it.
+
+    A part is the magic word, lrec = cflag << 29 | length, then its bytes. A magic word at a
+    4-byte-aligned offset of the payload would look like the start of a record, so the writer
+    drops it and splits the record there (cflag 1 = first part, 2 = middle, 3 = last, 0 = the
+    whole record); the reader puts the word back between the parts. The record ends padded
+    with zeros to 4 bytes, so every part starts aligned.
+    """
+    if len(payload) >= RECORDIO_MAX:
+        raise ValueError(f"expected a RecordIO record below 2^29 bytes, got {len(payload)} bytes")
+    parts, start, at = [], 0, payload.find(_MAGIC)
+    while at != -1:
+        if at % 4 == 0:
+            parts.append(_recordio_part(1 if start == 0 else 2, payload[start:at]))
+            start = at + 4
+            at = payload.find(_MAGIC, start)
+        else:
+            at = payload.find(_MAGIC, at + 1)
+    parts.append(_recordio_part(3 if start else 0, payload[start:]))
+    return b"".join(parts) + b"\0" * (-len(payload) % 4)
+
+
+def recordio_record(sample: Sample, class_index: int, record_id: int) -> bytes:
+    """One framed record as im2rec.py packs it: IRHeader(flag 0, label, id, 0), then the encoded image.
+
+    MXNet decodes the image with OpenCV, so raw pixels (a .npy payload) have no RecordIO form.
+    """
+    if sample.ext == "npy":
+        raise ValueError(f"expected an encoded image for RecordIO, got raw pixels ({sample.key})")
+    return recordio_frame(IR_HEADER.pack(0, float(class_index), record_id, 0) + sample.image)
+
+
+def recordio_index_line(record_id: int, offset: int) -> str:
+    """A line of the .idx file (MXIndexedRecordIO): record id, tab, byte offset of the record."""
+    return f"{record_id}\t{offset}\n"
+
+
+def recordio_list_line(record_id: int, class_index: int, path: str) -> str:
+    """A line of the .lst file, as im2rec.py writes it: index, label ('%f'), path relative to its root."""
+    return f"{record_id}\t{float(class_index):f}\t{path}\n"
+
+
+def record(export_format: str, sample: Sample, class_index: int, record_id: int = 0) -> bytes:
+    """The bytes one sample adds to a shard of the export format (record_id: RecordIO's id)."""
     if export_format == "webdataset":
         return webdataset_record(sample, class_index)
     if export_format == "tfrecord":
         return tfrecord_record(sample, class_index)
+    if export_format == "recordio":
+        return recordio_record(sample, class_index, record_id)
     raise ValueError(f"no shard records for export format {export_format!r}")
 
 
+def sized_by_content(export_format: str) -> bool:
+    """Whether a record's size depends on its image's bytes, not only their length: RecordIO
+    splits a record at each aligned magic word (4 more bytes each)."""
+    return export_format == "recordio"
+
+
 def shard_overhead(export_format: str) -> int:
-    """Bytes a shard may add beyond its records (the tar trailer at most)."""
-    return TAR_END + TAR_RECORD - 1 if export_format == "webdataset" else 0
+    """Bytes a shard may add beyond its records as sized: the tar trailer at most; for RecordIO,
+    one record id whose low word is the magic (sizing uses id 0)."""
+    if export_format == "webdataset":
+        return TAR_END + TAR_RECORD - 1
+    return 4 if export_format == "recordio" else 0
 
 
 def shard_name(export_format: str, split: str, index: int, total: int) -> str:
     if export_format == "webdataset":
         return f"{split}-{index:06d}.tar"
+    if export_format == "recordio":
+        return f"{split}-{index:05d}.rec"
     return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
 
 

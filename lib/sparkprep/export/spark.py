@@ -46,7 +46,7 @@ from sparkprep.split.assign import check_split_name
 IMAGE_MEMBER = r"(^|\.)(" + "|".join(sorted(IMAGE_EXTENSIONS)) + r")$"
 STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
 EXPORT_JOURNAL = "_sparkprep_publish.json"
-PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int"
+PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int, index long"
 PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 
@@ -80,6 +80,9 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
     rows = export_frame(table.where(F.col("status") == OK))  # checks the columns before any Spark job
+    if cfg.to == "recordio" and rows.where(F.col("image_format") == "raw").limit(1).count():
+        raise UsageError("--to recordio: expected encoded images, got a table of raw pixels (MXNet decodes "
+                         "RecordIO images with OpenCV); preprocess with --encode jpeg or png")
     # Class indices and folders come from every ok row of the whole input (or --classes), never
     # from the exported splits alone, so exports of different splits agree.
     labels = {r["label"] for r in all_counts if r["status"] == OK}
@@ -101,10 +104,12 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
         else:
             rows = _planned(rows, cfg, classes, clock)
             work = functools.partial(_write_shards, export_format=cfg.to, output=staged_uri, endpoint=cfg.s3_endpoint,
-                                     classes=classes)
+                                     classes=classes, dirs=dirs)
         published = [r.asDict() for r in
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
         export_rows.check_published(published, expected)
+        if cfg.to == "recordio":
+            published = export_rows.join_lists(dest, staging, published)
     except BaseException:
         dest.delete_tree(staging)
         raise
@@ -281,8 +286,11 @@ def export_frame(table: DataFrame) -> DataFrame:
 def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
     """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
     sizing = functools.partial(export_rows.sizing_batches, export_format=cfg.to, classes=classes)
-    narrow = rows.select(*[c for c in rows.columns if c not in ("image", "extras")], F.length("image").alias("image_len"),
-                         F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len"))
+    lengths = [F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len")]
+    if not shards.sized_by_content(cfg.to):  # the images stay in the JVM; their lengths size the records
+        lengths.append(F.length("image").alias("image_len"))
+    narrow = rows.select(*[c for c in rows.columns if c != "extras" and (c != "image" or
+                                                                        shards.sized_by_content(cfg.to))], *lengths)
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
     pack = functools.partial(pack_split, export_format=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
     plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
@@ -297,7 +305,7 @@ def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock:
         F.broadcast(plan.alias("p")) if planned <= 2_000_000 else plan.alias("p"),
         (F.col("r.split") == F.col("p.split")) & F.col("r.path").eqNullSafe(F.col("p.path"))
         & (F.col("r.aug_index") == F.col("p.aug_index")))
-    joined = joined.select("r.*", "p.order", "p.shard", "p.shards")
+    joined = joined.select("r.*", "p.order", "p.shard", "p.shards", "p.index")
     if offset is None:
         return joined
     global_shard = offset[F.col("split")] + F.col("shard")
@@ -317,6 +325,7 @@ def pack_split(frame: pd.DataFrame, export_format: str, shard_size: Optional[int
         ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, shards.shard_overhead(export_format))
     frame["shard"] = pd.Series(ids, dtype="int32")
     frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
+    frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
     return frame[PLAN_COLUMNS]
 
 
@@ -326,9 +335,9 @@ def _attempt() -> str:
     return f"{context.taskAttemptId() if context else 0}-{uuid.uuid4().hex[:8]}"
 
 
-def _write_shards(batches, export_format, output, endpoint, classes):
+def _write_shards(batches, export_format, output, endpoint, classes, dirs):
     yield from export_rows.shard_batches(batches, export_format, open_destination(output, endpoint), _attempt(), classes,
-                                         checkpoint=failure_hook())
+                                         dirs, checkpoint=failure_hook())
 
 
 def _write_folders(batches, output, endpoint, dirs):
@@ -362,11 +371,27 @@ def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int],
     if cfg.to == "webdataset":
         manifest["members"] = {"cls": "class index", "json": "label, key, sha256, path, width, height, aug_index",
                                "image": "jpg | png | webp | npy (raw pixels)"}
+    if cfg.to == "recordio":
+        manifest["recordio"] = {
+            "record": "dmlc RecordIO (magic 0xced7230a); payload = IRHeader('<IfQQ': flag 0, label = class index, "
+                      "id, id2 0) + the encoded image, as MXNet's im2rec.py packs it",
+            "id": "the sample's position in its split (0..n-1), unique within the split",
+            "idx": "<split>-NNNNN.idx per shard: '<id>\\t<byte offset>' (mx.recordio.MXIndexedRecordIO)",
+            "lst": "<split>.lst: '<id>\\t<label>\\t<path>', path as an ImageFolder export of the same table "
+                   "writes it (relative to that export's root), for re-packing with im2rec.py",
+            "members": "the image only; a sample's other members are not written",
+            "label_dirs": {label: dirs[label] for label in sorted(dirs)},
+        }
     return manifest
 
 
 def _shard_entries(export_format: str, published: List[dict]) -> List[dict]:
     """Shards as written; an ImageFolder tree is listed per <split>/<label dir> directory."""
+    if export_format == "recordio":  # a shard is its .rec and .idx; the .lst files are listed in "files"
+        files = {r["name"]: r for r in published}
+        return [{**{k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")},
+                 "idx": r["name"][:-4] + ".idx", "idx_sha256": files[r["name"][:-4] + ".idx"]["sha256"]}
+                for r in sorted(published, key=lambda r: r["name"]) if r["name"].endswith(".rec")]
     if export_format != "imagefolder":
         return [{k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")}
                 for r in sorted(published, key=lambda r: r["name"])]

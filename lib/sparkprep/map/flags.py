@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Sequence
 from sparkprep.cli import (FORMATS, Flags, check_not_bucket_root, check_output, check_report_uri, choice,
                            merged_settings, parse_bytes, require_paths, whole_number, wrap)
 from sparkprep.export.flags import MIN_SHARD_BYTES
-from sparkprep.export.shards import EXPORT_FORMATS
+from sparkprep.export.shards import EXPORT_FORMATS, SHARD_FORMATS, SHARD_NAMES
 from sparkprep.ingest.flags import fraction
 from sparkprep.map.samples import load_function, parse_schema
 
@@ -22,9 +22,9 @@ MAP_FLAGS = Flags(help={
     "schema": "the scalar fields the function returns, as Spark DDL, e.g. 'hr double, signal string'",
     "seed": "seed string for __seed__ = sha256(seed:sample id) (default 0)",
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
-    "to": ("write the mapped samples straight to imagefolder | webdataset | tfrecord (the export job's "
+    "to": ("write the mapped samples straight to imagefolder | webdataset | tfrecord | recordio (the export job's "
            "writers, retry-safe, with a manifest) instead of a table"),
-    "shard-size": "with --to webdataset or tfrecord: upper bound on each shard's bytes (default 256MB)",
+    "shard-size": "with --to webdataset, tfrecord or recordio: upper bound on each shard's bytes (default 256MB)",
     "max-quarantine-fraction": ("fail without publishing when more than this fraction of the samples is "
                                 "quarantined or map_error (default 0.5; filtered samples do not count)"),
 }, numbers=frozenset({"batch-size", "seed", "shard-size"}), decimals=frozenset({"max-quarantine-fraction"}))
@@ -78,8 +78,8 @@ def map_values(s: Dict[str, Any]) -> MapConfig:
         values["to"] = choice("--to", str(s["to"]), EXPORT_FORMATS)
         check_not_bucket_root(values["output"], "--output")
     if s.get("shard_size") is not None:
-        if values.get("to") not in ("webdataset", "tfrecord"):
-            raise ValueError("--shard-size: expected only with --to webdataset or tfrecord")
+        if values.get("to") not in SHARD_FORMATS:
+            raise ValueError(f"--shard-size: expected only with --to {SHARD_NAMES}")
         values["shard_size"] = max(MIN_SHARD_BYTES, parse_bytes(s["shard_size"]))
     return MapConfig(**values)
 

@@ -32,7 +32,7 @@ class PipelineConfig(PreprocessConfig):
 
 PIPELINE_FLAGS = PREPROCESS_FLAGS.plus(Flags(help={
     "output": "output directory: <output>/splits, <output>/processed and <output>/<target> per export",
-    "to": "exports made from the processed table: imagefolder, webdataset, tfrecord (comma-separated; default none)",
+    "to": "exports made from the processed table: imagefolder, webdataset, tfrecord, recordio (comma-separated; default none)",
     "shard-size": EXPORT_FLAGS.help["shard-size"],
     "shard-count": EXPORT_FLAGS.help["shard-count"],
     "classes": EXPORT_FLAGS.help["classes"],

@@ -145,8 +145,13 @@ def export_summary(report: dict) -> str:
              "samples exported by split: " + (", ".join(f"{s} {n}" for s, n in report["counts"].items()) or "none")]
     skipped = {s: sum(q.values()) for s, q in report["quarantined"].items()}
     lines.append("quarantined rows not exported: " + (", ".join(f"{s} {n}" for s, n in skipped.items()) or "none"))
-    unit = "files" if out["export_format"] == "imagefolder" else "shards"
-    lines.append(f"written: {out['files']} {unit}, {out['bytes'] / 1e6:.1f} MB"
+    if out["export_format"] == "imagefolder":
+        written = f"{out['files']} files"
+    elif out["export_format"] == "recordio":
+        written = f"{report['shards']} shards ({out['files']} files: .rec and .idx per shard, .lst per split)"
+    else:
+        written = f"{out['files']} shards"
+    lines.append(f"written: {written}, {out['bytes'] / 1e6:.1f} MB"
                  + (f"; removed {out['removed_stale_files']} stale files" if out["removed_stale_files"] else ""))
     lines.append(f"manifest: {out['manifest']}")
     speed = report["throughput"]
