@@ -64,6 +64,33 @@ def sample_tree(tmp_path_factory, make_sample):
 
 
 
+CHURN_CATEGORICAL = "state,area_code,intl_plan,vmail_plan"
+
+
+@pytest.fixture(scope="session")
+def churn(spark, tmp_path_factory):
+    """1,500 customers split by phone (80/10/10), then features fitted on train: all three outputs."""
+    import importlib.util
+
+    from sparkprep.features.flags import features_config
+    from sparkprep.features.spark import run_features
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    spec = importlib.util.spec_from_file_location("make_churn", REPO / "examples" / "churn" / "make_churn.py")
+    make_churn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_churn)
+    root = tmp_path_factory.mktemp("churn")
+    csv = make_churn.write_churn(str(root / "churn.csv"), 1500, seed=3)
+    run_split(spark, split_config(["--input", csv, "--input-kind", "table", "--key-by", "column:phone",
+                                   "--label-column", "churn", "--output", str(root / "split")]))
+    out = root / "features"
+    report = run_features(spark, features_config(["--input", str(root / "split"), "--output", str(out),
+                                                   "--label-column", "churn", "--categorical", CHURN_CATEGORICAL,
+                                                   "--scale", "standard", "--to", "xgboost-csv,libsvm,parquet"]))
+    return root, out, report
+
+
 def write_samples(make_sample, root, first, count, with_cls=True, mask=False):
     """<label>/s<i>.jpg + .json (+ .cls, + a .seg.png mask) samples, like a detection or WebDataset tree."""
     import io

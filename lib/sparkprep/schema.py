@@ -42,8 +42,10 @@ CONFLICTING_LABELS = "conflicting_labels"  # the members of one sample disagree 
 FILTERED = "filtered"        # the map function returned None: dropped on purpose, and recorded
 MAP_ERROR = "map_error"      # the map function raised, or returned a value that does not fit --schema
 NO_MEMBERS = "no_members"    # export of a mapped table: an ok sample whose function returned no members
+MISSING_LABEL = "missing_label"  # features: a row without a label value
+UNSEEN_LABEL = "unseen_label"    # features: a string label the fit split never had (it has no index)
 STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY, CONFLICTING_LABELS,
-            FILTERED, MAP_ERROR, NO_MEMBERS)
+            FILTERED, MAP_ERROR, NO_MEMBERS, MISSING_LABEL, UNSEEN_LABEL)
 
 # The columns every split and processed table starts with (README "Contracts", Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")

@@ -42,3 +42,24 @@ def test_wfdb_features_by_patient_equal_the_plain_python_run(tmp_path):
     for sample, row in rows.items():
         by_patient.setdefault(sample.split("/")[0], set()).add(row["split"])
     assert all(len(splits_of) == 1 for splits_of in by_patient.values())  # a patient never spans splits
+
+
+def test_churn_features_via_spark_submit_rerun_in_place_gives_identical_files(churn, tmp_path):
+    """The S4 tabular workflow's last step as a user types it: the same files as the in-session run."""
+    import hashlib
+
+    root, in_session, _ = churn
+    out = tmp_path / "churn-features"
+    args = ["--input", root / "split", "--output", out, "--label-column", "churn", "--categorical",
+            "state,area_code,intl_plan,vmail_plan", "--numeric", "auto", "--impute", "median", "--scale", "standard",
+            "--to", "xgboost-csv,libsvm,parquet"]
+    result = spark_submit("features", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "== features summary ==" in result.stdout and "fitted on split 'train' only" in result.stdout
+    assert "] fitting: 15 numeric, 4 categorical columns" in result.stdout  # a line per stage
+
+    def digests(directory):
+        return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(directory.rglob("part-*")) if "xgboost-csv" in p.parts or "libsvm" in p.parts}
+
+    assert digests(out) == digests(in_session) and len(digests(out)) == 6

@@ -16,10 +16,9 @@ import crc32c
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
+from conftest import mxnet_read, read_recordio_spec
 from PIL import Image
 from tfrecord.reader import tfrecord_loader
-
-from conftest import mxnet_read, read_recordio_spec
 
 from sparkprep.cli import UsageError
 from sparkprep.export import shards

@@ -16,6 +16,15 @@ def load_job(name):
 
 
 @pytest.mark.parametrize("job,argv,message", [
+    ("features", ["--input", ".", "--output", "/tmp/x"], "features: error: --label-column: expected the label"),
+    ("features", ["--input", ".", "--output", "/tmp/x", "--label-column", "y", "--impute", "none", "--scale",
+                  "standard"], "features: error: --scale: expected none with --impute none"),
+    ("features", ["--input", ".", "--output", "/tmp/x", "--label-column", "y", "--to", "csv"],
+     "features: error: --to: expected one of xgboost-csv, libsvm, parquet"),
+    ("features", ["--input", ".", "--output", "/tmp/x", "--label-column", "y", "--categorical", "a,y"],
+     "features: error: --numeric/--categorical/--label-column: expected each column in one role, got 'y' twice"),
+    ("features", ["--input", "/does/not/exist", "--output", "/tmp/x", "--label-column", "y"],
+     "features: error: --input: expected an existing split table"),
     ("split", ["--input", "/does/not/exist", "--output", "/tmp/x"], "split: error: --input: expected an existing path"),
     ("split", ["--output", "/tmp/x"], "split: error: --input: expected a path"),
     ("ingest", ["--input", ".", "--output", "/tmp/x", "--validate", "yes"], "ingest: error: --validate"),

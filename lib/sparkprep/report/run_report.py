@@ -133,6 +133,21 @@ def near_line(near: dict) -> str:
     return line
 
 
+def features_summary(report: dict) -> str:
+    """The features job's summary: the rows table, then the features, unknown categories and files."""
+    features, out = report["features"], report["output"]
+    lines = [summary_table(report),
+             f"features: {features['count']} ({len(report['config'].get('categorical') or ())} categorical columns "
+             f"one-hot), fitted on split {features['fit_split']!r} only; model: {out['model']}"]
+    unknown = {s: sum(per.values()) for s, per in features["unknown_categories"].items() if sum(per.values())}
+    if unknown:
+        lines.append("values of categories the fit split never had (-> <column>=__unknown__): "
+                     + ", ".join(f"{s} {n}" for s, n in unknown.items()))
+    for target, per in out["files"].items():
+        lines.append(f"{target}: " + ", ".join(f"{s} {v['files']} files" for s, v in per.items()))
+    return "\n".join(lines)
+
+
 def report_summary(report: dict) -> str:
     """The report job's summary: the table's, and where the page is."""
     return summary_table(report) + f"\npage: {report['output']['page']}"

@@ -1,7 +1,7 @@
 """Which outputs sparkprep may replace, and how a replacement is published and recovered: pure Python.
 
 The rules (README "Safety"):
-- Every output carries a marker, `_sparkprep.json`: the kind (`table` or `export`), the
+- Every output carries a marker, `_sparkprep.json`: the kind (`table`, `export`, `features`), the
   format, the job, the sparkprep version and the run id.
 - A job replaces or cleans only a path whose marker names its own kind. A path that is
   not empty and has no such marker is refused; nothing in it is renamed or deleted.
@@ -34,6 +34,7 @@ TABLE_PAGE = "_report.html"
 PAGE = "report.html"  # where the directory is not a table (a pipeline's root, jobs/report.py's output)
 MANIFEST = "manifest.json"
 TABLE, EXPORT = "table", "export"
+FEATURES = "features"  # jobs/features.py: a directory of tables, CSV/libsvm files and a model, swapped whole
 TABLE_JOBS = ("ingest", "split", "preprocess")
 # Siblings of a table output that belong to its publish protocol: <output><suffix>.
 STAGING, RETIRED, JOURNAL, LOCK = ".__staging-", ".__old-", ".__publish.json", ".__lock"

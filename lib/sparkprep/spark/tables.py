@@ -53,6 +53,7 @@ class Claim:
     fmt: str
     job: str
     state: str  # new | owned | legacy (sparkprep.ownership.classify_output)
+    kind: str = ownership.TABLE
 
 
 # Test hook: called after each publish step with its index; a test makes it raise to act as a crash.
@@ -61,11 +62,13 @@ def _after_step(index: int) -> None:
 
 
 @contextlib.contextmanager
-def claimed_output(spark: SparkSession, output: str, fmt: str, job: str) -> Iterator[Claim]:
+def claimed_output(spark: SparkSession, output: str, fmt: str, job: str,
+                   kind: str = ownership.TABLE) -> Iterator[Claim]:
     """Hold the output's lock, finish a crashed run's swap, and refuse an output that is not ours.
 
     Raises ownership.Locked (exit 1) while another live run holds the lock, and
-    UsageError (exit 2) for a path that is not empty and not a sparkprep table.
+    UsageError (exit 2) for a path that is not empty and not a sparkprep output of this kind
+    (a table, or a directory published whole like one: ownership.FEATURES).
     """
     try:
         check_table_output(output, fmt)  # S3: before any Hadoop call, which may lack s3a here
@@ -74,13 +77,13 @@ def claimed_output(spark: SparkSession, output: str, fmt: str, job: str) -> Iter
     fs = HadoopFS(spark)
     uri = fs.qualify(output).rstrip("/")
     run_id = uuid.uuid4().hex[:12]
-    _table_state(fs, uri)  # refuse a foreign output before writing even a lock beside it
+    _table_state(fs, uri, kind)  # refuse a foreign output before writing even a lock beside it
     lock = ownership.swap_paths(uri, run_id)["lock"]
     read, delete = (lambda: fs.read_text(lock)), (lambda: fs.delete(lock))
     ownership.acquire_lock(lambda text: fs.create_exclusive(lock, text), read, delete, lock, run_id)
     try:
         recover_table(fs, uri)
-        yield Claim(uri, run_id, fmt, job, _table_state(fs, uri))
+        yield Claim(uri, run_id, fmt, job, _table_state(fs, uri, kind), kind)
     finally:
         ownership.release_lock(read, delete, run_id)
 
@@ -97,12 +100,12 @@ def claim_directory(fs: HadoopFS, root: str, kind: str) -> None:
         fs.write_text(f"{root}/{MARKER}", json.dumps(ownership.marker(kind, "directory", kind, "-"), indent=2))
 
 
-def _table_state(fs: HadoopFS, uri: str) -> str:
+def _table_state(fs: HadoopFS, uri: str, kind: str = ownership.TABLE) -> str:
     if fs.exists(uri) and not fs.is_dir(uri):
         raise UsageError(f"--output: expected a directory, got a file: {uri}")
     names = [child.rsplit("/", 1)[-1] for child in fs.children(uri)]
     try:
-        return ownership.classify_output(names, lambda name: fs.read_text(f"{uri}/{name}"), ownership.TABLE, uri)
+        return ownership.classify_output(names, lambda name: fs.read_text(f"{uri}/{name}"), kind, uri)
     except ownership.NotOurs as exc:
         raise UsageError(str(exc)) from None
 
@@ -250,12 +253,27 @@ def _write_pages(fs: HadoopFS, directory: str, report: dict, pages: Dict[str, st
 
 
 def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages):
+    def fill(staging: str) -> dict:
+        if writer is not None:
+            writer.parquet(staging)
+        return finish(spark.read.parquet(staging))
+    return _publish_staged(fs, output, run_id, fill, marker, pages)
+
+
+def publish_directory(spark: SparkSession, claim: Claim, fill: Callable[[str], dict],
+                      pages: Optional[Dict[str, str]] = None) -> dict:
+    """A directory of several outputs (features: tables, CSV files, a fitted model): fill(staging)
+    writes them all under the staging URI and returns the run report; the directory is then
+    published whole by the table's journalled swap, with the report, pages and marker."""
+    marker = json.dumps(ownership.marker(claim.kind, claim.fmt, claim.job, claim.run_id), indent=2)
+    return _publish_staged(HadoopFS(spark), claim.uri, claim.run_id, fill, marker, {} if pages is None else pages)
+
+
+def _publish_staged(fs, output, run_id, fill, marker, pages):
     paths = ownership.swap_paths(output, run_id)
     staging = paths["staging"]
     try:
-        if writer is not None:
-            writer.parquet(staging)
-        report = finish(spark.read.parquet(staging))
+        report = fill(staging)
         _write_pages(fs, staging, report, pages)
         fs.write_text(f"{staging}/{MARKER}", marker)
     except BaseException:

@@ -1,0 +1,399 @@
+"""Tabular split table -> features fitted on one split (Spark ML), written per split.
+
+1. roles: which columns are the label, numeric and categorical features (one aggregate checks
+   that string columns named numeric hold numbers, and finds them for `--numeric auto`);
+2. fit: a Spark ML Pipeline (casts, Imputer, StringIndexer 'keep' + OneHotEncoder, scaler,
+   assembler) is fitted on the ok rows of `--fit-split` only, and applied to every split;
+3. write: into a staging directory, per split: XGBoost CSV, libsvm, parquet, the fitted
+   PipelineModel (`_model`), feature names and category maps; then the directory is published
+   whole by the table swap (sparkprep.spark.tables.publish_directory).
+Rows that cannot be features (not ok in the input, a missing label, a label the fit split
+never had) go to `quarantine/` with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from pyspark import StorageLevel
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.feature import (Imputer, MinMaxScaler, OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer,
+                                VectorAssembler)
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession, functions as F
+
+from sparkprep.cli import UsageError, config_dict, redact_uri
+from sparkprep.features import columns
+from sparkprep.features.flags import FeaturesConfig
+from sparkprep.report.run_report import StageClock, versions
+from sparkprep.schema import MISSING_LABEL, OK, UNSEEN_LABEL
+from sparkprep.spark import ownership
+from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.tables import claimed_output, is_delta_table, publish_directory, read_table
+
+MODEL_DIR = "_model"
+QUARANTINE_DIR = "quarantine"
+LABEL = "_label"  # the label as a double, in the scored rows
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What each input column is for."""
+
+    label: str            # the label column of the input table
+    label_strings: bool   # string labels: mapped to 0..k-1 (label_map.json); else used as numbers
+    numeric: Tuple[str, ...]
+    categorical: Tuple[str, ...]
+    ignored: Tuple[str, ...]  # columns that are neither (strings with text, for --numeric auto)
+
+
+def run_features(spark: SparkSession, cfg: FeaturesConfig, clock: Optional[StageClock] = None) -> dict:
+    clock = clock or StageClock("features")
+    with claimed_output(spark, cfg.output, "parquet", "features", kind=ownership.FEATURES) as claim:
+        clock.stage("reading", cfg.input)
+        table, input_info, split_config = _source(spark, cfg)
+        roles = column_roles(table, cfg, split_config)
+        rows = labelled_rows(table, roles).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            fit_rows = rows.where((F.col("status") == OK) & (F.col("split") == cfg.fit_split))
+            if not fit_rows.limit(1).count():
+                present = sorted(r["split"] for r in rows.select("split").distinct().collect())
+                raise UsageError(f"--fit-split: expected a split with ok rows ({', '.join(present)}), got {cfg.fit_split!r}")
+            clock.stage("fitting", f"{len(roles.numeric)} numeric, {len(roles.categorical)} categorical columns "
+                                   f"on split {cfg.fit_split!r} only")
+            labels = label_indexer(roles).fit(fit_rows) if roles.label_strings else None
+            model = feature_pipeline(roles, cfg).fit(fit_rows)
+            maps = columns.category_maps(roles.categorical, _indexer_labels(model, roles))
+            names = columns.feature_names(roles.numeric, maps)
+            scored = scored_rows(rows, model, labels, roles).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                pages: Dict[str, str] = {}
+                fill = lambda staging: _write_outputs(spark, cfg, clock, staging, scored, model, roles, maps, names,
+                                                      labels, input_info, pages)
+                report = publish_directory(spark, claim, fill, pages)
+            finally:
+                scored.unpersist()
+        finally:
+            rows.unpersist()
+    return report
+
+
+def _source(spark: SparkSession, cfg: FeaturesConfig):
+    """The input table, what identifies it, and the split job's config from its run report."""
+    fs = HadoopFS(spark)
+    uri = fs.qualify(cfg.input).rstrip("/")
+    delta = is_delta_table(fs, uri)
+    if cfg.format != "auto" and cfg.format != ("delta" if delta else "parquet"):
+        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} for {cfg.input}, got {cfg.format}")
+    table = read_table(spark, uri)
+    report = ownership.json_object(fs.read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
+    missing = [c for c in ("key", "split", "status") if c not in table.columns]
+    if missing:
+        raise UsageError(f"--input: expected a split table (jobs/split.py) with columns key, split, status; "
+                         f"{cfg.input} has no {', '.join(missing)}")
+    return table, {"uri": redact_uri(uri), "format": "delta" if delta else "parquet",
+                   "split_job": report.get("job")}, report.get("config") or {}
+
+
+def _types(table: DataFrame) -> Dict[str, str]:
+    return {f.name: f.dataType.simpleString() for f in table.schema.fields}
+
+
+def _number(column: str):
+    """The column as a double: numbers as they are, strings parsed (null where they are not numbers)."""
+    return F.expr(f"try_cast({_quoted(column)} AS double)")
+
+
+def _quoted(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def column_roles(table: DataFrame, cfg: FeaturesConfig, split_config: dict) -> Roles:
+    """Resolve --label-column, --categorical and --numeric against the table: UsageError for a
+    missing column, or a column named numeric that holds text (one aggregate over the string columns)."""
+    types = _types(table)
+    label = cfg.label_column
+    if label not in types:
+        # jobs/split.py keeps a tabular --label-column as `label`
+        if split_config.get("label_column") == label and "label" in types:
+            label = "label"
+        else:
+            raise UsageError(f"--label-column: expected a column of the input, got {cfg.label_column!r} "
+                             f"(columns: {', '.join(types)})")
+    for column in cfg.categorical + (cfg.numeric or ()):
+        if column not in types:
+            flag = "--categorical" if column in cfg.categorical else "--numeric"
+            raise UsageError(f"{flag}: expected a column of the input, got {column!r} (columns: {', '.join(types)})")
+    key_column = columns.split_key_column(split_config)
+    if cfg.numeric is None:
+        typed, strings = columns.numeric_candidates(
+            list(types.items()), {label, key_column or "", *cfg.categorical})
+    else:
+        bad = [c for c in cfg.numeric if types[c] not in columns.NUMERIC_TYPES + ("string",)
+               and not types[c].startswith("decimal")]
+        if bad:
+            raise UsageError(f"--numeric: expected numeric columns, got {bad[0]!r} of type {types[bad[0]]}")
+        typed, strings = [c for c in cfg.numeric if types[c] != "string"], [c for c in cfg.numeric if types[c] == "string"]
+    label_is_text = types[label] == "string"
+    checked = strings + ([label] if label_is_text else [])
+    texts = _text_values(table, checked)
+    if cfg.numeric is not None and any(texts.get(c) for c in strings):
+        column = next(c for c in strings if texts.get(c))
+        raise UsageError(f"--numeric: expected numbers in column {column!r}, got text such as {texts[column]!r}")
+    numeric = tuple(c for c in (cfg.numeric or [c for c in types if c in typed or c in strings])
+                    if c in typed or not texts.get(c))
+    ignored = tuple(c for c in strings if texts.get(c))
+    if not numeric and not cfg.categorical:
+        raise UsageError("--numeric/--categorical: expected at least one feature column, got none "
+                         f"(numeric columns found: none; columns: {', '.join(types)})")
+    return Roles(label=label, label_strings=label_is_text and bool(texts.get(label)), numeric=numeric,
+                 categorical=tuple(cfg.categorical), ignored=ignored)
+
+
+def _text_values(table: DataFrame, string_columns: List[str]) -> Dict[str, Optional[str]]:
+    """Per string column, one value that is not a number (None when every value is a number or null)."""
+    if not string_columns:
+        return {}
+    ok = table.where(F.col("status") == OK)
+    found = ok.agg(*[F.first(F.when(F.col(c).isNotNull() & _number(c).isNull(), F.col(c)), ignorenulls=True).alias(f"_{i}")
+                     for i, c in enumerate(string_columns)]).first()
+    return {c: found[f"_{i}"] for i, c in enumerate(string_columns)}
+
+
+def labelled_rows(table: DataFrame, roles: Roles) -> DataFrame:
+    """The input with its label as `_label_raw` and ok rows without a label quarantined (missing_label)."""
+    missing = (F.col("status") == OK) & F.col(roles.label).isNull()
+    return (table.withColumn("_label_raw", F.col(roles.label))
+            .withColumn("error", F.when(missing, F.lit(f"label column {roles.label!r} is null"))
+                        .otherwise(F.col("error").cast("string")))
+            .withColumn("status", F.when(missing, F.lit(MISSING_LABEL)).otherwise(F.col("status"))))
+
+
+def label_indexer(roles: Roles) -> StringIndexer:
+    """String labels -> 0..k-1 in sorted order, fitted on the fit split; others get index k (unseen_label)."""
+    return StringIndexer(inputCol="_label_raw", outputCol=LABEL, stringOrderType="alphabetAsc", handleInvalid="keep")
+
+
+def feature_pipeline(roles: Roles, cfg: FeaturesConfig) -> Pipeline:
+    """The Spark ML pipeline from raw input columns to `features`, for fitting on one split.
+
+    It starts from the table's own columns (a SQLTransformer parses numbers and casts
+    categories to strings), so the saved PipelineModel applies to raw rows when serving.
+    """
+    num = [f"__num_{i}" for i in range(len(roles.numeric))]
+    cat = [f"__cat_{i}" for i in range(len(roles.categorical))]
+    casts = [f"try_cast({_quoted(c)} AS double) AS {n}" for c, n in zip(roles.numeric, num)]
+    casts += [f"CAST({_quoted(c)} AS string) AS {n}" for c, n in zip(roles.categorical, cat)]
+    stages: list = [SQLTransformer(statement=f"SELECT *, {', '.join(casts)} FROM __THIS__")]
+    vector_parts = []
+    if num:
+        filled = num
+        if cfg.impute != "none":
+            filled = [f"__imp_{i}" for i in range(len(num))]
+            stages.append(Imputer(inputCols=num, outputCols=filled, strategy=cfg.impute))
+        stages.append(VectorAssembler(inputCols=filled, outputCol="__numeric", handleInvalid="keep"))
+        vector_parts.append("__numeric")
+        if cfg.scale != "none":
+            scaler = (StandardScaler(withMean=True, withStd=True) if cfg.scale == "standard" else MinMaxScaler())
+            stages.append(scaler.setInputCol("__numeric").setOutputCol("__scaled"))
+            vector_parts[-1] = "__scaled"
+    if cat:
+        index = [f"__idx_{i}" for i in range(len(cat))]
+        onehot = [f"__ohe_{i}" for i in range(len(cat))]
+        stages.append(StringIndexer(inputCols=cat, outputCols=index, handleInvalid="keep", stringOrderType="alphabetAsc"))
+        stages.append(OneHotEncoder(inputCols=index, outputCols=onehot, dropLast=False))  # the 'keep' slot is kept
+        vector_parts += onehot
+    stages.append(VectorAssembler(inputCols=vector_parts, outputCol="features", handleInvalid="keep"))
+    return Pipeline(stages=stages)
+
+
+def _indexer_labels(model: PipelineModel, roles: Roles) -> List[List[str]]:
+    indexers = [s for s in model.stages if type(s).__name__ == "StringIndexerModel"]
+    return [list(labels) for labels in indexers[0].labelsArray] if roles.categorical else []
+
+
+def scored_rows(rows: DataFrame, model: PipelineModel, labels, roles: Roles) -> DataFrame:
+    """Every row with `_label` (double), `_values` (the feature array) and its one-hot indices;
+    ok rows whose string label the fit split never had become unseen_label."""
+    if labels is not None:
+        rows = labels.transform(rows)
+        unseen = (F.col("status") == OK) & (F.col(LABEL) >= len(labels.labels))
+        rows = (rows.withColumn("error", F.when(unseen, F.concat(F.lit(f"label {roles.label!r} value "),
+                                                                   F.col("_label_raw").cast("string"),
+                                                                   F.lit(" is not in the fit split"))).otherwise(F.col("error")))
+                .withColumn("status", F.when(unseen, F.lit(UNSEEN_LABEL)).otherwise(F.col("status"))))
+    else:
+        rows = rows.withColumn(LABEL, _number("_label_raw"))
+    scored = model.transform(rows)
+    return scored.withColumn("_values", vector_to_array("features"))
+
+
+def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, staging: str, scored: DataFrame,
+                   model: PipelineModel, roles: Roles, maps: Dict[str, Dict[str, int]], names: List[str], labels,
+                   input_info: dict, pages: Dict[str, str]) -> dict:
+    fs = HadoopFS(spark)
+    ok = scored.where(F.col("status") == OK)
+    clock.stage("counting", "rows per split and label, quarantine, unknown categories")
+    counts, quarantine, unknown, per_split = _counts(scored, roles, maps)
+    files = columns.files_per_split(per_split, cfg.rows_per_file)
+    written: Dict[str, dict] = {}
+    for target in cfg.to:
+        clock.stage(f"writing {target}", f"{sum(files.values())} files per output: "
+                                        + ", ".join(f"{s} {n}" for s, n in files.items()))
+        written[target] = _write_per_split(fs, _lines(ok, target, names, cfg.label_column), files, f"{staging}/{target}",
+                                           columns.OUTPUT_EXTENSIONS[target], target)
+    quarantined = scored.where(F.col("status") != OK).select(
+        "key", "split", "status", "error", *[c for c in scored.columns if c in _input_columns(roles)])
+    quarantined.write.mode("overwrite").parquet(f"{staging}/{QUARANTINE_DIR}")
+    clock.stage("saving the fitted PipelineModel", f"{MODEL_DIR}/")
+    model.write().overwrite().save(f"{staging}/{MODEL_DIR}")
+    label_map = {str(v): i for i, v in enumerate(labels.labels)} if labels is not None else None
+    described = {"features": names, "label": {"column": roles.label, "map": label_map},
+                 "numeric": list(roles.numeric), "categorical": list(roles.categorical),
+                 "ignored_columns": list(roles.ignored), "unknown_category": columns.UNKNOWN,
+                 "xgboost-csv": "label, then feature i in column i + 1; no header; empty = missing",
+                 "libsvm": "label, then i:value for non-zero features; i is 0-based (feature_names index)"}
+    fs.write_text(f"{staging}/feature_names.json", json.dumps(described, indent=2) + "\n")
+    fs.write_text(f"{staging}/category_maps.json", json.dumps(maps, indent=2) + "\n")  # one-hot order
+    if label_map is not None:
+        fs.write_text(f"{staging}/label_map.json", json.dumps(label_map, indent=2, sort_keys=True) + "\n")
+    seconds = clock.total()
+    total = sum(sum(per.values()) for per in counts.values())
+    report = {
+        "job": "features", "config": config_dict(cfg), "input": input_info,
+        "output": {"uri": redact_uri(cfg.output), "format": "+".join(cfg.to), "files": written,
+                   "model": f"{redact_uri(cfg.output).rstrip('/')}/{MODEL_DIR}"},
+        "rows": total, "counts": counts, "quarantine": quarantine,
+        "features": {"count": len(names), "names": names, "fit_split": cfg.fit_split,
+                     "fitted": fitted_statistics(model, roles, maps), "label_map": label_map,
+                     "unknown_categories": unknown, "ignored_columns": list(roles.ignored)},
+        "seconds": seconds, "durations": dict(clock.durations),
+        "throughput": {"rows_per_s": round(total / seconds, 1) if seconds else 0.0, "unit": "rows"},
+        "versions": versions(spark.version),
+    }
+    from sparkprep.report.html import render
+
+    pages[ownership.PAGE] = render(report, {})
+    if cfg.report:
+        fs.write_text(cfg.report, json.dumps(report, indent=2))
+    return report
+
+
+def _input_columns(roles: Roles) -> Tuple[str, ...]:
+    return (roles.label,) + roles.numeric + roles.categorical
+
+
+def _counts(scored: DataFrame, roles: Roles, maps: Dict[str, Dict[str, int]]):
+    """Rows per split and label (all statuses), quarantine per reason with examples, and per split the
+    rows whose category the fit split never had, per categorical column."""
+    label = F.coalesce(F.col("_label_raw").cast("string"), F.lit("(none)"))
+    grouped = scored.groupBy("split", label.alias("label"), "status").count().collect()
+    counts: Dict[str, Dict[str, int]] = {}
+    reasons: Dict[str, int] = {}
+    for r in grouped:
+        per = counts.setdefault(r["split"], {})
+        per[r["label"]] = per.get(r["label"], 0) + r["count"]
+        if r["status"] != OK:
+            reasons[r["status"]] = reasons.get(r["status"], 0) + r["count"]
+    quarantine = {}
+    for reason in sorted(reasons):
+        examples = scored.where(F.col("status") == reason).select("key", "error").limit(EXAMPLES).collect()
+        quarantine[reason] = {"count": reasons[reason],
+                              "examples": [{"path": r["key"], "error": r["error"]} for r in examples]}
+    unknown_of = [F.sum((F.col(f"__idx_{i}") == F.lit(len(maps[c]) - 1)).cast("long")).alias(f"_u{i}")
+                  for i, c in enumerate(roles.categorical)]
+    per_split = scored.where(F.col("status") == OK).groupBy("split").agg(F.count(F.lit(1)).alias("_rows"),
+                                                                         *unknown_of).collect()
+    unknown = {r["split"]: {c: int(r[f"_u{i}"] or 0) for i, c in enumerate(roles.categorical)}
+               for r in sorted(per_split, key=lambda r: r["split"])}
+    return ({s: dict(sorted(per.items())) for s, per in sorted(counts.items())}, quarantine, unknown,
+            {r["split"]: r["_rows"] for r in per_split})
+
+
+def _lines(ok: DataFrame, target: str, names: List[str], label_name: str) -> DataFrame:
+    """The rows of one output: `_part` (the split), `_bucket`, and the line (text) or the columns (parquet)."""
+    if target == "parquet":
+        return ok.select(F.col("split").alias("_part"), "key", "split", F.col(LABEL).alias(label_name),
+                         *[F.col("_values")[i].alias(name) for i, name in enumerate(names)])
+    label = F.col(LABEL).cast("string")
+    if target == "xgboost-csv":
+        values = F.transform("_values", lambda x: F.when(F.isnan(x), F.lit("")).otherwise(x.cast("string")))
+        line = F.concat_ws(",", label, values)
+    else:  # libsvm: 0-based index:value of the non-zero, non-missing features
+        pairs = F.transform("_values", lambda x, i: F.when((x == 0) | F.isnan(x), F.lit(None))
+                            .otherwise(F.concat(i.cast("string"), F.lit(":"), x.cast("string"))))
+        line = F.concat_ws(" ", label, F.filter(pairs, lambda p: p.isNotNull()))
+    return ok.select(F.col("split").alias("_part"), "key", "sha256", line.alias("value"))
+
+
+def _write_per_split(fs: HadoopFS, frame: DataFrame, files: Dict[str, int], base: str, ext: str,
+                     target: str) -> Dict[str, dict]:
+    """Write frame as <base>/<split>/part-NNNNN.<ext>: rows spread over files[split] files by a hash
+    of their key, sorted by key inside each, so the same input gives the same files."""
+    buckets = F.create_map(*[x for s, n in files.items() for x in (F.lit(s), F.lit(n))])
+    sort_by = ["_part", "_bucket", "key"] + (["sha256"] if "sha256" in frame.columns else ["split"])
+    planned = (frame.withColumn("_bucket", F.pmod(F.xxhash64("key", *[c for c in ("sha256",) if c in frame.columns]),
+                                                  buckets[F.col("_part")]))
+               .repartition(max(1, sum(files.values())), "_part", "_bucket")
+               .sortWithinPartitions(*sort_by))
+    if target == "parquet":
+        planned.drop("_bucket").write.mode("overwrite").partitionBy("_part").parquet(base)
+    else:
+        planned.select("_part", "value").write.mode("overwrite").partitionBy("_part").text(base)
+    return _tidy(fs, base, ext)
+
+
+def _tidy(fs: HadoopFS, base: str, ext: str) -> Dict[str, dict]:
+    """Spark's `_part=<split>/part-...` files -> `<split>/part-NNNNN.<ext>`; no _SUCCESS, no .crc files
+    (a SageMaker channel reads every file under its prefix)."""
+    out: Dict[str, dict] = {}
+    for child in fs.children(base):
+        name = child.rsplit("/", 1)[-1]
+        if not name.startswith("_part="):
+            fs.delete(child)  # _SUCCESS and its checksum
+            continue
+        split = name[len("_part="):]
+        parts = [c for c in fs.children(child) if c.rsplit("/", 1)[-1].startswith("part-")]
+        for i, part in enumerate(parts):
+            fs.rename(part, f"{child}/part-{i:05d}.{ext}.tmp")
+        target = f"{base}/{split}"
+        fs.rename(child, target)
+        for leftover in fs.children(target):
+            if not leftover.endswith(".tmp"):
+                fs.delete(leftover)  # checksum files of the old names
+        for i in range(len(parts)):
+            fs.rename(f"{target}/part-{i:05d}.{ext}.tmp", f"{target}/part-{i:05d}.{ext}")
+        _drop_checksums(fs, target)
+        out[split] = {"files": len(parts)}
+    return dict(sorted(out.items()))
+
+
+def _drop_checksums(fs: HadoopFS, directory: str) -> None:
+    """Delete the hidden .crc files Hadoop's local file system writes beside each file (its listing
+    hides them): uploaded with the data, they would be read as records of the channel."""
+    local = fs.local_path(directory)
+    if local and os.path.isdir(local):
+        for name in os.listdir(local):
+            if name.startswith(".") and name.endswith(".crc"):
+                os.remove(os.path.join(local, name))
+
+
+def fitted_statistics(model: PipelineModel, roles: Roles, maps: Dict[str, Dict[str, int]]) -> dict:
+    """What the fit split taught the pipeline: imputed values, scaler statistics, category counts."""
+    stats: dict = {}
+    for stage in model.stages:
+        kind = type(stage).__name__
+        if kind == "ImputerModel":
+            row = stage.surrogateDF.first()
+            stats["impute"] = {c: row[f"__num_{i}"] for i, c in enumerate(roles.numeric)}
+        elif kind == "StandardScalerModel":
+            stats["standard"] = {c: {"mean": stage.mean[i], "std": stage.std[i]} for i, c in enumerate(roles.numeric)}
+        elif kind == "MinMaxScalerModel":
+            stats["minmax"] = {c: {"min": stage.originalMin[i], "max": stage.originalMax[i]}
+                               for i, c in enumerate(roles.numeric)}
+    stats["categories"] = {c: len(m) - 1 for c, m in maps.items()}
+    return stats

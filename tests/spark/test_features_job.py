@@ -1,0 +1,130 @@
+"""jobs/features.py on a synthetic churn table: real clients read every output, and nothing is fitted
+outside the train split."""
+
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import CHURN_CATEGORICAL as CATEGORICAL
+
+from sparkprep.cli import UsageError
+from sparkprep.features.flags import features_config
+from sparkprep.features.spark import run_features
+
+
+def features(spark, *argv):
+    return run_features(spark, features_config([*map(str, argv)]))
+
+
+def names_of(out):
+    return json.loads((out / "feature_names.json").read_text())["features"]
+
+
+def csv_matrix(path):
+    """SageMaker XGBoost's CSV contract: no header, label in column 0, empty fields are missing."""
+    import pandas as pd
+    import xgboost as xgb
+
+    frame = pd.read_csv(path, header=None)
+    return xgb.DMatrix(frame.iloc[:, 1:].to_numpy(), label=frame.iloc[:, 0].to_numpy())
+
+
+def test_xgboost_trains_on_the_csv_train_split_and_predicts_every_test_row(churn):
+    import xgboost as xgb
+
+    _, out, report = churn
+    names = names_of(out)
+    assert sorted(os.listdir(out / "xgboost-csv")) == ["test", "train", "val"]
+    assert os.listdir(out / "xgboost-csv" / "train") == ["part-00000.csv"]  # no _SUCCESS, no .crc
+    train = csv_matrix(out / "xgboost-csv" / "train" / "part-00000.csv")
+    test = csv_matrix(out / "xgboost-csv" / "test" / "part-00000.csv")
+    assert train.num_col() == test.num_col() == len(names) == report["features"]["count"]
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, train, num_boost_round=8)
+    predicted = booster.predict(test)
+    assert len(predicted) == sum(report["counts"]["test"].values()) and set(test.get_label()) <= {0.0, 1.0}
+    labels = test.get_label()
+    assert predicted[labels == 1].mean() > predicted[labels == 0].mean()  # it learned something real
+
+
+def test_libsvm_loads_with_sklearn_and_parquet_has_named_feature_columns(churn):
+    from sklearn.datasets import load_svmlight_file
+
+    _, out, report = churn
+    names = names_of(out)
+    x, y = load_svmlight_file(str(out / "libsvm" / "val" / "part-00000.libsvm"), n_features=len(names),
+                              zero_based=True)
+    table = pq.read_table(str(out / "parquet" / "val")).to_pandas().sort_values("key")
+    assert x.shape == (len(table), len(names)) and set(y) <= {0.0, 1.0}
+    assert list(table.columns[:3]) == ["key", "split", "churn"] and list(table.columns[3:]) == names
+    assert {"state=CA", "state=__unknown__", "intl_plan=yes", "account_length", "day_mins"} <= set(names)
+    dense = table[names].to_numpy()
+    assert np.allclose(np.sort(dense.sum(axis=1)), np.sort(np.asarray(x.sum(axis=1)).ravel()))
+    assert np.allclose(dense[:, names.index("state=AK"):names.index("state=__unknown__") + 1].sum(axis=1), 1.0)
+    maps = json.loads((out / "category_maps.json").read_text())
+    assert list(maps["intl_plan"]) == ["no", "yes", "__unknown__"]
+    assert json.loads((out / "label_map.json").read_text()) == {"False": 0, "True": 1}
+    fitted = report["features"]["fitted"]
+    assert set(fitted["standard"]) == set(fitted["impute"]) and "phone" not in fitted["impute"]  # the split key
+    assert (out / "report.html").exists() and (out / "_sparkprep.json").exists()
+
+
+def test_the_saved_pipeline_model_gives_the_same_features_on_raw_rows(spark, churn):
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.functions import vector_to_array
+
+    root, out, _ = churn
+    model = PipelineModel.load(str(out / "_model"))
+    raw = spark.read.parquet(str(root / "split")).where("split = 'test'")  # strings, as the CSV had them
+    served = {r["key"]: r["v"] for r in model.transform(raw).select("key", vector_to_array("features").alias("v")).collect()}
+    written = pq.read_table(str(out / "parquet" / "test")).to_pandas().set_index("key")[names_of(out)]
+    assert set(served) == set(written.index)
+    assert all(np.allclose(served[k], written.loc[k].to_numpy()) for k in served)
+
+
+def test_val_rows_change_the_val_features_but_not_one_fitted_statistic(spark, churn, tmp_path):
+    """The same table with every val row altered (numbers x10, an unseen state, missing and unseen
+    labels): train's files and the fitted statistics are identical; val's rows are not."""
+    root, out, report = churn
+    table = pq.read_table(str(root / "split")).to_pandas()
+    val = table["split"] == "val"
+    for column in ("day_mins", "custserv_calls", "account_length"):
+        table.loc[val, column] = (table.loc[val, column].astype(float) * 10).astype(str)
+    table.loc[val, "state"] = "ZZ"
+    first_val, second_val = table.index[val][:2]
+    table.loc[first_val, "label"] = None
+    table.loc[second_val, "label"] = "Maybe"
+    changed = tmp_path / "changed"
+    os.makedirs(changed)
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), str(changed / "part-0.parquet"))
+    again = features(spark, "--input", changed, "--output", tmp_path / "features", "--label-column", "label",
+                     "--categorical", CATEGORICAL, "--scale", "standard", "--to", "xgboost-csv,libsvm,parquet")
+    assert again["features"]["fitted"] == report["features"]["fitted"]
+    assert (tmp_path / "features" / "category_maps.json").read_text() == (out / "category_maps.json").read_text()
+    for target, name in (("xgboost-csv", "part-00000.csv"), ("libsvm", "part-00000.libsvm")):
+        assert (tmp_path / "features" / target / "train" / name).read_bytes() == (out / target / "train" / name).read_bytes()
+        assert (tmp_path / "features" / target / "val" / name).read_bytes() != (out / target / "val" / name).read_bytes()
+    val_rows = int(val.sum())
+    assert again["features"]["unknown_categories"]["val"]["state"] == val_rows - 2
+    assert report["features"]["unknown_categories"]["val"]["state"] == 0
+    assert {k: v["count"] for k, v in again["quarantine"].items()} == {"missing_label": 1, "unseen_label": 1}
+    quarantined = pq.read_table(str(tmp_path / "features" / "quarantine")).to_pylist()
+    assert sorted(r["status"] for r in quarantined) == ["missing_label", "unseen_label"]
+    assert "'Maybe' " in next(r["error"] for r in quarantined if r["status"] == "unseen_label") or \
+        "Maybe" in next(r["error"] for r in quarantined if r["status"] == "unseen_label")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--categorical", "state,nope"], "--categorical: expected a column of the input, got 'nope'"),
+    (["--numeric", "day_mins,state"], "--numeric: expected numbers in column 'state', got text such as"),
+    (["--label-column", "nope"], "--label-column: expected a column of the input, got 'nope'"),
+    (["--fit-split", "holdout"], "--fit-split: expected a split with ok rows (test, train, val), got 'holdout'"),
+])
+def test_bad_columns_are_usage_errors_and_write_nothing(spark, churn, tmp_path, argv, message):
+    root, _, _ = churn
+    args = {"--label-column": "churn", "--categorical": "intl_plan", **dict(zip(argv[::2], argv[1::2]))}
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        features(spark, "--input", root / "split", "--output", tmp_path / "f", *[x for kv in args.items() for x in kv])
+    assert not (tmp_path / "f").exists() or not os.listdir(tmp_path / "f")
