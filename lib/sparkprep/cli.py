@@ -263,9 +263,26 @@ def config_dict(cfg: Any) -> Dict[str, Any]:
 USAGE_EXIT = 2
 
 
+def forget_jobs_directory() -> None:
+    """Take sparkprep's jobs/ directory off sys.path.
+
+    Python puts the directory of the script it runs first on sys.path, so under spark-submit
+    jobs/features.py (or split.py, report.py) would shadow a user's own module of that name,
+    e.g. `jobs/map.py --map features:extract --py-files features.py`. The jobs import only
+    the library, so they never need it there.
+    """
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main:
+        return
+    jobs = os.path.dirname(os.path.abspath(main))
+    if all(os.path.isfile(os.path.join(jobs, name)) for name in ("map.py", "features.py", "split.py")):
+        sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != jobs]
+
+
 def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[str]] = None,
              summary: Optional[Callable[[dict], str]] = None) -> int:
     """Exit 2 with one line on bad usage (before Spark starts), 1 with the cause on failure."""
+    forget_jobs_directory()
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:

@@ -72,3 +72,17 @@ def test_bad_usage_exits_2_with_one_line(job, argv, message, capsys, monkeypatch
     assert load_job(job).main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_the_jobs_directory_leaves_sys_path_so_a_users_own_features_module_wins(monkeypatch):
+    """spark-submit jobs/map.py puts jobs/ first on sys.path, where jobs/features.py would shadow
+    the user's --py-files features.py (jobs/map.py --map features:extract)."""
+    import sys
+    import types
+
+    from sparkprep.cli import forget_jobs_directory
+
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=str(JOBS / "map.py")))
+    monkeypatch.setattr(sys, "path", [str(JOBS), "/user/py-files", str(JOBS) + "/"])
+    forget_jobs_directory()
+    assert sys.path == ["/user/py-files"]
