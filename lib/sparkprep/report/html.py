@@ -47,7 +47,7 @@ def render(report: dict, visuals: dict) -> str:
     title = f"sparkprep {report.get('job', 'report')}: {report.get('output', {}).get('uri', '')}"
     parts = [_kpis(report), _counts(report), _balance(report), _thumbnails(visuals.get("thumbs", []), visuals.get("caps", {})),
              _near(report, visuals.get("images", {})), _exact(report), _quarantine(report, visuals.get("quarantine", [])),
-             _histograms(visuals.get("histograms", {})), _normalization(report), _parameters(report)]
+             _histograms(visuals.get("histograms", {})), _normalization(report), _features(report), _parameters(report)]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
             "<meta name='viewport' content='width=device-width,initial-scale=1'>"
@@ -67,10 +67,11 @@ def _kpis(report: dict) -> str:
     quarantined = sum(v["count"] for v in report.get("quarantine", {}).values())
     dup = report.get("duplicates") or {}
     near = report.get("near_duplicates")
-    cells = [("rows", report.get("rows", 0), ""), ("quarantined", quarantined, "bad" if quarantined else "good"),
-             ("exact-duplicate groups", dup.get("groups", 0), ""),
-             ("exact groups across splits", dup.get("groups_in_several_splits", 0),
-              "bad" if dup.get("groups_in_several_splits") else "good")]
+    cells = [("rows", report.get("rows", 0), ""), ("quarantined", quarantined, "bad" if quarantined else "good")]
+    if "duplicates" in report or "features" not in report:  # tabular features have no file duplicates
+        cells += [("exact-duplicate groups", dup.get("groups", 0), ""),
+                  ("exact groups across splits", dup.get("groups_in_several_splits", 0),
+                   "bad" if dup.get("groups_in_several_splits") else "good")]
     if near:
         cells.append(("near pairs across splits (leakage)", near.get("pairs_across_splits", 0),
                       "bad" if near.get("pairs_across_splits") else "good"))
@@ -240,6 +241,30 @@ def _normalization(report: dict) -> str:
                    f"<td>{esc(n['mean'])}</td><td>{esc(n['std'])}</td></tr>" for ch, n in sorted(norm.items()))
     return ("<section><h2>Normalization (what transforms.Normalize wants)</h2><table><tr><th>images</th><th>split</th>"
             f"<th>count</th><th>mean</th><th>std</th></tr>{rows}</table></section>")
+
+
+def _features(report: dict) -> str:
+    """jobs/features.py: what the fit split taught the pipeline, and the categories other splits brought."""
+    features = report.get("features")
+    if not features:
+        return ""
+    fitted = features.get("fitted", {})
+    scaled = fitted.get("standard") or fitted.get("minmax") or {}
+    numeric = sorted(set(fitted.get("impute", {})) | set(scaled))
+    head = "<tr><th>numeric column</th><th>imputed with</th><th>scaler</th></tr>"
+    rows = "".join(f"<tr><td>{esc(c)}</td><td>{esc(fitted.get('impute', {}).get(c, '-'))}</td>"
+                   f"<td>{esc(', '.join(f'{k} {v:.4g}' for k, v in scaled.get(c, {}).items()) or '-')}</td></tr>"
+                   for c in numeric)
+    unknown = features.get("unknown_categories", {})
+    columns = sorted(fitted.get("categories", {}))
+    cats = "".join(f"<tr><td>{esc(c)}</td><td>{fitted['categories'][c]}</td>"
+                   + "".join(f"<td>{unknown.get(s, {}).get(c, 0)}</td>" for s in unknown) + "</tr>" for c in columns)
+    cat_head = "<tr><th>categorical column</th><th>categories</th>" + "".join(
+        f"<th>unknown in {esc(s)}</th>" for s in unknown) + "</tr>"
+    return (f"<section><h2>Features ({features['count']}), fitted on split {esc(features['fit_split'])} only</h2>"
+            f"<table>{head}{rows}</table>" + (f"<h3>One-hot columns</h3><table>{cat_head}{cats}</table>" if columns else "")
+            + f"<details><summary>feature names in vector order</summary><pre>{esc(chr(10).join(features['names']))}"
+            "</pre></details></section>")
 
 
 def _parameters(report: dict) -> str:

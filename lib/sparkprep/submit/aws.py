@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 from sparkprep.submit import package
 
-JOBS = ("ingest", "split", "preprocess", "export", "pipeline", "report")
+JOBS = ("ingest", "split", "preprocess", "export", "pipeline", "report", "features")
 
 
 class SubmitUsageError(ValueError):
@@ -28,6 +28,7 @@ def parse_step(text: str) -> Tuple[str, List[str]]:
     """'split --input ... --output ...' -> ('split', [...]), validated by the job's own parser."""
     from sparkprep.cli import UsageError
     from sparkprep.export.flags import export_config
+    from sparkprep.features.flags import features_config
     from sparkprep.ingest.flags import ingest_config
     from sparkprep.pipeline.flags import pipeline_config
     from sparkprep.preprocess.flags import preprocess_config
@@ -39,7 +40,8 @@ def parse_step(text: str) -> Tuple[str, List[str]]:
         raise SubmitUsageError(f"--step: expected '<{'|'.join(JOBS)}> --flag value ...', got {text!r}")
     job, args = words[0], words[1:]
     parse = {"ingest": ingest_config, "split": split_config, "preprocess": preprocess_config,
-             "export": export_config, "pipeline": pipeline_config, "report": report_config}[job]
+             "export": export_config, "pipeline": pipeline_config, "report": report_config,
+             "features": features_config}[job]
     try:
         parse(args)
     except UsageError as exc:
