@@ -2,11 +2,11 @@
 
 In one run, on a processed table (default: the 8,000-photo table bench_preprocess.py leaves
 in bench/out-pipeline-8000/processed, else a fresh preprocess of the sample tree):
-  (a) `spark-submit jobs/export.py --to webdataset` and `--to tfrecord` on local[N];
+  (a) `spark-submit jobs/export.py --to webdataset`, `--to tfrecord` and `--to recordio` on local[N];
   (b) one Python process: pyarrow reads the table, and the same record functions
       (sparkprep.export.shards) write the same shards in the same order with tarfile framing.
 Prints samples/s and MB/s for each, the ratio a/b, and checks (a) and (b) wrote
-byte-identical WebDataset shards.
+byte-identical WebDataset and RecordIO shards (the .rec files; (b) writes no .idx or .lst).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shar
     written = 0
     for split in sorted({s.split for s in samples}):
         ordered = sorted((s for s in samples if s.split == split), key=lambda s: shards.order_key(s.name))
-        records = [shards.record(export_format, s, classes.get(s.label, shards.UNLABELED_INDEX)) for s in ordered]
+        records = [shards.record(export_format, s, classes.get(s.label, shards.UNLABELED_INDEX), i)
+                   for i, s in enumerate(ordered)]
         ids = shards.pack_by_size([len(r) for r in records], shard_size, shards.shard_overhead(export_format))
         total = max(ids) + 1
         for shard in range(total):
@@ -63,16 +64,18 @@ def main(argv=None) -> int:
 
     limit = parse_bytes(args.shard_size)
     results = {}
-    for export_format in ("webdataset", "tfrecord"):
+    for export_format in ("webdataset", "tfrecord", "recordio"):
         wall = local_submit.timed_spark_submit("export", "--input", table, "--output", out / f"a-{export_format}",
                                                "--to", export_format, "--shard-size", args.shard_size, master=args.master)
         report = json.loads((out / f"a-{export_format}" / "_run_report.json").read_text())
+        manifest = json.loads((out / f"a-{export_format}" / "manifest.json").read_text())
+        shard_bytes = sum(s["bytes"] for s in manifest["shards"])  # RecordIO: .rec only
         started = time.perf_counter()
         loop = loop_export(table, out / f"b-{export_format}", export_format, limit)
         loop_s = time.perf_counter() - started
         n, mb = report["samples"], report["output"]["bytes"] / 1e6
-        if (loop["samples"], loop["bytes"]) != (n, report["output"]["bytes"]):
-            sys.exit(f"{export_format}: (a) wrote {n} samples, {report['output']['bytes']} bytes; (b) {loop}")
+        if (loop["samples"], loop["bytes"]) != (n, shard_bytes):
+            sys.exit(f"{export_format}: (a) wrote {n} samples, {shard_bytes} shard bytes; (b) {loop}")
         results[export_format] = {"samples": n, "mb": round(mb, 1), "a_wall_s": round(wall, 2),
                            "a_job_s": report["seconds"], "b_loop_s": round(loop_s, 2),
                            "a_over_b_wall": round(loop_s / wall, 2), "a_over_b_job": round(loop_s / report["seconds"], 2)}
@@ -81,13 +84,17 @@ def main(argv=None) -> int:
               f"({wall:.1f}s; job {report['seconds']:.1f}s)")
         print(f"  (b) one-process loop     {n / loop_s:8.1f} samples/s,      {mb / loop_s:6.1f} MB/s ({loop_s:.1f}s)")
         print(f"  a/b (throughput) = {loop_s / wall:.2f} wall, {loop_s / report['seconds']:.2f} job")
-    same = all(hashlib.sha256((out / "a-webdataset" / p.name).read_bytes()).digest()
-               == hashlib.sha256(p.read_bytes()).digest() for p in sorted((out / "b-webdataset").glob("*.tar")))
-    count_same = len(list((out / "a-webdataset").glob("*.tar"))) == len(list((out / "b-webdataset").glob("*.tar")))
-    print(f"webdataset shards byte-identical between (a) and (b): {same and count_same}")
-    results["identical_webdataset_shards"] = same and count_same
+    identical = True
+    for export_format, pattern in (("webdataset", "*.tar"), ("recordio", "*.rec")):
+        written = sorted((out / f"b-{export_format}").glob(pattern))
+        same = len(written) == len(list((out / f"a-{export_format}").glob(pattern))) and all(
+            hashlib.sha256((out / f"a-{export_format}" / p.name).read_bytes()).digest()
+            == hashlib.sha256(p.read_bytes()).digest() for p in written)
+        print(f"{export_format} shards byte-identical between (a) and (b): {same}")
+        results[f"identical_{export_format}_shards"] = same
+        identical = identical and same
     (out.parent / "bench_export.json").write_text(json.dumps(results, indent=2) + "\n")
-    return 0 if same and count_same else 1
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":
