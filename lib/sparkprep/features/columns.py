@@ -27,7 +27,8 @@ def numeric_candidates(schema: Sequence[Tuple[str, str]], excluded: Iterable[str
     categoricals) are never features.
     """
     skip = set(SPLIT_COLUMNS) | set(excluded)
-    typed = [name for name, kind in schema if name not in skip and (kind in NUMERIC_TYPES or kind.startswith("decimal"))]
+    typed = [name for name, kind in schema
+             if name not in skip and (kind in NUMERIC_TYPES or kind.startswith("decimal"))]
     strings = [name for name, kind in schema if name not in skip and kind == "string"]
     return typed, strings
 
@@ -65,8 +66,3 @@ def files_per_split(counts: Dict[str, int], rows_per_file: int) -> Dict[str, int
     return {split: max(1, math.ceil(n / rows_per_file)) for split, n in sorted(counts.items())}
 
 
-def per_split_name(name: str) -> Optional[Tuple[str, str]]:
-    """Spark's `_part=<split>` directory name -> ('_part', split); None for anything else."""
-    if name.startswith("_part="):
-        return "_part", name[len("_part="):]
-    return None

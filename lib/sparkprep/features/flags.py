@@ -55,7 +55,7 @@ FEATURES_FLAGS = Flags(help={
 def features_config(argv: Optional[Sequence[str]] = None) -> FeaturesConfig:
     """Parse and validate the features job's arguments."""
     settings = merged_settings(argv, "features", FEATURES_FLAGS,
-                               "Fit impute/encode/scale on the train split only and write XGBoost CSV, libsvm, parquet.")
+                               "Fit impute/encode/scale on the train split only; write XGBoost CSV, libsvm, parquet.")
     return wrap(lambda: features_values(settings))
 
 
@@ -85,10 +85,13 @@ def features_values(s: Dict[str, Any]) -> FeaturesConfig:
     categorical = column_list("--categorical", s.get("categorical") or "")
     numeric_text = str(s.get("numeric") or "auto")
     numeric = None if numeric_text == "auto" else column_list("--numeric", numeric_text)
-    overlap = sorted(set(categorical) & set(numeric or ()) | {label[0]} & set(categorical) | {label[0]} & set(numeric or ()))
-    if overlap:
-        raise ValueError(f"--numeric/--categorical/--label-column: expected each column in one role, got {overlap[0]!r} twice")
-    impute, scale = choice("--impute", s.get("impute", "median"), IMPUTE), choice("--scale", s.get("scale", "none"), SCALE)
+    roles = [label[0], *categorical, *(numeric or ())]
+    twice = sorted({c for c in roles if roles.count(c) > 1})
+    if twice:
+        raise ValueError(f"--numeric/--categorical/--label-column: expected each column in one role, "
+                         f"got {twice[0]!r} twice")
+    impute = choice("--impute", s.get("impute", "median"), IMPUTE)
+    scale = choice("--scale", s.get("scale", "none"), SCALE)
     if impute == "none" and scale != "none":
         raise ValueError(f"--scale: expected none with --impute none (scaling needs every value), got {scale}")
     to = tuple(choice("--to", t.strip(), FEATURE_OUTPUTS) for t in str(s.get("to") or "xgboost-csv,parquet").split(",")

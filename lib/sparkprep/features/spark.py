@@ -62,7 +62,8 @@ def run_features(spark: SparkSession, cfg: FeaturesConfig, clock: Optional[Stage
             fit_rows = rows.where((F.col("status") == OK) & (F.col("split") == cfg.fit_split))
             if not fit_rows.limit(1).count():
                 present = sorted(r["split"] for r in rows.select("split").distinct().collect())
-                raise UsageError(f"--fit-split: expected a split with ok rows ({', '.join(present)}), got {cfg.fit_split!r}")
+                raise UsageError(f"--fit-split: expected a split with ok rows ({', '.join(present)}), "
+                                 f"got {cfg.fit_split!r}")
             clock.stage("fitting", f"{len(roles.numeric)} numeric, {len(roles.categorical)} categorical columns "
                                    f"on split {cfg.fit_split!r} only")
             labels = label_indexer(roles).fit(fit_rows) if roles.label_strings else None
@@ -91,10 +92,10 @@ def _source(spark: SparkSession, cfg: FeaturesConfig):
         raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} for {cfg.input}, got {cfg.format}")
     table = read_table(spark, uri)
     report = ownership.json_object(fs.read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
-    missing = [c for c in ("key", "split", "status") if c not in table.columns]
+    missing = [c for c in ("key", "split", "sha256", "status", "error") if c not in table.columns]
     if missing:
-        raise UsageError(f"--input: expected a split table (jobs/split.py) with columns key, split, status; "
-                         f"{cfg.input} has no {', '.join(missing)}")
+        raise UsageError(f"--input: expected a split table (jobs/split.py) with columns key, split, sha256, "
+                         f"status, error; {cfg.input} has no {', '.join(missing)}")
     return table, {"uri": redact_uri(uri), "format": "delta" if delta else "parquet",
                    "split_job": report.get("job")}, report.get("config") or {}
 
@@ -137,16 +138,23 @@ def column_roles(table: DataFrame, cfg: FeaturesConfig, split_config: dict) -> R
                and not types[c].startswith("decimal")]
         if bad:
             raise UsageError(f"--numeric: expected numeric columns, got {bad[0]!r} of type {types[bad[0]]}")
-        typed, strings = [c for c in cfg.numeric if types[c] != "string"], [c for c in cfg.numeric if types[c] == "string"]
+        typed = [c for c in cfg.numeric if types[c] != "string"]
+        strings = [c for c in cfg.numeric if types[c] == "string"]
     label_is_text = types[label] == "string"
-    checked = strings + ([label] if label_is_text else [])
-    texts = _text_values(table, checked)
-    if cfg.numeric is not None and any(texts.get(c) for c in strings):
-        column = next(c for c in strings if texts.get(c))
-        raise UsageError(f"--numeric: expected numbers in column {column!r}, got text such as {texts[column]!r}")
-    numeric = tuple(c for c in (cfg.numeric or [c for c in types if c in typed or c in strings])
-                    if c in typed or not texts.get(c))
-    ignored = tuple(c for c in strings if texts.get(c))
+    survey = _survey(table, strings + ([label] if label_is_text else []), typed + strings, cfg.fit_split)
+    texts, counted = survey
+    if cfg.numeric is not None:
+        for column in strings:
+            if texts.get(column):
+                raise UsageError(f"--numeric: expected numbers in column {column!r}, got text such as "
+                                 f"{texts[column]!r}")
+        for column in cfg.numeric:
+            if not counted.get(column):
+                raise UsageError(f"--numeric: expected numbers in column {column!r} in split {cfg.fit_split!r}, "
+                                 "got none (nothing to impute or scale from)")
+    order = cfg.numeric or [c for c in types if c in typed or c in strings]
+    numeric = tuple(c for c in order if not texts.get(c) and counted.get(c))
+    ignored = tuple(c for c in order if c not in numeric)
     if not numeric and not cfg.categorical:
         raise UsageError("--numeric/--categorical: expected at least one feature column, got none "
                          f"(numeric columns found: none; columns: {', '.join(types)})")
@@ -154,14 +162,19 @@ def column_roles(table: DataFrame, cfg: FeaturesConfig, split_config: dict) -> R
                  categorical=tuple(cfg.categorical), ignored=ignored)
 
 
-def _text_values(table: DataFrame, string_columns: List[str]) -> Dict[str, Optional[str]]:
-    """Per string column, one value that is not a number (None when every value is a number or null)."""
-    if not string_columns:
-        return {}
-    ok = table.where(F.col("status") == OK)
-    found = ok.agg(*[F.first(F.when(F.col(c).isNotNull() & _number(c).isNull(), F.col(c)), ignorenulls=True).alias(f"_{i}")
-                     for i, c in enumerate(string_columns)]).first()
-    return {c: found[f"_{i}"] for i, c in enumerate(string_columns)}
+def _survey(table: DataFrame, string_columns: List[str], candidates: List[str],
+            fit_split: str) -> Tuple[Dict[str, Optional[str]], Dict[str, int]]:
+    """One aggregate over the ok rows: per string column, one value that is not a number (None when
+    all are numbers or null); per candidate column, how many numbers the fit split has."""
+    if not string_columns and not candidates:
+        return {}, {}
+    text = [F.first(F.when(F.col(c).isNotNull() & _number(c).isNull(), F.col(c)), ignorenulls=True).alias(f"_t{i}")
+            for i, c in enumerate(string_columns)]
+    numbers = [F.count(F.when(F.col("split") == fit_split, _number(c))).alias(f"_n{i}")
+               for i, c in enumerate(candidates)]
+    found = table.where(F.col("status") == OK).agg(*text, *numbers).first()
+    return ({c: found[f"_t{i}"] for i, c in enumerate(string_columns)},
+            {c: found[f"_n{i}"] for i, c in enumerate(candidates)})
 
 
 def labelled_rows(table: DataFrame, roles: Roles) -> DataFrame:
@@ -204,7 +217,8 @@ def feature_pipeline(roles: Roles, cfg: FeaturesConfig) -> Pipeline:
     if cat:
         index = [f"__idx_{i}" for i in range(len(cat))]
         onehot = [f"__ohe_{i}" for i in range(len(cat))]
-        stages.append(StringIndexer(inputCols=cat, outputCols=index, handleInvalid="keep", stringOrderType="alphabetAsc"))
+        stages.append(StringIndexer(inputCols=cat, outputCols=index, handleInvalid="keep",
+                                    stringOrderType="alphabetAsc"))
         stages.append(OneHotEncoder(inputCols=index, outputCols=onehot, dropLast=False))  # the 'keep' slot is kept
         vector_parts += onehot
     stages.append(VectorAssembler(inputCols=vector_parts, outputCol="features", handleInvalid="keep"))
@@ -221,15 +235,17 @@ def scored_rows(rows: DataFrame, model: PipelineModel, labels, roles: Roles) -> 
     ok rows whose string label the fit split never had become unseen_label."""
     if labels is not None:
         rows = labels.transform(rows)
-        unseen = (F.col("status") == OK) & (F.col(LABEL) >= len(labels.labels))
-        rows = (rows.withColumn("error", F.when(unseen, F.concat(F.lit(f"label {roles.label!r} value "),
-                                                                   F.col("_label_raw").cast("string"),
-                                                                   F.lit(" is not in the fit split"))).otherwise(F.col("error")))
+        unseen = (F.col("status") == OK) & (F.col(LABEL) >= len(labels.labelsArray[0]))
+        reason = F.concat(F.lit(f"label {roles.label!r} value "), F.col("_label_raw").cast("string"),
+                          F.lit(" is not in the fit split"))
+        rows = (rows.withColumn("error", F.when(unseen, reason).otherwise(F.col("error")))
                 .withColumn("status", F.when(unseen, F.lit(UNSEEN_LABEL)).otherwise(F.col("status"))))
     else:
         rows = rows.withColumn(LABEL, _number("_label_raw"))
-    scored = model.transform(rows)
-    return scored.withColumn("_values", vector_to_array("features"))
+    scored = model.transform(rows).withColumn("_values", vector_to_array("features"))
+    kept = ["key", "sha256", "split", "status", "error", "_label_raw", LABEL, "_values"]
+    kept += [f"__idx_{i}" for i in range(len(roles.categorical))] + list(dict.fromkeys(_input_columns(roles)))
+    return scored.select(*kept)  # what the counts and writers read (the cache holds nothing else)
 
 
 def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, staging: str, scored: DataFrame,
@@ -244,14 +260,15 @@ def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, 
     for target in cfg.to:
         clock.stage(f"writing {target}", f"{sum(files.values())} files per output: "
                                         + ", ".join(f"{s} {n}" for s, n in files.items()))
-        written[target] = _write_per_split(fs, _lines(ok, target, names, cfg.label_column), files, f"{staging}/{target}",
+        lines = _lines(ok, target, names, cfg.label_column)
+        written[target] = _write_per_split(fs, lines, files, f"{staging}/{target}",
                                            columns.OUTPUT_EXTENSIONS[target], target)
     quarantined = scored.where(F.col("status") != OK).select(
-        "key", "split", "status", "error", *[c for c in scored.columns if c in _input_columns(roles)])
+        "key", "split", "status", "error", *dict.fromkeys(_input_columns(roles)))
     quarantined.write.mode("overwrite").parquet(f"{staging}/{QUARANTINE_DIR}")
     clock.stage("saving the fitted PipelineModel", f"{MODEL_DIR}/")
     model.write().overwrite().save(f"{staging}/{MODEL_DIR}")
-    label_map = {str(v): i for i, v in enumerate(labels.labels)} if labels is not None else None
+    label_map = {str(v): i for i, v in enumerate(labels.labelsArray[0])} if labels is not None else None
     described = {"features": names, "label": {"column": roles.label, "map": label_map},
                  "numeric": list(roles.numeric), "categorical": list(roles.categorical),
                  "ignored_columns": list(roles.ignored), "unknown_category": columns.UNKNOWN,
