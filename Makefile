@@ -77,6 +77,7 @@ bench: venv
 	$(PY) scripts/bench_memory.py
 	$(PY) scripts/bench_preprocess.py --images 8000 --only pipeline  # its table is what bench_export.py exports
 	$(PY) scripts/bench_export.py
+	$(PY) scripts/bench_features.py
 
 clean:
 	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT) $(MXNET)

@@ -45,15 +45,15 @@ def test_wfdb_features_by_patient_equal_the_plain_python_run(tmp_path):
 
 
 def test_churn_features_via_spark_submit_rerun_in_place_gives_identical_files(churn, tmp_path):
-    """The S4 tabular workflow's last step as a user types it: the same files as the in-session run."""
+    """The S4 tabular workflow's last step via spark-submit and a --config file: the same files as the
+    in-session run with the same settings as flags."""
     import hashlib
 
     root, in_session, _ = churn
     out = tmp_path / "churn-features"
-    args = ["--input", root / "split", "--output", out, "--label-column", "churn", "--categorical",
-            "state,area_code,intl_plan,vmail_plan", "--numeric", "auto", "--impute", "median", "--scale", "standard",
-            "--to", "xgboost-csv,libsvm,parquet"]
-    result = spark_submit("features", *args)
+    # conf/examples/churn-features.json holds the README's flags; --input and --output override its paths
+    result = spark_submit("features", "--config", REPO / "conf" / "examples" / "churn-features.json",
+                          "--input", root / "split", "--output", out)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "== features summary ==" in result.stdout and "fitted on split 'train' only" in result.stdout
     assert "] fitting: 15 numeric, 4 categorical columns" in result.stdout  # a line per stage
