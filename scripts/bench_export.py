@@ -27,7 +27,8 @@ from sparkprep.export import export_rows, shards
 
 def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shard_size: int) -> dict:
     """The same shards, written sequentially by one process: what a careful script would do."""
-    columns = list(export_rows.EXPORT_COLUMNS)
+    present = set(pq.ParquetDataset(str(table)).schema.names)  # a processed table has no extras
+    columns = [c for c in export_rows.EXPORT_COLUMNS if c in present]
     data = pq.read_table(str(table), columns=columns + ["status"]).to_pylist()
     samples = [shards.Sample(**{c: r[c] for c in columns}) for r in data if r["status"] == "ok"]
     classes = shards.class_map(s.label for s in samples)

@@ -31,7 +31,7 @@ class FeaturesConfig:
     scale: str = "none"
     to: Tuple[str, ...] = ("xgboost-csv", "parquet")
     fit_split: str = "train"
-    rows_per_file: int = 1_000_000
+    rows_per_file: int = 500_000
     format: str = "auto"
     report: Optional[str] = None
 
@@ -46,7 +46,7 @@ FEATURES_FLAGS = Flags(help={
     "scale": "none (default) | standard | minmax: the numeric features, with statistics of the fit split",
     "to": "comma-separated outputs: xgboost-csv, libsvm, parquet (default xgboost-csv,parquet)",
     "fit-split": "the split the pipeline is fitted on (default train); every split is transformed",
-    "rows-per-file": "upper bound on rows per CSV or libsvm file (default 1000000)",
+    "rows-per-file": "rows per CSV, libsvm or parquet file, about (default 500000; files are written in parallel)",
     "format": "the input table's format: auto (default, detected), parquet or delta",
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
 }, lists=frozenset({"categorical", "numeric", "to"}), numbers=frozenset({"rows-per-file"}))
@@ -102,7 +102,7 @@ def features_values(s: Dict[str, Any]) -> FeaturesConfig:
         "input": source, "output": output, "label_column": label[0], "categorical": categorical, "numeric": numeric,
         "impute": impute, "scale": scale, "to": to,
         "fit_split": split_assign.check_split_name(str(s.get("fit_split", "train")), "--fit-split"),
-        "rows_per_file": whole_number("--rows-per-file", s.get("rows_per_file", 1_000_000), 1000, 10 ** 9),
+        "rows_per_file": whole_number("--rows-per-file", s.get("rows_per_file", 500_000), 1000, 10 ** 9),
         "format": choice("--format", s.get("format", "auto"), ("auto",) + FORMATS),
     }
     if s.get("report"):
