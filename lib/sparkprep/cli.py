@@ -13,7 +13,7 @@ import re
 import sys
 import traceback
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, FrozenSet, Optional, Sequence
+from typing import Any, Callable, Dict, FrozenSet, Optional, Sequence, Tuple
 
 from sparkprep.ingest.listing import is_local
 
@@ -110,6 +110,16 @@ def require_paths(settings: Dict[str, Any], *flags: str) -> None:
     for flag in flags:
         if not settings.get(flag):
             raise ValueError(f"--{flag}: expected a path, got nothing")
+
+
+def table_input_output(settings: Dict[str, Any], expected: str) -> Tuple[str, str]:
+    """--input (an existing directory where it is local) and --output (outside it): both checked."""
+    require_paths(settings, "input", "output")
+    source, output = str(settings["input"]), str(settings["output"])
+    if is_local(source) and not os.path.isdir(local_path(source)):
+        raise ValueError(f"--input: expected {expected}, got {source!r}")
+    check_output(source, output)
+    return source, output
 
 
 def whole_number(flag: str, text: Any, low: int, high: int) -> int:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import (FORMATS, Flags, check_output, choice, local_path, merged_settings, require_paths,
-                           whole_number, wrap)
-from sparkprep.ingest.listing import is_local
+from sparkprep.cli import (FORMATS, Flags, check_report_uri, choice, merged_settings, table_input_output, whole_number,
+                           wrap)
 from sparkprep.split import assign as split_assign
 
 FEATURE_OUTPUTS = ("xgboost-csv", "libsvm", "parquet")
@@ -72,11 +70,7 @@ def column_list(flag: str, text: Any) -> Tuple[str, ...]:
 
 def features_values(s: Dict[str, Any]) -> FeaturesConfig:
     """A checked FeaturesConfig from merged settings."""
-    require_paths(s, "input", "output")
-    source, output = str(s["input"]), str(s["output"])
-    if is_local(source) and not os.path.isdir(local_path(source)):
-        raise ValueError(f"--input: expected an existing split table directory, got {source!r}")
-    check_output(source, output)
+    source, output = table_input_output(s, "an existing split table directory")
     if not s.get("label_column"):
         raise ValueError("--label-column: expected the label column's name, got nothing")
     label = column_list("--label-column", s["label_column"])
@@ -106,7 +100,5 @@ def features_values(s: Dict[str, Any]) -> FeaturesConfig:
         "format": choice("--format", s.get("format", "auto"), ("auto",) + FORMATS),
     }
     if s.get("report"):
-        from sparkprep.cli import check_report_uri
-
         values["report"] = check_report_uri(str(s["report"]), output)
     return FeaturesConfig(**values)

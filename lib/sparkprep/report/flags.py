@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
-from sparkprep.cli import (FORMATS, Flags, check_output, choice, local_path, merged_settings, require_paths,
-                           whole_number, wrap)
-from sparkprep.ingest.listing import is_local
+from sparkprep.cli import FORMATS, Flags, choice, merged_settings, table_input_output, whole_number, wrap
 from sparkprep.split import near_duplicates as near
 
 
@@ -43,11 +40,7 @@ def report_config(argv: Optional[Sequence[str]] = None) -> ReportConfig:
 
 def report_values(s: Dict[str, Any]) -> ReportConfig:
     """A checked ReportConfig from merged settings."""
-    require_paths(s, "input", "output")
-    source, output = str(s["input"]), str(s["output"])
-    if is_local(source) and not os.path.isdir(local_path(source)):
-        raise ValueError(f"--input: expected an existing table directory, got {source!r}")
-    check_output(source, output)
+    source, output = table_input_output(s, "an existing table directory")
     threshold = whole_number("--near-threshold", s.get("near_threshold", near.DEFAULT_THRESHOLD), 0, 62)
     near.layout_for(threshold)
     return ReportConfig(input=source, output=output,
