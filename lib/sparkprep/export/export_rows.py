@@ -152,7 +152,7 @@ def folder_path(sample: shards.Sample, dirs: Optional[Dict[str, str]]) -> str:
 def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards.Sample, int, int]]:
     for batch in batches:
         shard_ids, totals = batch.column("shard").to_pylist(), batch.column("shards").to_pylist()
-        indices = batch.column("index").to_pylist() if "index" in batch.schema.names else [0] * batch.num_rows
+        indices = batch.column("index").to_pylist()
         for i, sample in enumerate(samples_of(batch)):
             yield shard_ids[i], sample, totals[i], indices[i]
 

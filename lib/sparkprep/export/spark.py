@@ -39,7 +39,7 @@ from sparkprep.spark import ownership
 from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
-from sparkprep.spark.tables import is_delta_table, read_table
+from sparkprep.spark.tables import read_input_table
 from sparkprep.split.assign import check_split_name
 
 # A member name whose last extension is an image format's: the member exported as the sample's image.
@@ -287,10 +287,11 @@ def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock:
     """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
     sizing = functools.partial(export_rows.sizing_batches, export_format=cfg.to, classes=classes)
     lengths = [F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len")]
+    dropped = {"extras"}
     if not shards.sized_by_content(cfg.to):  # the images stay in the JVM; their lengths size the records
         lengths.append(F.length("image").alias("image_len"))
-    narrow = rows.select(*[c for c in rows.columns if c != "extras" and (c != "image" or
-                                                                        shards.sized_by_content(cfg.to))], *lengths)
+        dropped.add("image")
+    narrow = rows.select(*[c for c in rows.columns if c not in dropped], *lengths)
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
     pack = functools.partial(pack_split, export_format=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
     plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
@@ -411,11 +412,7 @@ def _shard_entries(export_format: str, published: List[dict]) -> List[dict]:
 def _source(spark: SparkSession, cfg: ExportConfig):
     """The input table and what identifies its version."""
     fs = HadoopFS(spark)
-    uri = fs.qualify(cfg.input)
-    delta = is_delta_table(fs, uri)
-    if cfg.format != "auto" and cfg.format != ("delta" if delta else "parquet"):
-        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} for {cfg.input}, got {cfg.format}")
-    table = read_table(spark, uri)
+    table, uri, delta = read_input_table(spark, cfg.input, cfg.format)
     if delta:
         from deltalake import DeltaTable
 

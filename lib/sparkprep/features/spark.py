@@ -20,8 +20,8 @@ from typing import Dict, List, Optional, Tuple
 
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import (Imputer, MinMaxScaler, OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer,
-                                VectorAssembler)
+from pyspark.ml.feature import (Imputer, ImputerModel, MinMaxScaler, MinMaxScalerModel, OneHotEncoder, SQLTransformer,
+                                StandardScaler, StandardScalerModel, StringIndexer, StringIndexerModel, VectorAssembler)
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession, functions as F
 
@@ -32,7 +32,7 @@ from sparkprep.report.run_report import StageClock, versions
 from sparkprep.schema import MISSING_LABEL, OK, UNSEEN_LABEL
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import claimed_output, is_delta_table, publish_directory, read_table
+from sparkprep.spark.tables import claimed_output, publish_directory, read_input_table
 
 MODEL_DIR = "_model"
 QUARANTINE_DIR = "quarantine"
@@ -84,13 +84,9 @@ def run_features(spark: SparkSession, cfg: FeaturesConfig, clock: Optional[Stage
 
 def _source(spark: SparkSession, cfg: FeaturesConfig):
     """The input table, what identifies it, and the split job's config from its run report."""
-    fs = HadoopFS(spark)
-    uri = fs.qualify(cfg.input).rstrip("/")
-    delta = is_delta_table(fs, uri)
-    if cfg.format != "auto" and cfg.format != ("delta" if delta else "parquet"):
-        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} for {cfg.input}, got {cfg.format}")
-    table = read_table(spark, uri)
-    report = ownership.json_object(fs.read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
+    table, uri, delta = read_input_table(spark, cfg.input, cfg.format)
+    uri = uri.rstrip("/")
+    report = ownership.json_object(HadoopFS(spark).read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
     missing = [c for c in ("key", "split", "sha256", "status", "error") if c not in table.columns]
     if missing:
         raise UsageError(f"--input: expected a split table (jobs/split.py) with columns key, split, sha256, "
@@ -140,8 +136,7 @@ def column_roles(table: DataFrame, cfg: FeaturesConfig, split_config: dict) -> R
         typed = [c for c in cfg.numeric if types[c] != "string"]
         strings = [c for c in cfg.numeric if types[c] == "string"]
     label_is_text = types[label] == "string"
-    survey = _survey(table, strings + ([label] if label_is_text else []), typed + strings, cfg.fit_split)
-    texts, counted = survey
+    texts, counted = _survey(table, strings + ([label] if label_is_text else []), typed + strings, cfg.fit_split)
     if cfg.numeric is not None:
         for column in strings:
             if texts.get(column):
@@ -225,7 +220,7 @@ def feature_pipeline(roles: Roles, cfg: FeaturesConfig) -> Pipeline:
 
 
 def _indexer_labels(model: PipelineModel, roles: Roles) -> List[List[str]]:
-    indexers = [s for s in model.stages if type(s).__name__ == "StringIndexerModel"]
+    indexers = [s for s in model.stages if isinstance(s, StringIndexerModel)]
     return [list(labels) for labels in indexers[0].labelsArray] if roles.categorical else []
 
 
@@ -260,8 +255,7 @@ def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, 
         clock.stage(f"writing {target}", f"{sum(files.values())} files per output: "
                                         + ", ".join(f"{s} {n}" for s, n in files.items()))
         lines = _lines(ok, target, names, cfg.label_column)
-        written[target] = _write_per_split(fs, lines, files, f"{staging}/{target}",
-                                           columns.OUTPUT_EXTENSIONS[target], target)
+        written[target] = _write_per_split(fs, lines, files, f"{staging}/{target}", target)
     quarantined = scored.where(F.col("status") != OK).select(
         "key", "split", "status", "error", *dict.fromkeys(_input_columns(roles)))
     quarantined.write.mode("overwrite").parquet(f"{staging}/{QUARANTINE_DIR}")
@@ -304,34 +298,39 @@ def _input_columns(roles: Roles) -> Tuple[str, ...]:
 
 
 def _counts(scored: DataFrame, roles: Roles, maps: Dict[str, Dict[str, int]]):
-    """Rows per split and label (all statuses), quarantine per reason with examples, and per split the
-    rows whose category the fit split never had, per categorical column."""
+    """One aggregate: rows per split and label (all statuses), quarantine per reason (with a few
+    examples), ok rows per split, and per split the ok rows whose category the fit split never had."""
     label = F.coalesce(F.col("_label_raw").cast("string"), F.lit("(none)"))
-    grouped = scored.groupBy("split", label.alias("label"), "status").count().collect()
+    ok = F.col("status") == OK
+    unknown_of = [F.sum((ok & (F.col(f"__idx_{i}") == F.lit(len(maps[c]) - 1))).cast("long")).alias(f"_u{i}")
+                  for i, c in enumerate(roles.categorical)]
+    grouped = scored.groupBy("split", label.alias("label"), "status").agg(F.count(F.lit(1)).alias("n"),
+                                                                          *unknown_of).collect()
     counts: Dict[str, Dict[str, int]] = {}
     reasons: Dict[str, int] = {}
-    for r in grouped:
+    per_split: Dict[str, int] = {}
+    unknown: Dict[str, Dict[str, int]] = {}
+    for r in sorted(grouped, key=lambda r: r["split"]):
         per = counts.setdefault(r["split"], {})
-        per[r["label"]] = per.get(r["label"], 0) + r["count"]
+        per[r["label"]] = per.get(r["label"], 0) + r["n"]
         if r["status"] != OK:
-            reasons[r["status"]] = reasons.get(r["status"], 0) + r["count"]
+            reasons[r["status"]] = reasons.get(r["status"], 0) + r["n"]
+            continue
+        per_split[r["split"]] = per_split.get(r["split"], 0) + r["n"]
+        seen = unknown.setdefault(r["split"], {c: 0 for c in roles.categorical})
+        for i, c in enumerate(roles.categorical):
+            seen[c] += int(r[f"_u{i}"] or 0)
     quarantine = {}
     for reason in sorted(reasons):
         examples = scored.where(F.col("status") == reason).select("key", "error").limit(EXAMPLES).collect()
         quarantine[reason] = {"count": reasons[reason],
                               "examples": [{"path": r["key"], "error": r["error"]} for r in examples]}
-    unknown_of = [F.sum((F.col(f"__idx_{i}") == F.lit(len(maps[c]) - 1)).cast("long")).alias(f"_u{i}")
-                  for i, c in enumerate(roles.categorical)]
-    per_split = scored.where(F.col("status") == OK).groupBy("split").agg(F.count(F.lit(1)).alias("_rows"),
-                                                                         *unknown_of).collect()
-    unknown = {r["split"]: {c: int(r[f"_u{i}"] or 0) for i, c in enumerate(roles.categorical)}
-               for r in sorted(per_split, key=lambda r: r["split"])}
-    return ({s: dict(sorted(per.items())) for s, per in sorted(counts.items())}, quarantine, unknown,
-            {r["split"]: r["_rows"] for r in per_split})
+    return {s: dict(sorted(per.items())) for s, per in counts.items()}, quarantine, unknown, per_split
 
 
 def _lines(ok: DataFrame, target: str, names: List[str], label_name: str) -> DataFrame:
-    """The rows of one output: `_part` (the split), `_bucket`, and the line (text) or the columns (parquet)."""
+    """The rows of one output: `_part` (the split), key and sha256 (the file order), and the line
+    (text outputs) or the label and feature columns (parquet)."""
     if target == "parquet":
         return ok.select(F.col("split").alias("_part"), "key", "sha256", "split", F.col(LABEL).alias(label_name),
                          *[F.col("_values")[i].alias(name) for i, name in enumerate(names)])
@@ -346,7 +345,7 @@ def _lines(ok: DataFrame, target: str, names: List[str], label_name: str) -> Dat
     return ok.select(F.col("split").alias("_part"), "key", "sha256", line.alias("value"))
 
 
-def _write_per_split(fs: HadoopFS, frame: DataFrame, files: Dict[str, int], base: str, ext: str,
+def _write_per_split(fs: HadoopFS, frame: DataFrame, files: Dict[str, int], base: str,
                      target: str) -> Dict[str, dict]:
     """Write frame as <base>/<split>/part-NNNNN.<ext>: file NNNNN holds the rows whose key hashes to
     bucket NNNNN of the split's files[split], sorted by key, so the same input gives the same files
@@ -359,7 +358,7 @@ def _write_per_split(fs: HadoopFS, frame: DataFrame, files: Dict[str, int], base
         planned.drop("sha256").write.mode("overwrite").partitionBy("_part", "_bucket").parquet(base)
     else:
         planned.select("_part", "_bucket", "value").write.mode("overwrite").partitionBy("_part", "_bucket").text(base)
-    return _tidy(fs, base, ext)
+    return _tidy(fs, base, columns.OUTPUT_EXTENSIONS[target])
 
 
 def _tidy(fs: HadoopFS, base: str, ext: str) -> Dict[str, dict]:
@@ -402,13 +401,12 @@ def fitted_statistics(model: PipelineModel, roles: Roles, maps: Dict[str, Dict[s
     """What the fit split taught the pipeline: imputed values, scaler statistics, category counts."""
     stats: dict = {}
     for stage in model.stages:
-        kind = type(stage).__name__
-        if kind == "ImputerModel":
+        if isinstance(stage, ImputerModel):
             row = stage.surrogateDF.first()
             stats["impute"] = {c: row[f"__num_{i}"] for i, c in enumerate(roles.numeric)}
-        elif kind == "StandardScalerModel":
+        elif isinstance(stage, StandardScalerModel):
             stats["standard"] = {c: {"mean": stage.mean[i], "std": stage.std[i]} for i, c in enumerate(roles.numeric)}
-        elif kind == "MinMaxScalerModel":
+        elif isinstance(stage, MinMaxScalerModel):
             stats["minmax"] = {c: {"min": stage.originalMin[i], "max": stage.originalMax[i]}
                                for i, c in enumerate(roles.numeric)}
     stats["categories"] = {c: len(m) - 1 for c, m in maps.items()}

@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.types import BinaryType, LongType
 from pyspark.storagelevel import StorageLevel
 
-from sparkprep.cli import LeakageFound, UsageError, config_dict
+from sparkprep.cli import LeakageFound, config_dict
 from sparkprep.ingest.phash import to_hex
 from sparkprep.report import html
 from sparkprep.report.row_images import data_uri
@@ -25,7 +25,7 @@ from sparkprep.schema import FILTERED, OK, require_columns
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import TABLE_PAGE
-from sparkprep.spark.tables import Claim, claim_directory, is_delta_table, read_table, write_atomic, write_table
+from sparkprep.spark.tables import Claim, claim_directory, read_input_table, write_atomic, write_table
 from sparkprep.split.near_duplicates import BandLayout, components, layout_for
 
 if TYPE_CHECKING:
@@ -461,10 +461,7 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
     fs = HadoopFS(spark)
     out = fs.qualify(cfg.output).rstrip("/")
     clock.stage("reading", cfg.input)
-    delta = is_delta_table(fs, cfg.input)
-    if cfg.format != "auto" and cfg.format != ("delta" if delta else "parquet"):
-        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} (what {cfg.input} is), got {cfg.format}")
-    table = read_table(spark, cfg.input)
+    table, _, delta = read_input_table(spark, cfg.input, cfg.format)
     require_columns(table.columns, ["status"], "a sparkprep table (catalog, split, processed or mapped)")
     claim_directory(fs, out, REPORT)
     source = ownership.json_object(fs.read_text(f"{fs.qualify(cfg.input).rstrip('/')}/{ownership.REPORT_NAME}")) or {}

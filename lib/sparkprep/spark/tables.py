@@ -18,7 +18,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, functions as F
@@ -138,6 +138,16 @@ def _run_steps(fs: HadoopFS, steps: List[tuple]) -> List[tuple]:
             fs.delete(path)
         _after_step(index)
     return steps
+
+
+def read_input_table(spark: SparkSession, uri: str, fmt: str = "auto") -> Tuple[DataFrame, str, bool]:
+    """A job's --input table: (the DataFrame, its qualified URI, whether it is Delta). UsageError
+    when --format names the other format."""
+    qualified = HadoopFS(spark).qualify(uri)
+    delta = is_delta_table(HadoopFS(spark), qualified)
+    if fmt != "auto" and fmt != ("delta" if delta else "parquet"):
+        raise UsageError(f"--format: expected {'delta' if delta else 'parquet'} for {uri}, got {fmt}")
+    return read_table(spark, qualified), qualified, delta
 
 
 def read_table(spark: SparkSession, uri: str) -> DataFrame:
