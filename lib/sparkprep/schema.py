@@ -6,6 +6,11 @@ from typing import Sequence
 
 import pyarrow as pa
 
+# Row statuses: declared in sparkprep.statuses (no pyarrow there), re-exported for every stage.
+from sparkprep.statuses import (BOMB, CONFLICTING_LABELS, CORRUPT, EMPTY, FILTERED, INVALID, MAP_ERROR,  # noqa: F401
+                                MISSING_KEY, MISSING_LABEL, NO_GROUP, NO_MEMBERS, OK, STATUSES, TOO_LARGE, UNREADABLE,
+                                UNSEEN_LABEL)
+
 # One row per listed input file: the bytes, what probing them found, and a status.
 CATALOG_SCHEMA = pa.schema([
     pa.field("path", pa.string()),        # source URI, as Spark/Hadoop spells it
@@ -26,26 +31,6 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("phash", pa.int64()),        # 64-bit perceptual hash of ok images (sparkprep.ingest.phash), else null
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
-
-# Row statuses (README "Contracts", Tables): `ok`, or why the row is quarantined. Defined
-# here only; every stage imports them.
-OK = "ok"
-EMPTY = "empty"              # zero-byte file
-TOO_LARGE = "too_large"      # over --max-file-bytes; not read
-INVALID = "invalid"          # not an image of an allowed format, or an impossible header
-CORRUPT = "corrupt"          # the header parses but the data does not decode
-BOMB = "decompression_bomb"  # more pixels than --max-pixels
-UNREADABLE = "unreadable"    # listed, but its bytes could not be read
-NO_GROUP = "no_group"        # --key-by group:REGEX did not match
-MISSING_KEY = "missing_key"  # tabular row without a value in the key column
-CONFLICTING_LABELS = "conflicting_labels"  # the members of one sample disagree on the label
-FILTERED = "filtered"        # the map function returned None: dropped on purpose, and recorded
-MAP_ERROR = "map_error"      # the map function raised, or returned a value that does not fit --schema
-NO_MEMBERS = "no_members"    # export of a mapped table: an ok sample whose function returned no members
-MISSING_LABEL = "missing_label"  # features: a row without a label value
-UNSEEN_LABEL = "unseen_label"    # features: a string label the fit split never had (it has no index)
-STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY, CONFLICTING_LABELS,
-            FILTERED, MAP_ERROR, NO_MEMBERS, MISSING_LABEL, UNSEEN_LABEL)
 
 # The columns every split and processed table starts with (README "Contracts", Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")

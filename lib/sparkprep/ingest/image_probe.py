@@ -15,7 +15,7 @@ from typing import Optional
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from sparkprep.schema import BOMB, CORRUPT, EMPTY, INVALID, OK
+from sparkprep.statuses import BOMB, CORRUPT, EMPTY, INVALID, OK
 
 # Formats Image.open may even try; anything else is `invalid`, whatever its extension.
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")

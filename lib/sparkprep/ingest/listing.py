@@ -7,10 +7,11 @@ Spark read against this independent listing.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 from urllib.parse import urlparse
 
-from pyarrow import fs
+if TYPE_CHECKING:  # imported where used: sparkprep.cli (and the online Lambda) need no pyarrow
+    from pyarrow import fs
 
 LOCAL_SCHEMES = ("", "file")
 
@@ -42,6 +43,8 @@ def read_bytes(uri: str) -> bytes:
 
 def arrow_filesystem(uri: str) -> Tuple[fs.FileSystem, str]:
     """A pyarrow filesystem and the path inside it for a Hadoop-style URI."""
+    from pyarrow import fs
+
     if is_local(uri):
         return fs.LocalFileSystem(), qualify(uri)[len("file:"):]
     scheme, rest = uri.split("://", 1)
@@ -60,6 +63,8 @@ def list_files(root: str, follow_symlinks: bool = False,
     the input never reaches the catalog. Followed links are walked once each: a link
     back to a directory already being walked (a loop) is not entered again.
     """
+    from pyarrow import fs
+
     qualified = qualify(root)
     if is_local(root):
         return _list_local(qualified[len("file:"):], follow_symlinks, links if links is not None else [])
