@@ -101,7 +101,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                 spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, rec,
                 cfg.split_params(), "split", options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
                 extra=lambda written: {"normalization": channel_normalization(written),
-                                       "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()}})
+                                       "transform": cfg.spec.record()})
             report["published"].append("processed")
         finally:
             if plan.persisted is not None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import Flags, UsageError, choice, merged_settings, whole_number, wrap
-from sparkprep.preprocess import augment, image_ops, transform
+from sparkprep.cli import Flags, UsageError, merged_settings, whole_number, wrap
+from sparkprep.preprocess import transform
 from sparkprep.split import assign as split_assign
 from sparkprep.split.flags import SPLIT_FLAGS, SplitConfig, split_values
 
@@ -54,19 +54,7 @@ def preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
     split = split_values(s)
     if split.input_kind == "table":
         raise ValueError("--input: expected image files, a catalog or a split table; tabular rows have no images")
-    fmt, quality = transform.parse_encode(s.get("encode", "jpeg:90"))
-    spec = transform.TransformSpec(
-        size=transform.parse_size(s.get("size", "224")),
-        resize=choice("--resize", s.get("resize", "shorter-side-crop"), image_ops.RESIZE_POLICIES),
-        resample=choice("--resample", s.get("resample", "bilinear"), tuple(image_ops.RESAMPLE)),
-        mode=choice("--mode", s.get("mode", "RGB"), image_ops.MODES),
-        background=transform.parse_background(s.get("background", "white")),
-        encode=fmt, quality=quality,
-        augment=augment.AugmentSpec.parse(s.get("augment")),
-        seed=split.seed,
-        draft=choice("--draft", s.get("draft", "on"), ("on", "off")) == "on",
-        depth_scale=image_ops.parse_depth_scale(s.get("depth_scale", "fixed")),
-    )
+    spec = transform.spec_with(transform.TransformSpec(seed=split.seed), s)
     copies = whole_number("--copies", s.get("copies", 0), 0, 100)
     if copies and not spec.augment:
         raise ValueError("--copies: expected --augment too (copies of what?)")

@@ -45,6 +45,11 @@ def decode(data: bytes, target: Optional[Size] = None, policy: str = "exact",
     return image
 
 
+def is_jpeg(data: bytes) -> bool:
+    """Whether the bytes start like a JPEG (the one format `decode` drafts)."""
+    return data[:3] == b"\xff\xd8\xff"
+
+
 def draft_size_for(stored: Size, orientation: Optional[int], target: Size, policy: str,
                    min_side_fraction: float = 1.0) -> Size:
     """The smallest decode size (stored orientation) that still yields `target` after the policy.

@@ -13,14 +13,12 @@ from pyspark.sql.types import StructField
 from sparkprep.cli import UsageError
 from sparkprep.preprocess.flags import PreprocessConfig
 from sparkprep.preprocess.processed_rows import processed_batches
-from sparkprep.preprocess.transform import TransformSpec
+from sparkprep.preprocess.transform import TRANSFORM_METADATA_KEY, TransformSpec
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import channel_normalization, write_reported_table
 from sparkprep.schema import OK, PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.tables import claimed_output, payload_options
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
-
-TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 
 
 def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame:
@@ -41,8 +39,7 @@ def with_recipe_metadata(processed: DataFrame, split_key: StructField, spec: Tra
     """The processed rows with the split parameters on `key` (from the split table's key) and the
     recipe on `transform`, where readers (and sparkprep.online) find them."""
     key_meta = split_key.metadata or {}
-    transform_meta = {TRANSFORM_METADATA_KEY: json.dumps({"digest": spec.digest(), **spec.as_dict()},
-                                                         sort_keys=True)}
+    transform_meta = {TRANSFORM_METADATA_KEY: json.dumps(spec.record(), sort_keys=True)}
     return processed.select(*[
         F.col("key").alias("key", metadata={k: v for k, v in key_meta.items() if k == SPLIT_METADATA_KEY})
         if name == "key" else F.col(name).alias(name, metadata=transform_meta) if name == "transform"
@@ -70,7 +67,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
             options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
             extra=lambda written: {"normalization": channel_normalization(written),
-                                   "transform": {"digest": cfg.spec.digest(), **cfg.spec.as_dict()},
+                                   "transform": cfg.spec.record(),
                                    **({"near_duplicate_merge": merged} if merged else {})})
 
 

@@ -8,14 +8,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
-from typing import List, Optional, Tuple
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, List, Mapping, Optional, Tuple
 
 from PIL import Image, ImageColor
 
+from sparkprep.cli import choice
 from sparkprep.preprocess import augment as aug, image_ops
 
 ENCODINGS = ("jpeg", "png", "webp", "raw")
+# What the recipe's fields mean. Bumped whenever the same fields would give other bytes, so a
+# reader (sparkprep.online) can refuse a recipe from a newer sparkprep instead of drifting.
+# 1: the original (aug_index 0) is decoded the same way whether or not the row has copies.
+RECIPE_VERSION = 1
+# Where the processed table's `transform` column carries the recipe (Spark field metadata).
+TRANSFORM_METADATA_KEY = "sparkprep.preprocess.transform"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class TransformSpec:
     seed: str = "0"
     draft: bool = True  # decode JPEGs at reduced DCT scale when the target is smaller
     depth_scale: str = "fixed"  # how 16/32-bit pixels become 8-bit (image_ops.eight_bit)
+    version: int = RECIPE_VERSION  # part of the digest: another meaning of the fields is another recipe
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +49,38 @@ class TransformSpec:
         """sha256 of the canonical JSON of the spec (16 hex digits): which recipe made a row."""
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def record(self) -> dict:
+        """The recipe as recorded on the processed table's `transform` column and in its run report."""
+        return {"digest": self.digest(), **self.as_dict()}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "TransformSpec":
+        """The spec a record describes; ValueError when it is from a newer sparkprep or does not
+        hash to its own digest (edited, or cut)."""
+        fields = dict(record)
+        recorded_digest = fields.pop("digest", None)
+        version = fields.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("the recipe has no version: it was written by a sparkprep before recipes were "
+                             "versioned; re-run the preprocess job to record one")
+        if version > RECIPE_VERSION:
+            raise ValueError(f"the recipe is version {version}, written by a newer sparkprep; this one knows "
+                             f"versions up to {RECIPE_VERSION}: upgrade sparkprep")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"the recipe has fields this sparkprep does not know ({', '.join(unknown)})")
+        try:
+            spec = cls(**{**fields, "size": tuple(fields.get("size", cls.size)),
+                          "background": tuple(fields.get("background", cls.background)),
+                          "augment": aug.AugmentSpec(**fields.get("augment", {}))})
+        except TypeError as exc:
+            raise ValueError(f"the recipe does not parse: {exc}") from None
+        if recorded_digest is not None and recorded_digest != spec.digest():
+            raise ValueError(f"the recipe records digest {recorded_digest}, but its fields hash to "
+                             f"{spec.digest()}: it was changed after it was written")
+        return spec
 
 
 MAX_SIDE = 8192  # a training image larger than this is a typo, and would exhaust worker memory
@@ -83,6 +123,33 @@ def parse_background(text: str) -> Tuple[int, int, int]:
         raise ValueError(f"--background: expected a colour like white, #808080 or 128,128,128, got {text!r}") from None
 
 
+# The recipe's flags (preprocess, pipeline) and the online query overrides share this parser.
+RECIPE_FLAGS = ("size", "resize", "resample", "mode", "background", "encode", "augment", "draft", "depth_scale")
+
+
+def spec_with(base: TransformSpec, values: Mapping[str, Any]) -> TransformSpec:
+    """`base` with the recipe flags present in `values` (flag spellings, as strings); ValueError
+    naming the flag for a bad value."""
+    changed: dict = {}
+    if "size" in values:
+        changed["size"] = parse_size(values["size"])
+    for name, choices in (("resize", image_ops.RESIZE_POLICIES), ("resample", tuple(image_ops.RESAMPLE)),
+                          ("mode", image_ops.MODES)):
+        if name in values:
+            changed[name] = choice(f"--{name}", values[name], choices)
+    if "background" in values:
+        changed["background"] = parse_background(values["background"])
+    if "encode" in values:
+        changed["encode"], changed["quality"] = parse_encode(values["encode"])
+    if "augment" in values:
+        changed["augment"] = aug.AugmentSpec.parse(values["augment"])
+    if "draft" in values:
+        changed["draft"] = choice("--draft", values["draft"], ("on", "off")) == "on"
+    if "depth_scale" in values:
+        changed["depth_scale"] = image_ops.parse_depth_scale(values["depth_scale"])
+    return replace(base, **changed)
+
+
 @dataclass(frozen=True)
 class Output:
     """One encoded image: the original (aug_index 0) or an augmented copy."""
@@ -97,22 +164,42 @@ class Output:
 
 
 def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec) -> List[Output]:
-    """Decode once; return the original and `copies` augmented copies, each encoded.
+    """The original and `copies` augmented copies of one sample's bytes, each encoded.
 
-    Raises on undecodable data (the caller records the reason). Copy i depends only on
+    Raises on undecodable data (the caller records the reason). The original does not depend
+    on `copies` (it is what sparkprep.online gives for the same bytes); copy i depends only on
     (spec.seed, key, i).
     """
-    fraction = spec.augment.min_side_fraction() if copies else 1.0
-    decoded = image_ops.decode(data, spec.size if spec.draft else None, spec.resize, fraction)
-    upright = image_ops.to_mode(image_ops.orient(decoded), spec.mode, spec.background, spec.depth_scale,
-                                image_ops.png_significant_bits(data))
-    outputs = [_finish(image_ops.resize(upright, spec.size, spec.resize, spec.resample, spec.background), 0, spec)]
-    for index in range(1, copies + 1):
-        rng = aug.copy_rng(spec.seed, key, index)
-        image = image_ops.resize(aug.crop(upright, spec.augment, rng), spec.size, spec.resize, spec.resample,
-                                 spec.background)
-        outputs.append(_finish(aug.after_resize(image, spec.augment, rng, spec.background), index, spec))
+    upright = decode_upright(data, spec)
+    outputs = [_finish(original_image(upright, spec), 0, spec)]
+    if copies:
+        fraction = spec.augment.min_side_fraction()
+        # A random crop keeps only part of the image: copies of a JPEG decoded at reduced DCT scale
+        # come from a larger decode, so the crop still has the pixels the output size needs.
+        source = decode_upright(data, spec, fraction) if fraction < 1 and spec.draft and image_ops.is_jpeg(
+            data) else upright
+        outputs.extend(augmented_copy(source, key, index, spec) for index in range(1, copies + 1))
     return outputs
+
+
+def decode_upright(data: bytes, spec: TransformSpec, min_side_fraction: float = 1.0) -> Image.Image:
+    """Decode (at reduced JPEG scale when the recipe allows), orient by EXIF, convert to the mode."""
+    decoded = image_ops.decode(data, spec.size if spec.draft else None, spec.resize, min_side_fraction)
+    return image_ops.to_mode(image_ops.orient(decoded), spec.mode, spec.background, spec.depth_scale,
+                             image_ops.png_significant_bits(data))
+
+
+def original_image(upright: Image.Image, spec: TransformSpec) -> Image.Image:
+    """The original's pixels (aug_index 0), before encoding."""
+    return image_ops.resize(upright, spec.size, spec.resize, spec.resample, spec.background)
+
+
+def augmented_copy(upright: Image.Image, key: str, index: int, spec: TransformSpec) -> Output:
+    """Copy `index` (1..) of `key`, from the image decode_upright gave at the augment's side fraction."""
+    rng = aug.copy_rng(spec.seed, key, index)
+    image = image_ops.resize(aug.crop(upright, spec.augment, rng), spec.size, spec.resize, spec.resample,
+                             spec.background)
+    return _finish(aug.after_resize(image, spec.augment, rng, spec.background), index, spec)
 
 
 def _finish(image: Image.Image, index: int, spec: TransformSpec) -> Output:
