@@ -1,0 +1,81 @@
+"""sparkprep.online against the offline job: every row of a processed table, byte for byte."""
+
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from sparkprep.ingest.listing import read_bytes
+from sparkprep.online import BadImage, RecipeError, load_transform
+from sparkprep.preprocess.flags import preprocess_config
+from sparkprep.preprocess.spark import run_preprocess
+
+# Crops (so copies come from a larger JPEG decode than the originals), flips, rotation, colour, noise.
+AUGMENT = "hflip,crop:0.5,rotate:10,color:0.2,noise:3"
+
+
+@pytest.fixture(scope="module")
+def processed(spark, sample_tree, tmp_path_factory):
+    """The sample tree (EXIF, 16-bit, CMYK, palette, animation, bad files) at 32 px with 2 copies of
+    train and val rows; JPEG sources are decoded at reduced DCT scale."""
+    out = tmp_path_factory.mktemp("online") / "processed"
+    report = run_preprocess(spark, preprocess_config([
+        "--input", str(sample_tree), "--output", str(out), "--size", "32", "--augment", AUGMENT, "--copies", "2",
+        "--augment-splits", "train,val", "--seed", "5"]))
+    return out, report
+
+
+def test_every_row_of_the_table_is_what_the_online_transform_gives(processed):
+    out, report = processed
+    t = load_transform(str(out))
+    assert t.digest == report["transform"]["digest"]
+    rows = pq.read_table(str(out), columns=["key", "path", "rel_path", "status", "aug_index", "image"]).to_pylist()
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["aug_index"] for r in ok} == {0, 1, 2}
+    special = {"CXR/p_cmyk.jpg", "CXR/p_16bit.png", "Hand/p_palette_alpha.png", "Hand/p_exif_rotated.JPG",
+               "HeadCT/p_animated.gif"}
+    assert special <= {r["rel_path"] for r in ok}
+    for row in ok:
+        raw = read_bytes(row["path"])
+        assert t.augmented(raw, row["key"], row["aug_index"]) == row["image"], (row["rel_path"], row["aug_index"])
+        if row["aug_index"] == 0:
+            assert t(raw) == row["image"]
+    # what the job quarantined, the online transform refuses with the same status
+    for row in (r for r in rows if r["status"] in ("corrupt", "invalid", "decompression_bomb")):
+        with pytest.raises(BadImage) as refused:
+            t(read_bytes(row["path"]))
+        assert refused.value.status == row["status"], row["rel_path"]
+
+
+def test_the_recipe_is_read_from_the_column_metadata_without_a_run_report(processed, tmp_path, s3_endpoint,
+                                                                           monkeypatch):
+    import boto3
+
+    out, report = processed
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "_run_report.json").unlink()
+    assert load_transform(str(copy)).spec == load_transform(str(out)).spec
+    # the same from S3: the footer of one data file, read with two ranged GETs
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="recipes")
+    for path in copy.rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), "recipes", f"processed/{path.relative_to(copy)}")
+    assert load_transform("s3://recipes/processed").spec == load_transform(str(out)).spec
+    with pytest.raises(RecipeError, match=f"processed with recipe {report['transform']['digest']}, not the asked 0"):
+        load_transform(str(copy), digest="0")
+
+
+def test_a_delta_table_gives_its_recipe_from_the_report_and_from_the_delta_log(spark, sample_tree, tmp_path):
+    out = tmp_path / "delta"
+    run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(out), "--format", "delta",
+                                             "--size", "24", "--mode", "L", "--encode", "png"]))
+    t = load_transform(str(out))
+    (out / "_run_report.json").unlink()
+    assert load_transform(str(out)).spec == t.spec
+    rows = DeltaTable(str(out)).to_pyarrow_table(columns=["path", "status", "aug_index", "image"]).to_pylist()
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert ok and all(t(read_bytes(r["path"])) == r["image"] for r in ok)

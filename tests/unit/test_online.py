@@ -1,0 +1,278 @@
+"""sparkprep.online without Spark: loading recipes, bad input, the Object Lambda round trip through
+boto3 against a loopback server, the HTTP endpoint against moto, and the Lambda's imports."""
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import loopback_s3
+import numpy as np
+import pytest
+from PIL import Image
+
+from sparkprep.online import BadImage, RecipeError, load_transform, object_lambda, serve, store
+from sparkprep.online.http import asgi_app, function_url_handler
+from sparkprep.preprocess.augment import AugmentSpec
+from sparkprep.preprocess.transform import RECIPE_VERSION, TransformSpec, transform_sample
+
+SPEC = TransformSpec(size=(32, 32), augment=AugmentSpec(hflip=True, crop=0.5), seed="3")
+
+
+@pytest.fixture(scope="module")
+def corpus(make_sample, tmp_path_factory):
+    """make_sample's odd and bad files, plus a 1 MP photo (decoded at 1/8 DCT scale for 32 px)."""
+    root = tmp_path_factory.mktemp("corpus")
+    make_sample.add_special_files(str(root))
+    files = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    files["photo.jpg"] = photo_jpeg()
+    return files
+
+
+def photo_jpeg(size=(1155, 866)) -> bytes:
+    """A ~1 MP JPEG of a real photo (scikit-image's chelsea, resized)."""
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.chelsea()).resize(size).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_online_bytes_are_the_offline_rows_for_originals_and_copies(corpus):
+    t = load_transform(SPEC.record())
+    images = {name: data for name, data in corpus.items() if name.endswith((".jpg", ".JPG", ".png", ".gif"))
+              and "bad" not in name}
+    assert len(images) >= 6
+    for name, data in images.items():
+        offline = transform_sample(data, name, 3, SPEC)
+        assert t(data) == offline[0].image, name
+        assert [t.augmented(data, name, i) for i in range(4)] == [o.image for o in offline], name
+        assert transform_sample(data, name, 0, SPEC)[0] == offline[0]  # the original ignores --copies
+
+
+def test_bad_input_is_refused_with_the_quarantine_status(corpus):
+    t = load_transform(SPEC)
+    for name, status in (("CXR/p_bad_truncated.jpeg", "corrupt"), ("HeadCT/p_bad_html.jpg", "invalid"),
+                         ("ChestCT/p_bad_bomb.png", "decompression_bomb"), ("Hand/p_bad_empty.jpeg", "empty")):
+        with pytest.raises(BadImage) as refused:
+            t(corpus[name])
+        assert refused.value.status == status and refused.value.reason, name
+    small = load_transform(SPEC, max_pixels=100_000)  # the 1 MP photo is a bomb under a 0.1 MP limit
+    with pytest.raises(BadImage, match="decompression_bomb"):
+        small(corpus["photo.jpg"])
+    assert t(corpus["photo.jpg"])  # the limit belongs to the transform, not the process
+
+
+def test_recipes_are_checked_for_digest_version_and_fields(tmp_path):
+    record = SPEC.record()
+    assert load_transform(json.dumps(record)).spec == SPEC
+    with pytest.raises(RecipeError, match=f"records digest 0000000000000000, but its fields hash to {SPEC.digest()}"):
+        load_transform({**record, "digest": "0" * 16})
+    with pytest.raises(RecipeError, match=f"version {RECIPE_VERSION + 1}, written by a newer sparkprep"):
+        load_transform({**SPEC.as_dict(), "version": RECIPE_VERSION + 1})
+    with pytest.raises(RecipeError, match="fields this sparkprep does not know \\(sharpen\\)"):
+        load_transform({**SPEC.as_dict(), "sharpen": 1})
+    with pytest.raises(RecipeError, match=f"processed with recipe {SPEC.digest()}, not the asked abc"):
+        load_transform(record, digest="abc")
+    missing = tmp_path / "nowhere"
+    with pytest.raises(RecipeError, match=f"{missing}: no such table"):
+        load_transform(str(missing))
+    (tmp_path / "spec.json").write_text("{not json")
+    with pytest.raises(RecipeError, match="spec.json: not JSON"):
+        load_transform(str(tmp_path / "spec.json"))
+    split_table = tmp_path / "split"
+    split_table.mkdir()
+    (split_table / "_run_report.json").write_text(json.dumps({"job": "split", "config": {}}))
+    with pytest.raises(RecipeError, match="jobs/split.py records no transform"):
+        load_transform(str(split_table))
+    report = tmp_path / "processed"
+    report.mkdir()
+    (report / "_run_report.json").write_text(json.dumps({"job": "preprocess", "config": {"max_pixels": 1234},
+                                                          "transform": record, "versions": {"pillow": "0.1"}}))
+    with pytest.warns(UserWarning, match="processed with Pillow 0.1"):
+        assert load_transform(str(report)).max_pixels == 1234
+
+
+def test_the_torchvision_adapter_is_the_recipe_on_pil_images(corpus):
+    """torchvision is not installed (its torch wheels pull GBs of CUDA packages): a stand-in with
+    torchvision's Compose and ToTensor semantics runs the adapter."""
+    spec = TransformSpec(size=(32, 32), draft=False)
+    t = load_transform(spec)
+
+    class Compose:  # torchvision.transforms.Compose: each transform in turn
+        def __init__(self, transforms):
+            self.transforms = transforms
+
+        def __call__(self, image):
+            for transform in self.transforms:
+                image = transform(image)
+            return image
+
+    def to_tensor(image):  # torchvision.transforms.ToTensor: CHW float in 0..1
+        return np.asarray(image, np.float32).transpose(2, 0, 1) / 255.0
+
+    pipeline = Compose([t.for_pil(), to_tensor])
+    for name in ("CXR/p_cmyk.jpg", "Hand/p_exif_rotated.JPG", "Hand/p_palette_alpha.png", "photo.jpg"):
+        decoded = Image.open(io.BytesIO(corpus[name]))
+        tensor = pipeline(decoded)
+        assert tensor.shape == (3, 32, 32)
+        assert np.array_equal(tensor, to_tensor(t.to_image(corpus[name]))), name
+    assert "torch" not in sys.modules
+    assert repr(t.for_pil()).startswith(f"SparkprepTransform(digest={spec.digest()}")
+
+
+def test_pil_loader_gives_the_pixels_a_table_reader_decodes(corpus, tmp_path):
+    t = load_transform(SPEC)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(corpus["photo.jpg"])
+    loaded = t.pil_loader(str(path))
+    assert np.array_equal(np.asarray(loaded), np.asarray(Image.open(io.BytesIO(t(corpus["photo.jpg"])))))
+
+
+def test_query_overrides_use_the_cli_parsers_and_need_permission():
+    settings = serve.Settings(load_transform(SPEC), allow_overrides=True)
+    assert serve.requested(settings, {"size": ["16x8"], "mode": ["L"], "versionId": ["3"]}).spec.size == (16, 8)
+    assert serve.requested(settings, {"X-Amz-Signature": ["x"]}).spec == SPEC
+    for query, message in (({"size": ["0"]}, "--size: expected N or WIDTHxHEIGHT"),
+                           ({"mode": ["CMYK"]}, "--mode: expected one of RGB, L, keep"),
+                           ({"encode": ["gif"]}, "--encode: expected jpeg"),
+                           ({"szie": ["1"]}, "szie: expected a transform parameter"),
+                           ({"size": ["1", "2"]}, "size: expected one value")):
+        with pytest.raises(ValueError, match=message):
+            serve.requested(settings, query)
+    with pytest.raises(PermissionError, match="overrides \\(size\\) are not allowed"):
+        serve.requested(serve.Settings(settings.transform), {"size": ["16"]})
+
+
+@pytest.fixture()
+def loopback(corpus, monkeypatch):
+    server = loopback_s3.LoopbackS3({"photo.jpg": corpus["photo.jpg"], "bad.jpg": corpus["CXR/p_bad_truncated.jpeg"]})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.url)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def object_lambda_event(server, name, query="", payload=None):
+    payload = payload if payload is not None else json.dumps({"transform": SPEC.record(), "allow_overrides": True})
+    return loopback_s3.object_lambda_event(server, name, query, payload)
+
+
+def test_object_lambda_round_trip_through_boto3(loopback, corpus):
+    t = load_transform(SPEC)
+    cases = [("photo.jpg", "", None, 200), ("photo.jpg", "?size=16&mode=L", None, 200),
+             ("missing.jpg", "", None, 404), ("bad.jpg", "", None, 422), ("photo.jpg", "?size=huge", None, 400),
+             ("photo.jpg", "?size=16", json.dumps({"transform": SPEC.record()}), 403),
+             ("photo.jpg", "", json.dumps({"transform": "/no/such/table"}), 500),
+             ("photo.jpg", "?partNumber=1", None, 501)]
+    for name, query, payload, status in cases:
+        assert object_lambda.handler(object_lambda_event(loopback, name, query, payload)) == {"status_code": status}
+    written = loopback.responses
+    assert [w["path"] for w in written] == ["/WriteGetObjectResponse"] * len(cases)
+    assert all(w["headers"]["x-amz-request-route"] == "io-route-1" and w["headers"]["x-amz-request-token"]
+               == "token-1" for w in written)
+    assert [int(w["headers"]["x-amz-fwd-status"]) for w in written] == [c[3] for c in cases]
+    ok, small = written[0], written[1]
+    assert ok["body"] == t(corpus["photo.jpg"])
+    assert ok["headers"]["x-amz-fwd-header-content-type"] == "image/jpeg"
+    assert ok["headers"]["x-amz-meta-sparkprep-transform"] == SPEC.digest()
+    assert Image.open(io.BytesIO(small["body"])).size == (16, 16) and Image.open(io.BytesIO(small["body"])).mode == "L"
+    errors = {c[3]: (w["headers"]["x-amz-fwd-error-code"], w["headers"]["x-amz-fwd-error-message"])
+              for c, w in zip(cases[2:], written[2:])}
+    assert errors[404] == ("NoSuchKey", "The specified key does not exist.")
+    assert errors[422][0] == "UnprocessableEntity" and errors[422][1].startswith("corrupt: OSError: image file is truncated")
+    assert errors[400][1].startswith("--size: expected N or WIDTHxHEIGHT")
+    assert errors[403][0] == "AccessDenied" and "not allowed" in errors[403][1]
+    assert errors[500][0] == "InvalidConfiguration" and "/no/such/table" in errors[500][1]
+    assert errors[501][0] == "NotImplemented"
+
+
+@pytest.fixture()
+def bucket(s3_endpoint, monkeypatch, corpus):
+    """A moto bucket with two originals and a processed table's run report; the endpoint's environment."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="online")
+    client.put_object(Bucket="online", Key="raw/photo.jpg", Body=corpus["photo.jpg"])
+    client.put_object(Bucket="online", Key="raw/bad.jpg", Body=corpus["CXR/p_bad_truncated.jpeg"])
+    report = {"job": "preprocess", "config": {}, "transform": SPEC.record()}
+    client.put_object(Bucket="online", Key="processed/_run_report.json", Body=json.dumps(report).encode())
+    for name, value in (("AWS_ENDPOINT_URL_S3", s3_endpoint), ("SPARKPREP_TRANSFORM", "s3://online/processed"),
+                        ("SPARKPREP_BUCKET", "online"), ("SPARKPREP_PREFIX", "raw"),
+                        ("SPARKPREP_ALLOW_OVERRIDES", "true")):
+        monkeypatch.setenv(name, value)
+    return client
+
+
+def test_function_url_handler_serves_the_bucket_through_the_table_recipe(bucket, corpus):
+    def get(path, query=""):
+        answer = function_url_handler({"rawPath": path, "rawQueryString": query, "version": "2.0",
+                                       "requestContext": {"http": {"method": "GET"}}})
+        return answer["statusCode"], answer["headers"], base64.b64decode(answer["body"])
+
+    status, headers, body = get("/photo.jpg")
+    assert (status, headers["content-type"]) == (200, "image/jpeg")
+    assert body == load_transform(SPEC)(corpus["photo.jpg"])
+    assert get("/photo.jpg", "size=20x10")[2] == load_transform(SPEC).with_overrides({"size": "20x10"})(
+        corpus["photo.jpg"])
+    assert get("/missing.jpg")[0] == 404
+    status, headers, body = get("/bad.jpg")
+    assert status == 422 and json.loads(body)["message"].startswith("corrupt: ")
+    assert get("/photo.jpg", "mode=P")[0] == 400
+    rest = function_url_handler({"path": "/photo.jpg", "httpMethod": "GET", "queryStringParameters": {"size": "8"}})
+    assert Image.open(io.BytesIO(base64.b64decode(rest["body"]))).size == (8, 8)  # API Gateway REST payload
+
+
+def test_asgi_app_serves_the_same_bytes(bucket, corpus):
+    from starlette.testclient import TestClient
+
+    with TestClient(asgi_app()) as client:
+        ok = client.get("/photo.jpg")
+        assert ok.status_code == 200 and ok.content == load_transform(SPEC)(corpus["photo.jpg"])
+        assert ok.headers["x-sparkprep-transform"] == SPEC.digest()
+        assert client.get("/photo.jpg", params={"size": "12"}).status_code == 200
+        assert client.get("/nothing.jpg").status_code == 404
+        bad = client.get("/bad.jpg")
+        assert bad.status_code == 422 and bad.json()["error"] == "UnprocessableEntity"
+        assert client.get("/photo.jpg", params={"resample": "cubic"}).status_code == 400
+
+
+def test_store_reads_local_and_s3_and_refuses_what_is_too_large(bucket, tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"12345")
+    assert store.read(str(tmp_path / "a.bin")) == b"12345" and store.read_tail(str(tmp_path / "a.bin"), 2) == b"45"
+    with pytest.raises(store.TooLarge):
+        store.read(str(tmp_path / "a.bin"), max_bytes=4)
+    with pytest.raises(store.Missing):
+        store.read(str(tmp_path / "b.bin"))
+    assert store.list_names("s3://online/") == ["processed", "raw"]
+    assert store.list_names("s3://online/raw") == ["bad.jpg", "photo.jpg"]
+    with pytest.raises(store.TooLarge):
+        store.read("s3://online/raw/photo.jpg", max_bytes=100)
+
+
+BLOCKER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("pyarrow", "pyspark", "pandas", "torch"):
+            raise ImportError("not in a Lambda: " + name)
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_the_online_modules_need_neither_pyspark_nor_pyarrow(corpus, tmp_path):
+    (tmp_path / "photo.jpg").write_bytes(corpus["photo.jpg"])
+    script = BLOCKER + f"""
+import sparkprep.online.object_lambda, sparkprep.online.http
+from sparkprep.online import load_transform
+from sparkprep.preprocess.transform import TransformSpec
+t = load_transform(TransformSpec(size=(32, 32)))
+sys.stdout.buffer.write(t(open({str(tmp_path / 'photo.jpg')!r}, "rb").read()))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, env={**os.environ})
+    assert out.stdout == load_transform(TransformSpec(size=(32, 32)))(corpus["photo.jpg"])
