@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test venv clean bench package test-compat
+.PHONY: demo test venv clean bench package package-lambda test-compat
 
 venv: $(VENV)/.installed
 
@@ -47,11 +47,16 @@ test: venv $(MXNET)/.installed
 	    apt-get install -y -qq chromium >/dev/null' || echo "chromium could not be installed: the browser test will be skipped"; }
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
 	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) SPARKPREP_REQUIRE_MXNET=1 \
+	    SPARKPREP_REQUIRE_LAMBDA_PYTHON=1 \
 	    $(PY) -m pytest -q tests
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
 package: venv
 	$(VENV)/bin/sparkprep-package
+
+# sparkprep.online as an AWS Lambda zip, in dist/lambda (README "Online").
+package-lambda: venv
+	$(VENV)/bin/sparkprep-package --lambda
 
 # The integration tests on the clusters' floor: Python 3.9 and Spark 3.5 (EMR 7).
 PYTHON39 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9*/bin/python3.9) python3.9)
@@ -78,6 +83,7 @@ bench: venv
 	$(PY) scripts/bench_preprocess.py --images 8000 --only pipeline  # its table is what bench_export.py exports
 	$(PY) scripts/bench_export.py
 	$(PY) scripts/bench_features.py
+	$(PY) scripts/bench_online.py
 
 clean:
 	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT) $(MXNET)
