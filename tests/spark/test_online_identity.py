@@ -4,8 +4,6 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from deltalake import DeltaTable
-
 from sparkprep.ingest.listing import read_bytes
 from sparkprep.online import BadImage, RecipeError, load_transform
 from sparkprep.preprocess.flags import preprocess_config
@@ -67,15 +65,3 @@ def test_the_recipe_is_read_from_the_column_metadata_without_a_run_report(proces
     assert load_transform("s3://recipes/processed").spec == load_transform(str(out)).spec
     with pytest.raises(RecipeError, match=f"processed with recipe {report['transform']['digest']}, not the asked 0"):
         load_transform(str(copy), digest="0")
-
-
-def test_a_delta_table_gives_its_recipe_from_the_report_and_from_the_delta_log(spark, sample_tree, tmp_path):
-    out = tmp_path / "delta"
-    run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(out), "--format", "delta",
-                                             "--size", "24", "--mode", "L", "--encode", "png"]))
-    t = load_transform(str(out))
-    (out / "_run_report.json").unlink()
-    assert load_transform(str(out)).spec == t.spec
-    rows = DeltaTable(str(out)).to_pyarrow_table(columns=["path", "status", "aug_index", "image"]).to_pylist()
-    ok = [r for r in rows if r["status"] == "ok"]
-    assert ok and all(t(read_bytes(r["path"])) == r["image"] for r in ok)

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from sparkprep.online import load_transform
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.split.flags import split_config
@@ -124,3 +125,7 @@ def test_delta_split_table_in_delta_processed_table_out(spark, sample_tree, tmp_
     ok = [r for r in table.to_pylist() if r["status"] == "ok"]
     assert ok and all(len(r["channel_mean"]) == 3 for r in ok)
     assert {r["aug_index"] for r in ok if r["split"] == "train"} == {0, 1}
+    # sparkprep.online reads the recipe from the run report, and without it from the Delta log's newest files
+    recipe = load_transform(str(tmp_path / "p"))
+    (tmp_path / "p" / "_run_report.json").unlink()
+    assert load_transform(str(tmp_path / "p")).spec == recipe.spec and recipe.digest == report["transform"]["digest"]
