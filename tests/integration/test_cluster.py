@@ -36,7 +36,7 @@ def submit_to(cluster, bundle, job, *args):
                           conf={"spark.submit.pyFiles": str(bundle / "sparkprep.zip"),
                                 "spark.pyspark.python": sys.executable, "spark.executor.memory": "1g",
                                 "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
-                                "spark.ui.enabled": "false"})
+                                "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
 
@@ -46,8 +46,10 @@ def rows(path, columns):
 
 
 def test_split_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sample_tree, tmp_path):
+    # --phash off: the near-duplicate audit's many small stages are tested in one session; here they
+    # would only add half a minute of task scheduling across JVMs
     args = ["--input", str(sample_tree), "--ratios", "0.7,0.15,0.15", "--seed", "11", "--validate", "full",
-            "--key-by", r"group:/(p\d+)_"]
+            "--key-by", r"group:/(p\d+)_", "--phash", "off"]
     result = submit_to(cluster, bundle, "split", *args, "--output", str(tmp_path / "cluster"))
     assert "== split summary ==" in result.stdout
     assert cluster.alive_workers() == 2
@@ -62,8 +64,9 @@ def test_split_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sam
 
 def test_preprocess_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sample_tree, tmp_path):
     args = ["--input", str(sample_tree), "--size", "40", "--augment", "hflip,rotate:10,crop:0.9,color:0.1",
-            "--copies", "2", "--seed", "3"]
-    submit_to(cluster, bundle, "preprocess", *args, "--output", str(tmp_path / "cluster"))
+            "--copies", "2", "--seed", "3", "--phash", "off"]
+    result = submit_to(cluster, bundle, "preprocess", *args, "--output", str(tmp_path / "cluster"))
+    assert "== preprocess summary ==" in result.stdout and "normalize (train" in result.stdout
     run_preprocess(spark, preprocess_config([*args, "--output", str(tmp_path / "local")]))
     columns = ["key", "split", "label", "path", "status", "error", "aug_index", "transform", "image",
                "width", "height", "channels"]

@@ -9,17 +9,21 @@ from conftest import read_recordio_spec, spark_submit
 from sparkprep.split.assign import assign_split
 
 
-def test_split_job_on_the_sample_tree_via_spark_submit(sample_tree, tmp_path):
+def test_split_via_spark_submit_writes_the_table_and_page_then_fails_on_leakage(sample_tree, tmp_path):
+    """One real split on local[2,3]: the summary and a line per stage, a reconciled table whose every row
+    is sha256-v1, and --fail-on-leakage's exit 1 after the table and its page were written."""
     out = tmp_path / "splits"
     result = spark_submit("split", "--input", sample_tree, "--output", out, "--ratios", "0.7,0.15,0.15",
-                          "--seed", "42", "--validate", "full", master="local[2,3]")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "== split summary ==" in result.stdout
-    assert "quarantined: corrupt 1, decompression_bomb 1, empty 1, invalid 1" in result.stdout
-    # spark-submit forwards the Python driver's stderr into its stdout
-    assert "[split" in result.stdout and "] running: ingest" in result.stdout  # a line per stage
+                          "--seed", "42", "--validate", "full", "--fail-on-leakage", master="local[2,3]")
+    said = result.stdout + result.stderr  # spark-submit merges the Python driver's stderr into its stdout
+    assert result.returncode == 1, said[-4000:]
+    assert "split: --fail-on-leakage:" in said and "near-duplicate pairs cross splits" in said
+    assert "== split summary ==" in said and "pairs across splits (leakage)" in said
+    assert "quarantined: corrupt 1, decompression_bomb 1, empty 1, invalid 1" in said
+    assert "[split" in said and "] running: ingest" in said  # a line per stage
     report = json.loads((out / "_run_report.json").read_text())
     assert report["reconciliation"]["reconciled"] and report["split"]["split_algo"] == "sha256-v1"
+    assert report["near_duplicates"]["pairs_across_splits"] > 0 and (out / "_report.html").exists()
     rows = pq.read_table(str(out), columns=["key", "split", "status"]).to_pylist()
     assert len(rows) == report["rows"] == report["reconciliation"]["expected_rows"]
     assert all(r["split"] == assign_split("42", r["key"], [0.7, 0.15, 0.15], ["train", "val", "test"]) for r in rows)
@@ -33,22 +37,6 @@ def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):
     errors = [line for line in printed if "error" in line.lower()]
     assert errors == ["split: error: --ratios: expected ratios summing to 1, got '0.5,0.2' (sum 0.7)"]
     assert "summary" not in result.stdout
-
-
-def test_preprocess_via_spark_submit_matches_an_in_session_run_byte_for_byte(spark, sample_tree, tmp_path):
-    from sparkprep.preprocess.flags import preprocess_config
-    from sparkprep.preprocess.spark import run_preprocess
-
-    args = ["--input", sample_tree, "--size", "48", "--augment", "hflip,rotate:10,crop:0.9,color:0.1",
-            "--copies", "2", "--encode", "jpeg:90", "--seed", "5"]
-    result = spark_submit("preprocess", *args, "--output", tmp_path / "submitted", master="local[2,3]")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "== preprocess summary ==" in result.stdout and "normalize (train" in result.stdout
-    run_preprocess(spark, preprocess_config([*map(str, args), "--output", str(tmp_path / "in_session")]))
-    columns = ["key", "split", "aug_index", "status", "image"]
-    submitted = sorted(pq.read_table(str(tmp_path / "submitted"), columns=columns).to_pylist(), key=str)
-    in_session = sorted(pq.read_table(str(tmp_path / "in_session"), columns=columns).to_pylist(), key=str)
-    assert submitted == in_session and any(r["aug_index"] == 2 for r in submitted)
 
 
 @pytest.fixture(scope="module")
@@ -176,14 +164,3 @@ def test_pipeline_from_a_config_file_survives_killed_tasks_with_the_same_tables(
     report = json.loads((tmp_path / "killed" / "_run_report.json").read_text())
     assert report["published"] == ["splits", "processed", "imagefolder"]
     assert (tmp_path / "killed" / "imagefolder" / "train").is_dir()
-
-
-def test_fail_on_leakage_exits_1_after_writing_the_table_and_its_page(sample_tree, tmp_path):
-    out = tmp_path / "gated"
-    result = spark_submit("split", "--input", sample_tree, "--output", out, "--seed", "42", "--fail-on-leakage")
-    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    said = result.stdout + result.stderr  # spark-submit merges the Python driver's stderr into its stdout
-    assert "split: --fail-on-leakage:" in said and "near-duplicate pairs cross splits" in said
-    assert "== split summary ==" in said and "pairs across splits (leakage)" in said
-    report = json.loads((out / "_run_report.json").read_text())
-    assert report["near_duplicates"]["pairs_across_splits"] > 0 and (out / "_report.html").exists()
