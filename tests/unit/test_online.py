@@ -276,3 +276,10 @@ sys.stdout.buffer.write(t(open({str(tmp_path / 'photo.jpg')!r}, "rb").read()))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, env={**os.environ})
     assert out.stdout == load_transform(TransformSpec(size=(32, 32)))(corpus["photo.jpg"])
+
+
+def test_an_unreachable_s3_source_is_named_in_the_error(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(RecipeError, match="s3://nowhere/processed: cannot be read"):
+        load_transform("s3://nowhere/processed")

@@ -177,6 +177,8 @@ def _from_uri(uri: str):
         report = _json(store.read(store.join(uri, RUN_REPORT)), store.join(uri, RUN_REPORT))
     except store.Missing:
         report = None
+    except Exception as exc:  # noqa: BLE001 - no credentials, no network, a bad URI: say which source
+        raise RecipeError(f"{uri}: cannot be read ({type(exc).__name__}: {exc})") from None
     if report is not None:
         return _from_document(report, uri)
     names = _names(uri)
@@ -255,6 +257,8 @@ def _read(uri: str, name: str) -> bytes:
         return store.read(uri)
     except store.Missing as missing:
         raise RecipeError(f"{name}: {missing.status} {missing.code}: no such file or object") from None
+    except Exception as exc:  # noqa: BLE001 - as above
+        raise RecipeError(f"{name}: cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def _json(data, name: str) -> dict:

@@ -67,8 +67,7 @@ class TransformSpec:
         if version > RECIPE_VERSION:
             raise ValueError(f"the recipe is version {version}, written by a newer sparkprep; this one knows "
                              f"versions up to {RECIPE_VERSION}: upgrade sparkprep")
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(fields) - known)
+        unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(f"the recipe has fields this sparkprep does not know ({', '.join(unknown)})")
         try:
@@ -123,13 +122,10 @@ def parse_background(text: str) -> Tuple[int, int, int]:
         raise ValueError(f"--background: expected a colour like white, #808080 or 128,128,128, got {text!r}") from None
 
 
-# The recipe's flags (preprocess, pipeline) and the online query overrides share this parser.
-RECIPE_FLAGS = ("size", "resize", "resample", "mode", "background", "encode", "augment", "draft", "depth_scale")
-
-
 def spec_with(base: TransformSpec, values: Mapping[str, Any]) -> TransformSpec:
     """`base` with the recipe flags present in `values` (flag spellings, as strings); ValueError
-    naming the flag for a bad value."""
+    naming the flag for a bad value. The preprocess and pipeline flags and the online query
+    overrides share this parser."""
     changed: dict = {}
     if "size" in values:
         changed["size"] = parse_size(values["size"])
