@@ -178,3 +178,11 @@ def test_channel_stats_equal_pillow_imagestat_exactly():
         image = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
         stat = ImageStat.Stat(image)
         assert ops.channel_stats(image) == ([m / 255.0 for m in stat.mean], [s / 255.0 for s in stat.stddev])
+
+
+def test_copies_get_their_own_decode_only_where_the_crop_needs_a_larger_dct_scale():
+    small, large = encode(halves((64, 64)), "JPEG"), encode(halves((1155, 866)), "JPEG")
+    assert ops.drafts_differ(small, (32, 32), "shorter-side-crop", 0.61)  # 1/2 for the original, 1/1 for a crop
+    assert not ops.drafts_differ(large, (224, 224), "shorter-side-crop", 0.8)  # 1/2 serves both
+    assert not ops.drafts_differ(encode(halves((64, 64)), "PNG"), (32, 32), "shorter-side-crop", 0.61)
+    assert not ops.drafts_differ(small, (32, 32), "shorter-side-crop", 1.0)

@@ -38,16 +38,28 @@ def decode(data: bytes, target: Optional[Size] = None, policy: str = "exact",
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = Image.open(io.BytesIO(data), formats=image_probe.ALLOWED_FORMATS)
         if target and image.format == "JPEG":
-            orientation = image.getexif().get(image_probe.EXIF_ORIENTATION)
-            image.draft(None, draft_size_for(image.size, orientation, target, policy, min_side_fraction))
+            _draft(image, target, policy, min_side_fraction)
         image.seek(0)
         image.load()
     return image
 
 
-def is_jpeg(data: bytes) -> bool:
-    """Whether the bytes start like a JPEG (the one format `decode` drafts)."""
-    return data[:3] == b"\xff\xd8\xff"
+def _draft(image: Image.Image, target: Size, policy: str, min_side_fraction: float) -> None:
+    orientation = image.getexif().get(image_probe.EXIF_ORIENTATION)
+    image.draft(None, draft_size_for(image.size, orientation, target, policy, min_side_fraction))
+
+
+def drafts_differ(data: bytes, target: Size, policy: str, min_side_fraction: float) -> bool:
+    """Whether `decode` gives a JPEG a larger DCT scale with room for a crop of min_side_fraction
+    than without: from the header alone (a draft only sets the scale; nothing is decoded)."""
+    if data[:3] != b"\xff\xd8\xff" or min_side_fraction >= 1:
+        return False
+    sizes = []
+    for fraction in (1.0, min_side_fraction):
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:
+            _draft(image, target, policy, fraction)
+            sizes.append(image.size)
+    return sizes[0] != sizes[1]
 
 
 def draft_size_for(stored: Size, orientation: Optional[int], target: Size, policy: str,

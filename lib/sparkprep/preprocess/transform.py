@@ -170,10 +170,10 @@ def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec) ->
     outputs = [_finish(original_image(upright, spec), 0, spec)]
     if copies:
         fraction = spec.augment.min_side_fraction()
-        # A random crop keeps only part of the image: copies of a JPEG decoded at reduced DCT scale
-        # come from a larger decode, so the crop still has the pixels the output size needs.
-        source = decode_upright(data, spec, fraction) if fraction < 1 and spec.draft and image_ops.is_jpeg(
-            data) else upright
+        # A random crop keeps only part of the image: where the crop needs a larger DCT scale than
+        # the original's, copies of a JPEG come from a decode of their own at that scale.
+        redecode = spec.draft and image_ops.drafts_differ(data, spec.size, spec.resize, fraction)
+        source = decode_upright(data, spec, fraction) if redecode else upright
         outputs.extend(augmented_copy(source, key, index, spec) for index in range(1, copies + 1))
     return outputs
 
