@@ -48,7 +48,7 @@ def test_online_bytes_are_the_offline_rows_for_originals_and_copies(corpus):
     assert len(images) >= 6
     for name, data in images.items():
         offline = transform_sample(data, name, 3, SPEC)
-        assert t(data) == offline[0].image, name
+        assert t(data) == offline[0].image and t.output(data) == offline[0], name
         assert [t.augmented(data, name, i) for i in range(4)] == [o.image for o in offline], name
         assert transform_sample(data, name, 0, SPEC)[0] == offline[0]  # the original ignores --copies
 

@@ -62,8 +62,10 @@ class Transform:
         return CONTENT_TYPES[self.spec.encode]
 
     def __call__(self, raw: bytes) -> bytes:
-        """The encoded original (aug_index 0), byte for byte what the offline job wrote."""
-        return self.output(raw).image
+        """The encoded original (aug_index 0), byte for byte what the offline job wrote (without the
+        channel statistics `output` also computes: a request needs only the bytes)."""
+        return self._guarded(lambda: image_ops.encode(original_image(decode_upright(raw, self.spec), self.spec),
+                                                      self.spec.encode, self.spec.quality), raw)
 
     def output(self, raw: bytes) -> Output:
         """The original with the processed table's other columns (width, height, channels, mean, std)."""
