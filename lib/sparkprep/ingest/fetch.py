@@ -1,0 +1,113 @@
+"""The workers read the bytes themselves: (uri, size) rows in, (path, length, content, status,
+error) rows out, for catalog_batches. For a manifest, or s3:// input where Spark has no s3a.
+
+Each task fetches with a bounded thread pool (small GETs are latency-bound: ~20-50 ms each on
+S3, so one thread per object in flight hides it). botocore retries throttling (503 SlowDown) and
+transient errors with backoff. An object that cannot be read (403, 404, a size that differs
+from the manifest's) becomes a row with a status and a reason, never a failed task.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator, Optional, Tuple
+
+import pyarrow as pa
+
+from sparkprep.ingest.listing import is_local, qualify
+from sparkprep.statuses import UNREADABLE
+
+FETCHED_SCHEMA = pa.schema([
+    pa.field("path", pa.string()),
+    pa.field("length", pa.int64()),
+    pa.field("content", pa.binary()),
+    pa.field("status", pa.string()),   # null: read (catalog_row probes it); else why not
+    pa.field("error", pa.string()),
+])
+DEFAULT_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Plain values, so they pickle to any executor."""
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_file_bytes: int = 256 << 20
+    endpoint: Optional[str] = None   # --s3-endpoint, else boto3's own ($AWS_ENDPOINT_URL_S3, ...)
+    max_attempts: int = 8            # per object, botocore's adaptive retries (throttling, 5xx, resets)
+
+
+def fetched_batches(batches: Iterator[pa.RecordBatch], settings: FetchSettings) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: each input batch (uri, size) becomes one batch of FETCHED_SCHEMA, same order."""
+    with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
+        for batch in batches:
+            uris, sizes = batch.column("uri").to_pylist(), batch.column("size").to_pylist()
+            results = list(pool.map(functools.partial(fetch_one, settings=settings), uris, sizes))
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([r[i] for r in results], f.type) for i, f in enumerate(FETCHED_SCHEMA)],
+                schema=FETCHED_SCHEMA)
+
+
+def fetch_one(uri: str, size: Optional[int], settings: FetchSettings
+              ) -> Tuple[str, Optional[int], Optional[bytes], Optional[str], Optional[str]]:
+    """(path, length, content, status, error) of one object; never raises for the object's sake.
+
+    Objects over max_file_bytes are not read (catalog_row records them as too_large); a size
+    that differs from the listing's means the object changed since it was listed: unreadable.
+    """
+    path = qualify(uri) if is_local(uri) else uri
+    if size is not None and size > settings.max_file_bytes:
+        return path, size, None, None, None
+    if size == 0:
+        return path, 0, b"", None, None
+    try:
+        data = _read_local(path) if is_local(uri) else _get_s3(uri, settings)
+    except _ObjectError as exc:
+        return path, size, None, UNREADABLE, str(exc)
+    if size is not None and len(data) != size:
+        return path, size, None, UNREADABLE, (f"{len(data)} bytes read, but the listing says {size}: the object "
+                                              "changed since it was listed")
+    if len(data) > settings.max_file_bytes:
+        return path, len(data), None, None, None
+    return path, len(data), data, None, None
+
+
+class _ObjectError(Exception):
+    """Why one object could not be read (its status and the store's code)."""
+
+
+def _read_local(path: str) -> bytes:
+    try:
+        with open(path[len("file:"):], "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise _ObjectError(f"{type(exc).__name__}: {exc.strerror or exc}") from None
+
+
+def _get_s3(uri: str, settings: FetchSettings) -> bytes:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    try:
+        return s3_client(settings.endpoint, settings.max_attempts, settings.concurrency).get_object(
+            Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        raise _ObjectError(f"{status} {error.get('Code')}: {error.get('Message') or exc}") from None
+    except BotoCoreError as exc:  # retries exhausted on a connection error, a read timeout ...
+        raise _ObjectError(f"{type(exc).__name__}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def s3_client(endpoint: Optional[str], max_attempts: int, pool_size: int):
+    """One client per worker process and settings (boto3 clients are thread-safe): its connection
+    pool as large as the thread pool, adaptive retries with backoff."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint,
+        config=Config(max_pool_connections=pool_size, retries={"mode": "adaptive", "max_attempts": max_attempts}))

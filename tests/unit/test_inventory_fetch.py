@@ -1,0 +1,88 @@
+"""Manifest listings (S3 Inventory CSV, ORC, parquet; plain uri tables) and the workers' own fetch,
+against moto's S3 server on 127.0.0.1."""
+
+import gzip
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.orc as orc
+import pyarrow.parquet as pq
+import pytest
+
+from sparkprep.ingest.fetch import FetchSettings, fetch_one, fetched_batches
+from sparkprep.ingest.inventory import listing_rows, parse_manifest, table_listing
+
+MANIFEST = {"sourceBucket": "photos", "destinationBucket": "arn:aws:s3:::inventory", "version": "2016-11-30",
+            "creationTimestamp": "1730419200000", "fileFormat": "CSV",
+            "fileSchema": "Bucket, Key, Size, LastModifiedDate, ETag, IsDeleteMarker",
+            "files": [{"key": "photos/cfg/data/a.csv.gz", "size": 120, "MD5checksum": "x"}]}
+
+
+def test_manifest_json_names_the_inventory_files_and_their_columns():
+    inventory = parse_manifest(json.dumps(MANIFEST), "s3://inventory/m.json")
+    assert inventory.files == ("s3://inventory/photos/cfg/data/a.csv.gz",) and inventory.file_format == "CSV"
+    assert inventory.columns == ("bucket", "key", "size", "lastmodifieddate", "etag", "isdeletemarker")
+    with pytest.raises(ValueError, match="not an S3 Inventory manifest.json \\(no fileFormat"):
+        parse_manifest(json.dumps({k: v for k, v in MANIFEST.items() if k != "fileFormat"}), "m.json")
+    with pytest.raises(ValueError, match="fileFormat 'XML'"):
+        parse_manifest(json.dumps({**MANIFEST, "fileFormat": "XML"}), "m.json")
+
+
+def test_csv_inventory_keys_are_url_decoded_and_delete_markers_left_out():
+    lines = ['"photos","cat%2Fa+b.jpg","10","2026-11-01T00:00:00.000Z","\\"e1\\"","false"',
+             '"photos","x%2By.png","0","2026-11-01T00:00:00.000Z","e2","false"',
+             '"photos","gone.jpg","","2026-11-01T00:00:00.000Z","","true"']
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    rows = listing_rows(data, parse_manifest(json.dumps(MANIFEST), "m.json")).to_pylist()
+    assert [(r["uri"], r["size"]) for r in rows] == [("s3://photos/cat/a b.jpg", 10), ("s3://photos/x+y.png", 0)]
+    assert rows[0]["last_modified"] == "2026-11-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize("fmt", ["Parquet", "ORC"])
+def test_parquet_and_orc_inventories_keep_keys_as_stored(fmt):
+    table = pa.table({"bucket": ["photos", "photos"], "key": ["a b+c.jpg", "old.jpg"], "size": [5, 6],
+                      "last_modified_date": ["t1", "t2"], "e_tag": ["e1", "e2"], "is_latest": [True, False]})
+    buffer = io.BytesIO()
+    (pq.write_table if fmt == "Parquet" else orc.write_table)(table, buffer)
+    inventory = parse_manifest(json.dumps({**MANIFEST, "fileFormat": fmt, "fileSchema": "message s3.inventory {}"}),
+                               "m.json")
+    rows = listing_rows(buffer.getvalue(), inventory).to_pylist()
+    assert rows == [{"uri": "s3://photos/a b+c.jpg", "size": 5, "last_modified": "t1", "etag": "e1"}]
+
+
+def test_a_plain_table_needs_only_uris():
+    batch = pa.RecordBatch.from_pydict({"uri": ["s3://b/k"], "other": [1]})
+    assert next(table_listing(iter([batch]))).to_pylist() == [
+        {"uri": "s3://b/k", "size": None, "last_modified": None, "etag": None}]
+
+
+@pytest.fixture()
+def bucket(s3_endpoint):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="fetch")
+    for i in range(40):
+        client.put_object(Bucket="fetch", Key=f"k/{i:03d}.bin", Body=bytes([i]) * (i + 1))
+    return FetchSettings(concurrency=8, max_file_bytes=30, endpoint=s3_endpoint)
+
+
+def test_every_object_is_fetched_or_has_a_reason(bucket, tmp_path):
+    (tmp_path / "local.bin").write_bytes(b"abc")
+    assert fetch_one("s3://fetch/k/002.bin", 3, bucket) == ("s3://fetch/k/002.bin", 3, b"\x02" * 3, None, None)
+    assert fetch_one("s3://fetch/k/002.bin", None, bucket)[2] == b"\x02" * 3  # size unknown: read, then known
+    missing = fetch_one("s3://fetch/k/nope.bin", 3, bucket)
+    assert missing[3:] == ("unreadable", "404 NoSuchKey: The specified key does not exist.")
+    changed = fetch_one("s3://fetch/k/002.bin", 4, bucket)
+    assert changed[2] is None and changed[3] == "unreadable" and "the listing says 4" in changed[4]
+    assert fetch_one("s3://fetch/k/035.bin", 36, bucket)[2:] == (None, None, None)  # too large: not read
+    assert fetch_one(str(tmp_path / "local.bin"), 3, bucket)[2] == b"abc"
+    assert fetch_one(str(tmp_path / "none.bin"), 3, bucket)[3] == "unreadable"
+
+
+def test_batches_keep_their_order_through_the_thread_pool(bucket):
+    uris = [f"s3://fetch/k/{i:03d}.bin" for i in range(30)]
+    batch = pa.RecordBatch.from_pydict({"uri": uris, "size": [i + 1 for i in range(30)]})
+    out = next(fetched_batches(iter([batch]), bucket)).to_pylist()
+    assert [r["path"] for r in out] == uris and all(r["content"] == bytes([i]) * (i + 1) for i, r in enumerate(out))
