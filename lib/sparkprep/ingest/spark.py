@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -16,8 +17,10 @@ from pyspark.sql.types import StringType
 
 from sparkprep.cli import UsageError
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
+from sparkprep.ingest.fetch import FetchSettings, fetched_batches
 from sparkprep.ingest.flags import IngestConfig
-from sparkprep.ingest.listing import is_local, list_files, qualify
+from sparkprep.ingest.inventory import LISTING_SCHEMA, inventory_files, listing_rows, parse_manifest
+from sparkprep.ingest.listing import is_local, list_files, qualify, read_bytes
 from sparkprep.ingest.paths import is_hidden, relative_path
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS, shard_rows
 from sparkprep.report.run_report import StageClock
@@ -248,6 +251,57 @@ def shard_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, "S
 def _shard_catalog_batches(batches, max_bytes, settings):
     """On the executor: stream the shards' members and catalogue them, in one Python pass."""
     yield from catalog_batches(shard_rows(batches, max_bytes), settings)
+
+
+def manifest_listing(spark: SparkSession, manifest: str, fetch: FetchSettings) -> Tuple[DataFrame, str]:
+    """(a LISTING_SCHEMA DataFrame of every object a manifest lists, the root labels are relative to).
+
+    An S3 Inventory manifest.json: the driver reads only that JSON; each inventory file is read
+    and parsed by a task. A CSV or parquet table with a `uri` (and optional `size`) column is
+    read by Spark. Nothing of O(objects) is collected to the driver.
+    """
+    if manifest.rstrip("/").endswith(".json"):
+        inventory = parse_manifest(read_bytes(manifest).decode("utf-8"), manifest)
+        files = spark.createDataFrame(inventory_files(inventory), "uri string, size long").repartition(
+            max(1, len(inventory.files)))
+        # inventory files run to hundreds of MB: no --max-file-bytes for the listing itself
+        work = functools.partial(_inventory_batches, inventory=inventory,
+                                 fetch=dataclasses.replace(fetch, max_file_bytes=1 << 40))
+        return files.mapInArrow(work, from_arrow_schema(LISTING_SCHEMA)), f"s3://{inventory.source_bucket}"
+    reader = spark.read.option("header", "true") if manifest.lower().endswith((".csv", ".csv.gz")) else spark.read
+    table = reader.csv(manifest) if manifest.lower().endswith((".csv", ".csv.gz")) else reader.parquet(manifest)
+    if "uri" not in table.columns:
+        raise UsageError(f"--manifest: expected a `uri` column (and optionally `size`), got {table.columns}")
+    size = F.col("size").cast("long") if "size" in table.columns else F.lit(None).cast("long")
+    listing = table.select(F.col("uri").cast("string").alias("uri"), size.alias("size"),
+                           F.lit(None).cast("string").alias("last_modified"), F.lit(None).cast("string").alias("etag"))
+    root = listing.select(F.regexp_extract("uri", r"^([a-z0-9]+://[^/]*)", 1).alias("root")).first()
+    return listing, (root["root"] if root else "")
+
+
+def _inventory_batches(batches, inventory, fetch):
+    """On the executor: read each inventory file (with the object fetcher) and list its objects."""
+    for fetched in fetched_batches(batches, fetch):
+        for path, content, error in zip(fetched.column("path").to_pylist(), fetched.column("content").to_pylist(),
+                                        fetched.column("error").to_pylist()):
+            if content is None:  # an inventory file is the listing itself: without it, nothing is complete
+                raise RuntimeError(f"--manifest: inventory file {path} could not be read: {error}")
+            yield listing_rows(content, inventory)
+
+
+def fetched_catalog(spark: SparkSession, listing: DataFrame, root: str, cfg: IngestConfig,
+                    fetch: FetchSettings) -> DataFrame:
+    """One CATALOG_SCHEMA row per listed object, the workers reading the bytes (fetch.py)."""
+    wanted = listing.where(F.col("uri").rlike(extension_regex(cfg.extensions)))
+    cores = spark.sparkContext.defaultParallelism
+    work = functools.partial(_fetched_catalog_batches, fetch=fetch, settings=probe_settings(cfg, root, cfg.samples))
+    catalog = wanted.select("uri", "size").repartition(cores * TASKS_PER_CORE).mapInArrow(
+        work, from_arrow_schema(CATALOG_SCHEMA))
+    return finished_catalog(spark, catalog, cfg, cfg.samples)
+
+
+def _fetched_catalog_batches(batches, fetch, settings):
+    yield from catalog_batches(fetched_batches(batches, fetch), settings)
 
 
 def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFrame:

@@ -1,0 +1,61 @@
+"""WIP issue 15: a catalog from an S3 Inventory manifest, the workers fetching from moto's S3."""
+
+import gzip
+import json
+
+import pyarrow.parquet as pq
+
+from sparkprep.ingest.fetch import FetchSettings
+from sparkprep.ingest.flags import ingest_config
+from sparkprep.ingest.spark import fetched_catalog, manifest_listing
+
+
+def test_an_inventory_lists_and_the_workers_fetch_every_object(spark, s3_endpoint, make_sample, monkeypatch, tmp_path):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)  # the driver reads manifest.json through pyarrow.fs
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    for bucket in ("photos", "inventory"):
+        client.create_bucket(Bucket=bucket)
+    lines = []
+    for i in range(30):
+        key = f"{'cat' if i % 2 else 'dog'}/img {i}.jpg"
+        data = make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i))
+        client.put_object(Bucket="photos", Key=key, Body=data)
+        lines.append(f'"photos","{key.replace(" ", "+").replace("/", "%2F")}","{len(data)}"')
+    lines.append('"photos","dog/missing.jpg","10"')  # listed, but gone: a row with a reason
+    inventory_file = gzip.compress("\n".join(lines).encode())
+    client.put_object(Bucket="inventory", Key="photos/cfg/data/a.csv.gz", Body=inventory_file)
+    client.put_object(Bucket="inventory", Key="photos/cfg/2026-11-01T00-00Z/manifest.json", Body=json.dumps({
+        "sourceBucket": "photos", "destinationBucket": "arn:aws:s3:::inventory", "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size", "files": [{"key": "photos/cfg/data/a.csv.gz", "size": len(inventory_file)}]}).encode())
+
+    fetch = FetchSettings(concurrency=4, endpoint=s3_endpoint)
+    listing, root = manifest_listing(spark, "s3://inventory/photos/cfg/2026-11-01T00-00Z/manifest.json", fetch)
+    assert root == "s3://photos" and listing.count() == 31
+    (tmp_path / "in").mkdir()
+    cfg = ingest_config(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    rows = fetched_catalog(spark, listing, root, cfg, fetch).select("rel_path", "label", "status", "error",
+                                                                    "format").collect()
+    by_path = {r["rel_path"]: r for r in rows}
+    assert len(rows) == 31 and by_path["cat/img 1.jpg"]["status"] == "ok" and by_path["cat/img 1.jpg"]["label"] == "cat"
+    assert by_path["dog/missing.jpg"]["status"] == "unreadable" and "404 NoSuchKey" in by_path["dog/missing.jpg"]["error"]
+    assert sum(r["status"] == "ok" and r["format"] == "JPEG" for r in rows) == 30
+
+
+def test_a_parquet_table_of_uris_is_a_manifest(spark, tmp_path, make_sample):
+    import pyarrow as pa
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / "raw" / "a" / f"{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
+        paths.append(str(path))
+    pq.write_table(pa.table({"uri": paths}), str(tmp_path / "paths.parquet"))
+    fetch = FetchSettings(concurrency=2)
+    listing, _ = manifest_listing(spark, str(tmp_path / "paths.parquet"), fetch)
+    cfg = ingest_config(["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "out")])
+    rows = fetched_catalog(spark, listing, "file:" + str(tmp_path / "raw"), cfg, fetch).collect()
+    assert sorted(r["rel_path"] for r in rows) == [f"a/{i}.jpg" for i in range(4)]
+    assert all(r["status"] == "ok" and r["size"] > 0 for r in rows)
