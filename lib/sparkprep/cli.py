@@ -247,6 +247,17 @@ def check_report_uri(report: str, output: str) -> str:
     return report
 
 
+def s3_endpoint(settings: Dict[str, Any]) -> Optional[str]:
+    """--s3-endpoint, else $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL (as boto3 reads them), checked;
+    resolved on the driver so that executors on other machines use the same endpoint."""
+    endpoint = settings.get("s3_endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return None
+    if not re.fullmatch(r"https?://[^/\s]+/?", str(endpoint)):
+        raise ValueError(f"--s3-endpoint: expected a URL like http://127.0.0.1:9000, got {redact_uri(endpoint)!r}")
+    return str(endpoint).rstrip("/")
+
+
 def redact_uri(uri: Any) -> Any:
     """A URI without user-info (scheme://KEY:SECRET@host -> scheme://***@host), for reports and manifests."""
     if not isinstance(uri, str):

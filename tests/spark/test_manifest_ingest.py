@@ -59,3 +59,28 @@ def test_a_parquet_table_of_uris_is_a_manifest(spark, tmp_path, make_sample):
     rows = fetched_catalog(spark, listing, "file:" + str(tmp_path / "raw"), cfg, fetch).collect()
     assert sorted(r["rel_path"] for r in rows) == [f"a/{i}.jpg" for i in range(4)]
     assert all(r["status"] == "ok" and r["size"] > 0 for r in rows)
+
+
+def test_split_with_a_manifest_writes_a_reconciled_table(spark, tmp_path, make_sample):
+    import pyarrow as pa
+
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    paths = []
+    for i in range(12):
+        path = tmp_path / "raw" / ("cat" if i % 2 else "dog") / f"{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
+        paths.append((str(path), path.stat().st_size))
+    paths.append((str(tmp_path / "raw" / "dog" / "notes.txt"), 3))  # not an image extension: counted, skipped
+    pq.write_table(pa.table({"uri": [p for p, _ in paths], "size": [s for _, s in paths]}),
+                   str(tmp_path / "paths.parquet"))
+    report = run_split(spark, split_config(["--manifest", str(tmp_path / "paths.parquet"), "--input",
+                                            str(tmp_path / "raw"), "--output", str(tmp_path / "split"),
+                                            "--phash", "off"]))
+    rec = report["reconciliation"]
+    assert (rec["listed_files"], rec["skipped_extension"], rec["expected_rows"], rec["rows"]) == (13, 1, 12, 12)
+    assert rec["reconciled"]
+    rows = pq.read_table(str(tmp_path / "split"), columns=["label", "status"]).to_pylist()
+    assert sorted(r["label"] for r in rows) == ["cat"] * 6 + ["dog"] * 6 and all(r["status"] == "ok" for r in rows)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
-                           parse_bytes, redact_uri, require_paths, whole_number, wrap)
+                           parse_bytes, redact_uri, require_paths, s3_endpoint, whole_number, wrap)
 from sparkprep.export.shards import EXPORT_FORMATS, SHARD_NAMES
 from sparkprep.ingest.listing import is_local
 from sparkprep.split import assign as split_assign
@@ -95,11 +94,7 @@ def export_values(s: Dict[str, Any]) -> ExportConfig:
     if s.get("splits"):
         values["splits"] = tuple(split_assign.check_split_name(n.strip(), "--splits")
                                  for n in str(s["splits"]).split(","))
-    endpoint = s.get("s3_endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        if not re.fullmatch(r"https?://[^/\s]+/?", str(endpoint)):
-            raise ValueError(f"--s3-endpoint: expected a URL like http://127.0.0.1:9000, got {redact_uri(endpoint)!r}")
-        values["s3_endpoint"] = str(endpoint).rstrip("/")
+    values["s3_endpoint"] = s3_endpoint(s)
     if s.get("report"):
         values["report"] = check_report_uri(str(s["report"]), output)
     if s.get("classes"):

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
-                           parse_bytes, require_paths, whole_number, wrap)
+                           parse_bytes, require_paths, s3_endpoint, whole_number, wrap)
 from sparkprep.ingest import image_probe
+from sparkprep.ingest.fetch import DEFAULT_CONCURRENCY
 from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.paths import SAMPLE_MODES, compile_group_regex
 
@@ -37,6 +38,9 @@ class IngestConfig:
     max_quarantine_fraction: float = 0.5
     samples: str = "file"  # file | basename (README "Contracts", Samples)
     phash: bool = True     # the `phash` column (one more decode per ok image, at 1/8 scale for JPEG)
+    manifest: Optional[str] = None  # an S3 Inventory manifest.json or a uri table: nothing is listed
+    fetch_concurrency: int = DEFAULT_CONCURRENCY  # objects each task reads at once (manifests, s3:// input)
+    s3_endpoint: Optional[str] = None
 
 
 INGEST_FLAGS = Flags(help={
@@ -53,9 +57,14 @@ INGEST_FLAGS = Flags(help={
     "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
     "samples": "file (default: every file is a sample) or basename (files sharing a basename are one sample)",
     "phash": "on (default: a 64-bit perceptual hash per ok image, for the near-duplicate audit) or off",
+    "manifest": ("what to read instead of listing --input: an S3 Inventory manifest.json, or a CSV/parquet "
+                 "table with a `uri` column (and `size`); the workers read the objects (--input is then the root "
+                 "that relative paths and folder labels start from; default the inventoried bucket)"),
+    "fetch-concurrency": f"with --manifest: objects each task reads at once (default {DEFAULT_CONCURRENCY})",
+    "s3-endpoint": "S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
     "max-quarantine-fraction": ("fail without publishing when more than this fraction of the input is quarantined "
                                 "(default 0.5; 1 never fails)"),
-}, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes"}),
+}, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes", "fetch-concurrency"}),
     switches=frozenset({"follow-symlinks"}), decimals=frozenset({"max-quarantine-fraction"}))
 
 
@@ -78,12 +87,22 @@ def fraction(flag: str, text: Any) -> float:
 
 def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
     """Checked ingest values from merged settings (flag name with underscores -> value)."""
-    require_paths(s, "input", "output")
-    values: Dict[str, Any] = {"input": str(s["input"]), "output": str(s["output"])}
-    if is_local(values["input"]) and not os.path.exists(local_path(values["input"])) \
-            and not glob.glob(local_path(values["input"])):
-        raise ValueError(f"--input: expected an existing path (or a glob that matches), got {values['input']!r}")
-    check_output(values["input"], values["output"])
+    if s.get("manifest"):
+        require_paths(s, "output")
+        values: Dict[str, Any] = {"input": str(s.get("input") or ""), "output": str(s["output"]),
+                                  "manifest": str(s["manifest"])}
+        if is_local(values["manifest"]) and not os.path.isfile(local_path(values["manifest"])):
+            raise ValueError(f"--manifest: expected an existing file, got {values['manifest']!r}")
+    else:
+        require_paths(s, "input", "output")
+        values = {"input": str(s["input"]), "output": str(s["output"])}
+        if is_local(values["input"]) and not os.path.exists(local_path(values["input"])) \
+                and not glob.glob(local_path(values["input"])):
+            raise ValueError(f"--input: expected an existing path (or a glob that matches), got {values['input']!r}")
+        check_output(values["input"], values["output"])
+    values["fetch_concurrency"] = whole_number("--fetch-concurrency", s.get("fetch_concurrency", DEFAULT_CONCURRENCY),
+                                               1, 512)
+    values["s3_endpoint"] = s3_endpoint(s)
     values["format"] = choice("--format", s.get("format", "parquet"), FORMATS)
     values["validate"] = choice("--validate", s.get("validate", "header"), VALIDATE_LEVELS)
     if "extensions" in s:

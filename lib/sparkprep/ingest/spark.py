@@ -138,6 +138,8 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Re
     """
     if getattr(cfg, "input_kind", None) == "webdataset":
         return shard_catalog(spark, cfg)
+    if cfg.manifest:
+        return manifest_catalog(spark, cfg)
     listing = listed_input(spark, cfg)
     catalog = binary_scan(spark, cfg, listing).mapInArrow(
         functools.partial(catalog_batches, settings=probe_settings(cfg, listing.root, cfg.samples)),
@@ -251,6 +253,47 @@ def shard_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, "S
 def _shard_catalog_batches(batches, max_bytes, settings):
     """On the executor: stream the shards' members and catalogue them, in one Python pass."""
     yield from catalog_batches(shard_rows(batches, max_bytes), settings)
+
+
+@dataclass
+class ManifestReconciliation:
+    """A manifest's objects against the written rows, counted by Spark aggregates (never collected)."""
+
+    manifest: str
+    listed: int = 0
+    skipped_extension: int = 0
+    expected_rows: int = 0
+
+    def as_dict(self, rows: int) -> dict:
+        return {"manifest": self.manifest, "listed_files": self.listed, "skipped_extension": self.skipped_extension,
+                "skipped_hidden": 0, "skipped_symlinks": 0, "expected_rows": self.expected_rows,
+                "read_by_spark": 0, "read_by_workers": self.expected_rows, "rows": rows,
+                "reconciled": rows == self.expected_rows}
+
+    def verify(self, written: DataFrame, summary: dict) -> None:
+        originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
+        row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths")).first()
+        summary["reconciled"] = row["rows"] == row["paths"] == self.expected_rows
+        if not summary["reconciled"]:
+            raise ReconciliationError(f"{self.expected_rows} objects in the manifest but {row['rows']} rows written "
+                                      f"({row['paths']} distinct paths): nothing was published")
+
+
+def manifest_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, ManifestReconciliation]:
+    """The catalog of the objects a manifest lists: no listing of --input, the workers read the bytes."""
+    fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
+    listing, root = manifest_listing(spark, cfg.manifest, fetch)
+    root = qualify(cfg.input) if cfg.input else root
+    if not root:
+        raise UsageError("--input: expected the root the manifest's paths are relative to (their folder names are "
+                         "the labels), got nothing")
+    counts = listing.agg(F.count(F.lit(1)).alias("listed"), F.sum(F.col("uri").rlike(extension_regex(
+        cfg.extensions)).cast("long")).alias("wanted")).first()
+    wanted = int(counts["wanted"] or 0)
+    if wanted == 0:
+        raise UsageError(f"--manifest: no objects with extensions {','.join(cfg.extensions)} in {cfg.manifest}")
+    rec = ManifestReconciliation(cfg.manifest, int(counts["listed"]), int(counts["listed"]) - wanted, wanted)
+    return fetched_catalog(spark, listing, root, cfg, fetch), rec
 
 
 def manifest_listing(spark: SparkSession, manifest: str, fetch: FetchSettings) -> Tuple[DataFrame, str]:

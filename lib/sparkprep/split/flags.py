@@ -70,7 +70,11 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
     """A checked SplitConfig from merged settings."""
     ingest = ingest_values(s)
     kind = choice("--input-kind", s.get("input_kind", "auto"), INPUT_KINDS)
-    if kind == "auto":
+    if ingest.get("manifest"):
+        if kind not in ("auto", "files"):
+            raise ValueError(f"--input-kind: a --manifest lists files; expected files (or auto), got {kind}")
+        kind = "files"
+    elif kind == "auto":
         kind = detect_input_kind(ingest["input"])
     if kind == "webdataset":  # members are grouped by WebDataset's own key rule
         if s.get("samples") == "file":

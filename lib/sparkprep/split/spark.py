@@ -227,7 +227,7 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
 
 def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
     """cfg with --input-kind auto resolved through Hadoop's FileSystem (for non-local URIs)."""
-    if cfg.input_kind != "auto":
+    if cfg.input_kind != "auto" or cfg.manifest:
         return cfg
     fs = HadoopFS(spark)
     names = [child.rsplit("/", 1)[-1] for child in fs.children(cfg.input)] if fs.is_dir(cfg.input) else []
