@@ -1,0 +1,139 @@
+"""Workers' S3 reads: objects/s of fetched_batches (a bounded thread pool) against sequential GETs,
+on moto's S3 server on 127.0.0.1, with and without an added per-request latency (a loopback proxy
+that sleeps before forwarding, standing in for S3's ~20 ms small-object GET latency).
+
+    .venv/bin/python scripts/bench_fetch.py --objects 10000 --latency-ms 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import http.server
+import os
+import socket
+import sys
+import threading
+import time
+
+import pyarrow as pa
+
+REPO_LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+sys.path.insert(0, REPO_LIB)
+
+from sparkprep.ingest.fetch import FetchSettings, fetched_batches  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DelayProxy(http.server.ThreadingHTTPServer):
+    """127.0.0.1 proxy to the S3 server that waits `delay` seconds before each request."""
+
+    daemon_threads = True
+
+    def __init__(self, target_port: int, delay: float):
+        self.target_port, self.delay = target_port, delay
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _forward(self):
+        time.sleep(self.server.delay)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        upstream = http.client.HTTPConnection("127.0.0.1", self.server.target_port, timeout=60)
+        upstream.request(self.command, self.path, body=body or None,
+                         headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+        response = upstream.getresponse()
+        data = response.read()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_PUT = do_HEAD = do_POST = _forward  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def put_objects(endpoint: str, count: int, size: int) -> list:
+    import boto3
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="bench")
+    keys = [f"obj/{i:06d}.bin" for i in range(count)]
+    body = os.urandom(size)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket="bench", Key=k, Body=body), keys))
+    return [f"s3://bench/{k}" for k in keys]
+
+
+def sequential(endpoint: str, uris: list) -> float:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    start = time.perf_counter()
+    for uri in uris:
+        client.get_object(Bucket="bench", Key=uri.split("/", 3)[3])["Body"].read()
+    return len(uris) / (time.perf_counter() - start)
+
+
+def pooled(endpoint: str, uris: list, size: int, concurrency: int) -> float:
+    settings = FetchSettings(concurrency=concurrency, endpoint=endpoint)
+    batches = [pa.RecordBatch.from_pydict({"uri": uris[i:i + 1000], "size": [size] * len(uris[i:i + 1000])})
+               for i in range(0, len(uris), 1000)]
+    start = time.perf_counter()
+    got = sum(b.num_rows for b in fetched_batches(iter(batches), settings))
+    assert got == len(uris)
+    return len(uris) / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=10000)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", default="1,8,32,64")
+    args = parser.parse_args(argv)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    direct = f"http://127.0.0.1:{port}"
+    uris = put_objects(direct, args.objects, args.size)
+    proxy = DelayProxy(port, args.latency_ms / 1000)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    delayed = f"http://127.0.0.1:{proxy.server_address[1]}"
+    few = uris[: max(200, args.objects // 20)]  # sequential GETs through the delay: a sample is enough
+    print(f"{args.objects} objects of {args.size} bytes on moto (127.0.0.1)")
+    for name, endpoint, sample in (("direct", direct, uris), (f"+{args.latency_ms:g} ms per request", delayed, few)):
+        base = sequential(endpoint, sample)
+        line = [f"{name}: sequential {base:,.0f} objects/s"]
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            rate = pooled(endpoint, uris if endpoint == direct else few * 1, args.size, concurrency)
+            line.append(f"{concurrency} threads {rate:,.0f}/s ({rate / base:.1f}x)")
+        print("; ".join(line))
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
