@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import http.server
+import multiprocessing
 import os
 import socket
+import subprocess
 import sys
-import threading
 import time
 
 import pyarrow as pa
@@ -35,13 +36,14 @@ class DelayProxy(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, target_port: int, delay: float):
+    def __init__(self, target_port: int, delay: float, port: int = 0):
         self.target_port, self.delay = target_port, delay
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        super().__init__(("127.0.0.1", port), _ProxyHandler)
 
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def _forward(self):
         time.sleep(self.server.delay)
@@ -64,6 +66,50 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+class LatencyS3(http.server.ThreadingHTTPServer):
+    """A minimal S3 GET endpoint on 127.0.0.1: any key is `size` bytes, after `delay` seconds. Next to
+    nothing per request on the CPU, so it shows what concurrency does with latency alone."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def __init__(self, size: int, delay: float, port: int = 0):
+        self.body, self.delay = os.urandom(size), delay
+        super().__init__(("127.0.0.1", port), _LatencyHandler)
+
+
+class _LatencyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall between them
+
+    def do_GET(self):  # noqa: N802
+        time.sleep(self.server.delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(self.server.body)))
+        self.send_header("ETag", '"0"')
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(server_class, args, port: int) -> None:
+    """Run a server class on 127.0.0.1:port (the target of a process of its own)."""
+    server_class(*args, port=port).serve_forever()
+
+
+def wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def put_objects(endpoint: str, count: int, size: int) -> list:
@@ -108,20 +154,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
+    # Servers run in processes of their own: in this one they would share the GIL with the fetching
+    # threads, and measure that contention instead of the fetcher.
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(port)
     direct = f"http://127.0.0.1:{port}"
     uris = put_objects(direct, args.objects, args.size)
-    proxy = DelayProxy(port, args.latency_ms / 1000)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    delayed = f"http://127.0.0.1:{proxy.server_address[1]}"
+    proxy_port = free_port()
+    proxy = multiprocessing.Process(target=serve, args=(DelayProxy, (port, args.latency_ms / 1000), proxy_port),
+                                    daemon=True)
+    proxy.start()
+    wait_for(proxy_port)
+    delayed = f"http://127.0.0.1:{proxy_port}"
     few = uris[: max(200, args.objects // 20)]  # sequential GETs through the delay: a sample is enough
     print(f"{args.objects} objects of {args.size} bytes on moto (127.0.0.1)")
     for name, endpoint, sample in (("direct", direct, uris), (f"+{args.latency_ms:g} ms per request", delayed, few)):
@@ -131,7 +177,22 @@ def main(argv=None) -> int:
             rate = pooled(endpoint, uris if endpoint == direct else few * 1, args.size, concurrency)
             line.append(f"{concurrency} threads {rate:,.0f}/s ({rate / base:.1f}x)")
         print("; ".join(line))
-    server.stop()
+    moto.terminate()
+    proxy.terminate()
+    latency_port = free_port()
+    latency = multiprocessing.Process(target=serve, args=(LatencyS3, (args.size, args.latency_ms / 1000), latency_port),
+                                      daemon=True)
+    latency.start()
+    wait_for(latency_port)
+    endpoint = f"http://127.0.0.1:{latency_port}"
+    sample = uris[: min(len(uris), 2000)]
+    base = sequential(endpoint, sample[:200])
+    line = [f"a minimal server, +{args.latency_ms:g} ms per GET: sequential {base:,.0f} objects/s"]
+    for concurrency in (int(c) for c in args.concurrency.split(",")):
+        rate = pooled(endpoint, sample, args.size, concurrency)
+        line.append(f"{concurrency} threads {rate:,.0f}/s ({rate / base:.1f}x)")
+    print("; ".join(line))
+    latency.terminate()
     return 0
 
 

@@ -26,7 +26,7 @@ FETCHED_SCHEMA = pa.schema([
     pa.field("status", pa.string()),   # null: read (catalog_row probes it); else why not
     pa.field("error", pa.string()),
 ])
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 8  # measured (scripts/bench_fetch.py): boto3 calls are GIL-bound past ~8 threads
 
 
 @dataclass(frozen=True)
