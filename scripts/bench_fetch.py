@@ -84,14 +84,19 @@ class _LatencyHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall between them
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self, body: bool = True):  # noqa: N802
         time.sleep(self.server.delay)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(self.server.body)))
         self.send_header("ETag", '"0"')
+        self.send_header("Last-Modified", "Sun, 01 Nov 2026 00:00:00 GMT")
         self.end_headers()
-        self.wfile.write(self.server.body)
+        if body:
+            self.wfile.write(self.server.body)
+
+    def do_HEAD(self):  # noqa: N802 - pyarrow's S3FileSystem asks for the size first
+        self.do_GET(body=False)
 
     def log_message(self, *args):
         pass
