@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from sparkprep import capacity
 from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
                            parse_bytes, require_paths, s3_endpoint, whole_number, wrap)
 from sparkprep.ingest import image_probe
@@ -41,6 +42,10 @@ class IngestConfig:
     manifest: Optional[str] = None  # an S3 Inventory manifest.json or a uri table: nothing is listed
     fetch_concurrency: int = DEFAULT_CONCURRENCY  # objects each task reads at once (manifests, s3:// input)
     s3_endpoint: Optional[str] = None
+    plan: bool = False  # print the capacity estimate for this input and stop: nothing is read or written
+    plan_nodes: int = 10
+    plan_instance: str = capacity.DEFAULT_INSTANCE
+    plan_price: float = 0.0  # USD per node-hour (EC2 + EMR); 0: the instance's list price
 
 
 INGEST_FLAGS = Flags(help={
@@ -62,10 +67,16 @@ INGEST_FLAGS = Flags(help={
                  "that relative paths and folder labels start from; default the inventoried bucket)"),
     "fetch-concurrency": f"with --manifest: objects each task reads at once (default {DEFAULT_CONCURRENCY})",
     "s3-endpoint": "S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
+    "plan": ("print the hours and dollars this input would take on --plan-nodes x --plan-instance (EMR, on "
+             "demand) and the limits that bite first, then stop: nothing is read or written (docs/capacity.md)"),
+    "plan-nodes": "with --plan: core nodes (default 10)",
+    "plan-instance": f"with --plan: one of {', '.join(capacity.INSTANCES)} (default {capacity.DEFAULT_INSTANCE})",
+    "plan-price": "with --plan: USD per node-hour, EC2 and EMR together (default: the instance's list price)",
     "max-quarantine-fraction": ("fail without publishing when more than this fraction of the input is quarantined "
                                 "(default 0.5; 1 never fails)"),
-}, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes", "fetch-concurrency"}),
-    switches=frozenset({"follow-symlinks"}), decimals=frozenset({"max-quarantine-fraction"}))
+}, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes", "fetch-concurrency",
+                                                                   "plan-nodes"}),
+    switches=frozenset({"follow-symlinks", "plan"}), decimals=frozenset({"max-quarantine-fraction", "plan-price"}))
 
 
 def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
@@ -135,4 +146,26 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
     values["phash"] = choice("--phash", s.get("phash", "on"), ("on", "off")) == "on"
     if "max_quarantine_fraction" in s:
         values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
+    values.update(plan_values(s))
+    return values
+
+
+def plan_values(s: Dict[str, Any]) -> Dict[str, Any]:
+    """--plan and its cluster (the --plan-* flags mean nothing without it)."""
+    plan = s.get("plan", "false") == "true"
+    if not plan:
+        extra = [k for k in ("plan_nodes", "plan_instance", "plan_price") if k in s]
+        if extra:
+            raise ValueError(f"--{extra[0].replace('_', '-')}: only with --plan")
+        return {}
+    instance = choice("--plan-instance", s.get("plan_instance", capacity.DEFAULT_INSTANCE), tuple(capacity.INSTANCES))
+    values: Dict[str, Any] = {"plan": True, "plan_instance": instance,
+                              "plan_nodes": whole_number("--plan-nodes", s.get("plan_nodes", 10), 1, 100000)}
+    if "plan_price" in s:
+        try:
+            values["plan_price"] = float(str(s["plan_price"]))
+        except ValueError:
+            values["plan_price"] = -1.0
+        if not 0 < values["plan_price"] < 10000:
+            raise ValueError(f"--plan-price: expected USD per node-hour, e.g. 0.96, got {s['plan_price']!r}")
     return values

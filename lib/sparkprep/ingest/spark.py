@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
+from sparkprep import capacity
 from sparkprep.cli import UsageError
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.ingest.fetch import FetchSettings, fetched_batches
@@ -438,6 +439,8 @@ def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -
 
 def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageClock] = None) -> dict:
     """Catalogue raw files into a table with one row per file (unpartitioned)."""
+    if cfg.plan:
+        return run_plan(spark, cfg, "ingest")
     clock = clock or StageClock("ingest")
     with claimed_output(spark, cfg.output, cfg.format, "ingest") as claim:
         clock.stage("listing and planning", cfg.input)
@@ -445,3 +448,36 @@ def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageCloc
         clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
         return write_reported_table(spark, claim, catalog, cfg, clock, rec, split_params=None, partition_by=None,
                                     options=payload_options("content", already_compressed=True))
+
+
+def run_plan(spark: SparkSession, cfg: IngestConfig, job: str) -> dict:
+    """--plan: count and size the input, estimate the run (sparkprep.capacity), touch nothing.
+
+    A manifest is counted by Spark aggregates, never collected; a folder is listed on the driver,
+    as a run would list it.
+    """
+    kind = getattr(cfg, "input_kind", "files")
+    if kind not in ("files", "auto"):
+        raise UsageError(f"--plan: estimates raw files (a folder or --manifest), got a {kind} input")
+    clock = StageClock(job)
+    clock.stage("planning", f"counting and sizing {cfg.manifest or cfg.input}")
+    if cfg.manifest:
+        listing, _ = manifest_listing(spark, cfg.manifest, FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes,
+                                                                         cfg.s3_endpoint))
+        wanted = F.col("uri").rlike(extension_regex(cfg.extensions))
+        row = listing.agg(F.count(F.lit(1)).alias("listed"), F.sum(wanted.cast("long")).alias("files"),
+                          F.sum(F.when(wanted, F.col("size"))).alias("bytes"),
+                          F.count(F.when(wanted, F.col("size"))).alias("sized")).first()
+        listed, files, total, sized = (int(row[k] or 0) for k in ("listed", "files", "bytes", "sized"))
+    else:
+        listing = listed_input(spark, cfg)
+        listed, files = listing.rec.listed, listing.rec.expected_rows
+        total, sized = sum(size for _, size in listing.to_read + listing.from_listing), files
+    if sized < files:  # a uri table without sizes: the unsized files count as the sized ones' mean
+        total = total + (files - sized) * (total // sized if sized else int(capacity.PHOTO_MB * capacity.MB))
+    job_kind = "pipeline" if job == "pipeline" else "split"
+    work = capacity.Workload(files, total, job_kind, from_s3=bool(cfg.manifest) or not is_local(cfg.input),
+                             listed_on_driver=not cfg.manifest, phash=cfg.phash)
+    plan = capacity.estimate(work, cfg.plan_nodes, cfg.plan_instance, cfg.plan_price)
+    plan.update(listed=listed, unsized=files - sized)
+    return {"job": job, "plan": plan}

@@ -26,7 +26,7 @@ from pyspark.sql.types import StructType
 from sparkprep.cli import UsageError, config_dict, local_path
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.listing import is_local
-from sparkprep.ingest.spark import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, with_labels_file
+from sparkprep.ingest.spark import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, run_plan, with_labels_file
 from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassSettings, TableTarget, one_pass_batches,
                                          one_pass_files, processed_columns, split_columns)
@@ -45,6 +45,8 @@ TASK_BYTES = 128 << 20
 
 def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[StageClock] = None) -> dict:
     """Every stage from one config; <output>/_run_report.json says what each stage did and what was published."""
+    if cfg.plan:
+        return run_plan(spark, cfg, PIPELINE)
     clock = clock or StageClock(PIPELINE)
     fs = HadoopFS(spark)
     root = fs.qualify(cfg.output).rstrip("/")

@@ -62,6 +62,10 @@ def nested_counts(rows: List[tuple]) -> Dict[str, Dict[str, int]]:
 
 def summary_table(report: dict) -> str:
     """Human-readable summary: split x label counts, quarantine, duplicates, speed."""
+    if "plan" in report:
+        from sparkprep.capacity import plan_text
+
+        return plan_text(report["plan"])
     counts = report["counts"]
     splits = list(counts)
     labels = sorted({label for per in counts.values() for label in per})
@@ -177,6 +181,8 @@ def export_summary(report: dict) -> str:
 
 def pipeline_summary(report: dict) -> str:
     """The processed table's summary, one line per export, and where every output and report is."""
+    if "plan" in report:
+        return summary_table(report)
     stages = report["stages"]
     lines = [summary_table(stages["processed"])]
     near = (stages.get("splits") or {}).get("near_duplicates")

@@ -15,7 +15,7 @@ from pyspark.storagelevel import StorageLevel
 
 from sparkprep.cli import UsageError
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
-from sparkprep.ingest.spark import Reconciliation, catalog_frame, tune_table_scan
+from sparkprep.ingest.spark import Reconciliation, catalog_frame, run_plan, tune_table_scan
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import check_leakage, near_duplicate_audit, write_reported_table
 from sparkprep.schema import (CATALOG_SCHEMA, MISSING_KEY, NO_GROUP, OK, SPLIT_COLUMNS, SPLIT_METADATA_KEY, UNREADABLE,
@@ -180,6 +180,8 @@ SPLIT_TABLE_KEPT = "read split table (its splits are kept; split flags are ignor
 
 def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock] = None) -> dict:
     """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
+    if cfg.plan:
+        return run_plan(spark, resolved_input_kind(spark, cfg), "split")
     clock = clock or StageClock("split")
     with claimed_output(spark, cfg.output, cfg.format, "split") as claim:
         cfg = resolved_input_kind(spark, cfg)
