@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test venv clean bench package package-lambda test-compat
+.PHONY: demo test test-faults venv clean bench package package-lambda test-compat
 
 venv: $(VENV)/.installed
 
@@ -48,7 +48,12 @@ test: venv $(MXNET)/.installed
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
 	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) SPARKPREP_REQUIRE_MXNET=1 \
 	    SPARKPREP_REQUIRE_LAMBDA_PYTHON=1 \
-	    $(PY) -m pytest -q tests
+	    $(PY) -m pytest -q tests --ignore=tests/faults
+
+# The fault suite (README "Faults"): real runs with killed workers, JVMs and drivers, speculation,
+# concurrent runs and a full disk, each compared with a clean run. CI runs it after `make test`.
+test-faults: venv
+	$(PY) -m pytest -q tests/faults
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
 package: venv

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
-import time
 
 import local_submit
 import numpy as np
@@ -39,62 +36,20 @@ def make_corpus(root: pathlib.Path, count: int, size) -> None:
         image.save(root / "photo" / f"p{i:04d}.jpg", "JPEG", quality=90)
 
 
-def descendants(pid: int):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        for child in children.get(current, []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def peak_kb(pid: int):
-    """(name, VmHWM kB) of a process, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            fields = dict(line.split(":", 1) for line in handle if ":" in line)
-        return fields["Name"].strip(), int(fields.get("VmHWM", "0 kB").split()[0])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
 def run_and_watch(corpus: pathlib.Path, out: pathlib.Path) -> dict:
     cmd = local_submit.submit_command("pipeline", ["--input", corpus, "--output", out, "--size", "224"])
-    proc = subprocess.Popen(cmd, env=local_submit.submit_env(), cwd=local_submit.REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peaks = {"jvm": 0, "python_worker": 0}
-    while proc.poll() is None:
-        for child in [proc.pid, *descendants(proc.pid)]:
-            seen = peak_kb(child)
-            if seen:
-                name, kb = seen
-                kind = "jvm" if name == "java" else "python_worker" if name.startswith("python") else None
-                if kind and not (kind == "python_worker" and _is_driver(child)):
-                    peaks[kind] = max(peaks[kind], kb)
-        time.sleep(0.1)
-    output = proc.stdout.read()
-    if proc.returncode != 0:
-        sys.exit(f"pipeline failed:\n{output[-3000:]}")
-    return {k: round(v / 1024, 1) for k, v in peaks.items()}
+    result, peaks = local_submit.watched_submit(cmd, process_kind)
+    if result.returncode != 0:
+        sys.exit(f"pipeline failed:\n{result.stdout[-3000:]}")
+    return {"jvm": peaks.get("jvm", 0.0), "python_worker": peaks.get("python_worker", 0.0)}
 
 
-def _is_driver(pid: int) -> bool:
-    """The Python driver runs jobs/pipeline.py; the workers run pyspark.daemon / worker."""
-    try:
-        with open(f"/proc/{pid}/cmdline") as handle:
-            return "jobs/pipeline.py" in handle.read()
-    except OSError:
-        return False
+def process_kind(name: str, cmdline: str):
+    """The JVM (driver and executor in local mode) and the Python workers; not the Python driver,
+    which runs jobs/pipeline.py (the workers run pyspark.daemon / worker)."""
+    if name == "java":
+        return "jvm"
+    return "python_worker" if name.startswith("python") and "jobs/pipeline.py" not in cmdline else None
 
 
 def main(argv=None) -> int:

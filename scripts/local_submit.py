@@ -11,7 +11,7 @@ import pathlib
 import subprocess
 import sys
 import time
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -56,3 +56,61 @@ def timed_spark_submit(job: str, *args, master: str = "local[2]",
     if result.returncode != 0:
         sys.exit(f"{job} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return wall
+
+
+def descendants(pid: int) -> list:
+    """Every live process under pid, from /proc."""
+    children: Dict[int, list] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def process_peak(pid: int) -> Optional[Tuple[str, int, str]]:
+    """(name, peak resident kB (VmHWM), command line) of a process, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        with open(f"/proc/{pid}/cmdline") as handle:
+            cmdline = handle.read().replace("\0", " ")
+        return fields["Name"].strip(), int(fields.get("VmHWM", "0 kB").split()[0]), cmdline
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def watched_submit(cmd: Sequence[str], kind_of: Callable[[str, str], Optional[str]], timeout: float = 1800
+                   ) -> Tuple[subprocess.CompletedProcess, Dict[str, float]]:
+    """Run a spark-submit command, polling every process under it; returns the result and the peak
+    resident MB per kind, where kind_of(name, cmdline) names a process's kind (or None to ignore it)."""
+    peaks: Dict[str, int] = {}
+    started = time.monotonic()
+    with subprocess.Popen(list(map(str, cmd)), env=submit_env(), cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        import threading
+
+        lines: list = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            if time.monotonic() - started > timeout:
+                proc.kill()
+            for child in [proc.pid, *descendants(proc.pid)]:
+                seen = process_peak(child)
+                kind = seen and kind_of(seen[0], seen[2])
+                if kind:
+                    peaks[kind] = max(peaks.get(kind, 0), seen[1])
+            time.sleep(0.1)
+        reader.join()
+    result = subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), "")
+    return result, {k: round(v / 1024, 1) for k, v in peaks.items()}

@@ -1,4 +1,4 @@
-"""WIP issue 15: Pillow's own test images (hundreds of odd, broken and malicious files, from the
+"""Pillow's own test images (hundreds of odd, broken and malicious files, from the
 sdist on PyPI) through `spark-submit jobs/ingest.py --validate full`: no task fails, every file is
 accounted for with a status, and Python workers stay under spark.executor.pyspark.memory."""
 
