@@ -26,7 +26,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from sparkprep.cli import UsageError, check_table_output
 from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.spark import ownership
+from sparkprep.spark import faults, ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.session import delta_jars_active
@@ -58,7 +58,7 @@ class Claim:
 
 # Test hook: called after each publish step with its index; a test makes it raise to act as a crash.
 def _after_step(index: int) -> None:
-    pass
+    faults.driver_point(f"step{index}")
 
 
 @contextlib.contextmanager
@@ -219,10 +219,12 @@ def staging_uri(claim: Claim) -> str:
 
 def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, finish: Finisher,
                 partition_by: Optional[str] = "split", description: str = "",
-                options: Optional[Dict[str, str]] = None, pages: Optional[Dict[str, str]] = None) -> dict:
+                options: Optional[Dict[str, str]] = None, pages: Optional[Dict[str, str]] = None,
+                side: Optional[Dict[str, DataFrame]] = None) -> dict:
     """Write df to the claimed output, call finish on the written rows (it raises to stop the
     publish), store its report, the pages finish put in `pages` (name -> text, e.g. report.html)
-    and the marker, then publish.
+    and the marker, then publish. `side`: parquet directories written into the table's directory
+    (name -> rows; names start with `_`, so no table reader sees them), published with it.
 
     df None: a parquet table whose files are already in staging_uri(claim) (written by
     Python workers); it is checked and published the same way.
@@ -234,7 +236,7 @@ def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, fini
     if df is None:
         if fmt != "parquet":
             raise ValueError("write_table: files written ahead are published as parquet only")
-        return _write_parquet_staged(spark, fs, None, output, run_id, finish, marker, pages)
+        return _write_parquet_staged(spark, fs, None, output, run_id, finish, marker, pages, side)
     if fmt == "delta" and delta_jars_active(spark):
         # Delta's own transaction replaces the table; its checks run on the committed version
         # (Delta keeps the previous one for RESTORE). Not exercised here: no Delta jars.
@@ -245,14 +247,16 @@ def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, fini
         (writer.partitionBy(partition_by) if partition_by else writer).save(output)
         report = finish(spark.read.format("delta").load(output))
         report["output"]["delta_writer"] = "delta-spark"
+        _write_side(fs, side, output)
         _write_pages(fs, output, report, pages)
         fs.write_text(f"{output}/{MARKER}", marker)
         return report
     writer = df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES).options(**(options or {}))
     writer = writer.partitionBy(partition_by) if partition_by else writer
     if fmt == "delta":
-        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages)
-    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages)
+        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages,
+                               side)
+    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side)
 
 
 def _write_pages(fs: HadoopFS, directory: str, report: dict, pages: Dict[str, str]) -> None:
@@ -262,10 +266,19 @@ def _write_pages(fs: HadoopFS, directory: str, report: dict, pages: Dict[str, st
         fs.write_text(f"{directory}/{name}", text)
 
 
-def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages):
+def _write_side(fs: HadoopFS, side: Optional[Dict[str, DataFrame]], directory: str) -> None:
+    """The side tables of write_table, as parquet directories in `directory`."""
+    for name, frame in (side or {}).items():
+        if fs.exists(f"{directory}/{name}"):
+            fs.delete(f"{directory}/{name}")
+        frame.write.parquet(f"{directory}/{name}")
+
+
+def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side=None):
     def fill(staging: str) -> dict:
         if writer is not None:
             writer.parquet(staging)
+        _write_side(fs, side, staging)
         return finish(spark.read.parquet(staging))
     return _publish_staged(fs, output, run_id, fill, marker, pages)
 
@@ -289,8 +302,10 @@ def _publish_staged(fs, output, run_id, fill, marker, pages):
     except BaseException:
         fs.delete(staging)
         raise
+    faults.driver_point("staged")
     journal = {"run_id": run_id, **{k: paths[k] for k in ("output", "staging", "retired", "journal")}}
     write_atomic(fs, paths["journal"], json.dumps(journal, indent=2))
+    faults.driver_point("journal")
     _run_steps(fs, ownership.swap_steps(journal, fs.exists))
     return report
 
@@ -304,9 +319,11 @@ def write_atomic(fs: HadoopFS, uri: str, text: str) -> None:
     fs.rename(temp, uri)
 
 
-def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages):
+def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages,
+                    side=None):
     from deltalake import DeltaTable, Schema
-    from deltalake.transaction import CommitProperties, create_table_with_add_actions
+    from deltalake.exceptions import CommitFailedError
+    from deltalake.transaction import CommitProperties, Transaction, create_table_with_add_actions
 
     exists = fs.exists(output) and not fs.is_empty_dir(output)
     if exists and not is_delta_table(fs, output):
@@ -320,21 +337,54 @@ def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by,
         actions = [_add_action(output, uri, size, mtime, partition_by)
                    for uri, size, mtime in fs.list_files(data_dir, ".parquet")]
         report["output"]["delta_writer"] = "deltalake (delta-rs) commit of Spark-written parquet"
-        commit = CommitProperties(custom_metadata={"sparkprep": description or "{}"})
         partitions = [partition_by] if partition_by else None
-        if exists:
-            DeltaTable(output).create_write_transaction(actions, mode="overwrite", schema=schema,
-                                                         partition_by=partitions, commit_properties=commit)
-        else:
-            create_table_with_add_actions(output, schema, actions, mode="error", partition_by=partitions,
-                                          description=description or None, commit_properties=commit)
+        table = DeltaTable(output) if exists else None
+        # The txn action: this run's commit is version N of app "sparkprep" for this table. A commit
+        # retried after an answer was lost is seen as applied (the table already holds N, from this
+        # run), never applied twice.
+        txn = Transaction(app_id=TXN_APP, version=((table.transaction_version(TXN_APP) or 0) if table else 0) + 1)
+        commit = CommitProperties(custom_metadata={"sparkprep": description or "{}", "sparkprep_run": run_id},
+                                  app_transactions=[txn])
+        for name in side or {}:  # a stale listing state must never outlive the rows it described
+            fs.delete(f"{output}/{name}")
+        try:
+            if table is not None:
+                faults.driver_point("delta-snapshot")
+                table.create_write_transaction(actions, mode="overwrite", schema=schema, partition_by=partitions,
+                                               commit_properties=commit)
+            else:
+                create_table_with_add_actions(output, schema, actions, mode="error", partition_by=partitions,
+                                              description=description or None, commit_properties=commit)
+        except CommitFailedError as exc:
+            if not _committed_by(output, run_id, txn):  # another writer committed first: its version stands
+                raise ownership.Locked(f"another writer committed to the Delta table {output} while this run wrote "
+                                       f"it (delta-rs: {str(exc).splitlines()[0]}); this run committed nothing and "
+                                       "its files were removed: re-run to write on top of that version") from None
     except BaseException:
-        fs.delete(data_dir)  # never referenced by the log: safe to drop
+        if not _committed_by(output, run_id, None):
+            fs.delete(data_dir)  # never referenced by the log: safe to drop
         raise
     report["output"]["delta_version"] = DeltaTable(output).version()
+    report["output"]["delta_txn"] = {"app_id": txn.app_id, "version": txn.version}
+    _write_side(fs, side, output)
     _write_pages(fs, output, report, pages)
     fs.write_text(f"{output}/{MARKER}", marker)
     return report
+
+
+TXN_APP = "sparkprep"  # the Delta txn app id of sparkprep's commits
+
+
+def _committed_by(output: str, run_id: str, txn) -> bool:
+    """Whether the table's newest commit is this run's (and holds its txn version, when given)."""
+    from deltalake import DeltaTable
+
+    try:
+        table = DeltaTable(output)
+        newest = table.history(1)[0]
+    except Exception:  # noqa: BLE001 - no table, no log: nothing of this run is committed
+        return False
+    return newest.get("sparkprep_run") == run_id and (txn is None or table.transaction_version(TXN_APP) == txn.version)
 
 
 def _add_action(table: str, uri: str, size: int, mtime_ms: int, partition_by: Optional[str]):
