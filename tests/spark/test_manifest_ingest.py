@@ -1,4 +1,4 @@
-"""WIP issue 15: a catalog from an S3 Inventory manifest, the workers fetching from moto's S3."""
+"""A catalog from an S3 Inventory manifest, the workers fetching from moto's S3."""
 
 import gzip
 import json
@@ -68,19 +68,27 @@ def test_split_with_a_manifest_writes_a_reconciled_table(spark, tmp_path, make_s
     from sparkprep.split.spark import run_split
 
     paths = []
-    for i in range(12):
-        path = tmp_path / "raw" / ("cat" if i % 2 else "dog") / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
-        paths.append((str(path), path.stat().st_size))
-    paths.append((str(tmp_path / "raw" / "dog" / "notes.txt"), 3))  # not an image extension: counted, skipped
-    pq.write_table(pa.table({"uri": [p for p, _ in paths], "size": [s for _, s in paths]}),
-                   str(tmp_path / "paths.parquet"))
-    report = run_split(spark, split_config(["--manifest", str(tmp_path / "paths.parquet"), "--input",
-                                            str(tmp_path / "raw"), "--output", str(tmp_path / "split"),
-                                            "--phash", "off"]))
+
+    def grow(count):
+        for i in range(len(paths), len(paths) + count):
+            path = tmp_path / "raw" / ("cat" if i % 2 else "dog") / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
+            paths.append((str(path), path.stat().st_size))
+        table = paths + [(str(tmp_path / "raw" / "dog" / "notes.txt"), 3)]  # not an image: counted, skipped
+        pq.write_table(pa.table({"uri": [p for p, _ in table], "size": [s for _, s in table]}),
+                       str(tmp_path / "paths.parquet"))
+        return run_split(spark, split_config(["--manifest", str(tmp_path / "paths.parquet"), "--input",
+                                              str(tmp_path / "raw"), "--output", str(tmp_path / "split"),
+                                              "--phash", "off", "--incremental"]))
+
+    report = grow(12)
     rec = report["reconciliation"]
     assert (rec["listed_files"], rec["skipped_extension"], rec["expected_rows"], rec["rows"]) == (13, 1, 12, 12)
     assert rec["reconciled"]
     rows = pq.read_table(str(tmp_path / "split"), columns=["label", "status"]).to_pylist()
     assert sorted(r["label"] for r in rows) == ["cat"] * 6 + ["dog"] * 6 and all(r["status"] == "ok" for r in rows)
+    # the manifest grows by 2: a uri table without versions matches unchanged rows by uri and size
+    report = grow(2)
+    assert (report["incremental"]["kept"], report["incremental"]["read"], report["rows"]) == (12, 2, 14)
+    assert report["reconciliation"]["reconciled"]

@@ -42,6 +42,7 @@ class IngestConfig:
     manifest: Optional[str] = None  # an S3 Inventory manifest.json or a uri table: nothing is listed
     fetch_concurrency: int = DEFAULT_CONCURRENCY  # objects each task reads at once (manifests, s3:// input)
     s3_endpoint: Optional[str] = None
+    incremental: bool = False  # read only new and changed files; the previous output's rows for the rest
     plan: bool = False  # print the capacity estimate for this input and stop: nothing is read or written
     plan_nodes: int = 10
     plan_instance: str = capacity.DEFAULT_INSTANCE
@@ -67,6 +68,9 @@ INGEST_FLAGS = Flags(help={
                  "that relative paths and folder labels start from; default the inventoried bucket)"),
     "fetch-concurrency": f"with --manifest: objects each task reads at once (default {DEFAULT_CONCURRENCY})",
     "s3-endpoint": "S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
+    "incremental": ("read only the files that are new or changed since the previous run into --output (matched by "
+                    "path, size and mtime, or an Inventory row's ETag); the others keep their previous rows unread, "
+                    "deleted files disappear"),
     "plan": ("print the hours and dollars this input would take on --plan-nodes x --plan-instance (EMR, on "
              "demand) and the limits that bite first, then stop: nothing is read or written (docs/capacity.md)"),
     "plan-nodes": "with --plan: core nodes (default 10)",
@@ -76,7 +80,7 @@ INGEST_FLAGS = Flags(help={
                                 "(default 0.5; 1 never fails)"),
 }, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes", "fetch-concurrency",
                                                                    "plan-nodes"}),
-    switches=frozenset({"follow-symlinks", "plan"}), decimals=frozenset({"max-quarantine-fraction", "plan-price"}))
+    switches=frozenset({"follow-symlinks", "plan", "incremental"}), decimals=frozenset({"max-quarantine-fraction", "plan-price"}))
 
 
 def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
@@ -147,6 +151,10 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
     if "max_quarantine_fraction" in s:
         values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
     values.update(plan_values(s))
+    values["incremental"] = s.get("incremental", "false") == "true"
+    if values["incremental"] and values["samples"] != "file":
+        raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
+                         f"got --samples {values['samples']}")
     return values
 
 

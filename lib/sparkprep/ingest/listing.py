@@ -7,7 +7,7 @@ Spark read against this independent listing.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:  # imported where used: sparkprep.cli (and the online Lambda) need no pyarrow
@@ -54,9 +54,10 @@ def arrow_filesystem(uri: str) -> Tuple[fs.FileSystem, str]:
     return filesystem, path
 
 
-def list_files(root: str, follow_symlinks: bool = False,
-               links: Optional[List[str]] = None) -> List[Tuple[str, int]]:
-    """(uri, size) of every file under root (or root itself if it is a file), sorted.
+def list_files(root: str, follow_symlinks: bool = False, links: Optional[List[str]] = None,
+               mtimes: Optional[Dict[str, int]] = None) -> List[Tuple[str, int]]:
+    """(uri, size) of every file under root (or root itself if it is a file), sorted; when
+    `mtimes` is given, it receives each listed uri's modification time (ns), from the same listing.
 
     On local disks symbolic links are not followed unless follow_symlinks: each link met
     is appended to `links` (when given) and left out, so a link to a secret file outside
@@ -66,21 +67,25 @@ def list_files(root: str, follow_symlinks: bool = False,
     from pyarrow import fs
 
     qualified = qualify(root)
+    mtimes = {} if mtimes is None else mtimes
     if is_local(root):
-        return _list_local(qualified[len("file:"):], follow_symlinks, links if links is not None else [])
+        return _list_local(qualified[len("file:"):], follow_symlinks, links if links is not None else [], mtimes)
     filesystem, base = arrow_filesystem(qualified)
     info = filesystem.get_file_info(base)
     if info.type == fs.FileType.File:
+        mtimes[qualified] = info.mtime_ns
         return [(qualified, info.size)]
     if info.type != fs.FileType.Directory:
         raise FileNotFoundError(f"input does not exist: {root}")
     prefix = qualified[: len(qualified) - len(base.rstrip("/"))]
-    found = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
-    return sorted((prefix + f.path, f.size) for f in found if f.type == fs.FileType.File)
+    found = [f for f in filesystem.get_file_info(fs.FileSelector(base, recursive=True)) if f.type == fs.FileType.File]
+    mtimes.update((prefix + f.path, f.mtime_ns) for f in found)
+    return sorted((prefix + f.path, f.size) for f in found)
 
 
-def _list_local(base: str, follow: bool, links: List[str]) -> List[Tuple[str, int]]:
+def _list_local(base: str, follow: bool, links: List[str], mtimes: Dict[str, int]) -> List[Tuple[str, int]]:
     if os.path.isfile(base) and (follow or not os.path.islink(base)):
+        mtimes["file:" + base] = os.stat(base).st_mtime_ns
         return [("file:" + base, os.stat(base).st_size)]
     if not os.path.isdir(base):
         raise FileNotFoundError(f"input does not exist: {base}")
@@ -100,7 +105,9 @@ def _list_local(base: str, follow: bool, links: List[str]) -> List[Tuple[str, in
                 elif entry.is_dir(follow_symlinks=follow):
                     walk(entry.path)
                 elif entry.is_file(follow_symlinks=follow):
-                    out.append(("file:" + entry.path, entry.stat(follow_symlinks=follow).st_size))
+                    stat = entry.stat(follow_symlinks=follow)
+                    out.append(("file:" + entry.path, stat.st_size))
+                    mtimes["file:" + entry.path] = stat.st_mtime_ns
                 elif entry.is_symlink():  # followed, but dangling
                     links.append("file:" + entry.path)
         walking.discard(ident)

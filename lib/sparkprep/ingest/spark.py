@@ -8,15 +8,16 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
 from sparkprep import capacity
-from sparkprep.cli import UsageError
+from sparkprep.cli import UsageError, config_dict
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.ingest.fetch import FetchSettings, fetched_batches
 from sparkprep.ingest.flags import IngestConfig
@@ -26,9 +27,10 @@ from sparkprep.ingest.paths import is_hidden, relative_path
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS, shard_rows
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
-from sparkprep.schema import CATALOG_SCHEMA, CONFLICTING_LABELS, OK
+from sparkprep.schema import CATALOG_SCHEMA, CONFLICTING_LABELS, MISSING_KEY, NO_GROUP, OK, UNREADABLE
+from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import claimed_output, payload_options
+from sparkprep.spark.tables import claimed_output, payload_options, read_table
 
 EXAMPLES = 5
 # Bound on content bytes per Arrow batch sent to Python: small enough that the JVM
@@ -52,6 +54,7 @@ class Reconciliation:
     from_listing: Dict[str, int] = field(default_factory=dict)  # empty / too_large rows
     scan_settings: Dict[str, str] = field(default_factory=dict)  # partition sizing applied
     identity: int = 0  # path_identity of the expected rows' paths
+    incremental: Optional[Any] = None  # Incremental, with --incremental
 
     def as_dict(self, rows: int) -> dict:
         return {
@@ -132,13 +135,17 @@ class ShardReconciliation:
                                       "did shards change during the run? Nothing was published")
 
 
-def catalog_frame(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, Reconciliation]:
+def catalog_frame(spark: SparkSession, cfg: IngestConfig, claim_state: str = "new") -> Tuple[DataFrame, Reconciliation]:
     """One row per wanted input file, as CATALOG_SCHEMA, plus the listing reconciliation.
 
-    With --input-kind webdataset, one row per member of every .tar shard instead.
+    With --input-kind webdataset, one row per member of every .tar shard instead. With
+    --incremental, the previous output's rows for unchanged files (claim_state: the output's).
     """
     if getattr(cfg, "input_kind", None) == "webdataset":
         return shard_catalog(spark, cfg)
+    if cfg.incremental:
+        catalog, rec, rec.incremental = incremental_catalog(spark, cfg, claim_state)
+        return catalog, rec
     if cfg.manifest:
         return manifest_catalog(spark, cfg)
     listing = listed_input(spark, cfg)
@@ -159,11 +166,12 @@ class Listing:
     links: List[str]                     # symlinks seen (and skipped unless followed)
 
 
-def listed_input(spark: SparkSession, cfg: IngestConfig) -> Listing:
-    """List --input on the driver, keep the wanted files, count every listed file once, and size the scan."""
+def listed_input(spark: SparkSession, cfg: IngestConfig, mtimes: Optional[Dict[str, int]] = None) -> Listing:
+    """List --input on the driver, keep the wanted files, count every listed file once, and size the scan
+    (mtimes, when given, receives each listed file's modification time)."""
     root = qualify(cfg.input)
     links: List[str] = []
-    listing = list_files(cfg.input, cfg.follow_symlinks, links)
+    listing = list_files(cfg.input, cfg.follow_symlinks, links, mtimes)
     wanted_ext = re.compile(extension_regex(cfg.extensions))
     rec = Reconciliation(listed=len(listing), skipped_symlinks=[relative_path(l, root) for l in links])
     to_read: List[Tuple[str, int]] = []
@@ -264,6 +272,7 @@ class ManifestReconciliation:
     listed: int = 0
     skipped_extension: int = 0
     expected_rows: int = 0
+    incremental: Optional[Any] = None  # Incremental, with --incremental
 
     def as_dict(self, rows: int) -> dict:
         return {"manifest": self.manifest, "listed_files": self.listed, "skipped_extension": self.skipped_extension,
@@ -283,6 +292,13 @@ class ManifestReconciliation:
 def manifest_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, ManifestReconciliation]:
     """The catalog of the objects a manifest lists: no listing of --input, the workers read the bytes."""
     fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
+    listing, root, rec = counted_manifest(spark, cfg, fetch)
+    return fetched_catalog(spark, listing, root, cfg, fetch), rec
+
+
+def counted_manifest(spark: SparkSession, cfg: IngestConfig, fetch: FetchSettings
+                     ) -> Tuple[DataFrame, str, ManifestReconciliation]:
+    """(the manifest's listing, the root, its reconciliation counted by Spark aggregates)."""
     listing, root = manifest_listing(spark, cfg.manifest, fetch)
     root = qualify(cfg.input) if cfg.input else root
     if not root:
@@ -293,8 +309,8 @@ def manifest_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame,
     wanted = int(counts["wanted"] or 0)
     if wanted == 0:
         raise UsageError(f"--manifest: no objects with extensions {','.join(cfg.extensions)} in {cfg.manifest}")
-    rec = ManifestReconciliation(cfg.manifest, int(counts["listed"]), int(counts["listed"]) - wanted, wanted)
-    return fetched_catalog(spark, listing, root, cfg, fetch), rec
+    return listing, root, ManifestReconciliation(cfg.manifest, int(counts["listed"]), int(counts["listed"]) - wanted,
+                                                 wanted)
 
 
 def manifest_listing(spark: SparkSession, manifest: str, fetch: FetchSettings) -> Tuple[DataFrame, str]:
@@ -334,14 +350,106 @@ def _inventory_batches(batches, inventory, fetch):
 
 
 def fetched_catalog(spark: SparkSession, listing: DataFrame, root: str, cfg: IngestConfig,
-                    fetch: FetchSettings) -> DataFrame:
-    """One CATALOG_SCHEMA row per listed object, the workers reading the bytes (fetch.py)."""
+                    fetch: FetchSettings, finish: bool = True) -> DataFrame:
+    """One CATALOG_SCHEMA row per listed object, the workers reading the bytes (fetch.py);
+    finish=False: before labels from a CSV and whole-sample quarantine (finished_catalog)."""
     wanted = listing.where(F.col("uri").rlike(extension_regex(cfg.extensions)))
     cores = spark.sparkContext.defaultParallelism
     work = functools.partial(_fetched_catalog_batches, fetch=fetch, settings=probe_settings(cfg, root, cfg.samples))
     catalog = wanted.select("uri", "size").repartition(cores * TASKS_PER_CORE).mapInArrow(
         work, from_arrow_schema(CATALOG_SCHEMA))
-    return finished_catalog(spark, catalog, cfg, cfg.samples)
+    return finished_catalog(spark, catalog, cfg, cfg.samples) if finish else catalog
+
+
+# --incremental: the settings that decide a file's catalog row. A previous run with other values
+# for any of them is not reused: every file is read again.
+ROW_SETTINGS = ("input", "manifest", "extensions", "label_regex", "validate", "max_file_bytes", "max_pixels",
+                "samples", "phash", "follow_symlinks")
+# Statuses the split stage gives (from the key, not the file): such rows are read again.
+KEY_STATUSES = (NO_GROUP, MISSING_KEY, UNREADABLE)
+
+
+@dataclass
+class Incremental:
+    """What --incremental reused: the state the next run matches against, and the counts."""
+
+    state: DataFrame            # (path, size, version) of every listed file: written beside the table
+    previous: Optional[str]     # the table reused, or None
+    reason: str                 # why every file was read, when none was reused
+    counts: Dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"previous": self.previous, "state": ownership.LISTING_STATE, **self.counts,
+                **({"full_read": self.reason} if self.reason else {})}
+
+
+def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
+                        ) -> Tuple[DataFrame, Any, Incremental]:
+    """The catalog of --input where only new and changed files are read.
+
+    The previous output is the state: its rows, and its listing state (path, size, version:
+    the mtime in ns for a listed folder, the ETag or last-modified date of an S3 Inventory row).
+    A listed file whose (path, size, version) equals the state's keeps its previous row, unread;
+    new and changed files are read by the workers; deleted files are counted and disappear.
+    """
+    fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
+    listing, root, rec = _versioned_listing(spark, cfg, fetch)
+    previous, reason = _reusable_output(spark, cfg, claim_state)
+    if previous is None:
+        fresh = fetched_catalog(spark, listing, root, cfg, fetch, finish=False)
+        state = _state_of(listing)
+        return (finished_catalog(spark, fresh, cfg, cfg.samples), rec,
+                Incremental(state, None, reason, {"listed": rec.expected_rows, "read": rec.expected_rows,
+                                                  "kept": 0, "deleted": 0}))
+    old_state = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}")
+    rows = read_table(spark, previous).select(*CATALOG_SCHEMA.names).where(~F.col("status").isin(*KEY_STATUSES))
+    same = ((listing.uri == old_state.path) & listing["size"].eqNullSafe(old_state["size"])
+            & listing.version.eqNullSafe(old_state.version))
+    unchanged = listing.join(old_state, same, "left_semi").select(F.col("uri").alias("path"))
+    kept = rows.join(unchanged, "path", "left_semi").persist(StorageLevel.DISK_ONLY)
+    changed = listing.join(kept.select(F.col("path").alias("uri")), "uri", "left_anti")
+    fresh = fetched_catalog(spark, changed, root, cfg, fetch, finish=False)
+    counted = kept.count()
+    deleted = old_state.join(listing, old_state.path == listing.uri, "left_anti").count()
+    counts = {"listed": rec.expected_rows, "kept": counted, "read": rec.expected_rows - counted, "deleted": deleted}
+    return (finished_catalog(spark, kept.unionByName(fresh), cfg, cfg.samples), rec,
+            Incremental(_state_of(listing), previous, "", counts))
+
+
+def _state_of(listing: DataFrame) -> DataFrame:
+    return listing.select(F.col("uri").alias("path"), "size", "version")
+
+
+def _versioned_listing(spark: SparkSession, cfg: IngestConfig, fetch: FetchSettings) -> Tuple[DataFrame, str, Any]:
+    """(uri, size, version) of every wanted file, the root, and the reconciliation."""
+    if cfg.manifest:
+        listing, root, rec = counted_manifest(spark, cfg, fetch)
+        wanted = listing.where(F.col("uri").rlike(extension_regex(cfg.extensions)))
+        # the rows' paths as fetch_one spells them: a local path without a scheme becomes file:<path>
+        uri = F.when(F.col("uri").rlike("^[A-Za-z][A-Za-z0-9+.-]*:"), F.col("uri")).otherwise(
+            F.concat(F.lit("file:"), F.col("uri")))
+        return wanted.select(uri.alias("uri"), "size", F.coalesce("etag", "last_modified").alias("version")), root, rec
+    mtimes: Dict[str, int] = {}
+    listed = listed_input(spark, cfg, mtimes)
+    rows = [(uri, size, str(mtimes.get(uri, ""))) for uri, size in listed.to_read + listed.from_listing]
+    return spark.createDataFrame(rows, "uri string, size long, version string"), listed.root, listed.rec
+
+
+def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -> Tuple[Optional[str], str]:
+    """(the previous output to reuse, or None with the reason every file is read)."""
+    if claim_state != "owned":
+        return None, "no previous output"
+    fs = HadoopFS(spark)
+    uri = fs.qualify(cfg.output).rstrip("/")
+    if not fs.exists(f"{uri}/{ownership.LISTING_STATE}"):
+        return None, "the previous output has no listing state (written without --incremental)"
+    report = ownership.json_object(fs.read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
+    before = report.get("config") or {}
+    now = config_dict(cfg)
+    changed = [k for k in ROW_SETTINGS if before.get(k) != now.get(k)]
+    if changed:
+        return None, f"settings that decide a row changed since the previous run: {', '.join(changed)}"
+    return uri, ""
 
 
 def _fetched_catalog_batches(batches, fetch, settings):
@@ -444,7 +552,7 @@ def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageCloc
     clock = clock or StageClock("ingest")
     with claimed_output(spark, cfg.output, cfg.format, "ingest") as claim:
         clock.stage("listing and planning", cfg.input)
-        catalog, rec = catalog_frame(spark, cfg)
+        catalog, rec = catalog_frame(spark, cfg, claim.state)
         clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
         return write_reported_table(spark, claim, catalog, cfg, clock, rec, split_params=None, partition_by=None,
                                     options=payload_options("content", already_compressed=True))

@@ -52,6 +52,9 @@ def preprocess_config(argv: Optional[Sequence[str]] = None) -> PreprocessConfig:
 def preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
     """A checked PreprocessConfig from merged settings."""
     split = split_values(s)
+    if split.incremental:
+        raise ValueError("--incremental: only jobs/ingest.py and jobs/split.py run incrementally; preprocess their "
+                         "output, which reads only the table")
     if split.input_kind == "table":
         raise ValueError("--input: expected image files, a catalog or a split table; tabular rows have no images")
     spec = transform.spec_with(transform.TransformSpec(seed=split.seed), s)

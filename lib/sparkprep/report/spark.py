@@ -24,7 +24,7 @@ from sparkprep.report.run_report import StageClock, nested_counts, versions
 from sparkprep.schema import FILTERED, OK, require_columns
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.ownership import TABLE_PAGE
+from sparkprep.spark.ownership import LISTING_STATE, TABLE_PAGE
 from sparkprep.spark.tables import Claim, claim_directory, read_input_table, write_atomic, write_table
 from sparkprep.split.near_duplicates import BandLayout, components, layout_for
 
@@ -439,6 +439,8 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
         }
         if rec:
             rec.verify(written, report["reconciliation"])
+        if getattr(rec, "incremental", None) is not None:
+            report["incremental"] = rec.incremental.as_dict()
         check_quarantine_fraction(report, cfg.max_quarantine_fraction)
         clock.stage(TABLE_PAGE, "thumbnails and histograms")
         pages[TABLE_PAGE] = report_page(written, report)
@@ -446,7 +448,8 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
         return report
 
     description = json.dumps(split_params or {}, sort_keys=True)
-    report = write_table(spark, df, claim, finish, partition_by, description, options, pages)
+    side = {LISTING_STATE: rec.incremental.state} if getattr(rec, "incremental", None) is not None else None
+    report = write_table(spark, df, claim, finish, partition_by, description, options, pages, side)
     if cfg.report:
         HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
     return report

@@ -39,6 +39,7 @@ TABLE_JOBS = ("ingest", "split", "preprocess")
 # Siblings of a table output that belong to its publish protocol: <output><suffix>.
 STAGING, RETIRED, JOURNAL, LOCK = ".__staging-", ".__old-", ".__publish.json", ".__lock"
 EXPORT_LOCK = "_sparkprep.lock"  # inside an export's directory
+LISTING_STATE = "_sparkprep_listing"  # inside a table written with --incremental: (path, size, version) parquet
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 

@@ -76,6 +76,8 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
         kind = "files"
     elif kind == "auto":
         kind = detect_input_kind(ingest["input"])
+    if ingest["incremental"] and kind != "files":
+        raise ValueError(f"--incremental: expected raw files (a folder or --manifest), got a {kind} input")
     if kind == "webdataset":  # members are grouped by WebDataset's own key rule
         if s.get("samples") == "file":
             raise ValueError("--samples: WebDataset shards hold samples by basename; expected basename, got file")

@@ -189,7 +189,7 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
         if cfg.input_kind == "table":
             table, rec, detail = split_rows(read_rows(spark, cfg), cfg), None, "read rows, split"
         else:
-            table, rec, detail = split_source(spark, cfg, keep_existing_split=False)
+            table, rec, detail = split_source(spark, cfg, keep_existing_split=False, claim_state=claim.state)
         merged = None
         if cfg.near_duplicates == "merge":
             clock.stage("near-duplicate clusters", f"pHash within {cfg.near_threshold} bits; reading and probing "
@@ -236,11 +236,11 @@ def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
     return dataclasses.replace(cfg, input_kind=kind_of_directory(names))
 
 
-def split_source(spark: SparkSession, cfg: SplitConfig,
-                  keep_existing_split: bool) -> Tuple[DataFrame, Optional[Reconciliation], str]:
+def split_source(spark: SparkSession, cfg: SplitConfig, keep_existing_split: bool,
+                 claim_state: str = "new") -> Tuple[DataFrame, Optional[Reconciliation], str]:
     """Split rows from raw files (ingested inline), a catalog, or (if kept) an existing split table."""
     if cfg.input_kind in ("files", "webdataset"):
-        catalog, rec = catalog_frame(spark, cfg)
+        catalog, rec = catalog_frame(spark, cfg, claim_state)
         what = f"{len(rec.shards)} WebDataset shards" if cfg.input_kind == "webdataset" else f"{rec.expected_rows} files"
         return split_files(catalog, cfg), rec, f"ingest {what} and split inline"
     table = read_table(spark, cfg.input)
