@@ -92,3 +92,50 @@ def test_split_with_a_manifest_writes_a_reconciled_table(spark, tmp_path, make_s
     report = grow(2)
     assert (report["incremental"]["kept"], report["incremental"]["read"], report["rows"]) == (12, 2, 14)
     assert report["reconciliation"]["reconciled"]
+
+
+def test_s3_input_without_s3a_is_read_by_the_workers(spark, s3_endpoint, make_sample, monkeypatch, tmp_path):
+    """No s3a jars here: the driver lists s3:// with pyarrow.fs and the workers GET the objects."""
+    import boto3
+
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="raw-images")
+    for i in range(6):
+        client.put_object(Bucket="raw-images", Key=f"set/{'cat' if i % 2 else 'dog'}/{i}.jpg",
+                          Body=make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
+    client.put_object(Bucket="raw-images", Key="set/dog/broken.jpg", Body=b"\xff\xd8 not a jpeg")
+    report = run_split(spark, split_config(["--input", "s3://raw-images/set", "--output", str(tmp_path / "out"),
+                                            "--phash", "off"]))
+    assert report["reconciliation"]["reconciled"] and report["rows"] == 7
+    assert report["reconciliation"]["read_by_spark"] == 0
+    rows = pq.read_table(str(tmp_path / "out"), columns=["label", "status", "path"]).to_pylist()
+    assert sorted((r["label"], r["status"]) for r in rows) == [("cat", "ok")] * 3 + [("dog", "invalid")] + \
+        [("dog", "ok")] * 3
+    assert all(r["path"].startswith("s3://raw-images/set/") for r in rows)
+
+
+def test_the_pipeline_reads_a_manifest(spark, tmp_path, make_sample):
+    """The pipeline with --manifest: the workers fetch and probe, then a second pass transforms."""
+    import pyarrow as pa
+
+    from sparkprep.pipeline.flags import pipeline_config
+    from sparkprep.pipeline.spark import run_pipeline
+
+    paths = []
+    for i in range(6):
+        path = tmp_path / "raw" / ("cat" if i % 2 else "dog") / f"{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
+        paths.append(str(path))
+    pq.write_table(pa.table({"uri": paths}), str(tmp_path / "paths.parquet"))
+    report = run_pipeline(spark, pipeline_config(["--manifest", str(tmp_path / "paths.parquet"), "--input",
+                                                  str(tmp_path / "raw"), "--output", str(tmp_path / "out"),
+                                                  "--size", "16", "--phash", "off"]))
+    assert "a second Python pass to transform (--manifest)" in report["passes"]
+    assert report["stages"]["splits"]["reconciliation"]["reconciled"]
+    images = pq.read_table(str(tmp_path / "out" / "processed"), columns=["label", "width"]).to_pylist()
+    assert sorted(r["label"] for r in images) == ["cat"] * 3 + ["dog"] * 3 and {r["width"] for r in images} == {16}

@@ -83,6 +83,17 @@ def list_files(root: str, follow_symlinks: bool = False, links: Optional[List[st
     return sorted((prefix + f.path, f.size) for f in found)
 
 
+def child_names(uri: str) -> List[str]:
+    """The names directly inside a directory, through pyarrow.fs (for URIs Hadoop cannot read
+    here, such as s3:// without s3a); empty when it is not a directory."""
+    from pyarrow import fs
+
+    filesystem, base = arrow_filesystem(qualify(uri))
+    if filesystem.get_file_info(base).type != fs.FileType.Directory:
+        return []
+    return sorted(info.base_name for info in filesystem.get_file_info(fs.FileSelector(base)))
+
+
 def _list_local(base: str, follow: bool, links: List[str], mtimes: Dict[str, int]) -> List[Tuple[str, int]]:
     if os.path.isfile(base) and (follow or not os.path.islink(base)):
         mtimes["file:" + base] = os.stat(base).st_mtime_ns

@@ -149,6 +149,11 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig, claim_state: str = "ne
     if cfg.manifest:
         return manifest_catalog(spark, cfg)
     listing = listed_input(spark, cfg)
+    if not HadoopFS(spark).readable(listing.root):  # s3:// without s3a: the workers read the objects
+        rows = spark.createDataFrame(listing.to_read + listing.from_listing, "uri string, size long")
+        fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
+        listing.rec.read_by_spark = 0
+        return fetched_catalog(spark, rows, listing.root, cfg, fetch), listing.rec
     catalog = binary_scan(spark, cfg, listing).mapInArrow(
         functools.partial(catalog_batches, settings=probe_settings(cfg, listing.root, cfg.samples)),
         from_arrow_schema(CATALOG_SCHEMA))

@@ -53,9 +53,6 @@ def pipeline_values(s: Dict[str, Any]) -> PipelineConfig:
     if s.get("report"):
         raise ValueError("--report: the pipeline writes <output>/_run_report.json (and one per output); "
                          "expected no --report")
-    if s.get("manifest"):  # WIP issue 15: the one pass still lists --input
-        raise ValueError("--manifest: jobs/pipeline.py does not read manifests yet; run jobs/split.py --manifest, "
-                         "then jobs/preprocess.py and jobs/export.py")
     preprocess = preprocess_values(s)
     if preprocess.input_kind not in ("files", "webdataset", "auto"):
         raise ValueError(f"--input: expected raw files or WebDataset shards, got a {preprocess.input_kind} "

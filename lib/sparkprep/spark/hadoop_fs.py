@@ -27,6 +27,15 @@ class HadoopFS:
         path = self._path(uri)
         return path.getFileSystem(self._conf).makeQualified(path).toString()
 
+    def readable(self, uri: str) -> bool:
+        """Whether Hadoop has a FileSystem for the URI's scheme (s3:// needs s3a's jars, as on EMR)."""
+        scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+        try:
+            self._jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, self._conf)
+            return True
+        except Exception:  # noqa: BLE001 - py4j's UnsupportedFileSystemException: no class for the scheme
+            return False
+
     def exists(self, uri: str) -> bool:
         return bool(self._fs(uri).exists(self._path(uri)))
 

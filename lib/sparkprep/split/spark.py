@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from pyspark.storagelevel import StorageLevel
 
 from sparkprep.cli import UsageError
+from sparkprep.ingest.listing import child_names
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
 from sparkprep.ingest.spark import Reconciliation, catalog_frame, run_plan, tune_table_scan
 from sparkprep.report.run_report import StageClock
@@ -232,7 +233,10 @@ def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
     if cfg.input_kind != "auto" or cfg.manifest:
         return cfg
     fs = HadoopFS(spark)
-    names = [child.rsplit("/", 1)[-1] for child in fs.children(cfg.input)] if fs.is_dir(cfg.input) else []
+    if not fs.readable(cfg.input):  # s3:// without s3a: the workers will read it, pyarrow.fs lists it
+        names = child_names(cfg.input)
+    else:
+        names = [child.rsplit("/", 1)[-1] for child in fs.children(cfg.input)] if fs.is_dir(cfg.input) else []
     return dataclasses.replace(cfg, input_kind=kind_of_directory(names))
 
 
