@@ -20,7 +20,10 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPO
 
 
 def load_script(name):
-    """Import scripts/<name>.py as a module (scripts/ is not a package)."""
+    """Import scripts/<name>.py as a module (scripts/ is not a package; the scripts import each
+    other by name, as they do when run from scripts/)."""
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.append(str(REPO / "scripts"))
     spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -210,6 +210,7 @@ def test_a_delta_commit_that_loses_a_race_exits_with_the_conflict(spark, sample_
     args = ["--input", str(sample_tree), "--output", str(out), *SPLIT, "--format", "delta"]
     run_split(spark, split_config([*args, "--seed", "1"]))
     before = DeltaTable(str(out)).to_pyarrow_table()
+    run_dirs = sorted(p for p in os.listdir(out) if p.startswith("run-"))  # version 0's, kept for time travel
 
     def other_writer(name):
         if name == "delta-snapshot":
@@ -219,13 +220,12 @@ def test_a_delta_commit_that_loses_a_race_exits_with_the_conflict(spark, sample_
         run_split(spark, split_config([*args, "--seed", "42"]))
     table = DeltaTable(str(out))
     assert table.version() == 1 and table.to_pyarrow_table().num_rows == before.num_rows
-    assert not [p for p in os.listdir(out) if p.startswith("run-") and
-                not any(f["path"].startswith(p) for f in table.get_add_actions(flatten=True).to_pylist())]
+    assert sorted(p for p in os.listdir(out) if p.startswith("run-")) == run_dirs  # the loser's files are gone
 
 
 def test_a_full_disk_fails_the_run_and_keeps_the_old_table(sample_tree, make_sample, tmp_path):
     """The output on a 4 MB tmpfs (an unprivileged user and mount namespace: no root). A small split
-    fits; a split of 6 MB of images then hits ENOSPC: exit 1 with the cause, the old table whole,
+    fits; a split of ~12 MB of images then hits ENOSPC: exit 1 with the cause, the old table whole,
     no staging left behind."""
     if subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"]).returncode != 0:
         pytest.skip("unprivileged user namespaces are disabled on this kernel (unshare --user failed)")
@@ -235,9 +235,10 @@ def test_a_full_disk_fails_the_run_and_keeps_the_old_table(sample_tree, make_sam
     small, big, mount, saved = tmp_path / "small", tmp_path / "big", tmp_path / "mnt", tmp_path / "saved"
     shutil.copytree(sample_tree / "Hand", small / "Hand")
     rng = np.random.default_rng(3)
-    for i in range(60):  # noise: ~100 KB JPEGs that no compression shrinks
+    for i in range(60):  # noise: ~200 KB JPEGs that no compression shrinks
         make_sample.write(str(big / "noise" / f"n{i:03d}.jpg"),
-                          make_sample.jpeg_bytes(Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))))
+                          make_sample.jpeg_bytes(Image.fromarray(rng.integers(0, 255, (384, 384, 3), dtype=np.uint8))))
+    assert sum(p.stat().st_size for p in big.rglob("*.jpg")) > 6 << 20
     mount.mkdir()
     local_submit = load_script("local_submit")
     first = local_submit.submit_command("split", ["--input", small, "--output", mount / "out", *SPLIT])
