@@ -18,5 +18,8 @@ def test_a_10m_row_manifest_keeps_the_driver_flat(tmp_path_factory):
     assert chars > 512 * 2**20  # the 10M uris could not even be held by the driver's heap
     small, large = found[1_000_000], found[10_000_000]
     assert large["driver_python"] < small["driver_python"] + 30, (small, large)
-    assert large["driver_jvm"] < small["driver_jvm"] + 200, (small, large)
+    # The JVM's resident memory grows toward its heap limit as the scan makes garbage (measured: 512 MB
+    # at 1M rows, 802 MB at 10M), but it is bounded by the 512 MB heap plus the JVM's own off-heap
+    # memory: the 10M uris alone would need more than that heap.
+    assert large["driver_jvm"] < 1100, (small, large)
     assert not (base / "out").exists()  # --plan wrote nothing

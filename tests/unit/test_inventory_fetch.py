@@ -3,7 +3,9 @@ against moto's S3 server on 127.0.0.1."""
 
 import gzip
 import io
+import http.server
 import json
+import threading
 
 import pyarrow as pa
 import pyarrow.orc as orc
@@ -86,3 +88,59 @@ def test_batches_keep_their_order_through_the_thread_pool(bucket):
     batch = pa.RecordBatch.from_pydict({"uri": uris, "size": [i + 1 for i in range(30)]})
     out = next(fetched_batches(iter([batch]), bucket)).to_pylist()
     assert [r["path"] for r in out] == uris and all(r["content"] == bytes([i]) * (i + 1) for i, r in enumerate(out))
+
+
+class Throttling(http.server.ThreadingHTTPServer):
+    """127.0.0.1 S3 stand-in: GET /<bucket>/<key> answers 503 SlowDown `slow[key]` times, then the
+    object; keys in `denied` get 403 AccessDenied. Counts the requests per key."""
+
+    def __init__(self, objects, slow, denied):
+        self.objects, self.slow, self.denied, self.requests = objects, dict(slow), set(denied), {}
+        super().__init__(("127.0.0.1", 0), ThrottlingHandler)
+
+
+class ThrottlingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        key = self.path.split("?")[0].split("/", 2)[2]
+        server = self.server
+        server.requests[key] = server.requests.get(key, 0) + 1
+        if key in server.denied:
+            return self._error(403, "AccessDenied", "Access Denied")
+        if server.slow.get(key, 0) > 0:
+            server.slow[key] -= 1
+            return self._error(503, "SlowDown", "Please reduce your request rate.")
+        self._send(200, server.objects[key])
+
+    def _error(self, status, code, message):
+        self._send(status, f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+                   .encode())
+
+    def _send(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_throttling_is_retried_with_backoff_and_a_403_is_a_reason(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = Throttling({"slow.bin": b"x" * 5, "never.bin": b"y"}, {"slow.bin": 2, "never.bin": 99}, {"secret.bin"})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = FetchSettings(concurrency=2, endpoint=f"http://127.0.0.1:{server.server_address[1]}",
+                                 max_attempts=3)
+        assert fetch_one("s3://b/slow.bin", 5, settings)[2:] == (b"x" * 5, None, None)
+        assert server.requests["slow.bin"] == 3  # two 503 SlowDown answers, retried
+        denied = fetch_one("s3://b/secret.bin", 5, settings)
+        assert denied[3:] == ("unreadable", "403 AccessDenied: Access Denied") and server.requests["secret.bin"] == 1
+        never = fetch_one("s3://b/never.bin", 1, settings)  # still throttled after 3 retries: a reason, no failure
+        assert never[3] == "unreadable" and never[4].startswith("503 SlowDown") and server.requests["never.bin"] == 4
+    finally:
+        server.shutdown()

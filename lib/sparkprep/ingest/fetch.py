@@ -36,7 +36,8 @@ class FetchSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     max_file_bytes: int = 256 << 20
     endpoint: Optional[str] = None   # --s3-endpoint, else boto3's own ($AWS_ENDPOINT_URL_S3, ...)
-    max_attempts: int = 8            # per object, botocore's adaptive retries (throttling, 5xx, resets)
+    max_attempts: int = 8            # retries per object after the first GET (botocore's adaptive mode:
+    #                                  throttling, 5xx, connection resets), with exponential backoff
 
 
 def fetched_batches(batches: Iterator[pa.RecordBatch], settings: FetchSettings) -> Iterator[pa.RecordBatch]:
