@@ -91,7 +91,7 @@ def estimate(work: Workload, nodes: int, instance: str = DEFAULT_INSTANCE,
 def limits(work: Workload, get_rate: float) -> List[str]:
     """What bites first at this size, and what removes it."""
     found = []
-    if work.listed_on_driver:
+    if work.listed_on_driver and work.files >= 1_000_000:
         found.append(f"driver listing: ~{work.files * DRIVER_BYTES_PER_LISTED_FILE / 1e9:.1f} GB of driver memory "
                      f"and ~{work.files / LIST_KEYS_PER_SECOND / 3600:.1f} h of sequential LIST calls for "
                      f"{work.files:,} files; --manifest (an S3 Inventory report) removes both")

@@ -139,3 +139,24 @@ def test_the_pipeline_reads_a_manifest(spark, tmp_path, make_sample):
     assert report["stages"]["splits"]["reconciliation"]["reconciled"]
     images = pq.read_table(str(tmp_path / "out" / "processed"), columns=["label", "width"]).to_pylist()
     assert sorted(r["label"] for r in images) == ["cat"] * 3 + ["dog"] * 3 and {r["width"] for r in images} == {16}
+
+
+def test_plan_counts_and_sizes_a_folder_and_writes_nothing(spark, tmp_path, make_sample):
+    from sparkprep.report.run_report import summary_table
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    sizes = []
+    for i in range(5):
+        path = tmp_path / "raw" / "a" / f"{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
+        sizes.append(path.stat().st_size)
+    (tmp_path / "raw" / "a" / "notes.txt").write_text("skipped")
+    report = run_split(spark, split_config(["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "out"),
+                                            "--plan", "--plan-nodes", "3", "--plan-instance", "c5.4xlarge"]))
+    plan = report["plan"]
+    assert (plan["files"], plan["bytes"], plan["listed"], plan["nodes"], plan["vcpus"]) == (5, sum(sizes), 6, 3, 48)
+    assert plan["limits"] == [] and plan["bound_by"] == "CPU" and plan["get_per_second"] == 0  # local, small
+    assert summary_table(report).startswith("== plan: split of 5 files")
+    assert not (tmp_path / "out").exists()

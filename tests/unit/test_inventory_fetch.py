@@ -2,8 +2,8 @@
 against moto's S3 server on 127.0.0.1."""
 
 import gzip
-import io
 import http.server
+import io
 import json
 import threading
 

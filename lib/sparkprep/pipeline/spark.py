@@ -133,10 +133,12 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     so no image byte goes back to the JVM. One pass elsewhere (Delta, HDFS, S3): the rows are
     persisted on disk and Spark writes both tables from them. Otherwise two passes.
     """
+    # a manifest, or s3:// where Hadoop has no s3a: the ingest's fetcher reads the objects (two passes)
+    fetched = bool(cfg.manifest) or not (is_local(cfg.input) or HadoopFS(spark).readable(cfg.input))
     if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none" and \
-            cfg.near_duplicates != "merge" and not cfg.manifest:
+            cfg.near_duplicates != "merge" and not fetched:
         listing = listed_input(spark, cfg)
-        reader = _reader(spark, cfg)
+        reader = _reader(cfg)
         source, settings = _one_pass_source(spark, cfg, listing, reader)
         rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
                                  from_arrow_schema(ONE_PASS_SCHEMA))
@@ -161,7 +163,7 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         splits, merged = merged_near_duplicates(splits, cfg)
     persisted = splits.persist(StorageLevel.DISK_ONLY)
     why = "--stratify exact" if cfg.stratify == "exact" else "--near-duplicates merge" if merged is not None \
-        else "--manifest" if cfg.manifest else "samples of several files"
+        else "--manifest" if cfg.manifest else "the workers fetch the objects" if fetched else "samples of several files"
     return Plan(persisted if cfg.keep_content else persisted.drop("content"), preprocess_frame(persisted, cfg), rec,
                 f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged)
 
@@ -203,12 +205,11 @@ def _one_pass_files(batches, settings: OnePassSettings, targets):
     yield from one_pass_files(batches, settings, targets, task, failure_hook())
 
 
-def _reader(spark: SparkSession, cfg: PipelineConfig) -> str:
-    """binaryfile or workers: --read, else workers for local input (measured faster) and for URIs
-    Hadoop cannot read here (s3:// without s3a: the workers read through pyarrow.fs), binaryFile elsewhere."""
+def _reader(cfg: PipelineConfig) -> str:
+    """binaryfile or workers: --read, else workers for local input (measured faster), binaryFile elsewhere."""
     if cfg.read != "auto":
         return cfg.read
-    return "workers" if is_local(cfg.input) or not HadoopFS(spark).readable(cfg.input) else "binaryfile"
+    return "workers" if is_local(cfg.input) else "binaryfile"
 
 
 def _one_pass_source(spark: SparkSession, cfg: PipelineConfig, listing, reader: str):

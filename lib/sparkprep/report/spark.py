@@ -242,17 +242,18 @@ def _thumbnails_of(rows: DataFrame, where: Column, wanted: list) -> dict:
 
 @F.pandas_udf(BinaryType())
 def _file_thumbnail_udf(path: pd.Series, sha256: pd.Series) -> pd.Series:
-    """The thumbnail of the file at path when its bytes still hash to sha256 (b"" when they do not
-    decode); None when the file cannot be read or has changed."""
+    """The thumbnail of the local file at path when its bytes still hash to sha256 (b"" when they do
+    not decode); None when the file cannot be read, has changed or is remote (a GET per thumbnail
+    costs more than reading the table's bytes, and may need the job's own endpoint)."""
     import hashlib
 
-    from sparkprep.ingest.listing import read_bytes
+    from sparkprep.ingest.listing import is_local, read_bytes
     from sparkprep.report.row_images import thumbnail_jpeg
 
     out = []
     for p, digest in zip(path, sha256):
         try:
-            data = read_bytes(p) if isinstance(p, str) and "#" not in p else None
+            data = read_bytes(p) if isinstance(p, str) and "#" not in p and is_local(p) else None
         except (OSError, ValueError):  # gone, unreadable, or a scheme pyarrow does not know (hdfs://)
             data = None
         ok = data is not None and hashlib.sha256(data).hexdigest() == digest

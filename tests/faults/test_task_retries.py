@@ -1,0 +1,72 @@
+"""Task retries in real spark-submit runs (local[2,3]): attempt 0 of every task fails, and the
+outputs equal an undisturbed run's. Part of the fault suite (`make test-faults`)."""
+
+import json
+
+import pyarrow.parquet as pq
+from conftest import spark_submit
+
+
+def test_map_via_spark_submit_with_py_files_survives_injected_task_failures(spark, tmp_path, make_sample):
+    """--py-files ships the user's function; attempt 0 of every map task dies (local[2,3] retries):
+    the output equals an undisturbed in-session run, and the one raising sample is a map_error."""
+    from sparkprep.map.flags import map_config
+    from sparkprep.map.spark import run_map
+    from sparkprep.spark.faults import FAIL_ENV
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    root = tmp_path / "pairs"
+    for i in range(10):
+        make_sample.write(str(root / "x" / f"r{i}.dat"), bytes(range(i, i + 40)))
+        make_sample.write(str(root / "x" / f"r{i}.hea"), f"r{i} 1 250 {40 + i}".encode())
+    run_split(spark, split_config(["--input", str(root), "--output", str(tmp_path / "splits"), "--samples",
+                                   "basename", "--extensions", "dat,hea"]))
+    module = tmp_path / "signal_features.py"
+    module.write_text("def extract(s):\n"
+                      "    if s['__key__'] == 'x/r7':\n"
+                      "        raise ValueError('bad header')\n"
+                      "    return {'total': sum(s['dat']), 'fs': int(s['hea'].split()[2])}\n")
+    args = ["--input", tmp_path / "splits", "--map", "signal_features:extract", "--schema", "total bigint, fs int"]
+    result = spark_submit("map", *args, "--output", tmp_path / "failed", master="local[2,3]", env={FAIL_ENV: "3"},
+                          py_files=[module])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "injected failure after 3 records" in result.stdout + result.stderr
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    spark.sparkContext.addPyFile(str(module))
+    try:
+        run_map(spark, map_config([*map(str, args), "--output", str(tmp_path / "calm")]))
+    finally:
+        sys.path.remove(str(tmp_path))
+    failed, calm = (sorted(pq.read_table(str(tmp_path / name)).to_pylist(), key=lambda r: r["sample"])
+                    for name in ("failed", "calm"))
+    assert failed == calm and len(failed) == 10
+    statuses = {r["sample"]: r["status"] for r in failed}
+    assert statuses.pop("x/r7") == "map_error" and set(statuses.values()) == {"ok"}
+    assert {r["sample"]: r["total"] for r in failed}["x/r2"] == sum(range(2, 42))
+
+
+def test_pipeline_from_a_config_file_survives_killed_tasks_with_the_same_tables(spark, sample_tree, tmp_path):
+    """--config holds every setting; attempt 0 of every task dies after writing its files (local[2,3]
+    retries): the driver keeps only the retries' files, and the tables equal an undisturbed run's."""
+    from sparkprep.pipeline.flags import pipeline_config
+    from sparkprep.pipeline.spark import run_pipeline
+    from sparkprep.spark.faults import FAIL_ENV
+
+    config = tmp_path / "pipeline.json"
+    config.write_text(json.dumps({"input": str(sample_tree), "ratios": [0.7, 0.15, 0.15], "seed": 42, "size": 32,
+                                  "augment": ["hflip"], "copies": 1, "to": ["imagefolder"]}))
+    result = spark_submit("pipeline", "--config", config, "--output", tmp_path / "killed", master="local[2,3]",
+                          env={FAIL_ENV: "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "injected failure" in result.stdout + result.stderr and "== pipeline summary ==" in result.stdout
+    run_pipeline(spark, pipeline_config(["--config", str(config), "--output", str(tmp_path / "calm")]))
+    for table in ("splits", "processed"):
+        killed, calm = (sorted(pq.read_table(str(tmp_path / run / table)).to_pylist(),
+                               key=lambda r: (r["path"], r.get("aug_index") or 0)) for run in ("killed", "calm"))
+        assert killed == calm and len(killed) >= 84
+    report = json.loads((tmp_path / "killed" / "_run_report.json").read_text())
+    assert report["published"] == ["splits", "processed", "imagefolder"]
+    assert (tmp_path / "killed" / "imagefolder" / "train").is_dir()
