@@ -40,7 +40,7 @@ HASH_MS_PER_MB = 0.067 / PHOTO_MB            # sha256, one process
 PHASH_MS_PER_MB = 1.10 / PHOTO_MB            # the 1/8-scale decode for phash
 DECODE_MS_PER_MB = 1.418 / PHOTO_MB          # draft (DCT-scaled) decode to >= 224 px
 PIPELINE_FIXED_MS = 3.23 - 0.067 - 1.418     # resize, encode, Arrow and parquet per image (pipeline CPU 3.23 ms)
-GET_MS_PER_OBJECT = 1000 / 254               # scripts/bench_fetch.py: 254 objects/s per task at +20 ms per GET
+GET_MS_PER_OBJECT = 1000 / 261               # scripts/bench_fetch.py: 261 objects/s per task at +20 ms per GET
 DRIVER_BYTES_PER_LISTED_FILE = 400           # a listed (uri, size) in the driver's Python list, and its relative path
 LIST_KEYS_PER_SECOND = 1000 / 0.08           # one LIST call returns 1,000 keys, ~80 ms each, one after another
 S3_GETS_PER_PREFIX = 5500                    # S3's documented GET rate per prefix
