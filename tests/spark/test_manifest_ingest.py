@@ -43,15 +43,19 @@ def test_an_inventory_lists_and_the_workers_fetch_every_object(spark, s3_endpoin
     assert sum(r["status"] == "ok" and r["format"] == "JPEG" for r in rows) == 30
 
 
+def write_images(make_sample, root, indices, folder=lambda i: "cat" if i % 2 else "dog"):
+    """Small JPEGs at root/<folder(i)>/<i>.jpg; their paths."""
+    paths = []
+    for i in indices:
+        paths.append(root / folder(i) / f"{i}.jpg")
+        make_sample.write(str(paths[-1]), make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
+    return paths
+
+
 def test_a_parquet_table_of_uris_is_a_manifest(spark, tmp_path, make_sample):
     import pyarrow as pa
 
-    paths = []
-    for i in range(4):
-        path = tmp_path / "raw" / "a" / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
-        paths.append(str(path))
+    paths = [str(p) for p in write_images(make_sample, tmp_path / "raw", range(4), folder=lambda i: "a")]
     pq.write_table(pa.table({"uri": paths}), str(tmp_path / "paths.parquet"))
     fetch = FetchSettings(concurrency=2)
     listing, _ = manifest_listing(spark, str(tmp_path / "paths.parquet"), fetch)
@@ -70,10 +74,7 @@ def test_split_with_a_manifest_writes_a_reconciled_table(spark, tmp_path, make_s
     paths = []
 
     def grow(count):
-        for i in range(len(paths), len(paths) + count):
-            path = tmp_path / "raw" / ("cat" if i % 2 else "dog") / f"{i}.jpg"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 6, i)))
+        for path in write_images(make_sample, tmp_path / "raw", range(len(paths), len(paths) + count)):
             paths.append((str(path), path.stat().st_size))
         table = paths + [(str(tmp_path / "raw" / "dog" / "notes.txt"), 3)]  # not an image: counted, skipped
         pq.write_table(pa.table({"uri": [p for p, _ in table], "size": [s for _, s in table]}),
@@ -125,12 +126,7 @@ def test_the_pipeline_reads_a_manifest(spark, tmp_path, make_sample):
     from sparkprep.pipeline.flags import pipeline_config
     from sparkprep.pipeline.spark import run_pipeline
 
-    paths = []
-    for i in range(6):
-        path = tmp_path / "raw" / ("cat" if i % 2 else "dog") / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
-        paths.append(str(path))
+    paths = [str(p) for p in write_images(make_sample, tmp_path / "raw", range(6))]
     pq.write_table(pa.table({"uri": paths}), str(tmp_path / "paths.parquet"))
     report = run_pipeline(spark, pipeline_config(["--manifest", str(tmp_path / "paths.parquet"), "--input",
                                                   str(tmp_path / "raw"), "--output", str(tmp_path / "out"),
@@ -146,12 +142,7 @@ def test_plan_counts_and_sizes_a_folder_and_writes_nothing(spark, tmp_path, make
     from sparkprep.split.flags import split_config
     from sparkprep.split.spark import run_split
 
-    sizes = []
-    for i in range(5):
-        path = tmp_path / "raw" / "a" / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(i, i)))
-        sizes.append(path.stat().st_size)
+    sizes = [p.stat().st_size for p in write_images(make_sample, tmp_path / "raw", range(5), folder=lambda i: "a")]
     (tmp_path / "raw" / "a" / "notes.txt").write_text("skipped")
     report = run_split(spark, split_config(["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "out"),
                                             "--plan", "--plan-nodes", "3", "--plan-instance", "c5.4xlarge"]))
