@@ -77,9 +77,14 @@ def claimed_output(spark: SparkSession, output: str, fmt: str, job: str,
     fs = HadoopFS(spark)
     uri = fs.qualify(output).rstrip("/")
     run_id = uuid.uuid4().hex[:12]
-    _table_state(fs, uri, kind)  # refuse a foreign output before writing even a lock beside it
     lock = ownership.swap_paths(uri, run_id)["lock"]
     read, delete = (lambda: fs.read_text(lock)), (lambda: fs.delete(lock))
+    try:
+        _table_state(fs, uri, kind)  # refuse a foreign output before writing even a lock beside it
+    except UsageError:
+        if fs.exists(lock):  # a run holds it: what looks foreign is that run's first, unmarked write
+            raise ownership.Locked(ownership.locked_message(lock, read())) from None
+        raise
     ownership.acquire_lock(lambda text: fs.create_exclusive(lock, text), read, delete, lock, run_id)
     try:
         recover_table(fs, uri)
