@@ -124,8 +124,9 @@ def test_a_concurrent_run_fails_and_a_dead_runs_lock_is_taken_over(spark, tiny_t
     lock = tmp_path / "splits.__lock"
     live = subprocess.Popen(["sleep", "60"])
     try:
-        lock.write_text(json.dumps({"run_id": "aaaaaaaaaaaa", "host": os.uname().nodename, "pid": live.pid}))
-        with pytest.raises(ownership.Locked, match="another sparkprep run is writing this output"):
+        lock.write_text(json.dumps({"run_id": "aaaaaaaaaaaa", **ownership.holder_identity(), "pid": live.pid,
+                                    "pid_start": ownership.process_start(live.pid)}))
+        with pytest.raises(ownership.Locked, match="another sparkprep run is writing this output.*it is running"):
             split(spark, tiny_tree, out)
         assert not out.exists() and lock.exists()
     finally:
@@ -133,6 +134,28 @@ def test_a_concurrent_run_fails_and_a_dead_runs_lock_is_taken_over(spark, tiny_t
         live.wait()
     split(spark, tiny_tree, out)  # its holder is dead now: the lock is taken over
     assert out.exists() and not lock.exists()
+    # a lock without the identity fields (an older sparkprep, another machine): refused, with the way out
+    lock.write_text(json.dumps({"run_id": "bbbbbbbbbbbb", "host": os.uname().nodename, "pid": live.pid}))
+    with pytest.raises(ownership.Locked, match="cannot tell whether it is alive.*delete the lock file by hand"):
+        split(spark, tiny_tree, out)
+    os.remove(lock)
+
+
+def test_a_table_lock_on_s3a_is_a_conditional_put_not_hadoops_check_then_put(spark, s3_endpoint, monkeypatch):
+    """S3A's and EMRFS's create(overwrite=false) checks, then PUTs unconditionally: two runs could
+    both create the lock. The table lock on S3 goes through boto3's If-None-Match instead."""
+    import boto3
+
+    from sparkprep.spark.hadoop_fs import HadoopFS
+
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="table-locks")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    fs = HadoopFS(spark)  # no s3a jars here: a Hadoop call on s3a:// would fail, so this is boto3's PUT
+    assert fs.create_exclusive("s3a://table-locks/out.__lock", "one")
+    assert not fs.create_exclusive("s3a://table-locks/out.__lock", "two")
+    assert not fs.create_exclusive("s3://table-locks/out.__lock", "three")  # one object, whatever the scheme
+    body = boto3.client("s3", endpoint_url=s3_endpoint).get_object(Bucket="table-locks", Key="out.__lock")["Body"]
+    assert body.read() == b"one"
 
 
 def test_a_failed_reconciliation_publishes_nothing(spark, tiny_tree, tmp_path, monkeypatch):

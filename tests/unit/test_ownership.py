@@ -85,12 +85,159 @@ def test_uris_compare_across_spellings():
     assert not ownership.same_uri("s3://b/x", "s3://b/xy")
 
 
-def test_a_dead_holders_lock_is_stale_and_a_live_ones_is_not():
-    import os
-    import socket
+class MemoryStore:
+    """A store with an exclusive create, as O_EXCL, HDFS and S3's If-None-Match give; `on_read` runs
+    after a read returns (a test forces another run's steps in there)."""
 
-    live = json.dumps({"run_id": "x", "host": socket.gethostname(), "pid": os.getpid()})
-    assert ownership.lock_holder_alive(live)
-    dead = json.dumps({"run_id": "x", "host": socket.gethostname(), "pid": 2 ** 22 + 12345})
-    assert not ownership.lock_holder_alive(dead)
-    assert ownership.lock_holder_alive(json.dumps({"run_id": "x", "host": "another-host", "pid": 1}))
+    def __init__(self):
+        self.files = {}
+        self.on_read = None
+
+    def create(self, name, text):
+        if name in self.files:
+            return False
+        self.files[name] = text
+        return True
+
+    def read(self, name):
+        text = self.files.get(name)
+        if self.on_read:
+            hook, self.on_read = self.on_read, None
+            hook()
+        return text
+
+    def delete(self, name):
+        self.files.pop(name, None)
+
+    def lock_files(self):
+        return ownership.LockFiles(self.create, self.read, self.delete)
+
+
+def dead_lock_text():
+    """A lock whose holder provably died: this machine's identity, a pid that is not running."""
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    here = ownership.holder_identity()
+    return json.dumps({"run_id": "dddddddddddd", **here, "pid": gone.pid, "pid_start": 1})
+
+
+def test_two_takeovers_of_a_dead_holders_lock_forced_to_interleave_leave_one_holder():
+    """Run C reads the dead holder's lock; run B takes it over completely; then C goes on. C must not
+    delete B's fresh lock (the old takeover read, deleted unconditionally, then created)."""
+    store = MemoryStore()
+    store.files["out.__lock"] = dead_lock_text()
+    files = store.lock_files()
+    took = []
+
+    def run_b():
+        ownership.acquire_lock(files, "out.__lock", "out.__lock", "bbbbbbbbbbbb")
+        took.append("b")
+
+    store.on_read = run_b  # B runs entirely between C's read of the stale lock and C's next step
+    with pytest.raises(ownership.Locked, match="run bbbbbbbbbbbb"):
+        ownership.acquire_lock(files, "out.__lock", "out.__lock", "cccccccccccc")
+    assert took == ["b"] and json.loads(store.files["out.__lock"])["run_id"] == "bbbbbbbbbbbb"
+    assert list(store.files) == ["out.__lock"]  # no takeover marker left behind
+
+
+def test_a_takeover_in_progress_is_not_taken_over_twice():
+    store = MemoryStore()
+    stale = dead_lock_text()
+    store.files["out.__lock"] = stale
+    store.files[ownership.takeover_marker("out.__lock", stale)] = "another run's marker"
+    with pytest.raises(ownership.Locked, match="a takeover marker is there"):
+        ownership.acquire_lock(store.lock_files(), "out.__lock", "out.__lock", "cccccccccccc")
+    assert store.files["out.__lock"] == stale
+
+
+def test_a_dead_holders_lock_is_taken_over_and_released():
+    store = MemoryStore()
+    store.files["out.__lock"] = dead_lock_text()
+    files = store.lock_files()
+    ownership.acquire_lock(files, "out.__lock", "out.__lock", "eeeeeeeeeeee")
+    assert json.loads(store.files["out.__lock"])["run_id"] == "eeeeeeeeeeee"
+    ownership.release_lock(files, "out.__lock", "ffffffffffff")  # not ours: kept
+    assert "out.__lock" in store.files
+    ownership.release_lock(files, "out.__lock", "eeeeeeeeeeee")
+    assert store.files == {}
+
+
+def test_a_holder_is_dead_only_when_every_identity_field_matches_and_its_process_is_gone():
+    import os
+
+    here = ownership.holder_identity()
+    assert here["boot_id"] and here["pid_ns"] and here["pid_start"]
+    alive = json.dumps({"run_id": "x", **here})
+    assert ownership.holder_state(alive) == "alive"
+    assert ownership.holder_state(dead_lock_text()) == "dead"
+    reused = json.dumps({"run_id": "x", **here, "pid_start": here["pid_start"] - 1})  # the pid is another process now
+    assert ownership.holder_state(reused) == "dead"
+    # the same host name elsewhere (a container with --hostname, SageMaker's algo-1): cannot tell
+    for field, other in (("host", "another-host"), ("boot_id", "another-boot"), ("pid_ns", 1)):
+        gone = json.loads(dead_lock_text())
+        assert ownership.holder_state(json.dumps({**gone, field: other})) == "unknown"
+    # a lock of an older sparkprep (host and pid only): never judged dead
+    old = json.dumps({"run_id": "x", "host": here["host"], "pid": 2 ** 22 + 12345})
+    assert ownership.holder_state(old) == "unknown" and ownership.lock_holder_alive(old)
+    assert ownership.holder_state("not json") == "unknown" and os.getpid() == here["pid"]
+
+
+def test_a_live_holder_is_still_alive_seen_from_another_pid_namespace(tmp_path):
+    """The old check (same host name, pid gone) judged a live holder dead from inside a container:
+    there, the holder's pid is not visible, but the PID namespace differs."""
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is needed for this test"
+    alive = ownership.lock_text("aaaaaaaaaaaa")
+    (tmp_path / "lock").write_text(alive)
+    probe = ("import sys; from sparkprep.spark import ownership; "
+             "text = open(sys.argv[1]).read(); "
+             "print(ownership.holder_state(text), ownership.lock_holder_alive(text))")
+    done = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c", probe,
+                           str(tmp_path / "lock")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"unshare --pid needs root (as CI has): {done.stderr}"
+    assert done.stdout.split() == ["unknown", "True"]
+    store = MemoryStore()
+    store.files["out.__lock"] = alive
+    with pytest.raises(ownership.Locked, match="it is running"):
+        ownership.acquire_lock(store.lock_files(), "out.__lock", "out.__lock", "bbbbbbbbbbbb")
+
+
+def test_an_s3_store_that_ignores_conditional_writes_cannot_hold_a_lock():
+    class IgnoresConditions:
+        def put_object(self, **kwargs):
+            return {}
+
+    with pytest.raises(RuntimeError, match="ignores conditional writes"):
+        ownership.create_exclusive_s3("b", "out/_sparkprep.lock", "{}", IgnoresConditions())
+
+
+def test_takeovers_on_s3_forced_to_interleave_leave_one_holder(s3_endpoint):
+    """The same protocol on S3 (If-None-Match creates), against a real S3 API on loopback."""
+    import boto3
+
+    from sparkprep.export.destinations import S3Destination
+
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="locks")
+    dest = S3Destination("s3://locks/export", s3_endpoint)
+    dest.write_text(ownership.EXPORT_LOCK, dead_lock_text())
+    files = ownership.LockFiles(dest.create_exclusive, dest.read_text, dest.delete)
+    reads = []
+
+    def read(name):
+        text = dest.read_text(name)
+        if not reads:
+            reads.append(name)
+            ownership.acquire_lock(files, ownership.EXPORT_LOCK, "lock", "bbbbbbbbbbbb")  # B, entirely, now
+        return text
+
+    with pytest.raises(ownership.Locked, match="run bbbbbbbbbbbb"):
+        ownership.acquire_lock(ownership.LockFiles(dest.create_exclusive, read, dest.delete),
+                               ownership.EXPORT_LOCK, "lock", "cccccccccccc")
+    assert json.loads(dest.read_text(ownership.EXPORT_LOCK))["run_id"] == "bbbbbbbbbbbb"
+    assert dest.names() == [ownership.EXPORT_LOCK]

@@ -18,7 +18,7 @@ import tempfile
 from typing import Iterable, List, Optional, Tuple
 
 from sparkprep.ingest.listing import is_local, qualify
-from sparkprep.spark.ownership import create_exclusive_file
+from sparkprep.spark.ownership import create_exclusive_file, create_exclusive_s3
 
 TEMP_MARKER = ".tmp-"
 
@@ -138,16 +138,7 @@ class S3Destination:
 
     def create_exclusive(self, rel: str, text: str) -> bool:
         """PUT only if the key does not exist (If-None-Match: *, S3's conditional write); False if it does."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=text.encode("utf-8"),
-                                   IfNoneMatch="*")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                return False
-            raise
-        return True
+        return create_exclusive_s3(self.bucket, self._key(rel), text, self.client)
 
     def names(self) -> List[str]:
         """The top-level names below the prefix (files, and 'directories' of deeper keys)."""

@@ -150,9 +150,8 @@ def claimed_export(dest, output: str, run_id: str):
         raise UsageError(f"--output: expected a directory, got a file: {output}")
     _check_ours(dest, output)
     lock = ownership.EXPORT_LOCK
-    read, delete = (lambda: dest.read_text(lock)), (lambda: dest.delete(lock))
-    ownership.acquire_lock(lambda text: dest.create_exclusive(lock, text), read, delete,
-                           f"{output.rstrip('/')}/{lock}", run_id)
+    files = ownership.LockFiles(dest.create_exclusive, dest.read_text, dest.delete)
+    ownership.acquire_lock(files, lock, f"{output.rstrip('/')}/{lock}", run_id)
     try:
         journal = ownership.json_object(dest.read_text(EXPORT_JOURNAL))
         if journal and isinstance(journal.get("files"), list):
@@ -165,7 +164,7 @@ def claimed_export(dest, output: str, run_id: str):
         _check_ours(dest, output)
         yield
     finally:
-        ownership.release_lock(read, delete, run_id)
+        ownership.release_lock(files, lock, run_id)
 
 
 def _is_staging(name: str) -> bool:
@@ -175,7 +174,8 @@ def _is_staging(name: str) -> bool:
 def _check_ours(dest, output: str) -> None:
     """UsageError unless the output is new, empty, or an export of sparkprep's (its own protocol
     files, a lock, a journal or staging of a crashed run, do not make a directory foreign)."""
-    names = [n for n in dest.names() if n not in (ownership.EXPORT_LOCK, EXPORT_JOURNAL) and not _is_staging(n)]
+    names = [n for n in dest.names() if n != EXPORT_JOURNAL and not n.startswith(ownership.EXPORT_LOCK)
+             and not _is_staging(n)]  # the lock, and a takeover marker beside it (ownership.take_over)
     try:
         ownership.classify_output(names, dest.read_text, ownership.EXPORT, output)
     except ownership.NotOurs as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import List, Optional
 
 from pyspark.sql import SparkSession
 
-from sparkprep.spark.ownership import create_exclusive_file
+from sparkprep.spark.ownership import create_exclusive_file, create_exclusive_s3
 
 
 class HadoopFS:
@@ -72,7 +73,17 @@ class HadoopFS:
         return bytes(data).decode("utf-8", errors="replace")
 
     def create_exclusive(self, uri: str, text: str) -> bool:
-        """Create a file only if it does not exist; False if it does. Atomic on local disks and HDFS."""
+        """Create a file only if it does not exist; False if it does.
+
+        Atomic on local disks (O_EXCL), HDFS, GCS and ABFS (their create(overwrite=false) is a
+        precondition on the store). Not on S3A or EMRFS, where it is a check followed by a PUT:
+        there the object is created with boto3's conditional PUT (If-None-Match: *) instead.
+        """
+        match = re.match(r"^s3[an]?://([^/]+)/(.+)$", uri)
+        if match:
+            import boto3  # its endpoint and credentials from the environment, as on EMR
+
+            return create_exclusive_s3(match.group(1), match.group(2), text, boto3.client("s3"))
         local = self.local_path(uri)
         if local is not None:
             return create_exclusive_file(local, text)

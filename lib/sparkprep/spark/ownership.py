@@ -22,7 +22,8 @@ import os
 import re
 import socket
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from sparkprep import __version__
 
@@ -202,52 +203,193 @@ def create_exclusive_file(path: str, text: str) -> bool:
     return True
 
 
-def lock_text(run_id: str) -> str:
-    """What a lock file says about its holder."""
-    return json.dumps({"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
-                       "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+def create_exclusive_s3(bucket: str, key: str, text: str, client) -> bool:
+    """PUT only if the key does not exist (If-None-Match: *, S3's conditional write); False if it does.
 
+    A store that ignores the condition would let two runs both "create" the lock, so the
+    condition is checked once more on the object just written: a second conditional PUT must
+    be refused. If it is not, the store cannot hold a lock: RuntimeError, nothing published.
+    """
+    from botocore.exceptions import ClientError
 
-def lock_holder_alive(text: Optional[str]) -> bool:
-    """False only when the holder provably died: same host, and its pid is gone."""
-    holder = json_object(text)
-    if not holder or holder.get("host") != socket.gethostname():
+    def put() -> bool:
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412",
+                                                              "ConditionalRequestConflict"):
+                return False
+            raise
         return True
-    try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
+
+    if not put():
         return False
-    except (PermissionError, KeyError, TypeError, ValueError):
-        return True
+    if put():
+        raise RuntimeError(f"s3://{bucket}/{key}: this S3 store ignores conditional writes (If-None-Match), so "
+                           "two runs could both hold the lock; write to a store that honours them (AWS S3, MinIO)")
     return True
 
 
-def acquire_lock(create: Callable[[str], bool], read: Callable[[], Optional[str]], delete: Callable[[], None],
-                 where: str, run_id: str) -> None:
-    """Take a lock through an exclusive create; take over a dead holder's lock; Locked otherwise.
+# -- the lock: one run at a time per output -------------------------------------------------------------
+#
+# A lock file names its holder: the run id, and what proves on this machine whether the holder's
+# process still runs (host name, boot id, PID-namespace inode, pid and the process's start time).
+# A lock is taken over only when its holder provably died: every identity field matches this
+# machine and the process is gone (or its pid now belongs to a process started later). Anything
+# else (another machine or container with the same host name, another boot, an older lock
+# without these fields) is treated as alive and refused, naming the holder and the way out.
+#
+# The takeover is atomic on any store with an exclusive create (O_EXCL locally, HDFS's
+# create(overwrite=false), S3's If-None-Match): a run that found a dead holder's lock first
+# creates the takeover marker <lock>.takeover-<digest of that lock's text>. Only one run can
+# create it, so only one run replaces that generation of the lock; it reads the lock again,
+# and deletes it only if it still holds the dead holder's text (no one else may change it
+# while the marker exists). Then it creates its own lock with the exclusive create, as usual.
 
-    create(text) creates the lock file only if it does not exist; read() and delete() act on it.
-    """
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+TAKEOVER = ".takeover-"
+
+
+@dataclass(frozen=True)
+class LockFiles:
+    """The three operations a lock needs on a store, by name (a URI or a path below the output)."""
+
+    create: Callable[[str, str], bool]    # create(name, text): exclusive; False if it exists
+    read: Callable[[str], Optional[str]]  # read(name): the text, None if missing or unreadable
+    delete: Callable[[str], None]
+
+
+def _read_first_line(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.readline().strip() or None
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> Optional[int]:
+    """When a process started (clock ticks after boot, /proc/<pid>/stat field 22), None if unknown or gone."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # after the command name, which may hold spaces
+    try:
+        return int(fields[19])  # field 22 of the whole line: starttime
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_namespace() -> Optional[int]:
+    """The inode of this process's PID namespace: two containers on one host differ here."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def holder_identity() -> Dict[str, Any]:
+    """What a lock records about the process that holds it."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "boot_id": _read_first_line(BOOT_ID), "pid_ns": pid_namespace(),
+            "pid": pid, "pid_start": process_start(pid)}
+
+
+def lock_text(run_id: str) -> str:
+    """What a lock file says about its holder."""
+    return json.dumps({"run_id": run_id, **holder_identity(),
+                       "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+
+def holder_state(text: Optional[str], here: Optional[Dict[str, Any]] = None) -> str:
+    """'dead' only when the holder provably died on this machine; 'alive' when its process runs;
+    'unknown' when this process cannot tell (another machine, container or boot, or a lock without
+    the identity fields). Only 'dead' may be taken over."""
+    holder = json_object(text)
+    here = here or holder_identity()
+    if not holder:
+        return "unknown"
+    for field_name in ("host", "boot_id", "pid_ns"):
+        if holder.get(field_name) is None or holder.get(field_name) != here.get(field_name):
+            return "unknown"
+    try:
+        pid = int(holder["pid"])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "dead"
+    except PermissionError:
+        pass  # it exists, under another user
+    except (KeyError, TypeError, ValueError):
+        return "unknown"
+    started = process_start(pid)
+    if started is not None and holder.get("pid_start") is not None and started != holder["pid_start"]:
+        return "dead"  # the pid was reused by a process started later
+    return "alive"
+
+
+def lock_holder_alive(text: Optional[str]) -> bool:
+    """False only when the holder provably died (holder_state 'dead')."""
+    return holder_state(text) != "dead"
+
+
+def acquire_lock(files: LockFiles, lock: str, where: str, run_id: str) -> None:
+    """Take the lock through an exclusive create; take over a provably dead holder's lock; Locked otherwise."""
     text = lock_text(run_id)
-    if create(text):
+    if files.create(lock, text):
         return
-    held = read()
-    if lock_holder_alive(held):
+    held = files.read(lock)
+    if held is None:  # released between our create and our read: one more try, as any run would
+        if files.create(lock, text):
+            return
+        held = files.read(lock)
+    if holder_state(held) != "dead":
         raise Locked(locked_message(where, held))
-    delete()  # its holder died on this host
-    if not create(text):
-        raise Locked(locked_message(where, read()))
+    if not take_over(files, lock, held, text):
+        now = files.read(lock)
+        if now == held:  # the marker is there: another run is taking over, or died doing it
+            marker = takeover_marker(lock, held)
+            raise Locked(f"{locked_message(where, held)} (a takeover marker is there: {marker.rsplit('/', 1)[-1]}; "
+                         "if no other sparkprep run is running, delete it too)")
+        raise Locked(locked_message(where, now))
 
 
-def release_lock(read: Callable[[], Optional[str]], delete: Callable[[], None], run_id: str) -> None:
+def takeover_marker(lock: str, held: str) -> str:
+    """The marker that gives one run the right to replace this generation of the lock."""
+    import hashlib
+
+    return f"{lock}{TAKEOVER}{hashlib.sha256(held.encode('utf-8')).hexdigest()[:16]}"
+
+
+def take_over(files: LockFiles, lock: str, held: str, text: str) -> bool:
+    """Replace the lock whose text is `held` (a dead holder's) with `text`; False when another run
+    got there first (it took over, or it holds the takeover marker)."""
+    marker = takeover_marker(lock, held)
+    if not files.create(marker, text):
+        return False  # another run is taking over this very generation
+    try:
+        if files.read(lock) != held:  # someone replaced it since we read it
+            return False
+        files.delete(lock)  # still the dead holder's: only the marker's holder may delete it
+        return files.create(lock, text)
+    finally:
+        files.delete(marker)
+
+
+def release_lock(files: LockFiles, lock: str, run_id: str) -> None:
     """Delete the lock only if this run holds it."""
-    held = json_object(read())
+    held = json_object(files.read(lock))
     if held and held.get("run_id") == run_id:
-        delete()
+        files.delete(lock)
 
 
 def locked_message(lock_uri: str, text: Optional[str]) -> str:
+    """Who holds the lock, whether this process can tell that it is alive, and the way out."""
     holder = json_object(text) or {}
+    state = holder_state(text)
+    why = ("it is running" if state == "alive" else
+           "sparkprep cannot tell whether it is alive (it ran on another machine, container or boot, or the lock "
+           "is from an older sparkprep)" if state == "unknown" else "another run is taking its lock over")
     return (f"another sparkprep run is writing this output (lock {lock_uri}: run {holder.get('run_id')}, "
-            f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started')}); "
-            "wait for it, or delete the lock file if that run is dead")
+            f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started')}); {why}: "
+            "wait for it, or, if you know that run is dead, delete the lock file by hand and run again")

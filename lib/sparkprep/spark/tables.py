@@ -78,19 +78,19 @@ def claimed_output(spark: SparkSession, output: str, fmt: str, job: str,
     uri = fs.qualify(output).rstrip("/")
     run_id = uuid.uuid4().hex[:12]
     lock = ownership.swap_paths(uri, run_id)["lock"]
-    read, delete = (lambda: fs.read_text(lock)), (lambda: fs.delete(lock))
+    files = ownership.LockFiles(fs.create_exclusive, fs.read_text, fs.delete)
     try:
         _table_state(fs, uri, kind)  # refuse a foreign output before writing even a lock beside it
     except UsageError:
         if fs.exists(lock):  # a run holds it: what looks foreign is that run's first, unmarked write
-            raise ownership.Locked(ownership.locked_message(lock, read())) from None
+            raise ownership.Locked(ownership.locked_message(lock, fs.read_text(lock))) from None
         raise
-    ownership.acquire_lock(lambda text: fs.create_exclusive(lock, text), read, delete, lock, run_id)
+    ownership.acquire_lock(files, lock, lock, run_id)
     try:
         recover_table(fs, uri)
         yield Claim(uri, run_id, fmt, job, _table_state(fs, uri, kind), kind)
     finally:
-        ownership.release_lock(read, delete, run_id)
+        ownership.release_lock(files, lock, run_id)
 
 
 def claim_directory(fs: HadoopFS, root: str, kind: str) -> None:
