@@ -130,3 +130,102 @@ def test_bad_columns_are_usage_errors_and_write_nothing(spark, churn, tmp_path, 
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         features(spark, "--input", root / "split", "--output", tmp_path / "f", *[x for kv in args.items() for x in kv])
     assert not (tmp_path / "f").exists() or not os.listdir(tmp_path / "f")
+
+
+@pytest.fixture(scope="module")
+def odd_table(spark, tmp_path_factory):
+    """A CSV split without --label-column (its own `label` is kept as src_label): a numeric x with many
+    zeros that decides the label, a column with text in some val rows, a category spelled __unknown__."""
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    root = tmp_path_factory.mktemp("odd")
+    lines = ["id,x,n,c,label"]
+    for i in range(600):
+        x = (-1, 0, 1)[i % 3]
+        lines.append(f"u{i},{x},{i % 7},{('a', 'b', '__unknown__')[i % 3 if i % 5 else 0]},{int(x == 0)}")
+    (root / "rows.csv").write_text("\n".join(lines) + "\n")
+    run_split(spark, split_config(["--input", str(root / "rows.csv"), "--input-kind", "table", "--key-by",
+                                   "column:id", "--output", str(root / "split")]))
+    table = pq.read_table(str(root / "split")).to_pandas()
+    val = table.index[table["split"] == "val"][:5]
+    table.loc[val, "n"] = "n/a"  # text in val rows only
+    os.makedirs(root / "edited")
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), str(root / "edited" / "part-0.parquet"))
+    return root
+
+
+def test_a_labels_column_kept_as_src_label_is_named_as_the_cause(spark, odd_table, tmp_path):
+    with pytest.raises(UsageError, match="'label' is null in every ok row of it; jobs/split.py kept the input's "
+                                         "own 'label' column as 'src_label'.*use --label-column src_label"):
+        features(spark, "--input", odd_table / "split", "--output", tmp_path / "f", "--label-column", "label")
+
+
+def test_libsvm_writes_numeric_zeros_so_xgboost_reads_the_csvs_values(spark, odd_table, tmp_path):
+    """An absent libsvm index is a missing value to XGBoost: a numeric 0 must be written, or a model
+    trained on the file sees 'missing' where serving sees 0."""
+    import xgboost as xgb
+
+    out = tmp_path / "f"
+    features(spark, "--input", odd_table / "edited", "--output", out, "--label-column", "src_label",
+                      "--categorical", "c", "--to", "libsvm,xgboost-csv")
+    names = names_of(out)
+    stored = libsvm_matrix(out / "libsvm" / "train" / "part-00000.libsvm", len(names))
+    values = pd_values(out / "xgboost-csv" / "train" / "part-00000.csv")
+    for row in range(values.shape[0]):
+        columns = set(stored.indices[stored.indptr[row]:stored.indptr[row + 1]])
+        wanted = {i for i in range(len(names)) if not np.isnan(values[row, i])}  # zeros too, one-hot ones too
+        assert columns == wanted, (row, sorted(columns), sorted(wanted))
+    assert np.allclose(stored.toarray(), np.nan_to_num(values))
+    assert (values[:, names.index("x")] == stored.toarray()[:, names.index("x")]).all()
+    labels = pd_labels(out / "xgboost-csv" / "train" / "part-00000.csv")
+    from_file = xgb.DMatrix(stored, label=labels)  # as XGBoost reads libsvm: an absent index is missing
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, from_file, num_boost_round=10)
+    serving = xgb.DMatrix(values)  # dense rows at serving time: 0 is 0, NaN is missing
+    assert np.allclose(booster.predict(from_file), booster.predict(serving), atol=1e-6)
+    zero = values[:, names.index("x")] == 0
+    assert zero.any() and booster.predict(serving)[zero].mean() > 0.5  # x = 0 means label 1, and it learned it
+
+
+def libsvm_matrix(path, width):
+    """A libsvm file as a CSR matrix of the given width: stored entries only."""
+    from scipy.sparse import csr_matrix
+
+    data, indices, indptr = [], [], [0]
+    for line in open(path).read().splitlines():
+        for item in line.split()[1:]:
+            i, v = item.split(":")
+            indices.append(int(i))
+            data.append(float(v))
+        indptr.append(len(indices))
+    return csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, width))
+
+
+def pd_labels(path):
+    import pandas as pd
+
+    return pd.read_csv(path, header=None).iloc[:, 0].to_numpy()
+
+
+def pd_values(path):
+    import pandas as pd
+
+    return pd.read_csv(path, header=None).iloc[:, 1:].to_numpy(dtype=float)
+
+
+def test_a_category_spelled_unknown_keeps_its_own_slot_and_text_in_val_keeps_a_column_numeric(
+        spark, odd_table, tmp_path):
+    out = tmp_path / "f"
+    report = features(spark, "--input", odd_table / "edited", "--output", out, "--label-column", "src_label",
+                      "--categorical", "c", "--to", "parquet")
+    names = names_of(out)
+    assert names[-4:] == ["c=__unknown__", "c=a", "c=b", "c=__unknown__2"] and len(set(names)) == len(names)
+    assert json.loads((out / "category_maps.json").read_text())["c"] == {"__unknown__": 0, "a": 1, "b": 2,
+                                                                         "__unknown__2": 3}
+    assert json.loads((out / "feature_names.json").read_text())["unknown_slots"] == {"c": "__unknown__2"}
+    table = pq.read_table(str(out / "parquet" / "train")).to_pandas()
+    spelled = table["c=__unknown__"] == 1  # the rows whose category is literally __unknown__
+    assert spelled.any() and (table.loc[spelled, "c=__unknown__2"] == 0).all()
+    # text in five val rows of `n` does not make it an ignored column: only the fit split decides
+    assert "n" in names and "n" not in report["features"]["ignored_columns"]
+    assert report["features"]["text_outside_fit_split"] == {"n": 5}

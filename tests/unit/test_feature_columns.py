@@ -12,6 +12,13 @@ def test_feature_names_follow_the_vector_numeric_then_one_hot_blocks_with_unknow
         "day_mins", "calls", "state=CA", "state=NY", "state=__unknown__", "plan=no", "plan=yes", "plan=__unknown__"]
 
 
+def test_a_category_spelled_like_the_unknown_slot_keeps_its_slot_and_names_stay_aligned():
+    maps = columns.category_maps(["c"], [["__unknown__", "a"]])
+    assert maps == {"c": {"__unknown__": 0, "a": 1, "__unknown__2": 2}}
+    assert columns.feature_names(["x"], maps) == ["x", "c=__unknown__", "c=a", "c=__unknown__2"]
+    assert columns.unknown_slot(["__unknown__", "__unknown__2"]) == "__unknown__3"
+
+
 def test_feature_names_must_be_distinct():
     with pytest.raises(ValueError, match="'a=b' twice"):
         columns.feature_names(["a=b"], columns.category_maps(["a"], [["b"]]))

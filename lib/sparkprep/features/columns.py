@@ -39,9 +39,19 @@ def split_key_column(split_config: Optional[dict]) -> Optional[str]:
     return key_by[len("column:"):] if key_by.startswith("column:") else None
 
 
+def unknown_slot(categories: Iterable[str]) -> str:
+    """The name of a column's unknown slot: UNKNOWN, or UNKNOWN<n> when a real category is spelled so."""
+    taken = set(categories)
+    name, n = UNKNOWN, 2
+    while name in taken:
+        name, n = f"{UNKNOWN}{n}", n + 1
+    return name
+
+
 def category_maps(categorical: Sequence[str], labels: Sequence[Sequence[str]]) -> Dict[str, Dict[str, int]]:
-    """Column -> {category: index in its one-hot block}, with UNKNOWN last (StringIndexer's 'keep')."""
-    return {column: {**{value: i for i, value in enumerate(values)}, UNKNOWN: len(values)}
+    """Column -> {category: index in its one-hot block}, with the unknown slot last (StringIndexer's 'keep');
+    a category that is itself spelled `__unknown__` keeps its own slot (the unknown one is renamed)."""
+    return {column: {**{value: i for i, value in enumerate(values)}, unknown_slot(values): len(values)}
             for column, values in zip(categorical, labels)}
 
 

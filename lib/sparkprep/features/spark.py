@@ -48,7 +48,8 @@ class Roles:
     label_strings: bool   # string labels: mapped to 0..k-1 (label_map.json); else used as numbers
     numeric: Tuple[str, ...]
     categorical: Tuple[str, ...]
-    ignored: Tuple[str, ...]  # columns that are neither (strings with text, for --numeric auto)
+    ignored: Tuple[str, ...]  # columns that are neither (strings with text in the fit split, for --numeric auto)
+    text_outside_fit: Optional[Dict[str, int]] = None  # numeric columns: values of other splits that are text (missing)
 
 
 def run_features(spark: SparkSession, cfg: FeaturesConfig, clock: Optional[StageClock] = None) -> dict:
@@ -61,9 +62,7 @@ def run_features(spark: SparkSession, cfg: FeaturesConfig, clock: Optional[Stage
         try:
             fit_rows = rows.where((F.col("status") == OK) & (F.col("split") == cfg.fit_split))
             if not fit_rows.limit(1).count():
-                present = sorted(r["split"] for r in rows.select("split").distinct().collect())
-                raise UsageError(f"--fit-split: expected a split with ok rows ({', '.join(present)}), "
-                                 f"got {cfg.fit_split!r}")
+                raise no_fit_rows(table, roles, cfg)
             clock.stage("fitting", f"{len(roles.numeric)} numeric, {len(roles.categorical)} categorical columns "
                                    f"on split {cfg.fit_split!r} only")
             labels = label_indexer(roles).fit(fit_rows) if roles.label_strings else None
@@ -93,6 +92,21 @@ def _source(spark: SparkSession, cfg: FeaturesConfig):
                          f"status, error; {cfg.input} has no {', '.join(missing)}")
     return table, {"uri": redact_uri(uri), "format": "delta" if delta else "parquet",
                    "split_job": report.get("job")}, report.get("config") or {}
+
+
+def no_fit_rows(table: DataFrame, roles: Roles, cfg: FeaturesConfig) -> UsageError:
+    """Why the fit split has no ok, labelled rows, and the way out."""
+    in_fit = table.where((F.col("status") == OK) & (F.col("split") == cfg.fit_split))
+    if in_fit.limit(1).count():  # ok rows there, but every one lacks a label
+        hint = "use another --label-column"
+        kept = f"src_{roles.label}"
+        if kept in table.columns:
+            hint = (f"jobs/split.py kept the input's own {roles.label!r} column as {kept!r} (it was split without "
+                    f"--label-column): use --label-column {kept}, or split again with --label-column {roles.label}")
+        return UsageError(f"--label-column: expected labels in split {cfg.fit_split!r}, but {roles.label!r} is null "
+                          f"in every ok row of it; {hint}")
+    present = sorted(r["split"] for r in table.where(F.col("status") == OK).select("split").distinct().collect())
+    return UsageError(f"--fit-split: expected a split with ok rows ({', '.join(present)}), got {cfg.fit_split!r}")
 
 
 def _types(table: DataFrame) -> Dict[str, str]:
@@ -136,7 +150,8 @@ def column_roles(table: DataFrame, cfg: FeaturesConfig, split_config: dict) -> R
         typed = [c for c in cfg.numeric if types[c] != "string"]
         strings = [c for c in cfg.numeric if types[c] == "string"]
     label_is_text = types[label] == "string"
-    texts, counted = _survey(table, strings + ([label] if label_is_text else []), typed + strings, cfg.fit_split)
+    texts, counted, elsewhere = _survey(table, strings + ([label] if label_is_text else []), typed + strings,
+                                        cfg.fit_split)
     if cfg.numeric is not None:
         for column in strings:
             if texts.get(column):
@@ -153,22 +168,30 @@ def column_roles(table: DataFrame, cfg: FeaturesConfig, split_config: dict) -> R
         raise UsageError("--numeric/--categorical: expected at least one feature column, got none "
                          f"(numeric columns found: none; columns: {', '.join(types)})")
     return Roles(label=label, label_strings=label_is_text and bool(texts.get(label)), numeric=numeric,
-                 categorical=tuple(cfg.categorical), ignored=ignored)
+                 categorical=tuple(cfg.categorical), ignored=ignored,
+                 text_outside_fit={c: elsewhere[c] for c in numeric if elsewhere.get(c)})
 
 
 def _survey(table: DataFrame, string_columns: List[str], candidates: List[str],
-            fit_split: str) -> Tuple[Dict[str, Optional[str]], Dict[str, int]]:
-    """One aggregate over the ok rows: per string column, one value that is not a number (None when
-    all are numbers or null); per candidate column, how many numbers the fit split has."""
+            fit_split: str) -> Tuple[Dict[str, Optional[str]], Dict[str, int], Dict[str, int]]:
+    """One aggregate over the ok rows: per string column, one value of the fit split that is not a
+    number (None when all are numbers or null); per candidate column, how many numbers the fit split
+    has; per string column, how many values of the other splits are not numbers.
+
+    Only the fit split decides what a column is: text in val or test rows never turns a numeric
+    column into an ignored one (those values are missing, and imputed like any other)."""
     if not string_columns and not candidates:
-        return {}, {}
-    text = [F.first(F.when(F.col(c).isNotNull() & _number(c).isNull(), F.col(c)), ignorenulls=True).alias(f"_t{i}")
+        return {}, {}, {}
+    fit = F.col("split") == fit_split
+    text_value = lambda c: F.col(c).isNotNull() & _number(c).isNull()  # noqa: E731
+    text = [F.first(F.when(fit & text_value(c), F.col(c)), ignorenulls=True).alias(f"_t{i}")
             for i, c in enumerate(string_columns)]
-    numbers = [F.count(F.when(F.col("split") == fit_split, _number(c))).alias(f"_n{i}")
-               for i, c in enumerate(candidates)]
-    found = table.where(F.col("status") == OK).agg(*text, *numbers).first()
+    elsewhere = [F.count(F.when(~fit & text_value(c), F.lit(1))).alias(f"_o{i}") for i, c in enumerate(string_columns)]
+    numbers = [F.count(F.when(fit, _number(c))).alias(f"_n{i}") for i, c in enumerate(candidates)]
+    found = table.where(F.col("status") == OK).agg(*text, *elsewhere, *numbers).first()
     return ({c: found[f"_t{i}"] for i, c in enumerate(string_columns)},
-            {c: found[f"_n{i}"] for i, c in enumerate(candidates)})
+            {c: found[f"_n{i}"] for i, c in enumerate(candidates)},
+            {c: int(found[f"_o{i}"] or 0) for i, c in enumerate(string_columns)})
 
 
 def labelled_rows(table: DataFrame, roles: Roles) -> DataFrame:
@@ -265,8 +288,10 @@ def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, 
     described = {"features": names, "label": {"column": roles.label, "map": label_map},
                  "numeric": list(roles.numeric), "categorical": list(roles.categorical),
                  "ignored_columns": list(roles.ignored), "unknown_category": columns.UNKNOWN,
+                 "unknown_slots": {c: max(m, key=m.get) for c, m in maps.items()},  # the last slot
                  "xgboost-csv": "label, then feature i in column i + 1; no header; empty = missing",
-                 "libsvm": "label, then i:value for non-zero features; i is 0-based (feature_names index)"}
+                 "libsvm": ("label, then i:value for every feature that is not missing, zeros included (as the "
+                            "CSV); i is 0-based (feature_names index); an absent index is a missing value")}
     fs.write_text(f"{staging}/feature_names.json", json.dumps(described, indent=2) + "\n")
     fs.write_text(f"{staging}/category_maps.json", json.dumps(maps, indent=2) + "\n")  # one-hot order
     if label_map is not None:
@@ -280,7 +305,8 @@ def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, 
         "rows": total, "counts": counts, "quarantine": quarantine,
         "features": {"count": len(names), "names": names, "fit_split": cfg.fit_split,
                      "fitted": fitted_statistics(model, roles, maps), "label_map": label_map,
-                     "unknown_categories": unknown, "ignored_columns": list(roles.ignored)},
+                     "unknown_categories": unknown, "ignored_columns": list(roles.ignored),
+                     "text_outside_fit_split": roles.text_outside_fit or {}},
         "seconds": seconds, "durations": dict(clock.durations),
         "throughput": {"rows_per_s": round(total / seconds, 1) if seconds else 0.0, "unit": "rows"},
         "versions": versions(spark.version),
@@ -338,8 +364,12 @@ def _lines(ok: DataFrame, target: str, names: List[str], label_name: str) -> Dat
     if target == "xgboost-csv":
         values = F.transform("_values", lambda x: F.when(F.isnan(x), F.lit("")).otherwise(x.cast("string")))
         line = F.concat_ws(",", label, values)
-    else:  # libsvm: 0-based index:value of the non-zero, non-missing features
-        pairs = F.transform("_values", lambda x, i: F.when((x == 0) | F.isnan(x), F.lit(None))
+    else:  # libsvm: 0-based index:value of every feature that is not missing, zeros included
+        # XGBoost reads an absent index as a missing value, never as 0. Leaving zeros out (numeric or
+        # one-hot) made a model trained on the file disagree with the same model on dense rows: with
+        # only 1.0 stored for a one-hot feature, it learned `c=b < 2.00001, missing -> no`, which sends
+        # a dense 0 the way of 1.0 (tests/spark/test_features_job.py). So the file holds the CSV's values.
+        pairs = F.transform("_values", lambda x, i: F.when(F.isnan(x), F.lit(None))
                             .otherwise(F.concat(i.cast("string"), F.lit(":"), x.cast("string"))))
         line = F.concat_ws(" ", label, F.filter(pairs, lambda p: p.isNotNull()))
     return ok.select(F.col("split").alias("_part"), "key", "sha256", line.alias("value"))
