@@ -60,6 +60,14 @@ def test_none_is_filtered_and_a_wrongly_typed_field_is_a_map_error_naming_it():
     assert "field 'extra': float is neither bytes" in out["a"]["error"]
 
 
+def test_non_string_keys_are_a_map_error_naming_the_key_not_a_failed_task():
+    for result, named in (({1: b"x"}, "key 1 (int)"), ({"jpg": b"x", (2, 3): b"y"}, "key (2, 3) (tuple)"),
+                          ({None: b"x"}, "key None (NoneType)")):
+        out = run(lambda s, result=result: result, rows(("a", "train", {"jpg": b"1"}), ("b", "train", {"jpg": b"2"})))
+        assert {r["status"] for r in out.values()} == {"map_error"}
+        assert out["a"]["error"].startswith(named) and "expected string keys" in out["a"]["error"]
+
+
 def test_batch_functions_get_lists_and_a_failing_batch_marks_its_samples():
     def per_batch(samples):
         return [{"k": s["__key__"].encode()} for s in samples]

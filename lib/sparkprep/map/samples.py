@@ -150,6 +150,11 @@ def to_row(base: Dict[str, Any], result: Any, fields: List[pa.Field]) -> Dict[st
         return row
     typed = {f.name: f for f in fields}
     members: List[Tuple[str, bytes]] = []
+    odd = [name for name in result if not isinstance(name, str)]
+    if odd:
+        row["status"], row["error"] = MAP_ERROR, (f"key {odd[0]!r} ({type(odd[0]).__name__}): expected string keys "
+                                                  "(member names or fields of --schema)")
+        return row
     for name, value in sorted(result.items()):
         if name.startswith("__"):
             continue
