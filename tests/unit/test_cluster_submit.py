@@ -121,12 +121,23 @@ def test_sagemaker_processing_job_maps_s3_channels_and_keeps_the_job_flags(submi
     assert app["ContainerArguments"] == ["--input", "/opt/ml/processing/input/input",
                                          "--output", "/opt/ml/processing/output/data", "--seed", "7"]
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job["ProcessingInputs"]}
+    # a directory channel ends with '/': S3Prefix s3://data-bkt/raw would also pull raw-old/ and raw.bak
     assert inputs == {"code": f"{code}/jobs/split.py", "py-files": f"{code}/sparkprep.zip",
-                      "conf": f"{code}/sagemaker/configuration.json", "input": "s3://data-bkt/raw"}
+                      "conf": f"{code}/sagemaker/configuration.json", "input": "s3://data-bkt/raw/"}
     assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == "s3://data-bkt/splits"
     conf = json.loads(s3.get_object(Bucket=name, Key="sparkprep/sagemaker/configuration.json")["Body"].read())
     assert conf[0]["Classification"] == "spark-defaults"
     assert "sparkprep-split-test" in capsys.readouterr().out
+
+
+def test_sagemaker_maps_files_as_files_and_directories_with_a_trailing_slash():
+    from sparkprep.submit.sagemaker import map_io
+
+    args, inputs, _ = map_io(["--input", "s3://b/rows/data.v2", "--labels", "s3://b/meta/labels.csv",
+                              "--output", "s3://b/out"], "mapped")
+    assert [i["S3Input"]["S3Uri"] for i in inputs] == ["s3://b/rows/data.v2/", "s3://b/meta/labels.csv"]
+    assert args[:4] == ["--input", "/opt/ml/processing/input/input", "--labels",
+                        "/opt/ml/processing/input/labels/labels.csv"]
 
 
 def test_sagemaker_dry_run_request_is_accepted_and_direct_io_passes_s3_through(submit, s3_endpoint, capsys):

@@ -68,15 +68,29 @@ def map_io(args: List[str], mode: str) -> Tuple[List[str], List[dict], List[dict
         if flag in MAPPED_FLAGS:
             name = MAPPED_FLAGS[flag]
             local = f"{BASE}/input/{name}"
+            if any(c in uri for c in "*?[{"):
+                raise aws.SubmitUsageError(f"{flag}: a glob ({uri}) cannot be a processing input channel; "
+                                           "use --io direct")
             tail = uri.rstrip("/").rsplit("/", 1)[-1]
-            # a single file (rows.csv, labels.csv) lands inside the channel directory
-            out[i + 1] = f"{local}/{tail}" if "." in tail else local
-            inputs.append(s3_input(name, uri, local))
+            if is_file_uri(uri):  # a single file (rows.csv, labels.csv) lands inside the channel directory
+                out[i + 1] = f"{local}/{tail}"
+                inputs.append(s3_input(name, uri, local))
+            else:  # S3Prefix matches keys by prefix: without the '/', s3://b/raw would also pull raw-old/ and raw.bak
+                out[i + 1] = local
+                inputs.append(s3_input(name, uri.rstrip("/") + "/", local))
         elif flag == "--output":
             out[i + 1] = f"{BASE}/output/data"
             outputs.append({"OutputName": "output", "AppManaged": False, "S3Output": {
                 "S3Uri": uri, "LocalPath": f"{BASE}/output/data", "S3UploadMode": "EndOfJob"}})
     return out, inputs, outputs
+
+
+FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".json", ".jsonl", ".tar", ".tar.gz", ".tgz", ".txt")
+
+
+def is_file_uri(uri: str) -> bool:
+    """Whether an input URI names one object (a table file, a manifest, a shard), not a directory."""
+    return not uri.endswith("/") and uri.lower().endswith(FILE_SUFFIXES)
 
 
 def processing_request(opts, job: str, args: List[str], region: str) -> dict:
