@@ -10,11 +10,11 @@ from sparkprep.cli import job_main
 from sparkprep.export.flags import export_config
 
 
-def main(argv=None) -> int:
+def main(argv=None, spark=None) -> int:
     from sparkprep.export.spark import run_export
     from sparkprep.report.run_report import export_summary
 
-    return job_main("export", export_config, run_export, argv, summary=export_summary)
+    return job_main("export", export_config, run_export, argv, summary=export_summary, spark=spark)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ from sparkprep.cli import job_main
 from sparkprep.features.flags import features_config
 
 
-def main(argv=None) -> int:
+def main(argv=None, spark=None) -> int:
     from sparkprep.features.spark import run_features
     from sparkprep.report.run_report import features_summary
 
-    return job_main("features", features_config, run_features, argv, summary=features_summary)
+    return job_main("features", features_config, run_features, argv, summary=features_summary, spark=spark)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from sparkprep.cli import job_main
 from sparkprep.ingest.flags import ingest_config
 
 
-def main(argv=None) -> int:
+def main(argv=None, spark=None) -> int:
     from sparkprep.ingest.spark import run_ingest
 
-    return job_main("ingest", ingest_config, run_ingest, argv)
+    return job_main("ingest", ingest_config, run_ingest, argv, spark=spark)
 
 
 if __name__ == "__main__":

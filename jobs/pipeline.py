@@ -11,11 +11,11 @@ from sparkprep.cli import job_main
 from sparkprep.pipeline.flags import pipeline_config
 
 
-def main(argv=None) -> int:
+def main(argv=None, spark=None) -> int:
     from sparkprep.pipeline.spark import run_pipeline
     from sparkprep.report.run_report import pipeline_summary
 
-    return job_main("pipeline", pipeline_config, run_pipeline, argv, summary=pipeline_summary)
+    return job_main("pipeline", pipeline_config, run_pipeline, argv, summary=pipeline_summary, spark=spark)
 
 
 if __name__ == "__main__":

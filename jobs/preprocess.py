@@ -11,10 +11,10 @@ from sparkprep.cli import job_main
 from sparkprep.preprocess.flags import preprocess_config
 
 
-def main(argv=None) -> int:
+def main(argv=None, spark=None) -> int:
     from sparkprep.preprocess.spark import run_preprocess
 
-    return job_main("preprocess", preprocess_config, run_preprocess, argv)
+    return job_main("preprocess", preprocess_config, run_preprocess, argv, spark=spark)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from sparkprep.cli import job_main
 from sparkprep.report.flags import report_config
 
 
-def main(argv=None) -> int:
+def main(argv=None, spark=None) -> int:
     from sparkprep.report.run_report import report_summary
     from sparkprep.report.spark import run_report
 
-    return job_main("report", report_config, run_report, argv, summary=report_summary)
+    return job_main("report", report_config, run_report, argv, summary=report_summary, spark=spark)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,14 @@ def load_script(name):
     return module
 
 
+def load_job(name):
+    """jobs/<name>.py as a module: its main(argv, spark=...) is what spark-submit runs."""
+    spec = importlib.util.spec_from_file_location(f"job_{name}", REPO / "jobs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def spark():
     from sparkprep.spark.session import build_session

@@ -301,8 +301,12 @@ def forget_jobs_directory() -> None:
 
 
 def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[str]] = None,
-             summary: Optional[Callable[[dict], str]] = None) -> int:
-    """Exit 2 with one line on bad usage (before Spark starts), 1 with the cause on failure."""
+             summary: Optional[Callable[[dict], str]] = None, spark: Any = None) -> int:
+    """Exit 2 with one line on bad usage (before Spark starts), 1 with the cause on failure.
+
+    spark: a session to run in (a test's, a notebook's), used and left running; by default the
+    job builds its own and stops it at the end.
+    """
     forget_jobs_directory()
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
@@ -312,7 +316,8 @@ def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[s
     from sparkprep.report.run_report import summary_table
     from sparkprep.spark.session import build_session
 
-    spark = build_session(job)
+    own_session = spark is None
+    spark = spark if spark is not None else build_session(job)
     try:
         report = run(spark, cfg)
     except UsageError as exc:
@@ -328,6 +333,7 @@ def job_main(job: str, parse: Callable, run: Callable, argv: Optional[Sequence[s
               file=sys.stderr)
         return 1
     finally:
-        spark.stop()
+        if own_session:
+            spark.stop()
     print((summary or summary_table)(report))
     return 0

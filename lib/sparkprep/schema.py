@@ -7,9 +7,9 @@ from typing import Sequence
 import pyarrow as pa
 
 # Row statuses: declared in sparkprep.statuses (no pyarrow there), re-exported for every stage.
-from sparkprep.statuses import (BOMB, CONFLICTING_LABELS, CORRUPT, EMPTY, FILTERED, INVALID, MAP_ERROR,  # noqa: F401
-                                MISSING_KEY, MISSING_LABEL, NO_GROUP, NO_MEMBERS, OK, STATUSES, TOO_LARGE, UNREADABLE,
-                                UNSEEN_LABEL)
+from sparkprep.statuses import (BOMB, CONFLICTING_LABELS, CORRUPT, DUPLICATE_KEY, EMPTY, FILTERED,  # noqa: F401
+                                INVALID, MAP_ERROR, MISSING_KEY, MISSING_LABEL, NO_GROUP, NO_MEMBERS, OK, STATUSES,
+                                TOO_LARGE, UNREADABLE, UNSEEN_LABEL)
 
 # One row per listed input file: the bytes, what probing them found, and a status.
 CATALOG_SCHEMA = pa.schema([
@@ -71,6 +71,10 @@ PROCESSED_SCHEMA = pa.schema([
     pa.field("channel_mean", pa.list_(pa.float64())),  # of this image's pixels, 0..1 units
     pa.field("channel_std", pa.list_(pa.float64())),
 ])
+
+# A processed row of a sample of several members (an image and its .json, a WebDataset sample)
+# carries the members it did not transform, unchanged: member name -> bytes.
+EXTRAS_FIELD = pa.field("extras", pa.map_(pa.string(), pa.binary()))
 
 # What the preprocess job reads from a split table.
 PREPROCESS_INPUT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path", "content")

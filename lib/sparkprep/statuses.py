@@ -17,7 +17,8 @@ CONFLICTING_LABELS = "conflicting_labels"  # the members of one sample disagree 
 FILTERED = "filtered"        # the map function returned None: dropped on purpose, and recorded
 MAP_ERROR = "map_error"      # the map function raised, or returned a value that does not fit --schema
 NO_MEMBERS = "no_members"    # export of a mapped table: an ok sample whose function returned no members
+DUPLICATE_KEY = "duplicate_key"  # WebDataset: a sample key in several shards, or a member name twice in one shard
 MISSING_LABEL = "missing_label"  # features: a row without a label value
 UNSEEN_LABEL = "unseen_label"    # features: a string label the fit split never had (it has no index)
 STATUSES = (OK, EMPTY, TOO_LARGE, INVALID, CORRUPT, BOMB, UNREADABLE, NO_GROUP, MISSING_KEY, CONFLICTING_LABELS,
-            FILTERED, MAP_ERROR, NO_MEMBERS, MISSING_LABEL, UNSEEN_LABEL)
+            FILTERED, MAP_ERROR, NO_MEMBERS, DUPLICATE_KEY, MISSING_LABEL, UNSEEN_LABEL)

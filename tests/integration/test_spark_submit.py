@@ -99,3 +99,37 @@ def test_recordio_shards_are_byte_identical_across_runs_and_under_injected_task_
     records = sum(len(read_recordio_spec((failed / s["name"]).read_bytes())) for s in manifest["shards"])
     ok = sum(r["status"] == "ok" for r in pq.read_table(str(processed32), columns=["status"]).to_pylist())
     assert records == ok == sum(manifest["counts"].values())
+
+
+def test_webdataset_shards_to_transformed_shards_via_spark_submit(make_sample, tmp_path):
+    """S1 as a user runs it: shards -> split -> transform each sample's image, keep its other members
+    -> shards, labels from the samples' own cls members."""
+    import io
+
+    import webdataset as wds
+    from PIL import Image
+
+    (tmp_path / "shards").mkdir()
+    written = {}
+    for s in range(2):
+        with wds.TarWriter(str(tmp_path / "shards" / f"train-{s:06d}.tar")) as sink:
+            for i in range(6):
+                sample = {"__key__": f"s{s}_{i}", "jpg": make_sample.jpeg_bytes(make_sample.synthetic_scan(i, s * 9 + i)),
+                          "cls": str(i % 3).encode(), "json": json.dumps({"i": i}).encode()}
+                sink.write(sample)
+                written[sample["__key__"]] = sample
+    out = tmp_path / "out"
+    result = spark_submit("pipeline", "--input", tmp_path / "shards" / "*.tar", "--output", out, "--size", "20",
+                          "--to", "webdataset", "--phash", "off")
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-4000:]
+    assert "input: 2 WebDataset shards" in said and "export webdataset:" in said
+    manifest = json.loads((out / "webdataset" / "manifest.json").read_text())
+    assert manifest["classes"] == {"0": 0, "1": 1, "2": 2}
+    samples = list(wds.WebDataset([str(out / "webdataset" / s["name"]) for s in manifest["shards"]],
+                                  shardshuffle=False))
+    assert len(samples) == len(written)
+    for sample in samples:
+        original = written[json.loads(sample["sparkprep.json"])["key"]]
+        assert (sample["cls"], sample["json"]) == (original["cls"], original["json"])
+        assert Image.open(io.BytesIO(sample["jpg"])).size == (20, 20)

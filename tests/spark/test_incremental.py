@@ -57,7 +57,7 @@ def test_growing_by_10_percent_reads_only_the_new_and_changed_files(spark, make_
         os.utime(path, ns=(mtime, mtime))
     second = split(spark, tree, out, "--incremental", "--format", *fmt)
     assert second["incremental"] == {"previous": f"file:{out}", "state": "_sparkprep_listing", "listed": 43,
-                                     "read": 5, "kept": 38, "deleted": 1}
+                                     "read": 5, "kept": 38, "deleted": 1, "unversioned": 0}
     for path, (data, mtime) in saved.items():
         path.write_bytes(data)
         os.utime(path, ns=(mtime, mtime))
@@ -78,3 +78,28 @@ def test_changed_settings_read_everything_again_and_say_why(spark, make_sample, 
     other = split(spark, tree, out, "--incremental", "--phash", "off", "--validate", "full")
     assert other["incremental"]["full_read"] == "settings that decide a row changed since the previous run: validate"
     assert split(spark, tree, out, "--incremental", "--phash", "off", "--validate", "full")["incremental"]["kept"] == 6
+
+
+def test_dropping_labels_reads_everything_again_and_gives_folder_labels(spark, make_sample, tmp_path):
+    """--labels decides a row's label: a run without it must not keep the previous run's labels."""
+    tree, out = tmp_path / "in", tmp_path / "out"
+    write_tree(make_sample, tree, 0, 4)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{p.relative_to(tree)},from-csv\n" for p in tree.rglob("*.jpg")))
+    split(spark, tree, out, "--incremental", "--phash", "off", "--labels", str(labels))
+    assert {r["label"] for r in rows(out)} == {"from-csv"}
+    again = split(spark, tree, out, "--incremental", "--phash", "off")
+    assert again["incremental"]["kept"] == 0 and "labels" in again["incremental"]["full_read"]
+    assert {r["label"] for r in rows(out)} == {"cat", "dog"}
+
+
+def test_a_previous_output_of_another_sparkprep_version_is_read_again(spark, make_sample, tmp_path):
+    tree, out = tmp_path / "in", tmp_path / "out"
+    write_tree(make_sample, tree, 0, 3)
+    split(spark, tree, out, "--incremental", "--phash", "off")
+    report = json.loads((out / "_run_report.json").read_text())
+    report["versions"]["sparkprep"] = "0.0.1"
+    (out / "_run_report.json").write_text(json.dumps(report))
+    (out / "._run_report.json.crc").unlink()  # Hadoop's checksum of the old text would make it unreadable
+    again = split(spark, tree, out, "--incremental", "--phash", "off")
+    assert again["incremental"]["kept"] == 0 and "written by sparkprep 0.0.1" in again["incremental"]["full_read"]

@@ -113,3 +113,37 @@ def test_path_keys_and_tabular_input_refuse_basename_samples(tree, tmp_path):
     with pytest.raises(UsageError, match="--samples: expected file for tabular input"):
         split_config(["--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "o"), "--samples",
                       "basename", "--key-by", "column:id"])
+
+
+def test_identical_side_cars_of_different_samples_are_not_exact_duplicates(spark, tree, tmp_path, make_sample):
+    """The .cls files of one class are byte-identical: judged per file, 18 of them "leaked" across
+    splits and --fail-on-leakage failed every run on multi-file samples."""
+    report = split(spark, tree, tmp_path / "splits", "--fail-on-leakage", "--near-threshold", "0")
+    assert report["duplicates"]["groups"] == 0 and report["duplicates"]["extra_copies"] == 0
+    # an image copied into another sample is still an exact duplicate
+    (tree / "ant" / "s001.jpg").write_bytes((tree / "bee" / "s002.jpg").read_bytes())
+    again = split(spark, tree, tmp_path / "again")
+    assert again["duplicates"]["groups"] == 1 and again["duplicates"]["extra_copies"] == 1
+
+
+def test_preprocess_of_raw_samples_transforms_the_image_and_carries_the_rest_reconciled(spark, tree, tmp_path):
+    """One processed row per sample; the input reconciliation still accounts for every listed file
+    (a row stands for its image and the members in its extras)."""
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.preprocess.spark import run_preprocess
+
+    report = run_preprocess(spark, preprocess_config([
+        "--input", str(tree), "--output", str(tmp_path / "processed"), "--samples", "basename",
+        "--extensions", "jpg,json,cls", "--phash", "off", "--size", "16"]))
+    assert report["reconciliation"]["reconciled"] and report["reconciliation"]["expected_rows"] == 58
+    rows = pq.read_table(str(tmp_path / "processed")).to_pylist()
+    assert len(rows) == 20 and report["rows"] == 20  # samples, not files
+    for r in rows:
+        sample, primary = r["rel_path"].rsplit(".", 1)
+        members = dict(r["extras"])
+        assert members["json"] == (tree / f"{sample}.json").read_bytes()
+        if sample == "bee/s004":  # its jpg is cut short: the sample is one quarantine row, all members kept
+            assert r["status"] == "corrupt" and {primary, *members} == {"jpg", "json", "cls"}
+        else:
+            assert (r["status"], r["width"], primary) == ("ok", 16, "jpg") and set(members) in ({"cls", "json"},
+                                                                                                 {"json"})

@@ -94,8 +94,9 @@ class Throttling(http.server.ThreadingHTTPServer):
     """127.0.0.1 S3 stand-in: GET /<bucket>/<key> answers 503 SlowDown `slow[key]` times, then the
     object; keys in `denied` get 403 AccessDenied. Counts the requests per key."""
 
-    def __init__(self, objects, slow, denied):
+    def __init__(self, objects, slow=(), denied=()):
         self.objects, self.slow, self.denied, self.requests = objects, dict(slow), set(denied), {}
+        self.sent = {}  # body bytes the client took, per key
         super().__init__(("127.0.0.1", 0), ThrottlingHandler)
 
 
@@ -111,17 +112,24 @@ class ThrottlingHandler(http.server.BaseHTTPRequestHandler):
         if server.slow.get(key, 0) > 0:
             server.slow[key] -= 1
             return self._error(503, "SlowDown", "Please reduce your request rate.")
-        self._send(200, server.objects[key])
+        self._send(200, server.objects[key], key)
 
     def _error(self, status, code, message):
         self._send(status, f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
                    .encode())
 
-    def _send(self, status, body):
+    def _send(self, status, body, key=None):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            for start in range(0, len(body), 1 << 16):
+                self.wfile.write(body[start:start + (1 << 16)])
+                self.wfile.flush()
+                if key is not None:
+                    self.server.sent[key] = self.server.sent.get(key, 0) + len(body[start:start + (1 << 16)])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client closed the body unread
 
     def log_message(self, *args):
         pass
@@ -144,3 +152,24 @@ def test_throttling_is_retried_with_backoff_and_a_403_is_a_reason(monkeypatch):
         assert never[3] == "unreadable" and never[4].startswith("503 SlowDown") and server.requests["never.bin"] == 4
     finally:
         server.shutdown()
+
+
+def test_an_object_over_the_limit_is_not_read_when_the_manifest_gives_no_size(monkeypatch, tmp_path):
+    """A uri table without sizes: the GET's Content-Length decides, before the body is read."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    big = 20 << 20
+    server = Throttling({"big.bin": b"z" * big, "small.bin": b"s" * 10})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = FetchSettings(concurrency=1, endpoint=f"http://127.0.0.1:{server.server_address[1]}",
+                                 max_file_bytes=1 << 20)
+        assert fetch_one("s3://b/big.bin", None, settings) == ("s3://b/big.bin", big, None, None, None)
+        assert fetch_one("s3://b/small.bin", None, settings)[1:3] == (10, b"s" * 10)
+        server.shutdown()  # the handler's writes end once the client has closed the connection
+        assert server.sent.get("big.bin", 0) < big // 2, server.sent  # socket buffers took a little, no more
+    finally:
+        server.shutdown()
+    (tmp_path / "big.bin").write_bytes(b"z" * (2 << 20))
+    assert fetch_one(str(tmp_path / "big.bin"), None, settings)[1:] == (2 << 20, None, None, None)

@@ -63,3 +63,18 @@ def test_shard_rows_are_arrow_batches_and_a_missing_shard_is_unreadable(tmp_path
     batch = pa.RecordBatch.from_pydict({"path": [f"file:{shard}", f"file:{tmp_path}/gone.tar"]})
     out = pa.Table.from_batches(list(shard_rows(iter([batch]), 1 << 20))).to_pylist()
     assert [(r["rel_path"], r["status"]) for r in out] == [("x.txt", None), ("", "unreadable")]
+
+
+def test_a_member_name_twice_in_one_shard_is_a_duplicate_naming_both_places_and_an_empty_shard_a_row(tmp_path):
+    shard = tmp_path / "dup.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, payload in (("k1.jpg", b"first"), ("k1.cls", b"0"), ("k1.jpg", b"second")):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    rows = members(shard)
+    assert [(r[1], r[5]) for r in rows] == [("k1.jpg", None), ("k1.cls", None), ("k1.jpg", "duplicate_key")]
+    assert "occurs twice in this shard (members 1 and 3)" in rows[2][6] and rows[2][3] is None
+    with tarfile.open(tmp_path / "empty.tar", "w"):
+        pass
+    assert [(r[1], r[5]) for r in members(tmp_path / "empty.tar")] == [("", "empty")]

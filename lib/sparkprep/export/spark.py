@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 from pyspark import TaskContext
-from pyspark.sql import DataFrame, SparkSession, Window, functions as F
+from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkprep.cli import UsageError, config_dict, redact_uri
@@ -33,6 +33,7 @@ from sparkprep.export import export_rows, shards
 from sparkprep.export.destinations import open_destination
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.paths import IMAGE_EXTENSIONS
+from sparkprep.ingest.whole_samples import whole_samples
 from sparkprep.report.run_report import StageClock, nested_counts, versions
 from sparkprep.schema import NO_MEMBERS, OK, require_columns
 from sparkprep.spark import ownership
@@ -64,7 +65,7 @@ def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageCloc
 def _export_plan(spark: SparkSession, cfg: ExportConfig):
     """The rows to export, their counts, and the class map and folders, with the input checked."""
     table, input_info = _source(spark, cfg)
-    table = whole_samples(table)
+    table = export_samples(table)
     all_counts = table.groupBy("split", "label", "status").count().collect()
     for r in all_counts:  # split values of a foreign table become directory and file names
         try:
@@ -223,24 +224,12 @@ def _pinned_classes(cfg: ExportConfig, labels: set) -> Dict[str, int]:
     return dict(classes)
 
 
-def whole_samples(table: DataFrame) -> DataFrame:
-    """A split table whose samples have several members -> one row per sample: its primary member
-    (the first image member by name, else the first member) plus `extras`, the other members.
-
-    A mapped table (jobs/map.py: a `members` map per sample) gets the same shape. Tables of
-    one member per sample (and processed tables) are returned unchanged.
-    """
+def export_samples(table: DataFrame) -> DataFrame:
+    """One row per sample: a split table's samples of several members (ingest.whole_samples), or a
+    mapped table's `members` map (jobs/map.py). Other tables are returned unchanged."""
     if "members" in table.columns and not {"content", "image"} & set(table.columns):
         return _mapped_samples(table)
-    if not {"sample", "member", "content", "format"} <= set(table.columns) or \
-            table.groupBy("sample").count().where("count > 1").limit(1).count() == 0:
-        return table
-    sample = Window.partitionBy("sample")  # one shuffle; the table is read once
-    ranked = table.withColumn("_rank", F.row_number().over(
-        sample.orderBy(F.col("format").isNull(), F.col("member"))))
-    others = F.collect_list(F.when(F.col("_rank") > 1, F.struct("member", "content"))).over(sample)
-    return (ranked.withColumn("extras", F.map_from_entries(others))
-            .where("_rank = 1").drop("_rank"))
+    return whole_samples(table)
 
 
 def _mapped_samples(table: DataFrame) -> DataFrame:

@@ -18,7 +18,7 @@ from sparkprep.ingest.listing import arrow_filesystem
 from sparkprep.ingest.paths import (compile_group_regex, first_group, is_image_member, label_from_parent, relative_path,
                                     sample_and_member)
 from sparkprep.ingest.phash import phash_of_bytes
-from sparkprep.schema import CATALOG_SCHEMA, EMPTY, OK, TOO_LARGE, UNREADABLE
+from sparkprep.schema import CATALOG_SCHEMA, EMPTY, INVALID, OK, TOO_LARGE, UNREADABLE
 
 _STREAM_CHUNK = 8 << 20
 
@@ -34,6 +34,7 @@ class ProbeSettings:
     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
     samples: str = "file"           # file | basename (README "Contracts", Samples)
     phash: bool = True              # decode ok images once more (at 1/8 scale) for the `phash` column
+    label_member: Optional[str] = None  # the member whose text is its sample's label (WebDataset's cls)
 
 
 def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) -> Iterator[pa.RecordBatch]:
@@ -42,7 +43,6 @@ def catalog_batches(batches: Iterator[pa.RecordBatch], settings: ProbeSettings) 
     Batches of tar members (sparkprep.ingest.tar_shards) also carry rel_path (the member
     name), sha256, status and error; a member whose status is already set is not probed.
     """
-    image_probe.set_max_pixels(settings.max_pixels)
     label_pattern = label_pattern_of(settings)
     names = [f.name for f in CATALOG_SCHEMA if f.name != "content"]
     for batch in batches:
@@ -80,19 +80,41 @@ def catalog_row(path: str, size: int, data: Optional[bytes], settings: ProbeSett
         digest, probe = sha256, image_probe.Probe(status, error)
     else:
         digest, probe = _probe_file(path, size, data, settings, image=is_image_member(rel))
+    if settings.label_member is not None:  # only that member says the label; the sample's rows share it
+        label = None
+        if member == settings.label_member and probe.status == OK:
+            label, reason = label_text(data)
+            if reason:
+                probe = image_probe.Probe(INVALID, f"label member {member}: {reason}")
     perceptual = None
     if settings.phash and probe.status == OK and probe.format is not None and data is not None:
-        perceptual, probe = _with_phash(data, probe)
+        perceptual, probe = _with_phash(data, probe, settings.max_pixels)
     return dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
                 status=probe.status, error=probe.error, format=probe.format, width=probe.width,
                 height=probe.height, mode=probe.mode, frames=probe.frames, orientation=probe.orientation,
                 phash=perceptual)
 
 
-def _with_phash(data: bytes, probe: image_probe.Probe):
+MAX_LABEL_CHARS = 200
+
+
+def label_text(data: Optional[bytes]) -> "tuple[Optional[str], Optional[str]]":
+    """(label, None) from a label member's bytes (UTF-8 text, surrounding whitespace dropped), or
+    (None, why not): a label is one short line of text, as WebDataset's `cls` holds."""
+    try:
+        text = (data or b"").decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, "expected UTF-8 text, got bytes that do not decode"
+    if not text or "\n" in text or len(text) > MAX_LABEL_CHARS:
+        shown = text[:40] + ("..." if len(text) > 40 else "")
+        return None, f"expected one line of up to {MAX_LABEL_CHARS} characters, got {shown!r}"
+    return text, None
+
+
+def _with_phash(data: bytes, probe: image_probe.Probe, max_pixels: int):
     """(phash, probe) of an ok image; hashing decodes it, so data that fails to decode is `corrupt` here."""
     try:
-        return phash_of_bytes(data, probe.orientation), probe
+        return phash_of_bytes(data, probe.orientation, max_pixels), probe
     except Exception as exc:  # noqa: BLE001 - decoder failures are data; quarantine_or_raise re-raises bugs
         status, reason = image_probe.quarantine_or_raise(exc)
         return None, dataclasses.replace(probe, status=status, error=reason)
@@ -106,7 +128,8 @@ def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSett
     if data is not None and not image:
         return hashlib.sha256(data).hexdigest(), image_probe.Probe(OK) if data else image_probe.Probe(EMPTY, "zero-byte file")
     if data is not None:
-        return hashlib.sha256(data).hexdigest(), image_probe.probe_image(data, settings.full_validate)
+        return hashlib.sha256(data).hexdigest(), image_probe.probe_image(data, settings.full_validate,
+                                                                         settings.max_pixels)
     if size == 0:
         return hashlib.sha256(b"").hexdigest(), image_probe.Probe(EMPTY, "zero-byte file")
     if size > settings.max_file_bytes:

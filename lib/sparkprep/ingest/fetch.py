@@ -10,6 +10,7 @@ from the manifest's) becomes a row with a status and a reason, never a failed ta
 from __future__ import annotations
 
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
@@ -64,36 +65,49 @@ def fetch_one(uri: str, size: Optional[int], settings: FetchSettings
     if size == 0:
         return path, 0, b"", None, None
     try:
-        data = _read_local(path) if is_local(uri) else _get_s3(uri, settings)
+        length, data = _read_local(path, settings.max_file_bytes) if is_local(uri) else _get_s3(uri, settings)
     except _ObjectError as exc:
         return path, size, None, UNREADABLE, str(exc)
-    if size is not None and len(data) != size:
-        return path, size, None, UNREADABLE, (f"{len(data)} bytes read, but the listing says {size}: the object "
+    if size is not None and length != size:
+        return path, size, None, UNREADABLE, (f"{length} bytes, but the listing says {size}: the object "
                                               "changed since it was listed")
-    if len(data) > settings.max_file_bytes:
-        return path, len(data), None, None, None
-    return path, len(data), data, None, None
+    if data is None:  # over max_file_bytes, by the store's own length: never read (catalog_row: too_large)
+        return path, length, None, None, None
+    return path, length, data, None, None
 
 
 class _ObjectError(Exception):
     """Why one object could not be read (its status and the store's code)."""
 
 
-def _read_local(path: str) -> bytes:
+def _read_local(path: str, max_bytes: int) -> Tuple[int, Optional[bytes]]:
+    """(length, bytes), or (length, None) past max_bytes: the size is checked before anything is read."""
     try:
         with open(path[len("file:"):], "rb") as handle:
-            return handle.read()
+            length = os.fstat(handle.fileno()).st_size
+            if length > max_bytes:
+                return length, None
+            data = handle.read()
+            return len(data), data
     except OSError as exc:
         raise _ObjectError(f"{type(exc).__name__}: {exc.strerror or exc}") from None
 
 
-def _get_s3(uri: str, settings: FetchSettings) -> bytes:
+def _get_s3(uri: str, settings: FetchSettings) -> Tuple[int, Optional[bytes]]:
+    """(length, bytes) of an object, or (length, None) when the GET's Content-Length is over
+    max_file_bytes: the body is closed unread (a manifest row without a size never pulls a huge object)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, key = uri.split("://", 1)[1].partition("/")
     try:
-        return s3_client(settings.endpoint, settings.max_attempts, settings.concurrency).get_object(
-            Bucket=bucket, Key=key)["Body"].read()
+        response = s3_client(settings.endpoint, settings.max_attempts, settings.concurrency).get_object(
+            Bucket=bucket, Key=key)
+        length = int(response.get("ContentLength") or 0)
+        if length > settings.max_file_bytes:
+            response["Body"].close()
+            return length, None
+        data = response["Body"].read()
+        return len(data), data
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

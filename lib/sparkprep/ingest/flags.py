@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep import capacity
-from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
-                           parse_bytes, require_paths, s3_endpoint, whole_number, wrap)
+from sparkprep.cli import (FORMATS, Flags, check_not_bucket_root, check_output, check_report_uri, choice, local_path,
+                           merged_settings, parse_bytes, require_paths, s3_endpoint, whole_number, wrap)
 from sparkprep.ingest import image_probe
 from sparkprep.ingest.fetch import DEFAULT_CONCURRENCY
 from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.paths import SAMPLE_MODES, compile_group_regex
+from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
 
 VALIDATE_LEVELS = ("header", "full")
 DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,bmp,tif,tiff,webp"
@@ -38,6 +39,8 @@ class IngestConfig:
     follow_symlinks: bool = False
     max_quarantine_fraction: float = 0.5
     samples: str = "file"  # file | basename (README "Contracts", Samples)
+    input_kind: str = "files"  # files | webdataset (.tar shards: one row per member, samples by basename)
+    label_member: Optional[str] = None  # a sample's label is the text of this member (e.g. cls): shards' default
     phash: bool = True     # the `phash` column (one more decode per ok image, at 1/8 scale for JPEG)
     manifest: Optional[str] = None  # an S3 Inventory manifest.json or a uri table: nothing is listed
     fetch_concurrency: int = DEFAULT_CONCURRENCY  # objects each task reads at once (manifests, s3:// input)
@@ -62,6 +65,9 @@ INGEST_FLAGS = Flags(help={
     "report": "where to write the JSON run report (default <output>/_run_report.json)",
     "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
     "samples": "file (default: every file is a sample) or basename (files sharing a basename are one sample)",
+    "input-kind": "auto (default: WebDataset for .tar/.tar.gz paths and globs, else files), files or webdataset",
+    "label-member": ("a sample's label is the text of this member, e.g. cls (default cls for WebDataset shards; "
+                     "with --samples basename for folders)"),
     "phash": "on (default: a 64-bit perceptual hash per ok image, for the near-duplicate audit) or off",
     "manifest": ("what to read instead of listing --input: an S3 Inventory manifest.json, or a CSV/parquet "
                  "table with a `uri` column (and `size`); the workers read the objects (--input is then the root "
@@ -83,10 +89,55 @@ INGEST_FLAGS = Flags(help={
     switches=frozenset({"follow-symlinks", "plan", "incremental"}), decimals=frozenset({"max-quarantine-fraction", "plan-price"}))
 
 
+INGEST_KINDS = ("auto", "files", "webdataset")
+LABEL_MEMBER = "cls"  # WebDataset's class member: the label of a shard's samples unless told otherwise
+_MEMBER = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
+
+
 def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
     """Parse and validate the ingest job's arguments."""
     settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")
-    return wrap(lambda: IngestConfig(**ingest_values(settings)))
+
+    def build() -> IngestConfig:
+        values = ingest_values(settings)
+        kind = choice("--input-kind", settings.get("input_kind", "auto"), INGEST_KINDS)
+        if kind == "auto":
+            kind = "webdataset" if shard_input(values["input"]) else "files"
+        if kind == "webdataset" and (values.get("manifest") or values["incremental"]):
+            flag = "--manifest" if values.get("manifest") else "--incremental"
+            raise ValueError(f"{flag}: expected raw files, got WebDataset shards")
+        return IngestConfig(**sample_values(settings, kind, values), input_kind=kind)
+
+    return wrap(build)
+
+
+def shard_input(uri: str) -> bool:
+    """Whether --input names WebDataset shards: one .tar/.tar.gz/.tgz, or a glob of them."""
+    return uri.lower().rstrip("/").endswith(SHARD_EXTENSIONS)
+
+
+def sample_values(s: Dict[str, Any], kind: str, values: Dict[str, Any]) -> Dict[str, Any]:
+    """values with the sample settings an input kind implies: WebDataset shards hold samples by
+    basename, labelled by their `cls` member unless --labels, --label-regex or --label-member say
+    otherwise; --label-member elsewhere needs samples of several files."""
+    values = dict(values)
+    member = s.get("label_member")
+    if member is not None:
+        if not _MEMBER.match(str(member)):
+            raise ValueError(f"--label-member: expected a member name such as cls, got {member!r}")
+        if values.get("labels") or values.get("label_regex"):
+            raise ValueError("--label-member: expected one of --labels, --label-regex or --label-member, got more")
+    if kind == "webdataset":
+        if s.get("samples") == "file":
+            raise ValueError("--samples: WebDataset shards hold samples by basename; expected basename, got file")
+        values["samples"] = "basename"
+        if member is None and not (values.get("labels") or values.get("label_regex")):
+            member = LABEL_MEMBER
+    elif member is not None and values.get("samples") != "basename":
+        raise ValueError("--label-member: a sample's member labels the sample; expected --samples basename (or "
+                         "WebDataset shards)")
+    values["label_member"] = str(member) if member is not None else None
+    return values
 
 
 def fraction(flag: str, text: Any) -> float:
@@ -108,6 +159,10 @@ def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
                                   "manifest": str(s["manifest"])}
         if is_local(values["manifest"]) and not os.path.isfile(local_path(values["manifest"])):
             raise ValueError(f"--manifest: expected an existing file, got {values['manifest']!r}")
+        if values["input"]:  # the root: nothing is listed there, but the output must not be it or inside it
+            check_output(values["input"], values["output"])
+        else:
+            check_not_bucket_root(values["output"], "--output")
     else:
         require_paths(s, "input", "output")
         values = {"input": str(s["input"]), "output": str(s["output"])}

@@ -1,7 +1,9 @@
 """Validate image bytes and read their header metadata; runs on the Spark workers.
 
-Pillow's limits are process-global and do not travel from the driver, so this module
-sets them at import time, in whichever process imports it (driver or Python worker).
+Pillow's limits are process-global and do not travel from the driver, so this module sets
+them at import time, in whichever process imports it (driver or Python worker). The pixel
+limit of each call is checked explicitly after Image.open (`open_image`), with no global
+state changed per call: threads with other limits (an online endpoint) cannot race.
 Failures never raise: every outcome is a `Probe` with a status and a reason.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -42,12 +43,27 @@ class Probe:
     orientation: Optional[int] = None
 
 
-def set_max_pixels(max_pixels: int) -> None:
-    """Set Pillow's decompression-bomb limit in this process (call it on the worker)."""
-    Image.MAX_IMAGE_PIXELS = max_pixels
+def allow_pixels(max_pixels: int) -> None:
+    """Let Pillow's own process-wide check pass images up to max_pixels: the limit only ever rises,
+    so every thread's own (lower) limit is still enforced, by open_image."""
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def probe_image(data: bytes, full: bool = False) -> Probe:
+def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+               formats: "tuple[str, ...]" = ALLOWED_FORMATS) -> Image.Image:
+    """Image.open of the bytes, refused past max_pixels (width x height, checked for this call only)."""
+    allow_pixels(max_pixels)
+    image = Image.open(io.BytesIO(data), formats=formats)
+    pixels = image.width * image.height
+    if pixels > max_pixels:
+        image.close()
+        raise Image.DecompressionBombError(f"Image size ({pixels} pixels) exceeds limit of {max_pixels} pixels, "
+                                           "could be decompression bomb DOS attack.")
+    return image
+
+
+def probe_image(data: bytes, full: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
     """Read format, size, mode, frame count and EXIF orientation; `full` also decodes.
 
     Without `full` the header is parsed and the file's end is checked (`missing_end`), which
@@ -57,11 +73,7 @@ def probe_image(data: bytes, full: bool = False) -> Probe:
     if not data:
         return Probe(EMPTY, "zero-byte file")
     try:
-        with warnings.catch_warnings():
-            # Past MAX_IMAGE_PIXELS Pillow only warns; make it an error for this call,
-            # whatever filters the host process (or a test runner) installed.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _probe(data, full)
+        return _probe(data, full, max_pixels)
     except Exception as exc:  # noqa: BLE001 - decoder failures are data; quarantine_or_raise re-raises bugs
         return Probe(*quarantine_or_raise(exc))
 
@@ -94,8 +106,8 @@ def is_decoder_error(exc: BaseException) -> bool:
     return last is not None and os.path.abspath(last.tb_frame.f_code.co_filename).startswith(_PIL_DIR)
 
 
-def _probe(data: bytes, full: bool) -> Probe:
-    with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as im:
+def _probe(data: bytes, full: bool, max_pixels: int) -> Probe:
+    with open_image(data, max_pixels) as im:
         frames = int(getattr(im, "n_frames", 1))
         for name, value in (("width", im.width), ("height", im.height), ("frame count", frames)):
             if not 0 <= value <= INT32_MAX:  # the catalog's int32 columns: quarantine, never overflow

@@ -41,6 +41,7 @@ class Inventory:
     columns: Tuple[str, ...]   # CSV only: the column order (ORC and parquet files carry their schema)
     files: Tuple[str, ...]     # s3:// URIs of the inventory data files
     sizes: Tuple[int, ...]
+    versioned: bool = True     # its fileSchema has ETag or LastModifiedDate (what --incremental compares)
 
 
 def parse_manifest(text: str, manifest_uri: str) -> Inventory:
@@ -64,8 +65,10 @@ def parse_manifest(text: str, manifest_uri: str) -> Inventory:
             raise ValueError(f"--manifest: {manifest_uri}: fileSchema {document.get('fileSchema')!r} has no Bucket "
                              "and Key columns")
     files = tuple(f"s3://{destination}/{f['key']}" for f in document["files"])
+    schema = re.sub(r"[\s_]", "", str(document.get("fileSchema", ""))).lower()
     return Inventory(str(document["sourceBucket"]), fmt, columns, files,
-                     tuple(int(f.get("size") or 0) for f in document["files"]))
+                     tuple(int(f.get("size") or 0) for f in document["files"]),
+                     versioned="etag" in schema or "lastmodifieddate" in schema)
 
 
 def listing_rows(data: bytes, inventory: Inventory) -> pa.RecordBatch:

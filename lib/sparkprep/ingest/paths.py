@@ -19,8 +19,11 @@ def compile_group_regex(pattern: str, flag: str) -> "re.Pattern[str]":
 
 
 def relative_path(uri: str, root: str) -> str:
-    """The path of `uri` below the qualified input `root`, '/'-separated, Unicode NFC."""
-    root = root.rstrip("/")
+    """The path of `uri` below the qualified input `root`, '/'-separated, Unicode NFC.
+
+    s3://, s3a:// and s3n:// spell one store (an Inventory lists s3:// URIs under an s3a:// --input).
+    """
+    uri, root = _one_s3_scheme(uri), _one_s3_scheme(root.rstrip("/"))
     if uri == root:  # the input was a single file
         rel = uri.rsplit("/", 1)[-1]
     elif uri.startswith(root + "/"):
@@ -28,6 +31,10 @@ def relative_path(uri: str, root: str) -> str:
     else:
         raise ValueError(f"expected a path under {root!r}, got {uri!r}")
     return unicodedata.normalize("NFC", rel)
+
+
+def _one_s3_scheme(uri: str) -> str:
+    return re.sub(r"^s3[an]://", "s3://", uri)
 
 
 def label_from_parent(rel_path: str) -> Optional[str]:

@@ -17,8 +17,6 @@ decoded image in three documented ways, each for a reason:
 
 from __future__ import annotations
 
-import io
-import warnings
 from typing import Optional
 
 import numpy as np
@@ -57,16 +55,15 @@ def phash(image: Image.Image, orientation: Optional[int] = None) -> int:
     return bits_to_int64(low > np.median(low))
 
 
-def phash_of_bytes(data: bytes, orientation: Optional[int] = None) -> int:
+def phash_of_bytes(data: bytes, orientation: Optional[int] = None,
+                   max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> int:
     """The `phash` column of one image file's bytes (first frame); raises on bad data, like decode."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data), formats=image_probe.ALLOWED_FORMATS) as image:
-            if image.format == "JPEG":
-                image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
-            image.seek(0)
-            image.load()
-            return phash(image, orientation)
+    with image_probe.open_image(data, max_pixels) as image:
+        if image.format == "JPEG":
+            image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+        image.seek(0)
+        image.load()
+        return phash(image, orientation)
 
 
 def bits_to_int64(bits: np.ndarray) -> int:

@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StringType
 
-from sparkprep import capacity
+from sparkprep import __version__, capacity
 from sparkprep.cli import UsageError, config_dict
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.ingest.fetch import FetchSettings, fetched_batches
@@ -25,9 +25,10 @@ from sparkprep.ingest.inventory import LISTING_SCHEMA, inventory_files, listing_
 from sparkprep.ingest.listing import is_local, list_files, qualify, read_bytes
 from sparkprep.ingest.paths import is_hidden, relative_path
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS, shard_rows
+from sparkprep.ingest.whole_samples import accounted_paths, shard_of
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import write_reported_table
-from sparkprep.schema import CATALOG_SCHEMA, CONFLICTING_LABELS, MISSING_KEY, NO_GROUP, OK, UNREADABLE
+from sparkprep.schema import CATALOG_SCHEMA, CONFLICTING_LABELS, DUPLICATE_KEY, MISSING_KEY, NO_GROUP, OK, UNREADABLE
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
@@ -56,6 +57,10 @@ class Reconciliation:
     identity: int = 0  # path_identity of the expected rows' paths
     incremental: Optional[Any] = None  # Incremental, with --incremental
 
+    def what(self) -> str:
+        """What is read, for the stage line."""
+        return f"{self.expected_rows} files"
+
     def as_dict(self, rows: int) -> dict:
         return {
             "listed_files": self.listed,
@@ -76,10 +81,12 @@ class Reconciliation:
         }
 
     def verify(self, written: DataFrame, summary: dict) -> None:
-        """Raise unless the written table holds one row per listed file, and exactly those files."""
+        """Raise unless the written table holds one row per listed file (or per sample, with its other
+        members' files), and exactly those files."""
         originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
-        row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
-                            F.sum(path_identity_term(F.col("path"))).alias("identity")).collect()[0]
+        row = accounted_paths(originals).agg(
+            F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
+            F.sum(path_identity_term(F.col("path"))).alias("identity")).collect()[0]
         identity = int(row["identity"] or 0)
         summary["identity_matches"] = identity == self.identity and row["paths"] == row["rows"]
         summary["reconciled"] = summary["identity_matches"] and row["rows"] == self.expected_rows
@@ -120,13 +127,15 @@ class ShardReconciliation:
 
     shards: List[str] = field(default_factory=list)
 
+    def what(self) -> str:
+        return f"{len(self.shards)} WebDataset shards"
+
     def as_dict(self, rows: int) -> dict:
         return {"listed_shards": len(self.shards), "shard_examples": self.shards[:EXAMPLES], "rows": rows,
                 "expected_rows": None, "reconciled": None}
 
     def verify(self, written: DataFrame, summary: dict) -> None:
-        shard = F.regexp_extract("path", r"^(.*?)#", 1)  # Hadoop URIs of the shards never hold '#'
-        seen = written.select(shard.alias("shard")).distinct().agg(
+        seen = written.select(shard_of().alias("shard")).distinct().agg(
             F.count(F.lit(1)).alias("n"), F.sum(path_identity_term(F.col("shard"))).alias("identity")).first()
         summary["reconciled"] = int(seen["n"]) == len(self.shards) and \
             int(seen["identity"] or 0) == path_identity(self.shards)
@@ -226,7 +235,7 @@ def binary_scan(spark: SparkSession, cfg: IngestConfig, listing: Listing) -> Dat
 def probe_settings(cfg: IngestConfig, root: str, samples: str) -> ProbeSettings:
     return ProbeSettings(root=root, label_regex=cfg.label_regex, full_validate=cfg.validate == "full",
                          max_file_bytes=cfg.max_file_bytes, max_pixels=cfg.max_pixels, samples=samples,
-                         phash=cfg.phash)
+                         phash=cfg.phash, label_member=getattr(cfg, "label_member", None))
 
 
 def finished_catalog(spark: SparkSession, catalog: DataFrame, cfg: IngestConfig, samples: str) -> DataFrame:
@@ -234,7 +243,9 @@ def finished_catalog(spark: SparkSession, catalog: DataFrame, cfg: IngestConfig,
     if cfg.labels:
         catalog = with_labels_file(spark, catalog, cfg.labels)
     if samples == "basename":
-        catalog = whole_sample_quarantine(catalog, labels_per_file=bool(cfg.labels or cfg.label_regex))
+        per_file = bool(cfg.labels or cfg.label_regex or getattr(cfg, "label_member", None))
+        catalog = whole_sample_quarantine(catalog, labels_per_file=per_file,
+                                          shards=getattr(cfg, "input_kind", None) == "webdataset")
     return catalog
 
 
@@ -277,17 +288,24 @@ class ManifestReconciliation:
     listed: int = 0
     skipped_extension: int = 0
     expected_rows: int = 0
+    outside_input: int = 0  # objects not under --input: no relative path, no folder label; left out and reported
+    outside_examples: List[str] = field(default_factory=list)
     incremental: Optional[Any] = None  # Incremental, with --incremental
+
+    def what(self) -> str:
+        return f"{self.expected_rows} objects of {self.manifest}"
 
     def as_dict(self, rows: int) -> dict:
         return {"manifest": self.manifest, "listed_files": self.listed, "skipped_extension": self.skipped_extension,
-                "skipped_hidden": 0, "skipped_symlinks": 0, "expected_rows": self.expected_rows,
+                "skipped_hidden": 0, "skipped_symlinks": 0, "outside_input": self.outside_input,
+                "outside_input_examples": self.outside_examples, "expected_rows": self.expected_rows,
                 "read_by_spark": 0, "read_by_workers": self.expected_rows, "rows": rows,
                 "reconciled": rows == self.expected_rows}
 
     def verify(self, written: DataFrame, summary: dict) -> None:
         originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
-        row = originals.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths")).first()
+        row = accounted_paths(originals).agg(F.count(F.lit(1)).alias("rows"),
+                                             F.countDistinct("path").alias("paths")).first()
         summary["reconciled"] = row["rows"] == row["paths"] == self.expected_rows
         if not summary["reconciled"]:
             raise ReconciliationError(f"{self.expected_rows} objects in the manifest but {row['rows']} rows written "
@@ -301,21 +319,41 @@ def manifest_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame,
     return fetched_catalog(spark, listing, root, cfg, fetch), rec
 
 
+def listed_uri(uri: Column) -> Column:
+    """A manifest's uri as the catalog spells the row's path (fetch.fetch_one): a local path gets file:."""
+    return F.when(uri.rlike("^[A-Za-z][A-Za-z0-9+.-]*:"), uri).otherwise(F.concat(F.lit("file:"), uri))
+
+
+def under_root(uri: Column, root: str) -> Column:
+    """Whether a listed uri is the root or below it (s3://, s3a:// and s3n:// spell one store)."""
+    same = lambda c: F.regexp_replace(c, r"^s3[an]://", "s3://")  # noqa: E731
+    base = re.sub(r"^s3[an]://", "s3://", root.rstrip("/"))
+    return (same(uri) == F.lit(base)) | same(uri).startswith(base + "/")
+
+
 def counted_manifest(spark: SparkSession, cfg: IngestConfig, fetch: FetchSettings
                      ) -> Tuple[DataFrame, str, ManifestReconciliation]:
-    """(the manifest's listing, the root, its reconciliation counted by Spark aggregates)."""
+    """(the manifest's listing of wanted objects under the root, the root, its reconciliation counted
+    by Spark aggregates). Objects outside the root are counted and left out, never a failed task."""
     listing, root = manifest_listing(spark, cfg.manifest, fetch)
     root = qualify(cfg.input) if cfg.input else root
     if not root:
         raise UsageError("--input: expected the root the manifest's paths are relative to (their folder names are "
                          "the labels), got nothing")
-    counts = listing.agg(F.count(F.lit(1)).alias("listed"), F.sum(F.col("uri").rlike(extension_regex(
-        cfg.extensions)).cast("long")).alias("wanted")).first()
-    wanted = int(counts["wanted"] or 0)
+    wanted_ext = F.col("uri").rlike(extension_regex(cfg.extensions))
+    inside = under_root(listed_uri(F.col("uri")), root)
+    counts = listing.agg(F.count(F.lit(1)).alias("listed"), F.sum(wanted_ext.cast("long")).alias("wanted"),
+                         F.sum((wanted_ext & ~inside).cast("long")).alias("outside")).first()
+    listed, outside = int(counts["listed"]), int(counts["outside"] or 0)
+    wanted = int(counts["wanted"] or 0) - outside
+    examples = [r["uri"] for r in listing.where(wanted_ext & ~inside).select("uri").orderBy("uri").limit(EXAMPLES)
+                .collect()] if outside else []
     if wanted == 0:
-        raise UsageError(f"--manifest: no objects with extensions {','.join(cfg.extensions)} in {cfg.manifest}")
-    return listing, root, ManifestReconciliation(cfg.manifest, int(counts["listed"]), int(counts["listed"]) - wanted,
-                                                 wanted)
+        where = f" under {root}" if outside else ""
+        raise UsageError(f"--manifest: no objects with extensions {','.join(cfg.extensions)}{where} in {cfg.manifest}"
+                         + (f" ({outside} are outside it, e.g. {examples[0]})" if outside else ""))
+    return (listing.where(inside), root,
+            ManifestReconciliation(cfg.manifest, listed, listed - wanted - outside, wanted, outside, examples))
 
 
 def manifest_listing(spark: SparkSession, manifest: str, fetch: FetchSettings) -> Tuple[DataFrame, str]:
@@ -337,9 +375,12 @@ def manifest_listing(spark: SparkSession, manifest: str, fetch: FetchSettings) -
     table = reader.csv(manifest) if manifest.lower().endswith((".csv", ".csv.gz")) else reader.parquet(manifest)
     if "uri" not in table.columns:
         raise UsageError(f"--manifest: expected a `uri` column (and optionally `size`), got {table.columns}")
-    size = F.col("size").cast("long") if "size" in table.columns else F.lit(None).cast("long")
-    listing = table.select(F.col("uri").cast("string").alias("uri"), size.alias("size"),
-                           F.lit(None).cast("string").alias("last_modified"), F.lit(None).cast("string").alias("etag"))
+
+    def optional(name: str, kind: str) -> Column:
+        return (F.col(name) if name in table.columns else F.lit(None)).cast(kind).alias(name)
+
+    listing = table.select(F.col("uri").cast("string").alias("uri"), optional("size", "long"),
+                           optional("last_modified", "string"), optional("etag", "string"))
     root = listing.select(F.regexp_extract("uri", r"^([a-z0-9]+://[^/]*)", 1).alias("root")).first()
     return listing, (root["root"] if root else "")
 
@@ -366,10 +407,12 @@ def fetched_catalog(spark: SparkSession, listing: DataFrame, root: str, cfg: Ing
     return finished_catalog(spark, catalog, cfg, cfg.samples) if finish else catalog
 
 
-# --incremental: the settings that decide a file's catalog row. A previous run with other values
-# for any of them is not reused: every file is read again.
-ROW_SETTINGS = ("input", "manifest", "extensions", "label_regex", "validate", "max_file_bytes", "max_pixels",
-                "samples", "phash", "follow_symlinks")
+# --incremental: the settings that decide a file's catalog row (its content or its label). A previous
+# run with other values for any of them, or written by another sparkprep version, is not reused: every
+# file is read again. The manifest's own path is not among them: S3 Inventory writes each manifest.json
+# under a new dated prefix, and what decides a row is the listing (path, size, version), compared row by row.
+ROW_SETTINGS = ("input", "extensions", "labels", "label_regex", "label_member", "validate", "max_file_bytes",
+                "max_pixels", "samples", "phash", "follow_symlinks")
 # Statuses the split stage gives (from the key, not the file): such rows are read again.
 KEY_STATUSES = (NO_GROUP, MISSING_KEY, UNREADABLE)
 
@@ -408,15 +451,18 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
                                                   "kept": 0, "deleted": 0}))
     old_state = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}")
     rows = read_table(spark, previous).select(*CATALOG_SCHEMA.names).where(~F.col("status").isin(*KEY_STATUSES))
-    same = ((listing.uri == old_state.path) & listing["size"].eqNullSafe(old_state["size"])
-            & listing.version.eqNullSafe(old_state.version))
+    # Plain equality: a null size or version (a manifest row that does not say) is never "unchanged".
+    same = ((listing.uri == old_state.path) & (listing["size"] == old_state["size"])
+            & (listing.version == old_state.version))
     unchanged = listing.join(old_state, same, "left_semi").select(F.col("uri").alias("path"))
     kept = rows.join(unchanged, "path", "left_semi").persist(StorageLevel.DISK_ONLY)
     changed = listing.join(kept.select(F.col("path").alias("uri")), "uri", "left_anti")
     fresh = fetched_catalog(spark, changed, root, cfg, fetch, finish=False)
     counted = kept.count()
+    tally = listing.agg(F.sum((F.col("size").isNull() | F.col("version").isNull()).cast("long")).alias("n")).first()
     deleted = old_state.join(listing, old_state.path == listing.uri, "left_anti").count()
-    counts = {"listed": rec.expected_rows, "kept": counted, "read": rec.expected_rows - counted, "deleted": deleted}
+    counts = {"listed": rec.expected_rows, "kept": counted, "read": rec.expected_rows - counted, "deleted": deleted,
+              "unversioned": int(tally["n"] or 0)}
     return (finished_catalog(spark, kept.unionByName(fresh), cfg, cfg.samples), rec,
             Incremental(_state_of(listing), previous, "", counts))
 
@@ -428,16 +474,33 @@ def _state_of(listing: DataFrame) -> DataFrame:
 def _versioned_listing(spark: SparkSession, cfg: IngestConfig, fetch: FetchSettings) -> Tuple[DataFrame, str, Any]:
     """(uri, size, version) of every wanted file, the root, and the reconciliation."""
     if cfg.manifest:
+        missing = unversioned_manifest(spark, cfg.manifest)
+        if missing:
+            raise UsageError(f"--incremental: {missing}, so a changed object could not be told from an unchanged "
+                             "one; add the column (or the Inventory field), or run without --incremental")
         listing, root, rec = counted_manifest(spark, cfg, fetch)
         wanted = listing.where(F.col("uri").rlike(extension_regex(cfg.extensions)))
-        # the rows' paths as fetch_one spells them: a local path without a scheme becomes file:<path>
-        uri = F.when(F.col("uri").rlike("^[A-Za-z][A-Za-z0-9+.-]*:"), F.col("uri")).otherwise(
-            F.concat(F.lit("file:"), F.col("uri")))
-        return wanted.select(uri.alias("uri"), "size", F.coalesce("etag", "last_modified").alias("version")), root, rec
+        return (wanted.select(listed_uri(F.col("uri")).alias("uri"), "size",
+                              F.coalesce("etag", "last_modified").alias("version")), root, rec)
     mtimes: Dict[str, int] = {}
     listed = listed_input(spark, cfg, mtimes)
-    rows = [(uri, size, str(mtimes.get(uri, ""))) for uri, size in listed.to_read + listed.from_listing]
+    rows = [(uri, size, str(mtimes[uri]) if uri in mtimes else None) for uri, size in listed.to_read + listed.from_listing]
     return spark.createDataFrame(rows, "uri string, size long, version string"), listed.root, listed.rec
+
+
+def unversioned_manifest(spark: SparkSession, manifest: str) -> Optional[str]:
+    """Why a manifest cannot tell a changed object from an unchanged one (None when it can): an S3
+    Inventory without the ETag and LastModifiedDate fields, or a uri table without an etag or
+    last_modified column. Only manifest.json, or the table's schema, is read."""
+    if manifest.rstrip("/").endswith(".json"):
+        inventory = parse_manifest(read_bytes(manifest).decode("utf-8"), manifest)
+        return None if inventory.versioned else (f"the S3 Inventory {manifest} lists neither ETag nor "
+                                                 "LastModifiedDate (optional fields of the inventory configuration)")
+    csv = manifest.lower().endswith((".csv", ".csv.gz"))
+    columns = (spark.read.option("header", "true").csv(manifest) if csv else spark.read.parquet(manifest)).columns
+    if "etag" in columns or "last_modified" in columns:
+        return None
+    return f"the manifest {manifest} has no etag or last_modified column (its columns: {', '.join(columns)})"
 
 
 def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -> Tuple[Optional[str], str]:
@@ -454,6 +517,9 @@ def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -
     changed = [k for k in ROW_SETTINGS if before.get(k) != now.get(k)]
     if changed:
         return None, f"settings that decide a row changed since the previous run: {', '.join(changed)}"
+    written_by = (report.get("versions") or {}).get("sparkprep")
+    if written_by != __version__:
+        return None, f"the previous output was written by sparkprep {written_by}, this is {__version__}"
     return uri, ""
 
 
@@ -461,14 +527,16 @@ def _fetched_catalog_batches(batches, fetch, settings):
     yield from catalog_batches(fetched_batches(batches, fetch), settings)
 
 
-def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFrame:
+def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool, shards: bool = False) -> DataFrame:
     """Give every row of a sample the status of its first failing member (by member name), with
     an error naming that member.
 
-    With labels_per_file (a labels CSV or --label-regex), members without a label take
-    their sample's, and members whose labels differ quarantine the sample as
-    conflicting_labels. Labels from the parent folder agree by construction. One window
-    over the sample: the catalog (reading and probing every file) is evaluated once.
+    With labels_per_file (a labels CSV, --label-regex or --label-member), members without a
+    label take their sample's, and members whose labels differ quarantine the sample as
+    conflicting_labels. Labels from the parent folder agree by construction. shards: the rows
+    are tar members, and a sample key found in several shards is a `duplicate_key` conflict
+    naming them (never merged into one sample). One window over the sample: the catalog
+    (reading and probing every file) is evaluated once.
     """
     sample = Window.partitionBy("sample")
     failing = F.when(F.col("status") != OK, F.struct("member", "status", "error"))
@@ -478,9 +546,16 @@ def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFr
                   .withColumn("label", F.coalesce(F.col("label"), F.max("label").over(sample))))
     else:
         joined = joined.withColumn("_conflict", F.lit(False))
+    if shards:  # the shard-level rows of damaged or empty shards have no sample key of their own
+        joined = joined.withColumn("_shards", F.when(F.col("sample") != "", F.array_sort(
+            F.collect_set(shard_of()).over(sample))))
+    else:
+        joined = joined.withColumn("_shards", F.lit(None).cast("array<string>"))
     own_failure = F.col("status") != OK
+    in_shards = F.coalesce(F.size("_shards"), F.lit(0)) > 1
     status = (F.when(own_failure, F.col("status"))
               .when(F.col("_bad").isNotNull(), F.col("_bad.status"))
+              .when(in_shards, F.lit(DUPLICATE_KEY))
               .when(F.col("_conflict"), F.lit(CONFLICTING_LABELS))
               .otherwise(F.col("status")))
     error = (F.when(own_failure, F.col("error"))
@@ -488,6 +563,11 @@ def whole_sample_quarantine(catalog: DataFrame, labels_per_file: bool) -> DataFr
                    F.concat(F.lit("member "), F.col("_bad.member"), F.lit(" of this sample: "),
                             F.coalesce(F.col("_bad.status"), F.lit("")), F.lit(" ("),
                             F.coalesce(F.col("_bad.error"), F.lit("")), F.lit(")")))
+             .when(in_shards, F.concat(F.lit("sample key "), F.col("sample"), F.lit(" is in "),
+                                       F.size("_shards").cast("string"), F.lit(" shards ("),
+                                       F.array_join(F.slice("_shards", 1, 3), ", "),
+                                       F.lit("): which one is meant cannot be told (WebDataset keys must be unique "
+                                             "across shards); none is used")))
              .when(F.col("_conflict"), F.lit("the members of this sample have different labels"))
              .otherwise(F.col("error")))
     return joined.select(*[status.alias("status") if f.name == "status" else error.alias("error")
@@ -558,7 +638,7 @@ def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageCloc
     with claimed_output(spark, cfg.output, cfg.format, "ingest") as claim:
         clock.stage("listing and planning", cfg.input)
         catalog, rec = catalog_frame(spark, cfg, claim.state)
-        clock.stage("reading, probing and writing", f"{rec.expected_rows} files -> {cfg.output}")
+        clock.stage("reading, probing and writing", f"{rec.what()} -> {cfg.output}")
         return write_reported_table(spark, claim, catalog, cfg, clock, rec, split_params=None, partition_by=None,
                                     options=payload_options("content", already_compressed=True))
 

@@ -20,7 +20,7 @@ from typing import Iterator, Optional, Tuple
 import pyarrow as pa
 
 from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.schema import CORRUPT, INVALID, TOO_LARGE, UNREADABLE
+from sparkprep.schema import CORRUPT, DUPLICATE_KEY, EMPTY, INVALID, TOO_LARGE, UNREADABLE
 
 _CHUNK = 8 << 20
 SHARD_EXTENSIONS = (".tar", ".tar.gz", ".tgz")
@@ -45,40 +45,61 @@ def shard_members(shard: str, max_bytes: int) -> Iterator[Tuple[str, str, Option
     """(path, member name NFC, size, bytes or None, sha256 or None, status or None, error) per member.
 
     status None means: read whole, to be probed like any file. Never raises for a bad shard.
+    A member name met a second time in the shard is a `duplicate_key` row naming both places
+    (which copy was meant cannot be told; the catalog quarantines the whole sample). A shard
+    without members is one `empty` row, so that every listed shard is accounted for.
     """
     last = None
+    seen = {}  # NFC member name -> its position in the shard (1-based)
+    rows = 0
     try:
         filesystem, path = arrow_filesystem(shard)
         with filesystem.open_input_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
-            for info in tar:
-                name = unicodedata.normalize("NFC", info.name)
-                where = member_path(shard, info.name)
-                if not info.isfile():
-                    kind = "a link" if info.issym() or info.islnk() else "a directory" if info.isdir() else "not a file"
-                    if not info.isdir():
-                        yield where, name, None, None, None, INVALID, f"tar member is {kind}; not followed"
-                    continue
-                reason = unsafe_name(info.name)
-                if reason:
-                    yield where, name, info.size, None, None, INVALID, f"{reason}; not read"
-                    continue
-                handle = tar.extractfile(info)
-                if info.size > max_bytes:
-                    digest = hashlib.sha256()
-                    while chunk := handle.read(_CHUNK):
-                        digest.update(chunk)
-                    yield (where, name, info.size, None, digest.hexdigest(), TOO_LARGE,
-                           f"{info.size} bytes, over --max-file-bytes {max_bytes}; not decoded")
-                else:
-                    data = handle.read()
-                    if len(data) != info.size:
-                        raise tarfile.ReadError(f"member {info.name} is cut short")
-                    yield where, name, info.size, data, hashlib.sha256(data).hexdigest(), None, None
+            for position, info in enumerate(tar, 1):
+                for row in _member_row(shard, tar, info, position, seen, max_bytes):
+                    rows += 1
+                    yield row
                 last = info.name
     except Exception as exc:  # noqa: BLE001 - a damaged shard is data: what was read stays, the rest is reported
         after = f"after member {last}" if last else "before its first member"
         status = UNREADABLE if isinstance(exc, FileNotFoundError) else CORRUPT
         yield member_path(shard, ""), "", None, None, None, status, f"shard unreadable {after}: {type(exc).__name__}: {exc}"[:500]
+        return
+    if not rows:
+        yield member_path(shard, ""), "", 0, None, None, EMPTY, "the shard holds no members"
+
+
+def _member_row(shard: str, tar: tarfile.TarFile, info: tarfile.TarInfo, position: int, seen: dict, max_bytes: int):
+    """The row of one tar member (none for a directory)."""
+    name = unicodedata.normalize("NFC", info.name)
+    where = member_path(shard, info.name)
+    if not info.isfile():
+        kind = "a link" if info.issym() or info.islnk() else "a directory" if info.isdir() else "not a file"
+        if not info.isdir():
+            yield where, name, None, None, None, INVALID, f"tar member is {kind}; not followed"
+        return
+    reason = unsafe_name(info.name)
+    if reason:
+        yield where, name, info.size, None, None, INVALID, f"{reason}; not read"
+        return
+    if name in seen:
+        yield (where, name, info.size, None, None, DUPLICATE_KEY,
+               f"tar member {name} occurs twice in this shard (members {seen[name]} and {position}): which copy is "
+               "meant cannot be told; not read")
+        return
+    seen[name] = position
+    handle = tar.extractfile(info)
+    if info.size > max_bytes:
+        digest = hashlib.sha256()
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+        yield (where, name, info.size, None, digest.hexdigest(), TOO_LARGE,
+               f"{info.size} bytes, over --max-file-bytes {max_bytes}; not decoded")
+        return
+    data = handle.read()
+    if len(data) != info.size:
+        raise tarfile.ReadError(f"member {info.name} is cut short")
+    yield where, name, info.size, data, hashlib.sha256(data).hexdigest(), None, None
 
 
 def shard_rows(batches: Iterator[pa.RecordBatch], max_bytes: int) -> Iterator[pa.RecordBatch]:

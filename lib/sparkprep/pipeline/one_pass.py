@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sparkprep.ingest import image_probe
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
 from sparkprep.ingest.listing import read_bytes
 from sparkprep.ingest.paths import compile_group_regex
@@ -61,7 +60,6 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
     Without a content column each file is read here (listing.read_bytes).
     The original (aug_index 0) row carries the split row's content; a copy carries none.
     """
-    image_probe.set_max_pixels(settings.probe.max_pixels)
     label_pattern = label_pattern_of(settings.probe)
     group_pattern = compile_group_regex(settings.key_by.arg, "--key-by group") if settings.key_by.kind == "group" \
         else None
@@ -84,7 +82,7 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
             row["content"] = data if settings.keep_content else None
             status, error, outputs = sample_outputs(row["status"], row["error"], data if row["status"] == OK else None,
                                                     row["key"], settings.copies_by_split.get(row["split"], 0),
-                                                    settings.spec)
+                                                    settings.spec, settings.probe.max_pixels)
             row["p_status"], row["p_error"] = status, error
             for produced in outputs or [None]:
                 _append(out, row, produced, digest, fmt)

@@ -164,7 +164,8 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     persisted = splits.persist(StorageLevel.DISK_ONLY)
     why = "--stratify exact" if cfg.stratify == "exact" else "--near-duplicates merge" if merged is not None \
         else "--manifest" if cfg.manifest else "the workers fetch the objects" if fetched else "samples of several files"
-    return Plan(persisted if cfg.keep_content else persisted.drop("content"), preprocess_frame(persisted, cfg), rec,
+    return Plan(persisted if cfg.keep_content else persisted.drop("content"),
+                preprocess_frame(persisted, cfg, grouped=cfg.samples == "basename"), rec,
                 f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged)
 
 

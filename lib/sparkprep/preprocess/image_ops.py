@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import re
-import warnings
 from typing import Optional, Tuple
 
 import numpy as np
@@ -28,19 +27,18 @@ ROTATING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and he
 
 
 def decode(data: bytes, target: Optional[Size] = None, policy: str = "exact",
-           min_side_fraction: float = 1.0) -> Image.Image:
+           min_side_fraction: float = 1.0, max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open and load the first frame, never larger than needed for `target` under `policy`.
 
     JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers the
-    target (Pillow's draft). Raises on bad data; callers turn that into a quarantine row.
+    target (Pillow's draft). Raises on bad data (past max_pixels: DecompressionBombError);
+    callers turn that into a quarantine row.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(data), formats=image_probe.ALLOWED_FORMATS)
-        if target and image.format == "JPEG":
-            _draft(image, target, policy, min_side_fraction)
-        image.seek(0)
-        image.load()
+    image = image_probe.open_image(data, max_pixels)
+    if target and image.format == "JPEG":
+        _draft(image, target, policy, min_side_fraction)
+    image.seek(0)
+    image.load()
     return image
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from sparkprep.ingest import image_probe
 from sparkprep.preprocess.transform import Output, TransformSpec, transform_sample
-from sparkprep.schema import OK, PROCESSED_SCHEMA, UNREADABLE
+from sparkprep.schema import EXTRAS_FIELD, OK, PROCESSED_SCHEMA, UNREADABLE
 
 OUTPUT_BATCH_BYTES = 64 << 20
 PASSED_THROUGH = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path")
@@ -23,31 +23,42 @@ def processed_batches(batches: Iterator[pa.RecordBatch], spec: TransformSpec, co
     Output batches hold at most about max_batch_bytes of images (one row's outputs past it),
     far below Arrow's 2 GiB per binary array, whatever --encode and --copies multiply.
     """
-    image_probe.set_max_pixels(max_pixels)
     digest = spec.digest()
-    out: Dict[str, list] = {f.name: [] for f in PROCESSED_SCHEMA}
+    schema = PROCESSED_SCHEMA
+    passed = PASSED_THROUGH
+    out: Dict[str, list] = {}
     held = 0  # image bytes in `out`
     for batch in batches:
-        columns = {name: batch.column(name).to_pylist() for name in PASSED_THROUGH}
+        if not out:  # a sample's other members, when the rows are whole samples, pass through unchanged
+            if "extras" in batch.schema.names:
+                schema, passed = processed_schema(extras=True), PASSED_THROUGH + ("extras",)
+            out = {f.name: [] for f in schema}
+        columns = {name: batch.column(name).to_pylist() for name in passed}
         contents = batch.column("content")
         for i in range(batch.num_rows):
-            row = {name: columns[name][i] for name in PASSED_THROUGH}
+            row = {name: columns[name][i] for name in passed}
             row["status"], row["error"], outputs = sample_outputs(
                 row["status"], row["error"], contents[i].as_py() if row["status"] == OK else None, row["key"],
-                copies_by_split.get(row["split"], 0), spec)
+                copies_by_split.get(row["split"], 0), spec, max_pixels)
             for produced in outputs or [None]:
-                _append(out, row, produced, digest, spec.encode)
+                _append(out, row, produced, digest, spec.encode, passed)
                 held += len(produced.image) if produced else 0
             if held >= max_batch_bytes:  # copies and raw pixels multiply the input: bound the output too
-                yield _batch(out)
-                out, held = {f.name: [] for f in PROCESSED_SCHEMA}, 0
+                yield arrow_batch(out, schema)
+                out, held = {f.name: [] for f in schema}, 0
         if out["key"]:  # never hold rows across input batches: memory stays one batch deep
-            yield _batch(out)
-            out, held = {f.name: [] for f in PROCESSED_SCHEMA}, 0
+            yield arrow_batch(out, schema)
+            out, held = {f.name: [] for f in schema}, 0
+
+
+def processed_schema(extras: bool) -> pa.Schema:
+    """The processed table's schema; with `extras` for tables of whole samples."""
+    return PROCESSED_SCHEMA.append(EXTRAS_FIELD) if extras else PROCESSED_SCHEMA
 
 
 def sample_outputs(status: str, error: Optional[str], data: Optional[bytes], key: str, copies: int,
-                   spec: TransformSpec) -> Tuple[str, Optional[str], List[Output]]:
+                   spec: TransformSpec, max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
+                   ) -> Tuple[str, Optional[str], List[Output]]:
     """(status, error, outputs) for one split row: its original and copies, or why it has none.
 
     A row that is not ok keeps its status; a decoder failure quarantines it (a bug in
@@ -58,13 +69,9 @@ def sample_outputs(status: str, error: Optional[str], data: Optional[bytes], key
     if data is None:
         return UNREADABLE, "no content bytes in the input row", []
     try:
-        return status, error, transform_sample(data, key, copies, spec)
+        return status, error, transform_sample(data, key, copies, spec, max_pixels)
     except Exception as exc:  # noqa: BLE001 - a bad sample is a row; a bug in sparkprep re-raises
         return (*image_probe.quarantine_or_raise(exc), [])
-
-
-def _batch(out: Dict[str, list]) -> pa.RecordBatch:
-    return arrow_batch(out, PROCESSED_SCHEMA)
 
 
 def arrow_batch(columns: Dict[str, list], schema: pa.Schema) -> pa.RecordBatch:
@@ -87,8 +94,8 @@ def binary_array(values: List[Optional[bytes]]) -> pa.Array:
                                  null_count=len(values) - sum(valid))
 
 
-def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str) -> None:
-    for name in PASSED_THROUGH:
+def _append(out: Dict[str, list], row: dict, produced, digest: str, fmt: str, passed=PASSED_THROUGH) -> None:
+    for name in passed:
         out[name].append(row[name])
     append_output(out, produced, digest, fmt)
 

@@ -12,26 +12,38 @@ from pyspark.sql.types import StructField
 
 from sparkprep.cli import UsageError
 from sparkprep.preprocess.flags import PreprocessConfig
-from sparkprep.preprocess.processed_rows import processed_batches
+from sparkprep.ingest.whole_samples import whole_samples
+from sparkprep.preprocess.processed_rows import processed_batches, processed_schema
 from sparkprep.preprocess.transform import TRANSFORM_METADATA_KEY, TransformSpec
 from sparkprep.report.run_report import StageClock
 from sparkprep.report.spark import channel_normalization, write_reported_table
-from sparkprep.schema import OK, PREPROCESS_INPUT_COLUMNS, PROCESSED_SCHEMA, SPLIT_METADATA_KEY, require_columns
+from sparkprep.schema import INVALID, OK, PREPROCESS_INPUT_COLUMNS, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.tables import claimed_output, payload_options
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
 
 
-def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig) -> DataFrame:
-    """Decode, orient, convert, resize, augment and encode every ok row; quarantine the rest."""
+def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig, grouped: Optional[bool] = None) -> DataFrame:
+    """Decode, orient, convert, resize, augment and encode every ok row; quarantine the rest.
+
+    Samples of several members (an image and its .json, a WebDataset sample) become one row:
+    the image member is transformed, the others travel unchanged in `extras`. grouped: whether
+    the input's samples have several members, when the caller knows (else the table is asked).
+    """
     require_columns(split_table.columns, PREPROCESS_INPUT_COLUMNS, "a split table of files (jobs/split.py)")
-    if "member" in split_table.columns and "format" in split_table.columns:
-        other = split_table.where((F.col("status") == OK) & F.col("format").isNull()).select("rel_path").first()
-        if other:
-            raise UsageError(f"--input: preprocess transforms images, and this table has sample members that are "
-                             f"not ({other[0]}, ...); split with --extensions of image formats only to preprocess")
+    table = whole_samples(split_table, grouped)
+    columns = list(PREPROCESS_INPUT_COLUMNS)
+    if "extras" in table.columns:
+        columns.append("extras")
+        no_image = (F.col("status") == OK) & F.col("format").isNull()
+        members = F.array_join(F.array_sort(F.concat(F.array("member"), F.map_keys("extras"))), ", ")
+        table = (table.withColumn("error", F.when(no_image, F.concat(
+                    F.lit("the sample has no image member to transform (its members: "), members, F.lit(")")))
+                    .otherwise(F.col("error")))
+                 .withColumn("status", F.when(no_image, F.lit(INVALID)).otherwise(F.col("status"))))
     work = functools.partial(processed_batches, spec=cfg.spec, copies_by_split=cfg.copies_by_split(),
                              max_pixels=cfg.max_pixels)
-    processed = split_table.select(*PREPROCESS_INPUT_COLUMNS).mapInArrow(work, from_arrow_schema(PROCESSED_SCHEMA))
+    schema = processed_schema(extras="extras" in columns)
+    processed = table.select(*columns).mapInArrow(work, from_arrow_schema(schema))
     return with_recipe_metadata(processed, split_table.schema["key"], cfg.spec)
 
 
@@ -52,7 +64,8 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
     with claimed_output(spark, cfg.output, cfg.format, "preprocess") as claim:
         cfg = resolved_input_kind(spark, cfg)
         clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")
-        table, rec, detail = split_source(spark, cfg, keep_existing_split=True)
+        table, rec, detail = split_source(spark, cfg, keep_existing_split=True, claim_state=claim.state)
+        grouped = (cfg.samples == "basename") if detail != SPLIT_TABLE_KEPT and cfg.input_kind != "catalog" else None
         merged = None
         if cfg.near_duplicates == "merge":
             if detail == SPLIT_TABLE_KEPT:
@@ -64,7 +77,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
         check_augment_splits(cfg, (split_params or {}).get("names"))
         clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
         return write_reported_table(
-            spark, claim, preprocess_frame(table, cfg), cfg, clock, rec, split_params, "split",
+            spark, claim, preprocess_frame(table, cfg, grouped), cfg, clock, rec, split_params, "split",
             options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
             extra=lambda written: {"normalization": channel_normalization(written),
                                    "transform": cfg.spec.record(),

@@ -14,6 +14,7 @@ from typing import Any, List, Mapping, Optional, Tuple
 from PIL import Image, ImageColor
 
 from sparkprep.cli import choice
+from sparkprep.ingest import image_probe
 from sparkprep.preprocess import augment as aug, image_ops
 
 ENCODINGS = ("jpeg", "png", "webp", "raw")
@@ -159,28 +160,30 @@ class Output:
     std: List[float]
 
 
-def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec) -> List[Output]:
+def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec,
+                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> List[Output]:
     """The original and `copies` augmented copies of one sample's bytes, each encoded.
 
-    Raises on undecodable data (the caller records the reason). The original does not depend
-    on `copies` (it is what sparkprep.online gives for the same bytes); copy i depends only on
-    (spec.seed, key, i).
+    Raises on undecodable data, or past max_pixels (the caller records the reason). The original
+    does not depend on `copies` (it is what sparkprep.online gives for the same bytes); copy i
+    depends only on (spec.seed, key, i).
     """
-    upright = decode_upright(data, spec)
+    upright = decode_upright(data, spec, max_pixels=max_pixels)
     outputs = [_finish(original_image(upright, spec), 0, spec)]
     if copies:
         fraction = spec.augment.min_side_fraction()
         # A random crop keeps only part of the image: where the crop needs a larger DCT scale than
         # the original's, copies of a JPEG come from a decode of their own at that scale.
         redecode = spec.draft and image_ops.drafts_differ(data, spec.size, spec.resize, fraction)
-        source = decode_upright(data, spec, fraction) if redecode else upright
+        source = decode_upright(data, spec, fraction, max_pixels) if redecode else upright
         outputs.extend(augmented_copy(source, key, index, spec) for index in range(1, copies + 1))
     return outputs
 
 
-def decode_upright(data: bytes, spec: TransformSpec, min_side_fraction: float = 1.0) -> Image.Image:
+def decode_upright(data: bytes, spec: TransformSpec, min_side_fraction: float = 1.0,
+                   max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode (at reduced JPEG scale when the recipe allows), orient by EXIF, convert to the mode."""
-    decoded = image_ops.decode(data, spec.size if spec.draft else None, spec.resize, min_side_fraction)
+    decoded = image_ops.decode(data, spec.size if spec.draft else None, spec.resize, min_side_fraction, max_pixels)
     return image_ops.to_mode(image_ops.orient(decoded), spec.mode, spec.background, spec.depth_scale,
                              image_ops.png_significant_bits(data))
 

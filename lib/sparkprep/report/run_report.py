@@ -13,8 +13,8 @@ from sparkprep import __version__
 class StageClock:
     """Prints one line per stage as it starts and records each stage's duration."""
 
-    def __init__(self, job: str, out=sys.stderr):
-        self.job, self.out = job, out
+    def __init__(self, job: str, out=None):
+        self.job, self._out = job, out  # None: whatever sys.stderr is when a line is printed
         self.started = time.perf_counter()
         self.durations: Dict[str, float] = {}
         self._current: Optional[str] = None
@@ -25,6 +25,10 @@ class StageClock:
         self._current, self._since = name, time.perf_counter()
         elapsed = self._since - self.started
         print(f"[{self.job} {elapsed:7.1f}s] {name}{': ' + detail if detail else ''}", file=self.out, flush=True)
+
+    @property
+    def out(self):
+        return self._out or sys.stderr
 
     def note(self, text: str) -> None:
         """A line within the current stage (progress), without starting a new one."""
@@ -103,11 +107,11 @@ def summary_table(report: dict) -> str:
                      f"mean={norm['mean']} std={norm['std']}")
     rec = report.get("reconciliation")
     if rec:
-        lines.append(f"input: {rec['listed_files']} listed, {rec['rows']} rows, {rec['skipped_extension']} "
-                     f"skipped by extension, {rec['skipped_hidden']} hidden, {rec.get('skipped_symlinks', 0)} "
-                     f"symbolic links skipped; reconciled: {rec['reconciled']}")
+        lines.append(input_line(rec))
         for uris in rec.get("same_name_after_nfc_examples", []):
             lines.append(f"  same name after Unicode NFC, kept as separate rows: {', '.join(uris)}")
+    if report.get("incremental"):
+        lines.append(incremental_line(report["incremental"]))
     near = report.get("near_duplicates")
     if near:
         lines.append(near_line(near))
@@ -119,6 +123,29 @@ def summary_table(report: dict) -> str:
     speed = report["throughput"]
     lines.append(f"time: {report['seconds']:.1f}s, {speed['rows_per_s']:.0f} {speed['unit']}/s")
     return "\n".join(lines)
+
+
+def input_line(rec: dict) -> str:
+    """How the input reconciled, for each kind of input: a listed folder, a manifest, WebDataset shards."""
+    if "listed_shards" in rec:
+        return (f"input: {rec['listed_shards']} WebDataset shards, {rec['rows']} rows (one per tar member); "
+                f"every shard accounted for: {rec['reconciled']}")
+    if "manifest" in rec:
+        outside = f", {rec['outside_input']} outside --input" if rec.get("outside_input") else ""
+        return (f"input: manifest {rec['manifest']}: {rec['listed_files']} objects listed, {rec['rows']} rows, "
+                f"{rec['skipped_extension']} skipped by extension{outside}; reconciled: {rec['reconciled']}")
+    return (f"input: {rec['listed_files']} listed, {rec['rows']} rows, {rec['skipped_extension']} skipped by "
+            f"extension, {rec['skipped_hidden']} hidden, {rec.get('skipped_symlinks', 0)} symbolic links skipped; "
+            f"reconciled: {rec['reconciled']}")
+
+
+def incremental_line(inc: dict) -> str:
+    """What --incremental kept unread, read and dropped, and why everything was read when it was."""
+    line = (f"incremental: {inc.get('kept', 0)} rows kept unread, {inc.get('read', 0)} files read, "
+            f"{inc.get('deleted', 0)} deleted since the previous run")
+    if inc.get("unversioned"):
+        line += f"; {inc['unversioned']} without a version in the listing (read again)"
+    return line + (f"; read everything: {inc['full_read']}" if inc.get("full_read") else "")
 
 
 def near_line(near: dict) -> str:

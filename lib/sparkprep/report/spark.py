@@ -134,8 +134,22 @@ def _quarantine(table: DataFrame, where: Column, per_status: dict) -> dict:
     return out
 
 
+def judged_for_duplicates(table: DataFrame) -> DataFrame:
+    """The rows whose bytes are judged as exact copies: every row, but a sample's side-car members.
+
+    In a table of samples of several members (an image with its .json and .cls, a WebDataset
+    sample), the side-cars of different samples are often byte-identical (the same class file,
+    an empty annotation): they say nothing about leakage. A sample is judged by its image members
+    (a processed table's rows are samples already); a file that is its own sample, by its bytes.
+    """
+    if not {"format", "sample", "rel_path"} <= set(table.columns):
+        return table
+    return table.where(F.col("format").isNotNull() | (F.col("sample") == F.col("rel_path")))
+
+
 def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
     """Exact copies: groups, extra copies, groups whose copies disagree on label or split."""
+    table = judged_for_duplicates(table)
     groups = (table.where((F.col("status") == OK) & F.col("sha256").isNotNull())
               .groupBy("sha256")
               .agg(F.count(F.lit(1)).alias("n"),

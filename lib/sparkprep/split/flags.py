@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.cli import Flags, choice, local_path, merged_settings, whole_number, wrap
-from sparkprep.ingest.flags import INGEST_FLAGS, IngestConfig, ingest_values
+from sparkprep.ingest.flags import INGEST_FLAGS, IngestConfig, ingest_values, sample_values
 from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
 from sparkprep.split import assign as split_assign, near_duplicates as near
@@ -22,7 +22,7 @@ NEAR_MODES = ("report", "merge")
 class SplitConfig(IngestConfig):
     """Ingest settings (used when --input is raw files) plus the split parameters."""
 
-    input_kind: str = "auto"
+    input_kind: str = "auto"  # also catalog and table (INPUT_KINDS)
     ratios: Tuple[float, ...] = (0.8, 0.1, 0.1)
     names: Tuple[str, ...] = ("train", "val", "test")
     seed: str = "0"
@@ -78,10 +78,7 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
         kind = detect_input_kind(ingest["input"])
     if ingest["incremental"] and kind != "files":
         raise ValueError(f"--incremental: expected raw files (a folder or --manifest), got a {kind} input")
-    if kind == "webdataset":  # members are grouped by WebDataset's own key rule
-        if s.get("samples") == "file":
-            raise ValueError("--samples: WebDataset shards hold samples by basename; expected basename, got file")
-        ingest["samples"] = "basename"
+    ingest = sample_values(s, kind, ingest)  # shards: samples by basename, labels from their cls member
     ratios = split_assign.parse_ratios(str(s.get("ratios", "0.8,0.1,0.1")))
     names = split_assign.parse_names(s.get("names"), len(ratios))
     if kind == "table" and not s.get("key_by"):
@@ -99,6 +96,7 @@ def split_values(s: Dict[str, Any]) -> SplitConfig:
     if s.get("label_column") and kind != "table":
         raise ValueError("--label-column: expected only with tabular input (--input-kind table)")
     stratify = choice("--stratify", s.get("stratify", "none"), STRATIFY)
+    ingest.pop("input_kind", None)
     return SplitConfig(**ingest, input_kind=kind, ratios=tuple(ratios), names=tuple(names),
                        seed=str(s.get("seed", "0")), key_by=key_by, stratify=stratify,
                        label_column=s.get("label_column"), **near_values(s, kind, stratify, ingest["phash"]))

@@ -245,8 +245,7 @@ def split_source(spark: SparkSession, cfg: SplitConfig, keep_existing_split: boo
     """Split rows from raw files (ingested inline), a catalog, or (if kept) an existing split table."""
     if cfg.input_kind in ("files", "webdataset"):
         catalog, rec = catalog_frame(spark, cfg, claim_state)
-        what = f"{len(rec.shards)} WebDataset shards" if cfg.input_kind == "webdataset" else f"{rec.expected_rows} files"
-        return split_files(catalog, cfg), rec, f"ingest {what} and split inline"
+        return split_files(catalog, cfg), rec, f"ingest {rec.what()} and split inline"
     table = read_table(spark, cfg.input)
     tune_table_scan(spark, cfg.input, table)
     if keep_existing_split and "split" in table.columns:
