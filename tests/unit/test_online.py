@@ -184,10 +184,14 @@ def test_object_lambda_round_trip_through_boto3(loopback, corpus):
     errors = {c[3]: (w["headers"]["x-amz-fwd-error-code"], w["headers"]["x-amz-fwd-error-message"])
               for c, w in zip(cases[2:], written[2:])}
     assert errors[404] == ("NoSuchKey", "The specified key does not exist.")
-    assert errors[422][0] == "UnprocessableEntity" and errors[422][1].startswith("corrupt: OSError: image file is truncated")
+    # the same status and reason as the offline quarantine
+    assert errors[422] == ("UnprocessableEntity", "corrupt: truncated: the JPEG ends without its end-of-image marker "
+                                                  "(FFD9)")
     assert errors[400][1].startswith("--size: expected N or WIDTHxHEIGHT")
     assert errors[403][0] == "AccessDenied" and "not allowed" in errors[403][1]
-    assert errors[500][0] == "InvalidConfiguration" and "/no/such/table" in errors[500][1]
+    # a broken configuration is logged; the caller gets a request id, not the detail
+    assert errors[500][0] == "InvalidConfiguration" and "/no/such/table" not in errors[500][1]
+    assert "request id" in errors[500][1]
     assert errors[501][0] == "NotImplemented"
 
 
@@ -283,3 +287,216 @@ def test_an_unreachable_s3_source_is_named_in_the_error(monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(RecipeError, match="s3://nowhere/processed: cannot be read"):
         load_transform("s3://nowhere/processed")
+
+
+
+def png_bytes(size, colour="red", cut=0):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    data = buffer.getvalue()
+    return data[:len(data) - cut] if cut else data
+
+
+def gif_bytes():
+    buffer = io.BytesIO()
+    Image.new("P", (8, 8), 3).save(buffer, "GIF")
+    return buffer.getvalue()
+
+
+def test_truncated_files_are_refused_online_as_offline_quarantines_them():
+    """A PNG without IEND and a GIF without its trailer were transformed online (200) and quarantined
+    offline as corrupt: online runs the same end check, with the same status and reason."""
+    from sparkprep.ingest.image_probe import probe_image
+
+    t = load_transform(SPEC)
+    for data in (png_bytes((8, 8), cut=12), gif_bytes()[:-1]):
+        offline = probe_image(data)
+        assert offline.status == "corrupt"
+        with pytest.raises(BadImage) as refused:
+            t(data)
+        assert (refused.value.status, refused.value.reason) == (offline.status, offline.error)
+        answer = serve.reply(serve.Settings(t), lambda limit, data=data: data, {})
+        assert answer.status == 422 and answer.message == f"corrupt: {offline.error}"
+
+
+def test_the_pixel_limit_holds_per_call_under_threads():
+    """Two transforms with different limits, in many threads at once: each keeps its own limit (a
+    process-wide Image.MAX_IMAGE_PIXELS and warnings filter, changed per call, raced)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = png_bytes((400, 300))  # 120,000 pixels
+    strict, loose = load_transform(SPEC, max_pixels=100_000), load_transform(SPEC, max_pixels=10_000_000)
+
+    def one(i):
+        transform = strict if i % 2 else loose
+        try:
+            transform(data)
+            return "ok"
+        except BadImage as bad:
+            return bad.status
+
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: the old per-call global lost ~7%
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(one, range(400)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == ["ok", "decompression_bomb"] * 200
+    import PIL.Image
+
+    assert PIL.Image.MAX_IMAGE_PIXELS >= 10_000_000  # only ever raised, never lowered per call
+
+
+def test_overrides_cannot_ask_for_an_output_past_the_endpoints_limits():
+    """A 69-byte PNG asked for ?size=8192&resize=exact&resample=lanczos&encode=raw made 201 MB."""
+    tiny = png_bytes((1, 1))
+    settings = serve.Settings(load_transform(SPEC), allow_overrides=True)
+    fetched = []
+    big = serve.reply(settings, lambda limit: fetched.append(1) or tiny,
+                      {"size": ["8192"], "resize": ["exact"], "resample": ["lanczos"], "encode": ["raw"]})
+    assert big.status == 400 and "over this endpoint's limit of 4194304 (max_output_pixels)" in big.message
+    assert not fetched  # refused before the original is even read
+    small_bytes = serve.Settings(load_transform(SPEC), allow_overrides=True, max_output_bytes=1 << 20)
+    raw = serve.reply(small_bytes, lambda limit: tiny, {"size": ["1024"], "encode": ["raw"]})
+    assert raw.status == 400 and "max_output_bytes" in raw.message
+    assert serve.reply(settings, lambda limit: tiny, {"size": ["64"]}).status == 200
+    own = serve.Settings(load_transform(TransformSpec(size=(3000, 3000))), max_output_pixels=100)
+    assert serve.reply(own, lambda limit: tiny, {}).status == 200  # the recipe's own size is always allowed
+    tight = serve.Settings(load_transform(SPEC), max_output_bytes=50)
+    assert serve.reply(tight, lambda limit: png_bytes((64, 64), "blue"), {}).status == 413
+    configured = serve.settings_from(json.dumps({"transform": SPEC.record(), "max_output_pixels": 10,
+                                                 "max_output_bytes": 99, "max_concurrent": 2}))
+    assert (configured.max_output_pixels, configured.max_output_bytes, configured.max_concurrent) == (10, 99, 2)
+
+
+def test_the_asgi_app_bounds_concurrent_transforms_and_sheds_the_excess(corpus):
+    import asyncio
+
+    import httpx2 as httpx  # starlette's own test client's package (requirements-dev.txt)
+
+    settings = serve.Settings(load_transform(SPEC), bucket="b", max_concurrent=2)
+    running, peak, release = [0], [0], threading.Event()
+
+    def slow(bucket, key, limit, version_id=None):
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        release.wait(10)
+        running[0] -= 1
+        return corpus["photo.jpg"]
+
+    async def burst():
+        transport = httpx.ASGITransport(app=asgi_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            requests = [asyncio.ensure_future(client.get(f"/k{i}.jpg")) for i in range(14)]
+            await asyncio.sleep(0.5)
+            release.set()
+            return [r.status_code for r in await asyncio.gather(*requests)]
+
+    original = store.get_object
+    store.get_object = slow
+    try:
+        statuses = asyncio.run(burst())
+    finally:
+        store.get_object = original
+    assert peak[0] == 2  # never more transforms at once than max_concurrent
+    assert statuses.count(200) == 10 and statuses.count(503) == 4  # 2 running + 8 waiting; the rest shed
+
+
+def test_http_endpoint_passes_version_id_refuses_parts_and_dot_segments(s3_endpoint, monkeypatch, corpus):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="versioned")
+    client.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    old = client.put_object(Bucket="versioned", Key="raw/p.png", Body=png_bytes((40, 40), "red"))["VersionId"]
+    client.put_object(Bucket="versioned", Key="raw/p.png", Body=png_bytes((40, 40), "lime"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    settings = serve.Settings(load_transform(TransformSpec(size=(8, 8), encode="png")), bucket="versioned",
+                              prefix="raw")
+
+    def colour(answer):
+        assert answer.status == 200, answer.message
+        return Image.open(io.BytesIO(answer.body)).convert("RGB").getpixel((4, 4))
+
+    from sparkprep.online.http import object_reply
+
+    assert colour(object_reply(settings, "p.png", {})) == (0, 255, 0)
+    assert colour(object_reply(settings, "p.png", {"versionId": [old]})) == (255, 0, 0)  # the version asked
+    assert object_reply(settings, "p.png", {"partNumber": ["1"]}).status == 501
+    for key in ("../secret.png", "a/./p.png", "a/../../x", "."):
+        assert object_reply(settings, key, {}).status == 400, key
+
+
+def test_transient_fetch_failures_are_answers_and_short_bodies_are_errors(monkeypatch):
+    """A slow presigned GET raised TimeoutError out of the Object Lambda handler; the Function URL
+    handler raised EndpointConnectionError; a body shorter than its Content-Length was transformed."""
+    import http.server
+    import socket
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            if "slow" in self.path:
+                import time
+
+                time.sleep(3)
+            body = png_bytes((8, 8))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + (50 if "short" in self.path else 0)))
+            self.end_headers()
+            self.wfile.write(body)
+            if "short" in self.path:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setattr(object_lambda, "FETCH_TIMEOUT", 0.5)
+    settings = serve.Settings(load_transform(SPEC))
+    try:
+        slow = serve.reply(settings, lambda limit: object_lambda.fetch(f"{url}/slow.png", limit), {})
+        short = serve.reply(settings, lambda limit: object_lambda.fetch(f"{url}/short.png", limit), {})
+        fine = serve.reply(settings, lambda limit: object_lambda.fetch(f"{url}/fine.png", limit), {})
+    finally:
+        server.shutdown()
+    assert (slow.status, slow.error_code) == (504, "GatewayTimeout")
+    assert short.status == 502 and short.error_code == "BadGateway"
+    assert fine.status == 200
+    # the Function URL path, with nothing listening at the store's endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    store._client.cache_clear()
+    from sparkprep.online.http import object_reply
+
+    gone = object_reply(serve.Settings(load_transform(SPEC), bucket="b"), "x.png", {})
+    store._client.cache_clear()
+    assert gone.status == 502 and gone.error_code == "BadGateway"
+
+
+def test_a_broken_configuration_answers_a_generic_500_once_loaded_and_is_not_retried_per_request(
+        monkeypatch, caplog):
+    calls = []
+
+    def failing(source, digest=None, max_pixels=None):
+        calls.append(source)
+        raise RecipeError("s3://internal-models-bucket/processed: cannot be read (ClientError: AccessDenied)")
+
+    monkeypatch.setattr(serve, "load_transform", failing)
+    serve._cached_settings.cache_clear()
+    serve._FAILED.clear()
+    env = {"SPARKPREP_TRANSFORM": "s3://internal-models-bucket/processed"}
+    answers = [serve.settings_or_reply(None, env)[1] for _ in range(5)]
+    assert len(calls) == 1  # loaded once; the failure is answered from memory for serve.FAILURE_TTL
+    for answer in answers:
+        assert answer.status == 500 and "internal-models-bucket" not in answer.message
+        assert "AccessDenied" not in answer.body.decode() and answer.headers["x-sparkprep-request-id"]
+    assert "internal-models-bucket" in caplog.text  # the operator's log has the detail
+    serve._FAILED.clear()

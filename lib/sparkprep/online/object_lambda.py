@@ -12,6 +12,7 @@ partners); new deployments use sparkprep.online.http instead.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import urllib.error
@@ -46,23 +47,30 @@ def handler(event: Dict[str, Any], context: Any = None) -> Dict[str, int]:
 
 
 def fetch(presigned_url: str, max_bytes: int) -> bytes:
-    """The original through the presigned URL; store.Missing with S3's status and code on an error."""
+    """The original through the presigned URL; store.Missing with S3's status and code on an error,
+    store.Unavailable (502, or 504 for a timeout) when the GET fails or its body is cut short."""
+    where = urlparse(presigned_url).path
     try:
         with urllib.request.urlopen(presigned_url, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 - S3's URL
             length = response.headers.get("Content-Length")
             if length is not None and int(length) > max_bytes:
-                raise store.TooLarge(urlparse(presigned_url).path, max_bytes)
+                raise store.TooLarge(where, max_bytes)
             data = response.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:
         body = exc.read().decode("utf-8", "replace")
         code = re.search(r"<Code>([^<]+)</Code>", body)
         message = re.search(r"<Message>([^<]+)</Message>", body)
-        raise store.Missing(urlparse(presigned_url).path, exc.code, code.group(1) if code else str(exc.code),
+        raise store.Missing(where, exc.code, code.group(1) if code else str(exc.code),
                             message.group(1) if message else exc.reason) from None
     except urllib.error.URLError as exc:
-        raise store.Missing(urlparse(presigned_url).path, 502, "BadGateway", f"fetching the original: {exc.reason}")
+        raise store.unavailable(where, exc.reason if isinstance(exc.reason, BaseException) else exc) from None
+    except (OSError, http.client.HTTPException) as exc:  # a timeout or a reset while reading the body
+        raise store.unavailable(where, exc) from None
     if len(data) > max_bytes:
-        raise store.TooLarge(urlparse(presigned_url).path, max_bytes)
+        raise store.TooLarge(where, max_bytes)
+    if length is not None and len(data) != int(length):
+        raise store.Unavailable(where, 502, "BadGateway",
+                                f"the original arrived cut short ({len(data)} of {length} bytes)")
     return data
 
 

@@ -24,7 +24,7 @@ from sparkprep.online import store
 from sparkprep.preprocess import image_ops
 from sparkprep.preprocess.transform import (TRANSFORM_METADATA_KEY, Output, TransformSpec, augmented_copy,
                                             decode_upright, original_image, spec_with, transform_sample)
-from sparkprep.statuses import EMPTY
+from sparkprep.statuses import EMPTY, OK
 
 RUN_REPORT = "_run_report.json"
 SPARK_ROW_METADATA = b"org.apache.spark.sql.parquet.row.metadata"
@@ -64,12 +64,12 @@ class Transform:
     def __call__(self, raw: bytes) -> bytes:
         """The encoded original (aug_index 0), byte for byte what the offline job wrote (without the
         channel statistics `output` also computes: a request needs only the bytes)."""
-        return self._guarded(lambda: image_ops.encode(original_image(decode_upright(raw, self.spec), self.spec),
+        return self._guarded(lambda: image_ops.encode(original_image(self._upright(raw), self.spec),
                                                       self.spec.encode, self.spec.quality), raw)
 
     def output(self, raw: bytes) -> Output:
         """The original with the processed table's other columns (width, height, channels, mean, std)."""
-        return self._guarded(lambda: transform_sample(raw, "", 0, self.spec)[0], raw)
+        return self._guarded(lambda: transform_sample(raw, "", 0, self.spec, self.max_pixels)[0], raw)
 
     def to_image(self, raw: bytes, as_stored: bool = False) -> Image.Image:
         """The original as a PIL image: its pixels before encoding, or with `as_stored` the pixels a
@@ -78,7 +78,7 @@ class Transform:
             stored = Image.open(io.BytesIO(self(raw)))
             stored.load()
             return stored
-        return self._guarded(lambda: original_image(decode_upright(raw, self.spec), self.spec), raw)
+        return self._guarded(lambda: original_image(self._upright(raw), self.spec), raw)
 
     def augmented(self, raw: bytes, key: str, index: int) -> bytes:
         """Copy `index` of the sample whose split key is `key` (0 is the original), as the offline
@@ -88,7 +88,7 @@ class Transform:
         if index == 0:
             return self(raw)
         fraction = self.spec.augment.min_side_fraction()
-        return self._guarded(lambda: augmented_copy(decode_upright(raw, self.spec, fraction), key, int(index),
+        return self._guarded(lambda: augmented_copy(self._upright(raw, fraction), key, int(index),
                                                     self.spec).image, raw)
 
     def with_overrides(self, values: Mapping[str, Any]) -> "Transform":
@@ -106,10 +106,18 @@ class Transform:
         with open(path, "rb") as handle:
             return self.to_image(handle.read(), as_stored=True)
 
+    def _upright(self, raw: bytes, fraction: float = 1.0) -> Image.Image:
+        return decode_upright(raw, self.spec, fraction, self.max_pixels)
+
     def _guarded(self, work, raw: bytes):
+        """work() on bytes the offline job would have accepted: the same header and end checks first
+        (a PNG without IEND is `corrupt` offline, so it is here), and this transform's own pixel limit,
+        checked per call (no process-wide setting, so threads with other limits cannot race)."""
         if not raw:
             raise BadImage(EMPTY, "zero-byte input")
-        image_probe.set_max_pixels(self.max_pixels)
+        probe = image_probe.probe_image(raw, full=False, max_pixels=self.max_pixels)
+        if probe.status != OK:
+            raise BadImage(probe.status, probe.error or probe.status)
         try:
             return work()
         except Exception as exc:  # noqa: BLE001 - a bad image is BadImage; a bug in sparkprep re-raises

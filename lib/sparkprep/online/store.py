@@ -18,16 +18,25 @@ S3_SCHEMES = ("s3", "s3a", "s3n")
 
 
 @dataclass
-class Missing(Exception):
-    """The object is not there (or not readable): the status and S3 error code to pass on."""
+class ObjectError(Exception):
+    """The original could not be read: the status and S3 error code to pass on, and why."""
 
     uri: str
-    status: int = 404
-    code: str = "NoSuchKey"
-    message: str = "The specified key does not exist."
+    status: int
+    code: str
+    message: str
 
     def __str__(self) -> str:
         return f"{self.uri}: {self.status} {self.code}: {self.message}"
+
+
+@dataclass
+class Missing(ObjectError):
+    """The object is not there (or not readable to us): S3's own status and code (404, 403 ...)."""
+
+    status: int = 404
+    code: str = "NoSuchKey"
+    message: str = "The specified key does not exist."
 
 
 @dataclass
@@ -37,6 +46,22 @@ class TooLarge(Exception):
 
     def __str__(self) -> str:
         return f"{self.uri}: larger than {self.limit} bytes"
+
+
+@dataclass
+class Unavailable(ObjectError):
+    """The store did not answer in time, or its answer broke off: 504 (a timeout) or 502."""
+
+    status: int = 502
+    code: str = "BadGateway"
+    message: str = "the original could not be read"
+
+
+def unavailable(uri: str, exc: BaseException) -> Unavailable:
+    """What a failed read becomes: 504 for a timeout, 502 for anything else (a reset, a cut body)."""
+    timed_out = isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
+    return Unavailable(uri, 504 if timed_out else 502, "GatewayTimeout" if timed_out else "BadGateway",
+                       f"reading the original: {type(exc).__name__}")
 
 
 def endpoint_url() -> Optional[str]:
@@ -96,21 +121,31 @@ def read(uri: str, max_bytes: Optional[int] = None) -> bytes:
     return data
 
 
-def get_object(bucket: str, key: str, max_bytes: Optional[int] = None, client=None) -> bytes:
-    """An S3 object's bytes; Missing carries S3's own status and error code (404 NoSuchKey, 403 ...)."""
-    from botocore.exceptions import ClientError
+def get_object(bucket: str, key: str, max_bytes: Optional[int] = None, client=None,
+               version_id: Optional[str] = None) -> bytes:
+    """An S3 object's bytes (a given version of it, with version_id); Missing carries S3's own status
+    and error code (404 NoSuchKey, 403 ...); Unavailable a timeout, a failed connection or a body
+    shorter than its Content-Length (never transformed as if it were whole)."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     uri = f"s3://{bucket}/{key}"
+    asked = {"VersionId": version_id} if version_id else {}
     try:
-        response = (client or s3_client()).get_object(Bucket=bucket, Key=key)
+        response = (client or s3_client()).get_object(Bucket=bucket, Key=key, **asked)
+        length = int(response.get("ContentLength") or 0)
+        if max_bytes is not None and length > max_bytes:
+            response["Body"].close()
+            raise TooLarge(uri, max_bytes)
+        data = response["Body"].read()
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
         raise Missing(uri, status, str(error.get("Code") or status), str(error.get("Message") or exc)) from None
-    if max_bytes is not None and int(response.get("ContentLength") or 0) > max_bytes:
-        response["Body"].close()
-        raise TooLarge(uri, max_bytes)
-    return response["Body"].read()
+    except (BotoCoreError, OSError) as exc:  # timeouts, refused connections, a body cut short
+        raise unavailable(uri, exc) from None
+    if len(data) != length:
+        raise Unavailable(uri, 502, "BadGateway", f"the original arrived cut short ({len(data)} of {length} bytes)")
+    return data
 
 
 def read_tail(uri: str, count: int) -> bytes:
