@@ -12,7 +12,7 @@ from sparkprep.export.flags import export_config
 
 def main(argv=None, spark=None) -> int:
     from sparkprep.export.spark import run_export
-    from sparkprep.report.run_report import export_summary
+    from sparkprep.runlog import export_summary
 
     return job_main("export", export_config, run_export, argv, summary=export_summary, spark=spark)
 

@@ -14,7 +14,7 @@ from sparkprep.features.flags import features_config
 
 def main(argv=None, spark=None) -> int:
     from sparkprep.features.spark import run_features
-    from sparkprep.report.run_report import features_summary
+    from sparkprep.runlog import features_summary
 
     return job_main("features", features_config, run_features, argv, summary=features_summary, spark=spark)
 

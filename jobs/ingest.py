@@ -11,7 +11,7 @@ from sparkprep.ingest.flags import ingest_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.ingest.spark import run_ingest
+    from sparkprep.ingest.spark.run import run_ingest
 
     return job_main("ingest", ingest_config, run_ingest, argv, spark=spark)
 

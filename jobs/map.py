@@ -14,7 +14,7 @@ from sparkprep.map.flags import map_config
 
 def main(argv=None, spark=None) -> int:
     from sparkprep.map.spark import run_map
-    from sparkprep.report.run_report import export_summary, summary_table
+    from sparkprep.runlog import export_summary, summary_table
 
     def summary(report: dict) -> str:  # --to makes the output an export
         return export_summary(report) if "manifest" in report["output"] else summary_table(report)

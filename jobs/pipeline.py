@@ -13,7 +13,7 @@ from sparkprep.pipeline.flags import pipeline_config
 
 def main(argv=None, spark=None) -> int:
     from sparkprep.pipeline.spark import run_pipeline
-    from sparkprep.report.run_report import pipeline_summary
+    from sparkprep.runlog import pipeline_summary
 
     return job_main("pipeline", pipeline_config, run_pipeline, argv, summary=pipeline_summary, spark=spark)
 

@@ -12,8 +12,8 @@ from sparkprep.report.flags import report_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.report.run_report import report_summary
     from sparkprep.report.spark import run_report
+    from sparkprep.runlog import report_summary
 
     return job_main("report", report_config, run_report, argv, summary=report_summary, spark=spark)
 

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         sys.exit(f"no processed table at {table}: run scripts/bench_preprocess.py --images 8000 first")
     out = pathlib.Path(args.dir)
     shutil.rmtree(out, ignore_errors=True)
-    from sparkprep.cli import parse_bytes
+    from sparkprep.values import parse_bytes
 
     limit = parse_bytes(args.shard_size)
     results = {}

@@ -22,7 +22,7 @@ import pyarrow as pa
 REPO_LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
 sys.path.insert(0, REPO_LIB)
 
-from sparkprep.ingest.fetch import FetchSettings, fetched_batches  # noqa: E402
+from sparkprep.ingest.fetch import FetchSettings, fetched_batches  # noqa
 
 
 def free_port() -> int:
@@ -118,8 +118,9 @@ def wait_for(port: int, timeout: float = 30) -> None:
 
 
 def put_objects(endpoint: str, count: int, size: int) -> list:
-    import boto3
     from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
 
     client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket="bench")

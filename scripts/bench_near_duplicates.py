@@ -30,8 +30,8 @@ sys.path.insert(0, HERE)
 def per_image_cost(paths, repeat=3):
     from PIL import Image
 
-    from sparkprep.ingest.image_probe import probe_image
-    from sparkprep.ingest.phash import phash_of_bytes
+    from sparkprep.images.phash import phash_of_bytes
+    from sparkprep.images.probe import probe_image
 
     datas = [open(p, "rb").read() for p in paths]
     datas = [d for d in datas if probe_image(d, full=True).status == "ok"]  # the sample's bad files are not hashed
@@ -59,7 +59,7 @@ def per_image_cost(paths, repeat=3):
 def planted_quality():
     import make_planted
 
-    from sparkprep.ingest.phash import hamming, phash_of_bytes
+    from sparkprep.images.phash import hamming, phash_of_bytes
 
     files = make_planted.planted_files()
     hashes = {p: phash_of_bytes(d) for p, d in files.items()}
@@ -90,7 +90,7 @@ def search_times(sizes, threshold):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import functions as F
 
-    from sparkprep.report.spark import near_duplicate_audit
+    from sparkprep.audit.spark import near_duplicate_audit
     from sparkprep.spark.session import build_session
 
     spark = build_session("bench-near", {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "8",
@@ -134,7 +134,7 @@ def main():
     parser.add_argument("--sizes", default="50000,100000")
     parser.add_argument("--threshold", type=int, default=None)
     args = parser.parse_args()
-    from sparkprep.split.near_duplicates import DEFAULT_THRESHOLD
+    from sparkprep.audit.bands import DEFAULT_THRESHOLD
 
     for name, root in (("photos", args.photos), ("64 px sample", args.small)):
         paths = sorted(glob.glob(f"{root}/**/*.jp*g", recursive=True))[:600]

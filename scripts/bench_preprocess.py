@@ -116,7 +116,7 @@ def run_pool(files, output: pathlib.Path, workers: int) -> None:
 
 def codec_ms(files) -> dict:
     """CPU ms per image of each bare codec call, as the pipeline makes them (Pillow draft at DCT scale)."""
-    from sparkprep.preprocess import image_ops
+    from sparkprep.images import ops as image_ops
 
     spent = {"sha256": 0.0, "decode": 0.0, "resize": 0.0, "encode": 0.0}
     for path in files:

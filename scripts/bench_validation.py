@@ -16,7 +16,7 @@ import time
 import local_submit
 import make_sample
 
-from sparkprep.ingest import image_probe
+from sparkprep.images import probe as image_probe
 
 
 def without_end_check(data: bytes) -> None:

@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
 
-from sparkprep.submit.package import main  # noqa: E402
+from sparkprep.submit.package import main  # noqa
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,11 +6,6 @@ from typing import Sequence
 
 import pyarrow as pa
 
-# Row statuses: declared in sparkprep.statuses (no pyarrow there), re-exported for every stage.
-from sparkprep.statuses import (BOMB, CONFLICTING_LABELS, CORRUPT, DUPLICATE_KEY, EMPTY, FILTERED,  # noqa: F401
-                                INVALID, MAP_ERROR, MISSING_KEY, MISSING_LABEL, NO_GROUP, NO_MEMBERS, OK, STATUSES,
-                                TOO_LARGE, UNREADABLE, UNSEEN_LABEL)
-
 # One row per listed input file: the bytes, what probing them found, and a status.
 CATALOG_SCHEMA = pa.schema([
     pa.field("path", pa.string()),        # source URI, as Spark/Hadoop spells it
@@ -28,7 +23,7 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("mode", pa.string()),
     pa.field("frames", pa.int32()),
     pa.field("orientation", pa.int32()),  # EXIF orientation tag, null when absent
-    pa.field("phash", pa.int64()),        # 64-bit perceptual hash of ok images (sparkprep.ingest.phash), else null
+    pa.field("phash", pa.int64()),        # 64-bit perceptual hash of ok images (sparkprep.images.phash), else null
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
 
@@ -44,7 +39,7 @@ def require_columns(actual: Sequence[str], required: Sequence[str], expected: st
 
     `expected` says what the input should have been, e.g. "a split table of files (jobs/split.py)".
     """
-    from sparkprep.cli import UsageError
+    from sparkprep.errors import UsageError
 
     present = set(actual)
     missing = [c for c in required if c not in present]

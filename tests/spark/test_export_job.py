@@ -20,7 +20,7 @@ from conftest import mxnet_read, read_recordio_spec
 from PIL import Image
 from tfrecord.reader import tfrecord_loader
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
 from sparkprep.export import shards
 from sparkprep.export.flags import export_config
 from sparkprep.export.spark import run_export

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
 from sparkprep.export import spark as export_module
 from sparkprep.export.flags import export_config
 from sparkprep.export.spark import run_export

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CHURN_CATEGORICAL as CATEGORICAL
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
 from sparkprep.features.flags import features_config
 from sparkprep.features.spark import run_features
 

@@ -7,15 +7,16 @@ import os
 
 import pytest
 
-from sparkprep.cli import LeakageFound
-from sparkprep.ingest.phash import hamming
+from sparkprep.audit.bands import DEFAULT_THRESHOLD
+from sparkprep.audit.spark import _propagated_components, near_duplicate_audit, near_search, row_pairs
+from sparkprep.errors import LeakageFound
+from sparkprep.images.phash import hamming
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.report.flags import report_config
-from sparkprep.report.spark import _propagated_components, near_duplicate_audit, near_search, row_pairs, run_report
+from sparkprep.report.spark import run_report
 from sparkprep.spark.tables import read_table
 from sparkprep.split.flags import split_config
-from sparkprep.split.near_duplicates import DEFAULT_THRESHOLD
 from sparkprep.split.spark import run_split
 
 

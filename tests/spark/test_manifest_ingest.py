@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 
 from sparkprep.ingest.fetch import FetchSettings
 from sparkprep.ingest.flags import ingest_config
-from sparkprep.ingest.spark import fetched_catalog, manifest_listing
+from sparkprep.ingest.spark.manifests import manifest_listing
+from sparkprep.ingest.spark.sources import fetched_catalog
 
 
 def test_an_inventory_lists_and_the_workers_fetch_every_object(spark, s3_endpoint, make_sample, monkeypatch, tmp_path):
@@ -118,7 +119,7 @@ def test_incremental_rereads_an_object_whose_manifest_row_has_no_version(spark, 
     import pyarrow as pa
     import pytest
 
-    from sparkprep.cli import UsageError
+    from sparkprep.errors import UsageError
     from sparkprep.split.flags import split_config
     from sparkprep.split.spark import run_split
 
@@ -186,7 +187,7 @@ def test_incremental_on_a_new_inventory_compares_the_listing_not_the_manifests_p
     import boto3
     import pytest
 
-    from sparkprep.cli import UsageError
+    from sparkprep.errors import UsageError
     from sparkprep.split.flags import split_config
     from sparkprep.split.spark import run_split
 
@@ -252,7 +253,7 @@ def test_the_pipeline_reads_a_manifest(spark, tmp_path, make_sample):
 
 
 def test_plan_counts_and_sizes_a_folder_and_writes_nothing(spark, tmp_path, make_sample):
-    from sparkprep.report.run_report import summary_table
+    from sparkprep.runlog import summary_table
     from sparkprep.split.flags import split_config
     from sparkprep.split.spark import run_split
 
@@ -270,7 +271,7 @@ def test_plan_counts_and_sizes_a_folder_and_writes_nothing(spark, tmp_path, make
 def test_manifest_objects_outside_the_input_are_counted_and_reported_not_a_failed_task(spark, tmp_path, make_sample):
     import pyarrow as pa
 
-    from sparkprep.report.run_report import summary_table
+    from sparkprep.runlog import summary_table
     from sparkprep.split.flags import split_config
     from sparkprep.split.spark import run_split
 

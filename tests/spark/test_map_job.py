@@ -5,8 +5,8 @@ import textwrap
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import write_samples
+
 from sparkprep.map.flags import map_config
 from sparkprep.map.spark import run_map
 from sparkprep.split.flags import split_config
@@ -75,7 +75,7 @@ def test_a_rerun_gives_identical_rows(spark, split_table, tmp_path):
 
 
 def test_a_missing_function_or_bad_schema_is_a_usage_error_before_spark(split_table, tmp_path):
-    from sparkprep.cli import UsageError
+    from sparkprep.errors import UsageError
 
     with pytest.raises(UsageError, match="has no function 'nope'"):
         map_config(["--input", str(split_table), "--output", str(tmp_path / "o"), "--map", "user_features:nope"])
@@ -108,7 +108,7 @@ def test_progress_lines_count_samples_done_of_the_total():
     import time
 
     from sparkprep.map.spark import progress
-    from sparkprep.report.run_report import StageClock
+    from sparkprep.runlog import StageClock
 
     class Done:
         value = 0

@@ -4,10 +4,11 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from sparkprep.ingest.listing import read_bytes
+
 from sparkprep.online import BadImage, RecipeError, load_transform
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.uris import read_bytes
 
 # Crops (so copies come from a larger JPEG decode than the originals), flips, rotation, colour, noise.
 AUGMENT = "hflip,crop:0.5,rotate:10,color:0.2,noise:3"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
 from sparkprep.pipeline import spark as pipeline_spark
 from sparkprep.pipeline.flags import pipeline_config
 from sparkprep.pipeline.spark import run_pipeline

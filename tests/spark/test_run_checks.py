@@ -6,10 +6,9 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import QuarantineError, UsageError
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
-from sparkprep.report.spark import QuarantineError
 from sparkprep.split.flags import kind_of_directory, split_config
 from sparkprep.split.spark import run_split
 

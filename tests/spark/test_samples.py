@@ -6,10 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import write_samples
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
 from sparkprep.ingest.flags import ingest_config
 from sparkprep.ingest.paths import sample_content_key
-from sparkprep.ingest.spark import run_ingest
+from sparkprep.ingest.spark.run import run_ingest
 from sparkprep.split.assign import assign_split
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split

@@ -6,7 +6,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep.ingest.spark import run_ingest
+from sparkprep.ingest.spark.run import run_ingest
 from sparkprep.split.assign import assign_split, assign_stratified
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
@@ -218,12 +218,12 @@ def test_failed_rerun_leaves_the_old_output_intact(spark, sample_tree, tmp_path,
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     rows = read(out)
 
-    import sparkprep.report.spark as jobs
+    import sparkprep.spark.reported as reported
 
     def explode(_table):
         raise RuntimeError("injected failure after the data was written")
 
-    monkeypatch.setattr(jobs, "table_stats", explode)
+    monkeypatch.setattr(reported, "table_stats", explode)
     with pytest.raises(RuntimeError, match="injected failure"):
         split(spark, "--input", sample_tree, "--output", out, "--key-by", "content")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
@@ -248,7 +248,7 @@ def test_files_over_max_bytes_are_too_large_with_streamed_sha256(spark, make_sam
 
 
 def test_an_existing_directory_that_is_not_a_table_is_never_replaced(spark, sample_tree, tmp_path):
-    from sparkprep.cli import UsageError
+    from sparkprep.errors import UsageError
 
     precious = tmp_path / "home"
     precious.mkdir()

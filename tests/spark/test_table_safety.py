@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sparkprep.cli import UsageError
-from sparkprep.ingest import spark as ingest
+from sparkprep.errors import UsageError
+from sparkprep.ingest.spark import sources
+from sparkprep.ingest.spark.reconcile import ReconciliationError
 from sparkprep.spark import ownership, tables
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
@@ -162,15 +163,15 @@ def test_a_failed_reconciliation_publishes_nothing(spark, tiny_tree, tmp_path, m
     out = tmp_path / "splits"
     split(spark, tiny_tree, out, "--seed", "1")
     before = snapshot(out)
-    real = ingest.list_files
+    real = sources.list_files
 
     def listing_with_a_vanished_file(root, *args):
         # a file listed by the driver that is gone before Spark reads it
         listed = real(root, *args)
         return listed + [(listed[0][0].rsplit("/", 1)[0] + "/gone.jpg", 1234)]
 
-    monkeypatch.setattr(ingest, "list_files", listing_with_a_vanished_file)
-    with pytest.raises(ingest.ReconciliationError, match="Nothing was published"):
+    monkeypatch.setattr(sources, "list_files", listing_with_a_vanished_file)
+    with pytest.raises(ReconciliationError, match="Nothing was published"):
         split(spark, tiny_tree, out, "--seed", "2")
     assert snapshot(out) == before
 

@@ -122,7 +122,7 @@ def test_output_batches_are_bounded_in_bytes_whatever_the_copies_and_encoding():
 
 
 def test_a_bug_in_sparkprep_fails_the_task_while_bad_bytes_are_quarantined(monkeypatch):
-    from sparkprep.preprocess import image_ops
+    from sparkprep.images import ops as image_ops
 
     good = photo_jpeg()
     rows = {"key": ["a", "b"], "split": ["train", "train"], "label": ["x", "x"], "path": ["p/a", "p/b"],

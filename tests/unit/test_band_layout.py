@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from sparkprep.ingest.phash import hamming
-from sparkprep.report import html
-from sparkprep.split.near_duplicates import band_keys, blocks_of, components, layout, layout_for
+from sparkprep import page as html
+from sparkprep.audit.bands import band_keys, blocks_of, components, layout, layout_for
+from sparkprep.images.phash import hamming
 
 
 def flip(value, bits, rng):

@@ -3,7 +3,7 @@
 import pytest
 
 from sparkprep import capacity
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
 from sparkprep.split.flags import split_config
 
 

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from sparkprep.cli import UsageError, parse_bytes
+from sparkprep.errors import UsageError
 from sparkprep.split.flags import split_config
+from sparkprep.values import parse_bytes
 
 
 @pytest.fixture
@@ -132,8 +133,9 @@ def test_nested_s3_spellings_and_bucket_roots_are_refused():
 
 
 def test_endpoint_credentials_never_reach_the_report():
-    from sparkprep.cli import config_dict, redact_uri
     from sparkprep.export.flags import export_config
+    from sparkprep.runlog import config_dict
+    from sparkprep.uris import redact_uri
 
     assert redact_uri("https://KEY:SECRET@host:9000") == "https://***@host:9000"
     with pytest.raises(UsageError) as info:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparkprep.preprocess import image_ops as ops
+from sparkprep.images import ops as ops
 
 
 def encode(image, fmt, **kwargs):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparkprep.ingest import image_probe as ip
+from sparkprep.images import probe as ip
 
 
 def encode(image, fmt, **kwargs):

@@ -1,6 +1,7 @@
 """The independent listing sees what Spark's binaryFile scan drops."""
 
-from sparkprep.ingest.listing import list_files, qualify
+from sparkprep.ingest.listing import list_files
+from sparkprep.uris import qualify
 
 
 def test_listing_includes_zero_byte_and_hidden_files_with_hadoop_style_uris(tmp_path):

@@ -306,7 +306,7 @@ def gif_bytes():
 def test_truncated_files_are_refused_online_as_offline_quarantines_them():
     """A PNG without IEND and a GIF without its trailer were transformed online (200) and quarantined
     offline as corrupt: online runs the same end check, with the same status and reason."""
-    from sparkprep.ingest.image_probe import probe_image
+    from sparkprep.images.probe import probe_image
 
     t = load_transform(SPEC)
     for data in (png_bytes((8, 8), cut=12), gif_bytes()[:-1]):

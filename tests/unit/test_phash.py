@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparkprep.ingest import image_probe
+from sparkprep.images import probe as image_probe
+from sparkprep.images.phash import hamming, phash, phash_of_bytes, to_hex
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
-from sparkprep.ingest.phash import hamming, phash, phash_of_bytes, to_hex
-from sparkprep.schema import CORRUPT, OK
+from sparkprep.statuses import CORRUPT, OK
 
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "page", "coins", "retina", "brick")
 

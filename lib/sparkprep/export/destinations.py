@@ -17,8 +17,8 @@ import shutil
 import tempfile
 from typing import Iterable, List, Optional, Tuple
 
-from sparkprep.ingest.listing import is_local, qualify
 from sparkprep.spark.ownership import create_exclusive_file, create_exclusive_s3
+from sparkprep.uris import is_local, qualify
 
 TEMP_MARKER = ".tmp-"
 

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import (FORMATS, Flags, check_output, check_report_uri, choice, local_path, merged_settings,
-                           parse_bytes, redact_uri, require_paths, s3_endpoint, whole_number, wrap)
 from sparkprep.export.shards import EXPORT_FORMATS, SHARD_NAMES
-from sparkprep.ingest.listing import is_local
+from sparkprep.flags import FORMATS, Flags, merged_settings, require_paths, wrap
 from sparkprep.split import assign as split_assign
+from sparkprep.uris import check_output, check_report_uri, is_local, local_path, redact_uri, s3_endpoint
+from sparkprep.values import choice, parse_bytes, whole_number
 
 MIN_SHARD_BYTES = 64 << 10
 

@@ -25,23 +25,26 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 from pyspark import TaskContext
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkprep.cli import UsageError, config_dict, redact_uri
+from sparkprep.errors import UsageError
 from sparkprep.export import export_rows, shards
 from sparkprep.export.destinations import open_destination
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.paths import IMAGE_EXTENSIONS
-from sparkprep.ingest.whole_samples import whole_samples
-from sparkprep.report.run_report import StageClock, nested_counts, versions
-from sparkprep.schema import NO_MEMBERS, OK, require_columns
+from sparkprep.ingest.spark.samples import whole_samples
+from sparkprep.runlog import StageClock, config_dict, nested_counts, versions
+from sparkprep.schema import require_columns
 from sparkprep.spark import ownership
 from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MANIFEST, REPORT_NAME
 from sparkprep.spark.tables import read_input_table
 from sparkprep.split.assign import check_split_name
+from sparkprep.statuses import NO_MEMBERS, OK
+from sparkprep.uris import redact_uri
 
 # A member name whose last extension is an image format's: the member exported as the sample's image.
 IMAGE_MEMBER = r"(^|\.)(" + "|".join(sorted(IMAGE_EXTENSIONS)) + r")$"

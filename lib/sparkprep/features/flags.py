@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import (FORMATS, Flags, check_report_uri, choice, merged_settings, table_input_output, whole_number,
-                           wrap)
+from sparkprep.flags import FORMATS, Flags, merged_settings, table_input_output, wrap
 from sparkprep.split import assign as split_assign
+from sparkprep.uris import check_report_uri
+from sparkprep.values import choice, whole_number
 
 FEATURE_OUTPUTS = ("xgboost-csv", "libsvm", "parquet")
 IMPUTE = ("median", "mean", "none")

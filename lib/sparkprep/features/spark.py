@@ -23,16 +23,18 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import (Imputer, ImputerModel, MinMaxScaler, MinMaxScalerModel, OneHotEncoder, SQLTransformer,
                                 StandardScaler, StandardScalerModel, StringIndexer, StringIndexerModel, VectorAssembler)
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from sparkprep.cli import UsageError, config_dict, redact_uri
+from sparkprep.errors import UsageError
 from sparkprep.features import columns
 from sparkprep.features.flags import FeaturesConfig
-from sparkprep.report.run_report import StageClock, versions
-from sparkprep.schema import MISSING_LABEL, OK, UNSEEN_LABEL
+from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import claimed_output, publish_directory, read_input_table
+from sparkprep.statuses import MISSING_LABEL, OK, UNSEEN_LABEL
+from sparkprep.uris import redact_uri
 
 MODEL_DIR = "_model"
 QUARANTINE_DIR = "quarantine"
@@ -311,7 +313,7 @@ def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, 
         "throughput": {"rows_per_s": round(total / seconds, 1) if seconds else 0.0, "unit": "rows"},
         "versions": versions(spark.version),
     }
-    from sparkprep.report.html import render
+    from sparkprep.page import render
 
     pages[ownership.PAGE] = render(report, {})
     if cfg.report:

@@ -13,12 +13,13 @@ from typing import Iterator, Optional
 
 import pyarrow as pa
 
-from sparkprep.ingest import image_probe
-from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.ingest.paths import (compile_group_regex, first_group, is_image_member, label_from_parent, relative_path,
-                                    sample_and_member)
-from sparkprep.ingest.phash import phash_of_bytes
-from sparkprep.schema import CATALOG_SCHEMA, EMPTY, INVALID, OK, TOO_LARGE, UNREADABLE
+from sparkprep.images import probe as image_probe
+from sparkprep.images.phash import phash_of_bytes
+from sparkprep.ingest.paths import (compile_group_regex, first_group, is_image_member, label_from_parent,
+                                    relative_path, sample_and_member)
+from sparkprep.schema import CATALOG_SCHEMA
+from sparkprep.statuses import EMPTY, INVALID, OK, TOO_LARGE, UNREADABLE
+from sparkprep.uris import arrow_filesystem
 
 _STREAM_CHUNK = 8 << 20
 

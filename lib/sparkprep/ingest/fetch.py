@@ -17,8 +17,8 @@ from typing import Iterator, Optional, Tuple
 
 import pyarrow as pa
 
-from sparkprep.ingest.listing import is_local, qualify
 from sparkprep.statuses import UNREADABLE
+from sparkprep.uris import is_local, qualify
 
 FETCHED_SCHEMA = pa.schema([
     pa.field("path", pa.string()),

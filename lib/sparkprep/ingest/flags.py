@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep import capacity
-from sparkprep.cli import (FORMATS, Flags, check_not_bucket_root, check_output, check_report_uri, choice, local_path,
-                           merged_settings, parse_bytes, require_paths, s3_endpoint, whole_number, wrap)
-from sparkprep.ingest import image_probe
+from sparkprep.flags import FORMATS, Flags, merged_settings, require_paths, wrap
+from sparkprep.images import probe as image_probe
 from sparkprep.ingest.fetch import DEFAULT_CONCURRENCY
-from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.paths import SAMPLE_MODES, compile_group_regex
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
+from sparkprep.uris import check_not_bucket_root, check_output, check_report_uri, is_local, local_path, s3_endpoint
+from sparkprep.values import choice, fraction, parse_bytes, whole_number
 
 VALIDATE_LEVELS = ("header", "full")
 DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,bmp,tif,tiff,webp"
@@ -138,17 +138,6 @@ def sample_values(s: Dict[str, Any], kind: str, values: Dict[str, Any]) -> Dict[
                          "WebDataset shards)")
     values["label_member"] = str(member) if member is not None else None
     return values
-
-
-def fraction(flag: str, text: Any) -> float:
-    """A number in 0..1, e.g. 0.5."""
-    try:
-        value = float(str(text))
-    except ValueError:
-        raise ValueError(f"{flag}: expected a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{flag}: expected a number from 0 to 1, got {text!r}")
-    return value
 
 
 def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:

@@ -19,8 +19,8 @@ from typing import Iterator, Optional, Tuple
 
 import pyarrow as pa
 
-from sparkprep.ingest.listing import arrow_filesystem
-from sparkprep.schema import CORRUPT, DUPLICATE_KEY, EMPTY, INVALID, TOO_LARGE, UNREADABLE
+from sparkprep.statuses import CORRUPT, DUPLICATE_KEY, EMPTY, INVALID, TOO_LARGE, UNREADABLE
+from sparkprep.uris import arrow_filesystem
 
 _CHUNK = 8 << 20
 SHARD_EXTENSIONS = (".tar", ".tar.gz", ".tgz")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
-from sparkprep.cli import (FORMATS, Flags, check_not_bucket_root, check_output, check_report_uri, choice,
-                           merged_settings, parse_bytes, require_paths, whole_number, wrap)
 from sparkprep.export.flags import MIN_SHARD_BYTES
 from sparkprep.export.shards import EXPORT_FORMATS, SHARD_FORMATS, SHARD_NAMES
-from sparkprep.ingest.flags import fraction
+from sparkprep.flags import FORMATS, Flags, merged_settings, require_paths, wrap
 from sparkprep.map.samples import load_function, parse_schema
+from sparkprep.uris import check_not_bucket_root, check_output, check_report_uri
+from sparkprep.values import choice, fraction, parse_bytes, whole_number
 
 MAP_FLAGS = Flags(help={
     "input": "a split table (jobs/split.py), samples of one or several files",

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import pyarrow as pa
 
 from sparkprep.ingest.paths import sample_content_key
-from sparkprep.schema import FILTERED, MAP_ERROR, OK
+from sparkprep.statuses import FILTERED, MAP_ERROR, OK
 
 # What every mapped row carries (README "Contracts", Tables), then the sample id and the output members.
 BASE_FIELDS = [

@@ -9,18 +9,19 @@ import threading
 import uuid
 from typing import Optional
 
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkprep.ingest.paths import SAMPLE_RULE
-from sparkprep.ingest.spark import tune_table_scan
+from sparkprep.ingest.spark.sources import tune_table_scan
 from sparkprep.map.flags import MapConfig
 from sparkprep.map.samples import INPUT_COLUMNS, load_function, mapped_batches, output_schema, parse_schema
-from sparkprep.report.run_report import StageClock
-from sparkprep.report.spark import write_reported_table
+from sparkprep.runlog import StageClock
 from sparkprep.schema import require_columns
 from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
 
 

@@ -19,9 +19,9 @@ from urllib.parse import unquote
 import PIL
 from PIL import Image
 
-from sparkprep.ingest import image_probe
+from sparkprep.images import ops as image_ops
+from sparkprep.images import probe as image_probe
 from sparkprep.online import store
-from sparkprep.preprocess import image_ops
 from sparkprep.preprocess.transform import (TRANSFORM_METADATA_KEY, Output, TransformSpec, augmented_copy,
                                             decode_upright, original_image, spec_with, transform_sample)
 from sparkprep.statuses import EMPTY, OK

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
-from sparkprep.ingest.listing import is_local
+from sparkprep.uris import is_local
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 

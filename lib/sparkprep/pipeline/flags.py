@@ -6,10 +6,12 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import Flags, check_not_bucket_root, choice, merged_settings, wrap
 from sparkprep.export.flags import EXPORT_FLAGS, shard_values
 from sparkprep.export.shards import EXPORT_FORMATS
+from sparkprep.flags import Flags, merged_settings, wrap
 from sparkprep.preprocess.flags import PREPROCESS_FLAGS, PreprocessConfig, preprocess_values
+from sparkprep.uris import check_not_bucket_root
+from sparkprep.values import choice
 
 KEEP = ("content", "none")
 # How the bytes reach Python: binaryfile (Spark reads them) or workers (each Python worker

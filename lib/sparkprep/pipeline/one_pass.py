@@ -20,13 +20,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
-from sparkprep.ingest.listing import read_bytes
 from sparkprep.ingest.paths import compile_group_regex
 from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, append_output, arrow_batch, sample_outputs
 from sparkprep.preprocess.transform import TransformSpec
-from sparkprep.schema import CATALOG_SCHEMA, OK, PROCESSED_SCHEMA, SPLIT_COLUMNS, UNREADABLE
+from sparkprep.schema import CATALOG_SCHEMA, PROCESSED_SCHEMA, SPLIT_COLUMNS
 from sparkprep.split.assign import bucket, cumulative_basis_points, split_for_bucket
 from sparkprep.split.keys import KeySpec, file_key
+from sparkprep.statuses import OK, UNREADABLE
+from sparkprep.uris import read_bytes
 
 # The split table's columns, in the split job's order: the contract columns, then the catalog's.
 SPLIT_FIELDS = [pa.field("key", pa.string()), pa.field("split", pa.string())] + \

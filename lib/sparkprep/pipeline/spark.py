@@ -19,25 +19,30 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from pyspark import StorageLevel, TaskContext
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
-from sparkprep.cli import UsageError, config_dict, local_path
+from sparkprep.audit.policy import check_leakage
+from sparkprep.audit.spark import near_check
+from sparkprep.errors import UsageError
 from sparkprep.export.flags import ExportConfig
-from sparkprep.ingest.listing import is_local
-from sparkprep.ingest.spark import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, run_plan, with_labels_file
+from sparkprep.ingest.spark.plan import run_plan
+from sparkprep.ingest.spark.sources import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, with_labels_file
 from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassSettings, TableTarget, one_pass_batches,
                                          one_pass_files, processed_columns, split_columns)
-from sparkprep.preprocess.spark import check_augment_splits, preprocess_frame, with_recipe_metadata
-from sparkprep.report.run_report import StageClock, versions
-from sparkprep.report.spark import channel_normalization, check_leakage, write_reported_table
+from sparkprep.preprocess.spark import (channel_normalization, check_augment_splits, preprocess_frame,
+                                        with_recipe_metadata)
+from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark import ownership
 from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options, staging_uri
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
+from sparkprep.uris import is_local, local_path
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
 TASK_BYTES = 128 << 20
@@ -93,7 +98,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                 clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
                 spark, split_claim, None if written_by_workers else splits, splits_cfg, clock, rec,
-                cfg.split_params(), "split", splits_options, near=cfg)
+                cfg.split_params(), "split", splits_options, audit=near_check(cfg))
             if plan.merged is not None:
                 report["stages"]["splits"]["near_duplicates"]["merge"] = plan.merged
             report["published"].append("splits")

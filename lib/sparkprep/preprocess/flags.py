@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import Flags, UsageError, merged_settings, whole_number, wrap
+from sparkprep.errors import UsageError
+from sparkprep.flags import Flags, merged_settings, wrap
 from sparkprep.preprocess import transform
 from sparkprep.split import assign as split_assign
 from sparkprep.split.flags import SPLIT_FLAGS, SplitConfig, split_values
+from sparkprep.values import whole_number
 
 
 @dataclass(frozen=True)

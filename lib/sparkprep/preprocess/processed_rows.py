@@ -7,9 +7,10 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import pyarrow as pa
 
-from sparkprep.ingest import image_probe
+from sparkprep.images import probe as image_probe
 from sparkprep.preprocess.transform import Output, TransformSpec, transform_sample
-from sparkprep.schema import EXTRAS_FIELD, OK, PROCESSED_SCHEMA, UNREADABLE
+from sparkprep.schema import EXTRAS_FIELD, PROCESSED_SCHEMA
+from sparkprep.statuses import OK, UNREADABLE
 
 OUTPUT_BATCH_BYTES = 64 << 20
 PASSED_THROUGH = ("key", "split", "label", "path", "sha256", "status", "error", "rel_path")

@@ -6,20 +6,22 @@ import functools
 import json
 from typing import Optional
 
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField
 
-from sparkprep.cli import UsageError
+from sparkprep.errors import UsageError
+from sparkprep.ingest.spark.samples import whole_samples
 from sparkprep.preprocess.flags import PreprocessConfig
-from sparkprep.ingest.whole_samples import whole_samples
 from sparkprep.preprocess.processed_rows import processed_batches, processed_schema
 from sparkprep.preprocess.transform import TRANSFORM_METADATA_KEY, TransformSpec
-from sparkprep.report.run_report import StageClock
-from sparkprep.report.spark import channel_normalization, write_reported_table
-from sparkprep.schema import INVALID, OK, PREPROCESS_INPUT_COLUMNS, SPLIT_METADATA_KEY, require_columns
+from sparkprep.runlog import StageClock
+from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, SPLIT_METADATA_KEY, require_columns
+from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
+from sparkprep.statuses import INVALID, OK
 
 
 def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig, grouped: Optional[bool] = None) -> DataFrame:
@@ -96,3 +98,26 @@ def _recorded_split(table: DataFrame) -> Optional[dict]:
     """The split parameters a split table carries on its key column, if any."""
     recorded = (table.schema["key"].metadata or {}).get(SPLIT_METADATA_KEY)
     return json.loads(recorded) if recorded else None
+
+
+def channel_normalization(table: DataFrame, split_name: str = "train") -> dict:
+    """Per-channel mean and std over the ok originals of one split: what transforms.Normalize wants.
+
+    Combined exactly from each image's own mean, std and pixel count.
+    """
+    rows = table.where((F.col("split") == split_name) & (F.col("status") == OK) & (F.col("aug_index") == 0))
+    pixels = (F.col("width") * F.col("height")).cast("double")
+    per_channel = (rows.select("channels", pixels.alias("n"),
+                               F.posexplode(F.arrays_zip("channel_mean", "channel_std")).alias("c", "ms"))
+                   .groupBy("channels", "c")
+                   .agg(F.sum(F.col("n") * F.col("ms.channel_mean")).alias("s1"),
+                        F.sum(F.col("n") * (F.col("ms.channel_std") ** 2 + F.col("ms.channel_mean") ** 2)).alias("s2"),
+                        F.sum("n").alias("n"), F.count(F.lit(1)).alias("images"))
+                   .orderBy("channels", "c").collect())
+    out = {}
+    for r in per_channel:
+        entry = out.setdefault(str(r["channels"]), {"split": split_name, "images": int(r["images"]), "mean": [], "std": []})
+        mean = r["s1"] / r["n"]
+        entry["mean"].append(round(mean, 6))
+        entry["std"].append(round(max(0.0, r["s2"] / r["n"] - mean * mean) ** 0.5, 6))
+    return out

@@ -13,9 +13,10 @@ from typing import Any, List, Mapping, Optional, Tuple
 
 from PIL import Image, ImageColor
 
-from sparkprep.cli import choice
-from sparkprep.ingest import image_probe
-from sparkprep.preprocess import augment as aug, image_ops
+from sparkprep.images import ops as image_ops
+from sparkprep.images import probe as image_probe
+from sparkprep.preprocess import augment as aug
+from sparkprep.values import choice
 
 ENCODINGS = ("jpeg", "png", "webp", "raw")
 # What the recipe's fields mean. Bumped whenever the same fields would give other bytes, so a

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 
-from sparkprep.cli import FORMATS, Flags, choice, merged_settings, table_input_output, whole_number, wrap
-from sparkprep.split import near_duplicates as near
+from sparkprep.audit import bands as near
+from sparkprep.flags import FORMATS, Flags, merged_settings, table_input_output, wrap
+from sparkprep.values import choice, whole_number
 
 
 @dataclass(frozen=True)

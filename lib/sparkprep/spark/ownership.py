@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from sparkprep import __version__
+from sparkprep.uris import same_uri
 
 MARKER = "_sparkprep.json"
 REPORT_NAME = "_run_report.json"
@@ -64,24 +65,6 @@ def json_object(text: Optional[str]) -> Optional[dict]:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def same_uri(a: str, b: str) -> bool:
-    """Whether two spellings name one location (file:/x == /x, s3a:// == s3://, trailing '/')."""
-    return canonical_uri(a) == canonical_uri(b)
-
-
-def canonical_uri(uri: str) -> str:
-    """One spelling per location: s3a/s3n -> s3, file: and plain paths -> absolute paths, no trailing '/'."""
-    uri = str(uri).strip()
-    match = re.match(r"^(s3[an]?)://", uri)
-    if match:
-        return "s3://" + uri[match.end():].rstrip("/")
-    if uri.startswith("file:"):
-        uri = "/" + uri[len("file:"):].lstrip("/")
-    if "://" not in uri:
-        return os.path.normpath(os.path.abspath(uri))
-    return uri.rstrip("/")
 
 
 def classify_output(names: Iterable[str], read_text: Callable[[str], Optional[str]], kind: str,

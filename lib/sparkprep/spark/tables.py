@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from sparkprep.cli import UsageError, check_table_output
-from sparkprep.ingest.listing import arrow_filesystem
+from sparkprep.errors import UsageError
 from sparkprep.spark import faults, ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.session import delta_jars_active
+from sparkprep.uris import arrow_filesystem, redact_uri
 
 # Row groups small enough that a table of images splits into several tasks per core
 # when a later job reads it (Spark splits parquet files only at row-group boundaries).
@@ -405,3 +407,20 @@ def _add_action(table: str, uri: str, size: int, mtime_ms: int, partition_by: Op
     with filesystem.open_input_file(path) as handle:
         rows = pq.ParquetFile(handle).metadata.num_rows
     return AddAction(rel, size, partition_values, mtime_ms, True, json.dumps({"numRecords": rows}))
+
+
+def check_table_output(output: str, fmt: str) -> None:
+    """Refuse to replace a parquet table on S3: a rename there is copy-then-delete, so readers and
+    crashes would see a partial table. A new prefix is fine; Delta replaces by transaction."""
+    if fmt != "parquet" or not re.match(r"^s3[an]?://", output):
+        return
+    from pyarrow import fs as pafs
+
+    try:
+        filesystem, path = arrow_filesystem(output)
+        entries = filesystem.get_file_info(pafs.FileSelector(path.rstrip("/"), allow_not_found=True))
+    except Exception as exc:  # noqa: BLE001 - no credentials, no bucket: say so before Spark starts
+        raise ValueError(f"--output: could not check {redact_uri(output)!r} ({type(exc).__name__}: {exc})") from None
+    if entries:
+        raise ValueError(f"--output: {redact_uri(output)!r} exists on S3, where replacing a parquet table is not "
+                         "atomic (a rename is copy-then-delete); write to a new prefix, or use --format delta")

@@ -6,12 +6,14 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sparkprep.cli import Flags, choice, local_path, merged_settings, whole_number, wrap
+from sparkprep.audit import bands as near
+from sparkprep.flags import Flags, merged_settings, wrap
 from sparkprep.ingest.flags import INGEST_FLAGS, IngestConfig, ingest_values, sample_values
-from sparkprep.ingest.listing import is_local
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
-from sparkprep.split import assign as split_assign, near_duplicates as near
+from sparkprep.split import assign as split_assign
 from sparkprep.split.keys import KeySpec
+from sparkprep.uris import is_local, local_path
+from sparkprep.values import choice, whole_number
 
 INPUT_KINDS = ("auto", "files", "catalog", "table", "webdataset")
 STRATIFY = ("none", "exact")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from sparkprep.ingest.paths import compile_group_regex, first_group
-from sparkprep.schema import NO_GROUP, OK, UNREADABLE
+from sparkprep.statuses import NO_GROUP, OK, UNREADABLE
 
 
 @dataclass(frozen=True)

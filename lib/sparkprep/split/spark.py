@@ -10,22 +10,28 @@ import json
 from typing import Optional, Sequence, Tuple
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession, Window, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from sparkprep.cli import UsageError
+from sparkprep.audit.policy import check_leakage
+from sparkprep.audit.spark import near_check, near_duplicate_audit
+from sparkprep.errors import UsageError
 from sparkprep.ingest.listing import child_names
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
-from sparkprep.ingest.spark import Reconciliation, catalog_frame, run_plan, tune_table_scan
-from sparkprep.report.run_report import StageClock
-from sparkprep.report.spark import check_leakage, near_duplicate_audit, write_reported_table
-from sparkprep.schema import (CATALOG_SCHEMA, MISSING_KEY, NO_GROUP, OK, SPLIT_COLUMNS, SPLIT_METADATA_KEY, UNREADABLE,
-                              require_columns)
+from sparkprep.ingest.spark.plan import run_plan
+from sparkprep.ingest.spark.reconcile import Reconciliation
+from sparkprep.ingest.spark.run import catalog_frame
+from sparkprep.ingest.spark.sources import tune_table_scan
+from sparkprep.runlog import StageClock
+from sparkprep.schema import CATALOG_SCHEMA, SPLIT_COLUMNS, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.assign import BUCKETS, cumulative_basis_points
 from sparkprep.split.flags import SplitConfig, kind_of_directory
 from sparkprep.split.keys import KeySpec
+from sparkprep.statuses import MISSING_KEY, NO_GROUP, OK, UNREADABLE
 
 
 def hash_hex(seed: str, key: Column) -> Column:
@@ -200,7 +206,7 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
         payload = "content" if "content" in table.columns else None
         report = write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
                                       partition_by="split", options=payload_options(payload, already_compressed=True),
-                                      near=cfg if cfg.input_kind != "table" else None)
+                                      audit=near_check(cfg) if cfg.input_kind != "table" else None)
     if merged is not None:
         report["near_duplicates"]["merge"] = merged
     return check_leakage(report, cfg.fail_on_leakage)

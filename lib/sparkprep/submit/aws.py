@@ -26,7 +26,7 @@ class SubmitUsageError(ValueError):
 
 def parse_step(text: str) -> Tuple[str, List[str]]:
     """'split --input ... --output ...' -> ('split', [...]), validated by the job's own parser."""
-    from sparkprep.cli import UsageError
+    from sparkprep.errors import UsageError
     from sparkprep.export.flags import export_config
     from sparkprep.features.flags import features_config
     from sparkprep.ingest.flags import ingest_config

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pyspark.sql import Column, DataFrame, Window, functions as F
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
 
 from sparkprep.ingest.paths import SAMPLE_RULE
-from sparkprep.schema import DUPLICATE_KEY
+from sparkprep.statuses import DUPLICATE_KEY
 
 
 def shard_of() -> Column:

@@ -9,9 +9,9 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from sparkprep.ingest import image_probe
-from sparkprep.ingest.phash import phash, phash_of_bytes
-from sparkprep.preprocess import image_ops
+from sparkprep.images import ops as image_ops
+from sparkprep.images import probe as image_probe
+from sparkprep.images.phash import phash, phash_of_bytes
 
 SIDE = 96  # px, the longer side of a thumbnail
 

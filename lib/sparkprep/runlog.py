@@ -1,13 +1,33 @@
-"""The run report every job writes (JSON) and the summary table it prints: pure Python."""
+"""What a run prints and records: a line per stage, the versions that shaped the output, the config
+as JSON, and the summary table each job prints at the end. Pure Python.
+"""
 
 from __future__ import annotations
 
 import platform
 import sys
 import time
-from typing import Dict, List, Optional
+from dataclasses import fields
+from typing import Any, Dict, List, Optional
 
 from sparkprep import __version__
+from sparkprep.uris import redact_uri
+
+
+def config_dict(cfg: Any) -> Dict[str, Any]:
+    """A job config as JSON-ready values for reports and manifests, URIs without user-info."""
+    out: Dict[str, Any] = {}
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if hasattr(value, "as_dict"):
+            out[f.name] = value.as_dict()
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        elif value is None or isinstance(value, (bool, int, float)):
+            out[f.name] = value
+        else:  # strings, and values spelled as their flag (a KeySpec)
+            out[f.name] = redact_uri(str(value))
+    return out
 
 
 class StageClock:

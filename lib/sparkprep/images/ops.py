@@ -1,6 +1,6 @@
 """Image operations as small pure functions over PIL images. Sizes are (width, height).
 
-Decoding goes through `sparkprep.ingest.image_probe`'s limits (set in whichever process imports
+Decoding goes through `sparkprep.images.probe`'s limits (set in whichever process imports
 it), so the same guards hold on every Spark worker.
 """
 
@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from sparkprep.ingest import image_probe
+from sparkprep.images import probe as image_probe
 
 Size = Tuple[int, int]
 RESIZE_POLICIES = ("exact", "shorter-side-crop", "fit", "pad")

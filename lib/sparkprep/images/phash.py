@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from sparkprep.ingest import image_probe
+from sparkprep.images import probe as image_probe
 
 HASH_SIDE = 8     # the 8x8 low-frequency block: 64 bits
 SAMPLE_SIDE = 32  # the greyscale the DCT runs over (hash side x 4, imagehash's highfreq_factor)

@@ -1,0 +1,1 @@
+"""The near-duplicate audit: band layouts (pure), the search and clusters in Spark, the leakage policy."""

@@ -1,0 +1,275 @@
+"""The near-duplicate audit in Spark (README "Near-duplicates and leakage").
+
+The rows' perceptual hashes are grouped into distinct hashes (identical hashes are distance 0:
+pairs without a join). Distinct hashes emit their band keys (sparkprep.audit.bands); each band
+key's hashes are collected in one shuffle and paired, and pairs within the threshold are kept.
+Band keys shared by more than `cap` hashes, and hashes shared by more than `cap` rows (flat or
+low-information images), are reported instead of joined. Pair counts per split pair come from
+per-hash split counts, so no row-level pair list is built, and nothing of O(rows) reaches the
+driver except the cluster edge list when it is small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.storagelevel import StorageLevel
+
+from sparkprep.audit.bands import BandLayout, components, layout_for
+from sparkprep.images.phash import to_hex
+from sparkprep.statuses import OK
+
+NEAR_EXAMPLES = 24           # cross-split pairs listed in the report (and shown side by side in report.html)
+
+
+COLLECT_EDGES = 1_000_000    # cluster edges up to this count are joined on the driver (union-find)
+
+
+MAX_ROUNDS = 200
+
+
+@dataclass
+class NearAudit:
+    """What the search found: the JSON-able report section and, for --near-duplicates merge, the key clusters."""
+
+    stats: dict
+    key_clusters: Optional[DataFrame]  # (key, cluster): cluster is the smallest key of the key's component
+
+
+def hashed_rows(table: DataFrame) -> DataFrame:
+    """(key, split, label, where, phash) of the ok originals that have a hash."""
+    split = F.col("split") if "split" in table.columns else F.lit("all")
+    where = F.coalesce(F.col("path"), F.col("key")) if "path" in table.columns else F.col("key")
+    rows = table.where((F.col("status") == OK) & F.col("phash").isNotNull())
+    if "aug_index" in table.columns:
+        rows = rows.where(F.col("aug_index") == 0)
+    return rows.select("key", split.alias("split"), "label", where.alias("where"), "phash")
+
+
+def band_values(band: BandLayout) -> Column:
+    """An array column: one value per band key of `phash` (its index is the block combination)."""
+    values = []
+    for combo in band.combos:
+        value, offset = None, 0
+        for b in combo:
+            shift, width = band.blocks[b]
+            part = F.col("phash") if width == 64 else \
+                F.shiftrightunsigned(F.col("phash"), shift).bitwiseAND(F.lit((1 << width) - 1))
+            part = F.shiftleft(part, offset) if offset else part
+            value = part if value is None else value.bitwiseOR(part)
+            offset += width
+        values.append(value)
+    return F.array(*values)
+
+
+@dataclass
+class Search:
+    """The banding search's frames: hashed rows, distinct hashes (n rows, m smallest key, c<i> per split), near hash pairs."""
+
+    rows: DataFrame
+    splits: List[str]
+    nodes: DataFrame   # every distinct hash
+    live: DataFrame    # the hashes shared by at most `cap` rows: the ones joined
+    edges: DataFrame   # (u, v, distance), u < v, distance <= threshold
+    band: BandLayout
+    stats: dict
+    within: List[int]  # row pairs within one hash, per split pair (i <= j), hashes past the cap excluded
+
+
+def near_search(table: DataFrame, threshold: int, cap: int, splits: Optional[List[str]] = None) -> Search:
+    """Distinct hashes, their band keys, the join on shared keys, and the exact distance filter.
+
+    splits: the table's split names when the caller knows them (saves a pass).
+    """
+    rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
+    if splits is None:
+        splits = sorted(r[0] for r in rows.select("split").distinct().collect())
+    counts = [F.sum((F.col("split") == s).cast("long")).alias(f"c{i}") for i, s in enumerate(splits)]
+    nodes = rows.groupBy("phash").agg(F.count(F.lit(1)).alias("n"), F.min("key").alias("m"), *counts) \
+        .persist(StorageLevel.DISK_ONLY)
+    # one pass over the hashes: their count, the flat ones, and the row pairs within one hash
+    sizes = nodes.agg(F.count(F.lit(1)).alias("hashes"), F.sum("n").alias("rows"),
+                      F.sum((F.col("n") > cap).cast("long")).alias("flat"),
+                      F.sum(F.when(F.col("n") > cap, F.col("n"))).alias("flat_rows"),
+                      *[F.sum(F.when(F.col("n") <= cap, e)).alias(f"w{i}")
+                        for i, e in enumerate(_split_pair_terms(len(splits), "c", "c", same_hash=True))]).first()
+    distinct = int(sizes["hashes"] or 0)
+    band = layout_for(threshold, max(2, distinct))
+    live = nodes.where(F.col("n") <= cap)
+    banded = live.select("phash", F.posexplode(band_values(band)).alias("c", "v"))
+    # One shuffle: the hashes of each band key; keys that only one hash emits are dropped at once
+    buckets = banded.groupBy("c", "v").agg(F.collect_list("phash").alias("hs")).where(F.size("hs") >= 2) \
+        .persist(StorageLevel.DISK_ONLY)
+    capped_stats = buckets.where(F.size("hs") > cap).agg(F.count(F.lit(1)).alias("n"),
+                                                       F.max(F.size("hs")).alias("largest")).first()
+    pairs = F.expr("flatten(transform(sequence(0, size(hs) - 2), i -> transform(sequence(i + 1, size(hs) - 1), "
+                   "j -> named_struct('u', least(hs[i], hs[j]), 'v', greatest(hs[i], hs[j])))))")
+    edges = (buckets.where(F.size("hs") <= cap).select(F.explode(pairs).alias("p"))
+             .select(F.col("p.u").alias("u"), F.col("p.v").alias("v"))
+             .withColumn("distance", F.expr("bit_count(u ^ v)"))
+             .where(F.col("distance") <= threshold)
+             .dropDuplicates(["u", "v"])
+             .persist(StorageLevel.DISK_ONLY))
+    stats = {
+        "threshold": threshold, "bucket_cap": cap, "layout": band.describe(), "guaranteed_bits": band.guarantee,
+        "hashed_rows": int(sizes["rows"] or 0), "distinct_hashes": distinct,
+        "flat_hashes": {"count": int(sizes["flat"] or 0), "rows": int(sizes["flat_rows"] or 0),
+                        "examples": _flat_examples(nodes, rows, cap) if sizes["flat"] else []},
+        "capped_band_keys": {"count": int(capped_stats["n"] or 0), "largest": int(capped_stats["largest"] or 0)},
+    }
+    within = [int(sizes[f"w{i}"] or 0) for i in range(len(splits) * (len(splits) + 1) // 2)]
+    return Search(rows, splits, nodes, live, edges, band, stats, within)
+
+
+@dataclass(frozen=True)
+class NearDuplicateCheck:
+    """The audit as a table write's check (sparkprep.spark.reported): the written table -> its report section."""
+
+    threshold: int
+    cap: int
+
+    @property
+    def label(self) -> str:
+        return f"pHash within {self.threshold} bits"
+
+    def __call__(self, written: DataFrame) -> dict:
+        return near_duplicate_audit(written, self.threshold, self.cap).stats
+
+
+def near_check(cfg: Any) -> Optional[NearDuplicateCheck]:
+    """The audit a config asks for: its threshold and cap, or None with --phash off (nothing is hashed)."""
+    return NearDuplicateCheck(cfg.near_threshold, cfg.near_bucket_cap) if getattr(cfg, "phash", True) else None
+
+
+def near_duplicate_audit(table: DataFrame, threshold: int, cap: int, clusters: bool = True,
+                         collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None) -> NearAudit:
+    """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters."""
+    found = near_search(table, threshold, cap, splits)
+    stats = dict(found.stats)
+    stats.update(_pair_counts(found.live, found.edges, found.splits, found.within))
+    # one pair per hash, closest first, so one heavily copied image does not fill the list
+    across = row_pairs(found).where(F.col("a_split") != F.col("b_split")).withColumn(
+        "_n", F.row_number().over(Window.partitionBy("u").orderBy("distance", "a_where", "b_where")))
+    stats["examples"] = [_pair_dict(r) for r in across.where(F.col("_n") == 1)
+                         .orderBy("distance", "a_where", "b_where").limit(NEAR_EXAMPLES).collect()]
+    key_clusters = None
+    if clusters:
+        key_clusters, stats["clusters"] = _clusters(found.rows, found.live, found.edges, collect_edges)
+    return NearAudit(stats, key_clusters)
+
+
+def row_pairs(found: Search) -> DataFrame:
+    """Every pair of rows within the threshold (a_<column>, b_<column>, distance), each pair once.
+
+    Row-level: meant for small tables (tests, the planted set) and for ordered, limited listings.
+    """
+    pairs = found.edges.unionByName(found.live.where(F.col("n") > 1).select(
+        F.col("phash").alias("u"), F.col("phash").alias("v"), F.lit(0).cast("int").alias("distance")))
+    a = found.rows.select(*[F.col(c).alias(f"a_{c}") for c in found.rows.columns])
+    b = found.rows.select(*[F.col(c).alias(f"b_{c}") for c in found.rows.columns])
+    return (pairs.join(a, F.col("a_phash") == F.col("u")).join(b, F.col("b_phash") == F.col("v"))
+            .where((F.col("u") != F.col("v")) | (F.col("a_where") < F.col("b_where"))))
+
+
+def _pair_dict(r) -> dict:
+    return {"distance": int(r["distance"]),
+            "a": {"path": r["a_where"], "split": r["a_split"], "label": r["a_label"], "phash": to_hex(r["u"])},
+            "b": {"path": r["b_where"], "split": r["b_split"], "label": r["b_label"], "phash": to_hex(r["v"])}}
+
+
+def _flat_examples(nodes: DataFrame, rows: DataFrame, cap: int) -> List[dict]:
+    flat = nodes.where(F.col("n") > cap).orderBy(F.desc("n"), "phash").limit(5).select("phash", "n").collect()
+    out = []
+    for r in flat:
+        some = rows.where(F.col("phash") == r["phash"]).orderBy("where").limit(3).select("where").collect()
+        out.append({"phash": to_hex(r["phash"]), "rows": int(r["n"]), "examples": [s["where"] for s in some]})
+    return out
+
+
+def _split_pair_terms(k: int, left: str, right: str, same_hash: bool = False) -> list:
+    """One column per split pair (i <= j): the row pairs between two hashes' per-split counts
+    (left<i>, right<j>); same_hash: pairs within one hash (i == j: n choose 2)."""
+    terms = []
+    for i in range(k):
+        for j in range(i, k):
+            a_i, b_j = F.col(f"{left}{i}"), F.col(f"{right}{j}")
+            if same_hash:
+                terms.append(a_i * (a_i - 1) / 2 if i == j else a_i * b_j)
+            else:
+                terms.append(a_i * b_j if i == j else a_i * b_j + F.col(f"{left}{j}") * F.col(f"{right}{i}"))
+    return terms
+
+
+def _pair_counts(nodes: DataFrame, edges: DataFrame, splits: List[str], within: List[int]) -> Dict:
+    """Row pairs by split pair: within one hash (counted with the hashes) and across the hash pairs."""
+    k = len(splits)
+    u = nodes.select(F.col("phash").alias("u"), *[F.col(f"c{i}").alias(f"u{i}") for i in range(k)])
+    v = nodes.select(F.col("phash").alias("v"), *[F.col(f"c{i}").alias(f"v{i}") for i in range(k)])
+    joined = edges.join(u, "u").join(v, "v")
+    between = joined.agg(F.count(F.lit(1)).alias("edges"),
+                         *[F.sum(e).alias(f"p{n}") for n, e in enumerate(_split_pair_terms(k, "u", "v"))]).first()
+    by_pair, n = {}, 0
+    for i in range(k):
+        for j in range(i, k):
+            by_pair[f"{splits[i]}|{splits[j]}"] = within[n] + int(between[f"p{n}"] or 0)
+            n += 1
+    same = sum(c for name, c in by_pair.items() if name.split("|")[0] == name.split("|")[1])
+    return {"hash_pairs": int(between["edges"]), "pairs_by_split_pair": by_pair, "pairs_within_splits": same,
+            "pairs_across_splits": sum(by_pair.values()) - same}
+
+
+def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges: int):
+    """Connected components over keys: rows that share a hash, and hashes within the threshold, link their keys.
+
+    Linking keys (not rows) keeps a key's rows together: a group (a patient) whose one image
+    is a near-copy of another group's image joins that group's cluster whole.
+    """
+    by_hash = rows.join(live.where(F.col("n") > 1).select("phash", "m"), "phash") \
+        .select(F.col("key").alias("a"), F.col("m").alias("b"))
+    ends = live.select("phash", "m")
+    between = (edges.join(ends.select(F.col("phash").alias("u"), F.col("m").alias("a")), "u")
+               .join(ends.select(F.col("phash").alias("v"), F.col("m").alias("b")), "v")
+               .select("a", "b"))
+    # (k, k) edges stay: a key whose own rows are near-duplicates is a cluster of one key
+    key_edges = by_hash.unionByName(between).distinct().persist(StorageLevel.DISK_ONLY)
+    spark = rows.sparkSession
+    few = key_edges.limit(collect_edges + 1).collect()  # at most collect_edges + 1 pairs reach the driver
+    if len(few) <= collect_edges:
+        n_edges, mapping = len(few), components((r["a"], r["b"]) for r in few)
+        key_clusters = spark.createDataFrame(sorted(mapping.items()) or [], "key string, cluster string")
+        how = "union-find on the driver"
+    else:
+        n_edges = key_edges.count()
+        key_clusters, how = _propagated_components(key_edges), "label propagation in Spark"
+    sizes = rows.join(key_clusters, "key").groupBy("cluster").agg(
+        F.count(F.lit(1)).alias("rows"), F.countDistinct("split").alias("splits"))
+    bucket = {"2": F.col("rows") <= 2, "3-5": F.col("rows").between(3, 5), "6-20": F.col("rows").between(6, 20),
+              ">20": F.col("rows") > 20}
+    summary = sizes.agg(F.count(F.lit(1)).alias("clusters"), F.sum("rows").alias("rows"), F.max("rows").alias("largest"),
+                        F.sum((F.col("splits") > 1).cast("long")).alias("spread"),
+                        *[F.sum(test.cast("long")).alias(f"b{i}") for i, test in enumerate(bucket.values())]).first()
+    histogram = {name: int(summary[f"b{i}"] or 0) for i, name in enumerate(bucket) if summary[f"b{i}"]}
+    return key_clusters, {"count": int(summary["clusters"] or 0), "rows": int(summary["rows"] or 0),
+                          "largest": int(summary["largest"] or 0), "in_several_splits": int(summary["spread"] or 0),
+                          "sizes": histogram, "key_edges": n_edges, "method": how}
+
+
+def _propagated_components(edges: DataFrame) -> DataFrame:
+    """(key, cluster) by iterative min-label propagation: for graphs too big for the driver."""
+    both = edges.unionByName(edges.select(F.col("b").alias("a"), F.col("a").alias("b"))).persist(StorageLevel.DISK_ONLY)
+    labels = both.groupBy("a").agg(F.least(F.col("a"), F.min("b")).alias("label")).withColumnRenamed("a", "key")
+    labels = labels.localCheckpoint()
+    for _ in range(MAX_ROUNDS):
+        pulled = both.join(labels.withColumnRenamed("key", "b").withColumnRenamed("label", "lb"), "b") \
+            .groupBy("a").agg(F.min("lb").alias("lb")).withColumnRenamed("a", "key")
+        updated = labels.join(pulled, "key", "left") \
+            .select("key", F.least(F.col("label"), F.coalesce(F.col("lb"), F.col("label"))).alias("label")) \
+            .localCheckpoint()
+        changed = updated.join(labels.withColumnRenamed("label", "old"), "key").where(F.col("label") != F.col("old")).count()
+        labels = updated
+        if not changed:
+            return labels.withColumnRenamed("label", "cluster")
+    raise RuntimeError(f"near-duplicate clusters did not converge in {MAX_ROUNDS} rounds")

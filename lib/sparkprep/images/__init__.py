@@ -1,0 +1,1 @@
+"""Pure image code every stage shares: probe and end checks, perceptual hashes, image ops, row images."""

@@ -1,0 +1,1 @@
+"""The ingest stage's Spark glue: sources, manifests, incremental runs, reconciliation, --plan."""

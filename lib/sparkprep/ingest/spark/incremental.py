@@ -1,0 +1,125 @@
+"""--incremental: the previous output is the state; only new and changed files are read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.storagelevel import StorageLevel
+
+from sparkprep import __version__
+from sparkprep.errors import UsageError
+from sparkprep.ingest.fetch import FetchSettings
+from sparkprep.ingest.flags import IngestConfig
+from sparkprep.ingest.spark.manifests import counted_manifest, listed_uri, unversioned_manifest
+from sparkprep.ingest.spark.sources import extension_regex, fetched_catalog, finished_catalog, listed_input
+from sparkprep.runlog import config_dict
+from sparkprep.schema import CATALOG_SCHEMA
+from sparkprep.spark import ownership
+from sparkprep.spark.hadoop_fs import HadoopFS
+from sparkprep.spark.tables import read_table
+from sparkprep.statuses import MISSING_KEY, NO_GROUP, UNREADABLE
+
+# --incremental: the settings that decide a file's catalog row (its content or its label). A previous
+# run with other values for any of them, or written by another sparkprep version, is not reused: every
+# file is read again. The manifest's own path is not among them: S3 Inventory writes each manifest.json
+# under a new dated prefix, and what decides a row is the listing (path, size, version), compared row by row.
+ROW_SETTINGS = ("input", "extensions", "labels", "label_regex", "label_member", "validate", "max_file_bytes",
+                "max_pixels", "samples", "phash", "follow_symlinks")
+
+
+# Statuses the split stage gives (from the key, not the file): such rows are read again.
+KEY_STATUSES = (NO_GROUP, MISSING_KEY, UNREADABLE)
+
+
+@dataclass
+class Incremental:
+    """What --incremental reused: the state the next run matches against, and the counts."""
+
+    state: DataFrame            # (path, size, version) of every listed file: written beside the table
+    previous: Optional[str]     # the table reused, or None
+    reason: str                 # why every file was read, when none was reused
+    counts: Dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"previous": self.previous, "state": ownership.LISTING_STATE, **self.counts,
+                **({"full_read": self.reason} if self.reason else {})}
+
+
+def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
+                        ) -> Tuple[DataFrame, Any, Incremental]:
+    """The catalog of --input where only new and changed files are read.
+
+    The previous output is the state: its rows, and its listing state (path, size, version:
+    the mtime in ns for a listed folder, the ETag or last-modified date of an S3 Inventory row).
+    A listed file whose (path, size, version) equals the state's keeps its previous row, unread;
+    new and changed files are read by the workers; deleted files are counted and disappear.
+    """
+    fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
+    listing, root, rec = _versioned_listing(spark, cfg, fetch)
+    previous, reason = _reusable_output(spark, cfg, claim_state)
+    if previous is None:
+        fresh = fetched_catalog(spark, listing, root, cfg, fetch, finish=False)
+        state = _state_of(listing)
+        return (finished_catalog(spark, fresh, cfg, cfg.samples), rec,
+                Incremental(state, None, reason, {"listed": rec.expected_rows, "read": rec.expected_rows,
+                                                  "kept": 0, "deleted": 0}))
+    old_state = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}")
+    rows = read_table(spark, previous).select(*CATALOG_SCHEMA.names).where(~F.col("status").isin(*KEY_STATUSES))
+    # Plain equality: a null size or version (a manifest row that does not say) is never "unchanged".
+    same = ((listing.uri == old_state.path) & (listing["size"] == old_state["size"])
+            & (listing.version == old_state.version))
+    unchanged = listing.join(old_state, same, "left_semi").select(F.col("uri").alias("path"))
+    kept = rows.join(unchanged, "path", "left_semi").persist(StorageLevel.DISK_ONLY)
+    changed = listing.join(kept.select(F.col("path").alias("uri")), "uri", "left_anti")
+    fresh = fetched_catalog(spark, changed, root, cfg, fetch, finish=False)
+    counted = kept.count()
+    tally = listing.agg(F.sum((F.col("size").isNull() | F.col("version").isNull()).cast("long")).alias("n")).first()
+    deleted = old_state.join(listing, old_state.path == listing.uri, "left_anti").count()
+    counts = {"listed": rec.expected_rows, "kept": counted, "read": rec.expected_rows - counted, "deleted": deleted,
+              "unversioned": int(tally["n"] or 0)}
+    return (finished_catalog(spark, kept.unionByName(fresh), cfg, cfg.samples), rec,
+            Incremental(_state_of(listing), previous, "", counts))
+
+
+def _state_of(listing: DataFrame) -> DataFrame:
+    return listing.select(F.col("uri").alias("path"), "size", "version")
+
+
+def _versioned_listing(spark: SparkSession, cfg: IngestConfig, fetch: FetchSettings) -> Tuple[DataFrame, str, Any]:
+    """(uri, size, version) of every wanted file, the root, and the reconciliation."""
+    if cfg.manifest:
+        missing = unversioned_manifest(spark, cfg.manifest)
+        if missing:
+            raise UsageError(f"--incremental: {missing}, so a changed object could not be told from an unchanged "
+                             "one; add the column (or the Inventory field), or run without --incremental")
+        listing, root, rec = counted_manifest(spark, cfg, fetch)
+        wanted = listing.where(F.col("uri").rlike(extension_regex(cfg.extensions)))
+        return (wanted.select(listed_uri(F.col("uri")).alias("uri"), "size",
+                              F.coalesce("etag", "last_modified").alias("version")), root, rec)
+    mtimes: Dict[str, int] = {}
+    listed = listed_input(spark, cfg, mtimes)
+    rows = [(uri, size, str(mtimes[uri]) if uri in mtimes else None) for uri, size in listed.to_read + listed.from_listing]
+    return spark.createDataFrame(rows, "uri string, size long, version string"), listed.root, listed.rec
+
+
+def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -> Tuple[Optional[str], str]:
+    """(the previous output to reuse, or None with the reason every file is read)."""
+    if claim_state != "owned":
+        return None, "no previous output"
+    fs = HadoopFS(spark)
+    uri = fs.qualify(cfg.output).rstrip("/")
+    if not fs.exists(f"{uri}/{ownership.LISTING_STATE}"):
+        return None, "the previous output has no listing state (written without --incremental)"
+    report = ownership.json_object(fs.read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
+    before = report.get("config") or {}
+    now = config_dict(cfg)
+    changed = [k for k in ROW_SETTINGS if before.get(k) != now.get(k)]
+    if changed:
+        return None, f"settings that decide a row changed since the previous run: {', '.join(changed)}"
+    written_by = (report.get("versions") or {}).get("sparkprep")
+    if written_by != __version__:
+        return None, f"the previous output was written by sparkprep {written_by}, this is {__version__}"
+    return uri, ""
