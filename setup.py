@@ -14,7 +14,7 @@ setup(
     packages=find_packages("lib"),
     python_requires=">=3.9",
     install_requires=requirements("requirements-cluster.txt"),  # no pyspark: clusters bring their own
-    extras_require={"online": ["starlette>=0.37"]},  # sparkprep.online.http.asgi_app
+    extras_require={"online": ["starlette>=0.37", "uvicorn>=0.30"]},  # sparkprep.online.http.asgi_app, served
     entry_points={"console_scripts": [
         "sparkprep-package = sparkprep.submit.package:main",
         "sparkprep-submit-emr = sparkprep.submit.emr:main",

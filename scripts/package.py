@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """`scripts/package.py [--lambda]`: the same as the `sparkprep-package` console command
 (sparkprep.submit.package), for a checkout without the package installed."""
 
