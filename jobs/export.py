@@ -7,14 +7,10 @@ WebDataset tar shards or TFRecord shards, locally or to s3://, with a manifest.j
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.export.flags import export_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.export.spark import run_export
-    from sparkprep.runlog import export_summary
-
-    return job_main("export", export_config, run_export, argv, summary=export_summary, spark=spark)
+    return job_main("export", argv, spark=spark)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,10 @@ AutoGluon (parquet) read, with the fitted PipelineModel in <output>/_model for s
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.features.flags import features_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.features.spark import run_features
-    from sparkprep.runlog import features_summary
-
-    return job_main("features", features_config, run_features, argv, summary=features_summary, spark=spark)
+    return job_main("features", argv, spark=spark)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,10 @@ status; bad files are quarantined with a reason, never a crash.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.ingest.flags import ingest_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.ingest.spark.run import run_ingest
-
-    return job_main("ingest", ingest_config, run_ingest, argv, spark=spark)
+    return job_main("ingest", argv, spark=spark)
 
 
 if __name__ == "__main__":

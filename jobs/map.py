@@ -9,17 +9,10 @@ nothing is lost.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.map.flags import map_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.map.spark import run_map
-    from sparkprep.runlog import export_summary, summary_table
-
-    def summary(report: dict) -> str:  # --to makes the output an export
-        return export_summary(report) if "manifest" in report["output"] else summary_table(report)
-
-    return job_main("map", map_config, run_map, argv, summary=summary, spark=spark)
+    return job_main("map", argv, spark=spark)
 
 
 if __name__ == "__main__":

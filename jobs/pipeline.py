@@ -8,14 +8,10 @@ Raw files to a split table, a processed table and exports, in one Spark applicat
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.pipeline.flags import pipeline_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.pipeline.spark import run_pipeline
-    from sparkprep.runlog import pipeline_summary
-
-    return job_main("pipeline", pipeline_config, run_pipeline, argv, summary=pipeline_summary, spark=spark)
+    return job_main("pipeline", argv, spark=spark)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,10 @@ partitioned by split. Raw files are ingested and split inline.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.preprocess.flags import preprocess_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.preprocess.spark import run_preprocess
-
-    return job_main("preprocess", preprocess_config, run_preprocess, argv, spark=spark)
+    return job_main("preprocess", argv, spark=spark)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,10 @@ near-duplicate leakage audit, in one self-contained report.html. The table is on
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.report.flags import report_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.report.spark import run_report
-    from sparkprep.runlog import report_summary
-
-    return job_main("report", report_config, run_report, argv, summary=report_summary, spark=spark)
+    return job_main("report", argv, spark=spark)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,10 @@ split. Raw files are ingested inline.
 import sys
 
 from sparkprep.cli import job_main
-from sparkprep.split.flags import split_config
 
 
 def main(argv=None, spark=None) -> int:
-    from sparkprep.split.spark import run_split
-
-    return job_main("split", split_config, run_split, argv, spark=spark)
+    return job_main("split", argv, spark=spark)
 
 
 if __name__ == "__main__":

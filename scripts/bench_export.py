@@ -23,6 +23,7 @@ import local_submit
 import pyarrow.parquet as pq
 
 from sparkprep.export import export_rows, shards
+from sparkprep.export.formats import FORMATS
 
 
 def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shard_size: int) -> dict:
@@ -36,15 +37,14 @@ def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shar
     written = 0
     for split in sorted({s.split for s in samples}):
         ordered = sorted((s for s in samples if s.split == split), key=lambda s: shards.order_key(s.name))
-        records = [shards.record(export_format, s, classes.get(s.label, shards.UNLABELED_INDEX), i)
-                   for i, s in enumerate(ordered)]
-        ids = shards.pack_by_size([len(r) for r in records], shard_size, shards.shard_overhead(export_format))
+        fmt = FORMATS[export_format]
+        records = [fmt.record(s, classes.get(s.label, shards.UNLABELED_INDEX), i) for i, s in enumerate(ordered)]
+        ids = shards.pack_by_size([len(r) for r in records], shard_size, fmt.overhead)
         total = max(ids) + 1
         for shard in range(total):
             body = b"".join(r for r, i in zip(records, ids) if i == shard)
-            if export_format == "webdataset":
-                body += shards.tar_trailer(len(body))
-            (out / shards.shard_name(export_format, split, shard, total)).write_bytes(body)
+            body += fmt.trailer(len(body))
+            (out / fmt.shard_name(split, shard, total)).write_bytes(body)
             written += len(body)
     return {"samples": len(samples), "bytes": written}
 

@@ -1,4 +1,4 @@
-"""The near-duplicate audit's figures (README "Near-duplicates"): hash cost, recall/precision, search time.
+"""The near-duplicate audit's figures (docs/near-duplicates.md): hash cost, recall/precision, search time.
 
     python scripts/bench_near_duplicates.py [--photos bench/photos1500] [--sizes 50000,100000]
 

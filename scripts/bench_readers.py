@@ -6,7 +6,7 @@
 Runs the pipeline with --read workers and --read binaryfile alternately, `rounds` times
 each (default 4), and prints the main stage's seconds (reading, validating, splitting and
 transforming) for each; the first round warms the JVM and is left out of the medians.
-This is the measurement behind `--read auto` (README "Performance").
+This is the measurement behind `--read auto` (docs/performance.md).
 """
 
 import shutil

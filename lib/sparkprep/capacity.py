@@ -1,5 +1,5 @@
 """The capacity model behind --plan and docs/capacity.md: hours and dollars for an input, from
-per-core costs measured on this project's machine (README "Performance").
+per-core costs measured on this project's machine (docs/performance.md).
 
 Pure: counts in, an estimate out. A vCPU of the named instance is taken to do what one core of
 the measuring machine did (both are one hyperthread of a server CPU); the figures below say where
@@ -33,7 +33,7 @@ INSTANCES: Dict[str, Instance] = {
 }
 DEFAULT_INSTANCE = "m5.4xlarge"
 
-# Measured per-core costs (README "Performance"; 0.1035 MiB = the 106 KB mean photo of bench_preprocess).
+# Measured per-core costs (docs/performance.md; 0.1035 MiB = the 106 KB mean photo of bench_preprocess).
 PHOTO_MB = 106_000 / MB
 INGEST_MS_PER_FILE = 2 / 1036 * 1000         # split, 20,004 small JPEGs, header validation: 1,036 files/s on 2 cores
 HASH_MS_PER_MB = 0.067 / PHOTO_MB            # sha256, one process

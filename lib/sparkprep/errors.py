@@ -1,4 +1,4 @@
-"""The exceptions every layer raises to say how a run ends (README "Command line").
+"""The exceptions every layer raises to say how a run ends (README, Jobs).
 
 A `UsageError` is one line and exit code 2, raised before any Spark work where it can be.
 """

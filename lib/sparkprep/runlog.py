@@ -112,9 +112,9 @@ def summary_table(report: dict) -> str:
         lines.append("quarantined: none")
     dup = report.get("duplicates")
     if dup is not None:
+        spread = f", {dup['groups_in_several_splits']} spread over several splits" if report.get("split") else ""
         lines.append(f"exact duplicates: {dup['extra_copies']} extra copies in {dup['groups']} groups"
-                     f" ({dup['conflicting_label_groups']} with conflicting labels,"
-                     f" {dup['groups_in_several_splits']} spread over several splits)")
+                     f" ({dup['conflicting_label_groups']} with conflicting labels{spread})")
     samples = report.get("samples")
     if samples and samples["largest"] > 1:
         lines.append(f"samples: {samples['count']} (up to {samples['largest']} files each); incomplete: "
@@ -139,9 +139,14 @@ def summary_table(report: dict) -> str:
         sp = report["split"]
         lines.append(f"split: {sp['split_algo']} seed={sp['seed']!r} ratios={sp['ratios']} key-by={sp['key_by']}"
                      f" stratify={sp['stratify']}; keys in more than one split: {report['leakage']['keys_in_several_splits']}")
+        lines += split_warnings(sp, counts)
     lines.append(f"output: {report['output']['uri']} ({report['output']['format']})")
     speed = report["throughput"]
-    lines.append(f"time: {report['seconds']:.1f}s, {speed['rows_per_s']:.0f} {speed['unit']}/s")
+    rate = f"{speed['rows_per_s']:.0f} {speed['unit']}/s"
+    out_rate = speed.get("output_rows_per_s")
+    if out_rate is not None and round(out_rate) != round(speed["rows_per_s"]):  # augmented copies
+        rate = f"{speed['rows_per_s']:.0f} input {speed['unit']}/s, {out_rate:.0f} output rows/s"
+    lines.append(f"time: {report['seconds']:.1f}s, {rate}")
     return "\n".join(lines)
 
 
@@ -211,13 +216,7 @@ def export_summary(report: dict) -> str:
              "samples exported by split: " + (", ".join(f"{s} {n}" for s, n in report["counts"].items()) or "none")]
     skipped = {s: sum(q.values()) for s, q in report["quarantined"].items()}
     lines.append("quarantined rows not exported: " + (", ".join(f"{s} {n}" for s, n in skipped.items()) or "none"))
-    if out["export_format"] == "imagefolder":
-        written = f"{out['files']} files"
-    elif out["export_format"] == "recordio":
-        written = f"{report['shards']} shards ({out['files']} files: .rec and .idx per shard, .lst per split)"
-    else:
-        written = f"{out['files']} shards"
-    lines.append(f"written: {written}, {out['bytes'] / 1e6:.1f} MB"
+    lines.append(f"written: {report['written']}, {out['bytes'] / 1e6:.1f} MB"
                  + (f"; removed {out['removed_stale_files']} stale files" if out["removed_stale_files"] else ""))
     lines.append(f"manifest: {out['manifest']}")
     speed = report["throughput"]
@@ -245,3 +244,20 @@ def pipeline_summary(report: dict) -> str:
     lines.append("published: " + ", ".join(f"{root}/{name}" for name in report["published"]))
     lines.append(f"report: {root}/_run_report.json (every stage), {root}/report.html; time: {report['seconds']:.1f}s")
     return "\n".join(lines)
+
+
+def split_warnings(split: dict, counts: Dict[str, Dict[str, int]]) -> List[str]:
+    """What a split that left splits empty says: few keys (a group key over a handful of patients)
+    cannot fill every split; a test split without rows measures nothing."""
+    filled = [name for name in split["names"] if sum(counts.get(name, {}).values())]
+    empty = [name for name in split["names"] if name not in filled]
+    if not empty or not filled:
+        return []
+    return [f"warning: split {', '.join(empty)} got no rows (every row is in {', '.join(filled)}); with "
+            f"key-by={split['key_by']} the rows have too few distinct keys to fill {len(split['names'])} splits "
+            "at these ratios: add data, or choose fewer splits or another key"]
+
+
+def map_summary(report: dict) -> str:
+    """A map run's summary: an export's when --to made the output an export, else a table's."""
+    return export_summary(report) if "manifest" in report["output"] else summary_table(report)

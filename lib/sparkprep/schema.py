@@ -10,7 +10,7 @@ import pyarrow as pa
 CATALOG_SCHEMA = pa.schema([
     pa.field("path", pa.string()),        # source URI, as Spark/Hadoop spells it
     pa.field("rel_path", pa.string()),    # below the input root, '/'-separated, NFC
-    pa.field("sample", pa.string()),      # the sample id (README "Contracts", Samples)
+    pa.field("sample", pa.string()),      # the sample id (docs/contracts.md, Samples)
     pa.field("member", pa.string()),      # the member name within the sample ('' when the name has no dot)
     pa.field("label", pa.string()),
     pa.field("sha256", pa.string()),      # of the source bytes; null only if unreadable
@@ -27,7 +27,7 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
 
-# The columns every split and processed table starts with (README "Contracts", Tables).
+# The columns every split and processed table starts with (docs/contracts.md, Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")
 
 # Metadata key under which the split parameters are stored on the `key` column.

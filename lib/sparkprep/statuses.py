@@ -1,4 +1,4 @@
-"""Row statuses (README "Contracts", Tables): `ok`, or why the row is quarantined.
+"""Row statuses (docs/contracts.md, Tables): `ok`, or why the row is quarantined.
 
 Defined here only, without pyarrow, so the pure online transform (a Lambda) can name them;
 sparkprep.schema re-exports them for every stage.

@@ -9,7 +9,8 @@ import pytest
 from sparkprep.errors import QuarantineError, UsageError
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
-from sparkprep.split.flags import kind_of_directory, split_config
+from sparkprep.ingest.flags import kind_of_directory
+from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
 

@@ -1,4 +1,4 @@
-"""Samples made of several files (README "Contracts", Samples): grouping, keys, whole-sample quarantine."""
+"""Samples made of several files (docs/contracts.md, Samples): grouping, keys, whole-sample quarantine."""
 
 import collections
 

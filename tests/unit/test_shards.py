@@ -10,6 +10,7 @@ from conftest import mxnet_read, read_recordio_spec
 from tfrecord import example_pb2
 
 from sparkprep.export import shards
+from sparkprep.export.formats import FORMATS
 
 
 def sample(**overrides):
@@ -126,9 +127,11 @@ def test_pack_by_count_spreads_evenly():
 
 
 def test_shard_names():
-    assert shards.shard_name("webdataset", "train", 7, 9) == "train-000007.tar"
-    assert shards.shard_name("tfrecord", "val", 2, 10) == "val-00002-of-00010.tfrecord"
-    assert shards.shard_name("recordio", "val", 2, 10) == "val-00002.rec"
+    assert FORMATS["webdataset"].shard_name("train", 7, 9) == "train-000007.tar"
+    assert FORMATS["tfrecord"].shard_name("val", 2, 10) == "val-00002-of-00010.tfrecord"
+    assert FORMATS["recordio"].shard_name("val", 2, 10) == "val-00002.rec"
+    with pytest.raises(ValueError, match="no shards"):
+        FORMATS["imagefolder"].shard_name("val", 2, 10)
 
 
 MAGIC = struct.pack("<I", 0xCED7230A)
@@ -171,7 +174,7 @@ def test_recordio_record_holds_an_irheader_then_the_encoded_image():
     assert shards.IR_HEADER.unpack(payload[:24]) == (0, 3.0, 41, 0) and payload[24:] == image
     with pytest.raises(ValueError, match="raw pixels"):
         shards.recordio_record(sample(image=bytes(36), image_format="raw"), 0, 0)
-    assert shards.sized_by_content("recordio") and not shards.sized_by_content("webdataset")
+    assert FORMATS["recordio"].sized_by_content and not FORMATS["webdataset"].sized_by_content
     assert len(shards.recordio_record(s, 3, 41)) == len(shards.recordio_record(sample(image=bytes(len(image))), 3, 0)) + 4
 
 
@@ -189,10 +192,11 @@ def test_record_sizes_from_zero_filled_stand_ins_are_exact():
         for image in (b"", b"x" * 127, bytes(range(256)) * 700):
             real = sample(image=image)
             stand_in = dataclasses.replace(real, image=bytes(len(image)))
-            assert len(shards.record(export_format, stand_in, 3)) == len(shards.record(export_format, real, 3))
+            fmt = FORMATS[export_format]
+            assert len(fmt.record(stand_in, 3)) == len(fmt.record(real, 3))
     raw = sample(image=bytes(range(36)), image_format="raw")
-    assert len(shards.record("webdataset", dataclasses.replace(raw, image=bytes(36)), 0)) == len(
-        shards.record("webdataset", raw, 0))
+    assert len(FORMATS["webdataset"].record(dataclasses.replace(raw, image=bytes(36)), 0)) == len(
+        FORMATS["webdataset"].record(raw, 0))
 
 
 def test_label_dirs_fit_a_path_component_in_utf8_bytes():

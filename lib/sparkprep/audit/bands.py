@@ -19,7 +19,7 @@ from itertools import combinations
 from typing import Dict, Iterable, List, Tuple
 
 HASH_BITS = 64
-DEFAULT_THRESHOLD = 8       # measured on the planted set (README "Near-duplicates")
+DEFAULT_THRESHOLD = 8       # measured on the planted set (docs/near-duplicates.md)
 DEFAULT_BUCKET_CAP = 500    # hashes per band key (or rows per hash) beyond which it is reported, not joined
 REFERENCE_ROWS = 10 ** 6    # the table size the layout is tuned for (the guarantee holds at any size)
 MAX_KEYS_PER_ROW = 4096

@@ -1,4 +1,4 @@
-"""The near-duplicate audit in Spark (README "Near-duplicates and leakage").
+"""The near-duplicate audit in Spark (docs/near-duplicates.md).
 
 The rows' perceptual hashes are grouped into distinct hashes (identical hashes are distance 0:
 pairs without a join). Distinct hashes emit their band keys (sparkprep.audit.bands); each band

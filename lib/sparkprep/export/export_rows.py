@@ -1,4 +1,4 @@
-"""Arrow batches of exportable rows -> record sizes, or files published to a export_format.
+"""Arrow batches of exportable rows -> record sizes, or files published to a destination.
 
 Pure pyarrow; the Spark glue (sparkprep.export.spark) feeds it through mapInArrow.
 Records are deterministic, so a retried or speculative attempt publishes the same bytes
@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
-from sparkprep.export import shards
+from sparkprep.export import formats, shards
 
 # What the export passes read, in this order (sparkprep.export.spark builds it from either table).
 EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width", "height", "channels",
@@ -26,7 +26,6 @@ PUBLISHED_SCHEMA = pa.schema([
     pa.field("label", pa.string()),                                    # imagefolder: the label of the file
     pa.field("samples", pa.int64()), pa.field("bytes", pa.int64()), pa.field("sha256", pa.string()),
 ])
-LIST_PARTS = "_lst_parts"  # RecordIO: each shard's lines of its split's .lst, in staging until joined
 
 
 def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
@@ -52,7 +51,7 @@ def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
         yield shards.Sample(**values)
 
 
-def sizing_batches(batches: Iterable[pa.RecordBatch], export_format: str,
+def sizing_batches(batches: Iterable[pa.RecordBatch], export_format: formats.ExportFormat,
                    classes: Dict[str, int]) -> Iterator[pa.RecordBatch]:
     """Each sample's name, shard order and exact record size in the export format.
 
@@ -64,19 +63,19 @@ def sizing_batches(batches: Iterable[pa.RecordBatch], export_format: str,
             name = sample.name
             for column, value in (("split", sample.split), ("path", sample.path), ("aug_index", sample.aug_index),
                                   ("name", name), ("order", shards.order_key(name)),
-                                  ("nbytes", len(shards.record(export_format, sample, _index(classes, sample.label))))):
+                                  ("nbytes", len(export_format.record(sample, _index(classes, sample.label))))):
                 out[column].append(value)
         yield pa.RecordBatch.from_pydict(out, schema=SIZES_SCHEMA)
 
 
-def shard_batches(batches: Iterable[pa.RecordBatch], export_format: str, dest, attempt: str, classes: Dict[str, int],
-                  dirs: Optional[Dict[str, str]] = None,
+def shard_batches(batches: Iterable[pa.RecordBatch], export_format: formats.ExportFormat, dest, attempt: str,
+                  classes: Dict[str, int], dirs: Optional[Dict[str, str]] = None,
                   checkpoint: Callable[[int], None] = lambda published: None) -> Iterator[pa.RecordBatch]:
     """Rows sorted by (split, shard, order) -> one published shard per (split, shard).
 
     Columns: EXPORT_COLUMNS plus `shard` (index in its split), `shards` (the split's total) and
-    `index` (the sample's position in its split: RecordIO's record id). A RecordIO shard also
-    gets its `.idx` and a part of its split's `.lst` (LIST_PARTS/, joined by join_lists).
+    `index` (the sample's position in its split: RecordIO's record id). A shard's companions are
+    published beside it (RecordIO: its `.idx`, and a part of its split's `.lst`).
     checkpoint(shards published so far) runs after every record (a test hook for failures).
     """
     rows = _shard_rows(batches)
@@ -92,8 +91,7 @@ def shard_batches(batches: Iterable[pa.RecordBatch], export_format: str, dest, a
     while current is not None:
         split, shard, total = current[1].split, current[0], current[2]
         counter = {"samples": 0}
-        index_lines: List[str] = []
-        list_lines: List[str] = []
+        placed: List[Tuple[int, int, int, str]] = []  # record id, offset, class index, ImageFolder path
 
         def chunks():
             nonlocal current
@@ -101,52 +99,24 @@ def shard_batches(batches: Iterable[pa.RecordBatch], export_format: str, dest, a
             while current is not None and (current[1].split, current[0]) == (split, shard):
                 sample, record_id = current[1], current[3]
                 class_index = _index(classes, sample.label)
-                data = shards.record(export_format, sample, class_index, record_id)
-                if export_format == "recordio":
-                    index_lines.append(shards.recordio_index_line(record_id, written))
-                    list_lines.append(shards.recordio_list_line(record_id, class_index, folder_path(sample, dirs)))
+                data = export_format.record(sample, class_index, record_id)
+                placed.append((record_id, written, class_index, formats.folder_path(sample, dirs)))
                 written += len(data)
                 counter["samples"] += 1
                 yield data
                 checkpoint(published)
                 current = next(rows, None)
-            if export_format == "webdataset":
-                yield shards.tar_trailer(written)
+            end = export_format.trailer(written)
+            if end:
+                yield end
 
-        name = shards.shard_name(export_format, split, shard, total)
+        name = export_format.shard_name(split, shard, total)
         size, sha = dest.publish(name, chunks(), attempt)  # consumes the records, then counter is right
         add(split, name, counter["samples"], size, sha)
-        if export_format == "recordio":
-            stem = name[:-len(".rec")]
-            add(split, f"{stem}.idx", 0, *dest.publish(f"{stem}.idx", ["".join(index_lines).encode()], attempt))
-            part = f"{LIST_PARTS}/{stem}.lst"
-            add(split, part, 0, *dest.publish(part, ["".join(list_lines).encode("utf-8")], attempt))
+        for companion, data in export_format.companions(name, placed):
+            add(split, companion, 0, *dest.publish(companion, [data], attempt))
         published += 1
     yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
-
-
-def join_lists(dest, staging: str, published: List[dict]) -> List[dict]:
-    """RecordIO: each split's `.lst` parts (one per shard, in shard order) -> `<split>.lst` in
-    staging; returns the published rows with the parts replaced by the joined lists."""
-    parts: Dict[str, List[str]] = {}
-    for r in published:
-        if r["name"].startswith(LIST_PARTS + "/"):
-            parts.setdefault(r["split"], []).append(r["name"])
-    joined = [r for r in published if not r["name"].startswith(LIST_PARTS + "/")]
-    for split in sorted(parts):
-        ordered = sorted(parts[split], key=lambda name: (len(name), name))  # shard order past 99999 too
-        texts = (dest.read_text(f"{staging}/{name}").encode("utf-8") for name in ordered)
-        size, sha = dest.publish(f"{staging}/{split}.lst", texts, "driver")
-        joined.append({"split": split, "name": f"{split}.lst", "label": None, "samples": 0, "bytes": size,
-                       "sha256": sha})
-    if parts:
-        dest.delete_tree(f"{staging}/{LIST_PARTS}")
-    return joined
-
-
-def folder_path(sample: shards.Sample, dirs: Optional[Dict[str, str]]) -> str:
-    """Where an ImageFolder export puts a sample's image: <split>/<label dir>/<name>.<ext>."""
-    return f"{sample.split}/{shards.label_dir(dirs or {}, sample.label)}/{sample.name}.{sample.ext}"
 
 
 def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards.Sample, int, int]]:
@@ -163,7 +133,7 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
         for sample in samples_of(batch):
-            image = folder_path(sample, dirs)
+            image = formats.folder_path(sample, dirs)
             stem = image[:-len(sample.ext) - 1]
             files = [(image, sample.payload(), 1)]
             files += [(f"{stem}.{member}", data, 0) for member, data in sample.extras]  # next to the image

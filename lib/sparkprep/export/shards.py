@@ -24,9 +24,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
-EXPORT_FORMATS = ("imagefolder", "webdataset", "tfrecord", "recordio")
-SHARD_FORMATS = EXPORT_FORMATS[1:]
-SHARD_NAMES = ", ".join(SHARD_FORMATS[:-1]) + " or " + SHARD_FORMATS[-1]  # for messages
 UNLABELED_INDEX = -1
 UNLABELED_DIR = "_unlabeled"
 TAR_BLOCK = 512
@@ -291,39 +288,6 @@ def recordio_index_line(record_id: int, offset: int) -> str:
 def recordio_list_line(record_id: int, class_index: int, path: str) -> str:
     """A line of the .lst file, as im2rec.py writes it: index, label ('%f'), path relative to its root."""
     return f"{record_id}\t{float(class_index):f}\t{path}\n"
-
-
-def record(export_format: str, sample: Sample, class_index: int, record_id: int = 0) -> bytes:
-    """The bytes one sample adds to a shard of the export format (record_id: RecordIO's id)."""
-    if export_format == "webdataset":
-        return webdataset_record(sample, class_index)
-    if export_format == "tfrecord":
-        return tfrecord_record(sample, class_index)
-    if export_format == "recordio":
-        return recordio_record(sample, class_index, record_id)
-    raise ValueError(f"no shard records for export format {export_format!r}")
-
-
-def sized_by_content(export_format: str) -> bool:
-    """Whether a record's size depends on its image's bytes, not only their length: RecordIO
-    splits a record at each aligned magic word (4 more bytes each)."""
-    return export_format == "recordio"
-
-
-def shard_overhead(export_format: str) -> int:
-    """Bytes a shard may add beyond its records as sized: the tar trailer at most; for RecordIO,
-    one record id whose low word is the magic (sizing uses id 0)."""
-    if export_format == "webdataset":
-        return TAR_END + TAR_RECORD - 1
-    return 4 if export_format == "recordio" else 0
-
-
-def shard_name(export_format: str, split: str, index: int, total: int) -> str:
-    if export_format == "webdataset":
-        return f"{split}-{index:06d}.tar"
-    if export_format == "recordio":
-        return f"{split}-{index:05d}.rec"
-    return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
 
 
 def pack_by_size(sizes: List[int], limit: int, overhead: int = 0) -> List[int]:

@@ -32,6 +32,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from sparkprep.errors import UsageError
 from sparkprep.export import export_rows, shards
 from sparkprep.export.destinations import open_destination
+from sparkprep.export.formats import FORMATS
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.paths import IMAGE_EXTENSIONS
 from sparkprep.ingest.spark.samples import whole_samples
@@ -84,7 +85,7 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
     rows = export_frame(table.where(F.col("status") == OK))  # checks the columns before any Spark job
-    if cfg.to == "recordio" and rows.where(F.col("image_format") == "raw").limit(1).count():
+    if FORMATS[cfg.to].encoded_only and rows.where(F.col("image_format") == "raw").limit(1).count():
         raise UsageError("--to recordio: expected encoded images, got a table of raw pixels (MXNet decodes "
                          "RecordIO images with OpenCV); preprocess with --encode jpeg or png")
     # Class indices and folders come from every ok row of the whole input (or --classes), never
@@ -97,23 +98,23 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
 
 def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run_id: str,
             rows: DataFrame, input_info: dict, counts: list, classes: Dict[str, int], dirs: Dict[str, str]) -> dict:
+    fmt = FORMATS[cfg.to]
     exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == OK]
     expected = sum(n for _, _, n in exported)
     staging = f"{STAGING_PREFIX}{run_id}"
     staged_uri = f"{cfg.output.rstrip('/')}/{staging}"
     clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output} (staged in {staging}/)")
     try:
-        if cfg.to == "imagefolder":
+        if not fmt.sharded:
             work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs)
         else:
             rows = _planned(rows, cfg, classes, clock)
-            work = functools.partial(_write_shards, export_format=cfg.to, output=staged_uri, endpoint=cfg.s3_endpoint,
+            work = functools.partial(_write_shards, export_format=fmt, output=staged_uri, endpoint=cfg.s3_endpoint,
                                      classes=classes, dirs=dirs)
         published = [r.asDict() for r in
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
         export_rows.check_published(published, expected)
-        if cfg.to == "recordio":
-            published = export_rows.join_lists(dest, staging, published)
+        published = fmt.finish(dest, staging, published)
     except BaseException:
         dest.delete_tree(staging)
         raise
@@ -126,10 +127,11 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
         "job": "export", "config": config_dict(cfg), "input": input_info,
         "output": {"uri": redact_uri(cfg.output), "export_format": cfg.to,
                    "manifest": f"{redact_uri(cfg.output).rstrip('/')}/{MANIFEST}",
-                   "files": len(published) if cfg.to != "imagefolder" else len(names),
+                   "files": len(published) if fmt.sharded else len(names),
                    "bytes": total_bytes, "removed_stale_files": len(removed), "run_id": run_id},
         "counts": manifest["counts"], "quarantined": manifest["quarantined"],
         "shards": len(manifest["shards"]), "samples": expected, "seconds": seconds,
+        "written": fmt.files_written(len(published) if fmt.sharded else len(names), len(manifest["shards"])),
         "durations": dict(clock.durations),
         "throughput": {"samples_per_s": round(expected / seconds, 1) if seconds else None,
                        "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
@@ -277,15 +279,16 @@ def export_frame(table: DataFrame) -> DataFrame:
 
 def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
     """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
-    sizing = functools.partial(export_rows.sizing_batches, export_format=cfg.to, classes=classes)
+    fmt = FORMATS[cfg.to]
+    sizing = functools.partial(export_rows.sizing_batches, export_format=fmt, classes=classes)
     lengths = [F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len")]
     dropped = {"extras"}
-    if not shards.sized_by_content(cfg.to):  # the images stay in the JVM; their lengths size the records
+    if not fmt.sized_by_content:  # the images stay in the JVM; their lengths size the records
         lengths.append(F.length("image").alias("image_len"))
         dropped.add("image")
     narrow = rows.select(*[c for c in rows.columns if c not in dropped], *lengths)
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
-    pack = functools.partial(pack_split, export_format=cfg.to, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
+    pack = functools.partial(pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
     plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
     per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
@@ -306,7 +309,7 @@ def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock:
             .sortWithinPartitions("split", "shard", "order"))
 
 
-def pack_split(frame: pd.DataFrame, export_format: str, shard_size: Optional[int], shard_count: Optional[int]) -> pd.DataFrame:
+def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], shard_count: Optional[int]) -> pd.DataFrame:
     """One split's samples, ordered by their order key, cut into shards."""
     frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
     duplicated = frame["name"].duplicated()
@@ -315,7 +318,7 @@ def pack_split(frame: pd.DataFrame, export_format: str, shard_size: Optional[int
     if shard_count:
         ids = shards.pack_by_count(len(frame), shard_count)
     else:
-        ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, shards.shard_overhead(export_format))
+        ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, overhead)
     frame["shard"] = pd.Series(ids, dtype="int32")
     frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
     frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
@@ -352,53 +355,15 @@ def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int],
         "counts": {split: sum(per.values()) for split, per in nested_counts(exported).items()},
         "counts_by_label": nested_counts(exported),
         "quarantined": {s: dict(sorted(q.items())) for s, q in sorted(quarantined.items())},
-        "shards": _shard_entries(cfg.to, published),
+        "shards": FORMATS[cfg.to].shard_entries(published),
         "files": sorted(r["name"] for r in published),  # what the next export may replace or delete
         "input": input_info,
         "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report", "classes")},
         "sample_name": "<slug of key>-<sha256(key \\0 path \\0 aug_index)[:10]>[-aug<N>]",
         "sparkprep": versions("n/a")["sparkprep"],
     }
-    if cfg.to == "imagefolder":
-        manifest["label_dirs"] = {label: dirs[label] for label in sorted(dirs)}
-    if cfg.to == "webdataset":
-        manifest["members"] = {"cls": "class index", "json": "label, key, sha256, path, width, height, aug_index",
-                               "image": "jpg | png | webp | npy (raw pixels)"}
-    if cfg.to == "recordio":
-        manifest["recordio"] = {
-            "record": "dmlc RecordIO (magic 0xced7230a); payload = IRHeader('<IfQQ': flag 0, label = class index, "
-                      "id, id2 0) + the encoded image, as MXNet's im2rec.py packs it",
-            "id": "the sample's position in its split (0..n-1), unique within the split",
-            "idx": "<split>-NNNNN.idx per shard: '<id>\\t<byte offset>' (mx.recordio.MXIndexedRecordIO)",
-            "lst": "<split>.lst: '<id>\\t<label>\\t<path>', path as an ImageFolder export of the same table "
-                   "writes it (relative to that export's root), for re-packing with im2rec.py",
-            "members": "the image only; a sample's other members are not written",
-            "label_dirs": {label: dirs[label] for label in sorted(dirs)},
-        }
+    manifest.update(FORMATS[cfg.to].manifest_block(dirs))
     return manifest
-
-
-def _shard_entries(export_format: str, published: List[dict]) -> List[dict]:
-    """Shards as written; an ImageFolder tree is listed per <split>/<label dir> directory."""
-    if export_format == "recordio":  # a shard is its .rec and .idx; the .lst files are listed in "files"
-        files = {r["name"]: r for r in published}
-        return [{**{k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")},
-                 "idx": r["name"][:-4] + ".idx", "idx_sha256": files[r["name"][:-4] + ".idx"]["sha256"]}
-                for r in sorted(published, key=lambda r: r["name"]) if r["name"].endswith(".rec")]
-    if export_format != "imagefolder":
-        return [{k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")}
-                for r in sorted(published, key=lambda r: r["name"])]
-    groups: Dict[str, List[dict]] = {}
-    for r in published:
-        groups.setdefault(r["name"].rsplit("/", 1)[0], []).append(r)
-    entries = []
-    for directory, files in sorted(groups.items()):
-        listing = "".join(f"{f['name'].rsplit('/', 1)[1]} {f['sha256']}\n" for f in sorted(files, key=lambda f: f["name"]))
-        entries.append({"name": directory + "/", "split": files[0]["split"], "label": files[0]["label"],
-                        "samples": sum(f["samples"] for f in files), "bytes": sum(f["bytes"] for f in files),
-                        "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
-                        "sha256_of": "lines '<file name> <file sha256>' sorted by name"})
-    return entries
 
 
 def _source(spark: SparkSession, cfg: ExportConfig):

@@ -33,7 +33,7 @@ class ProbeSettings:
     full_validate: bool = False
     max_file_bytes: int = 256 << 20
     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
-    samples: str = "file"           # file | basename (README "Contracts", Samples)
+    samples: str = "file"           # file | basename (docs/contracts.md, Samples)
     phash: bool = True              # decode ok images once more (at 1/8 scale) for the `phash` column
     label_member: Optional[str] = None  # the member whose text is its sample's label (WebDataset's cls)
 

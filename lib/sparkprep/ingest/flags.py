@@ -1,4 +1,5 @@
-"""The ingest job's flags and config: how raw files become catalog rows."""
+"""The ingest part of a config: how raw files become catalog rows (the ingest job's config, and
+the first part of split's, preprocess's and the pipeline's)."""
 
 from __future__ import annotations
 
@@ -9,106 +10,150 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep import capacity
-from sparkprep.flags import FORMATS, Flags, merged_settings, require_paths, wrap
+from sparkprep.flags import FORMATS, Job, compose, flag, on_off, one_of, require_paths, share, size_of, switch, text, \
+    whole
 from sparkprep.images import probe as image_probe
 from sparkprep.ingest.fetch import DEFAULT_CONCURRENCY
 from sparkprep.ingest.paths import SAMPLE_MODES, compile_group_regex
 from sparkprep.ingest.tar_shards import SHARD_EXTENSIONS
 from sparkprep.uris import check_not_bucket_root, check_output, check_report_uri, is_local, local_path, s3_endpoint
-from sparkprep.values import choice, fraction, parse_bytes, whole_number
+from sparkprep.values import choice
 
 VALIDATE_LEVELS = ("header", "full")
-DEFAULT_EXTENSIONS = "jpg,jpeg,png,gif,bmp,tif,tiff,webp"
+DEFAULT_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp")
 MAX_PIXELS_LIMIT = 1 << 31  # a 46k x 46k image; Pillow would need > 2 GiB per channel beyond that
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """How raw files become catalog rows."""
-
-    input: str
-    output: str
-    format: str = "parquet"
-    extensions: Tuple[str, ...] = tuple(DEFAULT_EXTENSIONS.split(","))
-    label_regex: Optional[str] = None
-    labels: Optional[str] = None
-    validate: str = "header"
-    max_file_bytes: int = 256 << 20
-    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS
-    report: Optional[str] = None
-    follow_symlinks: bool = False
-    max_quarantine_fraction: float = 0.5
-    samples: str = "file"  # file | basename (README "Contracts", Samples)
-    input_kind: str = "files"  # files | webdataset (.tar shards: one row per member, samples by basename)
-    label_member: Optional[str] = None  # a sample's label is the text of this member (e.g. cls): shards' default
-    phash: bool = True     # the `phash` column (one more decode per ok image, at 1/8 scale for JPEG)
-    manifest: Optional[str] = None  # an S3 Inventory manifest.json or a uri table: nothing is listed
-    fetch_concurrency: int = DEFAULT_CONCURRENCY  # objects each task reads at once (manifests, s3:// input)
-    s3_endpoint: Optional[str] = None
-    incremental: bool = False  # read only new and changed files; the previous output's rows for the rest
-    plan: bool = False  # print the capacity estimate for this input and stop: nothing is read or written
-    plan_nodes: int = 10
-    plan_instance: str = capacity.DEFAULT_INSTANCE
-    plan_price: float = 0.0  # USD per node-hour (EC2 + EMR); 0: the instance's list price
-
-
-INGEST_FLAGS = Flags(help={
-    "input": "input directory or file (any Hadoop URI)",
-    "output": "output table directory",
-    "format": "table format: parquet (default) or delta",
-    "extensions": f"comma-separated file extensions, case-insensitive (default {DEFAULT_EXTENSIONS})",
-    "label-regex": "take the label from capture group 1 of this regex on the relative path",
-    "labels": "CSV file with columns path,label (path relative to --input)",
-    "validate": "header (default: parse headers only) or full (decode every image)",
-    "max-file-bytes": "files larger than this are quarantined as too_large (default 256MB)",
-    "max-pixels": "images with more pixels are quarantined as decompression bombs",
-    "report": "where to write the JSON run report (default <output>/_run_report.json)",
-    "follow-symlinks": "read files behind symbolic links in a local --input (default: links are skipped and reported)",
-    "samples": "file (default: every file is a sample) or basename (files sharing a basename are one sample)",
-    "input-kind": "auto (default: WebDataset for .tar/.tar.gz paths and globs, else files), files or webdataset",
-    "label-member": ("a sample's label is the text of this member, e.g. cls (default cls for WebDataset shards; "
-                     "with --samples basename for folders)"),
-    "phash": "on (default: a 64-bit perceptual hash per ok image, for the near-duplicate audit) or off",
-    "manifest": ("what to read instead of listing --input: an S3 Inventory manifest.json, or a CSV/parquet "
-                 "table with a `uri` column (and `size`); the workers read the objects (--input is then the root "
-                 "that relative paths and folder labels start from; default the inventoried bucket)"),
-    "fetch-concurrency": f"with --manifest: objects each task reads at once (default {DEFAULT_CONCURRENCY})",
-    "s3-endpoint": "S3 endpoint URL for any S3-compatible store (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)",
-    "incremental": ("read only the files that are new or changed since the previous run into --output (matched by "
-                    "path, size and mtime, or an Inventory row's ETag); the others keep their previous rows unread, "
-                    "deleted files disappear"),
-    "plan": ("print the hours and dollars this input would take on --plan-nodes x --plan-instance (EMR, on "
-             "demand) and the limits that bite first, then stop: nothing is read or written (docs/capacity.md)"),
-    "plan-nodes": "with --plan: core nodes (default 10)",
-    "plan-instance": f"with --plan: one of {', '.join(capacity.INSTANCES)} (default {capacity.DEFAULT_INSTANCE})",
-    "plan-price": "with --plan: USD per node-hour, EC2 and EMR together (default: the instance's list price)",
-    "max-quarantine-fraction": ("fail without publishing when more than this fraction of the input is quarantined "
-                                "(default 0.5; 1 never fails)"),
-}, lists=frozenset({"extensions"}), numbers=frozenset({"max-pixels", "max-file-bytes", "fetch-concurrency",
-                                                                   "plan-nodes"}),
-    switches=frozenset({"follow-symlinks", "plan", "incremental"}), decimals=frozenset({"max-quarantine-fraction", "plan-price"}))
-
-
 INGEST_KINDS = ("auto", "files", "webdataset")
+INPUT_KINDS = ("auto", "files", "catalog", "table", "webdataset")  # catalogs and tables: jobs that split
 LABEL_MEMBER = "cls"  # WebDataset's class member: the label of a shard's samples unless told otherwise
 _MEMBER = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 
 
-def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
-    """Parse and validate the ingest job's arguments."""
-    settings = merged_settings(argv, "ingest", INGEST_FLAGS, "Catalogue raw files into a table.")
+def _extensions(value: str) -> Tuple[str, ...]:
+    exts = tuple(e.strip().lower().lstrip(".") for e in str(value).split(",") if e.strip())
+    if not exts or not all(re.fullmatch(r"[a-z0-9]+", e) for e in exts):
+        raise ValueError(f"--extensions: expected a list like jpg,png, got {value!r}")
+    return exts
 
-    def build() -> IngestConfig:
-        values = ingest_values(settings)
-        kind = choice("--input-kind", settings.get("input_kind", "auto"), INGEST_KINDS)
-        if kind == "auto":
-            kind = "webdataset" if shard_input(values["input"]) else "files"
-        if kind == "webdataset" and (values.get("manifest") or values["incremental"]):
-            flag = "--manifest" if values.get("manifest") else "--incremental"
-            raise ValueError(f"{flag}: expected raw files, got WebDataset shards")
-        return IngestConfig(**sample_values(settings, kind, values), input_kind=kind)
 
-    return wrap(build)
+def _plan_price(value: str) -> float:
+    try:
+        price = float(str(value))
+    except ValueError:
+        price = -1.0
+    if not 0 < price < 10000:
+        raise ValueError(f"--plan-price: expected USD per node-hour, e.g. 0.96, got {value!r}")
+    return price
+
+
+@dataclass(frozen=True)
+class IngestFlags:
+    """How raw files become catalog rows."""
+
+    input: Optional[str] = flag(None, text, "input directory or file (any Hadoop URI)")
+    output: Optional[str] = flag(None, text, "output table directory")
+    format: str = flag("parquet", one_of("--format", *FORMATS), "table format: parquet or delta")
+    extensions: Tuple[str, ...] = flag(DEFAULT_EXTENSIONS, _extensions,
+                                       "comma-separated file extensions, case-insensitive", kind="list")
+    label_regex: Optional[str] = flag(None, lambda v: compile_group_regex(v, "--label-regex") and str(v),
+                                      "take the label from capture group 1 of this regex on the relative path")
+    labels: Optional[str] = flag(None, text, "CSV file with columns path,label (path relative to --input)")
+    validate: str = flag("header", one_of("--validate", *VALIDATE_LEVELS),
+                         "header (parse headers only) or full (decode every image)")
+    max_file_bytes: int = flag(256 << 20, size_of("--max-file-bytes", 1, 2 ** 31 - 1024, "a positive value below 2GB"),
+                               "files larger than this are quarantined as too_large", kind="number", shown="`256MB`")
+    max_pixels: int = flag(image_probe.DEFAULT_MAX_PIXELS, whole("--max-pixels", 1, MAX_PIXELS_LIMIT),
+                           "images with more pixels are quarantined as decompression bombs", kind="number")
+    report: Optional[str] = flag(None, text, "where to write the JSON run report", shown="`<output>/_run_report.json`")
+    follow_symlinks: bool = flag(False, switch, "read files behind symbolic links in a local --input (without it, "
+                                                "links are skipped and reported)", kind="switch")
+    samples: str = flag("file", one_of("--samples", *SAMPLE_MODES),
+                        "file (every file is a sample) or basename (files sharing a basename are one sample)")
+    input_kind: str = flag("auto", one_of("--input-kind", *INPUT_KINDS),
+                           "auto (WebDataset for .tar/.tar.gz paths and globs, else files), files or webdataset")
+    label_member: Optional[str] = flag(None, text, "a sample's label is the text of this member, e.g. cls (cls for "
+                                                   "WebDataset shards; with --samples basename for folders)")
+    phash: bool = flag(True, on_off("--phash"),
+                       "on (a 64-bit perceptual hash per ok image, for the near-duplicate audit) or off")
+    manifest: Optional[str] = flag(None, text, (
+        "what to read instead of listing --input: an S3 Inventory manifest.json, or a CSV/parquet table with a `uri` "
+        "column (and `size`); the workers read the objects (--input is then the root that relative paths and folder "
+        "labels start from; default the inventoried bucket)"))
+    fetch_concurrency: int = flag(DEFAULT_CONCURRENCY, whole("--fetch-concurrency", 1, 512),
+                                  "with --manifest or s3:// input: objects each task reads at once", kind="number")
+    s3_endpoint: Optional[str] = flag(None, text, "S3 endpoint URL for any S3-compatible store",
+                                      shown="`$AWS_ENDPOINT_URL_S3` or `$AWS_ENDPOINT_URL`")
+    incremental: bool = flag(False, switch, (
+        "read only the files that are new or changed since the previous run into --output (matched by path, size "
+        "and mtime, or an Inventory row's ETag); the others keep their previous rows unread, deleted files "
+        "disappear"), kind="switch")
+    plan: bool = flag(False, switch, (
+        "print the hours and dollars this input would take on --plan-nodes x --plan-instance (EMR, on demand) and "
+        "the limits that bite first, then stop: nothing is read or written (docs/capacity.md)"), kind="switch")
+    plan_nodes: int = flag(10, whole("--plan-nodes", 1, 100000), "with --plan: core nodes", kind="number")
+    plan_instance: str = flag(capacity.DEFAULT_INSTANCE, one_of("--plan-instance", *capacity.INSTANCES),
+                              f"with --plan: one of {', '.join(capacity.INSTANCES)}")
+    plan_price: float = flag(0.0, _plan_price, "with --plan: USD per node-hour, EC2 and EMR together",
+                             kind="decimal", shown="the instance's list price")
+    max_quarantine_fraction: float = flag(0.5, share("--max-quarantine-fraction"), (
+        "fail without publishing when more than this fraction of the input is quarantined (1 never fails)"),
+        kind="decimal")
+
+    @staticmethod
+    def checked(values: Dict[str, Any], given: Dict[str, str], job: Job) -> None:
+        """The rules across ingest's flags; the input kind resolved (catalogs and tables only where
+        a part of the job `takes_tables`)."""
+        paths(values)
+        values["s3_endpoint"] = s3_endpoint(values)
+        if values["labels"]:
+            if values["label_regex"]:
+                raise ValueError("--labels: expected either --labels or --label-regex, got both")
+            if is_local(values["labels"]) and not os.path.isfile(local_path(values["labels"])):
+                raise ValueError(f"--labels: expected an existing CSV file, got {values['labels']!r}")
+        if values["report"]:
+            values["report"] = check_report_uri(str(values["report"]), values["output"])
+        extra = [k for k in ("plan_nodes", "plan_instance", "plan_price") if k in given]
+        if extra and not values["plan"]:
+            raise ValueError(f"--{extra[0].replace('_', '-')}: only with --plan")
+        if values["incremental"] and values["samples"] != "file":
+            raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
+                             f"got --samples {values['samples']}")
+        splits = any(getattr(part, "takes_tables", False) for part in job.config.parts)
+        values["input_kind"] = input_kind(values, splits)
+        sample_values(values, given)
+
+
+def paths(values: Dict[str, Any]) -> None:
+    """--input and --output, or --manifest and --output (--input is then the optional root)."""
+    if values["manifest"]:
+        require_paths(values, "output")
+        values["input"] = str(values["input"] or "")
+        if is_local(values["manifest"]) and not os.path.isfile(local_path(values["manifest"])):
+            raise ValueError(f"--manifest: expected an existing file, got {values['manifest']!r}")
+        if values["input"]:  # the root: nothing is listed there, but the output must not be it or inside it
+            check_output(values["input"], values["output"])
+        else:
+            check_not_bucket_root(values["output"], "--output")
+        return
+    require_paths(values, "input", "output")
+    if is_local(values["input"]) and not os.path.exists(local_path(values["input"])) \
+            and not glob.glob(local_path(values["input"])):
+        raise ValueError(f"--input: expected an existing path (or a glob that matches), got {values['input']!r}")
+    check_output(values["input"], values["output"])
+
+
+def input_kind(values: Dict[str, Any], splits: bool) -> str:
+    """--input-kind with auto resolved where it can be before Spark starts."""
+    kind = choice("--input-kind", values["input_kind"], INPUT_KINDS if splits else INGEST_KINDS)
+    if values["manifest"]:
+        if kind not in ("auto", "files"):
+            raise ValueError(f"--input-kind: a --manifest lists files; expected files (or auto), got {kind}")
+        kind = "files"
+    elif kind == "auto":
+        kind = detect_input_kind(values["input"]) if splits else \
+            ("webdataset" if shard_input(values["input"]) else "files")
+    if values["incremental"] and kind not in ("files", "auto"):
+        raise ValueError(f"--incremental: expected raw files (a folder or --manifest), got a {kind} input")
+    return kind
 
 
 def shard_input(uri: str) -> bool:
@@ -116,108 +161,60 @@ def shard_input(uri: str) -> bool:
     return uri.lower().rstrip("/").endswith(SHARD_EXTENSIONS)
 
 
-def sample_values(s: Dict[str, Any], kind: str, values: Dict[str, Any]) -> Dict[str, Any]:
-    """values with the sample settings an input kind implies: WebDataset shards hold samples by
-    basename, labelled by their `cls` member unless --labels, --label-regex or --label-member say
-    otherwise; --label-member elsewhere needs samples of several files."""
-    values = dict(values)
-    member = s.get("label_member")
+def detect_input_kind(uri: str) -> str:
+    """table for a .csv/.parquet file; for a local directory, kind_of_directory; else 'auto'.
+
+    'auto' is resolved when the job runs, through Hadoop's FileSystem (any URI: s3://,
+    hdfs://, ...), with the same kind_of_directory rule.
+    """
+    lowered = uri.lower().rstrip("/")
+    if lowered.endswith((".csv", ".parquet", ".csv.gz")):
+        return "table"
+    if lowered.endswith(SHARD_EXTENSIONS):  # one shard, or a glob of them
+        return "webdataset"
+    if is_local(uri):
+        root = local_path(uri)
+        return kind_of_directory(os.listdir(root)) if os.path.isdir(root) else "files"
+    return "auto"
+
+
+def kind_of_directory(names: Sequence[str]) -> str:
+    """catalog for a table directory (Delta log, _SUCCESS, a sparkprep marker, parquet files or
+    split=<name> partitions at its top), files otherwise."""
+    for name in names:
+        if name in ("_delta_log", "_SUCCESS", "_sparkprep.json") or name.endswith(".parquet") \
+                or name.startswith("split="):
+            return "catalog"
+    return "files"
+
+
+def sample_values(values: Dict[str, Any], given: Dict[str, str]) -> None:
+    """The sample settings an input kind implies: WebDataset shards hold samples by basename,
+    labelled by their `cls` member unless --labels, --label-regex or --label-member say otherwise;
+    --label-member elsewhere needs samples of several files."""
+    member = values["label_member"]
     if member is not None:
         if not _MEMBER.match(str(member)):
             raise ValueError(f"--label-member: expected a member name such as cls, got {member!r}")
-        if values.get("labels") or values.get("label_regex"):
+        if values["labels"] or values["label_regex"]:
             raise ValueError("--label-member: expected one of --labels, --label-regex or --label-member, got more")
-    if kind == "webdataset":
-        if s.get("samples") == "file":
+    if values["input_kind"] == "webdataset":
+        if given.get("samples") == "file":
             raise ValueError("--samples: WebDataset shards hold samples by basename; expected basename, got file")
         values["samples"] = "basename"
-        if member is None and not (values.get("labels") or values.get("label_regex")):
+        if member is None and not (values["labels"] or values["label_regex"]):
             member = LABEL_MEMBER
-    elif member is not None and values.get("samples") != "basename":
+    elif member is not None and values["samples"] != "basename":
         raise ValueError("--label-member: a sample's member labels the sample; expected --samples basename (or "
                          "WebDataset shards)")
     values["label_member"] = str(member) if member is not None else None
-    return values
 
 
-def ingest_values(s: Dict[str, Any]) -> Dict[str, Any]:
-    """Checked ingest values from merged settings (flag name with underscores -> value)."""
-    if s.get("manifest"):
-        require_paths(s, "output")
-        values: Dict[str, Any] = {"input": str(s.get("input") or ""), "output": str(s["output"]),
-                                  "manifest": str(s["manifest"])}
-        if is_local(values["manifest"]) and not os.path.isfile(local_path(values["manifest"])):
-            raise ValueError(f"--manifest: expected an existing file, got {values['manifest']!r}")
-        if values["input"]:  # the root: nothing is listed there, but the output must not be it or inside it
-            check_output(values["input"], values["output"])
-        else:
-            check_not_bucket_root(values["output"], "--output")
-    else:
-        require_paths(s, "input", "output")
-        values = {"input": str(s["input"]), "output": str(s["output"])}
-        if is_local(values["input"]) and not os.path.exists(local_path(values["input"])) \
-                and not glob.glob(local_path(values["input"])):
-            raise ValueError(f"--input: expected an existing path (or a glob that matches), got {values['input']!r}")
-        check_output(values["input"], values["output"])
-    values["fetch_concurrency"] = whole_number("--fetch-concurrency", s.get("fetch_concurrency", DEFAULT_CONCURRENCY),
-                                               1, 512)
-    values["s3_endpoint"] = s3_endpoint(s)
-    values["format"] = choice("--format", s.get("format", "parquet"), FORMATS)
-    values["validate"] = choice("--validate", s.get("validate", "header"), VALIDATE_LEVELS)
-    if "extensions" in s:
-        exts = tuple(e.strip().lower().lstrip(".") for e in str(s["extensions"]).split(",") if e.strip())
-        if not exts or not all(re.fullmatch(r"[a-z0-9]+", e) for e in exts):
-            raise ValueError(f"--extensions: expected a list like jpg,png, got {s['extensions']!r}")
-        values["extensions"] = exts
-    if s.get("label_regex"):
-        compile_group_regex(s["label_regex"], "--label-regex")
-        values["label_regex"] = s["label_regex"]
-    if s.get("labels"):
-        if s.get("label_regex"):
-            raise ValueError("--labels: expected either --labels or --label-regex, got both")
-        if is_local(s["labels"]) and not os.path.isfile(local_path(s["labels"])):
-            raise ValueError(f"--labels: expected an existing CSV file, got {s['labels']!r}")
-        values["labels"] = s["labels"]
-    if "max_file_bytes" in s:
-        try:
-            values["max_file_bytes"] = parse_bytes(s["max_file_bytes"])
-        except ValueError as exc:
-            raise ValueError(f"--max-file-bytes: {exc}") from None
-        if not 0 < values["max_file_bytes"] <= 2**31 - 1024:
-            raise ValueError(f"--max-file-bytes: expected a positive value below 2GB, got {s['max_file_bytes']!r}")
-    if "max_pixels" in s:
-        values["max_pixels"] = whole_number("--max-pixels", s["max_pixels"], 1, MAX_PIXELS_LIMIT)
-    if s.get("report"):
-        values["report"] = check_report_uri(str(s["report"]), values["output"])
-    values["follow_symlinks"] = s.get("follow_symlinks", "false") == "true"
-    values["samples"] = choice("--samples", s.get("samples", "file"), SAMPLE_MODES)
-    values["phash"] = choice("--phash", s.get("phash", "on"), ("on", "off")) == "on"
-    if "max_quarantine_fraction" in s:
-        values["max_quarantine_fraction"] = fraction("--max-quarantine-fraction", s["max_quarantine_fraction"])
-    values.update(plan_values(s))
-    values["incremental"] = s.get("incremental", "false") == "true"
-    if values["incremental"] and values["samples"] != "file":
-        raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
-                         f"got --samples {values['samples']}")
-    return values
+IngestConfig = compose("IngestConfig", "How raw files become catalog rows.", IngestFlags)
+
+INGEST = Job("ingest", "Catalogue raw files into a table.", IngestConfig)
 
 
-def plan_values(s: Dict[str, Any]) -> Dict[str, Any]:
-    """--plan and its cluster (the --plan-* flags mean nothing without it)."""
-    plan = s.get("plan", "false") == "true"
-    if not plan:
-        extra = [k for k in ("plan_nodes", "plan_instance", "plan_price") if k in s]
-        if extra:
-            raise ValueError(f"--{extra[0].replace('_', '-')}: only with --plan")
-        return {}
-    instance = choice("--plan-instance", s.get("plan_instance", capacity.DEFAULT_INSTANCE), tuple(capacity.INSTANCES))
-    values: Dict[str, Any] = {"plan": True, "plan_instance": instance,
-                              "plan_nodes": whole_number("--plan-nodes", s.get("plan_nodes", 10), 1, 100000)}
-    if "plan_price" in s:
-        try:
-            values["plan_price"] = float(str(s["plan_price"]))
-        except ValueError:
-            values["plan_price"] = -1.0
-        if not 0 < values["plan_price"] < 10000:
-            raise ValueError(f"--plan-price: expected USD per node-hour, e.g. 0.96, got {s['plan_price']!r}")
-    return values
+def ingest_config(argv: Optional[Sequence[str]] = None) -> IngestConfig:
+    """Parse and validate the ingest job's arguments."""
+    return INGEST.parse(argv)

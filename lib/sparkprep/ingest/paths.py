@@ -61,7 +61,7 @@ def is_hidden(rel_path: str) -> bool:
                for part in rel_path.split("/"))
 
 
-# WebDataset's rule (README "Contracts", Samples): group 1 is the sample id, group 2 the member name.
+# WebDataset's rule (docs/contracts.md, Samples): group 1 is the sample id, group 2 the member name.
 SAMPLE_RULE = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")
 SAMPLE_MODES = ("file", "basename")
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp", "ppm"})

@@ -27,7 +27,7 @@ import pyarrow as pa
 from sparkprep.ingest.paths import sample_content_key
 from sparkprep.statuses import FILTERED, MAP_ERROR, OK
 
-# What every mapped row carries (README "Contracts", Tables), then the sample id and the output members.
+# What every mapped row carries (docs/contracts.md, Tables), then the sample id and the output members.
 BASE_FIELDS = [
     pa.field("key", pa.string()), pa.field("split", pa.string()), pa.field("label", pa.string()),
     pa.field("path", pa.string()), pa.field("sha256", pa.string()), pa.field("status", pa.string()),

@@ -56,9 +56,9 @@ def _map_and_export(spark: SparkSession, cfg: MapConfig, clock: StageClock) -> d
     staging = f"{fs.qualify(cfg.output).rstrip('/')}.__mapped-{uuid.uuid4().hex[:12]}"
     try:
         mapped = run_map(spark, dataclasses.replace(cfg, to=None, output=staging, report=None), clock)
-        shard_size = cfg.shard_size if cfg.to != "imagefolder" else None
-        report = run_export(spark, ExportConfig(input=staging, output=cfg.output, to=cfg.to, shard_size=shard_size,
-                                                report=cfg.report), clock)
+        report = run_export(spark, ExportConfig(input=staging, output=cfg.output, to=cfg.to, shard_size=cfg.shard_size,
+                                                shard_count=cfg.shard_count, classes=cfg.classes, report=cfg.report),
+                            clock)
     finally:
         fs.delete(staging)
     report["map"] = {k: mapped[k] for k in ("counts", "quarantine", "rows", "seconds") if k in mapped}

@@ -235,9 +235,10 @@ def _one_pass_source(spark: SparkSession, cfg: PipelineConfig, listing, reader: 
 
 
 def _export(spark: SparkSession, cfg: PipelineConfig, root: str, target: str, clock: StageClock) -> dict:
+    from sparkprep.export.formats import FORMATS
     from sparkprep.export.spark import run_export
 
-    shard_size = cfg.shard_size if target != "imagefolder" and cfg.shard_count is None else None
+    shard_size = cfg.shard_size if FORMATS[target].sharded and cfg.shard_count is None else None
     return run_export(spark, ExportConfig(input=f"{root}/{OUTPUTS[1]}", output=f"{root}/{target}", to=target,
                                           shard_size=shard_size, shard_count=cfg.shard_count, classes=cfg.classes),
                       clock)

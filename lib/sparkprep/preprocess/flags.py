@@ -1,73 +1,88 @@
-"""The preprocess job's flags and config: split settings (used when --input is raw files or an
-unsplit catalog) plus the recipe."""
+"""The preprocess part of a config: the recipe, and augmented copies (the preprocess job is
+ingest + split + audit + preprocess; raw files and unsplit catalogs are split inline)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
+from sparkprep.audit.flags import AuditFlags
 from sparkprep.errors import UsageError
-from sparkprep.flags import Flags, merged_settings, wrap
+from sparkprep.flags import Job, Loose, compose, flag, whole
+from sparkprep.ingest.flags import IngestFlags
 from sparkprep.preprocess import transform
 from sparkprep.split import assign as split_assign
-from sparkprep.split.flags import SPLIT_FLAGS, SplitConfig, split_values
-from sparkprep.values import whole_number
+from sparkprep.split.flags import SPLIT_HELP, SplitFlags, split_params
+
+# The recipe: one TransformSpec from these flags (transform.spec_with, which online queries share).
+RECIPE = (
+    Loose("size", "output size: N or WIDTHxHEIGHT", "number", "`224`"),
+    Loose("resize", "exact | shorter-side-crop | fit | pad", shown="`shorter-side-crop`"),
+    Loose("resample", "nearest | box | bilinear | hamming | bicubic | lanczos", shown="`bilinear`"),
+    Loose("mode", "RGB | L | keep (L for grayscale sources, RGB otherwise)", shown="`RGB`"),
+    Loose("background", "colour that alpha and padding are composited onto", shown="`white`"),
+    Loose("encode", "jpeg[:Q] | png | webp[:Q] | raw (uint8 HWC pixels)", shown="`jpeg:90`"),
+    Loose("augment", "augmentations, e.g. hflip,vflip,rotate:15,crop:0.85,color:0.2,noise:5", "list"),
+    Loose("draft", "on: decode JPEGs at reduced DCT scale when the target is smaller; off", shown="`on`"),
+    Loose("depth-scale", "16/32-bit pixels to 8-bit: fixed (16-bit range, or a PNG's sBIT bits), bits:N (N "
+                         "significant bits, e.g. bits:12), or per-image (min..max of each image)", shown="`fixed`"),
+)
 
 
 @dataclass(frozen=True)
-class PreprocessConfig(SplitConfig):
-    """Split settings (used when --input is raw files or an unsplit catalog) plus the recipe."""
+class PreprocessFlags:
+    """The recipe (from the RECIPE flags) and the augmented copies."""
+
+    loose: ClassVar[Tuple[Loose, ...]] = RECIPE
 
     spec: Optional[transform.TransformSpec] = None
-    copies: int = 0
-    augment_splits: Tuple[str, ...] = ("train",)
+    copies: int = flag(0, whole("--copies", 0, 100), "augmented copies per sample of --augment-splits",
+                       kind="number")
+    augment_splits: Tuple[str, ...] = flag(("train",), lambda v: tuple(
+        split_assign.check_split_name(n.strip(), "--augment-splits") for n in str(v).split(",")),
+        "splits that get augmented copies", kind="list")
 
-    def copies_by_split(self) -> Dict[str, int]:
-        return {name: self.copies for name in self.augment_splits}
+    @staticmethod
+    def checked(values: Dict[str, Any], given: Dict[str, str], job: Job) -> None:
+        if values["input_kind"] == "table":
+            raise ValueError("--input: expected image files, a catalog or a split table; tabular rows have no images")
+        spec = transform.spec_with(transform.TransformSpec(seed=values["seed"]), given)
+        values["spec"] = spec
+        if values["copies"] and not spec.augment:
+            raise ValueError("--copies: expected --augment too (copies of what?)")
+        splits = values["augment_splits"]
+        if values["input_kind"] == "files" and not set(splits) <= set(values["names"]):
+            unknown = sorted(set(splits) - set(values["names"]))
+            raise ValueError(f"--augment-splits: expected names among --names ({', '.join(values['names'])}), "
+                             f"got {', '.join(unknown)}")
 
 
-PREPROCESS_FLAGS = SPLIT_FLAGS.plus(Flags(help={
-    "size": "output size: N or WIDTHxHEIGHT (default 224)",
-    "resize": "exact | shorter-side-crop (default) | fit | pad",
-    "resample": "nearest | box | bilinear (default) | hamming | bicubic | lanczos",
-    "mode": "RGB (default) | L | keep (L for grayscale sources, RGB otherwise)",
-    "background": "colour that alpha and padding are composited onto (default white)",
-    "encode": "jpeg[:Q] (default jpeg:90) | png | webp[:Q] | raw (uint8 HWC pixels)",
-    "augment": "augmentations, e.g. hflip,vflip,rotate:15,crop:0.85,color:0.2,noise:5",
-    "copies": "augmented copies per sample of --augment-splits (default 0)",
-    "augment-splits": "splits that get augmented copies (default train)",
-    "draft": "on (default): decode JPEGs at reduced DCT scale when the target is smaller; off",
-    "depth-scale": ("16/32-bit pixels to 8-bit: fixed (default: 16-bit range, or a PNG's sBIT bits), "
-                    "bits:N (N significant bits, e.g. bits:12), or per-image (min..max of each image)"),
-}, lists=frozenset({"augment", "augment-splits"}), numbers=frozenset({"copies", "size"})))
+def copies_by_split(cfg: Any) -> Dict[str, int]:
+    return {name: cfg.copies for name in cfg.augment_splits}
+
+
+PreprocessConfig = compose(
+    "PreprocessConfig", "Split settings (used when --input is raw files or an unsplit catalog) plus the recipe.",
+    IngestFlags, SplitFlags, AuditFlags, PreprocessFlags,
+    namespace={"split_params": split_params, "copies_by_split": copies_by_split})
+
+
+def preprocess_rules(values: Dict[str, Any], given: Dict[str, str]) -> None:
+    """What preprocess refuses of the parts it shares with split."""
+    if values["fail_on_leakage"]:  # the processed table holds no perceptual hashes to audit
+        raise UsageError("--fail-on-leakage: the near-duplicate audit runs on split tables; use it with "
+                         "jobs/split.py, jobs/pipeline.py or jobs/report.py")
+    if values["incremental"]:
+        raise ValueError("--incremental: only jobs/ingest.py and jobs/split.py run incrementally; preprocess their "
+                         "output, which reads only the table")
+
+
+PREPROCESS = Job("preprocess", "Decode, orient, convert, resize, augment.", PreprocessConfig,
+                 help={**SPLIT_HELP, "--input": "raw files, a catalog or a split table (CSV/parquet rows have no "
+                                                "images)"},
+                 check=preprocess_rules)
 
 
 def preprocess_config(argv: Optional[Sequence[str]] = None) -> PreprocessConfig:
     """Parse and validate the preprocess job's arguments."""
-    settings = merged_settings(argv, "preprocess", PREPROCESS_FLAGS, "Decode, orient, convert, resize, augment.")
-    if settings.get("fail_on_leakage") == "true":  # the processed table holds no perceptual hashes to audit
-        raise UsageError("--fail-on-leakage: the near-duplicate audit runs on split tables; use it with "
-                         "jobs/split.py, jobs/pipeline.py or jobs/report.py")
-    return wrap(lambda: preprocess_values(settings))
-
-
-def preprocess_values(s: Dict[str, Any]) -> PreprocessConfig:
-    """A checked PreprocessConfig from merged settings."""
-    split = split_values(s)
-    if split.incremental:
-        raise ValueError("--incremental: only jobs/ingest.py and jobs/split.py run incrementally; preprocess their "
-                         "output, which reads only the table")
-    if split.input_kind == "table":
-        raise ValueError("--input: expected image files, a catalog or a split table; tabular rows have no images")
-    spec = transform.spec_with(transform.TransformSpec(seed=split.seed), s)
-    copies = whole_number("--copies", s.get("copies", 0), 0, 100)
-    if copies and not spec.augment:
-        raise ValueError("--copies: expected --augment too (copies of what?)")
-    splits = tuple(split_assign.check_split_name(n.strip(), "--augment-splits")
-                   for n in str(s.get("augment_splits", "train")).split(","))
-    if split.input_kind == "files" and not set(splits) <= set(split.names):
-        unknown = sorted(set(splits) - set(split.names))
-        raise ValueError(f"--augment-splits: expected names among --names ({', '.join(split.names)}), "
-                         f"got {', '.join(unknown)}")
-    values = {f.name: getattr(split, f.name) for f in fields(split)}
-    return PreprocessConfig(**values, spec=spec, copies=copies, augment_splits=splits)
+    return PREPROCESS.parse(argv)

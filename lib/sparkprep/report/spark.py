@@ -64,7 +64,7 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
     return check_leakage(report, cfg.fail_on_leakage)
 
 
-# The near-duplicate audit (README "Near-duplicates and leakage"): the rows' perceptual hashes
+# The near-duplicate audit (docs/near-duplicates.md): the rows' perceptual hashes
 # are grouped into distinct hashes (identical hashes are distance 0: pairs without a join).
 # Distinct hashes emit their band keys (sparkprep.audit.bands); each band key's
 # hashes are collected in one shuffle and paired, and pairs within the threshold are kept.

@@ -1,6 +1,6 @@
 """Which outputs sparkprep may replace, and how a replacement is published and recovered: pure Python.
 
-The rules (README "Safety"):
+The rules (docs/safety.md):
 - Every output carries a marker, `_sparkprep.json`: the kind (`table`, `export`, `features`), the
   format, the job, the sparkprep version and the run id.
 - A job replaces or cleans only a path whose marker names its own kind. A path that is

@@ -17,6 +17,9 @@ REQUIRED_CONF = {
     # Measured: the sort was ~13% of a 2,000-photo preprocess write stage.
     "spark.sql.optimizer.plannedWrite.enabled": "false",
     "spark.sql.maxConcurrentOutputFileWriters": "16",
+    # The tables are wide (bytes, hashes, probes): plans over 25 fields printed a WARN per job
+    # ("Truncated the string representation of a plan") into every summary.
+    "spark.sql.debug.maxToStringFields": "200",
 }
 
 

@@ -1,6 +1,6 @@
 """The `sha256-v1` split assignment: a pure function of (seed, key, ratios).
 
-This module is the reference implementation of the contract in the README ("Contracts"); the Spark
+This module is the reference implementation of the contract in docs/contracts.md; the Spark
 glue (`sparkprep.split.spark`) computes the same thing with native Spark SQL functions
 and the tests check that both agree.
 """

@@ -29,7 +29,8 @@ from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.assign import BUCKETS, cumulative_basis_points
-from sparkprep.split.flags import SplitConfig, kind_of_directory
+from sparkprep.ingest.flags import kind_of_directory
+from sparkprep.split.flags import SplitConfig
 from sparkprep.split.keys import KeySpec
 from sparkprep.statuses import MISSING_KEY, NO_GROUP, OK, UNREADABLE
 

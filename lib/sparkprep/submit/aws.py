@@ -9,44 +9,84 @@ exits 2 here instead of failing on the cluster twenty minutes later.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pathlib
 import shlex
 import sys
-from typing import Dict, List, Optional, Tuple
+from dataclasses import replace
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from sparkprep.submit import package
-
-JOBS = ("ingest", "split", "preprocess", "export", "pipeline", "report", "features")
-
 
 class SubmitUsageError(ValueError):
     """Bad usage of a submit script: one line, exit 2."""
 
 
-def parse_step(text: str) -> Tuple[str, List[str]]:
-    """'split --input ... --output ...' -> ('split', [...]), validated by the job's own parser."""
+CODE_SUFFIXES = (".py", ".zip", ".egg")
+
+
+def parse_step(text: str, py_files: Sequence[str] = ()) -> Tuple[str, List[str]]:
+    """'split --input ... --output ...' -> ('split', [...]), validated by the job's own parser.
+
+    A step that runs the user's code (map) imports it here when its --py-files are given, so a
+    wrong module or function exits 2 now; without them the import check is left to the cluster.
+    """
     from sparkprep.errors import UsageError
-    from sparkprep.export.flags import export_config
-    from sparkprep.features.flags import features_config
-    from sparkprep.ingest.flags import ingest_config
-    from sparkprep.pipeline.flags import pipeline_config
-    from sparkprep.preprocess.flags import preprocess_config
-    from sparkprep.report.flags import report_config
-    from sparkprep.split.flags import split_config
+    from sparkprep.jobs import JOBS
 
     words = shlex.split(text)
     if not words or words[0] not in JOBS:
         raise SubmitUsageError(f"--step: expected '<{'|'.join(JOBS)}> --flag value ...', got {text!r}")
-    job, args = words[0], words[1:]
-    parse = {"ingest": ingest_config, "split": split_config, "preprocess": preprocess_config,
-             "export": export_config, "pipeline": pipeline_config, "report": report_config,
-             "features": features_config}[job]
+    name, args = words[0], words[1:]
+    entry = JOBS[name]
+    if py_files and not entry.runs_user_code:
+        users = ", ".join(n for n, e in JOBS.items() if e.runs_user_code)
+        raise SubmitUsageError(f"--py-files: only {users} steps run your code; got a {name} step")
+    command = entry.command if py_files or not entry.runs_user_code else replace(entry.command, local=False)
     try:
-        parse(args)
+        with user_code(py_files):
+            command.parse(args)
     except UsageError as exc:
-        raise SubmitUsageError(f"--step {job}: {exc}") from None
-    return job, args
+        raise SubmitUsageError(f"--step {name}: {exc}") from None
+    return name, args
+
+
+def step_runs_user_code(text: str) -> bool:
+    """Whether a --step's job runs the user's code (so --py-files go with it)."""
+    from sparkprep.jobs import JOBS
+
+    words = shlex.split(text)
+    return bool(words) and words[0] in JOBS and JOBS[words[0]].runs_user_code
+
+
+def check_py_files(paths: Sequence[str]) -> List[pathlib.Path]:
+    """The user's modules for --py-files: existing .py, .zip or .egg files with distinct names."""
+    files = [pathlib.Path(p) for p in paths]
+    for path in files:
+        if not path.is_file() or not path.name.endswith(CODE_SUFFIXES):
+            raise SubmitUsageError(f"--py-files: expected an existing {', '.join(CODE_SUFFIXES)} file, got {str(path)!r}")
+    names = [p.name for p in files]
+    if len(set(names)) != len(names):
+        raise SubmitUsageError(f"--py-files: expected files with distinct names, got {', '.join(names)}")
+    return files
+
+
+@contextlib.contextmanager
+def user_code(files: Sequence[str]) -> Iterator[None]:
+    """sys.path with the user's modules first (a .py's directory, a .zip or .egg itself), then as before."""
+    saved = list(sys.path)
+    sys.path[:0] = [str(pathlib.Path(f).resolve().parent if str(f).endswith(".py") else pathlib.Path(f).resolve())
+                    for f in files]
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+def user_uploads(files: Sequence[pathlib.Path], prefix: str) -> List[Tuple[pathlib.Path, str]]:
+    """Where the user's modules go: <prefix>/<name> each."""
+    return [(path, f"{prefix.rstrip('/')}/{path.name}") for path in files]
 
 
 def uses_delta(args: List[str]) -> bool:

@@ -21,20 +21,22 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
+from sparkprep.jobs import JOBS
 from sparkprep.submit import aws, package
 
 DEFAULT_RELEASE = "emr-7.5.0"  # Spark 3.5, Python 3.9, Delta Lake 3
 
 
-def step(job: str, args: List[str], code_uri: str, action_on_failure: str) -> dict:
-    """One EMR step running the job through command-runner.jar spark-submit."""
+def step(job: str, args: List[str], code_uri: str, action_on_failure: str, user: Sequence[str] = ()) -> dict:
+    """One EMR step running the job through command-runner.jar spark-submit (user: the S3 URIs of the
+    user's modules, shipped with the library)."""
     properties = package.read_properties(package.REPO / "conf" / "emr.conf")
     if aws.uses_delta(args):
         properties.update(package.read_properties(package.REPO / "conf" / "emr-delta.conf"))
     code = code_uri.rstrip("/")
-    command = ["spark-submit", "--deploy-mode", "cluster", "--py-files", f"{code}/sparkprep.zip",
+    command = ["spark-submit", "--deploy-mode", "cluster", "--py-files", ",".join([f"{code}/sparkprep.zip", *user]),
                *aws.conf_args(properties), f"{code}/jobs/{job}.py", *args]
     return {"Name": f"sparkprep {job}", "ActionOnFailure": action_on_failure,
             "HadoopJarStep": {"Jar": "command-runner.jar", "Args": command}}
@@ -79,6 +81,9 @@ def parse_args(argv) -> Tuple[argparse.Namespace, List[Tuple[str, List[str]]]]:
     parser.add_argument("--action-on-failure", choices=("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"),
                         help="default: CANCEL_AND_WAIT on a running cluster (later steps are cancelled, the "
                              "shared cluster stays up), TERMINATE_CLUSTER on a transient one")
+    parser.add_argument("--py-files", action="append", default=[],
+                        help="your module for a map step (.py, .zip or .egg; repeatable): uploaded to "
+                             "<code-uri>/user/ and shipped with the library; its import is checked here")
     parser.add_argument("--bundle", default=str(package.REPO / "dist" / "bundle"),
                         help="where to build the bundle before uploading it (default dist/bundle)")
     parser.add_argument("--region", default=None, help="AWS region (default: from the AWS config, else us-east-1)")
@@ -96,7 +101,10 @@ def parse_args(argv) -> Tuple[argparse.Namespace, List[Tuple[str, List[str]]]]:
     aws.split_s3_uri(opts.code_uri)
     if opts.instance_count < 2:
         raise aws.SubmitUsageError(f"--instance-count: expected at least 2 (primary + core), got {opts.instance_count}")
-    return opts, [aws.parse_step(text) for text in opts.step]
+    aws.check_py_files(opts.py_files)
+    if opts.py_files and not any(aws.step_runs_user_code(text) for text in opts.step):
+        raise aws.SubmitUsageError("--py-files: expected a map step to ship them with, got none")
+    return opts, [aws.parse_step(text, opts.py_files if aws.step_runs_user_code(text) else ()) for text in opts.step]
 
 
 def main(argv=None) -> int:
@@ -107,8 +115,10 @@ def main(argv=None) -> int:
         return 2
     region = opts.region or aws.default_region()
     action = opts.action_on_failure or ("TERMINATE_CLUSTER" if opts.create else "CANCEL_AND_WAIT")
-    steps = [step(job, args, opts.code_uri, action) for job, args in jobs]
-    plan = aws.upload_plan(pathlib.Path(opts.bundle), opts.code_uri)
+    user = aws.user_uploads(aws.check_py_files(opts.py_files), f"{opts.code_uri.rstrip('/')}/user")
+    steps = [step(job, args, opts.code_uri, action, [uri for _, uri in user] if JOBS[job].runs_user_code else ())
+             for job, args in jobs]
+    plan = aws.upload_plan(pathlib.Path(opts.bundle), opts.code_uri) + user
     if opts.create:
         operation, request = "run_job_flow", cluster_request(opts, steps, any(aws.uses_delta(a) for _, a in jobs))
     else:

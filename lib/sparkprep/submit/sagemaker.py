@@ -97,12 +97,14 @@ def processing_request(opts, job: str, args: List[str], region: str) -> dict:
     """The CreateProcessingJob request PySparkProcessor.run would send, built with plain dicts."""
     code = opts.code_uri.rstrip("/")
     job_args, data_inputs, outputs = map_io(args, opts.io)
+    name = job_name(opts, job)
+    py_files = f"{BASE}/input/py-files" + (f",{BASE}/input/user-code" if opts.py_files else "")
     request = {
-        "ProcessingJobName": opts.job_name or f"sparkprep-{job}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}",
+        "ProcessingJobName": name,
         "RoleArn": opts.role,
         "AppSpecification": {
             "ImageUri": opts.image_uri or image_uri(region, opts.image_tag),
-            "ContainerEntrypoint": ["smspark-submit", "--py-files", f"{BASE}/input/py-files",
+            "ContainerEntrypoint": ["smspark-submit", "--py-files", py_files,
                                     f"{BASE}/input/code/{job}.py"],
             "ContainerArguments": job_args,
         },
@@ -110,6 +112,7 @@ def processing_request(opts, job: str, args: List[str], region: str) -> dict:
             s3_input("code", f"{code}/jobs/{job}.py", f"{BASE}/input/code"),
             s3_input("py-files", f"{code}/sparkprep.zip", f"{BASE}/input/py-files"),
             s3_input("conf", f"{code}/sagemaker/configuration.json", f"{BASE}/input/conf"),
+            *([s3_input("user-code", user_prefix(opts, name) + "/", f"{BASE}/input/user-code")] if opts.py_files else []),
             *data_inputs,
         ],
         "ProcessingResources": {"ClusterConfig": {
@@ -121,6 +124,15 @@ def processing_request(opts, job: str, args: List[str], region: str) -> dict:
     if outputs:
         request["ProcessingOutputConfig"] = {"Outputs": outputs}
     return request
+
+
+def job_name(opts, job: str) -> str:
+    return opts.job_name or f"sparkprep-{job}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+
+def user_prefix(opts, name: str) -> str:
+    """Where this job's own copy of the user's modules goes: a channel of this prefix holds them only."""
+    return f"{opts.code_uri.rstrip('/')}/user/{name}"
 
 
 def run_with_sdk(opts, job: str, args: List[str], bundle: pathlib.Path, region: str):
@@ -137,7 +149,8 @@ def run_with_sdk(opts, job: str, args: List[str], bundle: pathlib.Path, region: 
         max_runtime_in_seconds=opts.max_runtime, base_job_name=f"sparkprep-{job}",
         sagemaker_session=Session(boto_session=boto3.Session(region_name=region)))
     processor.run(
-        submit_app=str(bundle / "jobs" / f"{job}.py"), submit_py_files=[str(bundle / "sparkprep.zip")],
+        submit_app=str(bundle / "jobs" / f"{job}.py"),
+        submit_py_files=[str(bundle / "sparkprep.zip"), *(str(pathlib.Path(f).resolve()) for f in opts.py_files)],
         arguments=job_args, configuration=package.sagemaker_configuration(), wait=False,
         inputs=[ProcessingInput(source=i["S3Input"]["S3Uri"], destination=i["S3Input"]["LocalPath"],
                                 input_name=i["InputName"]) for i in data_inputs],
@@ -187,6 +200,9 @@ def parse_args(argv):
     parser.add_argument("--volume-size", type=int, default=30, help="GB of EBS per instance")
     parser.add_argument("--max-runtime", type=int, default=24 * 3600, help="seconds")
     parser.add_argument("--job-name", help="default sparkprep-<job>-<UTC time>")
+    parser.add_argument("--py-files", action="append", default=[],
+                        help="your module for a map step (.py, .zip or .egg; repeatable): uploaded with the "
+                             "bundle and put on the job's PYTHONPATH; its import is checked here")
     parser.add_argument("--bundle", default=str(package.REPO / "dist" / "bundle"),
                         help="where to build the bundle before uploading it (default dist/bundle)")
     parser.add_argument("--region")
@@ -197,7 +213,8 @@ def parse_args(argv):
     aws.split_s3_uri(opts.code_uri)
     if opts.instance_count < 1:
         raise aws.SubmitUsageError(f"--instance-count: expected at least 1, got {opts.instance_count}")
-    job, args = aws.parse_step(opts.step)
+    aws.check_py_files(opts.py_files)
+    job, args = aws.parse_step(opts.step, opts.py_files)
     if opts.io == "mapped" and opts.instance_count > 1 and "--output" in args:
         raise aws.SubmitUsageError("--io mapped: expected --instance-count 1 (each instance uploads only its "
                                           "own output directory); use --io direct for several instances")
@@ -213,7 +230,8 @@ def main(argv=None) -> int:
         print(f"sparkprep-submit-sagemaker: error: {exc}", file=sys.stderr)
         return 2
     bundle = pathlib.Path(opts.bundle)
-    plan = aws.upload_plan(bundle, opts.code_uri)
+    plan = aws.upload_plan(bundle, opts.code_uri) + aws.user_uploads(
+        aws.check_py_files(opts.py_files), user_prefix(opts, request["ProcessingJobName"]))
     if opts.dry_run:
         for path, uri in plan:
             print(f"would upload {path} -> {uri}", file=sys.stderr)

@@ -1,0 +1,27 @@
+"""The audit part of a config: how near is near, and whether leakage fails the run (split, the
+pipeline and the report job share it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from sparkprep.audit import bands
+from sparkprep.flags import flag, switch, whole
+
+
+def _threshold(value: str) -> int:
+    threshold = whole("--near-threshold", 0, 62)(value)
+    bands.layout_for(threshold)  # a threshold whose layout is too big is refused now, not later
+    return threshold
+
+
+@dataclass(frozen=True)
+class AuditFlags:
+    """The near-duplicate search and the leakage policy."""
+
+    near_threshold: int = flag(bands.DEFAULT_THRESHOLD, _threshold,
+                               "pHash bits two images may differ in and be near-duplicates (pHash distances are even)", kind="number")
+    near_bucket_cap: int = flag(bands.DEFAULT_BUCKET_CAP, whole("--near-bucket-cap", 2, 10 ** 6),
+                                "band keys shared by more hashes, or hashes shared by more rows, are reported, "
+                                "not joined", kind="number")
+    fail_on_leakage: bool = flag(False, switch, "exit 1 after writing everything when an exact or near-duplicate "
+                                                "pair crosses splits", kind="switch")

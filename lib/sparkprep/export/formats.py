@@ -1,0 +1,180 @@
+"""One object per export format: its records, shard names, the files beside a shard, what its
+manifest says, how its summary counts files. The writers (export_rows), the Spark glue, the
+flags and the run report ask the format; none of them switches on its name.
+
+Pure Python: the record encoders are in `shards`, byte for byte as each format's readers expect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from sparkprep.export import shards
+
+LIST_PARTS = "_lst_parts"  # RecordIO: each shard's lines of its split's .lst, in staging until joined
+
+
+def folder_path(sample: shards.Sample, dirs: Optional[Dict[str, str]]) -> str:
+    """Where an ImageFolder export puts a sample's image: <split>/<label dir>/<name>.<ext>."""
+    return f"{sample.split}/{shards.label_dir(dirs or {}, sample.label)}/{sample.name}.{sample.ext}"
+
+
+def _entry(r: dict) -> dict:
+    return {k: r[k] for k in ("name", "split", "samples", "bytes", "sha256")}
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """What every export format answers. The sharded ones override `record` and `shard_name`."""
+
+    name: str
+    sharded: bool = True          # ImageFolder writes a file per sample instead
+    sized_by_content: bool = False  # a record's size depends on its image's bytes, not only their length
+    overhead: int = 0             # bytes a shard may add beyond its records as sized
+    encoded_only: bool = False    # refuses tables of raw pixels
+
+    def record(self, sample: shards.Sample, class_index: int, record_id: int = 0) -> bytes:
+        raise ValueError(f"no shard records for export format {self.name!r}")
+
+    def shard_name(self, split: str, index: int, total: int) -> str:
+        raise ValueError(f"no shards for export format {self.name!r}")
+
+    def trailer(self, written: int) -> bytes:
+        """What ends a shard of `written` record bytes."""
+        return b""
+
+    def companions(self, shard: str, placed: Sequence[Tuple[int, int, int, str]]) -> List[Tuple[str, bytes]]:
+        """(name, bytes) of the files written beside a shard, from its records as placed:
+        (record id, byte offset, class index, the sample's path in an ImageFolder export)."""
+        return []
+
+    def finish(self, dest, staging: str, published: List[dict]) -> List[dict]:
+        """The published files once every task is done (the driver's last step before publishing)."""
+        return published
+
+    def manifest_block(self, dirs: Dict[str, str]) -> Dict[str, object]:
+        """What the manifest says about this format, beside what every export's manifest says."""
+        return {}
+
+    def shard_entries(self, published: List[dict]) -> List[dict]:
+        """The manifest's "shards": each shard as written."""
+        return [_entry(r) for r in sorted(published, key=lambda r: r["name"])]
+
+    def files_written(self, files: int, shard_count: int) -> str:
+        """The summary's words for what was written."""
+        return f"{files} shards"
+
+
+class ImageFolder(ExportFormat):
+    def manifest_block(self, dirs):
+        return {"label_dirs": {label: dirs[label] for label in sorted(dirs)}}
+
+    def shard_entries(self, published):
+        """An ImageFolder tree is listed per <split>/<label dir> directory."""
+        groups: Dict[str, List[dict]] = {}
+        for r in published:
+            groups.setdefault(r["name"].rsplit("/", 1)[0], []).append(r)
+        entries = []
+        for directory, files in sorted(groups.items()):
+            listing = "".join(f"{f['name'].rsplit('/', 1)[1]} {f['sha256']}\n"
+                              for f in sorted(files, key=lambda f: f["name"]))
+            entries.append({"name": directory + "/", "split": files[0]["split"], "label": files[0]["label"],
+                            "samples": sum(f["samples"] for f in files), "bytes": sum(f["bytes"] for f in files),
+                            "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+                            "sha256_of": "lines '<file name> <file sha256>' sorted by name"})
+        return entries
+
+    def files_written(self, files, shard_count):
+        return f"{files} files"
+
+
+class WebDataset(ExportFormat):
+    def record(self, sample, class_index, record_id=0):
+        return shards.webdataset_record(sample, class_index)
+
+    def shard_name(self, split, index, total):
+        return f"{split}-{index:06d}.tar"
+
+    def trailer(self, written):
+        return shards.tar_trailer(written)
+
+    def manifest_block(self, dirs):
+        return {"members": {"cls": "class index", "json": "label, key, sha256, path, width, height, aug_index",
+                            "image": "jpg | png | webp | npy (raw pixels)"}}
+
+
+class TFRecord(ExportFormat):
+    def record(self, sample, class_index, record_id=0):
+        return shards.tfrecord_record(sample, class_index)
+
+    def shard_name(self, split, index, total):
+        return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
+
+
+class RecordIO(ExportFormat):
+    """MXNet's RecordIO: a shard is its .rec and .idx; each split gets one .lst, joined from one part
+    per shard at the end."""
+
+    def record(self, sample, class_index, record_id=0):
+        return shards.recordio_record(sample, class_index, record_id)
+
+    def shard_name(self, split, index, total):
+        return f"{split}-{index:05d}.rec"
+
+    def companions(self, shard, placed):
+        stem = shard[:-len(".rec")]
+        index = "".join(shards.recordio_index_line(record_id, offset) for record_id, offset, _, _ in placed)
+        lines = "".join(shards.recordio_list_line(record_id, class_index, path)
+                        for record_id, _, class_index, path in placed)
+        return [(f"{stem}.idx", index.encode()), (f"{LIST_PARTS}/{stem}.lst", lines.encode("utf-8"))]
+
+    def finish(self, dest, staging, published):
+        """Each split's `.lst` parts (one per shard, in shard order) -> `<split>.lst` in staging."""
+        parts: Dict[str, List[str]] = {}
+        for r in published:
+            if r["name"].startswith(LIST_PARTS + "/"):
+                parts.setdefault(r["split"], []).append(r["name"])
+        joined = [r for r in published if not r["name"].startswith(LIST_PARTS + "/")]
+        for split in sorted(parts):
+            ordered = sorted(parts[split], key=lambda name: (len(name), name))  # shard order past 99999 too
+            texts = (dest.read_text(f"{staging}/{name}").encode("utf-8") for name in ordered)
+            size, sha = dest.publish(f"{staging}/{split}.lst", texts, "driver")
+            joined.append({"split": split, "name": f"{split}.lst", "label": None, "samples": 0, "bytes": size,
+                           "sha256": sha})
+        if parts:
+            dest.delete_tree(f"{staging}/{LIST_PARTS}")
+        return joined
+
+    def manifest_block(self, dirs):
+        return {"recordio": {
+            "record": "dmlc RecordIO (magic 0xced7230a); payload = IRHeader('<IfQQ': flag 0, label = class index, "
+                      "id, id2 0) + the encoded image, as MXNet's im2rec.py packs it",
+            "id": "the sample's position in its split (0..n-1), unique within the split",
+            "idx": "<split>-NNNNN.idx per shard: '<id>\\t<byte offset>' (mx.recordio.MXIndexedRecordIO)",
+            "lst": "<split>.lst: '<id>\\t<label>\\t<path>', path as an ImageFolder export of the same table "
+                   "writes it (relative to that export's root), for re-packing with im2rec.py",
+            "members": "the image only; a sample's other members are not written",
+            "label_dirs": {label: dirs[label] for label in sorted(dirs)},
+        }}
+
+    def shard_entries(self, published):
+        files = {r["name"]: r for r in published}
+        return [{**_entry(r), "idx": r["name"][:-4] + ".idx", "idx_sha256": files[r["name"][:-4] + ".idx"]["sha256"]}
+                for r in sorted(published, key=lambda r: r["name"]) if r["name"].endswith(".rec")]
+
+    def files_written(self, files, shard_count):
+        return f"{shard_count} shards ({files} files: .rec and .idx per shard, .lst per split)"
+
+
+FORMATS: Dict[str, ExportFormat] = {f.name: f for f in (
+    ImageFolder("imagefolder", sharded=False),
+    WebDataset("webdataset", overhead=shards.TAR_END + shards.TAR_RECORD - 1),  # the tar trailer at most
+    TFRecord("tfrecord"),
+    # one record id whose low word is the magic (sizing uses id 0); a record splits at each aligned magic word
+    RecordIO("recordio", sized_by_content=True, overhead=4, encoded_only=True),
+)}
+EXPORT_FORMATS = tuple(FORMATS)
+SHARD_FORMATS = tuple(name for name, f in FORMATS.items() if f.sharded)
+SHARD_NAMES = ", ".join(SHARD_FORMATS[:-1]) + " or " + SHARD_FORMATS[-1]  # for messages
