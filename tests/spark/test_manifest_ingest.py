@@ -266,6 +266,15 @@ def test_plan_counts_and_sizes_a_folder_and_writes_nothing(spark, tmp_path, make
     assert plan["limits"] == [] and plan["bound_by"] == "CPU" and plan["get_per_second"] == 0  # local, small
     assert summary_table(report).startswith("== plan: split of 5 files")
     assert not (tmp_path / "out").exists()
+    # the same files through a manifest of local paths: no S3 GETs planned, no request-rate limit
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"uri": [str(p) for p in sorted((tmp_path / "raw").rglob("*.*"))]}),
+                   str(tmp_path / "paths.parquet"))
+    plan = run_split(spark, split_config(["--manifest", str(tmp_path / "paths.parquet"), "--output",
+                                          str(tmp_path / "out"), "--plan", "--plan-nodes", "25"]))["plan"]
+    assert (plan["files"], plan["get_per_second"], plan["limits"]) == (5, 0, [])
+    assert not (tmp_path / "out").exists()
 
 
 def test_manifest_objects_outside_the_input_are_counted_and_reported_not_a_failed_task(spark, tmp_path, make_sample):
