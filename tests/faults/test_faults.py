@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import pytest
+from helpers import table_rows
 from conftest import load_script, spark_submit
 
 from sparkprep.pipeline.flags import pipeline_config
@@ -26,10 +26,7 @@ PIPELINE = ["--ratios", "0.7,0.15,0.15", "--seed", "42", "--size", "32", "--phas
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--phash", "off"]
 
 
-def rows(table):
-    """Every row of a table, every column, in a stable order."""
-    got = pq.read_table(str(table)).to_pylist()
-    return sorted(got, key=lambda r: (r["path"], r.get("aug_index", 0)))
+rows = table_rows
 
 
 def files_of(table):

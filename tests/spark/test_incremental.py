@@ -4,11 +4,9 @@ equals a full run's, row for row."""
 import json
 import os
 
-import pyarrow.parquet as pq
 import pytest
+from helpers import splitter, table_rows
 
-from sparkprep.split.flags import split_config
-from sparkprep.split.spark import run_split
 
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--seed", "7"]
 
@@ -20,18 +18,10 @@ def write_tree(make_sample, root, first, count):
                           make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 2, i)))
 
 
-def rows(table):
-    if (table / "_delta_log").exists():
-        from deltalake import DeltaTable
-
-        got = DeltaTable(str(table)).to_pyarrow_table().to_pylist()
-    else:
-        got = pq.read_table(str(table)).to_pylist()
-    return sorted(got, key=lambda r: r["path"])
+rows = table_rows
 
 
-def split(spark, tree, out, *extra):
-    return run_split(spark, split_config(["--input", str(tree), "--output", str(out), *SPLIT, *extra]))
+split = splitter(*SPLIT)
 
 
 # the near-duplicate audit (--phash on) is many small Spark jobs: once is enough here

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from helpers import table_rows
 from PIL import Image
 
 from sparkprep.online import load_transform
@@ -19,8 +20,7 @@ def preprocess(spark, *argv):
     return run_preprocess(spark, preprocess_config([*map(str, argv)]))
 
 
-def rows_of(out, columns=None):
-    return pq.read_table(str(out), columns=columns).to_pylist()
+rows_of = table_rows
 
 
 def decoded(row):

@@ -4,6 +4,7 @@ import collections
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import splitter, table_rows
 from conftest import write_samples
 
 from sparkprep.errors import UsageError
@@ -26,15 +27,12 @@ def tree(tmp_path, make_sample):
     return root
 
 
-def split(spark, tree, out, *extra):
-    # --phash off: the hash and its audit are tested in test_leakage_audit.py (one image member per sample here)
-    return run_split(spark, split_config(["--input", str(tree), "--output", str(out), "--samples", "basename",
-                                          "--extensions", "jpg,json,cls", "--validate", "full", "--phash", "off",
-                                          *map(str, extra)]))
+# --phash off: the hash and its audit are tested in test_leakage_audit.py (one image member per sample here)
+split = splitter("--samples", "basename", "--extensions", "jpg,json,cls", "--validate", "full", "--phash", "off")
 
 
 def rows_of(out):
-    return pq.read_table(str(out), columns=COLUMNS).to_pylist()
+    return table_rows(out, COLUMNS)
 
 
 def by_sample(rows):

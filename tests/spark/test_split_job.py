@@ -5,22 +5,17 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import split, table_rows
 
 from sparkprep.ingest.spark.run import run_ingest
 from sparkprep.split.assign import assign_split, assign_stratified
 from sparkprep.split.flags import split_config
-from sparkprep.split.spark import run_split
 
 COLUMNS = ["key", "split", "label", "path", "sha256", "status", "error", "rel_path"]
 
 
 def read(out, columns=COLUMNS):
-    """The written table as a list of dicts, via pyarrow (hive partitioning gives `split`)."""
-    return pq.read_table(str(out), columns=columns).to_pylist()
-
-
-def split(spark, *argv):
-    return run_split(spark, split_config([*map(str, argv)]))
+    return table_rows(out, columns)
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ import subprocess
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import splitter
 
 from sparkprep.errors import UsageError
 from sparkprep.ingest.spark import sources
 from sparkprep.ingest.spark.reconcile import ReconciliationError
 from sparkprep.spark import ownership, tables
-from sparkprep.split.flags import split_config
-from sparkprep.split.spark import run_split
 
 
 @pytest.fixture
@@ -26,11 +25,9 @@ def tiny_tree(tmp_path, make_sample):
     return root
 
 
-def split(spark, tree, out, *extra):
-    # --phash off: these tests are about what a run may touch; the hash and its audit (a few Spark jobs
-    # per run) are tested in test_leakage_audit.py
-    return run_split(spark, split_config(["--input", str(tree), "--output", str(out), "--phash", "off",
-                                          *map(str, extra)]))
+# --phash off: these tests are about what a run may touch; the hash and its audit (a few Spark jobs
+# per run) are tested in test_leakage_audit.py
+split = splitter("--phash", "off")
 
 
 def snapshot(directory):

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from PIL import Image
+from images import noisy_gradient_jpeg
 
 from sparkprep.preprocess import augment as aug
 from sparkprep.preprocess.processed_rows import processed_batches
@@ -13,13 +14,7 @@ from sparkprep.preprocess.transform import TransformSpec, parse_background, pars
 from sparkprep.schema import PROCESSED_SCHEMA
 
 
-def photo_jpeg(size=(320, 240), seed=0):
-    rng = np.random.default_rng(seed)
-    base = np.linspace(0, 255, size[0] * size[1] * 3).reshape(size[1], size[0], 3)
-    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+photo_jpeg = noisy_gradient_jpeg
 
 
 AUG = aug.AugmentSpec.parse("hflip,vflip,rotate:15,crop:0.85,color:0.2,noise:4")

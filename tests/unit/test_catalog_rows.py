@@ -1,19 +1,16 @@
 """catalog_batches maps Arrow batches to catalog rows without Spark and without raising."""
 
 import hashlib
-import io
 
 import pyarrow as pa
-from PIL import Image
+from images import flat
 
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_batches
 from sparkprep.schema import CATALOG_SCHEMA
 
 
 def jpeg(size=(20, 10)):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 10, 10)).save(buffer, "JPEG")
-    return buffer.getvalue()
+    return flat(size, (200, 10, 10))
 
 
 def run(rows, **settings):

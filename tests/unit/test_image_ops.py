@@ -5,14 +5,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from images import encode
 
 from sparkprep.images import ops as ops
-
-
-def encode(image, fmt, **kwargs):
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
 
 
 def halves(size=(40, 20)):

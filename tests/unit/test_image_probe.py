@@ -5,19 +5,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from images import encode
+from images import noise as photo
 
 from sparkprep.images import probe as ip
-
-
-def encode(image, fmt, **kwargs):
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
-
-
-def photo(size=(96, 64)):
-    rng = np.random.default_rng(0)
-    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
 
 
 def test_jpeg_header_gives_format_size_mode():

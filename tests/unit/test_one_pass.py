@@ -1,12 +1,11 @@
 """The pipeline's one Python pass, without Spark: rows, the split, and the workers' parquet files."""
 
-import io
 import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
+from images import flat
 
 from sparkprep.ingest.catalog_rows import ProbeSettings
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, SPARK_ROW_METADATA, OnePassSettings, TableTarget,
@@ -19,9 +18,7 @@ NAMES = ("train", "val", "test")
 
 
 def jpeg(seed, size=(40, 30)):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (seed * 40 % 256, 90, 200)).save(buffer, "JPEG")
-    return buffer.getvalue()
+    return flat(size, (seed * 40 % 256, 90, 200))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import loopback_s3
 import numpy as np
 import pytest
 from PIL import Image
+from images import flat, jpeg, photo
 
 from sparkprep.online import BadImage, RecipeError, load_transform, object_lambda, serve, store
 from sparkprep.online.http import asgi_app, function_url_handler
@@ -34,11 +35,7 @@ def corpus(make_sample, tmp_path_factory):
 
 def photo_jpeg(size=(1155, 866)) -> bytes:
     """A ~1 MP JPEG of a real photo (scikit-image's chelsea, resized)."""
-    from skimage import data
-
-    buffer = io.BytesIO()
-    Image.fromarray(data.chelsea()).resize(size).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+    return jpeg(photo("chelsea").resize(size))
 
 
 def test_online_bytes_are_the_offline_rows_for_originals_and_copies(corpus):
@@ -291,9 +288,7 @@ def test_an_unreachable_s3_source_is_named_in_the_error(monkeypatch):
 
 
 def png_bytes(size, colour="red", cut=0):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "PNG")
-    data = buffer.getvalue()
+    data = flat(size, colour, "PNG")
     return data[:len(data) - cut] if cut else data
 
 

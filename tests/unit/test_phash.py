@@ -6,6 +6,7 @@ import imagehash
 import numpy as np
 import pytest
 from PIL import Image
+from images import jpeg, photo
 
 from sparkprep.images import probe as image_probe
 from sparkprep.images.phash import hamming, phash, phash_of_bytes, to_hex
@@ -13,18 +14,6 @@ from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
 from sparkprep.statuses import CORRUPT, OK
 
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "page", "coins", "retina", "brick")
-
-
-def photo(name):
-    import skimage.data
-
-    return Image.fromarray(getattr(skimage.data, name)())
-
-
-def jpeg(image, quality=90, exif=None):
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality, **({"exif": exif} if exif else {}))
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("name", PHOTOS)

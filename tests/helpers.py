@@ -1,0 +1,42 @@
+"""What many test files share: a table as rows, and a split run.
+
+`table_rows` is the one way a test reads a written table: parquet or Delta, hive partitions
+included, every column unless it names some, in an order that does not depend on how Spark cut
+the files. Two tables are equal when their `table_rows` are.
+"""
+
+import os
+
+import pyarrow.parquet as pq
+
+
+def row_order(row):
+    """path, then aug_index, then the rest of the row: the same rows always come out in one order."""
+    return (str(row.get("path") or ""), row.get("aug_index") or 0, repr(sorted(row.items())))
+
+
+def table_rows(path, columns=None):
+    """Every row of the table at `path` (parquet, or Delta through deltalake), as dicts, in row_order."""
+    path = str(path)
+    if os.path.isdir(os.path.join(path, "_delta_log")):
+        from deltalake import DeltaTable
+
+        table = DeltaTable(path).to_pyarrow_table(columns=columns)
+    else:
+        table = pq.read_table(path, columns=columns)
+    return sorted(table.to_pylist(), key=row_order)
+
+
+def split(spark, *argv):
+    """run_split on these flags (paths may be pathlib.Path), as the job would parse them."""
+    from sparkprep.split.flags import split_config
+    from sparkprep.split.spark import run_split
+
+    return run_split(spark, split_config([str(a) for a in argv]))
+
+
+def splitter(*defaults):
+    """split(spark, tree, out, *extra) with a test file's own default flags after --input and --output."""
+    def run(spark, tree, out, *extra):
+        return split(spark, "--input", tree, "--output", out, *defaults, *extra)
+    return run
