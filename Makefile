@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test test-faults venv clean bench package package-lambda test-compat
+.PHONY: demo test test-faults test-docs test-cluster venv clean bench package package-lambda test-compat
 
 venv: $(VENV)/.installed
 
@@ -48,18 +48,29 @@ test: venv $(MXNET)/.installed
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
 	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) SPARKPREP_REQUIRE_MXNET=1 \
 	    SPARKPREP_REQUIRE_LAMBDA_PYTHON=1 \
-	    $(PY) -m pytest -q tests --ignore=tests/faults
+	    $(PY) -m pytest -q tests --ignore=tests/faults --ignore=tests/docs --ignore=tests/cluster
 
-# The fault suite (README "Faults"): real runs with killed workers, JVMs and drivers, speculation,
+# The fault suite (docs/safety.md, Faults): real runs with killed workers, JVMs and drivers, speculation,
 # concurrent runs and a full disk, each compared with a clean run. CI runs it after `make test`.
 test-faults: venv
 	$(PY) -m pytest -q tests/faults
+
+# Every example the README and docs/ mark `<!-- runs -->`, through spark-submit on a fresh sample
+# (tests/docs/test_examples.py), and the worked examples under examples/ end to end
+# (tests/docs/test_worked_examples.py). CI runs it after `make test`.
+test-docs: venv
+	$(PY) -m pytest -q tests/docs
+
+# split and preprocess on a real standalone cluster (a master and two one-core workers, separate JVMs,
+# on 127.0.0.1) from the packaged bundle, rows equal to local[2]. CI runs it after `make test`.
+test-cluster: venv
+	$(PY) -m pytest -q tests/cluster
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
 package: venv
 	$(VENV)/bin/sparkprep-package
 
-# sparkprep.online as an AWS Lambda zip, in dist/lambda (README "Online").
+# sparkprep.online as an AWS Lambda zip, in dist/lambda (docs/online.md).
 package-lambda: venv
 	$(VENV)/bin/sparkprep-package --lambda
 
@@ -75,9 +86,9 @@ $(COMPAT)/.installed: requirements-compat.txt requirements-cluster.txt setup.py
 
 test-compat: $(COMPAT)/.installed
 	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) PYSPARK_DRIVER_PYTHON=$(abspath $(COMPAT)/bin/python) \
-	    $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider tests/integration
+	    $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider tests/integration tests/cluster tests/docs/test_worked_examples.py
 
-# Benchmarks (not part of the test suite): the figures in README "Performance".
+# Benchmarks (not part of the test suite): the figures in docs/performance.md.
 bench: venv
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) scripts/bench_split.py

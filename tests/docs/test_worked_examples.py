@@ -1,4 +1,4 @@
-"""examples/: each example end to end, with the real spark-submit."""
+"""examples/: each worked example end to end, with the real spark-submit (`make test-docs`, run by CI)."""
 
 import importlib.util
 import os

@@ -5,8 +5,8 @@ rows as the same jobs on local[2]."""
 import re
 import sys
 
-import pyarrow.parquet as pq
 import pytest
+from helpers import table_rows
 from conftest import load_script, spark_submit
 
 from sparkprep.preprocess.flags import preprocess_config
@@ -41,8 +41,7 @@ def submit_to(cluster, bundle, job, *args):
     return result
 
 
-def rows(path, columns):
-    return sorted(pq.read_table(str(path), columns=columns).to_pylist(), key=lambda r: (r["path"], r.get("aug_index", 0)))
+rows = table_rows
 
 
 def test_split_on_a_standalone_cluster_matches_local(spark, cluster, bundle, sample_tree, tmp_path):
