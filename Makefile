@@ -36,6 +36,7 @@ demo: venv $(SAMPLE)
 	$(SPARK_SUBMIT) jobs/pipeline.py --input $(SAMPLE) --output out/mednist \
 	    --ratios 0.7,0.15,0.15 --seed 42 --size 64 --to imagefolder
 	@$(PY) scripts/show_tree.py out/mednist/imagefolder
+	@$(PY) scripts/show_planted.py $(SAMPLE) out/mednist
 	@echo "tables: out/mednist/splits, out/mednist/processed; report: out/mednist/_run_report.json;"
 	@echo "open out/mednist/report.html in a browser: counts, thumbnails, quarantine, near-duplicate leakage"
 
