@@ -1,13 +1,17 @@
 """The near-duplicate audit's figures (docs/near-duplicates.md): hash cost, recall/precision, search time.
 
     python scripts/bench_near_duplicates.py [--photos bench/photos1500] [--sizes 50000,100000]
+    python scripts/bench_near_duplicates.py --calibration 5000,50000
 
 1. pHash cost per image next to the probe it joins (header parse + end check), on real photos
    and on the 64 px sample images, in one process: probe, probe + phash, and imagehash's phash
    of a full decode for reference.
 2. Recall and precision per threshold, and recall per kind of copy, on the planted set
    (scripts/make_planted.py), from exact pairwise distances.
-3. The Spark search (banding join, pair counts, clusters) on synthetic hashes from spark.range:
+3. With --calibration 5000,50000 instead: the calibrated threshold (sparkprep.audit.calibrate)
+   on the planted photos and on look-alike synthetic scans with 1% planted copies, by brute force:
+   the threshold chosen, the chance pairs it lets through, the planted recall.
+4. The Spark search (banding join, pair counts, clusters) on synthetic hashes from spark.range:
    uniform 64-bit values (xxhash64 of the id) with 1% near copies (1..8 bits flipped). Two sizes
    side by side; the marginal time between them cancels the JVM start-up and the fixed per-job cost.
 """
@@ -86,6 +90,97 @@ def planted_quality():
         print(f"  {kind:13s} {sorted(values)}")
 
 
+def look_alike_scans(rows, copies_share=0.01, seed=0, anatomy=False):
+    """(hashes, labels, planted pairs): synthetic scans of six modalities (the older look-alike ones, or
+    with anatomy: the demo's scans, five slices per patient), and `copies_share` of them copied once
+    each: re-encoded at quality 60, resized to 80%, or brightened 10%."""
+    import io
+
+    from PIL import Image, ImageEnhance
+
+    import make_sample
+    from sparkprep.images.phash import phash_of_bytes
+
+    def jpeg(image, quality=90):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        return buffer.getvalue()
+
+    per_class = rows // len(make_sample.CLASSES)
+    hashes, labels, planted = [], [], []
+    every = max(1, round(1 / copies_share)) if copies_share else 0
+    for ci, name in enumerate(make_sample.CLASSES):
+        for i in range(per_class):
+            patient, slice_ = divmod(i, make_sample.SLICES_PER_PATIENT)
+            image = make_sample.patient_scan(ci, ci * 1_000_003 + patient + seed, slice_) if anatomy else \
+                make_sample.synthetic_scan(ci, ci * 1_000_003 + i + seed)
+            hashes.append(phash_of_bytes(jpeg(image)))
+            labels.append(name)
+            if every and (ci * per_class + i) % every == 0:
+                kind = (ci * per_class + i) // every % 3
+                copy = (jpeg(image, 60) if kind == 0 else jpeg(image.resize((51, 51), Image.Resampling.BICUBIC))
+                        if kind == 1 else jpeg(ImageEnhance.Brightness(image).enhance(1.1)))
+                planted.append((len(hashes) - 1, len(hashes)))
+                hashes.append(phash_of_bytes(copy))
+                labels.append(name)
+    return hashes, labels, planted
+
+
+def pairs_within(hashes, threshold, chunk=1024):
+    """How many pairs (i < j) are within `threshold` bits, by brute force."""
+    import numpy as np
+
+    from sparkprep.audit.calibrate import distances
+
+    values = np.asarray(hashes, dtype=np.int64)
+    count = 0
+    for start in range(0, len(values), chunk):
+        block = distances(values[start:start + chunk, None], values[None, :]) <= threshold
+        rows = np.arange(start, min(start + chunk, len(values)))
+        count += int((block & (np.arange(len(values))[None, :] > rows[:, None])).sum())
+    return count
+
+
+def calibration_quality(sizes):
+    """The calibrated threshold on look-alike scans with planted copies, and on the planted photos:
+    the threshold chosen, the chance pairs it lets through and the planted recall, by brute force."""
+    import random
+
+    import make_planted
+
+    from sparkprep.audit.calibrate import SAMPLE_ROWS, calibrate
+    from sparkprep.images.phash import phash_of_bytes
+
+    files = make_planted.planted_files()
+    paths = sorted(files)
+    sets = [("planted photos (20 photos x 11 versions + 12 quadrants)", [phash_of_bytes(files[p]) for p in paths],
+             [p.split("/")[0] for p in paths],
+             {(paths.index(a), paths.index(b)) for a, b in make_planted.true_pairs(paths)})]
+    for anatomy in (False, True):
+        for n in sizes:
+            hashes, labels, planted = look_alike_scans(n, anatomy=anatomy)
+            kind = "scans with per-patient anatomy (the demo's)" if anatomy else "look-alike scans (--look-alike)"
+            sets.append((f"{kind}, {len(hashes):,} rows with {len(planted)} planted copies", hashes, labels,
+                         set(planted)))
+    print("data | rows | calibrated threshold | expected chance pairs at it (at 8) | chance pairs found "
+          "(pairs within it that are not planted) | planted recall | planted recall at a fixed 8 | seconds")
+    for name, hashes, labels, planted in sets:
+        rng = random.Random(0)
+        sample = sorted(rng.sample(range(len(hashes)), min(SAMPLE_ROWS, len(hashes))))
+        counts = collections.Counter(labels)
+        start = time.perf_counter()
+        found = calibrate([hashes[i] for i in sample], [labels[i] for i in sample], dict(counts))
+        seconds = time.perf_counter() - start
+        apart = [bin((hashes[i] ^ hashes[j]) & (2 ** 64 - 1)).count("1") for i, j in planted]
+        found_planted = sum(d <= found.threshold for d in apart)
+        chance = pairs_within(hashes, found.threshold) - found_planted
+        recall = found_planted / len(planted) if planted else 1.0
+        recall8 = sum(d <= 8 for d in apart) / len(planted) if planted else 1.0
+        print(f"{name} | {len(hashes):,} | {found.threshold} | {found.expected[found.threshold]:.3g} "
+              f"({found.expected[8]:.3g}) | {chance} | {recall:.3f} | {recall8:.3f} | {seconds:.1f}")
+        print(f"    {found.reason}")
+
+
 def search_times(sizes, threshold):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import functions as F
@@ -133,7 +228,12 @@ def main():
     parser.add_argument("--small", default="data/mednist")
     parser.add_argument("--sizes", default="50000,100000")
     parser.add_argument("--threshold", type=int, default=None)
+    parser.add_argument("--calibration", default=None, metavar="SIZES",
+                        help="only the calibration figures, on look-alike scans of these sizes, e.g. 5000,50000")
     args = parser.parse_args()
+    if args.calibration:
+        calibration_quality([int(s) for s in args.calibration.split(",")])
+        return
     from sparkprep.audit.bands import DEFAULT_THRESHOLD
 
     for name, root in (("photos", args.photos), ("64 px sample", args.small)):

@@ -18,5 +18,9 @@ class LeakageFound(RuntimeError):
         self.report = report
 
 
+class MergeSkewed(RuntimeError):
+    """--near-duplicates merge would empty a split or move its share too far; nothing was published (exit 1)."""
+
+
 class QuarantineError(RuntimeError):
     """More of the input was quarantined than --max-quarantine-fraction allows; nothing was published."""

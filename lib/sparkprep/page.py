@@ -172,6 +172,8 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
             f"<p>Pairs of rows whose 64-bit pHash differs in at most <b>{near['threshold']}</b> bits, exact copies "
             f"included. Search: {esc(near.get('layout'))}. {near.get('hashed_rows', 0)} hashed rows, "
             f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
+            + _calibration(near.get("calibration"), near.get("pairs_within_splits", 0) +
+                           near.get("pairs_across_splits", 0)) +
             f"<table><tr><th>split pair</th><th>row pairs</th></tr>{rows}</table>"
             f"<p>Clusters (connected components): {clusters.get('count', 0)}, {clusters.get('rows', 0)} rows, "
             f"largest {clusters.get('largest', 0)}, {clusters.get('in_several_splits', 0)} spread over several "
@@ -184,6 +186,26 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
             + ("<h3>Pairs across splits (leakage), closest first</h3>" + pairs if pairs
                else "<p><b>No near-duplicate pair crosses splits.</b></p>")
             + "</section>")
+
+
+def _calibration(calibration: Optional[dict], found: int) -> str:
+    """Why this threshold: the expected chance pairs per threshold, and the random pairs' distances."""
+    if not calibration:
+        return ""
+    expected = "".join(f"<tr><td>{t}</td><td>{e:g}</td></tr>" for t, e in calibration["expected_chance_pairs"].items())
+    return (f"<p>Threshold {esc(calibration['how'])}: {esc(calibration['reason'])}. Bound: "
+            f"{esc(calibration['bound'])}; {found} row pairs found at this threshold.</p>"
+            f"<table><tr><th>threshold (bits)</th><th>expected chance pairs</th></tr>{expected}</table>"
+            + _bars(f"Distances of {calibration['sampled_pairs']:,} random pairs of {calibration['sampled_rows']:,} "
+                    "sampled hashes (bits)", _binned(calibration["random_pair_distances"], 4)))
+
+
+def _binned(counts: Dict[str, int], width: int) -> List[Tuple[str, int]]:
+    """Distance counts in bins of `width` bits, from 0 to the largest distance seen."""
+    bins: Dict[int, int] = {}
+    for distance, n in counts.items():
+        bins[int(distance) // width] = bins.get(int(distance) // width, 0) + n
+    return [(f"{b * width}-{b * width + width - 1}", bins.get(b, 0)) for b in range(max(bins) + 1)] if bins else []
 
 
 def _exact(report: dict) -> str:

@@ -177,9 +177,13 @@ def near_line(near: dict) -> str:
     """One line of the near-duplicate audit: leakage first."""
     clusters = near.get("clusters") or {}
     skipped = near["flat_hashes"]["rows"] + near["capped_band_keys"]["count"]
-    line = (f"near-duplicates (pHash within {near['threshold']} bits): {near['pairs_across_splits']} pairs across "
+    calibration = near.get("calibration") or {}
+    how = {"calibrated": ", calibrated"}.get(calibration.get("how"), "")
+    line = (f"near-duplicates (pHash within {near['threshold']} bits{how}): {near['pairs_across_splits']} pairs across "
             f"splits (leakage), {near['pairs_within_splits']} within; {clusters.get('count', 0)} clusters, largest "
             f"{clusters.get('largest', 0)}")
+    if calibration.get("how") == "calibrated" and near["threshold"] == 0:
+        line += "; the hash cannot tell this data's images apart, so only exact hash matches count"
     if skipped:
         line += (f"; not joined: {near['flat_hashes']['rows']} rows of {near['flat_hashes']['count']} low-information "
                  f"hashes, {near['capped_band_keys']['count']} crowded band keys")

@@ -13,8 +13,11 @@ def test_split_via_spark_submit_writes_the_table_and_page_then_fails_on_leakage(
     """One real split on local[2,3]: the summary and a line per stage, a reconciled table whose every row
     is sha256-v1, and --fail-on-leakage's exit 1 after the table and its page were written."""
     out = tmp_path / "splits"
+    # the sample's synthetic scans look alike: at a fixed 8 bits, pairs of different scans cross splits
+    # (calibrated, the audit would count exact hash matches only: see the look-alike test below)
     result = spark_submit("split", "--input", sample_tree, "--output", out, "--ratios", "0.7,0.15,0.15",
-                          "--seed", "42", "--validate", "full", "--fail-on-leakage", master="local[2,3]")
+                          "--seed", "42", "--validate", "full", "--near-threshold", "8", "--fail-on-leakage",
+                          master="local[2,3]")
     said = result.stdout + result.stderr  # spark-submit merges the Python driver's stderr into its stdout
     assert result.returncode == 1, said[-4000:]
     assert "split: --fail-on-leakage:" in said and "near-duplicate pairs cross splits" in said
@@ -27,6 +30,24 @@ def test_split_via_spark_submit_writes_the_table_and_page_then_fails_on_leakage(
     rows = pq.read_table(str(out), columns=["key", "split", "status"]).to_pylist()
     assert len(rows) == report["rows"] == report["reconciliation"]["expected_rows"]
     assert all(r["split"] == assign_split("42", r["key"], [0.7, 0.15, 0.15], ["train", "val", "test"]) for r in rows)
+
+
+def test_merge_on_look_alike_scans_via_spark_submit_keeps_the_split_ratios(make_sample, tmp_path):
+    """600 synthetic scans of six modalities, alike as scans are: the calibrated threshold says the hash
+    cannot tell them apart, so merge keys only exact hash matches, and each split keeps its share."""
+    tree, out = tmp_path / "scans", tmp_path / "merged"
+    make_sample.make_tree(str(tree), per_class=100, with_bad=False, look_alike=True)
+    result = spark_submit("split", "--input", tree, "--output", out, "--ratios", "0.8,0.1,0.1",
+                          "--near-duplicates", "merge")
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-4000:]
+    assert "calibrated" in said and "the hash cannot tell this data's images apart" in said
+    near = json.loads((out / "_run_report.json").read_text())["near_duplicates"]
+    assert near["threshold"] == 0 and near["calibration"]["how"] == "calibrated"
+    assert near["merge"]["largest_merged"] <= near["merge"]["max_cluster_rows"] == 20
+    splits = [r["split"] for r in pq.read_table(str(out), columns=["split"]).to_pylist()]
+    for name, ratio in (("train", 0.8), ("val", 0.1), ("test", 0.1)):
+        assert abs(splits.count(name) / len(splits) - ratio) < 0.05, (name, splits.count(name), len(splits))
 
 
 def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):

@@ -68,6 +68,9 @@ def test_pair_counts_per_split_pair_equal_a_brute_force_count(spark, planted_spl
     assert {k: v for k, v in near["pairs_by_split_pair"].items() if v} == expected
     assert near["pairs_across_splits"] == expected.get("test|train", 0) > 0
     assert near["guaranteed_bits"] == DEFAULT_THRESHOLD
+    # distinct photos: the calibrated threshold is the measured default, with room to spare
+    assert near["calibration"]["how"] == "calibrated" and near["calibration"]["threshold"] == DEFAULT_THRESHOLD
+    assert near["calibration"]["expected_chance_pairs"]["8"] < near["calibration"]["allowed_chance_pairs"]
     assert len(near["examples"]) > 0 and all(e["a"]["split"] != e["b"]["split"] for e in near["examples"])
     page = (out / "_report.html").read_text()
     assert "near pairs across splits (leakage)" in page and page.count("<img") > 20
@@ -85,6 +88,26 @@ def test_merge_leaves_no_near_pair_across_splits(spark, planted_dir, tmp_path):
     assert not [(a, b) for a, b in itertools.combinations(rows, 2)
                 if a["split"] != b["split"] and hamming(a["phash"], b["phash"]) <= DEFAULT_THRESHOLD]
     assert json.loads(table.schema["key"].metadata["sparkprep.split"])["near_duplicates"] == "merge"
+
+
+def test_a_fixed_threshold_on_look_alike_scans_merges_small_clusters_and_reports_the_chains(spark, make_sample,
+                                                                                           tmp_path):
+    tree = tmp_path / "scans"
+    make_sample.make_tree(str(tree), per_class=50, with_bad=False, look_alike=True)
+    plain = run_split(spark, split_config(["--input", str(tree), "--output", str(tmp_path / "plain"),
+                                           "--near-threshold", "8", "--phash", "on"]))
+    assert plain["near_duplicates"]["clusters"]["largest"] > 20  # chains of look-alike scans
+    calibration = plain["near_duplicates"]["calibration"]
+    assert calibration["how"] == "fixed by --near-threshold" and calibration["expected_chance_pairs"]["8"] > 1
+    report = run_split(spark, split_config(["--input", str(tree), "--output", str(tmp_path / "merged"),
+                                            "--near-threshold", "8", "--near-duplicates", "merge"]))
+    merge = report["near_duplicates"]["merge"]
+    assert merge["max_cluster_rows"] == 20 and 0 < merge["largest_merged"] <= 20
+    assert merge["not_merged"]["clusters"] >= 1 and merge["not_merged"]["rows"] > 20
+    assert merge["not_merged"]["examples"][0]["rows"] == plain["near_duplicates"]["clusters"]["largest"]
+    assert len(merge["not_merged"]["examples"][0]["examples"]) == 3
+    page = (tmp_path / "merged" / "_report.html").read_text()
+    assert "expected chance pairs" in page and "random pairs" in page
 
 
 def test_fail_on_leakage_raises_after_writing_on_a_leak_and_passes_a_clean_set(spark, planted_dir, tmp_path):

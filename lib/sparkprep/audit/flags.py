@@ -4,11 +4,15 @@ pipeline and the report job share it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from sparkprep.audit import bands
+from typing import Optional
+
+from sparkprep.audit import bands, calibrate
 from sparkprep.flags import flag, switch, whole
 
 
-def _threshold(value: str) -> int:
+def _threshold(value: str) -> Optional[int]:
+    if value == "auto":
+        return None
     threshold = whole("--near-threshold", 0, 62)(value)
     bands.layout_for(threshold)  # a threshold whose layout is too big is refused now, not later
     return threshold
@@ -18,8 +22,11 @@ def _threshold(value: str) -> int:
 class AuditFlags:
     """The near-duplicate search and the leakage policy."""
 
-    near_threshold: int = flag(bands.DEFAULT_THRESHOLD, _threshold,
-                               "pHash bits two images may differ in and be near-duplicates (pHash distances are even)", kind="number")
+    near_threshold: Optional[int] = flag(
+        None, _threshold, "pHash bits two images may differ in and be near-duplicates (pHash distances are even): "
+        f"auto takes the largest, up to {calibrate.MAX_THRESHOLD}, at which the table's own random pairs give at most "
+        f"1 chance pair per {calibrate.CHANCE_ROWS:,} rows (docs/near-duplicates.md), or a number of bits 0..62",
+        kind="number", shown="`auto`")
     near_bucket_cap: int = flag(bands.DEFAULT_BUCKET_CAP, whole("--near-bucket-cap", 2, 10 ** 6),
                                 "band keys shared by more hashes, or hashes shared by more rows, are reported, "
                                 "not joined", kind="number")

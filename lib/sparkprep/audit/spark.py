@@ -11,6 +11,7 @@ driver except the cluster edge list when it is small.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -18,6 +19,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
+from sparkprep.audit import calibrate as calibration
 from sparkprep.audit.bands import BandLayout, components, layout_for
 from sparkprep.images.phash import to_hex
 from sparkprep.statuses import OK
@@ -79,9 +81,25 @@ class Search:
     within: List[int]  # row pairs within one hash, per split pair (i <= j), hashes past the cap excluded
 
 
-def near_search(table: DataFrame, threshold: int, cap: int, splits: Optional[List[str]] = None) -> Search:
+def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> calibration.Calibration:
+    """The threshold for these `total` hashed rows (sparkprep.audit.calibrate), or `fixed` with its expected
+    chance pairs.
+
+    One Spark job: the sample is the SAMPLE_ROWS rows with the smallest xxhash64 of (path, phash),
+    repeatable, and unchanged by a merge's new keys (a top-k Spark takes per partition). Rows per
+    label are the sample's, scaled to `total` (exact when the sample is the whole table).
+    """
+    sample = (rows.select("label", "phash", F.xxhash64("where", "phash").alias("_order"))
+              .orderBy("_order", "phash").limit(calibration.SAMPLE_ROWS).collect())
+    labels = [r["label"] for r in sample]
+    counts = {label: n * total / max(1, len(sample)) for label, n in Counter(labels).items()}
+    return calibration.calibrate([r["phash"] for r in sample], labels, counts, fixed=fixed)
+
+
+def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Optional[List[str]] = None) -> Search:
     """Distinct hashes, their band keys, the join on shared keys, and the exact distance filter.
 
+    threshold: bits, or None to calibrate it on the table (sparkprep.audit.calibrate).
     splits: the table's split names when the caller knows them (saves a pass).
     """
     rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
@@ -97,6 +115,8 @@ def near_search(table: DataFrame, threshold: int, cap: int, splits: Optional[Lis
                       *[F.sum(F.when(F.col("n") <= cap, e)).alias(f"w{i}")
                         for i, e in enumerate(_split_pair_terms(len(splits), "c", "c", same_hash=True))]).first()
     distinct = int(sizes["hashes"] or 0)
+    calibrated_by = calibrated(rows, int(sizes["rows"] or 0), threshold)
+    threshold = calibrated_by.threshold
     band = layout_for(threshold, max(2, distinct))
     live = nodes.where(F.col("n") <= cap)
     banded = live.select("phash", F.posexplode(band_values(band)).alias("c", "v"))
@@ -114,7 +134,8 @@ def near_search(table: DataFrame, threshold: int, cap: int, splits: Optional[Lis
              .dropDuplicates(["u", "v"])
              .persist(StorageLevel.DISK_ONLY))
     stats = {
-        "threshold": threshold, "bucket_cap": cap, "layout": band.describe(), "guaranteed_bits": band.guarantee,
+        "threshold": threshold, "calibration": calibrated_by.to_dict(), "bucket_cap": cap, "layout": band.describe(),
+        "guaranteed_bits": band.guarantee,
         "hashed_rows": int(sizes["rows"] or 0), "distinct_hashes": distinct,
         "flat_hashes": {"count": int(sizes["flat"] or 0), "rows": int(sizes["flat_rows"] or 0),
                         "examples": _flat_examples(nodes, rows, cap) if sizes["flat"] else []},
@@ -128,23 +149,36 @@ def near_search(table: DataFrame, threshold: int, cap: int, splits: Optional[Lis
 class NearDuplicateCheck:
     """The audit as a table write's check (sparkprep.spark.reported): the written table -> its report section."""
 
-    threshold: int
+    threshold: Optional[int]  # None: calibrated on the table
     cap: int
+    merged: Optional[dict] = None  # --near-duplicates merge: what the clusters changed, recorded beside the audit
 
     @property
     def label(self) -> str:
-        return f"pHash within {self.threshold} bits"
+        return threshold_words(self.threshold)
 
     def __call__(self, written: DataFrame) -> dict:
-        return near_duplicate_audit(written, self.threshold, self.cap).stats
+        stats = near_duplicate_audit(written, self.threshold, self.cap).stats
+        return {**stats, "merge": self.merged} if self.merged is not None else stats
 
 
-def near_check(cfg: Any) -> Optional[NearDuplicateCheck]:
-    """The audit a config asks for: its threshold and cap, or None with --phash off (nothing is hashed)."""
-    return NearDuplicateCheck(cfg.near_threshold, cfg.near_bucket_cap) if getattr(cfg, "phash", True) else None
+def near_check(cfg: Any, merged: Optional[dict] = None) -> Optional[NearDuplicateCheck]:
+    """The audit a config asks for: its threshold and cap, or None with --phash off (nothing is hashed).
+
+    merged: a merge's stats, so that the run report and page written with the table hold them.
+    """
+    return NearDuplicateCheck(cfg.near_threshold, cfg.near_bucket_cap, merged) if getattr(cfg, "phash", True) \
+        else None
 
 
-def near_duplicate_audit(table: DataFrame, threshold: int, cap: int, clusters: bool = True,
+def threshold_words(threshold: Optional[int]) -> str:
+    """How a stage line names the audit's threshold."""
+    if threshold is None:
+        return f"pHash within a threshold calibrated on the data (at most {calibration.MAX_THRESHOLD} bits)"
+    return f"pHash within {threshold} bits"
+
+
+def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, clusters: bool = True,
                          collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None) -> NearAudit:
     """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters."""
     found = near_search(table, threshold, cap, splits)

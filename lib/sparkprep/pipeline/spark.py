@@ -98,9 +98,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                 clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
                 spark, split_claim, None if written_by_workers else splits, splits_cfg, clock, rec,
-                cfg.split_params(), "split", splits_options, audit=near_check(cfg))
-            if plan.merged is not None:
-                report["stages"]["splits"]["near_duplicates"]["merge"] = plan.merged
+                cfg.split_params(), "split", splits_options, audit=near_check(cfg, plan.merged))
             report["published"].append("splits")
             clock.stage("checking and publishing the processed table" if written_by_workers
                         else "writing the processed table", processed_cfg.output)

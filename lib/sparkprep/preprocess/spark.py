@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField
 
+from sparkprep.audit.spark import threshold_words
 from sparkprep.errors import UsageError
 from sparkprep.ingest.spark.samples import whole_samples
 from sparkprep.preprocess.flags import PreprocessConfig
@@ -73,7 +74,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             if detail == SPLIT_TABLE_KEPT:
                 raise UsageError("--near-duplicates: merge re-keys a split, and this input's splits are kept; "
                                  "re-split it with jobs/split.py --near-duplicates merge")
-            clock.stage("near-duplicate clusters", f"pHash within {cfg.near_threshold} bits")
+            clock.stage("near-duplicate clusters", threshold_words(cfg.near_threshold))
             table, merged = merged_near_duplicates(table, cfg)
         split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
         check_augment_splits(cfg, (split_params or {}).get("names"))

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkprep.audit.policy import check_leakage
-from sparkprep.audit.spark import near_duplicate_audit
+from sparkprep.audit.spark import near_duplicate_audit, threshold_words
 from sparkprep.preprocess.spark import channel_normalization
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.schema import require_columns
@@ -42,7 +42,7 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
         table = table.drop("phash")  # written with --phash off: hash the bytes now
     hashed = with_phash(table)
     if "phash" in hashed.columns and ("path" in table.columns or "image" in table.columns):
-        clock.stage("near-duplicate audit", f"pHash within {cfg.near_threshold} bits"
+        clock.stage("near-duplicate audit", threshold_words(cfg.near_threshold)
                     + ("" if "phash" in table.columns else "; hashes computed from the rows' bytes"))
         stats["near_duplicates"] = near_duplicate_audit(hashed, cfg.near_threshold, cfg.near_bucket_cap).stats
     if {"channel_mean", "split", "aug_index"} <= set(table.columns):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
+from sparkprep.audit import policy
 from sparkprep.audit.flags import AuditFlags
-from sparkprep.flags import Job, compose, flag, one_of, text
+from sparkprep.flags import Job, compose, flag, one_of, text, whole
 from sparkprep.ingest.flags import IngestFlags
 from sparkprep.split import assign as split_assign
 from sparkprep.split.keys import KeySpec
@@ -35,6 +36,11 @@ class SplitFlags:
     near_duplicates: str = flag("report", one_of("--near-duplicates", *NEAR_MODES), (
         "report (list near-duplicate pairs across splits) or merge (each near-duplicate cluster is keyed by its "
         "smallest key, so it lands in one split)"))
+    near_merge_max: int = flag(
+        policy.MERGE_MAX_ROWS, whole("--near-merge-max", 2, 10 ** 9),
+        f"with merge: a cluster merges only with at most this many rows and at most {policy.MERGE_MAX_SHARE:.0%} of "
+        f"the hashed rows ({policy.MERGE_FLOOR_ROWS} rows always may); larger ones are reported, not merged",
+        kind="number")
 
     @staticmethod
     def checked(values: Dict[str, Any], given: Dict[str, str], job: Job) -> None:
@@ -55,6 +61,8 @@ class SplitFlags:
         values["key_by"] = key_by
         if values["label_column"] and kind != "table":
             raise ValueError("--label-column: expected only with tabular input (--input-kind table)")
+        if "near_merge_max" in given and values["near_duplicates"] != "merge":
+            raise ValueError("--near-merge-max: expected only with --near-duplicates merge")
         if values["near_duplicates"] == "merge":
             if kind == "table":
                 raise ValueError("--near-duplicates: merge needs image files (perceptual hashes), not tabular input")
@@ -69,7 +77,8 @@ def split_params(cfg: Any) -> Dict[str, Any]:
     """What the run report and the table metadata record about the split."""
     return {"split_algo": split_assign.SPLIT_ALGO, "seed": cfg.seed, "ratios": list(cfg.ratios),
             "names": list(cfg.names), "key_by": str(cfg.key_by), "stratify": cfg.stratify,
-            **({"near_duplicates": "merge", "near_threshold": cfg.near_threshold}
+            **({"near_duplicates": "merge",
+                "near_threshold": "auto" if cfg.near_threshold is None else cfg.near_threshold}
                if cfg.near_duplicates == "merge" else {})}
 
 

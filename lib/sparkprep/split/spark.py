@@ -14,9 +14,9 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from sparkprep.audit.policy import check_leakage
-from sparkprep.audit.spark import near_check, near_duplicate_audit
-from sparkprep.errors import UsageError
+from sparkprep.audit.policy import check_leakage, merge_limit, merge_skew
+from sparkprep.audit.spark import near_check, near_duplicate_audit, threshold_words
+from sparkprep.errors import MergeSkewed, UsageError
 from sparkprep.ingest.listing import child_names
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
 from sparkprep.ingest.spark.plan import run_plan
@@ -200,16 +200,14 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
             table, rec, detail = split_source(spark, cfg, keep_existing_split=False, claim_state=claim.state)
         merged = None
         if cfg.near_duplicates == "merge":
-            clock.stage("near-duplicate clusters", f"pHash within {cfg.near_threshold} bits; reading and probing "
+            clock.stage("near-duplicate clusters", f"{threshold_words(cfg.near_threshold)}; reading and probing "
                                                    "the input once, kept on local disk")
             table, merged = merged_near_duplicates(table, cfg)
         clock.stage("running", f"{detail}, write -> {cfg.output}")
         payload = "content" if "content" in table.columns else None
         report = write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
                                       partition_by="split", options=payload_options(payload, already_compressed=True),
-                                      audit=near_check(cfg) if cfg.input_kind != "table" else None)
-    if merged is not None:
-        report["near_duplicates"]["merge"] = merged
+                                      audit=near_check(cfg, merged) if cfg.input_kind != "table" else None)
     return check_leakage(report, cfg.fail_on_leakage)
 
 
@@ -222,17 +220,46 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     """
     table = table.persist(StorageLevel.DISK_ONLY)  # read and probe every file once, for both passes
     audit = near_duplicate_audit(table, cfg.near_threshold, cfg.near_bucket_cap, clusters=True)
-    clusters = audit.key_clusters.select(F.col("key").alias("_near_key"), F.col("cluster").alias("_cluster"))
+    limit = merge_limit(audit.stats["hashed_rows"], cfg.near_merge_max)
+    sizes = table.select("key").join(audit.key_clusters, "key").groupBy("cluster").agg(
+        F.count(F.lit(1)).alias("rows")).persist(StorageLevel.DISK_ONLY)
+    kept = audit.key_clusters.join(sizes.where(F.col("rows") > limit).select("cluster"), "cluster", "left_anti")
+    clusters = kept.select(F.col("key").alias("_near_key"), F.col("cluster").alias("_cluster"))
     joined = table.join(clusters, table.key == clusters._near_key, "left")
     keyed = joined.withColumn("_hash_split", F.col("split")).withColumn("key", F.coalesce("_cluster", "key"))
-    resplit = with_split(keyed.drop("split"), cfg)
+    resplit = with_split(keyed.drop("split"), cfg).persist(StorageLevel.DISK_ONLY)
     counted = resplit.agg(F.sum((F.col("key") != F.col("_near_key")).cast("long")).alias("rekeyed"),
                           F.sum((F.col("split") != F.col("_hash_split")).cast("long")).alias("moved")).first()
-    stats = {"clusters": audit.stats["clusters"]["count"], "rows_in_clusters": audit.stats["clusters"]["rows"],
+    merged = sizes.where(F.col("rows") <= limit).agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows"),
+                                                     F.max("rows").alias("largest"),
+                                                     F.sum(F.col("rows") * F.col("rows")).alias("squares")).first()
+    stats = {"threshold": audit.stats["threshold"], "max_cluster_rows": limit,
+             "clusters": int(merged["n"] or 0), "rows_in_clusters": int(merged["rows"] or 0),
+             "largest_merged": int(merged["largest"] or 0),
+             "not_merged": _oversized(table, audit.key_clusters, sizes, limit),
              "pairs_across_splits_before": audit.stats["pairs_across_splits"],
              "rows_rekeyed": int(counted["rekeyed"] or 0), "rows_moved": int(counted["moved"] or 0),
              "note": "rows whose split differs from the plain sha256-v1 split of their own key"}
+    before = {r["_hash_split"]: int(r["count"]) for r in resplit.groupBy("_hash_split").count().collect()}
+    after = {r["split"]: int(r["count"]) for r in resplit.groupBy("split").count().collect()}
+    skewed = merge_skew(before, after, cfg.names, cfg.ratios, stats["largest_merged"], int(merged["squares"] or 0))
+    if skewed:
+        raise MergeSkewed(f"{skewed}; nothing was published")
     return resplit.drop("_cluster", "_hash_split", "_near_key"), stats
+
+
+def _oversized(table: DataFrame, key_clusters: DataFrame, sizes: DataFrame, limit: int) -> dict:
+    """The clusters too big to merge: how many, their rows, and the largest five with a few paths each."""
+    big = sizes.where(F.col("rows") > limit)
+    summary = big.agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows")).first()
+    examples = []
+    where = F.col("path") if "path" in table.columns else F.col("key")
+    for row in big.orderBy(F.desc("rows"), "cluster").limit(5).collect():
+        members = key_clusters.where(F.col("cluster") == row["cluster"]).select("key")
+        paths = table.join(members, "key").select(where.alias("where")).orderBy("where").limit(3).collect()
+        examples.append({"cluster": row["cluster"], "rows": int(row["rows"]), "examples": [p["where"] for p in paths]})
+    return {"clusters": int(summary["n"] or 0), "rows": int(summary["rows"] or 0), "examples": examples,
+            "why": f"more than {limit} rows: chains of look-alike images, reported instead of merged"}
 
 
 def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
