@@ -194,3 +194,25 @@ def test_a_pipeline_step_is_checked_by_the_pipeline_parser():
     assert job == "pipeline" and args[-1] == "64MB"
     with pytest.raises(aws.SubmitUsageError, match="--step pipeline: --keep"):
         aws.parse_step("pipeline --input s3://b/raw --output s3://b/out --keep all")
+
+
+def test_a_map_step_ships_the_users_module_to_emr_and_sagemaker(submit, s3_endpoint, capsys, tmp_path):
+    (tmp_path / "mymod.py").write_text("def fn(sample):\n    return {'n': 1}\n")
+    step = "map --input s3://data-bkt/splits --output s3://data-bkt/mapped --map mymod:fn --schema 'n long'"
+    assert submit["emr"](["--code-uri", "s3://any-bkt/code", "--create", "--dry-run", "--py-files",
+                          str(tmp_path / "mymod.py"), "--step", step]) == 0
+    said = capsys.readouterr()
+    assert "-> s3://any-bkt/code/user/mymod.py" in said.err
+    request = json.loads(said.out)["request"]
+    args = request["Steps"][0]["HadoopJarStep"]["Args"]
+    assert "s3://any-bkt/code/user/mymod.py" in args[args.index("--py-files") + 1]
+    boto3.client("emr", endpoint_url=s3_endpoint).run_job_flow(**request)
+    assert submit["sagemaker"](["--code-uri", "s3://any-bkt/code", "--role", "arn:aws:iam::123456789012:role/SM",
+                                "--dry-run", "--io", "direct", "--job-name", "sparkprep-map", "--py-files",
+                                str(tmp_path / "mymod.py"), "--step", step]) == 0
+    said = capsys.readouterr()
+    request = json.loads(said.out)["request"]
+    assert "-> s3://any-bkt/code/user/sparkprep-map/mymod.py" in said.err
+    user_code = [i for i in request["ProcessingInputs"] if i["S3Input"]["S3Uri"].endswith("/user/sparkprep-map/")]
+    assert user_code and user_code[0]["S3Input"]["LocalPath"] in json.dumps(request["AppSpecification"])
+    boto3.client("sagemaker", endpoint_url=s3_endpoint).create_processing_job(**request)
