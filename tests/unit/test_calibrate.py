@@ -103,3 +103,8 @@ def test_the_model_is_a_distribution_and_widens_with_the_variance():
     assert abs((np.arange(65) * wide).sum() - 32) < 1e-6
     assert wide[:9].sum() > 100 * narrow[:9].sum()
     assert cal.PairModel(10, 0.0, 0.0).cdf()[0] == 1.0
+
+
+def test_a_table_without_hashes_calibrates_to_the_maximum_with_nothing_expected():
+    found = cal.calibrate([], [], {})  # WFDB records, tabular samples: nothing is hashed
+    assert found.threshold == cal.MAX_THRESHOLD and found.sampled_pairs == 0 and max(found.expected.values()) == 0

@@ -151,6 +151,8 @@ class _Tally:
         within t beyond its TRIM nearest (copies are a minority of rows).
         """
         model = fit(self.trimmed).cdf()[:top + 1]
+        if not self.near:  # nothing was sampled: a table without hashes
+            return model
         near, pairs = np.concatenate(self.near), np.concatenate(self.pairs)
         some = pairs > TRIM
         if not some.any():
