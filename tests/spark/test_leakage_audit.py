@@ -169,3 +169,44 @@ def test_without_hashes_the_report_claims_nothing_about_near_duplicates(spark, p
                                             "--phash", "off"]))
     assert "near_duplicates" not in report
     assert "No near-duplicate pair crosses" not in (tmp_path / "s" / "_report.html").read_text()
+
+
+def _near_table(spark, seed):
+    """Rows in three splits, some without labels: families of hashes a few bits apart, exact
+    copies, one flat hash over the cap, and unrelated hashes."""
+    import random
+
+    rng = random.Random(seed)
+    rows, n = [], 0
+
+    def add(phash, status="ok"):
+        nonlocal n
+        signed = phash - (1 << 64) if phash >= 1 << 63 else phash
+        rows.append((f"k{n % 37 if rng.random() < 0.3 else n}", rng.choice(["train", "val", "test"]),
+                     rng.choice(["a", "b", None]), f"/d/{n:04d}.jpg", status, signed))
+        n += 1
+
+    for _ in range(25):  # families
+        base = rng.getrandbits(64)
+        for _ in range(rng.randint(1, 6)):
+            add(base ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, 9))))
+    for _ in range(8):  # a flat hash shared by more rows than the cap
+        add(0x0F0F0F0F0F0F0F0F)
+    for _ in range(60):
+        add(rng.getrandbits(64))
+    add(rng.getrandbits(64), status="corrupt")
+    return spark.createDataFrame(rows, "key string, split string, label string, path string, status string, phash long")
+
+
+@pytest.mark.parametrize("threshold,cap", [(None, 500), (8, 5), (12, 4)])
+def test_the_audit_on_the_driver_equals_the_audit_in_spark(spark, planted_split, threshold, cap):
+    """The small-table path (sparkprep.audit.local) gives the Spark path's report, field for field, and its clusters."""
+    out, _ = planted_split
+    for table in (read_table(spark, str(out)), _near_table(spark, seed=cap)):
+        on_driver = near_duplicate_audit(table, threshold, cap)
+        in_spark = near_duplicate_audit(table, threshold, cap, local_rows=0)
+        assert on_driver.stats["clusters"]["method"] == in_spark.stats["clusters"]["method"] == "union-find on the driver"
+        assert on_driver.stats == in_spark.stats
+        assert sorted(map(tuple, on_driver.key_clusters.collect())) == sorted(map(tuple, in_spark.key_clusters.collect()))
+    assert in_spark.stats["pairs_across_splits"] > 0 and in_spark.stats["flat_hashes"]["count"] == (cap < 8)
+    assert in_spark.stats["clusters"]["count"] > 0

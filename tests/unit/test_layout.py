@@ -24,6 +24,7 @@ LAYERS = [
     ["ingest"],
     ["spark"],                                 # what every stage's glue shares: session, safe writes, reports
     ["images"],                                # pure image code: probe, end checks, hashes, ops, thumbnails
+    ["table_counts"],                          # the run report's counts of a small table, on the driver
     ["flags", "runlog", "page", "schema"],     # the floor: flags and --config, the run log, report.html, schemas
     ["uris", "values", "capacity"],
     ["errors", "statuses"],

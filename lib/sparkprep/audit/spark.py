@@ -20,14 +20,16 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from sparkprep.audit import calibrate as calibration
+from sparkprep.audit import local
 from sparkprep.audit.bands import BandLayout, components, layout_for
+from sparkprep.audit.local import CLUSTER_SIZES, FLAT_EXAMPLES, FLAT_PATHS, NEAR_EXAMPLES, HashedRow, pair_count_stats, pair_dict
 from sparkprep.images.phash import to_hex
 from sparkprep.statuses import OK
 
-NEAR_EXAMPLES = 24           # cross-split pairs listed in the report (and shown side by side in report.html)
-
-
 COLLECT_EDGES = 1_000_000    # cluster edges up to this count are joined on the driver (union-find)
+# Hashed rows up to this count are audited on the driver (sparkprep.audit.local) after one Spark job;
+# measured: at 20,000 look-alike rows the driver takes ~1 s, a dozen Spark jobs ~10 s.
+LOCAL_ROWS = 20_000
 
 
 MAX_ROUNDS = 200
@@ -179,8 +181,22 @@ def threshold_words(threshold: Optional[int]) -> str:
 
 
 def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, clusters: bool = True,
-                         collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None) -> NearAudit:
-    """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters."""
+                         collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None,
+                         local_rows: int = LOCAL_ROWS) -> NearAudit:
+    """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters.
+
+    Up to `local_rows` hashed rows are audited on the driver (sparkprep.audit.local: the same result);
+    a larger table, or a cluster graph over `collect_edges`, in Spark.
+    """
+    small = collected_rows(table, local_rows)
+    if small is not None:
+        done = local.audit(small, threshold, cap, clusters, collect_edges, splits)
+        if done is not None:
+            key_clusters = None
+            if clusters:
+                key_clusters = table.sparkSession.createDataFrame(sorted(done.key_clusters.items()) or [],
+                                                                  "key string, cluster string")
+            return NearAudit(done.stats, key_clusters)
     found = near_search(table, threshold, cap, splits)
     stats = dict(found.stats)
     stats.update(_pair_counts(found.live, found.edges, found.splits, found.within))
@@ -193,6 +209,19 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     if clusters:
         key_clusters, stats["clusters"] = _clusters(found.rows, found.live, found.edges, collect_edges)
     return NearAudit(stats, key_clusters)
+
+
+def collected_rows(table: DataFrame, limit: int) -> Optional[List[HashedRow]]:
+    """The hashed rows on the driver (one Spark job), or None when there are more than `limit`."""
+    if limit <= 0:
+        return None
+    rows = hashed_rows(table)
+    got = rows.select("key", "split", "label", "where", "phash", F.xxhash64("where", "phash").alias("order")) \
+        .limit(limit + 1).toArrow().to_pydict()
+    if len(got["phash"]) > limit:
+        return None
+    return [HashedRow(*values) for values in zip(got["key"], got["split"], got["label"], got["where"], got["phash"],
+                                                 got["order"])]
 
 
 def row_pairs(found: Search) -> DataFrame:
@@ -209,16 +238,15 @@ def row_pairs(found: Search) -> DataFrame:
 
 
 def _pair_dict(r) -> dict:
-    return {"distance": int(r["distance"]),
-            "a": {"path": r["a_where"], "split": r["a_split"], "label": r["a_label"], "phash": to_hex(r["u"])},
-            "b": {"path": r["b_where"], "split": r["b_split"], "label": r["b_label"], "phash": to_hex(r["v"])}}
+    return pair_dict(r["distance"], *[HashedRow(None, r[f"{s}_split"], r[f"{s}_label"], r[f"{s}_where"], r[h], 0)
+                                      for s, h in (("a", "u"), ("b", "v"))])
 
 
 def _flat_examples(nodes: DataFrame, rows: DataFrame, cap: int) -> List[dict]:
-    flat = nodes.where(F.col("n") > cap).orderBy(F.desc("n"), "phash").limit(5).select("phash", "n").collect()
+    flat = nodes.where(F.col("n") > cap).orderBy(F.desc("n"), "phash").limit(FLAT_EXAMPLES).select("phash", "n").collect()
     out = []
     for r in flat:
-        some = rows.where(F.col("phash") == r["phash"]).orderBy("where").limit(3).select("where").collect()
+        some = rows.where(F.col("phash") == r["phash"]).orderBy("where").limit(FLAT_PATHS).select("where").collect()
         out.append({"phash": to_hex(r["phash"]), "rows": int(r["n"]), "examples": [s["where"] for s in some]})
     return out
 
@@ -243,16 +271,9 @@ def _pair_counts(nodes: DataFrame, edges: DataFrame, splits: List[str], within: 
     u = nodes.select(F.col("phash").alias("u"), *[F.col(f"c{i}").alias(f"u{i}") for i in range(k)])
     v = nodes.select(F.col("phash").alias("v"), *[F.col(f"c{i}").alias(f"v{i}") for i in range(k)])
     joined = edges.join(u, "u").join(v, "v")
-    between = joined.agg(F.count(F.lit(1)).alias("edges"),
-                         *[F.sum(e).alias(f"p{n}") for n, e in enumerate(_split_pair_terms(k, "u", "v"))]).first()
-    by_pair, n = {}, 0
-    for i in range(k):
-        for j in range(i, k):
-            by_pair[f"{splits[i]}|{splits[j]}"] = within[n] + int(between[f"p{n}"] or 0)
-            n += 1
-    same = sum(c for name, c in by_pair.items() if name.split("|")[0] == name.split("|")[1])
-    return {"hash_pairs": int(between["edges"]), "pairs_by_split_pair": by_pair, "pairs_within_splits": same,
-            "pairs_across_splits": sum(by_pair.values()) - same}
+    terms = _split_pair_terms(k, "u", "v")
+    between = joined.agg(F.count(F.lit(1)).alias("edges"), *[F.sum(e).alias(f"p{n}") for n, e in enumerate(terms)]).first()
+    return pair_count_stats(splits, within, [int(between[f"p{n}"] or 0) for n in range(len(terms))], between["edges"])
 
 
 def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges: int):
@@ -280,12 +301,12 @@ def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges:
         key_clusters, how = _propagated_components(key_edges), "label propagation in Spark"
     sizes = rows.join(key_clusters, "key").groupBy("cluster").agg(
         F.count(F.lit(1)).alias("rows"), F.countDistinct("split").alias("splits"))
-    bucket = {"2": F.col("rows") <= 2, "3-5": F.col("rows").between(3, 5), "6-20": F.col("rows").between(6, 20),
-              ">20": F.col("rows") > 20}
+    buckets = [((F.col("rows") >= lo) if lo is not None else F.lit(True)) & ((F.col("rows") <= hi) if hi else F.lit(True))
+               for _, lo, hi in CLUSTER_SIZES]
     summary = sizes.agg(F.count(F.lit(1)).alias("clusters"), F.sum("rows").alias("rows"), F.max("rows").alias("largest"),
                         F.sum((F.col("splits") > 1).cast("long")).alias("spread"),
-                        *[F.sum(test.cast("long")).alias(f"b{i}") for i, test in enumerate(bucket.values())]).first()
-    histogram = {name: int(summary[f"b{i}"] or 0) for i, name in enumerate(bucket) if summary[f"b{i}"]}
+                        *[F.sum(test.cast("long")).alias(f"b{i}") for i, test in enumerate(buckets)]).first()
+    histogram = {name: int(summary[f"b{i}"]) for i, (name, _, _) in enumerate(CLUSTER_SIZES) if summary[f"b{i}"]}
     return key_clusters, {"count": int(summary["clusters"] or 0), "rows": int(summary["rows"] or 0),
                           "largest": int(summary["largest"] or 0), "in_several_splits": int(summary["spread"] or 0),
                           "sizes": histogram, "key_edges": n_edges, "method": how}

@@ -1,22 +1,42 @@
 """The run report's counts, read back from a written table.
 
 Only small columns are read (parquet prunes the rest), and each aggregate is one pass:
-no cache, no distinct counts, no per-group lists over the whole table.
+no cache, no distinct counts, no per-group lists over the whole table. A table of at most
+LOCAL_ROWS rows is counted on the driver instead (sparkprep.table_counts, the same report)
+from its small columns, collected in one Spark job.
 """
 
 from __future__ import annotations
+
+from typing import Dict, Optional
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from sparkprep.runlog import nested_counts
 from sparkprep.statuses import OK
+from sparkprep.table_counts import COMMON_MEMBERS, EXAMPLES, nulls_first, table_counts
 
-EXAMPLES = 5
+# Rows up to this count are counted on the driver: their small columns (paths, errors, hashes) are a
+# few MB at most, and one Spark job replaces a dozen.
+LOCAL_ROWS = 20_000
+COUNTED_COLUMNS = ("split", "label", "status", "aug_index", "path", "key", "error", "sha256", "format", "sample",
+                   "rel_path", "member")
 
 
-def table_stats(table: DataFrame) -> dict:
+def collected_columns(table: DataFrame, limit: int) -> Optional[Dict[str, list]]:
+    """The table's COUNTED_COLUMNS on the driver (one Spark job), or None when it has more than `limit` rows."""
+    if limit <= 0:
+        return None
+    got = table.select(*[c for c in COUNTED_COLUMNS if c in table.columns]).limit(limit + 1).toArrow().to_pydict()
+    return got if len(got["status"]) <= limit else None
+
+
+def table_stats(table: DataFrame, local_rows: int = LOCAL_ROWS) -> dict:
     """counts, quarantine, duplicates (same sha256 among ok rows) and, with a split, leakage."""
+    small = collected_columns(table, local_rows)
+    if small is not None:
+        return table_counts(small)
     has_split = "split" in table.columns
     # Where a row came from: its source path, or its key for tabular rows (path is null).
     where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
@@ -59,7 +79,7 @@ def sample_stats(table: DataFrame) -> dict:
     if out["largest"] <= 1:
         return out
     common = [r["member"] for r in table.groupBy("member").agg(F.countDistinct("sample").alias("k"))
-              .where("k > 1").orderBy(F.desc("k"), "member").limit(50).collect()]
+              .where("k > 1 AND member IS NOT NULL").orderBy(F.desc("k"), "member").limit(COMMON_MEMBERS).collect()]
     if not common:
         return out
     lacking = per_sample.agg(*[
@@ -128,7 +148,7 @@ def _duplicates(table: DataFrame, where: Column, split: Column) -> dict:
         for r in table.where(F.col("sha256").isin(sorted(wanted)) & (F.col("status") == OK)) \
                 .select("sha256", where.alias("where")).collect():
             paths.setdefault(r["sha256"], []).append(r["where"])
-    example = lambda sha: {"sha256": sha, "paths": sorted(paths.get(sha, []))[:EXAMPLES]}  # noqa: E731
+    example = lambda sha: {"sha256": sha, "paths": sorted(paths.get(sha, []), key=nulls_first)[:EXAMPLES]}  # noqa: E731
     return {
         "groups": int(totals["groups"] or 0),
         "extra_copies": int(totals["extra"] or 0),

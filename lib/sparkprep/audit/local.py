@@ -1,0 +1,196 @@
+"""The near-duplicate audit on the driver, for tables small enough to hold there. Pure Python.
+
+The same search, counts, examples and clusters as sparkprep.audit.spark, computed from the
+hashed rows collected in one Spark job: a table of a few thousand rows otherwise pays for a
+dozen small Spark jobs and their shuffles (about 2.5 s in a warm session, 5 s in a new one,
+for 300 rows). The result is the Spark path's, field for field; tests/spark/test_leakage_audit.py
+compares the two on the planted set, look-alike scans and random tables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from sparkprep.audit import calibrate as calibration
+from sparkprep.audit.bands import band_keys, components, layout_for
+from sparkprep.images.phash import to_hex
+from sparkprep.table_counts import nulls_first
+
+NEAR_EXAMPLES = 24           # cross-split pairs listed in the report (and shown side by side in report.html)
+FLAT_EXAMPLES = 5            # hashes shared by more than the cap, listed with...
+FLAT_PATHS = 3               # ...this many of their rows
+CLUSTER_SIZES = (("2", None, 2), ("3-5", 3, 5), ("6-20", 6, 20), (">20", 21, None))
+MASK = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class HashedRow:
+    """One ok original with a hash (sparkprep.audit.spark.hashed_rows), and its calibration order."""
+
+    key: Optional[str]
+    split: Optional[str]
+    label: Optional[str]
+    where: Optional[str]
+    phash: int
+    order: int  # xxhash64(where, phash): the calibration sample is the SAMPLE_ROWS smallest
+
+
+@dataclass
+class LocalAudit:
+    stats: dict
+    key_clusters: Optional[Dict[str, str]]  # key -> cluster (the smallest key of its component)
+
+
+def distance(u: int, v: int) -> int:
+    return bin((u ^ v) & MASK).count("1")
+
+
+def split_pairs(splits: Sequence[str]) -> List[Tuple[int, int]]:
+    """(i, j), i <= j: the order in which per-split-pair sums are kept."""
+    return [(i, j) for i in range(len(splits)) for j in range(i, len(splits))]
+
+
+def pair_count_stats(splits: Sequence[str], within: Sequence[int], between: Sequence[int], hash_pairs: int) -> dict:
+    """The report's pair counts from row pairs within one hash and across hash pairs, per split pair."""
+    by_pair = {f"{splits[i]}|{splits[j]}": int(within[n]) + int(between[n])
+               for n, (i, j) in enumerate(split_pairs(splits))}
+    same = sum(c for name, c in by_pair.items() if name.split("|")[0] == name.split("|")[1])
+    return {"hash_pairs": int(hash_pairs), "pairs_by_split_pair": by_pair, "pairs_within_splits": same,
+            "pairs_across_splits": sum(by_pair.values()) - same}
+
+
+def cluster_stats(sizes: Sequence[Tuple[int, int]], key_edges: int, method: str) -> dict:
+    """(rows, splits) per cluster -> the report's cluster section."""
+    histogram = {}
+    for name, lo, hi in CLUSTER_SIZES:
+        n = sum(1 for rows, _ in sizes if (lo is None or rows >= lo) and (hi is None or rows <= hi))
+        if n:
+            histogram[name] = n
+    return {"count": len(sizes), "rows": sum(r for r, _ in sizes), "largest": max((r for r, _ in sizes), default=0),
+            "in_several_splits": sum(1 for _, s in sizes if s > 1), "sizes": histogram, "key_edges": key_edges,
+            "method": method}
+
+
+def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow) -> dict:
+    return {"distance": int(distance_bits),
+            "a": {"path": a.where, "split": a.split, "label": a.label, "phash": to_hex(a.phash)},
+            "b": {"path": b.where, "split": b.split, "label": b.label, "phash": to_hex(b.phash)}}
+
+
+def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, clusters: bool, collect_edges: int,
+          splits: Optional[List[str]] = None) -> Optional[LocalAudit]:
+    """The audit of these rows; None when the cluster graph is larger than `collect_edges` (the Spark path
+    then propagates labels in Spark, and says so)."""
+    if splits is None:
+        splits = sorted({r.split for r in rows})
+    index = {s: i for i, s in enumerate(splits)}
+    by_hash: Dict[int, List[HashedRow]] = defaultdict(list)
+    for r in rows:
+        by_hash[r.phash].append(r)
+    counts = {}
+    for h, members in by_hash.items():
+        c = [0] * len(splits)
+        for r in members:
+            if r.split in index:
+                c[index[r.split]] += 1
+        counts[h] = c
+    live = {h for h, members in by_hash.items() if len(members) <= cap}
+    flat = [h for h in by_hash if h not in live]
+    pairs_of = split_pairs(splits)
+    within = [0] * len(pairs_of)
+    for h in live:
+        c = counts[h]
+        for n, (i, j) in enumerate(pairs_of):
+            within[n] += c[i] * (c[i] - 1) // 2 if i == j else c[i] * c[j]
+
+    sample = sorted(rows, key=lambda r: (r.order, r.phash))[:calibration.SAMPLE_ROWS]
+    per_label: Dict[Optional[str], int] = defaultdict(int)
+    for r in sample:
+        per_label[r.label] += 1
+    label_rows = {label: n * len(rows) / max(1, len(sample)) for label, n in per_label.items()}
+    calibrated_by = calibration.calibrate([r.phash for r in sample], [r.label for r in sample], label_rows,
+                                          fixed=threshold)
+    threshold = calibrated_by.threshold
+    band = layout_for(threshold, max(2, len(by_hash)))
+
+    buckets: Dict[tuple, List[int]] = defaultdict(list)
+    for h in live:
+        for key in band_keys(h, band):
+            buckets[key].append(h)
+    capped = [len(hs) for hs in buckets.values() if len(hs) > cap]
+    edges: Dict[Tuple[int, int], int] = {}
+    for hs in buckets.values():
+        if 2 <= len(hs) <= cap:
+            for a in range(len(hs) - 1):
+                for b in range(a + 1, len(hs)):
+                    u, v = min(hs[a], hs[b]), max(hs[a], hs[b])
+                    if (u, v) not in edges:
+                        d = distance(u, v)
+                        if d <= threshold:
+                            edges[(u, v)] = d
+
+    stats = {
+        "threshold": threshold, "calibration": calibrated_by.to_dict(), "bucket_cap": cap, "layout": band.describe(),
+        "guaranteed_bits": band.guarantee,
+        "hashed_rows": len(rows), "distinct_hashes": len(by_hash),
+        "flat_hashes": {"count": len(flat), "rows": sum(len(by_hash[h]) for h in flat),
+                        "examples": _flat_examples(by_hash, flat)},
+        "capped_band_keys": {"count": len(capped), "largest": max(capped, default=0)},
+    }
+    between = [0] * len(pairs_of)
+    for (u, v) in edges:
+        cu, cv = counts[u], counts[v]
+        for n, (i, j) in enumerate(pairs_of):
+            between[n] += cu[i] * cv[i] if i == j else cu[i] * cv[j] + cu[j] * cv[i]
+    stats.update(pair_count_stats(splits, within, between, len(edges)))
+    stats["examples"] = _examples(by_hash, live, edges)
+    mapping = None
+    if clusters:
+        key_edges = set()
+        smallest = {h: min((r.key for r in by_hash[h] if r.key is not None), default=None) for h in live}
+        for h in live:
+            if len(by_hash[h]) > 1:
+                key_edges.update((r.key, smallest[h]) for r in by_hash[h])
+        key_edges.update((smallest[u], smallest[v]) for u, v in edges)
+        if len(key_edges) > collect_edges:
+            return None
+        mapping = components(key_edges)
+        members: Dict[str, List[HashedRow]] = defaultdict(list)
+        for r in rows:
+            if r.key in mapping:
+                members[mapping[r.key]].append(r)
+        sizes = [(len(m), len({r.split for r in m if r.split is not None})) for m in members.values()]
+        stats["clusters"] = cluster_stats(sizes, len(key_edges), "union-find on the driver")
+    return LocalAudit(stats, mapping)
+
+
+def _flat_examples(by_hash: Dict[int, List[HashedRow]], flat: List[int]) -> List[dict]:
+    top = sorted(flat, key=lambda h: (-len(by_hash[h]), h))[:FLAT_EXAMPLES]
+    return [{"phash": to_hex(h), "rows": len(by_hash[h]),
+             "examples": [r.where for r in sorted(by_hash[h], key=lambda r: nulls_first(r.where))[:FLAT_PATHS]]}
+            for h in top]
+
+
+def _examples(by_hash: Dict[int, List[HashedRow]], live: set, edges: Dict[Tuple[int, int], int]) -> List[dict]:
+    """One cross-split row pair per first hash u, the closest (then by paths); the closest NEAR_EXAMPLES of those."""
+    best: Dict[int, tuple] = {}
+
+    def offer(u: int, d: int, a: HashedRow, b: HashedRow) -> None:
+        if a.split != b.split and a.split is not None and b.split is not None:
+            rank = (d, nulls_first(a.where), nulls_first(b.where))
+            if u not in best or rank < best[u][0]:
+                best[u] = (rank, d, a, b)
+
+    for (u, v), d in edges.items():
+        for a in by_hash[u]:
+            for b in by_hash[v]:
+                offer(u, d, a, b)
+    for h in live:
+        for a in by_hash[h]:
+            for b in by_hash[h]:
+                if a.where is not None and b.where is not None and a.where < b.where:
+                    offer(h, 0, a, b)
+    chosen = sorted(best.values(), key=lambda item: item[0])[:NEAR_EXAMPLES]
+    return [pair_dict(d, a, b) for _, d, a, b in chosen]

@@ -1,0 +1,63 @@
+"""The run report's counts on the driver (sparkprep.table_counts) equal the Spark path's
+(sparkprep.spark.table_stats), field for field, on a real split table and on random tables with
+every column the counts read: quarantine, augmented copies, samples of several members, exact
+copies with conflicting labels, keys in several splits, and nulls."""
+
+import random
+
+import pytest
+
+from helpers import split
+from sparkprep.spark.table_stats import table_stats
+
+SCHEMA = ("key string, split string, label string, status string, aug_index int, path string, error string, "
+          "sha256 string, format string, sample string, rel_path string, member string")
+
+
+def random_table(spark, seed, n=400):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        key = f"k{rng.randrange(n // 2)}" if rng.random() < 0.95 else None
+        pathless = rng.random() < 0.1  # a tabular row: where it came from is its key, unique here (no ties)
+        key = f"row{i}" if pathless else key
+        sample = f"s{rng.randrange(n // 3)}" if rng.random() < 0.9 else None
+        member = rng.choice(["jpg", "json", "cls", None])
+        status = rng.choice(["ok"] * 6 + ["corrupt", "empty", "too_large"])
+        rows.append((
+            key,
+            rng.choice(["train", "val", "test"]),
+            rng.choice(["a", "b", "c", None]),
+            status,
+            rng.choice([0, 0, 0, 1, 2]),
+            None if pathless else f"/in/{i:04d}.{member}",
+            None if status == "ok" else f"reason {rng.randrange(4)}",
+            f"{rng.randrange(n // 4):064x}" if rng.random() < 0.9 else None,
+            "JPEG" if member == "jpg" else None,
+            sample,
+            sample if rng.random() < 0.3 else f"{sample}.{member}",
+            member,
+        ))
+    return spark.createDataFrame(rows, SCHEMA)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_counts_on_the_driver_equal_the_counts_in_spark_on_random_tables(spark, seed):
+    table = random_table(spark, seed)
+    # every column; without the sample columns; without key (where a row came from is then its path alone)
+    for narrowed in (table, table.select("key", "split", "label", "status", "path", "error", "sha256"),
+                     table.where("path IS NOT NULL").select("label", "status", "path", "error", "sha256", "aug_index")):
+        on_driver, in_spark = table_stats(narrowed), table_stats(narrowed, local_rows=0)
+        assert on_driver == in_spark, narrowed.columns
+    assert in_spark["duplicates"]["conflicting_label_groups"] > 0 and in_spark["quarantine"]
+    assert table_stats(table)["samples"]["incomplete"] and table_stats(table)["leakage"]["keys_in_several_splits"]
+
+
+def test_counts_on_the_driver_equal_the_counts_in_spark_on_the_sample_split(spark, sample_tree, tmp_path):
+    from sparkprep.spark.tables import read_table
+
+    split(spark, "--input", sample_tree, "--output", tmp_path / "s", "--phash", "off")
+    table = read_table(spark, str(tmp_path / "s"))
+    on_driver, in_spark = table_stats(table), table_stats(table, local_rows=0)
+    assert on_driver == in_spark
+    assert in_spark["duplicates"]["groups"] > 0 and len(in_spark["quarantine"]) >= 4
