@@ -87,7 +87,8 @@ $(COMPAT)/.installed: requirements-compat.txt requirements-cluster.txt setup.py
 
 test-compat: $(COMPAT)/.installed
 	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) PYSPARK_DRIVER_PYTHON=$(abspath $(COMPAT)/bin/python) \
-	    $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider tests/integration tests/cluster tests/docs/test_worked_examples.py
+	    $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider tests/integration tests/faults/test_task_retries.py tests/cluster \
+	    tests/docs/test_worked_examples.py
 
 # Benchmarks (not part of the test suite): the figures in docs/performance.md.
 bench: venv

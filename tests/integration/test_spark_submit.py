@@ -3,8 +3,7 @@
 import json
 
 import pyarrow.parquet as pq
-import pytest
-from conftest import read_recordio_spec, spark_submit
+from conftest import spark_submit
 
 from sparkprep.split.assign import assign_split
 
@@ -58,68 +57,6 @@ def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):
     errors = [line for line in printed if "error" in line.lower()]
     assert errors == ["split: error: --ratios: expected ratios summing to 1, got '0.5,0.2' (sum 0.7)"]
     assert "summary" not in result.stdout
-
-
-@pytest.fixture(scope="module")
-def processed32(spark, sample_tree, tmp_path_factory):
-    """The sample tree preprocessed in session to 32 px JPEGs: the input of the export runs below."""
-    from sparkprep.preprocess.flags import preprocess_config
-    from sparkprep.preprocess.spark import run_preprocess
-
-    table = tmp_path_factory.mktemp("submit") / "processed"
-    run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(table), "--size", "32"]))
-    return table
-
-
-def export_calm_and_failed(spark, table, tmp_path, export_format, *flags):
-    """The export in session, then via spark-submit with attempt 0 of every write task dying after 7
-    records (master local[2,3] retries it): both directories, with the same files and shard list."""
-    import os
-
-    from sparkprep.export.flags import export_config
-    from sparkprep.export.spark import run_export
-    from sparkprep.spark.faults import FAIL_ENV
-
-    calm, failed = tmp_path / "calm", tmp_path / "failed"
-    run_export(spark, export_config(["--input", str(table), "--output", str(calm), "--to", export_format, *flags]))
-    result = spark_submit("export", "--input", table, "--output", failed, "--to", export_format, *flags,
-                          master="local[2,3]", env={FAIL_ENV: "7"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "injected failure after 7 records" in result.stdout + result.stderr  # the failures did happen
-    assert f"== export summary ({export_format}) ==" in result.stdout
-    assert sorted(os.listdir(failed)) == sorted(os.listdir(calm))  # no temporaries, no extra shards
-    manifest = json.loads((failed / "manifest.json").read_text())
-    assert manifest["shards"] == json.loads((calm / "manifest.json").read_text())["shards"]
-    return calm, failed, manifest
-
-
-def test_export_survives_injected_task_failures_with_an_exact_shard_set(spark, processed32, tmp_path):
-    """The shards must still be exactly the planned set, byte-identical to an undisturbed run, no leftovers."""
-    import hashlib
-    import tarfile
-
-    _, failed, manifest = export_calm_and_failed(spark, processed32, tmp_path, "webdataset", "--shard-size", "64KB")
-    rows = pq.read_table(str(processed32), columns=["status"]).to_pylist()
-    keys = []
-    for shard in manifest["shards"]:
-        data = (failed / shard["name"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == shard["sha256"]
-        with tarfile.open(failed / shard["name"]) as tar:
-            names = tar.getnames()
-        assert len(names) == 3 * shard["samples"]
-        keys += [n.rsplit(".", 1)[0] for n in names if n.endswith(".json")]
-    assert len(keys) == len(set(keys)) == sum(r["status"] == "ok" for r in rows)
-
-
-def test_recordio_shards_are_byte_identical_across_runs_and_under_injected_task_failures(spark, processed32,
-                                                                                       tmp_path):
-    calm, failed, manifest = export_calm_and_failed(spark, processed32, tmp_path, "recordio", "--shard-size", "64KB")
-    assert len(manifest["shards"]) > 2
-    for name in sorted(p.name for p in calm.iterdir() if p.suffix in (".rec", ".idx", ".lst")):
-        assert (failed / name).read_bytes() == (calm / name).read_bytes(), name
-    records = sum(len(read_recordio_spec((failed / s["name"]).read_bytes())) for s in manifest["shards"])
-    ok = sum(r["status"] == "ok" for r in pq.read_table(str(processed32), columns=["status"]).to_pylist())
-    assert records == ok == sum(manifest["counts"].values())
 
 
 def test_webdataset_shards_to_transformed_shards_via_spark_submit(make_sample, tmp_path):

@@ -139,6 +139,15 @@ def test_throttling_is_retried_with_backoff_and_a_403_is_a_reason(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    import time
+
+    from botocore.retries.bucket import TokenBucket
+
+    # botocore's backoff between attempts is recorded, not slept; its adaptive rate limiter's waits
+    # (a token bucket refilled slowly after throttling) are skipped
+    waits = []
+    monkeypatch.setattr(time, "sleep", lambda seconds: waits.append(seconds))
+    monkeypatch.setattr(TokenBucket, "_sleep_amount", lambda self, amount: 0)
     server = Throttling({"slow.bin": b"x" * 5, "never.bin": b"y"}, {"slow.bin": 2, "never.bin": 99}, {"secret.bin"})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -146,6 +155,7 @@ def test_throttling_is_retried_with_backoff_and_a_403_is_a_reason(monkeypatch):
                                  max_attempts=3)
         assert fetch_one("s3://b/slow.bin", 5, settings)[2:] == (b"x" * 5, None, None)
         assert server.requests["slow.bin"] == 3  # two 503 SlowDown answers, retried
+        assert len([w for w in waits if w > 0]) >= 2, waits  # after a backoff each
         denied = fetch_one("s3://b/secret.bin", 5, settings)
         assert denied[3:] == ("unreadable", "403 AccessDenied: Access Denied") and server.requests["secret.bin"] == 1
         never = fetch_one("s3://b/never.bin", 1, settings)  # still throttled after 3 retries: a reason, no failure
