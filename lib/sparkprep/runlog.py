@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 from dataclasses import fields
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from sparkprep import __version__
 from sparkprep.uris import redact_uri
@@ -31,18 +31,23 @@ def config_dict(cfg: Any) -> Dict[str, Any]:
 
 
 class StageClock:
-    """Prints one line per stage as it starts and records each stage's duration."""
+    """Prints one line per stage as it starts and records each stage's duration, and with a job
+    counter (sparkprep.spark.session.job_counter), the Spark jobs each stage started."""
 
-    def __init__(self, job: str, out=None):
+    def __init__(self, job: str, out=None, jobs: Optional[Callable[[], int]] = None):
         self.job, self._out = job, out  # None: whatever sys.stderr is when a line is printed
         self.started = time.perf_counter()
         self.durations: Dict[str, float] = {}
+        self.jobs_by_stage: Dict[str, int] = {}
         self._current: Optional[str] = None
         self._since = self.started
+        self._jobs = jobs
+        self._jobs_at_start = self._jobs_since = jobs() if jobs else 0
 
     def stage(self, name: str, detail: str = "") -> None:
         self._close()
         self._current, self._since = name, time.perf_counter()
+        self._jobs_since = self._jobs() if self._jobs else 0
         elapsed = self._since - self.started
         print(f"[{self.job} {elapsed:7.1f}s] {name}{': ' + detail if detail else ''}", file=self.out, flush=True)
 
@@ -60,11 +65,25 @@ class StageClock:
             # a stage name met again (each table's "counting the written table") adds up
             spent = time.perf_counter() - self._since + self.durations.get(self._current, 0.0)
             self.durations[self._current] = round(spent, 3)
+            if self._jobs:
+                started = self._jobs() - self._jobs_since
+                self.jobs_by_stage[self._current] = self.jobs_by_stage.get(self._current, 0) + started
             self._current = None
 
     def total(self) -> float:
         self._close()
         return round(time.perf_counter() - self.started, 3)
+
+    def spark_jobs(self) -> Optional[Dict[str, Any]]:
+        """The Spark jobs this run started so far, in all and per stage (None without a counter).
+
+        Jobs started by other threads of the application (another run in a shared session) count too.
+        """
+        if not self._jobs:
+            return None
+        self._close()
+        return {"total": self._jobs() - self._jobs_at_start,
+                "by_stage": {name: n for name, n in self.jobs_by_stage.items() if n}}
 
 
 def versions(spark_version: str) -> Dict[str, str]:
@@ -146,8 +165,14 @@ def summary_table(report: dict) -> str:
     out_rate = speed.get("output_rows_per_s")
     if out_rate is not None and round(out_rate) != round(speed["rows_per_s"]):  # augmented copies
         rate = f"{speed['rows_per_s']:.0f} input {speed['unit']}/s, {out_rate:.0f} output rows/s"
-    lines.append(f"time: {report['seconds']:.1f}s, {rate}")
+    lines.append(f"time: {report['seconds']:.1f}s, {rate}{jobs_words(report)}")
     return "\n".join(lines)
+
+
+def jobs_words(report: dict) -> str:
+    """', N Spark jobs' for a time line, when the run counted them."""
+    jobs = report.get("spark_jobs")
+    return f", {jobs['total']} Spark jobs" if jobs else ""
 
 
 def input_line(rec: dict) -> str:
@@ -225,7 +250,7 @@ def export_summary(report: dict) -> str:
     lines.append(f"manifest: {out['manifest']}")
     speed = report["throughput"]
     lines.append(f"time: {report['seconds']:.1f}s, {speed['samples_per_s'] or 0:.0f} samples/s, "
-                 f"{speed['mb_per_s'] or 0:.1f} MB/s")
+                 f"{speed['mb_per_s'] or 0:.1f} MB/s{jobs_words(report)}")
     return "\n".join(lines)
 
 
@@ -246,7 +271,7 @@ def pipeline_summary(report: dict) -> str:
     lines.append(f"passes: {report['passes']}")
     root = report["output"]["uri"]
     lines.append("published: " + ", ".join(f"{root}/{name}" for name in report["published"]))
-    lines.append(f"report: {root}/_run_report.json (every stage), {root}/report.html; time: {report['seconds']:.1f}s")
+    lines.append(f"report: {root}/_run_report.json (every stage), {root}/report.html; time: {report['seconds']:.1f}s{jobs_words(report)}")
     return "\n".join(lines)
 
 

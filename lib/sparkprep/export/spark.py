@@ -46,6 +46,7 @@ from sparkprep.spark.tables import read_input_table
 from sparkprep.split.assign import check_split_name
 from sparkprep.statuses import NO_MEMBERS, OK
 from sparkprep.uris import redact_uri
+from sparkprep.spark.session import run_clock
 
 # A member name whose last extension is an image format's: the member exported as the sample's image.
 IMAGE_MEMBER = r"(^|\.)(" + "|".join(sorted(IMAGE_EXTENSIONS)) + r")$"
@@ -56,7 +57,7 @@ PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 
 def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageClock] = None) -> dict:
-    clock = clock or StageClock("export")
+    clock = clock or run_clock(spark, "export")
     dest = open_destination(cfg.output, cfg.s3_endpoint)
     _check_ours(dest, cfg.output)  # read-only: a foreign output is refused before anything is read or written
     clock.stage("reading", cfg.input)
@@ -133,6 +134,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
         "shards": len(manifest["shards"]), "samples": expected, "seconds": seconds,
         "written": fmt.files_written(len(published) if fmt.sharded else len(names), len(manifest["shards"])),
         "durations": dict(clock.durations),
+        "spark_jobs": clock.spark_jobs(),
         "throughput": {"samples_per_s": round(expected / seconds, 1) if seconds else None,
                        "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
         "versions": versions(spark.version),

@@ -35,6 +35,7 @@ from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import claimed_output, publish_directory, read_input_table
 from sparkprep.statuses import MISSING_LABEL, OK, UNSEEN_LABEL
 from sparkprep.uris import redact_uri
+from sparkprep.spark.session import run_clock
 
 MODEL_DIR = "_model"
 QUARANTINE_DIR = "quarantine"
@@ -55,7 +56,7 @@ class Roles:
 
 
 def run_features(spark: SparkSession, cfg: FeaturesConfig, clock: Optional[StageClock] = None) -> dict:
-    clock = clock or StageClock("features")
+    clock = clock or run_clock(spark, "features")
     with claimed_output(spark, cfg.output, "parquet", "features", kind=ownership.FEATURES) as claim:
         clock.stage("reading", cfg.input)
         table, input_info, split_config = _source(spark, cfg)
@@ -309,7 +310,7 @@ def _write_outputs(spark: SparkSession, cfg: FeaturesConfig, clock: StageClock, 
                      "fitted": fitted_statistics(model, roles, maps), "label_map": label_map,
                      "unknown_categories": unknown, "ignored_columns": list(roles.ignored),
                      "text_outside_fit_split": roles.text_outside_fit or {}},
-        "seconds": seconds, "durations": dict(clock.durations),
+        "seconds": seconds, "durations": dict(clock.durations), "spark_jobs": clock.spark_jobs(),
         "throughput": {"rows_per_s": round(total / seconds, 1) if seconds else 0.0, "unit": "rows"},
         "versions": versions(spark.version),
     }

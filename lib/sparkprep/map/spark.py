@@ -23,12 +23,13 @@ from sparkprep.spark.faults import failure_hook
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
+from sparkprep.spark.session import run_clock
 
 
 def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = None) -> dict:
     """Every sample of a split table through the user's function, written as a table by split,
     or with --to, as an export (ImageFolder, WebDataset, TFRecord) made by the export job's writers."""
-    clock = clock or StageClock("map")
+    clock = clock or run_clock(spark, "map")
     if cfg.to:
         return _map_and_export(spark, cfg, clock)
     with claimed_output(spark, cfg.output, cfg.format, "map") as claim:

@@ -43,6 +43,7 @@ from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options, staging_uri
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 from sparkprep.uris import is_local, local_path
+from sparkprep.spark.session import run_clock
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
 TASK_BYTES = 128 << 20
@@ -52,7 +53,7 @@ def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[Stage
     """Every stage from one config; <output>/_run_report.json says what each stage did and what was published."""
     if cfg.plan:
         return run_plan(spark, cfg, PIPELINE)
-    clock = clock or StageClock(PIPELINE)
+    clock = clock or run_clock(spark, PIPELINE)
     fs = HadoopFS(spark)
     root = fs.qualify(cfg.output).rstrip("/")
     claim_directory(fs, root, PIPELINE)
@@ -70,6 +71,7 @@ def run_pipeline(spark: SparkSession, cfg: PipelineConfig, clock: Optional[Stage
         raise
     finally:
         report["seconds"], report["durations"] = clock.total(), dict(clock.durations)
+        report["spark_jobs"] = clock.spark_jobs()
         report["versions"] = versions(spark.version)
         fs.write_text(f"{root}/{ownership.REPORT_NAME}", json.dumps(report, indent=2))
     return check_leakage(report, cfg.fail_on_leakage, report["stages"].get("splits"))

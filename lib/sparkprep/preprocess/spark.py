@@ -23,6 +23,7 @@ from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
 from sparkprep.statuses import INVALID, OK
+from sparkprep.spark.session import run_clock
 
 
 def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig, grouped: Optional[bool] = None) -> DataFrame:
@@ -63,7 +64,7 @@ def with_recipe_metadata(processed: DataFrame, split_key: StructField, spec: Tra
 
 def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[StageClock] = None) -> dict:
     """Raw files, a catalog or a split table -> processed table (training-ready pixels) by split."""
-    clock = clock or StageClock("preprocess")
+    clock = clock or run_clock(spark, "preprocess")
     with claimed_output(spark, cfg.output, cfg.format, "preprocess") as claim:
         cfg = resolved_input_kind(spark, cfg)
         clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")

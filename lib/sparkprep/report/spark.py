@@ -18,6 +18,7 @@ from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.table_stats import table_stats
 from sparkprep.spark.tables import claim_directory, read_input_table, write_atomic
 from sparkprep.spark.visuals import report_page, with_phash
+from sparkprep.spark.session import run_clock
 
 if TYPE_CHECKING:
     from sparkprep.report.flags import ReportConfig
@@ -28,7 +29,7 @@ REPORT = "report"  # the kind in a report directory's _sparkprep.json
 
 def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageClock] = None) -> dict:
     """Any sparkprep table -> <output>/report.html and <output>/_run_report.json (the table is only read)."""
-    clock = clock or StageClock(REPORT)
+    clock = clock or run_clock(spark, REPORT)
     fs = HadoopFS(spark)
     out = fs.qualify(cfg.output).rstrip("/")
     clock.stage("reading", cfg.input)
@@ -54,7 +55,7 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
               "output": {"uri": out, "format": "html", "page": f"{out}/{ownership.PAGE}"},
               "split": source.get("split"), **stats,
               "transform": source.get("transform"),
-              "seconds": seconds, "durations": dict(clock.durations),
+              "seconds": seconds, "durations": dict(clock.durations), "spark_jobs": clock.spark_jobs(),
               "throughput": {"rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None, "unit": "rows"},
               "versions": versions(spark.version)}
     clock.stage(ownership.PAGE, "thumbnails and histograms")

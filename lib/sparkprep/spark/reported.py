@@ -73,6 +73,7 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
             "reconciliation": rec.as_dict(inputs) if rec else None,
             "seconds": seconds,
             "durations": dict(clock.durations),
+            "spark_jobs": clock.spark_jobs(),
             "throughput": {"rows_per_s": round(inputs / seconds, 1) if seconds else None,
                            "unit": "files" if rec else "rows",
                            "output_rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
+from sparkprep.runlog import StageClock
+
 # Settings the jobs rely on for correctness or usability; a value the user set wins.
 REQUIRED_CONF = {
     # delta-rs refuses Spark's default INT96 timestamps
@@ -45,3 +47,15 @@ def delta_jars_active(spark: SparkSession) -> bool:
     except Exception:  # noqa: BLE001 - py4j raises its own error type for ClassNotFound
         return False
     return True
+
+
+def job_counter(spark: SparkSession):
+    """A callable: how many Spark jobs this application has started (the DAG scheduler's job ids, read
+    synchronously, unlike the status store, which the listener bus fills later)."""
+    scheduler = spark.sparkContext._jsc.sc().dagScheduler()
+    return lambda: int(scheduler.numTotalJobs())
+
+
+def run_clock(spark: SparkSession, job: str) -> StageClock:
+    """The stage clock of one run, counting the Spark jobs each stage starts."""
+    return StageClock(job, jobs=job_counter(spark))

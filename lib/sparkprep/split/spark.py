@@ -33,6 +33,7 @@ from sparkprep.ingest.flags import kind_of_directory
 from sparkprep.split.flags import SplitConfig
 from sparkprep.split.keys import KeySpec
 from sparkprep.statuses import MISSING_KEY, NO_GROUP, OK, UNREADABLE
+from sparkprep.spark.session import run_clock
 
 
 def hash_hex(seed: str, key: Column) -> Column:
@@ -190,7 +191,7 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
     """Raw files, a catalog table or tabular rows -> a split table partitioned by split."""
     if cfg.plan:
         return run_plan(spark, resolved_input_kind(spark, cfg), "split")
-    clock = clock or StageClock("split")
+    clock = clock or run_clock(spark, "split")
     with claimed_output(spark, cfg.output, cfg.format, "split") as claim:
         cfg = resolved_input_kind(spark, cfg)
         clock.stage("planning", f"{cfg.input} ({cfg.input_kind})")

@@ -23,6 +23,7 @@ from sparkprep.schema import CATALOG_SCHEMA
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options
+from sparkprep.spark.session import run_clock
 
 
 def catalog_frame(spark: SparkSession, cfg: IngestConfig, claim_state: str = "new") -> Tuple[DataFrame, Reconciliation]:
@@ -54,7 +55,7 @@ def run_ingest(spark: SparkSession, cfg: IngestConfig, clock: Optional[StageCloc
     """Catalogue raw files into a table with one row per file (unpartitioned)."""
     if cfg.plan:
         return run_plan(spark, cfg, "ingest")
-    clock = clock or StageClock("ingest")
+    clock = clock or run_clock(spark, "ingest")
     with claimed_output(spark, cfg.output, cfg.format, "ingest") as claim:
         clock.stage("listing and planning", cfg.input)
         catalog, rec = catalog_frame(spark, cfg, claim.state)
