@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -54,7 +55,9 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                formats: "tuple[str, ...]" = ALLOWED_FORMATS) -> Image.Image:
     """Image.open of the bytes, refused past max_pixels (width x height, checked for this call only)."""
     allow_pixels(max_pixels)
-    image = Image.open(io.BytesIO(data), formats=formats)
+    with warnings.catch_warnings():  # Pillow's warning between its two limits: this call's own check decides
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data), formats=formats)
     pixels = image.width * image.height
     if pixels > max_pixels:
         image.close()
