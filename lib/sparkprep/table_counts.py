@@ -8,6 +8,7 @@ tests/spark/test_table_counts.py compares the two.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
@@ -16,6 +17,10 @@ from sparkprep.statuses import OK
 
 EXAMPLES = 5
 COMMON_MEMBERS = 50
+# report.html's size histograms: fixed power-of-two bins per size column (a null size is not counted)
+SIZE_BINS = {"width (px)": ("width", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
+             "height (px)": ("height", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
+             "file size (KB)": ("size", (1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20))}
 
 
 def nulls_first(value):
@@ -142,3 +147,61 @@ def _duplicates(columns: Dict[str, list], rows, where: list, split: list, label:
         "examples": [example(h) for h in some],
         "conflicting_examples": [example(h) for h in conflicting],
     }
+
+
+def _ok_originals(columns: Dict[str, list]) -> List[int]:
+    aug = columns.get("aug_index")
+    return [i for i, st in enumerate(columns["status"]) if st == OK and (aug is None or aug[i] == 0)]
+
+
+def bin_names(column: str, edges: Sequence[int]) -> List[str]:
+    scale = 1024 if column == "size" else 1
+    return [f"<{edges[0] // scale}"] + [f"<{e // scale}" for e in edges[1:]] + [f">={edges[-1] // scale}"]
+
+
+def size_bin(value: Optional[int], edges: Sequence[int]) -> Optional[int]:
+    if value is None:
+        return None
+    return next((i for i, edge in enumerate(edges) if value < edge), len(edges))
+
+
+def size_histograms(columns: Dict[str, list]) -> dict:
+    """sparkprep.spark.visuals' size histograms of the ok originals, on the driver."""
+    rows = _ok_originals(columns)
+    out = {}
+    for title, (column, edges) in SIZE_BINS.items():
+        if column in columns:
+            counts = [0] * (len(edges) + 1)
+            for i in rows:
+                b = size_bin(columns[column][i], edges)
+                if b is not None:
+                    counts[b] += 1
+            out[title] = [[name, n] for name, n in zip(bin_names(column, edges), counts)]
+    return out
+
+
+def cell_order(key: Optional[str], where: Optional[str], has_key: bool) -> str:
+    """sha2(concat_ws('\\n', key, where), 256): which rows of a split x label cell a page shows (nulls skipped,
+    as concat_ws skips them; a table without keys orders by '' and where)."""
+    parts = [key if has_key else "", where]
+    return hashlib.sha256("\n".join(p for p in parts if p is not None).encode("utf-8")).hexdigest()
+
+
+def choose_cells(columns: Dict[str, list], labels: Sequence[str], per_cell: int) -> List[dict]:
+    """The ok originals a page shows: per split x label (of `labels`), the `per_cell` first by cell_order."""
+    has_key = "key" in columns
+    n = len(columns["status"])
+    path, key = columns.get("path") or [None] * n, columns.get("key") or [None] * n
+    split = columns.get("split") or ["all"] * n
+    wanted = set(labels)
+    cells: Dict[tuple, list] = defaultdict(list)
+    for i in _ok_originals(columns):
+        label = columns["label"][i] if columns["label"][i] is not None else "(none)"
+        if label in wanted:
+            where = path[i] if path[i] is not None or not has_key else key[i]
+            cells[(split[i], label)].append((cell_order(key[i], where, has_key), where))
+    out = []
+    for (s, label), members in cells.items():
+        for rank, (_, where) in enumerate(sorted(members, key=lambda m: m[0])[:per_cell], 1):
+            out.append({"where": where, "split": s, "label": label, "_rank": rank})
+    return out

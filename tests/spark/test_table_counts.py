@@ -11,7 +11,8 @@ from helpers import split
 from sparkprep.spark.table_stats import table_stats
 
 SCHEMA = ("key string, split string, label string, status string, aug_index int, path string, error string, "
-          "sha256 string, format string, sample string, rel_path string, member string")
+          "sha256 string, format string, sample string, rel_path string, member string, width int, height int, "
+          "size long")
 
 
 def random_table(spark, seed, n=400):
@@ -37,6 +38,9 @@ def random_table(spark, seed, n=400):
             sample,
             sample if rng.random() < 0.3 else f"{sample}.{member}",
             member,
+            rng.choice([None, 20, 32, 100, 5000]) if member == "jpg" else None,  # side-cars have no size
+            rng.choice([None, 31, 64, 4096]) if member == "jpg" else None,
+            rng.randrange(1 << 25),
         ))
     return spark.createDataFrame(rows, SCHEMA)
 
@@ -47,7 +51,7 @@ def test_counts_on_the_driver_equal_the_counts_in_spark_on_random_tables(spark, 
     # every column; without the sample columns; without key (where a row came from is then its path alone)
     for narrowed in (table, table.select("key", "split", "label", "status", "path", "error", "sha256"),
                      table.where("path IS NOT NULL").select("label", "status", "path", "error", "sha256", "aug_index")):
-        on_driver, in_spark = table_stats(narrowed), table_stats(narrowed, local_rows=0)
+        on_driver, in_spark = table_stats(narrowed), table_stats(narrowed, None)
         assert on_driver == in_spark, narrowed.columns
     assert in_spark["duplicates"]["conflicting_label_groups"] > 0 and in_spark["quarantine"]
     assert table_stats(table)["samples"]["incomplete"] and table_stats(table)["leakage"]["keys_in_several_splits"]
@@ -58,6 +62,34 @@ def test_counts_on_the_driver_equal_the_counts_in_spark_on_the_sample_split(spar
 
     split(spark, "--input", sample_tree, "--output", tmp_path / "s", "--phash", "off")
     table = read_table(spark, str(tmp_path / "s"))
-    on_driver, in_spark = table_stats(table), table_stats(table, local_rows=0)
+    on_driver, in_spark = table_stats(table), table_stats(table, None)
     assert on_driver == in_spark
     assert in_spark["duplicates"]["groups"] > 0 and len(in_spark["quarantine"]) >= 4
+
+
+def test_the_page_on_the_driver_equals_the_page_in_spark(spark, sample_tree, tmp_path):
+    """report.html's choices (thumbnail cells) and size histograms from the collected columns equal Spark's,
+    on a split table, a processed table with augmented copies and a random table with side-car members."""
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.preprocess.spark import run_preprocess
+    from sparkprep.spark.table_stats import small_columns
+    from sparkprep.spark.tables import read_table
+    from sparkprep.spark.visuals import _size_histograms, report_visuals
+
+    split(spark, "--input", sample_tree, "--output", tmp_path / "s", "--phash", "off")
+    run_preprocess(spark, preprocess_config(["--input", str(tmp_path / "s"), "--output", str(tmp_path / "p"),
+                                             "--size", "16", "--augment", "hflip", "--copies", "1"]))
+    for name in ("s", "p"):
+        table = read_table(spark, str(tmp_path / name))
+        report = table_stats(table)
+        on_driver, in_spark = report_visuals(table, report, small_columns(table)), report_visuals(table, report)
+        assert on_driver == in_spark and len(in_spark["thumbs"]) >= 20
+        assert sum(n for _, n in in_spark["histograms"]["width (px)"]) == report["status_counts"]["ok"] - (
+            report.get("augmented_copies") or 0)
+    table = random_table(spark, 3)
+    ok = table.where("status = 'ok' AND aug_index = 0")
+    from sparkprep.table_counts import size_histograms
+
+    assert size_histograms(small_columns(table)) == _size_histograms(ok, table)
+    widths = dict(size_histograms(small_columns(table))["width (px)"])
+    assert sum(widths.values()) == ok.where("width IS NOT NULL").count() < ok.count()  # nulls are not binned

@@ -15,7 +15,7 @@ from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.schema import require_columns
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.table_stats import table_stats
+from sparkprep.spark.table_stats import small_columns, table_stats
 from sparkprep.spark.tables import claim_directory, read_input_table, write_atomic
 from sparkprep.spark.visuals import report_page, with_phash
 from sparkprep.spark.session import run_clock
@@ -38,7 +38,8 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
     claim_directory(fs, out, REPORT)
     source = ownership.json_object(fs.read_text(f"{fs.qualify(cfg.input).rstrip('/')}/{ownership.REPORT_NAME}")) or {}
     clock.stage("counting")
-    stats = table_stats(table)
+    small = small_columns(table)
+    stats = table_stats(table, small)
     if "phash" in table.columns and not table.where(F.col("phash").isNotNull()).limit(1).collect():
         table = table.drop("phash")  # written with --phash off: hash the bytes now
     hashed = with_phash(table)
@@ -59,7 +60,7 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
               "throughput": {"rows_per_s": round(stats["rows"] / seconds, 1) if seconds else None, "unit": "rows"},
               "versions": versions(spark.version)}
     clock.stage(ownership.PAGE, "thumbnails and histograms")
-    write_atomic(fs, f"{out}/{ownership.PAGE}", report_page(table, report))
+    write_atomic(fs, f"{out}/{ownership.PAGE}", report_page(table, report, small))
     write_atomic(fs, f"{out}/{ownership.REPORT_NAME}", json.dumps(report, indent=2))
     clock.total()
     return check_leakage(report, cfg.fail_on_leakage)

@@ -13,7 +13,7 @@ from sparkprep.errors import QuarantineError
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import LISTING_STATE, TABLE_PAGE
-from sparkprep.spark.table_stats import table_stats
+from sparkprep.spark.table_stats import small_columns, table_stats
 from sparkprep.spark.tables import Claim, write_table
 from sparkprep.spark.visuals import report_page
 from sparkprep.statuses import FILTERED
@@ -55,7 +55,8 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
         # Both are many small Spark jobs: run side by side, they overlap their scheduling and shuffles.
         with ThreadPoolExecutor(max_workers=2) as pool:
             near = pool.submit(audit, written) if audited else None
-            stats = table_stats(written)
+            small = small_columns(written)  # a small table's counts and page choices come from one job
+            stats = table_stats(written, small)
             if extra:
                 stats.update(extra(written))
             if near is not None:
@@ -85,7 +86,7 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
             report["incremental"] = rec.incremental.as_dict()
         check_quarantine_fraction(report, cfg.max_quarantine_fraction)
         clock.stage(TABLE_PAGE, "thumbnails and histograms")
-        pages[TABLE_PAGE] = report_page(written, report)
+        pages[TABLE_PAGE] = report_page(written, report, small)
         clock.stage("publishing")
         return report
 

@@ -8,7 +8,7 @@ from its small columns, collected in one Spark job.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -21,20 +21,27 @@ from sparkprep.table_counts import COMMON_MEMBERS, EXAMPLES, nulls_first, table_
 # few MB at most, and one Spark job replaces a dozen.
 LOCAL_ROWS = 20_000
 COUNTED_COLUMNS = ("split", "label", "status", "aug_index", "path", "key", "error", "sha256", "format", "sample",
-                   "rel_path", "member")
+                   "rel_path", "member", "width", "height", "size")  # (the sizes for report.html's histograms)
+COLLECT = "collect"
 
 
-def collected_columns(table: DataFrame, limit: int) -> Optional[Dict[str, list]]:
-    """The table's COUNTED_COLUMNS on the driver (one Spark job), or None when it has more than `limit` rows."""
+def small_columns(table: DataFrame, limit: int = LOCAL_ROWS) -> Optional[Dict[str, list]]:
+    """The table's COUNTED_COLUMNS on the driver (one Spark job) when it has at most `limit` rows, else
+    None: what table_stats and report.html's choices then read instead of running Spark jobs."""
     if limit <= 0:
         return None
     got = table.select(*[c for c in COUNTED_COLUMNS if c in table.columns]).limit(limit + 1).toArrow().to_pydict()
     return got if len(got["status"]) <= limit else None
 
 
-def table_stats(table: DataFrame, local_rows: int = LOCAL_ROWS) -> dict:
-    """counts, quarantine, duplicates (same sha256 among ok rows) and, with a split, leakage."""
-    small = collected_columns(table, local_rows)
+def table_stats(table: DataFrame, small: Any = COLLECT) -> dict:
+    """counts, quarantine, duplicates (same sha256 among ok rows) and, with a split, leakage.
+
+    small: the table's small columns (small_columns), None to count in Spark, or COLLECT to collect
+    them here when the table has at most LOCAL_ROWS rows.
+    """
+    if small == COLLECT:
+        small = small_columns(table)
     if small is not None:
         return table_counts(small)
     has_split = "split" in table.columns

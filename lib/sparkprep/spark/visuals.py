@@ -4,7 +4,7 @@ histograms, chosen and binned in Spark; thumbnails and hashes made on the worker
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Dict, Optional
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
@@ -14,6 +14,7 @@ from pyspark.sql.types import BinaryType, LongType
 from sparkprep import page as html
 from sparkprep.images.rows import data_uri
 from sparkprep.statuses import OK
+from sparkprep.table_counts import SIZE_BINS, bin_names, choose_cells, size_histograms
 
 THUMBS_PER_CELL = 4   # ok originals shown per split x label
 
@@ -24,34 +25,27 @@ MAX_LABELS = 24       # the most frequent labels get thumbnails
 # At most (splits x MAX_LABELS x THUMBS_PER_CELL) + the quarantine examples (EXAMPLES per reason) + both
 # sides of the near pairs listed (2 x NEAR_EXAMPLES) thumbnails of <= 96 px (~3 KB each) travel to
 # the driver: about 1 MB for three splits, whatever the table's size.
-SIZE_BINS = {"width (px)": ("width", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
-             "height (px)": ("height", (32, 64, 128, 256, 512, 1024, 2048, 4096)),
-             "file size (KB)": ("size", (1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20))}
 
 
-def report_visuals(table: DataFrame, report: dict) -> dict:
+def report_visuals(table: DataFrame, report: dict, small: Optional[Dict[str, list]] = None) -> dict:
     """What report.html shows beyond the run report: thumbnails (bounded count) and size histograms.
 
-    Rows are chosen and binned in Spark; thumbnails are made on the workers, in one pass, from
-    the row's bytes (content, a processed image, or the file at its path).
+    Rows are chosen and binned in Spark, or from `small` (the table's small columns, collected by
+    sparkprep.spark.table_stats.collected_columns) on the driver; thumbnails are made on the workers,
+    in one pass, from the row's bytes (content, a processed image, or the file at its path).
     """
     where = F.coalesce(F.col("path"), F.col("key")) if "key" in table.columns else F.col("path")
     originals = table.where(F.col("aug_index") == 0) if "aug_index" in table.columns else table
-    split = F.col("split") if "split" in table.columns else F.lit("all")
-    label = F.coalesce(F.col("label"), F.lit("(none)"))
     totals: dict = {}
     for per in (report.get("counts") or {}).values():
         for name, n in per.items():
             totals[name] = totals.get(name, 0) + n
     labels = [name for name, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LABELS]]
     ok = originals.where(F.col("status") == OK)
-    order = F.sha2(F.concat_ws("\n", F.col("key") if "key" in table.columns else F.lit(""), where), 256)
-    # 1. choose on narrow columns (no image bytes travel through the window's shuffle)
-    narrow = ok.where(label.isin(labels)).select(where.alias("where"), split.alias("split"), label.alias("label"),
-                                                  order.alias("_order"))
-    cells = {r["where"]: r for r in narrow.withColumn(
-        "_rank", F.row_number().over(Window.partitionBy("split", "label").orderBy("_order")))
-        .where(F.col("_rank") <= THUMBS_PER_CELL).select("where", "split", "label", "_rank").collect()}
+    if small is not None:
+        cells = {c["where"]: c for c in choose_cells(small, labels, THUMBS_PER_CELL)}
+    else:
+        cells = _chosen_cells(table, ok, where, labels)
     # the rows listed in the report: quarantine examples and both sides of the near pairs shown
     listed = {e["path"] for info in (report.get("quarantine") or {}).values() for e in info["examples"]
               if e.get("path")} | {p[side]["path"] for p in (report.get("near_duplicates") or {}).get("examples", [])
@@ -59,7 +53,7 @@ def report_visuals(table: DataFrame, report: dict) -> dict:
     # 2. thumbnails of those few rows only
     wanted = sorted(set(cells) | listed)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the histograms' job runs beside the thumbnails'
-        histograms = pool.submit(_size_histograms, ok, table)
+        histograms = pool.submit(_size_histograms, ok, table) if small is None else None
         made = _thumbnails_of(originals, where, wanted) if wanted else {}
     chosen = sorted(cells.values(), key=lambda r: (r["split"], r["label"], r["_rank"]))
     thumbs = [{"split": r["split"], "label": r["label"], "path": r["where"], "uri": data_uri(made.get(r["where"]))}
@@ -67,8 +61,22 @@ def report_visuals(table: DataFrame, report: dict) -> dict:
     images = {w: data_uri(made.get(w)) for w in listed}
     quarantined = [{"path": e["path"], "status": status, "error": e["error"], "uri": images.get(e["path"])}
                    for status, info in (report.get("quarantine") or {}).items() for e in info["examples"]]
-    return {"thumbs": thumbs, "quarantine": quarantined, "images": images, "histograms": histograms.result(),
+    return {"thumbs": thumbs, "quarantine": quarantined, "images": images,
+            "histograms": histograms.result() if histograms else size_histograms(small),
             "caps": {"per_cell": THUMBS_PER_CELL, "labels": MAX_LABELS}}
+
+
+def _chosen_cells(table: DataFrame, ok: DataFrame, where: Column, labels: list) -> dict:
+    """{where: row} of the rows each split x label cell shows (sparkprep.table_counts.choose_cells), in Spark."""
+    split = F.col("split") if "split" in table.columns else F.lit("all")
+    label = F.coalesce(F.col("label"), F.lit("(none)"))
+    order = F.sha2(F.concat_ws("\n", F.col("key") if "key" in table.columns else F.lit(""), where), 256)
+    # chosen on narrow columns (no image bytes travel through the window's shuffle)
+    narrow = ok.where(label.isin(labels)).select(where.alias("where"), split.alias("split"), label.alias("label"),
+                                                  order.alias("_order"))
+    return {r["where"]: r.asDict() for r in narrow.withColumn(
+        "_rank", F.row_number().over(Window.partitionBy("split", "label").orderBy("_order")))
+        .where(F.col("_rank") <= THUMBS_PER_CELL).select("where", "split", "label", "_rank").collect()}
 
 
 def _thumbnails_of(rows: DataFrame, where: Column, wanted: list) -> dict:
@@ -179,28 +187,26 @@ def _phash_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd.Ser
 
 
 def _size_histograms(ok: DataFrame, table: DataFrame) -> dict:
-    """(bin label, count) per size column present, from one aggregate over fixed power-of-two bins."""
+    """(bin label, count) per size column present, from one aggregate over fixed power-of-two bins
+    (sparkprep.table_counts.size_histograms on the driver)."""
     present = {title: spec for title, spec in SIZE_BINS.items() if spec[0] in table.columns}
     if not present:
         return {}
-    def bin_of(column: str, edges) -> Column:
+
+    def bin_of(column: str, edges) -> Column:  # null for a null size: not counted
         expr = F.when(F.col(column) < edges[0], F.lit(0))
         for i, edge in enumerate(edges[1:], 1):
             expr = expr.when(F.col(column) < edge, F.lit(i))
-        return expr.otherwise(F.lit(len(edges)))
+        return expr.when(F.col(column) >= edges[-1], F.lit(len(edges)))
     aggs = []
     for n, (title, (column, edges)) in enumerate(present.items()):
         for i in range(len(edges) + 1):
             aggs.append(F.sum((bin_of(column, edges) == i).cast("long")).alias(f"h{n}_{i}"))
     row = ok.agg(*aggs).first()
-    out = {}
-    for n, (title, (column, edges)) in enumerate(present.items()):
-        scale = 1024 if column == "size" else 1
-        names = [f"<{edges[0] // scale}"] + [f"<{e // scale}" for e in edges[1:]] + [f">={edges[-1] // scale}"]
-        out[title] = [[names[i], int(row[f"h{n}_{i}"] or 0)] for i in range(len(edges) + 1)]
-    return out
+    return {title: [[name, int(row[f"h{n}_{i}"] or 0)] for i, name in enumerate(bin_names(column, edges))]
+            for n, (title, (column, edges)) in enumerate(present.items())}
 
 
-def report_page(table: DataFrame, report: dict) -> str:
-    """report.html for a written table and its run report."""
-    return html.render(report, report_visuals(table, report))
+def report_page(table: DataFrame, report: dict, small: Optional[Dict[str, list]] = None) -> str:
+    """report.html for a written table and its run report (small: its collected small columns)."""
+    return html.render(report, report_visuals(table, report, small))
