@@ -61,6 +61,24 @@ def make_sample():
 
 
 @pytest.fixture(scope="session")
+def processed_sample(spark, sample_tree, tmp_path_factory):
+    """The sample tree (EXIF, 16-bit, CMYK, palette, animation, bad files) preprocessed once per session
+    at 32 px with 2 augmented copies of train and val rows: (table, run report). The online identity
+    and export tests read it."""
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.preprocess.spark import run_preprocess
+
+    out = tmp_path_factory.mktemp("processed-sample") / "processed"
+    report = run_preprocess(spark, preprocess_config([
+        "--input", str(sample_tree), "--output", str(out), "--size", "32", "--augment", SAMPLE_AUGMENT,
+        "--copies", "2", "--augment-splits", "train,val", "--seed", "5"]))
+    return out, report
+
+
+SAMPLE_AUGMENT = "hflip,crop:0.5,rotate:10,color:0.2,noise:3"
+
+
+@pytest.fixture(scope="session")
 def make_planted():
     """scripts/make_planted.py: real photos and their planted near-copies."""
     return load_script("make_planted")

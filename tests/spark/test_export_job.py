@@ -24,8 +24,6 @@ from sparkprep.errors import UsageError
 from sparkprep.export import shards
 from sparkprep.export.flags import export_config
 from sparkprep.export.spark import run_export
-from sparkprep.preprocess.flags import preprocess_config
-from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
@@ -45,11 +43,9 @@ def sha256_file(path):
 
 
 @pytest.fixture(scope="module")
-def processed(spark, sample_tree, tmp_path_factory):
-    """The sample tree preprocessed to 32 px JPEGs with one flipped copy per train sample."""
-    out = tmp_path_factory.mktemp("export") / "processed"
-    run_preprocess(spark, preprocess_config(["--input", str(sample_tree), "--output", str(out), "--size", "32",
-                                             "--augment", "hflip", "--copies", "1", "--seed", "5"]))
+def processed(processed_sample):
+    """The sample tree at 32 px JPEGs with two augmented copies per train and val sample (conftest)."""
+    out, _ = processed_sample
     rows = pq.read_table(str(out), columns=["key", "split", "label", "status", "aug_index", "sha256"]).to_pylist()
     return out, rows
 

@@ -5,24 +5,20 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import SAMPLE_AUGMENT
+
 from sparkprep.online import BadImage, RecipeError, load_transform
-from sparkprep.preprocess.flags import preprocess_config
-from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.uris import read_bytes
 
 # Crops (so copies come from a larger JPEG decode than the originals), flips, rotation, colour, noise.
-AUGMENT = "hflip,crop:0.5,rotate:10,color:0.2,noise:3"
+AUGMENT = SAMPLE_AUGMENT  # the recipe of conftest.processed_sample
 
 
 @pytest.fixture(scope="module")
-def processed(spark, sample_tree, tmp_path_factory):
-    """The sample tree (EXIF, 16-bit, CMYK, palette, animation, bad files) at 32 px with 2 copies of
-    train and val rows; JPEG sources are decoded at reduced DCT scale."""
-    out = tmp_path_factory.mktemp("online") / "processed"
-    report = run_preprocess(spark, preprocess_config([
-        "--input", str(sample_tree), "--output", str(out), "--size", "32", "--augment", AUGMENT, "--copies", "2",
-        "--augment-splits", "train,val", "--seed", "5"]))
-    return out, report
+def processed(processed_sample):
+    """The sample tree at 32 px with 2 copies of train and val rows (conftest's processed_sample); JPEG
+    sources are decoded at reduced DCT scale."""
+    return processed_sample
 
 
 def test_every_row_of_the_table_is_what_the_online_transform_gives(processed):

@@ -215,7 +215,7 @@ def test_failed_rerun_leaves_the_old_output_intact(spark, sample_tree, tmp_path,
 
     import sparkprep.spark.reported as reported
 
-    def explode(_table):
+    def explode(*_):
         raise RuntimeError("injected failure after the data was written")
 
     monkeypatch.setattr(reported, "table_stats", explode)
