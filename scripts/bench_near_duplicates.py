@@ -181,6 +181,96 @@ def calibration_quality(sizes):
         print(f"    {found.reason}")
 
 
+def pairs_list(hashes, threshold, chunk=1024):
+    """Every pair (i < j) within `threshold` bits, by brute force."""
+    import numpy as np
+
+    from sparkprep.audit.calibrate import distances
+
+    values = np.asarray(hashes, dtype=np.int64)
+    out = []
+    for start in range(0, len(values), chunk):
+        block = distances(values[start:start + chunk, None], values[None, :]) <= threshold
+        rows = np.arange(start, min(start + chunk, len(values)))
+        i, j = np.nonzero(block & (np.arange(len(values))[None, :] > rows[:, None]))
+        out.extend(zip((i + start).tolist(), j.tolist()))
+    return out
+
+
+def balls(edges, radius):
+    """The rejected rule, for comparison: greedy balls (best-connected free node first, taking every free
+    node within `radius` links). It splits chains into small clusters, which then get merged."""
+    from sparkprep.audit.bands import neighbour_links
+
+    neighbours = neighbour_links((a, b, 1) for a, b in edges)
+    centre = {}
+    for c in sorted(neighbours, key=lambda n: (-len(neighbours[n]), n)):
+        if c in centre:
+            continue
+        centre[c], frontier = c, [c]
+        for _ in range(radius):
+            frontier = [y for x in frontier for y in neighbours[x] if y not in centre and not centre.__setitem__(y, c)]
+    smallest = {}
+    for node, c in centre.items():
+        smallest[c] = min(smallest.get(c, node), node)
+    return {node: smallest[c] for node, c in centre.items()}
+
+
+def cluster_quality(sizes, threshold=8):
+    """What --near-duplicates merge would merge at a fixed threshold, per cluster rule: connected components
+    (size-limited), components that also need a centre within r links of every member (what merge does,
+    r = 2: sparkprep.audit.bands.centred_components), and greedy balls of radius r. On the planted photos
+    (every pair of one photo's versions is true) and on look-alike scans with 1% planted copies (every
+    other pair within the threshold is chance): true pairs kept in one merged cluster, rows merged with
+    rows they are no copy of, the largest merged cluster."""
+    import make_planted
+
+    from sparkprep.audit.bands import centred_components
+    from sparkprep.audit.policy import merge_limit
+    from sparkprep.images.phash import phash_of_bytes
+
+    files = make_planted.planted_files()
+    paths = sorted(files)
+    sets = [("planted photos", [phash_of_bytes(files[p]) for p in paths],
+             {(paths.index(a), paths.index(b)) for a, b in make_planted.true_pairs(paths)})]
+    for n in sizes:
+        hashes, _, planted = look_alike_scans(n)
+        sets.append((f"look-alike scans, {len(hashes):,} rows, {len(planted)} planted copies", hashes, set(planted)))
+        hashes, _, planted = look_alike_scans(n, anatomy=True)
+        sets.append((f"the demo's scans, {len(hashes):,} rows, {len(planted)} planted copies", hashes, set(planted)))
+
+    def centred(edges, r):
+        found = centred_components([(a, b, 1) for a, b in edges], 10 ** 6, r)
+        return {node: cluster if centre is not None else None for node, (cluster, centre) in found.items()}
+
+    rules = [("components", lambda e: centred(e, 10 ** 6))] + \
+        [(f"components with a centre within {r} links", lambda e, r=r: centred(e, r)) for r in (1, 2, 3)] + \
+        [(f"greedy balls of radius {r}", lambda e, r=r: balls(e, r)) for r in (1, 2)]
+    print(f"data | rule | true pairs in one merged cluster | rows merged with rows they copy nothing of | "
+          f"largest merged (limit) | seconds   (fixed threshold {threshold})")
+    for name, hashes, truth in sets:
+        edges = [(f"{i:07d}", f"{j:07d}") for i, j in pairs_list(hashes, threshold)]
+        limit = merge_limit(len(hashes))
+        copied = collections.defaultdict(set)
+        for i, j in truth:
+            copied[i].add(j)
+            copied[j].add(i)
+        for rule, fn in rules:
+            start = time.perf_counter()
+            cluster = fn(edges)
+            seconds = time.perf_counter() - start
+            members = collections.defaultdict(list)
+            for node, c in cluster.items():
+                if c is not None:
+                    members[c].append(int(node))
+            merged = {c: m for c, m in members.items() if len(m) <= limit}
+            where = {node: c for c, m in merged.items() for node in m}
+            kept = sum(1 for i, j in truth if i in where and where.get(i) == where.get(j))
+            strays = sum(1 for m in merged.values() if len(m) > 1 for node in m if not copied[node] & set(m))
+            print(f"{name} | {rule} | {kept}/{len(truth)} | {strays} | "
+                  f"{max(map(len, merged.values()), default=0)} ({limit}) | {seconds:.2f}")
+
+
 def search_times(sizes, threshold):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import functions as F
@@ -230,9 +320,14 @@ def main():
     parser.add_argument("--threshold", type=int, default=None)
     parser.add_argument("--calibration", default=None, metavar="SIZES",
                         help="only the calibration figures, on look-alike scans of these sizes, e.g. 5000,50000")
+    parser.add_argument("--clusters", default=None, metavar="SIZES",
+                        help="only the merge's cluster rules at a fixed threshold (--threshold, default 8), e.g. 5000")
     args = parser.parse_args()
     if args.calibration:
         calibration_quality([int(s) for s in args.calibration.split(",")])
+        return
+    if args.clusters:
+        cluster_quality([int(s) for s in args.clusters.split(",")], args.threshold or 8)
         return
     from sparkprep.audit.bands import DEFAULT_THRESHOLD
 

@@ -182,10 +182,22 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
             f"{near.get('bucket_cap')} rows ({flat.get('rows', 0)} rows, flat or low-information images) and "
             f"{capped.get('count', 0)} band keys shared by more than {near.get('bucket_cap')} hashes.</p>"
             + (f"<p>--near-duplicates merge: {merge['clusters']} clusters keyed by their smallest key; "
-               f"{merge['rows_moved']} rows moved against the plain hash split.</p>" if merge else "")
+               f"{merge['rows_moved']} rows moved against the plain hash split. Not merged: "
+               f"{_not_merged(merge.get('not_merged'))} too large, "
+               f"{_not_merged(merge.get('without_centre'))} without a member within "
+               f"{merge.get('centre_links', 2)} links of every other (chains).</p>" if merge else "")
             + ("<h3>Pairs across splits (leakage), closest first</h3>" + pairs if pairs
                else "<p><b>No near-duplicate pair crosses splits.</b></p>")
             + "</section>")
+
+
+def _not_merged(part: Optional[dict]) -> str:
+    """'N clusters (R rows, e.g. a, b)' of a merge's not-merged listing."""
+    if not part or not part.get("clusters"):
+        return "0 clusters"
+    first = (part.get("examples") or [{}])[0].get("examples") or []
+    return (f"{part['clusters']} clusters ({part['rows']} rows" + (f", e.g. {esc(', '.join(first))}" if first else "")
+            + ")")
 
 
 def _calibration(calibration: Optional[dict], found: int) -> str:

@@ -215,6 +215,11 @@ def near_line(near: dict) -> str:
     if near.get("merge"):
         merge = near["merge"]
         line += f"; merged {merge['clusters']} clusters, {merge['rows_moved']} rows moved against the hash split"
+        refused = [f"{part['clusters']} {what}" for what, part in (("too large", merge.get("not_merged")),
+                                                                    ("chains", merge.get("without_centre")))
+                   if part and part.get("clusters")]
+        if refused:
+            line += f" (not merged: {', '.join(refused)})"
     return line
 
 

@@ -122,12 +122,46 @@ def test_fail_on_leakage_raises_after_writing_on_a_leak(spark, planted_dir, tmp_
 def test_clusters_by_label_propagation_equal_union_find(spark, planted_split):
     out, _ = planted_split
     table = read_table(spark, str(out))
-    on_driver = near_duplicate_audit(table, DEFAULT_THRESHOLD, 500).key_clusters
-    in_spark = near_duplicate_audit(table, DEFAULT_THRESHOLD, 500, collect_edges=0).key_clusters
+    on_driver = near_duplicate_audit(table, DEFAULT_THRESHOLD, 500, centre_keys=100).key_clusters
+    in_spark = near_duplicate_audit(table, DEFAULT_THRESHOLD, 500, collect_edges=0, centre_keys=100).key_clusters
     assert sorted(map(tuple, on_driver.collect())) == sorted(map(tuple, in_spark.collect()))
     chain = spark.createDataFrame([("e", "d"), ("d", "c"), ("c", "b"), ("b", "a"), ("x", "y")], "a string, b string")
     assert dict(map(tuple, _propagated_components(chain).collect())) == {
         "a": "a", "b": "a", "c": "a", "d": "a", "e": "a", "x": "x", "y": "x"}
+
+
+def _chain_table(spark, links=8):
+    """A photo with two copies, and a chain of `links` + 1 look-alike images, each 6 bits from the
+    next (distinct bits), so 12 or more bits from all others: one component, no copies of one image."""
+    rows = [(f"p{i}", "train" if i % 2 else "test", "a", f"/d/p{i}.jpg", "ok", 0x5A5A_0000_FFFF_1234 ^ flip)
+            for i, flip in enumerate((0, 0b111, 0b111 << 20))]
+    value = 0x0123_4567_89AB_CDEF
+    for i in range(links + 1):
+        rows.append((f"c{i}", "train" if i % 2 else "test", "a", f"/d/c{i}.jpg", "ok", value))
+        value ^= 0b111111 << (6 * i)
+    return spark.createDataFrame(rows, "key string, split string, label string, path string, status string, phash long")
+
+
+def test_merge_takes_a_photo_and_its_copies_but_not_a_chain_of_look_alike_images(spark, tmp_path):
+    """A cluster is merged only when one member is within 2 links of every other (sparkprep.audit.bands)."""
+    from sparkprep.split.spark import merged_near_duplicates
+
+    table = _chain_table(spark)
+    for kwargs in ({}, {"local_rows": 0}, {"local_rows": 0, "collect_edges": 0}):  # driver, Spark, propagation
+        found = near_duplicate_audit(table, 8, 500, centre_keys=100, **kwargs)
+        centres = {k: centre for k, _, centre in found.key_clusters.collect()}
+        assert centres == {"p0": "p0", "p1": "p0", "p2": "p0", **{f"c{i}": None for i in range(9)}}, kwargs
+    (tmp_path / "in").mkdir()
+    cfg = split_config(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--near-duplicates", "merge",
+                        "--near-threshold", "8",
+                        "--ratios", "0.5,0.5"])
+    merged, stats = merged_near_duplicates(table.selectExpr("*", "key AS sha256", "CAST(NULL AS string) AS error"), cfg)
+    keys = dict(map(tuple, merged.select("path", "key").collect()))
+    assert {keys[f"/d/p{i}.jpg"] for i in range(3)} == {"p0"}
+    assert all(keys[f"/d/c{i}.jpg"] == f"c{i}" for i in range(9))  # the chain keeps its own keys
+    assert stats["clusters"] == 1 and stats["largest_merged"] == 3
+    assert stats["without_centre"]["clusters"] == 1 and stats["without_centre"]["rows"] == 9
+    assert stats["without_centre"]["examples"][0]["examples"] == ["/d/c0.jpg", "/d/c1.jpg", "/d/c2.jpg"]
 
 
 def test_crowded_hashes_are_reported_not_joined(spark, tmp_path, make_sample):

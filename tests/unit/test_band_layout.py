@@ -6,7 +6,8 @@ import re
 import pytest
 
 from sparkprep import page as html
-from sparkprep.audit.bands import band_keys, blocks_of, components, layout, layout_for
+from sparkprep.audit.bands import (band_keys, blocks_of, centre_of, centred_components, components, layout, layout_for,
+                                   neighbour_links)
 from sparkprep.images.phash import hamming
 
 
@@ -97,3 +98,55 @@ def test_the_page_makes_no_request_and_escapes_every_value():
     sources = re.findall(r"""(?:src|href)=['"]([^'"]*)""", page)
     assert sources and all(s.startswith("data:") for s in sources)
     assert "near pairs across splits (leakage)" in page and "<svg" in page
+
+
+def _eccentricity(start, neighbours):
+    """Links from start to its farthest reachable node (shared-hash links count 0), by Bellman-Ford: the reference."""
+    dist = {start: 0}
+    for _ in range(len(neighbours)):
+        for x in list(dist):
+            for y, links in neighbours[x].items():
+                if dist[x] + links < dist.get(y, 10 ** 9):
+                    dist[y] = dist[x] + links
+    return max(dist.values())
+
+
+def test_a_chain_of_look_alike_images_has_no_centre_but_a_photo_and_its_copies_have_one():
+    chain = [(f"k{i}", f"k{i + 1}", 1) for i in range(7)]  # k0 - k1 - ... - k7: each near the next only
+    found = centred_components(chain, max_members=100)
+    assert {cluster for cluster, _ in found.values()} == {"k0"}
+    assert {centre for _, centre in found.values()} == {None}  # 4 links from the middle to an end
+    short = centred_components(chain[:4], max_members=100)     # k0 .. k4: k2 is 2 links from each end
+    assert {centre for _, centre in short.values()} == {"k2"}
+    # a photo, its copies (near it and each other), and a 20% crop near only one of the copies
+    photo = [("o", c, 1) for c in "abcd"] + [("a", "b", 1), ("c", "d", 1), ("d", "crop", 1)]
+    assert {centre for _, centre in centred_components(photo, max_members=100).values()} == {"o"}
+    assert {centre for _, centre in centred_components(photo, max_members=5).values()} == {None}  # 6 keys > 5
+    # rows of keys e and f share d's hash (0 links), so d is now the best-connected member within 2 links of all
+    shared = photo + [("e", "d", 0), ("f", "d", 0)]
+    assert {centre for _, centre in centred_components(shared, max_members=100).values()} == {"d"}
+    # h is 2 links from d (d = e - g - h) only because e shares d's hash: counted as a link, no centre would reach h
+    longer = shared + [("e", "g", 1), ("g", "h", 1)]
+    assert {centre for _, centre in centred_components(longer, max_members=100).values()} == {"d"}
+    assert {centre for _, centre in centred_components([(a, b, 1) for a, b, _ in longer],
+                                                       max_members=100).values()} == {None}
+    assert centred_components([("x", "x", 0)], max_members=1) == {"x": ("x", "x")}  # a key whose rows are copies
+
+
+def test_a_centre_is_found_exactly_when_some_member_reaches_all_others_within_the_radius():
+    rng = random.Random(11)
+    for trial in range(300):
+        n = rng.randint(1, 14)
+        nodes = [f"n{i:02d}" for i in range(n)]
+        edges = [(nodes[i], nodes[rng.randrange(i)], rng.choice((0, 1, 1))) for i in range(1, n)]  # one component
+        edges += [(rng.choice(nodes), rng.choice(nodes), rng.choice((0, 1, 1))) for _ in range(rng.randint(0, n))]
+        neighbours = neighbour_links(edges)
+        for radius in (1, 2, 3):
+            got = centre_of(nodes, neighbours, radius, candidates=n)
+            best = min(_eccentricity(x, neighbours) for x in nodes)
+            assert (got is not None) == (best <= radius), (trial, radius, edges)
+            if got is not None:
+                assert _eccentricity(got, neighbours) <= radius
+                # the best-connected centre is chosen, then the smallest
+                rivals = [x for x in nodes if _eccentricity(x, neighbours) <= radius]
+                assert got == min(rivals, key=lambda x: (-len(neighbours[x]), x))

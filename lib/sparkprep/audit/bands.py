@@ -16,13 +16,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Dict, Iterable, List, Tuple
+from collections import defaultdict, deque
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 HASH_BITS = 64
 DEFAULT_THRESHOLD = 8       # measured on the planted set (docs/near-duplicates.md)
 DEFAULT_BUCKET_CAP = 500    # hashes per band key (or rows per hash) beyond which it is reported, not joined
 REFERENCE_ROWS = 10 ** 6    # the table size the layout is tuned for (the guarantee holds at any size)
 MAX_KEYS_PER_ROW = 4096
+CLUSTER_RADIUS = 2          # links from a merged cluster's centre to its farthest member (measured: docs/near-duplicates.md)
+CENTRE_CANDIDATES = 64      # members tried as a cluster's centre, best-connected first
 
 
 @dataclass(frozen=True)
@@ -111,3 +114,57 @@ def components(edges: Iterable[Tuple[str, str]]) -> Dict[str, str]:
                 ra, rb = rb, ra
             parent[rb] = ra  # the smaller node stays the root, so a root is its component's minimum
     return {node: root(node) for node in list(parent)}
+
+
+
+def neighbour_links(edges: Iterable[Tuple[str, str, int]]) -> Dict[str, Dict[str, int]]:
+    """node -> {neighbour: links}: 0 for keys whose rows share a hash, 1 for hashes within the threshold
+    (the fewer where both hold). A self-edge makes a node, not a neighbour."""
+    neighbours: Dict[str, Dict[str, int]] = defaultdict(dict)
+    for a, b, links in edges:
+        neighbours[a]
+        neighbours[b]
+        if a != b:
+            neighbours[a][b] = neighbours[b][a] = min(links, neighbours[a].get(b, links))
+    return neighbours
+
+
+def centre_of(members: Sequence[str], neighbours: Dict[str, Dict[str, int]], radius: int = CLUSTER_RADIUS,
+              candidates: int = CENTRE_CANDIDATES) -> Optional[str]:
+    """A member from which every other member of this connected component is within `radius` links, or None.
+
+    Links are counted as in neighbour_links (a shared hash is 0), by a 0-1 breadth-first search.
+    The best-connected members are tried first (most neighbours, then the smallest), at most
+    `candidates` of them, so None may also mean "not found among those": the safe side, since a
+    component without a centre is reported, not merged.
+    """
+    wanted = len(members)
+    for start in sorted(members, key=lambda n: (-len(neighbours[n]), n))[:candidates]:
+        reached, queue = {start: 0}, deque([start])
+        while queue:
+            x = queue.popleft()
+            for y, links in neighbours[x].items():
+                d = reached[x] + links
+                if d <= radius and d < reached.get(y, radius + 1):
+                    reached[y] = d
+                    queue.appendleft(y) if links == 0 else queue.append(y)
+        if len(reached) == wanted:
+            return start
+    return None
+
+
+def centred_components(edges: Iterable[Tuple[str, str, int]], max_members: int, radius: int = CLUSTER_RADIUS
+                       ) -> Dict[str, Tuple[str, Optional[str]]]:
+    """node -> (its component's smallest node, the component's centre or None).
+
+    edges: (a, b, links) as neighbour_links reads them. The centre (centre_of) is looked for in
+    components of at most `max_members` nodes; a larger component has none.
+    """
+    edges = list(edges)
+    neighbours = neighbour_links(edges)
+    component = components((a, b) for a, b, _ in edges)
+    members: Dict[str, List[str]] = defaultdict(list)
+    for node, root in component.items():
+        members[root].append(node)
+    centres = {root: centre_of(m, neighbours, radius) if len(m) <= max_members else None for root, m in members.items()}
+    return {node: (root, centres[root]) for node, root in component.items()}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from sparkprep.audit import calibrate as calibration
-from sparkprep.audit.bands import band_keys, components, layout_for
+from sparkprep.audit.bands import band_keys, centred_components, layout_for
 from sparkprep.images.phash import to_hex
 from sparkprep.table_counts import nulls_first
 
@@ -40,7 +40,8 @@ class HashedRow:
 @dataclass
 class LocalAudit:
     stats: dict
-    key_clusters: Optional[Dict[str, str]]  # key -> cluster (the smallest key of its component)
+    # key -> (cluster: the smallest key of its component, the component's centre or None: sparkprep.audit.bands)
+    key_clusters: Optional[Dict[str, Tuple[str, Optional[str]]]]
 
 
 def distance(u: int, v: int) -> int:
@@ -80,9 +81,10 @@ def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow) -> dict:
 
 
 def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, clusters: bool, collect_edges: int,
-          splits: Optional[List[str]] = None) -> Optional[LocalAudit]:
+          splits: Optional[List[str]] = None, centre_keys: int = 0) -> Optional[LocalAudit]:
     """The audit of these rows; None when the cluster graph is larger than `collect_edges` (the Spark path
-    then propagates labels in Spark, and says so)."""
+    then propagates labels in Spark, and says so). centre_keys: look for the centre of every cluster
+    of at most this many keys (what --near-duplicates merge may merge)."""
     if splits is None:
         splits = sorted({r.split for r in rows})
     index = {s: i for i, s in enumerate(splits)}
@@ -148,19 +150,20 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
     stats["examples"] = _examples(by_hash, live, edges)
     mapping = None
     if clusters:
-        key_edges = set()
+        key_edges: Dict[Tuple[str, str], int] = {}  # (a, b) -> links: 0 when their rows share a hash, else 1
         smallest = {h: min((r.key for r in by_hash[h] if r.key is not None), default=None) for h in live}
+        for u, v in edges:
+            key_edges[(smallest[u], smallest[v])] = 1
         for h in live:
             if len(by_hash[h]) > 1:
-                key_edges.update((r.key, smallest[h]) for r in by_hash[h])
-        key_edges.update((smallest[u], smallest[v]) for u, v in edges)
+                key_edges.update(((r.key, smallest[h]), 0) for r in by_hash[h])
         if len(key_edges) > collect_edges:
             return None
-        mapping = components(key_edges)
+        mapping = centred_components(((a, b, n) for (a, b), n in key_edges.items()), centre_keys)
         members: Dict[str, List[HashedRow]] = defaultdict(list)
         for r in rows:
             if r.key in mapping:
-                members[mapping[r.key]].append(r)
+                members[mapping[r.key][0]].append(r)
         sizes = [(len(m), len({r.split for r in m if r.split is not None})) for m in members.values()]
         stats["clusters"] = cluster_stats(sizes, len(key_edges), "union-find on the driver")
     return LocalAudit(stats, mapping)

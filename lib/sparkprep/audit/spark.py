@@ -21,7 +21,7 @@ from pyspark.storagelevel import StorageLevel
 
 from sparkprep.audit import calibrate as calibration
 from sparkprep.audit import local
-from sparkprep.audit.bands import BandLayout, components, layout_for
+from sparkprep.audit.bands import BandLayout, centred_components, layout_for
 from sparkprep.audit.local import CLUSTER_SIZES, FLAT_EXAMPLES, FLAT_PATHS, NEAR_EXAMPLES, HashedRow, pair_count_stats, pair_dict
 from sparkprep.images.phash import to_hex
 from sparkprep.statuses import OK
@@ -33,6 +33,7 @@ LOCAL_ROWS = 20_000
 
 
 MAX_ROUNDS = 200
+KEY_CLUSTERS = "key string, cluster string, centre string"
 
 
 @dataclass
@@ -40,7 +41,8 @@ class NearAudit:
     """What the search found: the JSON-able report section and, for --near-duplicates merge, the key clusters."""
 
     stats: dict
-    key_clusters: Optional[DataFrame]  # (key, cluster): cluster is the smallest key of the key's component
+    # (key, cluster, centre): cluster is the smallest key of the key's component, centre its centre or null
+    key_clusters: Optional[DataFrame]
 
 
 def hashed_rows(table: DataFrame) -> DataFrame:
@@ -182,20 +184,21 @@ def threshold_words(threshold: Optional[int]) -> str:
 
 def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, clusters: bool = True,
                          collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None,
-                         local_rows: int = LOCAL_ROWS) -> NearAudit:
+                         local_rows: int = LOCAL_ROWS, centre_keys: int = 0) -> NearAudit:
     """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters.
 
     Up to `local_rows` hashed rows are audited on the driver (sparkprep.audit.local: the same result);
-    a larger table, or a cluster graph over `collect_edges`, in Spark.
+    a larger table, or a cluster graph over `collect_edges`, in Spark. centre_keys: look for the
+    centre of every cluster of at most this many keys (sparkprep.audit.bands.centre_of), for merge.
     """
     small = collected_rows(table, local_rows)
     if small is not None:
-        done = local.audit(small, threshold, cap, clusters, collect_edges, splits)
+        done = local.audit(small, threshold, cap, clusters, collect_edges, splits, centre_keys)
         if done is not None:
             key_clusters = None
             if clusters:
-                key_clusters = table.sparkSession.createDataFrame(sorted(done.key_clusters.items()) or [],
-                                                                  "key string, cluster string")
+                key_clusters = table.sparkSession.createDataFrame(
+                    sorted((k, c, centre) for k, (c, centre) in done.key_clusters.items()) or [], KEY_CLUSTERS)
             return NearAudit(done.stats, key_clusters)
     found = near_search(table, threshold, cap, splits)
     stats = dict(found.stats)
@@ -207,7 +210,7 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
                          .orderBy("distance", "a_where", "b_where").limit(NEAR_EXAMPLES).collect()]
     key_clusters = None
     if clusters:
-        key_clusters, stats["clusters"] = _clusters(found.rows, found.live, found.edges, collect_edges)
+        key_clusters, stats["clusters"] = _clusters(found.rows, found.live, found.edges, collect_edges, centre_keys)
     return NearAudit(stats, key_clusters)
 
 
@@ -276,29 +279,33 @@ def _pair_counts(nodes: DataFrame, edges: DataFrame, splits: List[str], within: 
     return pair_count_stats(splits, within, [int(between[f"p{n}"] or 0) for n in range(len(terms))], between["edges"])
 
 
-def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges: int):
+def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges: int, centre_keys: int):
     """Connected components over keys: rows that share a hash, and hashes within the threshold, link their keys.
 
     Linking keys (not rows) keeps a key's rows together: a group (a patient) whose one image
     is a near-copy of another group's image joins that group's cluster whole.
     """
     by_hash = rows.join(live.where(F.col("n") > 1).select("phash", "m"), "phash") \
-        .select(F.col("key").alias("a"), F.col("m").alias("b"))
+        .select(F.col("key").alias("a"), F.col("m").alias("b"), F.lit(0).alias("links"))
     ends = live.select("phash", "m")
     between = (edges.join(ends.select(F.col("phash").alias("u"), F.col("m").alias("a")), "u")
                .join(ends.select(F.col("phash").alias("v"), F.col("m").alias("b")), "v")
-               .select("a", "b"))
-    # (k, k) edges stay: a key whose own rows are near-duplicates is a cluster of one key
-    key_edges = by_hash.unionByName(between).distinct().persist(StorageLevel.DISK_ONLY)
+               .select("a", "b", F.lit(1).alias("links")))
+    # (k, k) edges stay: a key whose own rows are near-duplicates is a cluster of one key. links: 0 where
+    # the keys' rows share a hash, 1 where their hashes are within the threshold (sparkprep.audit.bands)
+    key_edges = by_hash.unionByName(between).groupBy("a", "b").agg(F.min("links").alias("links")) \
+        .persist(StorageLevel.DISK_ONLY)
     spark = rows.sparkSession
     few = key_edges.limit(collect_edges + 1).collect()  # at most collect_edges + 1 pairs reach the driver
     if len(few) <= collect_edges:
-        n_edges, mapping = len(few), components((r["a"], r["b"]) for r in few)
-        key_clusters = spark.createDataFrame(sorted(mapping.items()) or [], "key string, cluster string")
+        n_edges, mapping = len(few), centred_components([(r["a"], r["b"], r["links"]) for r in few], centre_keys)
+        key_clusters = spark.createDataFrame(sorted((k, c, centre) for k, (c, centre) in mapping.items()) or [],
+                                             KEY_CLUSTERS)
         how = "union-find on the driver"
     else:
         n_edges = key_edges.count()
-        key_clusters, how = _propagated_components(key_edges), "label propagation in Spark"
+        key_clusters = _with_centres(_propagated_components(key_edges.select("a", "b")), key_edges, centre_keys)
+        how = "label propagation in Spark"
     sizes = rows.join(key_clusters, "key").groupBy("cluster").agg(
         F.count(F.lit(1)).alias("rows"), F.countDistinct("split").alias("splits"))
     buckets = [((F.col("rows") >= lo) if lo is not None else F.lit(True)) & ((F.col("rows") <= hi) if hi else F.lit(True))
@@ -310,6 +317,22 @@ def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges:
     return key_clusters, {"count": int(summary["clusters"] or 0), "rows": int(summary["rows"] or 0),
                           "largest": int(summary["largest"] or 0), "in_several_splits": int(summary["spread"] or 0),
                           "sizes": histogram, "key_edges": n_edges, "method": how}
+
+
+def _with_centres(key_clusters: DataFrame, key_edges: DataFrame, centre_keys: int) -> DataFrame:
+    """(key, cluster, centre): the centres of the clusters of at most `centre_keys` keys, found on the driver
+    from their edges when there are at most COLLECT_EDGES of them (else null: such clusters are not merged)."""
+    sizes = key_clusters.groupBy("cluster").agg(F.count(F.lit(1)).alias("keys"))
+    small = key_clusters.join(sizes.where(F.col("keys") <= centre_keys), "cluster").select("key", "cluster")
+    inner = key_edges.join(small.withColumnRenamed("key", "a"), "a").select("cluster", "a", "b", "links")
+    few = inner.limit(COLLECT_EDGES + 1).collect() if centre_keys > 0 else []
+    centres: Dict[str, Optional[str]] = {}
+    if few and len(few) <= COLLECT_EDGES:
+        found = centred_components([(r["a"], r["b"], r["links"]) for r in few], centre_keys)
+        centres = {cluster: centre for cluster, centre in found.values()}
+    spark = key_clusters.sparkSession
+    known = spark.createDataFrame(sorted(centres.items()) or [], "cluster string, centre string")
+    return key_clusters.join(known, "cluster", "left").select("key", "cluster", "centre")
 
 
 def _propagated_components(edges: DataFrame) -> DataFrame:

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
+from sparkprep.audit.bands import CLUSTER_RADIUS
 from sparkprep.audit.policy import check_leakage, merge_limit, merge_skew
 from sparkprep.audit.spark import near_check, near_duplicate_audit, threshold_words
 from sparkprep.errors import MergeSkewed, UsageError
@@ -220,24 +221,29 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     and what moved against the plain hash split.
     """
     table = table.persist(StorageLevel.DISK_ONLY)  # read and probe every file once, for both passes
-    audit = near_duplicate_audit(table, cfg.near_threshold, cfg.near_bucket_cap, clusters=True)
+    audit = near_duplicate_audit(table, cfg.near_threshold, cfg.near_bucket_cap, clusters=True,
+                                 centre_keys=cfg.near_merge_max)
     limit = merge_limit(audit.stats["hashed_rows"], cfg.near_merge_max)
     sizes = table.select("key").join(audit.key_clusters, "key").groupBy("cluster").agg(
-        F.count(F.lit(1)).alias("rows")).persist(StorageLevel.DISK_ONLY)
-    kept = audit.key_clusters.join(sizes.where(F.col("rows") > limit).select("cluster"), "cluster", "left_anti")
+        F.count(F.lit(1)).alias("rows"), F.first("centre", ignorenulls=True).alias("centre")) \
+        .withColumn("mergeable", (F.col("rows") <= limit) & F.col("centre").isNotNull()) \
+        .persist(StorageLevel.DISK_ONLY)
+    kept = audit.key_clusters.join(sizes.where(F.col("mergeable")).select("cluster"), "cluster")
     clusters = kept.select(F.col("key").alias("_near_key"), F.col("cluster").alias("_cluster"))
     joined = table.join(clusters, table.key == clusters._near_key, "left")
     keyed = joined.withColumn("_hash_split", F.col("split")).withColumn("key", F.coalesce("_cluster", "key"))
     resplit = with_split(keyed.drop("split"), cfg).persist(StorageLevel.DISK_ONLY)
     counted = resplit.agg(F.sum((F.col("key") != F.col("_near_key")).cast("long")).alias("rekeyed"),
                           F.sum((F.col("split") != F.col("_hash_split")).cast("long")).alias("moved")).first()
-    merged = sizes.where(F.col("rows") <= limit).agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows"),
-                                                     F.max("rows").alias("largest"),
-                                                     F.sum(F.col("rows") * F.col("rows")).alias("squares")).first()
-    stats = {"threshold": audit.stats["threshold"], "max_cluster_rows": limit,
+    merged = sizes.where(F.col("mergeable")).agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows"),
+                                                 F.max("rows").alias("largest"),
+                                                 F.sum(F.col("rows") * F.col("rows")).alias("squares")).first()
+    stats = {"threshold": audit.stats["threshold"], "max_cluster_rows": limit, "centre_links": CLUSTER_RADIUS,
              "clusters": int(merged["n"] or 0), "rows_in_clusters": int(merged["rows"] or 0),
              "largest_merged": int(merged["largest"] or 0),
-             "not_merged": _oversized(table, audit.key_clusters, sizes, limit),
+             "not_merged": _oversized(table, audit.key_clusters, sizes.where(F.col("rows") > limit), limit),
+             "without_centre": _uncentred(table, audit.key_clusters,
+                                          sizes.where((F.col("rows") <= limit) & F.col("centre").isNull())),
              "pairs_across_splits_before": audit.stats["pairs_across_splits"],
              "rows_rekeyed": int(counted["rekeyed"] or 0), "rows_moved": int(counted["moved"] or 0),
              "note": "rows whose split differs from the plain sha256-v1 split of their own key"}
@@ -249,18 +255,29 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     return resplit.drop("_cluster", "_hash_split", "_near_key"), stats
 
 
-def _oversized(table: DataFrame, key_clusters: DataFrame, sizes: DataFrame, limit: int) -> dict:
+def _oversized(table: DataFrame, key_clusters: DataFrame, big: DataFrame, limit: int) -> dict:
     """The clusters too big to merge: how many, their rows, and the largest five with a few paths each."""
-    big = sizes.where(F.col("rows") > limit)
-    summary = big.agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows")).first()
+    return _listed(table, key_clusters, big, f"more than {limit} rows: chains of look-alike images, reported "
+                                             "instead of merged")
+
+
+def _uncentred(table: DataFrame, key_clusters: DataFrame, wide: DataFrame) -> dict:
+    """The clusters small enough to merge that have no centre within CLUSTER_RADIUS links of every member."""
+    return _listed(table, key_clusters, wide, f"no member within {CLUSTER_RADIUS} links of every other: a chain of "
+                                              "images each near the next, not copies of one image; reported "
+                                              "instead of merged")
+
+
+def _listed(table: DataFrame, key_clusters: DataFrame, clusters: DataFrame, why: str) -> dict:
+    """How many clusters, their rows, and the largest five with a few paths each."""
+    summary = clusters.agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows")).first()
     examples = []
     where = F.col("path") if "path" in table.columns else F.col("key")
-    for row in big.orderBy(F.desc("rows"), "cluster").limit(5).collect():
+    for row in clusters.orderBy(F.desc("rows"), "cluster").limit(5).collect():
         members = key_clusters.where(F.col("cluster") == row["cluster"]).select("key")
         paths = table.join(members, "key").select(where.alias("where")).orderBy("where").limit(3).collect()
         examples.append({"cluster": row["cluster"], "rows": int(row["rows"]), "examples": [p["where"] for p in paths]})
-    return {"clusters": int(summary["n"] or 0), "rows": int(summary["rows"] or 0), "examples": examples,
-            "why": f"more than {limit} rows: chains of look-alike images, reported instead of merged"}
+    return {"clusters": int(summary["n"] or 0), "rows": int(summary["rows"] or 0), "examples": examples, "why": why}
 
 
 def resolved_input_kind(spark: SparkSession, cfg: SplitConfig) -> SplitConfig:
