@@ -35,7 +35,8 @@ class SplitFlags:
     label_column: Optional[str] = flag(None, text, "label column for tabular input")
     near_duplicates: str = flag("report", one_of("--near-duplicates", *NEAR_MODES), (
         "report (list near-duplicate pairs across splits) or merge (each near-duplicate cluster is keyed by its "
-        "smallest key, so it lands in one split)"))
+        "smallest key, so it lands in one split; chains with no member within 2 links of every other are "
+        "reported, not merged)"))
     near_merge_max: int = flag(
         policy.MERGE_MAX_ROWS, whole("--near-merge-max", 2, 10 ** 9),
         f"with merge: a cluster merges only with at most this many rows and at most {policy.MERGE_MAX_SHARE:.0%} of "
