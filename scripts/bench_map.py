@@ -1,6 +1,6 @@
 """Benchmark jobs/map.py: an identity function over small two-file samples, against a plain loop.
 
-    .venv/bin/python scripts/bench_map.py [--samples 20000] [--master local[2]]
+    .venv/bin/python scripts/bench_map.py [--samples 20000] [--master local[2]] [--members 1]
 
 Both sides run at two sizes (half and all of --samples), each several times with the
 fastest run counted, and the marginal throughput between the sizes is compared, so JVM
@@ -8,7 +8,8 @@ start-up and fixed costs cancel:
 - (a) `spark-submit --py-files identity.py jobs/map.py` on a split table of the samples;
 - (b) one Python process: read the same split table with pyarrow, group each sample's
   members, call the same function, write parquet.
-Each sample is a `.dat` (64 bytes) and a `.hea` (~20 bytes) file, like a tiny WFDB record.
+Each sample is a `.dat` (64 bytes) and a `.hea` (~20 bytes) file, like a tiny WFDB record; with
+--members 1, the `.dat` alone (the map then needs no shuffle: every sample is one file).
 Data and split tables are made once under bench/map/ and reused.
 """
 
@@ -29,14 +30,15 @@ BENCH = local_submit.REPO / "bench" / "map"
 IDENTITY = "def identity(sample):\n    return {k: v for k, v in sample.items() if not k.startswith('__')}\n"
 
 
-def make_tree(root: pathlib.Path, samples: int) -> None:
+def make_tree(root: pathlib.Path, samples: int, members: int = 2) -> None:
     if root.exists():
         return
     for i in range(samples):
         folder = root / f"p{i % 100:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"r{i:06d}.dat").write_bytes(bytes((i + j) % 256 for j in range(64)))
-        (folder / f"r{i:06d}.hea").write_bytes(f"r{i:06d} 1 250 64\n".encode())
+        if members == 2:
+            (folder / f"r{i:06d}.hea").write_bytes(f"r{i:06d} 1 250 64\n".encode())
 
 
 def split_table(tree: pathlib.Path, out: pathlib.Path, master: str) -> None:
@@ -85,6 +87,7 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--repeat", type=int, default=3, help="spark-submit runs per size; the fastest counts")
+    parser.add_argument("--members", type=int, choices=(1, 2), default=2, help="files per sample")
     args = parser.parse_args(argv)
     BENCH.mkdir(parents=True, exist_ok=True)
     module = BENCH / "identity.py"
@@ -92,8 +95,9 @@ def main(argv=None) -> int:
     sizes = [args.samples // 2, args.samples]
     timings = {}
     for n in sizes:
-        tree, table = BENCH / f"tree-{n}", BENCH / f"splits-{n}"
-        make_tree(tree, n)
+        suffix = "" if args.members == 2 else "-one-file"
+        tree, table = BENCH / f"tree-{n}{suffix}", BENCH / f"splits-{n}{suffix}"
+        make_tree(tree, n, args.members)
         split_table(tree, table, args.master)
         loop = min(loop_map(table, BENCH / f"b-{n}") for _ in range(3))  # best of 3: the loop is short
         job = min(spark_map(table, BENCH / f"a-{n}", module, args.master) for _ in range(args.repeat))

@@ -9,9 +9,11 @@ import pytest
 from conftest import read_recordio_spec, spark_submit
 
 
-def test_map_via_spark_submit_with_py_files_survives_injected_task_failures(spark, tmp_path, make_sample):
+@pytest.mark.parametrize("members", [2, 1])
+def test_map_via_spark_submit_with_py_files_survives_injected_task_failures(spark, tmp_path, make_sample, members):
     """--py-files ships the user's function; attempt 0 of every map task dies (local[2,3] retries):
-    the output equals an undisturbed in-session run, and the one raising sample is a map_error."""
+    the output equals an undisturbed in-session run, and the one raising sample is a map_error.
+    With one-file samples the map runs without its shuffle, on the scan's own tasks."""
     from sparkprep.map.flags import map_config
     from sparkprep.map.spark import run_map
     from sparkprep.spark.faults import FAIL_ENV
@@ -21,14 +23,15 @@ def test_map_via_spark_submit_with_py_files_survives_injected_task_failures(spar
     root = tmp_path / "pairs"
     for i in range(10):
         make_sample.write(str(root / "x" / f"r{i}.dat"), bytes(range(i, i + 40)))
-        make_sample.write(str(root / "x" / f"r{i}.hea"), f"r{i} 1 250 {40 + i}".encode())
+        if members == 2:
+            make_sample.write(str(root / "x" / f"r{i}.hea"), f"r{i} 1 250 {40 + i}".encode())
     run_split(spark, split_config(["--input", str(root), "--output", str(tmp_path / "splits"), "--samples",
                                    "basename", "--extensions", "dat,hea"]))
     module = tmp_path / "signal_features.py"
     module.write_text("def extract(s):\n"
                       "    if s['__key__'] == 'x/r7':\n"
                       "        raise ValueError('bad header')\n"
-                      "    return {'total': sum(s['dat']), 'fs': int(s['hea'].split()[2])}\n")
+                      "    return {'total': sum(s['dat']), 'fs': int(s['hea'].split()[2]) if 'hea' in s else None}\n")
     args = ["--input", tmp_path / "splits", "--map", "signal_features:extract", "--schema", "total bigint, fs int"]
     result = spark_submit("map", *args, "--output", tmp_path / "failed", master="local[2,3]", env={FAIL_ENV: "3"},
                           py_files=[module])

@@ -25,6 +25,11 @@ def features(sample):
         return None
     return {"n_boxes": len(boxes), "jpg_bytes": len(sample["jpg"]), "seed_low": sample["__seed__"] % 1000,
             "boxes.txt": " ".join(str(b) for b in boxes).encode()}
+
+
+def sizes(sample):
+    """Any sample: the bytes of its members."""
+    return {"n": sum(len(v) for k, v in sample.items() if not k.startswith("__"))}
 '''
 
 
@@ -134,3 +139,22 @@ def collections_counter(values):
     import collections
 
     return collections.Counter(values)
+
+
+def test_one_file_samples_are_mapped_without_a_shuffle_and_give_the_same_rows(spark, split_table, tmp_path):
+    from sparkprep.map.spark import mapped_frame, sample_rows
+    from sparkprep.spark.tables import read_table
+
+    root = split_table.parent / "coco"
+    out = tmp_path / "files"
+    run_split(spark, split_config(["--input", str(root), "--output", str(out), "--samples", "file",
+                                   "--extensions", "jpg,json"]))
+    rows = sample_rows(read_table(spark, str(out)))
+    cfg = map_config(["--input", str(out), "--output", str(tmp_path / "m"), "--map", "user_features:sizes",
+                      "--schema", "n bigint"])
+    direct, shuffled = mapped_frame(rows, cfg, one_file_samples=True), mapped_frame(rows, cfg)
+    assert "Exchange" not in direct._jdf.queryExecution().executedPlan().toString()
+    assert "Exchange" in shuffled._jdf.queryExecution().executedPlan().toString()
+    assert sorted(map(tuple, direct.collect())) == sorted(map(tuple, shuffled.collect())) and direct.count() == 24
+    report = run_map(spark, cfg)  # the job decides by counting: 24 rows, 24 samples
+    assert report["rows"] == 24 and {r["status"] for r in pq.read_table(str(tmp_path / "m")).to_pylist()} == {"ok"}

@@ -37,9 +37,10 @@ def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = N
         table = read_table(spark, cfg.input)
         tune_table_scan(spark, cfg.input, table)
         rows = sample_rows(table)
-        total = rows.select("sample").distinct().count()
+        counted = rows.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("sample").alias("samples")).first()
+        total = int(counted["samples"])
         done = spark.sparkContext.accumulator(0)
-        mapped = mapped_frame(rows, cfg, done)
+        mapped = mapped_frame(rows, cfg, done, one_file_samples=counted["rows"] == total)
         clock.stage("running", f"{'map-batch' if cfg.batched else 'map'} {cfg.function} over {total} samples "
                                f"-> {cfg.output}")
         with progress(clock, done, total):
@@ -93,15 +94,18 @@ def progress(clock: StageClock, done, total: int, every: float = 10.0):
         thread.join()
 
 
-def mapped_frame(rows: DataFrame, cfg: MapConfig, done=None) -> DataFrame:
+def mapped_frame(rows: DataFrame, cfg: MapConfig, done=None, one_file_samples: bool = False) -> DataFrame:
     """One output row per sample: a sample's members meet in one task, in member order.
 
     done: an accumulator that counts the samples mapped (for the progress lines), or None.
+    one_file_samples: every row is a sample of its own (rows counted = distinct samples, none null), so
+    no shuffle is needed to bring members together: the rows are mapped where the scan reads them
+    (a retried task reads the same split of the same files, so retries stay exact).
     """
     fields = parse_schema(cfg.schema)
     work = functools.partial(_map_partition, function=cfg.function, fields=fields, seed=cfg.seed,
                              batched=cfg.batched, batch_size=cfg.batch_size, done=done)
-    grouped = rows.repartition("sample").sortWithinPartitions("sample", "member")
+    grouped = rows if one_file_samples else rows.repartition("sample").sortWithinPartitions("sample", "member")
     return grouped.mapInArrow(work, from_arrow_schema(output_schema(fields)))
 
 
