@@ -38,6 +38,7 @@ PHOTO_MB = 106_000 / MB
 INGEST_MS_PER_FILE = 2 / 1036 * 1000         # split, 20,004 small JPEGs, header validation: 1,036 files/s on 2 cores
 HASH_MS_PER_MB = 0.067 / PHOTO_MB            # sha256, one process
 PHASH_MS_PER_MB = 1.10 / PHOTO_MB            # the 1/8-scale decode for phash
+PHASH_V2_MS_PER_MB = 0.41 / PHOTO_MB         # the pipeline's phash-v2, from the transform's decode
 DECODE_MS_PER_MB = 1.418 / PHOTO_MB          # draft (DCT-scaled) decode to >= 224 px
 PIPELINE_FIXED_MS = 3.23 - 0.067 - 1.418     # resize, encode, Arrow and parquet per image (pipeline CPU 3.23 ms)
 GET_MS_PER_OBJECT = 1000 / 261               # scripts/bench_fetch.py: 261 objects/s per task at +20 ms per GET
@@ -65,7 +66,7 @@ def estimate(work: Workload, nodes: int, instance: str = DEFAULT_INSTANCE,
     cpu_ms = (INGEST_MS_PER_FILE + HASH_MS_PER_MB * mb_each) if work.job != "pipeline" else \
         (PIPELINE_FIXED_MS + (HASH_MS_PER_MB + DECODE_MS_PER_MB) * mb_each)
     if work.phash:
-        cpu_ms += PHASH_MS_PER_MB * mb_each
+        cpu_ms += (PHASH_V2_MS_PER_MB if work.job == "pipeline" else PHASH_MS_PER_MB) * mb_each
     core_ms = cpu_ms + (GET_MS_PER_OBJECT if work.from_s3 else 0.0)
     cores = nodes * node.vcpus
     compute_hours = work.files * core_ms / 1000 / cores / 3600

@@ -93,3 +93,20 @@ def test_a_previous_output_of_another_sparkprep_version_is_read_again(spark, mak
     (out / "._run_report.json.crc").unlink()  # Hadoop's checksum of the old text would make it unreadable
     again = split(spark, tree, out, "--incremental", "--phash", "off")
     assert again["incremental"]["kept"] == 0 and "written by sparkprep 0.0.1" in again["incremental"]["full_read"]
+
+
+def test_a_previous_output_with_another_hash_version_is_read_again(spark, make_sample, tmp_path, monkeypatch):
+    from sparkprep.audit.spark import with_phash_version
+    from sparkprep.ingest.spark import incremental
+
+    tree, out = tmp_path / "in", tmp_path / "out"
+    write_tree(make_sample, tree, 0, 3)
+    split(spark, tree, out, "--incremental")
+    again = split(spark, tree, out, "--incremental")
+    assert again["incremental"]["kept"] == 3  # same hash version (phash-v1, unmarked): reused
+    real = incremental.read_table
+    # as if the previous rows had been hashed from a transform's decode (the pipeline's phash-v2)
+    monkeypatch.setattr(incremental, "read_table", lambda s, uri: with_phash_version(real(s, uri), "phash-v2"))
+    other = split(spark, tree, out, "--incremental")
+    assert other["incremental"]["kept"] == 0
+    assert other["incremental"]["full_read"] == "the previous output's hashes are phash-v2, this run computes phash-v1"

@@ -8,9 +8,11 @@ import os
 import pytest
 
 from sparkprep.audit.bands import DEFAULT_THRESHOLD
-from sparkprep.audit.spark import _propagated_components, near_duplicate_audit, near_search, row_pairs
+from sparkprep.audit.spark import _propagated_components, near_duplicate_audit, near_search, phash_version, row_pairs
 from sparkprep.errors import LeakageFound
 from sparkprep.images.phash import hamming
+from sparkprep.pipeline.flags import pipeline_config
+from sparkprep.pipeline.spark import run_pipeline
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.report.flags import report_config
@@ -35,13 +37,24 @@ def planted_split(spark, planted_dir, tmp_path_factory):
     return out, report
 
 
+@pytest.fixture(scope="module")
+def planted_pipeline(spark, planted_dir, tmp_path_factory):
+    """The same photos through the pipeline's one pass: hashes from the transform's decode (phash-v2)."""
+    out = tmp_path_factory.mktemp("planted-pipeline") / "out"
+    run_pipeline(spark, pipeline_config(["--input", str(planted_dir), "--output", str(out), "--ratios", "0.5,0.5",
+                                         "--seed", "7", "--size", "224"]))
+    return out / "splits"
+
+
 def relative(uri):
     return uri.rsplit("/photos/", 1)[1]
 
 
-def test_recall_and_precision_on_the_planted_set_at_the_default_threshold(spark, planted_split, make_planted):
-    out, _ = planted_split
+@pytest.mark.parametrize("job", ["split", "pipeline"])
+def test_recall_and_precision_on_the_planted_set_at_the_default_threshold(spark, job, request, make_planted):
+    out = request.getfixturevalue("planted_split")[0] if job == "split" else request.getfixturevalue("planted_pipeline")
     table = read_table(spark, str(out))
+    assert phash_version(table) == ("phash-v1" if job == "split" else "phash-v2")
     found = {tuple(sorted((relative(r["a_where"]), relative(r["b_where"]))))
              for r in row_pairs(near_search(table, DEFAULT_THRESHOLD, 500)).select("a_where", "b_where").collect()}
     paths = [relative(r["path"]) for r in table.select("path").collect()]

@@ -5,11 +5,13 @@ import json
 import pytest
 
 from sparkprep.errors import UsageError
+from sparkprep.images.phash import PHASH_METADATA_KEY, PHASH_V2, phash_of_decode
 from sparkprep.pipeline import spark as pipeline_spark
 from sparkprep.pipeline.flags import pipeline_config
 from sparkprep.pipeline.spark import run_pipeline
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
+from sparkprep.preprocess.transform import decode_for
 from sparkprep.spark.tables import read_table
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
@@ -62,6 +64,13 @@ def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separat
     assert report["passes"] == f"one Python pass per file ({reads} the bytes{writes})"
     assert_same_tables(splits, separately[0])
     assert_same_tables(processed, separately[1])
+    # the hash comes from the transform's decode (phash-v2; the 64 px scans give phash-v1's bits)
+    assert splits[1]["phash"].metadata == {PHASH_METADATA_KEY: PHASH_V2} and not separately[0][1]["phash"].metadata
+    assert report["stages"]["splits"]["near_duplicates"]["hash"] == PHASH_V2
+    spec = pipeline_config(["--input", str(sample_tree), "--output", str(tmp_path / "unused"), *RECIPE]).spec
+    hashed = [r for r in splits[0] if r["phash"] is not None]
+    assert len(hashed) > 50 and all(r["phash"] == phash_of_decode(decode_for(r["content"], spec), r["content"],
+                                                                  r["orientation"]) for r in hashed)
     cut = [r for r in splits[0] if r["rel_path"] == "CXR/p_bad_truncated.jpeg"]
     assert cut[0]["status"] == "corrupt" and "end-of-image marker" in cut[0]["error"]  # default validation
     assert report["published"] == ["splits", "processed"]

@@ -1,16 +1,21 @@
 """The pipeline's one Python pass, without Spark: rows, the split, and the workers' parquet files."""
 
+import dataclasses
 import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from images import flat
+from PIL import ImageFile
+
+from sparkprep.images.phash import phash_of_bytes, phash_of_decode
+from sparkprep.ingest import catalog_rows
 
 from sparkprep.ingest.catalog_rows import ProbeSettings
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, SPARK_ROW_METADATA, OnePassSettings, TableTarget,
                                          one_pass_batches, one_pass_files, processed_columns, split_columns)
-from sparkprep.preprocess.transform import TransformSpec
+from sparkprep.preprocess.transform import TransformSpec, decode_for
 from sparkprep.split.assign import assign_split
 from sparkprep.split.keys import KeySpec
 
@@ -57,6 +62,36 @@ def test_each_file_is_probed_split_and_transformed_in_one_call(tree):
     assert cut["status"] == cut["p_status"] == "corrupt" and cut["image"] is None  # the default end check
     gone = by_rel["dog/gone.jpg"]
     assert gone["status"] == "unreadable" and "could not be read" in gone["error"] and gone["key"] == "dog/gone.jpg"
+
+
+def test_the_hash_comes_from_the_transforms_decode_so_each_image_is_decoded_once(tree, monkeypatch):
+    root, listed, files = tree
+    files["cat/big.jpg"] = jpeg(7, (300, 200))
+    (root / "cat/big.jpg").write_bytes(files["cat/big.jpg"])
+    listed = listed + [(f"file:{root}/cat/big.jpg", len(files["cat/big.jpg"]))]
+    spec = TransformSpec(size=(64, 64))  # 300 x 200 decodes at 1/2: large enough to hash (a 16 px one is not)
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(image):
+        if image.tile:  # pixels not decoded yet: this call decodes them
+            decoded.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(catalog_rows, "phash_of_bytes", lambda *a, **k: pytest.fail("the probe pass hashed"))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    one = dataclasses.replace(settings(root), spec=spec)
+    rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed[-1:])]), one))).to_pylist()
+    assert decoded == [(150, 100)]  # one decode, at the transform's DCT scale
+    monkeypatch.undo()
+    assert rows[0]["phash"] == phash_of_decode(decode_for(files["cat/big.jpg"], spec), files["cat/big.jpg"])
+    rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed)]), one))).to_pylist()
+    by_rel = {r["rel_path"]: r for r in rows}
+    assert by_rel["cat/0.jpg"]["phash"] == phash_of_bytes(files["cat/0.jpg"])  # 40 x 30: whole, as phash-v1
+    assert by_rel["dog/cut.jpg"]["phash"] is None and by_rel["dog/cut.jpg"]["status"] == "corrupt"
+    no_hash = dataclasses.replace(one, probe=ProbeSettings(root=f"file:{root}", phash=False))
+    assert all(r["phash"] is None for r in pa.Table.from_batches(
+        list(one_pass_batches(iter([paths_batch(listed)]), no_hash))).to_pylist())
 
 
 def test_copies_carry_no_source_bytes(tree):

@@ -9,8 +9,9 @@ from PIL import Image
 from images import jpeg, photo
 
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import hamming, phash, phash_of_bytes, to_hex
+from sparkprep.images.phash import hamming, phash, phash_of_bytes, phash_of_decode, reduced_grey, to_hex
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
+from sparkprep.preprocess.transform import TransformSpec, decode_for
 from sparkprep.statuses import CORRUPT, OK
 
 PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "page", "coins", "retina", "brick")
@@ -35,6 +36,34 @@ def test_the_stored_hash_of_a_jpeg_is_within_a_few_bits_of_the_full_decode():
         assert hamming(phash_of_bytes(data), phash(Image.open(io.BytesIO(data)))) <= 6, name
 
 
+def test_the_hash_of_the_transforms_decode_is_within_a_few_bits_of_the_hashs_own_decode():
+    # phash-v2 (the pipeline's one pass) hashes the transform's decode, box-reduced to 64-127 px
+    differ = 0
+    for name in PHOTOS:
+        data = jpeg(photo(name).convert("RGB"))
+        decoded = decode_for(data, TransformSpec())  # 224 px: a larger DCT scale than the hash's own
+        assert min(decoded.size) >= 128, name  # so the box reduce runs
+        distance = hamming(phash_of_decode(decoded, data), phash_of_bytes(data))
+        assert distance <= 6, name
+        differ += distance > 0
+    assert differ < len(PHOTOS) // 2  # most photos get the very same bits
+
+
+def test_a_decode_smaller_than_the_hashs_own_is_not_hashed_but_decoded_again():
+    data = jpeg(photo("coffee"))  # 600 x 400: an 8 px recipe decodes it at 1/8 (75 x 50)
+    tiny = decode_for(data, TransformSpec(size=(8, 8)))
+    assert min(tiny.size) < 64
+    assert phash_of_decode(tiny, data) == phash_of_bytes(data)  # the hash's own decode, reduced by 1: phash-v1's bits
+
+
+def test_the_box_reduce_takes_every_mode_to_a_64_to_127_pixel_greyscale():
+    for mode in ("RGB", "P", "1", "CMYK", "RGBA", "I;16", "I", "F"):
+        image = Image.new(mode, (1000, 300))
+        grey = reduced_grey(image)
+        assert grey.mode in ("L", "F") and 64 <= min(grey.size) <= 127, mode
+    assert reduced_grey(Image.new("L", (100, 50))).size == (100, 50)  # already small: kept whole
+
+
 def test_an_exif_rotated_copy_hashes_like_the_upright_photo():
     upright = photo("rocket")
     exif = Image.Exif()
@@ -43,6 +72,9 @@ def test_an_exif_rotated_copy_hashes_like_the_upright_photo():
     rotated = phash_of_bytes(jpeg(stored, exif=exif.tobytes()), orientation=6)
     assert hamming(rotated, phash_of_bytes(jpeg(upright))) <= 4
     assert hamming(phash_of_bytes(jpeg(stored)), phash_of_bytes(jpeg(upright))) > 10  # unoriented: far
+    stored_jpeg = jpeg(stored, exif=exif.tobytes())
+    from_transform = phash_of_decode(decode_for(stored_jpeg, TransformSpec(size=(32, 32))), stored_jpeg, 6)
+    assert hamming(from_transform, phash_of_bytes(jpeg(upright))) <= 4  # phash-v2 orients the same way
 
 
 def test_sixteen_bit_images_are_hashed_from_their_values_not_clipped_to_white():

@@ -23,7 +23,7 @@ from sparkprep.audit import calibrate as calibration
 from sparkprep.audit import local
 from sparkprep.audit.bands import BandLayout, centred_components, layout_for
 from sparkprep.audit.local import CLUSTER_SIZES, FLAT_EXAMPLES, FLAT_PATHS, NEAR_EXAMPLES, HashedRow, pair_count_stats, pair_dict
-from sparkprep.images.phash import to_hex
+from sparkprep.images.phash import PHASH_METADATA_KEY, PHASH_V1, to_hex, version_of
 from sparkprep.statuses import OK
 
 COLLECT_EDGES = 1_000_000    # cluster edges up to this count are joined on the driver (union-find)
@@ -43,6 +43,16 @@ class NearAudit:
     stats: dict
     # (key, cluster, centre): cluster is the smallest key of the key's component, centre its centre or null
     key_clusters: Optional[DataFrame]
+
+
+def phash_version(table: DataFrame) -> str:
+    """Which hash a table's `phash` column holds (sparkprep.images.phash): its field metadata, else phash-v1."""
+    return version_of(table.schema["phash"].metadata) if "phash" in table.columns else PHASH_V1
+
+
+def with_phash_version(table: DataFrame, version: str) -> DataFrame:
+    """The table with its `phash` column's version recorded in the field metadata (kept by every write)."""
+    return table.withMetadata("phash", {PHASH_METADATA_KEY: version})
 
 
 def hashed_rows(table: DataFrame) -> DataFrame:
@@ -191,6 +201,7 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     a larger table, or a cluster graph over `collect_edges`, in Spark. centre_keys: look for the
     centre of every cluster of at most this many keys (sparkprep.audit.bands.centre_of), for merge.
     """
+    version = {"hash": phash_version(table)}
     small = collected_rows(table, local_rows)
     if small is not None:
         done = local.audit(small, threshold, cap, clusters, collect_edges, splits, centre_keys)
@@ -199,9 +210,9 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
             if clusters:
                 key_clusters = table.sparkSession.createDataFrame(
                     sorted((k, c, centre) for k, (c, centre) in done.key_clusters.items()) or [], KEY_CLUSTERS)
-            return NearAudit(done.stats, key_clusters)
+            return NearAudit({**version, **done.stats}, key_clusters)
     found = near_search(table, threshold, cap, splits)
-    stats = dict(found.stats)
+    stats = {**version, **found.stats}
     stats.update(_pair_counts(found.live, found.edges, found.splits, found.within))
     # one pair per hash, closest first, so one heavily copied image does not fill the list
     across = row_pairs(found).where(F.col("a_split") != F.col("b_split")).withColumn(

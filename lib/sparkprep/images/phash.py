@@ -13,6 +13,16 @@ decoded image in three documented ways, each for a reason:
   them to white, which would make every such image the same hash);
 - the EXIF orientation is applied to the 32x32 greyscale, so a rotated copy of a photo is a
   near-duplicate of the upright one.
+
+Two versions of the column exist; a table's `phash` field metadata (PHASH_METADATA_KEY) names
+its version, and a table without it is phash-v1:
+- phash-v1 (`phash_of_bytes`): the hash's own decode, as above (ingest, split, report, and the
+  pipeline's two-pass plans);
+- phash-v2 (`phash_of_decode`): the pipeline's one pass hashes the decode its transform already
+  made (one decode per image), box-reduced (`Image.reduce`) to a shorter side of 64-127 pixels
+  before the steps above. A JPEG's 1/8 DCT scale is itself close to a box average, so the bits
+  are within a few of phash-v1's (docs/near-duplicates.md has the measurement), but not equal:
+  compare hashes of one version only.
 """
 
 from __future__ import annotations
@@ -27,6 +37,9 @@ from sparkprep.images import probe as image_probe
 HASH_SIDE = 8     # the 8x8 low-frequency block: 64 bits
 SAMPLE_SIDE = 32  # the greyscale the DCT runs over (hash side x 4, imagehash's highfreq_factor)
 DRAFT_SIDE = 64   # JPEG decodes keep at least this many pixels per side before the LANCZOS resize
+PHASH_V1 = "phash-v1"  # phash_of_bytes: the hash's own decode
+PHASH_V2 = "phash-v2"  # phash_of_decode: the transform's decode, box-reduced
+PHASH_METADATA_KEY = "sparkprep.phash"  # the `phash` field's metadata: its version (absent: phash-v1)
 
 # Rows 0..7 of the unnormalized DCT-II matrix over 32 samples: 2 cos(pi k (2n + 1) / 64).
 _DCT = 2.0 * np.cos(np.pi * np.outer(np.arange(HASH_SIDE), 2 * np.arange(SAMPLE_SIDE) + 1) / (2 * SAMPLE_SIDE))
@@ -64,6 +77,38 @@ def phash_of_bytes(data: bytes, orientation: Optional[int] = None,
         image.seek(0)
         image.load()
         return phash(image, orientation)
+
+
+def version_of(metadata: Optional[dict]) -> str:
+    """The hash version a `phash` field's metadata names (none: phash-v1, as every table before versions)."""
+    return (metadata or {}).get(PHASH_METADATA_KEY, PHASH_V1)
+
+
+def phash_of_decode(decoded: Image.Image, data: bytes, orientation: Optional[int] = None,
+                    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> int:
+    """The phash-v2 of an image from a decode another step already made (the transform's, before
+    orientation and mode conversion), so the file is decoded once.
+
+    The greyscale is box-reduced by floor(shorter side / 64), which leaves 64-127 pixels, then
+    hashed as `phash`. A decode smaller than 64 pixels on its shorter side (a tiny recipe's JPEG
+    draft) cannot give those pixels: the hash then decodes the bytes itself, at the smallest
+    JPEG scale that leaves 64, and hashes that the same way.
+    """
+    if min(decoded.size) < DRAFT_SIDE and decoded.format == "JPEG":
+        with image_probe.open_image(data, max_pixels) as image:
+            image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+            image.seek(0)
+            image.load()
+            return phash(reduced_grey(image), orientation)
+    return phash(reduced_grey(decoded), orientation)
+
+
+def reduced_grey(image: Image.Image) -> Image.Image:
+    """The greyscale (float for 16-bit and float images) box-reduced to a shorter side of 64-127 pixels
+    (an image already smaller is kept whole): what phash-v2 hashes."""
+    grey = image.convert("F" if image.mode in _HIGH_DEPTH else "L")
+    factor = min(grey.size) // DRAFT_SIDE
+    return grey.reduce(factor) if factor > 1 else grey
 
 
 def bits_to_int64(bits: np.ndarray) -> int:

@@ -10,6 +10,7 @@ results come back once. Never raises for bad data.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import uuid
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row, label_pattern_of
 from sparkprep.ingest.paths import compile_group_regex
-from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, append_output, arrow_batch, sample_outputs
+from sparkprep.preprocess.processed_rows import OUTPUT_BATCH_BYTES, append_output, arrow_batch, hashed_outputs
 from sparkprep.preprocess.transform import TransformSpec
 from sparkprep.schema import CATALOG_SCHEMA, PROCESSED_SCHEMA, SPLIT_COLUMNS
 from sparkprep.split.assign import bucket, cumulative_basis_points, split_for_bucket
@@ -61,6 +62,9 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
     Without a content column each file is read here (listing.read_bytes).
     The original (aug_index 0) row carries the split row's content; a copy carries none.
     """
+    # With hashes on, the transform's decode gives them (phash-v2): each image is decoded once.
+    hashing = settings.probe.phash
+    probe = dataclasses.replace(settings.probe, phash=False)
     label_pattern = label_pattern_of(settings.probe)
     group_pattern = compile_group_regex(settings.key_by.arg, "--key-by group") if settings.key_by.kind == "group" \
         else None
@@ -75,15 +79,19 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
                 data, known = contents[i].as_py(), {}
             else:
                 data, known = read_listed(path, size, settings.probe.max_file_bytes)
-            row = catalog_row(path, size, data, settings.probe, label_pattern, **known)
+            row = catalog_row(path, size, data, probe, label_pattern, **known)
             row["key"], row["status"], row["error"] = file_key(settings.key_by, row["sha256"], row["rel_path"],
                                                                row["sample"], row["status"], row["error"],
                                                                group_pattern)
             row["split"] = split_for_bucket(bucket(settings.seed, row["key"]), cums, settings.names)
             row["content"] = data if settings.keep_content else None
-            status, error, outputs = sample_outputs(row["status"], row["error"], data if row["status"] == OK else None,
-                                                    row["key"], settings.copies_by_split.get(row["split"], 0),
-                                                    settings.spec, settings.probe.max_pixels)
+            image = hashing and row["status"] == OK and row["format"] is not None
+            status, error, outputs, row["phash"] = hashed_outputs(
+                row["status"], row["error"], data if row["status"] == OK else None, row["key"],
+                settings.copies_by_split.get(row["split"], 0), settings.spec, settings.probe.max_pixels,
+                hashed=image, orientation=row["orientation"])
+            if image and status != OK:  # hashing decodes it: as in ingest, the split row is quarantined too
+                row["status"], row["error"] = status, error
             row["p_status"], row["p_error"] = status, error
             for produced in outputs or [None]:
                 _append(out, row, produced, digest, fmt)

@@ -25,9 +25,10 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from sparkprep.audit.policy import check_leakage
-from sparkprep.audit.spark import near_check
+from sparkprep.audit.spark import near_check, with_phash_version
 from sparkprep.errors import UsageError
 from sparkprep.export.flags import ExportConfig
+from sparkprep.images.phash import PHASH_V2
 from sparkprep.ingest.spark.plan import run_plan
 from sparkprep.ingest.spark.sources import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, with_labels_file
 from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
@@ -155,6 +156,8 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
             rows = rows.persist(StorageLevel.DISK_ONLY)
         splits = with_split(rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content)), cfg,
                             assigned=True)
+        if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
+            splits = with_phash_version(splits, PHASH_V2)
         processed = with_recipe_metadata(rows.select(*[F.col(one).alias(name) for one, name in processed_columns()]),
                                          splits.schema["key"], cfg.spec)
         how = (f"one Python pass per file ({'the workers read' if reader == 'workers' else 'binaryFile reads'} the "

@@ -162,14 +162,16 @@ class Output:
 
 
 def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec,
-                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> List[Output]:
+                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS,
+                     decoded: Optional[Image.Image] = None) -> List[Output]:
     """The original and `copies` augmented copies of one sample's bytes, each encoded.
 
     Raises on undecodable data, or past max_pixels (the caller records the reason). The original
     does not depend on `copies` (it is what sparkprep.online gives for the same bytes); copy i
-    depends only on (spec.seed, key, i).
+    depends only on (spec.seed, key, i). decoded: `decode_for(data, spec)`, when the caller
+    has already made it (to hash it too); it is not modified.
     """
-    upright = decode_upright(data, spec, max_pixels=max_pixels)
+    upright = upright_of(decoded if decoded is not None else decode_for(data, spec, max_pixels=max_pixels), data, spec)
     outputs = [_finish(original_image(upright, spec), 0, spec)]
     if copies:
         fraction = spec.augment.min_side_fraction()
@@ -184,7 +186,17 @@ def transform_sample(data: bytes, key: str, copies: int, spec: TransformSpec,
 def decode_upright(data: bytes, spec: TransformSpec, min_side_fraction: float = 1.0,
                    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode (at reduced JPEG scale when the recipe allows), orient by EXIF, convert to the mode."""
-    decoded = image_ops.decode(data, spec.size if spec.draft else None, spec.resize, min_side_fraction, max_pixels)
+    return upright_of(decode_for(data, spec, min_side_fraction, max_pixels), data, spec)
+
+
+def decode_for(data: bytes, spec: TransformSpec, min_side_fraction: float = 1.0,
+               max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The first frame as stored (not yet oriented), at the reduced JPEG scale the recipe allows."""
+    return image_ops.decode(data, spec.size if spec.draft else None, spec.resize, min_side_fraction, max_pixels)
+
+
+def upright_of(decoded: Image.Image, data: bytes, spec: TransformSpec) -> Image.Image:
+    """A decode_for image oriented by EXIF and converted to the recipe's mode."""
     return image_ops.to_mode(image_ops.orient(decoded), spec.mode, spec.background, spec.depth_scale,
                              image_ops.png_significant_bits(data))
 

@@ -11,6 +11,7 @@ from pyspark.storagelevel import StorageLevel
 
 from sparkprep import __version__
 from sparkprep.errors import UsageError
+from sparkprep.images.phash import PHASH_V1, version_of
 from sparkprep.ingest.fetch import FetchSettings
 from sparkprep.ingest.flags import IngestConfig
 from sparkprep.ingest.spark.manifests import counted_manifest, listed_uri, unversioned_manifest
@@ -122,4 +123,8 @@ def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -
     written_by = (report.get("versions") or {}).get("sparkprep")
     if written_by != __version__:
         return None, f"the previous output was written by sparkprep {written_by}, this is {__version__}"
+    schema = read_table(spark, uri).schema
+    hashes = version_of(schema["phash"].metadata) if "phash" in schema.names else None
+    if cfg.phash and hashes not in (None, PHASH_V1):  # ingest hashes with its own decode
+        return None, f"the previous output's hashes are {hashes}, this run computes {PHASH_V1}"
     return uri, ""
