@@ -2,6 +2,7 @@
 
     python scripts/bench_near_duplicates.py [--photos bench/photos1500] [--sizes 50000,100000]
     python scripts/bench_near_duplicates.py --calibration 5000,50000
+    python scripts/bench_near_duplicates.py --hash-cost [--photos DIR]   # phash-v1 against phash-v2
 
 1. pHash cost per image next to the probe it joins (header parse + end check), on real photos
    and on the 64 px sample images, in one process: probe, probe + phash, and imagehash's phash
@@ -11,6 +12,9 @@
 3. With --calibration 5000,50000 instead: the calibrated threshold (sparkprep.audit.calibrate)
    on the planted photos and on look-alike synthetic scans with 1% planted copies, by brute force:
    the threshold chosen, the chance pairs it lets through, the planted recall.
+5. With --hash-cost instead: per photo, in one process, the pipeline's transform (224 px crop,
+   JPEG q90) alone, with phash-v2 from its decode, and with phash-v1's own decode beside it;
+   the bits between the two versions; and the planted set's recall and precision with phash-v2.
 4. The Spark search (banding join, pair counts, clusters) on synthetic hashes from spark.range:
    uniform 64-bit values (xxhash64 of the id) with 1% near copies (1..8 bits flipped). Two sizes
    side by side; the marginal time between them cancels the JVM start-up and the fixed per-job cost.
@@ -31,6 +35,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
+def best_ms(datas, fn, repeat):
+    """The fastest of `repeat` passes of fn over every item, in ms per item."""
+    best = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for d in datas:
+            fn(d)
+        spent = (time.perf_counter() - start) / len(datas) * 1e3
+        best = spent if best is None else min(best, spent)
+    return best
+
+
 def per_image_cost(paths, repeat=3):
     from PIL import Image
 
@@ -41,14 +57,7 @@ def per_image_cost(paths, repeat=3):
     datas = [d for d in datas if probe_image(d, full=True).status == "ok"]  # the sample's bad files are not hashed
 
     def timed(fn):
-        best = None
-        for _ in range(repeat):
-            start = time.perf_counter()
-            for d in datas:
-                fn(d)
-            spent = (time.perf_counter() - start) / len(datas) * 1e3
-            best = spent if best is None else min(best, spent)
-        return best
+        return best_ms(datas, fn, repeat)
 
     probe = timed(probe_image)
     both = timed(lambda d: (probe_image(d), phash_of_bytes(d)))
@@ -60,13 +69,45 @@ def per_image_cost(paths, repeat=3):
     return probe, both, reference
 
 
-def planted_quality():
+def pipeline_hash(data):
+    """phash-v2 as the pipeline's one pass computes it with the default recipe (224 px)."""
+    from sparkprep.images.phash import phash_of_decode
+    from sparkprep.preprocess.transform import TransformSpec, decode_for
+
+    return phash_of_decode(decode_for(data, TransformSpec()), data)
+
+
+def hash_cost(paths, repeat=3):
+    """ms per photo: the transform, + phash-v2 from its decode, + phash-v1's own decode; and the bits apart."""
+    from sparkprep.images.phash import hamming, phash_of_bytes
+    from sparkprep.preprocess.processed_rows import hashed_outputs
+    from sparkprep.preprocess.transform import TransformSpec
+
+    spec = TransformSpec()
+    datas = [open(p, "rb").read() for p in paths]
+
+    def timed(fn):
+        return best_ms(datas, fn, repeat)
+
+    alone = timed(lambda d: hashed_outputs("ok", None, d, "k", 0, spec, hashed=False))
+    v2 = timed(lambda d: hashed_outputs("ok", None, d, "k", 0, spec, hashed=True))
+    v1 = timed(lambda d: (hashed_outputs("ok", None, d, "k", 0, spec, hashed=False), phash_of_bytes(d)))
+    apart = collections.Counter(hamming(phash_of_bytes(d), pipeline_hash(d)) for d in datas)
+    print(f"{len(datas)} photos under {os.path.dirname(os.path.dirname(paths[0]))}: transform {alone:.3f} ms; + phash-v2 from its decode "
+          f"{v2:.3f} ms (+{v2 - alone:.3f}); + phash-v1's own decode {v1:.3f} ms (+{v1 - alone:.3f})")
+    mean = sum(k * n for k, n in apart.items()) / len(datas)
+    print(f"bits between phash-v1 and phash-v2: mean {mean:.2f}, histogram {dict(sorted(apart.items()))}")
+
+
+def planted_quality(version="v1"):
     import make_planted
 
     from sparkprep.images.phash import hamming, phash_of_bytes
 
     files = make_planted.planted_files()
-    hashes = {p: phash_of_bytes(d) for p, d in files.items()}
+    hashed = phash_of_bytes if version == "v1" else pipeline_hash
+    hashes = {p: hashed(d) for p, d in files.items()}
+    print(f"hash: phash-{version}")
     paths = sorted(hashes)
     truth = make_planted.true_pairs(paths)
     distances = {(a, b): hamming(hashes[a], hashes[b]) for a, b in itertools.combinations(paths, 2)}
@@ -322,7 +363,14 @@ def main():
                         help="only the calibration figures, on look-alike scans of these sizes, e.g. 5000,50000")
     parser.add_argument("--clusters", default=None, metavar="SIZES",
                         help="only the merge's cluster rules at a fixed threshold (--threshold, default 8), e.g. 5000")
+    parser.add_argument("--hash-cost", action="store_true",
+                        help="only phash-v1 against phash-v2: cost per photo, bits apart, planted recall")
     args = parser.parse_args()
+    if args.hash_cost:
+        photos = sorted(glob.glob(f"{args.photos}/**/*.jp*g", recursive=True))
+        hash_cost(photos[::max(1, len(photos) // 600)][:600])  # every source photo's crops, not the first one's
+        planted_quality("v2")
+        return
     if args.calibration:
         calibration_quality([int(s) for s in args.calibration.split(",")])
         return
