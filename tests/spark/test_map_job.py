@@ -158,3 +158,37 @@ def test_one_file_samples_are_mapped_without_a_shuffle_and_give_the_same_rows(sp
     assert sorted(map(tuple, direct.collect())) == sorted(map(tuple, shuffled.collect())) and direct.count() == 24
     report = run_map(spark, cfg)  # the job decides by counting: 24 rows, 24 samples
     assert report["rows"] == 24 and {r["status"] for r in pq.read_table(str(tmp_path / "m")).to_pylist()} == {"ok"}
+
+
+def test_samples_kept_in_one_file_are_mapped_without_a_shuffle_and_give_the_same_rows(spark, split_table, tmp_path):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from sparkprep.map.spark import files_whole, mapped_frame, sample_layout, sample_rows
+    from sparkprep.spark.tables import read_table
+
+    rows = sample_rows(read_table(spark, str(split_table)))
+    layout = sample_layout(rows)  # split writes a sample's members into one file
+    assert layout == {"samples": 12, "one_file_samples": False, "grouped_by_file": True}
+    cfg = map_config(["--input", str(split_table), "--output", str(tmp_path / "m"), "--map", "user_features:sizes",
+                      "--schema", "n bigint"])
+    shuffled = sorted(map(tuple, mapped_frame(rows, cfg).collect()))
+    before = spark.conf.get("spark.sql.files.openCostInBytes", None)
+    with files_whole(spark, str(split_table)):
+        direct = mapped_frame(rows, cfg, grouped_by_file=True)
+        assert "Exchange" not in direct._jdf.queryExecution().executedPlan().toString()
+        assert sorted(map(tuple, direct.collect())) == shuffled and len(shuffled) == 12
+    assert spark.conf.get("spark.sql.files.openCostInBytes", None) == before  # the session's settings come back
+    # the same rows with each sample's members in two files: the layout says so, and the shuffle stays
+    table = pq.read_table(str(split_table), columns=["key", "split", "label", "path", "sha256", "status", "error",
+                                                     "sample", "member", "content"]).replace_schema_metadata(None)
+    spread = tmp_path / "spread"
+    spread.mkdir()
+    for member in ("jpg", "json"):
+        pq.write_table(table.filter(pc.equal(table.column("member"), pa.scalar(member))),
+                       str(spread / f"{member}.parquet"))
+    spread_rows = sample_rows(spark.read.parquet(str(spread)))
+    assert sample_layout(spread_rows)["grouped_by_file"] is False
+    assert sorted(map(tuple, mapped_frame(spread_rows, cfg).collect())) == shuffled
+    report = run_map(spark, cfg)  # the job finds the layout itself
+    assert report["rows"] == 12 and spark.conf.get("spark.sql.files.openCostInBytes", None) == before

@@ -37,13 +37,16 @@ def run_map(spark: SparkSession, cfg: MapConfig, clock: Optional[StageClock] = N
         table = read_table(spark, cfg.input)
         tune_table_scan(spark, cfg.input, table)
         rows = sample_rows(table)
-        counted = rows.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("sample").alias("samples")).first()
-        total = int(counted["samples"])
+        layout = sample_layout(rows)
+        total = layout["samples"]
         done = spark.sparkContext.accumulator(0)
-        mapped = mapped_frame(rows, cfg, done, one_file_samples=counted["rows"] == total)
+        mapped = mapped_frame(rows, cfg, done, one_file_samples=layout["one_file_samples"],
+                              grouped_by_file=layout["grouped_by_file"])
+        how = "one-file samples, no shuffle" if layout["one_file_samples"] else \
+            "each sample in one file, no shuffle" if layout["grouped_by_file"] else "members grouped by a shuffle"
         clock.stage("running", f"{'map-batch' if cfg.batched else 'map'} {cfg.function} over {total} samples "
-                               f"-> {cfg.output}")
-        with progress(clock, done, total):
+                               f"({how}) -> {cfg.output}")
+        with progress(clock, done, total), files_whole(spark, cfg.input, layout["grouped_by_file"]):
             return write_reported_table(spark, claim, mapped, cfg, clock, None, split_params=None,
                                         partition_by="split", options=payload_options(None, already_compressed=False))
 
@@ -76,6 +79,57 @@ def sample_rows(table: DataFrame) -> DataFrame:
     return table.select(*INPUT_COLUMNS)
 
 
+def sample_layout(rows: DataFrame) -> dict:
+    """One Spark job: the samples, and whether their members need a shuffle to meet.
+
+    one_file_samples: every row is a sample of its own (rows = distinct samples, none null).
+    grouped_by_file: every sample's rows lie in one file of the table (distinct (sample, file)
+    = distinct samples, every row from a file, none without a sample), as jobs/split.py writes
+    samples of several files; verified here, not assumed from how the table was written.
+    """
+    # one shuffle of one row per sample and task (aggregates take no nondeterministic input: project it first)
+    per_sample = (rows.select("sample", F.input_file_name().alias("_file")).groupBy("sample")
+                  .agg(F.count(F.lit(1)).alias("n"), (F.min("_file") == F.max("_file")).alias("one"),
+                       F.min("_file").alias("_file")))
+    got = per_sample.agg(F.sum("n").alias("rows"), F.count("sample").alias("samples"),
+                         F.sum(F.when(F.col("sample").isNull() | ~F.col("one") | (F.col("_file") == ""), 1)
+                               .otherwise(0)).alias("loose")).first()
+    rows_n, samples = int(got["rows"] or 0), int(got["samples"] or 0)
+    one_file = rows_n == samples
+    return {"samples": samples, "one_file_samples": one_file,
+            "grouped_by_file": not one_file and int(got["loose"] or 0) == 0}
+
+
+@contextlib.contextmanager
+def files_whole(spark: SparkSession, uri: str, wanted: bool = True):
+    """While inside, scans read whole files of `uri` (keep_files_whole); the settings are restored after."""
+    if not wanted:
+        yield
+        return
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    before = {key: spark.conf.get(key, None) for key in keys}
+    keep_files_whole(spark, uri)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def keep_files_whole(spark: SparkSession, uri: str) -> None:
+    """Make every scan task read one whole file of the table at `uri`, so a sample kept in one file
+    is read by one task. Spark splits a file into pieces of min(maxPartitionBytes, max(openCost,
+    bytes per core)) and packs a task until maxPartitionBytes, counting each file's open cost:
+    both at the largest file's size, no file is split and each task reads one. Set over any
+    launch value: correctness, not tuning."""
+    largest = max((size for _, size, _ in HadoopFS(spark).list_files(uri, ".parquet")), default=0) + 1
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(largest))
+    spark.conf.set("spark.sql.files.openCostInBytes", str(largest))
+
+
 @contextlib.contextmanager
 def progress(clock: StageClock, done, total: int, every: float = 10.0):
     """A line 'samples done / total' every few seconds while the map runs (counted as tasks finish)."""
@@ -94,18 +148,26 @@ def progress(clock: StageClock, done, total: int, every: float = 10.0):
         thread.join()
 
 
-def mapped_frame(rows: DataFrame, cfg: MapConfig, done=None, one_file_samples: bool = False) -> DataFrame:
+def mapped_frame(rows: DataFrame, cfg: MapConfig, done=None, one_file_samples: bool = False,
+                 grouped_by_file: bool = False) -> DataFrame:
     """One output row per sample: a sample's members meet in one task, in member order.
 
     done: an accumulator that counts the samples mapped (for the progress lines), or None.
     one_file_samples: every row is a sample of its own (rows counted = distinct samples, none null), so
     no shuffle is needed to bring members together: the rows are mapped where the scan reads them
     (a retried task reads the same split of the same files, so retries stay exact).
+    grouped_by_file: every sample lies in one file and the scan reads whole files (keep_files_whole):
+    a sort within each task brings its members together, without a shuffle.
     """
     fields = parse_schema(cfg.schema)
     work = functools.partial(_map_partition, function=cfg.function, fields=fields, seed=cfg.seed,
                              batched=cfg.batched, batch_size=cfg.batch_size, done=done)
-    grouped = rows if one_file_samples else rows.repartition("sample").sortWithinPartitions("sample", "member")
+    if one_file_samples:
+        grouped = rows
+    elif grouped_by_file:
+        grouped = rows.sortWithinPartitions("sample", "member")
+    else:
+        grouped = rows.repartition("sample").sortWithinPartitions("sample", "member")
     return grouped.mapInArrow(work, from_arrow_schema(output_schema(fields)))
 
 
