@@ -170,7 +170,8 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
     merge = near.get("merge")
     return ("<section><h2>Near-duplicates (perceptual hash)</h2>"
             f"<p>Pairs of rows whose 64-bit pHash ({esc(near.get('hash', 'phash-v1'))}) differs in at most "
-            f"<b>{near['threshold']}</b> bits, exact copies included. Search: {esc(near.get('layout'))}. {near.get('hashed_rows', 0)} hashed rows, "
+            f"<b>{near['threshold']}</b> bits, exact copies included. Search: {esc(near.get('layout'))}. "
+            f"{near.get('hashed_rows', 0)} hashed rows, "
             f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
             + _calibration(near.get("calibration"), near.get("pairs_within_splits", 0) +
                            near.get("pairs_across_splits", 0)) +

@@ -102,13 +102,22 @@ def sample_layout(rows: DataFrame) -> dict:
 
 @contextlib.contextmanager
 def files_whole(spark: SparkSession, uri: str, wanted: bool = True):
-    """While inside, scans read whole files of `uri` (keep_files_whole); the settings are restored after."""
+    """While inside, every scan task of the table at `uri` reads one whole file, so a sample kept in
+    one file is read by one task; the session's settings are restored after.
+
+    Spark splits a file into pieces of min(maxPartitionBytes, max(openCost, bytes per core)) and
+    packs a task until maxPartitionBytes, counting each file's open cost: both at the largest
+    file's size, no file is split and each task reads one. Set over any launch value: correctness,
+    not tuning.
+    """
     if not wanted:
         yield
         return
     keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
     before = {key: spark.conf.get(key, None) for key in keys}
-    keep_files_whole(spark, uri)
+    largest = max((size for _, size, _ in HadoopFS(spark).list_files(uri, ".parquet")), default=0) + 1
+    for key in keys:
+        spark.conf.set(key, str(largest))
     try:
         yield
     finally:
@@ -117,17 +126,6 @@ def files_whole(spark: SparkSession, uri: str, wanted: bool = True):
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
-
-
-def keep_files_whole(spark: SparkSession, uri: str) -> None:
-    """Make every scan task read one whole file of the table at `uri`, so a sample kept in one file
-    is read by one task. Spark splits a file into pieces of min(maxPartitionBytes, max(openCost,
-    bytes per core)) and packs a task until maxPartitionBytes, counting each file's open cost:
-    both at the largest file's size, no file is split and each task reads one. Set over any
-    launch value: correctness, not tuning."""
-    largest = max((size for _, size, _ in HadoopFS(spark).list_files(uri, ".parquet")), default=0) + 1
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(largest))
-    spark.conf.set("spark.sql.files.openCostInBytes", str(largest))
 
 
 @contextlib.contextmanager
@@ -156,7 +154,7 @@ def mapped_frame(rows: DataFrame, cfg: MapConfig, done=None, one_file_samples: b
     one_file_samples: every row is a sample of its own (rows counted = distinct samples, none null), so
     no shuffle is needed to bring members together: the rows are mapped where the scan reads them
     (a retried task reads the same split of the same files, so retries stay exact).
-    grouped_by_file: every sample lies in one file and the scan reads whole files (keep_files_whole):
+    grouped_by_file: every sample lies in one file and the scan reads whole files (files_whole):
     a sort within each task brings its members together, without a shuffle.
     """
     fields = parse_schema(cfg.schema)

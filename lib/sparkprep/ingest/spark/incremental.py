@@ -61,6 +61,10 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
     fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
     listing, root, rec = _versioned_listing(spark, cfg, fetch)
     previous, reason = _reusable_output(spark, cfg, claim_state)
+    table = read_table(spark, previous) if previous is not None else None
+    hashes_differ = _other_hashes(cfg, table) if table is not None else ""
+    if hashes_differ:
+        previous, reason = None, hashes_differ
     if previous is None:
         fresh = fetched_catalog(spark, listing, root, cfg, fetch, finish=False)
         state = _state_of(listing)
@@ -68,7 +72,7 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
                 Incremental(state, None, reason, {"listed": rec.expected_rows, "read": rec.expected_rows,
                                                   "kept": 0, "deleted": 0}))
     old_state = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}")
-    rows = read_table(spark, previous).select(*CATALOG_SCHEMA.names).where(~F.col("status").isin(*KEY_STATUSES))
+    rows = table.select(*CATALOG_SCHEMA.names).where(~F.col("status").isin(*KEY_STATUSES))
     # Plain equality: a null size or version (a manifest row that does not say) is never "unchanged".
     same = ((listing.uri == old_state.path) & (listing["size"] == old_state["size"])
             & (listing.version == old_state.version))
@@ -123,8 +127,13 @@ def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -
     written_by = (report.get("versions") or {}).get("sparkprep")
     if written_by != __version__:
         return None, f"the previous output was written by sparkprep {written_by}, this is {__version__}"
-    schema = read_table(spark, uri).schema
-    hashes = version_of(schema["phash"].metadata) if "phash" in schema.names else None
-    if cfg.phash and hashes not in (None, PHASH_V1):  # ingest hashes with its own decode
-        return None, f"the previous output's hashes are {hashes}, this run computes {PHASH_V1}"
     return uri, ""
+
+
+def _other_hashes(cfg: IngestConfig, previous: DataFrame) -> str:
+    """Why the previous rows cannot be kept for their hash version ('' when they can): ingest hashes with
+    its own decode (phash-v1); rows hashed otherwise would mix two versions in one table."""
+    if not cfg.phash or "phash" not in previous.columns:
+        return ""
+    hashes = version_of(previous.schema["phash"].metadata)
+    return f"the previous output's hashes are {hashes}, this run computes {PHASH_V1}" if hashes != PHASH_V1 else ""
