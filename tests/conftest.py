@@ -50,6 +50,7 @@ def spark():
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
+        "spark.python.daemon.module": "sparkprep.spark.daemon",  # as conf/local.conf
     })
     yield session
     session.stop()
