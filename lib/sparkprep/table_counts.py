@@ -205,3 +205,36 @@ def choose_cells(columns: Dict[str, list], labels: Sequence[str], per_cell: int)
         for rank, (_, where) in enumerate(sorted(members, key=lambda m: m[0])[:per_cell], 1):
             out.append({"where": where, "split": s, "label": label, "_rank": rank})
     return out
+
+
+def normalization_entries(sums, split_name: str) -> dict:
+    """{channels: {split, images, mean, std}} from [(channels, channel, Σ n·mean, Σ n·(std² + mean²), Σ n, images)]
+    sorted by (channels, channel): the per-image statistics combined exactly (n: an image's pixels)."""
+    out: dict = {}
+    for channels, _, s1, s2, n, images in sums:
+        entry = out.setdefault(str(channels), {"split": split_name, "images": int(images), "mean": [], "std": []})
+        mean = s1 / n
+        entry["mean"].append(round(mean, 6))
+        entry["std"].append(round(max(0.0, s2 / n - mean * mean) ** 0.5, 6))
+    return out
+
+
+def channel_normalization_of(columns: Dict[str, list], split_name: str = "train") -> dict:
+    """sparkprep.preprocess.spark.channel_normalization from a processed table's small columns."""
+    sums: Dict[tuple, list] = {}
+    for i in range(len(columns["status"])):
+        if columns["split"][i] != split_name or columns["status"][i] != OK or columns["aug_index"][i] != 0:
+            continue
+        width, height, means, stds = (columns[c][i] for c in ("width", "height", "channel_mean", "channel_std"))
+        pixels = float(width * height) if width is not None and height is not None else None
+        for c, (mean, std) in enumerate(zip(means or [], stds or [])):
+            acc = sums.setdefault((columns["channels"][i], c), [0.0, 0.0, 0.0, 0])
+            if pixels is not None and mean is not None:
+                acc[0] += pixels * mean
+                acc[2] += pixels
+                if std is not None:
+                    acc[1] += pixels * (std * std + mean * mean)
+            acc[3] += 1
+    ordered = sorted(sums.items(), key=lambda kv: (nulls_first(kv[0][0]), kv[0][1]))
+    return normalization_entries([(channels, c, *acc) for (channels, c), acc in ordered], split_name)
+

@@ -244,12 +244,18 @@ def _near_table(spark, seed):
 
 @pytest.mark.parametrize("threshold,cap", [(None, 500), (8, 5), (12, 4)])
 def test_the_audit_on_the_driver_equals_the_audit_in_spark(spark, planted_split, threshold, cap):
-    """The small-table path (sparkprep.audit.local) gives the Spark path's report, field for field, and its clusters."""
+    """The small-table path (sparkprep.audit.local) gives the Spark path's report, field for field, and its clusters;
+    so does it from the rows collected with the table's counted columns (what a table write's check uses)."""
+    from sparkprep.audit.spark import audit_columns, rows_of_small
+    from sparkprep.spark.table_stats import small_columns
+
     out, _ = planted_split
     tables = [_near_table(spark, seed=cap)] + ([read_table(spark, str(out))] if threshold is None else [])
     for table in tables:  # the planted photos once (calibrated to 8 bits: many cross-split pairs)
         on_driver = near_duplicate_audit(table, threshold, cap)
         in_spark = near_duplicate_audit(table, threshold, cap, local_rows=0)
+        collected = rows_of_small(small_columns(table, extra=audit_columns(table)))
+        assert near_duplicate_audit(table, threshold, cap, collected=collected).stats == in_spark.stats
         assert on_driver.stats["clusters"]["method"] == in_spark.stats["clusters"]["method"] == "union-find on the driver"
         assert on_driver.stats == in_spark.stats
         assert sorted(map(tuple, on_driver.key_clusters.collect())) == sorted(map(tuple, in_spark.key_clusters.collect()))

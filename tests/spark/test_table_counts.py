@@ -89,3 +89,36 @@ def test_the_page_on_the_driver_equals_the_page_in_spark(spark, sample_tree, pro
     assert size_histograms(small_columns(table)) == _size_histograms(ok, table)
     widths = dict(size_histograms(small_columns(table))["width (px)"])
     assert sum(widths.values()) == ok.where("width IS NOT NULL").count() < ok.count()  # nulls are not binned
+
+
+def test_normalization_and_reconciliation_on_the_driver_equal_spark(spark, sample_tree, processed_sample, tmp_path):
+    """A small table's channel statistics and its check against the listing come from the columns
+    already collected for the counts (no Spark job): the same results as in Spark, and the same
+    refusals when a row is missing or written twice."""
+    from sparkprep.ingest.spark.reconcile import Reconciliation, ReconciliationError, path_identity
+    from sparkprep.preprocess.spark import channel_normalization
+    from sparkprep.spark.table_stats import small_columns
+    from sparkprep.spark.tables import read_table
+
+    processed = read_table(spark, str(processed_sample[0]))
+    small = small_columns(processed)
+    on_driver = channel_normalization(processed, small=small)
+    assert on_driver == channel_normalization(processed) and on_driver["3"]["images"] > 50
+    assert channel_normalization(processed, "val", small) == channel_normalization(processed, "val")
+
+    split(spark, "--input", sample_tree, "--output", tmp_path / "s", "--phash", "off")
+    table = read_table(spark, str(tmp_path / "s"))
+    paths = [r["path"] for r in table.select("path").collect()]
+    listed = Reconciliation(expected_rows=len(paths), identity=path_identity(paths))
+    missing = table.where(table.path != sorted(paths)[0])
+    twice = table.unionByName(table.where(table.path == sorted(paths)[0]))
+    for written, good in ((table, True), (processed, True), (missing, False), (twice, False)):
+        outcomes = []
+        for small in (small_columns(written), None):
+            summary = {}
+            try:
+                listed.verify(written, summary, small)
+            except ReconciliationError:
+                pass
+            outcomes.append(summary)
+        assert outcomes[0] == outcomes[1] and outcomes[0]["reconciled"] is good, outcomes

@@ -55,10 +55,36 @@ def with_phash_version(table: DataFrame, version: str) -> DataFrame:
     return table.withMetadata("phash", {PHASH_METADATA_KEY: version})
 
 
+NEAR_ORDER = "_near_order"  # the calibration order, collected with a small table's counted columns
+
+
+def _where(table: DataFrame) -> Column:
+    """Where a hashed row came from: its path, or its key (a tabular row)."""
+    return F.coalesce(F.col("path"), F.col("key")) if "path" in table.columns else F.col("key")
+
+
+def audit_columns(table: DataFrame) -> Dict[str, Column]:
+    """What the audit reads of a table besides its counted columns (sparkprep.spark.table_stats.small_columns):
+    the hash and its calibration order, so a small table's audit needs no Spark job of its own."""
+    return {"phash": F.col("phash"), NEAR_ORDER: F.xxhash64(_where(table), "phash")}
+
+
+def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:
+    """hashed_rows, with their order (collected_rows), from a table's small columns with audit_columns."""
+    n = len(small["status"])
+    none = [None] * n
+    split, aug, path = small.get("split"), small.get("aug_index"), small.get("path")
+    return [HashedRow(small["key"][i], split[i] if split is not None else "all", small.get("label", none)[i],
+                      path[i] if path is not None and path[i] is not None else small["key"][i],
+                      small["phash"][i], small[NEAR_ORDER][i])
+            for i in range(n) if small["status"][i] == OK and small["phash"][i] is not None
+            and (aug is None or aug[i] == 0)]
+
+
 def hashed_rows(table: DataFrame) -> DataFrame:
     """(key, split, label, where, phash) of the ok originals that have a hash."""
     split = F.col("split") if "split" in table.columns else F.lit("all")
-    where = F.coalesce(F.col("path"), F.col("key")) if "path" in table.columns else F.col("key")
+    where = _where(table)
     rows = table.where((F.col("status") == OK) & F.col("phash").isNotNull())
     if "aug_index" in table.columns:
         rows = rows.where(F.col("aug_index") == 0)
@@ -171,8 +197,13 @@ class NearDuplicateCheck:
     def label(self) -> str:
         return threshold_words(self.threshold)
 
-    def __call__(self, written: DataFrame) -> dict:
-        stats = near_duplicate_audit(written, self.threshold, self.cap).stats
+    def columns(self, written: DataFrame) -> Dict[str, Column]:
+        return audit_columns(written)
+
+    def __call__(self, written: DataFrame, small: Optional[Dict[str, list]] = None) -> dict:
+        """small: the table's small columns with `columns` (None: collected here, or searched in Spark)."""
+        collected = rows_of_small(small) if small is not None and NEAR_ORDER in small else None
+        stats = near_duplicate_audit(written, self.threshold, self.cap, collected=collected).stats
         return {**stats, "merge": self.merged} if self.merged is not None else stats
 
 
@@ -194,15 +225,17 @@ def threshold_words(threshold: Optional[int]) -> str:
 
 def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, clusters: bool = True,
                          collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None,
-                         local_rows: int = LOCAL_ROWS, centre_keys: int = 0) -> NearAudit:
+                         local_rows: int = LOCAL_ROWS, centre_keys: int = 0,
+                         collected: Optional[List[HashedRow]] = None) -> NearAudit:
     """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters.
 
     Up to `local_rows` hashed rows are audited on the driver (sparkprep.audit.local: the same result);
     a larger table, or a cluster graph over `collect_edges`, in Spark. centre_keys: look for the
     centre of every cluster of at most this many keys (sparkprep.audit.bands.centre_of), for merge.
+    collected: the hashed rows already on the driver (rows_of_small), instead of collecting them here.
     """
     version = {"hash": phash_version(table)}
-    small = collected_rows(table, local_rows)
+    small = collected_rows(table, local_rows) if collected is None or len(collected) > local_rows else collected
     if small is not None:
         done = local.audit(small, threshold, cap, clusters, collect_edges, splits, centre_keys)
         if done is not None:

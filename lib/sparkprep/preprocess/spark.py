@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Optional
+from typing import Dict, Optional
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -23,6 +23,7 @@ from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
 from sparkprep.statuses import INVALID, OK
+from sparkprep.table_counts import channel_normalization_of, normalization_entries
 from sparkprep.spark.session import run_clock
 
 
@@ -83,7 +84,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
         return write_reported_table(
             spark, claim, preprocess_frame(table, cfg, grouped), cfg, clock, rec, split_params, "split",
             options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
-            extra=lambda written: {"normalization": channel_normalization(written),
+            extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
                                    "transform": cfg.spec.record(),
                                    **({"near_duplicate_merge": merged} if merged else {})})
 
@@ -102,11 +103,14 @@ def _recorded_split(table: DataFrame) -> Optional[dict]:
     return json.loads(recorded) if recorded else None
 
 
-def channel_normalization(table: DataFrame, split_name: str = "train") -> dict:
+def channel_normalization(table: DataFrame, split_name: str = "train", small: Optional[Dict[str, list]] = None) -> dict:
     """Per-channel mean and std over the ok originals of one split: what transforms.Normalize wants.
 
-    Combined exactly from each image's own mean, std and pixel count.
+    Combined exactly from each image's own mean, std and pixel count; from `small` (the table's
+    small columns, sparkprep.spark.table_stats.small_columns) on the driver when given.
     """
+    if small is not None and "channel_mean" in small:
+        return channel_normalization_of(small, split_name)
     rows = table.where((F.col("split") == split_name) & (F.col("status") == OK) & (F.col("aug_index") == 0))
     pixels = (F.col("width") * F.col("height")).cast("double")
     per_channel = (rows.select("channels", pixels.alias("n"),
@@ -116,10 +120,5 @@ def channel_normalization(table: DataFrame, split_name: str = "train") -> dict:
                         F.sum(F.col("n") * (F.col("ms.channel_std") ** 2 + F.col("ms.channel_mean") ** 2)).alias("s2"),
                         F.sum("n").alias("n"), F.count(F.lit(1)).alias("images"))
                    .orderBy("channels", "c").collect())
-    out = {}
-    for r in per_channel:
-        entry = out.setdefault(str(r["channels"]), {"split": split_name, "images": int(r["images"]), "mean": [], "std": []})
-        mean = r["s1"] / r["n"]
-        entry["mean"].append(round(mean, 6))
-        entry["std"].append(round(max(0.0, r["s2"] / r["n"] - mean * mean) ** 0.5, 6))
-    return out
+    return normalization_entries([(r["channels"], r["c"], r["s1"], r["s2"], r["n"], r["images"]) for r in per_channel],
+                                 split_name)

@@ -43,7 +43,8 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
     are exactly the listed files. df None: the parquet files are already in the claim's
     staging directory (sparkprep.spark.tables.write_table). audit: the near-duplicate audit
     (sparkprep.audit.spark.NearDuplicateCheck: the written table -> its report section, and a
-    `label`), run beside the counts when the table has hashes; None: no audit.
+    `label`), run beside the counts when the table has hashes; None: no audit. extra(written, small):
+    more report fields (small: the table's small columns when it is small, else None).
     """
     pages = {}
 
@@ -52,13 +53,14 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
         audited = audit is not None and "phash" in written.columns
         clock.stage("counting the written table" + (" and the near-duplicate audit" if audited else ""),
                     getattr(audit, "label", "") if audited else "")
-        # Both are many small Spark jobs: run side by side, they overlap their scheduling and shuffles.
+        # A small table's counts, page choices and audit inputs come from one job. A large table's are
+        # many small Spark jobs: run side by side, they overlap their scheduling and shuffles.
+        small = small_columns(written, extra=audit.columns(written) if audited else None)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            near = pool.submit(audit, written) if audited else None
-            small = small_columns(written)  # a small table's counts and page choices come from one job
+            near = pool.submit(audit, written, small) if audited else None
             stats = table_stats(written, small)
             if extra:
-                stats.update(extra(written))
+                stats.update(extra(written, small))
             if near is not None:
                 stats["near_duplicates"] = near.result()
         seconds = clock.total()
@@ -81,7 +83,7 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
             "versions": versions(spark.version),
         }
         if rec:
-            rec.verify(written, report["reconciliation"])
+            rec.verify(written, report["reconciliation"], small)
         if getattr(rec, "incremental", None) is not None:
             report["incremental"] = rec.incremental.as_dict()
         check_quarantine_fraction(report, cfg.max_quarantine_fraction)

@@ -21,16 +21,21 @@ from sparkprep.table_counts import COMMON_MEMBERS, EXAMPLES, nulls_first, table_
 # few MB at most, and one Spark job replaces a dozen.
 LOCAL_ROWS = 20_000
 COUNTED_COLUMNS = ("split", "label", "status", "aug_index", "path", "key", "error", "sha256", "format", "sample",
-                   "rel_path", "member", "width", "height", "size")  # (the sizes for report.html's histograms)
+                   "rel_path", "member", "width", "height", "size",  # (the sizes for report.html's histograms)
+                   "channels", "channel_mean", "channel_std")  # (a processed table's normalization)
 COLLECT = "collect"
 
 
-def small_columns(table: DataFrame, limit: int = LOCAL_ROWS) -> Optional[Dict[str, list]]:
-    """The table's COUNTED_COLUMNS on the driver (one Spark job) when it has at most `limit` rows, else
-    None: what table_stats and report.html's choices then read instead of running Spark jobs."""
+def small_columns(table: DataFrame, limit: int = LOCAL_ROWS,
+                  extra: Optional[Dict[str, Column]] = None) -> Optional[Dict[str, list]]:
+    """The table's COUNTED_COLUMNS (and `extra`: name -> column) on the driver, in one Spark job, when
+    it has at most `limit` rows, else None: what table_stats, report.html's choices and the
+    near-duplicate audit then read instead of running Spark jobs."""
     if limit <= 0:
         return None
-    got = table.select(*[c for c in COUNTED_COLUMNS if c in table.columns]).limit(limit + 1).toArrow().to_pydict()
+    counted = [F.col(c) for c in COUNTED_COLUMNS if c in table.columns and c not in (extra or {})]
+    got = table.select(*counted, *[column.alias(name) for name, column in (extra or {}).items()]) \
+        .limit(limit + 1).toArrow().to_pydict()
     return got if len(got["status"]) <= limit else None
 
 

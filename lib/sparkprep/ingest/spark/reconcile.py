@@ -54,13 +54,20 @@ class Reconciliation:
             "scan_settings": self.scan_settings,
         }
 
-    def verify(self, written: DataFrame, summary: dict) -> None:
+    def verify(self, written: DataFrame, summary: dict, small: Optional[Dict[str, list]] = None) -> None:
         """Raise unless the written table holds one row per listed file (or per sample, with its other
-        members' files), and exactly those files."""
-        originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
-        row = accounted_paths(originals).agg(
-            F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
-            F.sum(path_identity_term(F.col("path"))).alias("identity")).collect()[0]
+        members' files), and exactly those files. small: the table's small columns as read back
+        (sparkprep.spark.table_stats.small_columns), checked on the driver instead of in a Spark job."""
+        if small is not None and "path" in small and "extras" not in written.columns:
+            aug = small.get("aug_index")
+            paths = [p for i, p in enumerate(small["path"]) if aug is None or aug[i] == 0]
+            present = [p for p in paths if p is not None]
+            row = {"rows": len(paths), "paths": len(set(present)), "identity": path_identity(present)}
+        else:
+            originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
+            row = accounted_paths(originals).agg(
+                F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("paths"),
+                F.sum(path_identity_term(F.col("path"))).alias("identity")).collect()[0]
         identity = int(row["identity"] or 0)
         summary["identity_matches"] = identity == self.identity and row["paths"] == row["rows"]
         summary["reconciled"] = summary["identity_matches"] and row["rows"] == self.expected_rows
@@ -103,7 +110,7 @@ class ShardReconciliation:
         return {"listed_shards": len(self.shards), "shard_examples": self.shards[:EXAMPLES], "rows": rows,
                 "expected_rows": None, "reconciled": None}
 
-    def verify(self, written: DataFrame, summary: dict) -> None:
+    def verify(self, written: DataFrame, summary: dict, small: Optional[Dict[str, list]] = None) -> None:
         seen = written.select(shard_of().alias("shard")).distinct().agg(
             F.count(F.lit(1)).alias("n"), F.sum(path_identity_term(F.col("shard"))).alias("identity")).first()
         summary["reconciled"] = int(seen["n"]) == len(self.shards) and \
@@ -135,7 +142,7 @@ class ManifestReconciliation:
                 "read_by_spark": 0, "read_by_workers": self.expected_rows, "rows": rows,
                 "reconciled": rows == self.expected_rows}
 
-    def verify(self, written: DataFrame, summary: dict) -> None:
+    def verify(self, written: DataFrame, summary: dict, small: Optional[Dict[str, list]] = None) -> None:
         originals = written.where(F.col("aug_index") == 0) if "aug_index" in written.columns else written
         row = accounted_paths(originals).agg(F.count(F.lit(1)).alias("rows"),
                                              F.countDistinct("path").alias("paths")).first()
