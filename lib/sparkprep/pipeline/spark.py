@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import pyarrow as pa
-from pyspark import StorageLevel, TaskContext
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -39,7 +39,7 @@ from sparkprep.preprocess.spark import (channel_normalization, check_augment_spl
                                         with_recipe_metadata)
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark import ownership
-from sparkprep.spark.faults import failure_hook
+from sparkprep.spark.executor import in_task
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options, staging_uri
@@ -186,8 +186,8 @@ def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFram
     targets = (_target(split_claim, splits, {}, "content" if cfg.keep_content else None, "none", True),
                _target(processed_claim, processed, one_pass_names, "image",
                        "none" if cfg.spec.encode != "raw" else "snappy", False))
-    written = source.mapInArrow(functools.partial(_one_pass_files, settings=settings, targets=targets),
-                                from_arrow_schema(FILES_SCHEMA)).collect()
+    one_pass = functools.partial(in_task, function=one_pass_files, settings=settings, targets=targets)
+    written = source.mapInArrow(one_pass, from_arrow_schema(FILES_SCHEMA)).collect()
     reported = {row["file"] for row in written}
     for target in targets:
         for folder, _, names in os.walk(target.root):
@@ -206,13 +206,6 @@ def _target(claim: Claim, frame: DataFrame, one_pass_names: dict, payload: Optio
                                                                        for f in fields),
                        spark_schema=StructType(fields).json(), payload=payload, compression=compression,
                        originals_only=originals_only, row_group_bytes=ROW_GROUP_BYTES)
-
-
-def _one_pass_files(batches, settings: OnePassSettings, targets):
-    """On the executor: name the files after this task, then write them."""
-    context = TaskContext.get()
-    task = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "00000-0"
-    yield from one_pass_files(batches, settings, targets, task, failure_hook())
 
 
 def _reader(cfg: PipelineConfig) -> str:
