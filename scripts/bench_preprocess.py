@@ -23,7 +23,8 @@ cores (sha256, decode, 224 px RGB shorter-side crop, JPEG q90, parquet), one run
   codec     the bare codec calls alone, in one process: sha256 + draft decode + resize + encode
 
 With --marginal every contender runs at two sizes and img/s is (n2 - n1) / (t2 - t1), so
-JVM start-up and fixed costs cancel; with --repeat R, t is the median of R runs. The fixed cost
+JVM start-up and fixed costs cancel; with --repeat R, t is the median of R runs (R rounds, each
+running every contender at both sizes). The fixed cost
 of a contender is its intercept: its time at the smaller size minus those images at its marginal
 rate; the pipeline's is compared with spark-floor's whole time at the smaller size. CPU is the machine's busy time from /proc/stat over
 each run (all processes: JVM, Python workers, driver), also taken marginally.
@@ -196,21 +197,22 @@ def main(argv=None) -> int:
     peers = ("ray", "daft", "daft-native")  # need --peers-python
     chosen = [c for c in CONTENDERS if c in args.only.split(",") and (c not in peers or args.peers_python)]
     results: dict = {"sizes": sizes, "cores": args.workers, "runs": {}}
-    for n in sizes:
-        corpus = corpus_of(base, n)
-        files = sorted(str(p) for p in corpus.rglob("*.jpg"))
-        for name in chosen:
-            if name == "codec":
-                continue
-            out = base / f"out-{name}-{n}"
-            tries = []
-            for _ in range(args.repeat):
+    # Rounds, not blocks: each round runs every contender at every size, so a machine that drifts
+    # (shared cores speed up and slow down by tens of percent over minutes) shifts both sizes alike.
+    corpora = {n: corpus_of(base, n) for n in sizes}
+    files = {n: sorted(str(p) for p in corpora[n].rglob("*.jpg")) for n in sizes}
+    tries: dict = {}
+    for _ in range(args.repeat):
+        for name in [c for c in chosen if c != "codec"]:
+            for n in sizes:
+                out = base / f"out-{name}-{n}"
                 shutil.rmtree(out, ignore_errors=True)
-                tries.append(measured(contender(name, corpus, files, out, args.workers, args.peers_python)))
-                print(f"{name:9s} {n:6d} images: {tries[-1]['wall_s']:7.1f} s wall, {tries[-1]['cpu_s']:7.1f} s CPU",
-                      flush=True)
-            results["runs"][f"{name}@{n}"] = {"tries": tries, **{k: sorted(t[k] for t in tries)[len(tries) // 2]
-                                                                 for k in ("wall_s", "cpu_s")}}
+                run = measured(contender(name, corpora[n], files[n], out, args.workers, args.peers_python))
+                tries.setdefault(f"{name}@{n}", []).append(run)
+                print(f"{name:9s} {n:6d} images: {run['wall_s']:7.1f} s wall, {run['cpu_s']:7.1f} s CPU", flush=True)
+    for where, runs in tries.items():
+        results["runs"][where] = {"tries": runs, **{k: sorted(t[k] for t in runs)[len(runs) // 2]
+                                                     for k in ("wall_s", "cpu_s")}}
     largest = sorted(str(p) for p in corpus_of(base, sizes[-1]).rglob("*.jpg"))
     megapixels = sum(math.prod(Image.open(f).size) for f in largest) / len(largest) / 1e6
     results["mean_megapixels"] = round(megapixels, 3)
