@@ -12,11 +12,11 @@ every worker inherits it. Measured: docs/performance.md ("Per-task cost").
 import sys
 import zipimport
 
-if sys.version_info < (3, 12):
+if (3, 10) <= sys.version_info < (3, 12):
     def _unchanged(self) -> None:
         """Spark's zips (and --py-files archives, fetched once by name) do not change under a worker."""
 
-    zipimport.zipimporter.invalidate_caches = _unchanged
+    zipimport.zipimporter.invalidate_caches = _unchanged  # novermin (guarded: 3.10 and 3.11 only)
 
 from pyspark import daemon  # noqa: E402  (after the patch: the daemon forks the workers)
 
