@@ -237,4 +237,3 @@ def channel_normalization_of(columns: Dict[str, list], split_name: str = "train"
             acc[3] += 1
     ordered = sorted(sums.items(), key=lambda kv: (nulls_first(kv[0][0]), kv[0][1]))
     return normalization_entries([(channels, c, *acc) for (channels, c), acc in ordered], split_name)
-

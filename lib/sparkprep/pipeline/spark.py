@@ -110,7 +110,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                 spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, rec,
                 cfg.split_params(), "split", options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
                 extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
-                                       "transform": cfg.spec.record()})
+                                              "transform": cfg.spec.record()})
             report["published"].append("processed")
         finally:
             if plan.persisted is not None:

@@ -85,8 +85,8 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             spark, claim, preprocess_frame(table, cfg, grouped), cfg, clock, rec, split_params, "split",
             options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
             extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
-                                   "transform": cfg.spec.record(),
-                                   **({"near_duplicate_merge": merged} if merged else {})})
+                                          "transform": cfg.spec.record(),
+                                          **({"near_duplicate_merge": merged} if merged else {})})
 
 
 def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:
