@@ -170,8 +170,8 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
     merge = near.get("merge")
     return ("<section><h2>Near-duplicates (perceptual hash)</h2>"
             f"<p>Pairs of rows whose 64-bit pHash ({esc(near.get('hash', 'phash-v1'))}) differs in at most "
-            f"<b>{near['threshold']}</b> bits, exact copies included. Search: {esc(near.get('layout'))}. "
-            f"{near.get('hashed_rows', 0)} hashed rows, "
+            f"<b>{near['threshold']}</b> bits, exact copies included. Search: {esc(near.get('layout'))}"
+            f"{_layout_plan(near.get('layout_plan'), near.get('layout'))}. {near.get('hashed_rows', 0)} hashed rows, "
             f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
             + _calibration(near.get("calibration"), near.get("pairs_within_splits", 0) +
                            near.get("pairs_across_splits", 0)) +
@@ -199,6 +199,18 @@ def _not_merged(part: Optional[dict]) -> str:
     first = (part.get("examples") or [{}])[0].get("examples") or []
     return (f"{part['clusters']} clusters ({part['rows']} rows" + (f", e.g. {esc(', '.join(first))}" if first else "")
             + ")")
+
+
+def _layout_plan(plan: Optional[dict], layout: Optional[str]) -> str:
+    """How the search's layout was chosen (sparkprep.audit.bands.planned_layout), after the layout itself."""
+    if not plan:
+        return ""
+    said = (f", planned from {plan['sampled_hashes']:,} sampled hashes: "
+            f"{plan['expected_candidate_pairs']:,.0f} candidate pairs expected")
+    if plan["uniform_layout"] == layout:
+        return said + " (the layout uniform hashes would get too)"
+    return (said + f", against {plan['uniform_expected_candidate_pairs']:,.0f} for the layout uniform hashes would "
+                   f"get ({esc(plan['uniform_layout'])})")
 
 
 def _calibration(calibration: Optional[dict], found: int) -> str:

@@ -7,11 +7,13 @@ import pytest
 
 from sparkprep import page as html
 from sparkprep.audit.bands import (band_keys, blocks_of, centre_of, centred_components, components, layout, layout_for,
-                                   neighbour_links)
+                                   neighbour_links, planned_layout)
 from sparkprep.images.phash import hamming
 
 
 def flip(value, bits, rng):
+    """value (a signed 64-bit hash) with `bits` random bits flipped, as a signed 64-bit hash again."""
+    value &= (1 << 64) - 1
     for b in rng.sample(range(64), bits):
         value ^= 1 << b
     return value - (1 << 64) if value >= 1 << 63 else value
@@ -67,6 +69,56 @@ def test_union_find_components_are_keyed_by_their_smallest_member():
         assert found[start] == min(seen)
 
 
+def look_alike(count, rng, centres=5, spread=6):
+    """Hashes in a few tight groups (look-alike images): each a centre with up to `spread` bits flipped."""
+    bases = [rng.getrandbits(64) - (1 << 63) for _ in range(centres)]
+    return [flip(rng.choice(bases), rng.randint(0, spread), rng) for _ in range(count)]
+
+
+def candidate_pairs(hashes, band):
+    """Pairs of distinct hashes sharing a band key, once per key: what the search pairs, by brute force."""
+    keys = {}
+    for h in set(hashes):
+        for key in band_keys(h, band):
+            keys[key] = keys.get(key, 0) + 1
+    return sum(n * (n - 1) // 2 for n in keys.values())
+
+
+@pytest.mark.parametrize("threshold", [0, 2, 5, 8, 10])
+def test_a_planned_layout_keeps_the_guarantee_on_any_sample(threshold):
+    rng = random.Random(threshold)
+    for sample in ([], [7], [rng.getrandbits(64) - (1 << 63) for _ in range(500)], look_alike(500, rng)):
+        plan = planned_layout(threshold, sample, 10 ** 5)
+        assert plan.band.guarantee == threshold
+        for _ in range(200):
+            a = rng.choice(sample) if sample else rng.getrandbits(64) - (1 << 63)
+            b = flip(a, rng.randint(0, threshold), rng)
+            assert set(band_keys(a, plan.band)) & set(band_keys(b, plan.band)), (threshold, hex(a), hex(b))
+
+
+def test_the_plan_counts_the_candidate_pairs_exactly_when_the_sample_is_the_table():
+    rng = random.Random(5)
+    table = look_alike(800, rng) + look_alike(400, rng, centres=40, spread=12)
+    plan = planned_layout(8, table, len(set(table)))
+    assert plan.sampled == len(set(table))
+    assert plan.candidates == candidate_pairs(table, plan.band)
+    assert plan.uniform_candidates == candidate_pairs(table, plan.uniform)
+
+
+def test_on_look_alike_hashes_the_plan_pairs_fewer_candidates_than_the_uniform_layout():
+    rng = random.Random(9)
+    table = look_alike(1500, rng, centres=30, spread=10)
+    hashes = len(set(table))
+    plan = planned_layout(8, table, hashes)
+    uniform = layout_for(8, hashes)
+    assert plan.uniform == uniform and plan.band != uniform
+    work = {b: hashes * len(b.combos) + candidate_pairs(table, b) for b in (plan.band, uniform)}
+    assert work[plan.band] < work[uniform], {b.describe(): w for b, w in work.items()}
+    # on uniform hashes the sample agrees with the uniform model
+    spread = [rng.getrandbits(64) - (1 << 63) for _ in range(2000)]
+    assert planned_layout(8, spread, 10 ** 5).band == layout_for(8, 10 ** 5)
+
+
 def test_a_threshold_past_the_band_budget_is_refused():
     with pytest.raises(ValueError, match="--near-threshold"):
         layout_for(63)
@@ -98,6 +150,18 @@ def test_the_page_makes_no_request_and_escapes_every_value():
     sources = re.findall(r"""(?:src|href)=['"]([^'"]*)""", page)
     assert sources and all(s.startswith("data:") for s in sources)
     assert "near pairs across splits (leakage)" in page and "<svg" in page
+
+
+def test_the_page_says_how_the_layout_was_planned():
+    report = report_with("/in/a.jpg")
+    plan = {"sampled_hashes": 2000, "hashes": 50000, "expected_candidate_pairs": 1.5e6, "expected_largest_key": 40.0,
+            "uniform_layout": "u <b>", "uniform_expected_candidate_pairs": 9e6}
+    report["near_duplicates"]["layout_plan"] = plan
+    page = html.render(report, {})
+    assert "planned from 2,000 sampled hashes: 1,500,000 candidate pairs expected, against 9,000,000" in page
+    assert "u &lt;b&gt;" in page
+    report["near_duplicates"]["layout_plan"] = {**plan, "uniform_layout": "l"}
+    assert "(the layout uniform hashes would get too)" in html.render(report, {})
 
 
 def _eccentricity(start, neighbours):

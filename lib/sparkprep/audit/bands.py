@@ -9,6 +9,10 @@ exact Hamming distance then keeps those within the threshold. Nothing is sampled
 
 `layout_for(threshold)` takes B = threshold + k and picks k by the expected work on uniform
 hashes: rows emitted (n * C(B, k)) plus candidate pairs (n^2 / 2 * C(B, k) / 2^(64 k / B)).
+Look-alike images are not uniform: their low-frequency bits agree far more often, so a key
+of a few blocks is shared by whole groups of them. `planned_layout` keeps B = threshold + k
+(so the guarantee is the same) but picks k from the table's own sample: it counts the
+sampled hashes that share each band key and scales the pairs to the table's size.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from itertools import combinations
 from collections import defaultdict, deque
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 HASH_BITS = 64
 DEFAULT_THRESHOLD = 8       # measured on the planted set (docs/near-duplicates.md)
 DEFAULT_BUCKET_CAP = 500    # hashes per band key (or rows per hash) beyond which it is reported, not joined
@@ -26,6 +32,8 @@ REFERENCE_ROWS = 10 ** 6    # the table size the layout is tuned for (the guaran
 MAX_KEYS_PER_ROW = 4096
 CLUSTER_RADIUS = 2          # links from a merged cluster's centre to its farthest member (measured: docs/near-duplicates.md)
 CENTRE_CANDIDATES = 64      # members tried as a cluster's centre, best-connected first
+PLAN_SAMPLE = 2_000         # distinct sampled hashes whose shared band keys plan the layout
+PLAN_KEYS = 2_000           # band keys per hash the planner counts at most, over all layouts it tries (~0.5 s)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,93 @@ def layout_for(threshold: int, rows: int = REFERENCE_ROWS) -> BandLayout:
     if best is None:
         raise ValueError(f"--near-threshold: {threshold} bits needs more than {MAX_KEYS_PER_ROW} band keys per hash")
     return layout(best[1], best[2])
+
+
+@dataclass(frozen=True)
+class LayoutPlan:
+    """The layout a table's sample chose, and the work it expects (the run report's near_duplicates.layout_plan)."""
+
+    band: BandLayout
+    hashes: int                # distinct hashes in the table
+    sampled: int               # distinct sampled hashes the estimate counted
+    candidates: float          # expected candidate pairs (one per shared key) at the table's size
+    largest_key: float         # expected hashes in the largest band key at the table's size
+    uniform: BandLayout        # what layout_for, which assumes uniform hashes, would have chosen
+    uniform_candidates: float  # the candidate pairs the sample expects of that one
+
+    def to_dict(self) -> dict:
+        return {"sampled_hashes": self.sampled, "hashes": self.hashes,
+                "expected_candidate_pairs": _round(self.candidates), "expected_largest_key": _round(self.largest_key),
+                "uniform_layout": self.uniform.describe(),
+                "uniform_expected_candidate_pairs": _round(self.uniform_candidates)}
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def key_values(hashes: np.ndarray, band: BandLayout) -> np.ndarray:
+    """(keys per hash, hashes): each hash's band key values as band_keys packs them, from uint64 hashes."""
+    out = np.zeros((len(band.combos), len(hashes)), np.uint64)
+    for i, combo in enumerate(band.combos):
+        offset = 0
+        for b in combo:
+            shift, width = band.blocks[b]
+            part = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1) if width < 64 else hashes
+            out[i] |= part << np.uint64(offset)
+            offset += width
+    return out
+
+
+def shared_keys(hashes: np.ndarray, band: BandLayout) -> Tuple[int, int]:
+    """(pairs of hashes that share a band key, counted once per key; hashes in the largest key) of distinct
+    uint64 hashes: the candidate pairs the search would pair, and its largest bucket."""
+    if len(hashes) < 2:
+        return 0, len(hashes)
+    ordered = np.sort(key_values(hashes, band), axis=1)
+    starts = np.ones(ordered.shape, bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    runs = np.bincount(np.cumsum(starts.ravel()) - 1)
+    return int((runs * (runs - 1) // 2).sum()), int(runs.max())
+
+
+def planned_layout(threshold: int, sample: Sequence[int], hashes: int) -> LayoutPlan:
+    """The cheapest layout whose guarantee is exactly `threshold` bits, for a table of `hashes` distinct hashes
+    of which `sample` is a uniform sample (repeats are dropped; the first PLAN_SAMPLE distinct are counted).
+
+    For each k (B = threshold + k blocks, C(B, k) keys per hash) the sample's pairs that share a key
+    are counted and scaled by hashes^2 / sampled^2; the work is hashes * C(B, k) emitted key rows
+    plus those candidate pairs, and the cheapest k wins. k grows until the emitted rows alone cost
+    more than the best layout so far, or the keys counted pass PLAN_KEYS. With fewer than two sampled hashes this is layout_for's choice.
+    The largest key's size is estimated too (the sampled largest, scaled by hashes / sampled), and
+    reported: keys past the bucket cap are reported by the search, not joined.
+    """
+    uniform = layout_for(threshold, max(2, hashes))
+    values = np.asarray(list(sample), dtype=np.int64).view(np.uint64)
+    first = np.unique(values, return_index=True)[1]
+    distinct = values[np.sort(first)][:PLAN_SAMPLE]  # in the sample's order, so a prefix is still uniform
+    s = len(distinct)
+    if s < 2:
+        return LayoutPlan(uniform, hashes, s, 0.0, float(min(s, hashes)), uniform, 0.0)
+    scale = max(hashes, s) * (max(hashes, s) - 1) / (s * (s - 1))
+    options, counted = [], 0
+    for per_key in range(1, HASH_BITS - threshold + 1):
+        blocks = threshold + per_key
+        keys = math.comb(blocks, per_key)
+        counted += keys
+        if keys > MAX_KEYS_PER_ROW or (options and counted > PLAN_KEYS):
+            break
+        if options and hashes * keys > min(cost for cost, *_ in options):
+            break  # its emitted keys alone cost more than a layout already counted
+        band = layout(blocks, per_key)
+        pairs, largest = shared_keys(distinct, band)
+        candidates, biggest = pairs * scale, largest * max(hashes, s) / s
+        options.append((hashes * keys + candidates, band, candidates, biggest))
+    _, band, candidates, biggest = min(options, key=lambda o: o[0])
+    uniform_candidates = next((o[2] for o in options if o[1] == uniform), None)
+    if uniform_candidates is None:
+        uniform_candidates = shared_keys(distinct, uniform)[0] * scale
+    return LayoutPlan(band, hashes, s, candidates, biggest, uniform, uniform_candidates)
 
 
 def block_value(value: int, block: Tuple[int, int]) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from sparkprep.audit import calibrate as calibration
-from sparkprep.audit.bands import band_keys, centred_components, layout_for
+from sparkprep.audit.bands import band_keys, centred_components, planned_layout
 from sparkprep.images.phash import to_hex
 from sparkprep.table_counts import nulls_first
 
@@ -115,7 +115,8 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
     calibrated_by = calibration.calibrate([r.phash for r in sample], [r.label for r in sample], label_rows,
                                           fixed=threshold)
     threshold = calibrated_by.threshold
-    band = layout_for(threshold, max(2, len(by_hash)))
+    plan = planned_layout(threshold, [r.phash for r in sample], len(by_hash))
+    band = plan.band
 
     buckets: Dict[tuple, List[int]] = defaultdict(list)
     for h in live:
@@ -135,7 +136,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
 
     stats = {
         "threshold": threshold, "calibration": calibrated_by.to_dict(), "bucket_cap": cap, "layout": band.describe(),
-        "guaranteed_bits": band.guarantee,
+        "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict(),
         "hashed_rows": len(rows), "distinct_hashes": len(by_hash),
         "flat_hashes": {"count": len(flat), "rows": sum(len(by_hash[h]) for h in flat),
                         "examples": _flat_examples(by_hash, flat)},
