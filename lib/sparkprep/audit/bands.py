@@ -34,6 +34,7 @@ CLUSTER_RADIUS = 2          # links from a merged cluster's centre to its farthe
 CENTRE_CANDIDATES = 64      # members tried as a cluster's centre, best-connected first
 PLAN_SAMPLE = 2_000         # distinct sampled hashes whose shared band keys plan the layout
 PLAN_KEYS = 2_000           # band keys per hash the planner counts at most, over all layouts it tries (~0.5 s)
+PLAN_NEAR_PAIRS = 20_000    # the sample's pairs within the threshold the planner checks for crowded keys
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,14 @@ class LayoutPlan:
     sampled: int               # distinct sampled hashes the estimate counted
     candidates: float          # expected candidate pairs (one per shared key) at the table's size
     largest_key: float         # expected hashes in the largest band key at the table's size
+    missed: float              # expected pairs within the threshold whose every shared key is past the cap
     uniform: BandLayout        # what layout_for, which assumes uniform hashes, would have chosen
     uniform_candidates: float  # the candidate pairs the sample expects of that one
 
     def to_dict(self) -> dict:
         return {"sampled_hashes": self.sampled, "hashes": self.hashes,
                 "expected_candidate_pairs": _round(self.candidates), "expected_largest_key": _round(self.largest_key),
+                "expected_pairs_only_in_crowded_keys": _round(self.missed),
                 "uniform_layout": self.uniform.describe(),
                 "uniform_expected_candidate_pairs": _round(self.uniform_candidates)}
 
@@ -127,28 +130,58 @@ def key_values(hashes: np.ndarray, band: BandLayout) -> np.ndarray:
     return out
 
 
-def shared_keys(hashes: np.ndarray, band: BandLayout) -> Tuple[int, int]:
-    """(pairs of hashes that share a band key, counted once per key; hashes in the largest key) of distinct
-    uint64 hashes: the candidate pairs the search would pair, and its largest bucket."""
-    if len(hashes) < 2:
-        return 0, len(hashes)
-    ordered = np.sort(key_values(hashes, band), axis=1)
+def near_pairs(hashes: np.ndarray, threshold: int, limit: int = PLAN_NEAR_PAIRS) -> Tuple[np.ndarray, np.ndarray, int]:
+    """(i, j, how many): pairs i < j of uint64 hashes within `threshold` bits; at most `limit` of them, evenly
+    spaced, are returned, and `how many` counts them all."""
+    found_i, found_j = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for start in range(0, len(hashes), 512):
+        i, j = np.nonzero(np.bitwise_count(hashes[start:start + 512, None] ^ hashes[None, :]) <= threshold)
+        i = i + start
+        found_i.append(i[j > i])
+        found_j.append(j[j > i])
+    i, j = np.concatenate(found_i), np.concatenate(found_j)
+    if len(i) > limit:
+        pick = np.linspace(0, len(i) - 1, limit).astype(np.int64)
+        return i[pick], j[pick], len(i)
+    return i, j, len(i)
+
+
+def shared_keys(hashes: np.ndarray, band: BandLayout, grow: float, cap: float, near: Tuple[np.ndarray, np.ndarray]
+                ) -> Tuple[int, int, int, int]:
+    """Of distinct uint64 hashes, with grow = table / sample: (pairs that share a band key, counted once per
+    key, in keys that times `grow` stay within `cap`: the search's candidate pairs before scaling; hashes in
+    the largest key; hashes in the keys past it, once per key; how many of the `near` pairs (i, j) share no
+    key within it: pairs within the threshold that the search would miss, because each key they share is
+    crowded, reported instead of joined)."""
+    values = key_values(hashes, band)
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
     starts = np.ones(ordered.shape, bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    runs = np.bincount(np.cumsum(starts.ravel()) - 1)
-    return int((runs * (runs - 1) // 2).sum()), int(runs.max())
+    run = np.cumsum(starts.ravel()).reshape(ordered.shape) - 1
+    runs = np.bincount(run.ravel())
+    crowded_run = runs * grow > cap
+    crowded = np.empty(ordered.shape, bool)
+    np.put_along_axis(crowded, order, crowded_run[run], axis=1)
+    i, j = near
+    joined = ((values[:, i] == values[:, j]) & ~crowded[:, i]).any(axis=0)
+    return (int((runs * (runs - 1) // 2)[~crowded_run].sum()), int(runs.max()), int(runs[crowded_run].sum()),
+            int((~joined).sum()))
 
 
-def planned_layout(threshold: int, sample: Sequence[int], hashes: int) -> LayoutPlan:
+def planned_layout(threshold: int, sample: Sequence[int], hashes: int, cap: int = DEFAULT_BUCKET_CAP) -> LayoutPlan:
     """The cheapest layout whose guarantee is exactly `threshold` bits, for a table of `hashes` distinct hashes
     of which `sample` is a uniform sample (repeats are dropped; the first PLAN_SAMPLE distinct are counted).
 
     For each k (B = threshold + k blocks, C(B, k) keys per hash) the sample's pairs that share a key
-    are counted and scaled by hashes^2 / sampled^2; the work is hashes * C(B, k) emitted key rows
-    plus those candidate pairs, and the cheapest k wins. k grows until the emitted rows alone cost
-    more than the best layout so far, or the keys counted pass PLAN_KEYS. With fewer than two sampled hashes this is layout_for's choice.
-    The largest key's size is estimated too (the sampled largest, scaled by hashes / sampled), and
-    reported: keys past the bucket cap are reported by the search, not joined.
+    (outside crowded keys) are counted and scaled by hashes^2 / sampled^2; the work is hashes * C(B, k)
+    emitted key rows plus those candidate pairs. A key past `cap` at the table's size is reported,
+    not joined, so a pair whose every shared key is crowded is missed. The cheapest k wins among
+    the layouts that crowd no more hashes into such keys, and miss no more of the sample's pairs
+    within the threshold, than the uniform layout (layout_for) does: the plan never trades found
+    pairs for speed. k grows until the emitted rows
+    alone cost more than the best layout so far, or the keys counted pass PLAN_KEYS. With fewer than
+    two sampled hashes this is layout_for's choice.
     """
     uniform = layout_for(threshold, max(2, hashes))
     values = np.asarray(list(sample), dtype=np.int64).view(np.uint64)
@@ -156,26 +189,33 @@ def planned_layout(threshold: int, sample: Sequence[int], hashes: int) -> Layout
     distinct = values[np.sort(first)][:PLAN_SAMPLE]  # in the sample's order, so a prefix is still uniform
     s = len(distinct)
     if s < 2:
-        return LayoutPlan(uniform, hashes, s, 0.0, float(min(s, hashes)), uniform, 0.0)
-    scale = max(hashes, s) * (max(hashes, s) - 1) / (s * (s - 1))
-    options, counted = [], 0
+        return LayoutPlan(uniform, hashes, s, 0.0, float(min(s, hashes)), 0.0, uniform, 0.0)
+    table = max(hashes, s)
+    scale, grow = table * (table - 1) / (s * (s - 1)), table / s
+    i, j, near = near_pairs(distinct, threshold)
+    per_near = near / max(1, len(i)) * scale  # one checked sampled near pair stands for this many of the table's
+
+    def option(band: BandLayout):
+        pairs, largest, crowded, missed = shared_keys(distinct, band, grow, cap, (i, j))
+        return table * len(band.combos) + pairs * scale, band, pairs * scale, largest * grow, crowded, missed
+
+    base = option(uniform)
+    options, counted = [base], 0
     for per_key in range(1, HASH_BITS - threshold + 1):
         blocks = threshold + per_key
         keys = math.comb(blocks, per_key)
         counted += keys
-        if keys > MAX_KEYS_PER_ROW or (options and counted > PLAN_KEYS):
+        if keys > MAX_KEYS_PER_ROW or counted > PLAN_KEYS:
             break
-        if options and hashes * keys > min(cost for cost, *_ in options):
+        if keys * table > min(o[0] for o in options):
             break  # its emitted keys alone cost more than a layout already counted
         band = layout(blocks, per_key)
-        pairs, largest = shared_keys(distinct, band)
-        candidates, biggest = pairs * scale, largest * max(hashes, s) / s
-        options.append((hashes * keys + candidates, band, candidates, biggest))
-    _, band, candidates, biggest = min(options, key=lambda o: o[0])
-    uniform_candidates = next((o[2] for o in options if o[1] == uniform), None)
-    if uniform_candidates is None:
-        uniform_candidates = shared_keys(distinct, uniform)[0] * scale
-    return LayoutPlan(band, hashes, s, candidates, biggest, uniform, uniform_candidates)
+        if band != uniform:
+            found = option(band)
+            if found[4] <= base[4] and found[5] <= base[5]:
+                options.append(found)
+    _, band, candidates, biggest, _, missed = min(options, key=lambda o: o[0])
+    return LayoutPlan(band, hashes, s, candidates, biggest, missed * per_near, uniform, base[2])
 
 
 def block_value(value: int, block: Tuple[int, int]) -> int:

@@ -115,7 +115,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
     calibrated_by = calibration.calibrate([r.phash for r in sample], [r.label for r in sample], label_rows,
                                           fixed=threshold)
     threshold = calibrated_by.threshold
-    plan = planned_layout(threshold, [r.phash for r in sample], len(by_hash))
+    plan = planned_layout(threshold, [r.phash for r in sample], len(by_hash), cap)
     band = plan.band
 
     buckets: Dict[tuple, List[int]] = defaultdict(list)

@@ -159,7 +159,7 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
     distinct = int(sizes["hashes"] or 0)
     calibrated_by, sample = calibrated(rows, int(sizes["rows"] or 0), threshold)
     threshold = calibrated_by.threshold
-    plan = planned_layout(threshold, sample, distinct)
+    plan = planned_layout(threshold, sample, distinct, cap)
     band = plan.band
     live = nodes.where(F.col("n") <= cap)
     banded = live.select("phash", F.posexplode(band_values(band)).alias("c", "v"))
