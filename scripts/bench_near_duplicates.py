@@ -12,6 +12,13 @@
 3. With --calibration 5000,50000 instead: the calibrated threshold (sparkprep.audit.calibrate)
    on the planted photos and on look-alike synthetic scans with 1% planted copies, by brute force:
    the threshold chosen, the chance pairs it lets through, the planted recall.
+7. With --long-hash 5000 instead: a 256-bit pHash (imagehash's hash_size=16: the top-left 16x16
+   DCT block of a 64x64 greyscale) against the 64-bit one, by brute force, on the planted photos
+   and on both scan generators with 1% planted copies: recall and chance pairs per threshold.
+6. With --audit-time 5000,50000 instead: the audit's own seconds (near_duplicates.seconds in the
+   run report) in `spark-submit jobs/split.py` on look-alike scans of both generators at these
+   sizes, its time per row, and its share of `spark-submit jobs/pipeline.py` on the look-alike
+   photos (--photos), against the issue's goals.
 5. With --hash-cost instead: per photo, in one process, the pipeline's transform (224 px crop,
    JPEG q90) alone, with phash-v2 from its decode, and with phash-v1's own decode beside it;
    the bits between the two versions; and the planted set's recall and precision with phash-v2.
@@ -132,39 +139,11 @@ def planted_quality(version="v1"):
 
 
 def look_alike_scans(rows, copies_share=0.01, seed=0, anatomy=False):
-    """(hashes, labels, planted pairs): synthetic scans of six modalities (the older look-alike ones, or
-    with anatomy: the demo's scans, five slices per patient), and `copies_share` of them copied once
-    each: re-encoded at quality 60, resized to 80%, or brightened 10%."""
-    import io
-
-    from PIL import Image, ImageEnhance
-
-    import make_sample
+    """(hashes, labels, planted pairs): scan_files' scans, hashed as ingest hashes them (phash-v1)."""
     from sparkprep.images.phash import phash_of_bytes
 
-    def jpeg(image, quality=90):
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=quality)
-        return buffer.getvalue()
-
-    per_class = rows // len(make_sample.CLASSES)
-    hashes, labels, planted = [], [], []
-    every = max(1, round(1 / copies_share)) if copies_share else 0
-    for ci, name in enumerate(make_sample.CLASSES):
-        for i in range(per_class):
-            patient, slice_ = divmod(i, make_sample.SLICES_PER_PATIENT)
-            image = make_sample.patient_scan(ci, ci * 1_000_003 + patient + seed, slice_) if anatomy else \
-                make_sample.synthetic_scan(ci, ci * 1_000_003 + i + seed)
-            hashes.append(phash_of_bytes(jpeg(image)))
-            labels.append(name)
-            if every and (ci * per_class + i) % every == 0:
-                kind = (ci * per_class + i) // every % 3
-                copy = (jpeg(image, 60) if kind == 0 else jpeg(image.resize((51, 51), Image.Resampling.BICUBIC))
-                        if kind == 1 else jpeg(ImageEnhance.Brightness(image).enhance(1.1)))
-                planted.append((len(hashes) - 1, len(hashes)))
-                hashes.append(phash_of_bytes(copy))
-                labels.append(name)
-    return hashes, labels, planted
+    datas, labels, planted = scan_files(rows, copies_share, seed, anatomy)
+    return [phash_of_bytes(d) for d in datas], labels, planted
 
 
 def pairs_within(hashes, threshold, chunk=1024):
@@ -353,6 +332,136 @@ def search_times(sizes, threshold):
     spark.stop()
 
 
+def long_hash(data, side=16):
+    """The pHash of side x side bits (16: 256 bits) of JPEG or PNG bytes, as phash_of_bytes computes the 64-bit
+    one (a draft decode, a LANCZOS greyscale of 4 x side pixels, the DCT's top-left block above its median),
+    as a numpy bit array."""
+    import numpy as np
+    from PIL import Image
+
+    sample = 4 * side
+    dct = 2.0 * np.cos(np.pi * np.outer(np.arange(side), 2 * np.arange(sample) + 1) / (2 * sample))
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("L", (sample, sample))
+        grey = image.convert("L").resize((sample, sample), Image.Resampling.LANCZOS)
+    low = np.round(dct @ np.asarray(grey, dtype=np.float64) @ dct.T, 6)
+    return (low > np.median(low)).ravel()
+
+
+def long_hash_quality(rows):
+    """Recall and chance pairs of the 64-bit and a 256-bit pHash, by brute force: the planted photos (every
+    pair of one photo's versions is true) and both scan generators with 1% planted copies."""
+    import numpy as np
+
+    import make_planted
+
+    from sparkprep.images.phash import phash_of_bytes
+
+    def bits64(value):
+        return np.unpackbits(np.frombuffer((value & (2 ** 64 - 1)).to_bytes(8, "big"), np.uint8)).astype(bool)
+
+    files = make_planted.planted_files()
+    paths = sorted(files)
+    index = {p: i for i, p in enumerate(paths)}
+    sets = [("planted photos", [files[p] for p in paths],
+             {tuple(sorted((index[a], index[b]))) for a, b in make_planted.true_pairs(paths)})]
+    for anatomy in (True, False):
+        datas, _, planted = scan_files(rows, anatomy=anatomy)
+        sets.append((f"{'the demo' if anatomy else '--look-alike'}'s scans ({len(datas):,} rows)", datas, planted))
+    print("data | hash | threshold | recall | chance pairs (not planted) | allowed (1 per 10,000 rows)")
+    for name, datas, truth in sets:
+        for label, hashes, thresholds in (("64-bit", [bits64(phash_of_bytes(d)) for d in datas], (0, 2, 4, 8)),
+                                          ("256-bit", [long_hash(d) for d in datas], (0, 4, 8, 12, 16, 24, 32, 48))):
+            matrix = np.asarray(hashes, dtype=np.float32)
+            ones = matrix.sum(axis=1)
+            distance = ones[:, None] + ones[None, :] - 2 * matrix @ matrix.T
+            upper = np.triu(np.ones(distance.shape, bool), 1)
+            apart = np.array([distance[i, j] for i, j in truth])
+            for t in thresholds:
+                found = int((apart <= t).sum())
+                chance = int(((distance <= t) & upper).sum()) - found
+                print(f"{name} | {label} | {t} | {found / len(truth):.3f} | {chance} | {len(datas) / 10_000:.2g}")
+
+
+def scan_files(rows, copies_share=0.01, seed=0, anatomy=False):
+    """(JPEG bytes, labels, planted pairs): synthetic scans of six modalities (the older look-alike ones, or
+    with anatomy: the demo's scans, five slices per patient), and `copies_share` of them copied once
+    each: re-encoded at quality 60, resized to 80%, or brightened 10%."""
+    from PIL import Image, ImageEnhance
+
+    import make_sample
+
+    def jpeg(image, quality=90):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        return buffer.getvalue()
+
+    per_class = rows // len(make_sample.CLASSES)
+    datas, labels, planted = [], [], []
+    every = max(1, round(1 / copies_share)) if copies_share else 0
+    for ci, name in enumerate(make_sample.CLASSES):
+        for i in range(per_class):
+            patient, slice_ = divmod(i, make_sample.SLICES_PER_PATIENT)
+            image = make_sample.patient_scan(ci, ci * 1_000_003 + patient + seed, slice_) if anatomy else \
+                make_sample.synthetic_scan(ci, ci * 1_000_003 + i + seed)
+            datas.append(jpeg(image))
+            labels.append(name)
+            if every and (ci * per_class + i) % every == 0:
+                kind = (ci * per_class + i) // every % 3
+                copy = (jpeg(image, 60) if kind == 0 else jpeg(image.resize((51, 51), Image.Resampling.BICUBIC))
+                        if kind == 1 else jpeg(ImageEnhance.Brightness(image).enhance(1.1)))
+                planted.append((len(datas) - 1, len(datas)))
+                datas.append(copy)
+                labels.append(name)
+    return datas, labels, planted
+
+
+def audit_time(sizes, photos):
+    """The audit's seconds as users run it: split on look-alike scans (both generators) at `sizes`, and the
+    pipeline on the look-alike photos; the goals: at most 15% of the pipeline, and the time per row at the
+    largest size within 2x of the smallest's."""
+    import json
+    import pathlib
+
+    import local_submit
+    import make_sample
+
+    base = local_submit.REPO / "bench" / "near"
+
+    def run(job, tree, out, *flags):
+        wall = local_submit.timed_spark_submit(job, "--input", tree, "--output", out, *flags)
+        report = json.loads((out / "_run_report.json").read_text())
+        table = report["stages"]["splits"] if job == "pipeline" else report
+        near = table["near_duplicates"]
+        return wall, report["seconds"], near
+
+    per_row = {}
+    print("data | rows | threshold | layout | audit s | audit ms per row | run s (report) | wall s")
+    for look_alike in (False, True):
+        kind = "look-alike scans (--look-alike)" if look_alike else "scans with per-patient anatomy (the demo's)"
+        for n in sizes:
+            tree = base / f"scans{'-look-alike' if look_alike else ''}-{n}"
+            if not tree.exists():
+                make_sample.make_tree(str(tree), n // len(make_sample.CLASSES), False, look_alike)
+            out = base / "out"
+            wall, seconds, near = run("split", tree, out)
+            rows = near["hashed_rows"]
+            per_row[(look_alike, n)] = near["seconds"] / rows
+            print(f"{kind} | {rows:,} | {near['threshold']} | {near['layout']} | {near['seconds']:.2f} | "
+                  f"{near['seconds'] / rows * 1e3:.3f} | {seconds:.1f} | {wall:.1f}")
+    pipeline = base / "pipeline"
+    wall, seconds, near = run("pipeline", pathlib.Path(photos), pipeline)
+    share = near["seconds"] / seconds
+    print(f"pipeline on {photos} | {near['hashed_rows']:,} | {near['threshold']} | {near['layout']} | "
+          f"{near['seconds']:.2f} | {near['seconds'] / near['hashed_rows'] * 1e3:.3f} | {seconds:.1f} | {wall:.1f}")
+    print(f"goal: audit <= 15% of the pipeline's time: {share:.1%} ({'met' if share <= 0.15 else 'NOT met'})")
+    lo, hi = min(sizes), max(sizes)
+    for look_alike in (False, True):
+        ratio = per_row[(look_alike, hi)] / per_row[(look_alike, lo)]
+        print(f"goal: time per row at {hi:,} within 2x of {lo:,} ({'--look-alike' if look_alike else 'anatomy'} "
+              f"scans): {ratio:.2f}x ({'met' if ratio <= 2 else 'NOT met'})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", default="bench/photos1500")
@@ -363,6 +472,12 @@ def main():
                         help="only the calibration figures, on look-alike scans of these sizes, e.g. 5000,50000")
     parser.add_argument("--clusters", default=None, metavar="SIZES",
                         help="only the merge's cluster rules at a fixed threshold (--threshold, default 8), e.g. 5000")
+    parser.add_argument("--audit-time", default=None, metavar="SIZES",
+                        help="only the audit's time through spark-submit: split on look-alike scans of these sizes "
+                             "(e.g. 5000,50000) and the pipeline on --photos")
+    parser.add_argument("--long-hash", default=None, metavar="ROWS", type=int,
+                        help="only the 64-bit against a 256-bit pHash on the planted photos and ROWS scans of each "
+                             "generator (e.g. 5000)")
     parser.add_argument("--hash-cost", action="store_true",
                         help="only phash-v1 against phash-v2: cost per photo, bits apart, planted recall")
     args = parser.parse_args()
@@ -370,6 +485,12 @@ def main():
         photos = sorted(glob.glob(f"{args.photos}/**/*.jp*g", recursive=True))
         hash_cost(photos[::max(1, len(photos) // 600)][:600])  # every source photo's crops, not the first one's
         planted_quality("v2")
+        return
+    if args.long_hash:
+        long_hash_quality(args.long_hash)
+        return
+    if args.audit_time:
+        audit_time([int(s) for s in args.audit_time.split(",")], args.photos)
         return
     if args.calibration:
         calibration_quality([int(s) for s in args.calibration.split(",")])
