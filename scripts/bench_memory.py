@@ -38,18 +38,10 @@ def make_corpus(root: pathlib.Path, count: int, size) -> None:
 
 def run_and_watch(corpus: pathlib.Path, out: pathlib.Path) -> dict:
     cmd = local_submit.submit_command("pipeline", ["--input", corpus, "--output", out, "--size", "224"])
-    result, peaks = local_submit.watched_submit(cmd, process_kind)
+    result, peaks = local_submit.watched_submit(cmd, local_submit.process_kind)
     if result.returncode != 0:
         sys.exit(f"pipeline failed:\n{result.stdout[-3000:]}")
-    return {"jvm": peaks.get("jvm", 0.0), "python_worker": peaks.get("python_worker", 0.0)}
-
-
-def process_kind(name: str, cmdline: str):
-    """The JVM (driver and executor in local mode) and the Python workers; not the Python driver,
-    which runs jobs/pipeline.py (the workers run pyspark.daemon / worker)."""
-    if name == "java":
-        return "jvm"
-    return "python_worker" if name.startswith("python") and "jobs/pipeline.py" not in cmdline else None
+    return {"jvm": peaks.get("jvm", 0.0), "python_worker": peaks.get("python workers", 0.0)}
 
 
 def main(argv=None) -> int:

@@ -40,10 +40,12 @@ import math
 import multiprocessing
 import os
 import pathlib
+import resource
 import shutil
 import subprocess
 import sys
 import time
+from typing import Dict
 
 import local_submit
 import numpy as np
@@ -149,14 +151,45 @@ def busy_seconds() -> float:
 
 
 def measured(run) -> dict:
-    """Wall and CPU-busy seconds of one run."""
+    """Wall and CPU-busy seconds of one run, and its CPU seconds per process kind where the run returns them."""
     cpu, wall = busy_seconds(), time.perf_counter()
-    run()
-    return {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(busy_seconds() - cpu, 2)}
+    by_process = run()
+    out = {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(busy_seconds() - cpu, 2)}
+    if isinstance(by_process, dict):
+        out["cpu_by_process"] = {k: round(v, 2) for k, v in by_process.items()}
+    return out
 
 
-def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers: int, peers_python: str = ""):
+def submitted_by_process(job: str, *args, master: str) -> Dict[str, float]:
+    """Run a job through spark-submit, watching its processes: CPU seconds per process kind."""
+    cpu: Dict[str, float] = {}
+    result, _ = local_submit.watched_submit(local_submit.submit_command(job, args, master),
+                                            local_submit.process_kind, cpu=cpu)
+    if result.returncode:
+        sys.exit(f"{job} failed:\n{result.stdout[-3000:]}")
+    return cpu
+
+
+def pool_by_process(files, output: pathlib.Path, workers: int) -> Dict[str, float]:
+    """run_pool, with its CPU seconds: the pool's workers (reaped children) and the parent (its parquet write)."""
+    before_self, before_children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    run_pool(files, output, workers)
+    after_self, after_children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def spent(a, b):
+        return b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime
+
+    return {"pool workers": spent(before_children, after_children), "parent": spent(before_self, after_self)}
+
+
+def contender(name: str, corpus: pathlib.Path, files, out: pathlib.Path, workers: int, peers_python: str = "",
+              by_process: bool = False):
     master = f"local[{workers}]"
+    if name.startswith("pipeline") and by_process:
+        return lambda: submitted_by_process("pipeline", "--input", corpus, "--output", out, *RECIPE,
+                                            *VARIANTS.get(name, []), master=master)
+    if name == "pool" and by_process:
+        return lambda: pool_by_process(files, out, workers)
     if name.startswith("pipeline"):
         return lambda: local_submit.timed_spark_submit("pipeline", "--input", corpus, "--output", out, *RECIPE,
                                                        *VARIANTS.get(name, []), master=master)
@@ -190,6 +223,9 @@ def main(argv=None) -> int:
                         help=f"some of {','.join(CONTENDERS)}")
     parser.add_argument("--dir", default=str(local_submit.REPO / "bench"))
     parser.add_argument("--peers-python", help="python of a venv with requirements-peers.txt: adds ray and daft")
+    parser.add_argument("--by-process", action="store_true",
+                        help="also each process kind's CPU per image (pipeline: JVM, Python driver and workers; "
+                             "pool: its workers and the parent), from /proc and getrusage")
     args = parser.parse_args(argv)
     base = pathlib.Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
@@ -207,7 +243,8 @@ def main(argv=None) -> int:
             for n in sizes:
                 out = base / f"out-{name}-{n}"
                 shutil.rmtree(out, ignore_errors=True)
-                run = measured(contender(name, corpora[n], files[n], out, args.workers, args.peers_python))
+                run = measured(contender(name, corpora[n], files[n], out, args.workers, args.peers_python,
+                                         args.by_process))
                 tries.setdefault(f"{name}@{n}", []).append(run)
                 print(f"{name:9s} {n:6d} images: {run['wall_s']:7.1f} s wall, {run['cpu_s']:7.1f} s CPU", flush=True)
     for where, runs in tries.items():
@@ -234,10 +271,21 @@ def main(argv=None) -> int:
         speed[name] = {"img_per_s": round(images / wall, 1), "cpu_ms_per_img": round(1000 * cpu / images, 3)}
         if args.marginal:  # the time at the smaller size that its images do not explain
             speed[name]["fixed_s"] = round(first["wall_s"] - sizes[0] * wall / images, 2)
+        kinds = sorted({k for t in first["tries"] + last["tries"] for k in t.get("cpu_by_process", {})})
+        if kinds:  # each kind's median, and its marginal (or mean) ms per image
+            def median_of(runs, kind):
+                values = sorted(t.get("cpu_by_process", {}).get(kind, 0.0) for t in runs["tries"])
+                return values[len(values) // 2]
+
+            speed[name]["cpu_ms_per_img_by_process"] = {
+                kind: round(1000 * (median_of(last, kind) - (median_of(first, kind) if args.marginal else 0)) / images, 3)
+                for kind in kinds}
         print(f"{name:9s} {speed[name]['img_per_s']:8.1f} img/s {'marginal' if args.marginal else 'wall'}, "
               f"{speed[name]['cpu_ms_per_img']:6.2f} ms CPU per image"
               + (f", fixed {speed[name]['fixed_s']:5.1f} s (whole {first['wall_s']:.1f} s at {sizes[0]})"
-                 if args.marginal else ""))
+                 if args.marginal else "")
+              + "".join(f"\n          {kind}: {ms:.2f} ms CPU per image"
+                        for kind, ms in speed[name].get("cpu_ms_per_img_by_process", {}).items()))
     results["speed"] = speed
     ratios = {}
     if "pipeline" in speed:

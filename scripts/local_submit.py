@@ -89,11 +89,34 @@ def process_peak(pid: int) -> Optional[Tuple[str, int, str]]:
         return None
 
 
-def watched_submit(cmd: Sequence[str], kind_of: Callable[[str, str], Optional[str]], timeout: float = 1800
-                   ) -> Tuple[subprocess.CompletedProcess, Dict[str, float]]:
+def process_kind(name: str, cmdline: str) -> Optional[str]:
+    """A spark-submit run's processes: the JVM (driver and executor in local mode), the Python driver
+    (jobs/<job>.py) and the Python workers (pyspark's or sparkprep's daemon and its forks)."""
+    if name == "java":
+        return "jvm"
+    if name.startswith("python"):
+        return "python driver" if "jobs/" in cmdline else "python workers"
+    return None
+
+
+def process_cpu(pid: int) -> Optional[float]:
+    """CPU seconds (user + system, every thread) a process has used so far, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def watched_submit(cmd: Sequence[str], kind_of: Callable[[str, str], Optional[str]], timeout: float = 1800,
+                   cpu: Optional[Dict[str, float]] = None) -> Tuple[subprocess.CompletedProcess, Dict[str, float]]:
     """Run a spark-submit command, polling every process under it; returns the result and the peak
-    resident MB per kind, where kind_of(name, cmdline) names a process's kind (or None to ignore it)."""
+    resident MB per kind, where kind_of(name, cmdline) names a process's kind (or None to ignore it).
+    cpu: filled with the CPU seconds per kind (each process's last poll: a process's last 0.1 s
+    before it exits is not seen)."""
     peaks: Dict[str, int] = {}
+    used: Dict[int, Tuple[str, float]] = {}
     started = time.monotonic()
     with subprocess.Popen(list(map(str, cmd)), env=submit_env(), cwd=REPO, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as proc:
@@ -110,7 +133,13 @@ def watched_submit(cmd: Sequence[str], kind_of: Callable[[str, str], Optional[st
                 kind = seen and kind_of(seen[0], seen[2])
                 if kind:
                     peaks[kind] = max(peaks.get(kind, 0), seen[1])
+                    spent = process_cpu(child)
+                    if spent is not None:
+                        used[child] = (kind, spent)
             time.sleep(0.1)
         reader.join()
+    if cpu is not None:
+        for kind, spent in used.values():
+            cpu[kind] = cpu.get(kind, 0.0) + spent
     result = subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), "")
     return result, {k: round(v / 1024, 1) for k, v in peaks.items()}
