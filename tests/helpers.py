@@ -1,4 +1,4 @@
-"""What many test files share: a table as rows, and a split run.
+"""What many test files share: a table as rows, and a split or preprocess run.
 
 `table_rows` is the one way a test reads a written table: parquet or Delta, hive partitions
 included, every column unless it names some, in an order that does not depend on how Spark cut
@@ -33,6 +33,14 @@ def split(spark, *argv):
     from sparkprep.split.spark import run_split
 
     return run_split(spark, split_config([str(a) for a in argv]))
+
+
+def preprocess(spark, *argv):
+    """run_preprocess on these flags (paths may be pathlib.Path), as the job would parse them."""
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.preprocess.spark import run_preprocess
+
+    return run_preprocess(spark, preprocess_config([str(a) for a in argv]))
 
 
 def splitter(*defaults):

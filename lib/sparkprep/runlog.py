@@ -190,7 +190,12 @@ def input_line(rec: dict) -> str:
 
 
 def incremental_line(inc: dict) -> str:
-    """What --incremental kept unread, read and dropped, and why everything was read when it was."""
+    """What --incremental kept unread, read and dropped, and why everything was read when it was (ingest and
+    split: files read; preprocess: samples transformed)."""
+    if "transformed" in inc:
+        line = (f"incremental: {inc['kept']} of {inc['listed']} samples kept from the previous output, "
+                 f"{inc['transformed']} transformed, {inc['deleted']} gone since the previous run")
+        return line + (f"; transformed everything: {inc['full_run']}" if inc.get("full_run") else "")
     line = (f"incremental: {inc.get('kept', 0)} rows kept unread, {inc.get('read', 0)} files read, "
             f"{inc.get('deleted', 0)} deleted since the previous run")
     if inc.get("unversioned"):

@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from helpers import splitter, table_rows
+from helpers import preprocess, splitter, table_rows
 
 
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--seed", "7"]
@@ -110,3 +110,41 @@ def test_a_previous_output_with_another_hash_version_is_read_again(spark, make_s
     other = split(spark, tree, out, "--incremental")
     assert other["incremental"]["kept"] == 0
     assert other["incremental"]["full_read"] == "the previous output's hashes are phash-v2, this run computes phash-v1"
+
+
+def test_preprocess_transforms_only_new_and_changed_samples_and_equals_a_full_run(spark, make_sample, tmp_path):
+    """preprocess --incremental on a split table that grew: kept samples are not decoded again (their bytes in
+    the table are replaced by junk of the same sha256 column), and the result equals a full run's."""
+    import pyarrow.parquet as pq
+
+    tree, table, out, full = tmp_path / "in", tmp_path / "table", tmp_path / "out", tmp_path / "full"
+    recipe = ("--size", "32", "--augment", "hflip", "--copies", "1", "--seed", "5")
+    write_tree(make_sample, tree, 0, 20)
+    split(spark, tree, table, "--phash", "off")
+    first = preprocess(spark, "--input", table, "--output", out, "--incremental", *recipe)
+    assert first["incremental"] == {"previous": None, "listed": 20, "kept": 0, "transformed": 20, "deleted": 0,
+                                    "full_run": "no previous output"}
+    write_tree(make_sample, tree, 20, 2)
+    changed = tree / "cat" / "cat002.jpg"
+    changed.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(1, 999)))
+    (tree / "dog" / "dog003.jpg").unlink()
+    split(spark, tree, table, "--phash", "off")
+    real = {f: pq.read_table(f) for f in table.rglob("*.parquet")}
+    for name, part in real.items():  # every kept sample's bytes become junk: decoding one would show
+        junk = [c if p.endswith(("cat002.jpg", "cat020.jpg", "dog021.jpg")) or c is None else b"\xff" * len(c)
+                for p, c in zip(part.column("path").to_pylist(), part.column("content").to_pylist())]
+        pq.write_table(part.set_column(part.schema.get_field_index("content"), part.schema.field("content"),
+                                       [junk]), name)
+        (name.parent / f".{name.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum of the real bytes
+    second = preprocess(spark, "--input", table, "--output", out, "--incremental", *recipe)
+    assert second["incremental"] == {"previous": f"file:{out}", "listed": 21, "kept": 18, "transformed": 3,
+                                     "deleted": 2}
+    for name, part in real.items():
+        pq.write_table(part, name)
+    preprocess(spark, "--input", table, "--output", full, *recipe)
+    done = rows(full)
+    assert rows(out) == done and len(done) == 21 + sum(r["split"] == "train" for r in done if r["aug_index"] == 0)
+    assert second["normalization"] == json.loads((full / "_run_report.json").read_text())["normalization"]
+    other = preprocess(spark, "--input", table, "--output", out, "--incremental", *recipe[:-1], "6")
+    assert other["incremental"]["kept"] == 0
+    assert other["incremental"]["full_run"] == "settings that decide a row changed since the previous run: spec"

@@ -6,18 +6,12 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from helpers import table_rows
+from helpers import preprocess, table_rows
 from PIL import Image
 
 from sparkprep.online import load_transform
-from sparkprep.preprocess.flags import preprocess_config
-from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
-
-
-def preprocess(spark, *argv):
-    return run_preprocess(spark, preprocess_config([*map(str, argv)]))
 
 
 rows_of = table_rows

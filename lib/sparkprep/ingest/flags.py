@@ -114,11 +114,14 @@ class IngestFlags:
         extra = [k for k in ("plan_nodes", "plan_instance", "plan_price") if k in given]
         if extra and not values["plan"]:
             raise ValueError(f"--{extra[0].replace('_', '-')}: only with --plan")
-        if values["incremental"] and values["samples"] != "file":
+        splits = any(getattr(part, "takes_tables", False) for part in job.config.parts)
+        # a job whose part `reuses_tables` (preprocess) reuses its previous output for a split table's rows
+        # and checks --incremental itself; ingest and split reuse rows of raw files only
+        files_only = not any(getattr(part, "reuses_tables", False) for part in job.config.parts)
+        if values["incremental"] and files_only and values["samples"] != "file":
             raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
                              f"got --samples {values['samples']}")
-        splits = any(getattr(part, "takes_tables", False) for part in job.config.parts)
-        values["input_kind"] = input_kind(values, splits)
+        values["input_kind"] = input_kind(values, splits, values["incremental"] and files_only)
         sample_values(values, given)
 
 
@@ -141,8 +144,9 @@ def paths(values: Dict[str, Any]) -> None:
     check_output(values["input"], values["output"])
 
 
-def input_kind(values: Dict[str, Any], splits: bool) -> str:
-    """--input-kind with auto resolved where it can be before Spark starts."""
+def input_kind(values: Dict[str, Any], splits: bool, files_only: bool = False) -> str:
+    """--input-kind with auto resolved where it can be before Spark starts; files_only: refused unless raw files
+    (--incremental for ingest and split)."""
     kind = choice("--input-kind", values["input_kind"], INPUT_KINDS if splits else INGEST_KINDS)
     if values["manifest"]:
         if kind not in ("auto", "files"):
@@ -151,7 +155,7 @@ def input_kind(values: Dict[str, Any], splits: bool) -> str:
     elif kind == "auto":
         kind = detect_input_kind(values["input"]) if splits else \
             ("webdataset" if shard_input(values["input"]) else "files")
-    if values["incremental"] and kind not in ("files", "auto"):
+    if files_only and kind not in ("files", "auto"):
         raise ValueError(f"--incremental: expected raw files (a folder or --manifest), got a {kind} input")
     return kind
 

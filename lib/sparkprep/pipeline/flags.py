@@ -62,8 +62,8 @@ def pipeline_rules(values: Dict[str, Any], given: Dict[str, str]) -> None:
         raise ValueError("--report: the pipeline writes <output>/_run_report.json (and one per output); "
                          "expected no --report")
     if values["incremental"]:
-        raise ValueError("--incremental: only jobs/ingest.py and jobs/split.py run incrementally; preprocess their "
-                         "output, which reads only the table")
+        raise ValueError("--incremental: the pipeline does not run incrementally yet; run jobs/split.py --incremental, "
+                         "then jobs/preprocess.py --incremental on its table")
 
 
 PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and exports, in one application.",
@@ -71,6 +71,8 @@ PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and ex
                    **PREPROCESS.help,
                    "--input": "raw files: a folder, a glob, .tar shards, or with --manifest the root",
                    "--input-kind": "auto, files or webdataset",
+                   "--incremental": "not yet: refused; jobs/split.py --incremental, then jobs/preprocess.py "
+                                    "--incremental on its table, do the same in two steps",
                    "--output": "output directory: <output>/splits, <output>/processed and <output>/<target> per "
                                "export"})
 

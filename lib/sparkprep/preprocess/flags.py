@@ -34,6 +34,7 @@ class PreprocessFlags:
     """The recipe (from the RECIPE flags) and the augmented copies."""
 
     loose: ClassVar[Tuple[Loose, ...]] = RECIPE
+    reuses_tables: ClassVar[bool] = True  # --incremental keeps a split table's unchanged samples (preprocess_rules)
 
     spec: Optional[transform.TransformSpec] = None
     copies: int = flag(0, whole("--copies", 0, 100), "augmented copies per sample of --augment-splits",
@@ -72,14 +73,20 @@ def preprocess_rules(values: Dict[str, Any], given: Dict[str, str]) -> None:
     if values["fail_on_leakage"]:  # the processed table holds no perceptual hashes to audit
         raise UsageError("--fail-on-leakage: the near-duplicate audit runs on split tables; use it with "
                          "jobs/split.py, jobs/pipeline.py or jobs/report.py")
-    if values["incremental"]:
-        raise ValueError("--incremental: only jobs/ingest.py and jobs/split.py run incrementally; preprocess their "
-                         "output, which reads only the table")
+    if values["incremental"] and values["input_kind"] in ("files", "webdataset"):  # an unsplit catalog: when it runs
+        raise ValueError("--incremental: preprocess reuses its previous output for a split table's rows; for raw "
+                         "files or a catalog run jobs/split.py --incremental first, then preprocess its table with "
+                         "--incremental")
 
 
 PREPROCESS = Job("preprocess", "Decode, orient, convert, resize, augment.", PreprocessConfig,
                  help={**SPLIT_HELP, "--input": "raw files, a catalog or a split table (CSV/parquet rows have no "
-                                                "images)"},
+                                                "images)",
+                       "--incremental": "with a split table as --input: keep the previous output's rows for every "
+                                        "sample whose split-table row is unchanged (key, split, label, path, sha256), "
+                                        "unread; transform only new and changed samples; the rows of samples gone "
+                                        "from the input disappear. A changed recipe, --copies, --augment-splits, "
+                                        "--max-pixels or format transforms everything (the report says why)"},
                  check=preprocess_rules)
 
 

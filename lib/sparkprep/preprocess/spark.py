@@ -15,6 +15,7 @@ from sparkprep.audit.spark import threshold_words
 from sparkprep.errors import UsageError
 from sparkprep.ingest.spark.samples import whole_samples
 from sparkprep.preprocess.flags import PreprocessConfig
+from sparkprep.preprocess.incremental import incremental_frame
 from sparkprep.preprocess.processed_rows import processed_batches, processed_schema
 from sparkprep.preprocess.transform import TRANSFORM_METADATA_KEY, TransformSpec
 from sparkprep.runlog import StageClock
@@ -80,13 +81,28 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             table, merged = merged_near_duplicates(table, cfg)
         split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
         check_augment_splits(cfg, (split_params or {}).get("names"))
-        clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}")
+        reused = None
+        if cfg.incremental:
+            if detail != SPLIT_TABLE_KEPT:
+                raise UsageError("--incremental: preprocess reuses its previous output for a split table's rows; "
+                                 "for raw files or a catalog run jobs/split.py --incremental first, then preprocess "
+                                 "its table with --incremental")
+            clock.stage("matching the previous output", cfg.output)
+            processed, reused = incremental_frame(spark, cfg, claim.state, table,
+                                                  lambda rows: preprocess_frame(rows, cfg, grouped))
+            processed = with_recipe_metadata(processed, table.schema["key"], cfg.spec)
+        else:
+            processed = preprocess_frame(table, cfg, grouped)
+        clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}"
+                    + (f"; {reused['kept']} of {reused['listed']} samples kept from the previous output"
+                       if reused else ""))
         return write_reported_table(
-            spark, claim, preprocess_frame(table, cfg, grouped), cfg, clock, rec, split_params, "split",
+            spark, claim, processed, cfg, clock, rec, split_params, "split",
             options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
             extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
                                           "transform": cfg.spec.record(),
-                                          **({"near_duplicate_merge": merged} if merged else {})})
+                                          **({"near_duplicate_merge": merged} if merged else {}),
+                                          **({"incremental": reused} if reused else {})})
 
 
 def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -112,16 +113,29 @@ def _versioned_listing(spark: SparkSession, cfg: IngestConfig, fetch: FetchSetti
 
 def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -> Tuple[Optional[str], str]:
     """(the previous output to reuse, or None with the reason every file is read)."""
+    return reusable_output(spark, cfg, claim_state, ROW_SETTINGS, ownership.LISTING_STATE)
+
+
+def reusable_output(spark: SparkSession, cfg: Any, claim_state: str, settings: Sequence[str],
+                    state: Optional[str] = None, job: Optional[str] = None) -> Tuple[Optional[str], str]:
+    """(the previous output of this config to reuse, or None with the reason nothing is reused).
+
+    Reusable: an output this tool wrote and owns (claim_state), holding `state` (a file beside the
+    table) when one is named, written by this sparkprep version with the same `settings` (run report
+    config keys: the ones that decide a row), and by `job` when one is named.
+    """
     if claim_state != "owned":
         return None, "no previous output"
     fs = HadoopFS(spark)
     uri = fs.qualify(cfg.output).rstrip("/")
-    if not fs.exists(f"{uri}/{ownership.LISTING_STATE}"):
+    if state is not None and not fs.exists(f"{uri}/{state}"):
         return None, "the previous output has no listing state (written without --incremental)"
     report = ownership.json_object(fs.read_text(f"{uri}/{ownership.REPORT_NAME}")) or {}
+    if job is not None and report.get("job") != job:
+        return None, f"the previous output was written by {report.get('job') or 'another'} job, not {job}"
     before = report.get("config") or {}
-    now = config_dict(cfg)
-    changed = [k for k in ROW_SETTINGS if before.get(k) != now.get(k)]
+    now = json.loads(json.dumps(config_dict(cfg)))  # as the report holds it: nested tuples are lists there
+    changed = [k for k in settings if before.get(k) != now.get(k)]
     if changed:
         return None, f"settings that decide a row changed since the previous run: {', '.join(changed)}"
     written_by = (report.get("versions") or {}).get("sparkprep")
