@@ -1,27 +1,29 @@
-"""Split table -> processed table: one Arrow-batched Python pass (mapInArrow), no row UDFs."""
+"""Split table -> processed table: one Arrow-batched Python pass (mapInArrow), no row UDFs; with --incremental,
+the previous output's rows for unchanged samples."""
 
 from __future__ import annotations
 
 import functools
 import json
-from typing import Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField
+from pyspark.storagelevel import StorageLevel
 
 from sparkprep.audit.spark import threshold_words
 from sparkprep.errors import UsageError
+from sparkprep.ingest.spark.incremental import reusable_output
 from sparkprep.ingest.spark.samples import whole_samples
 from sparkprep.preprocess.flags import PreprocessConfig
-from sparkprep.preprocess.incremental import incremental_frame
 from sparkprep.preprocess.processed_rows import processed_batches, processed_schema
 from sparkprep.preprocess.transform import TRANSFORM_METADATA_KEY, TransformSpec
 from sparkprep.runlog import StageClock
 from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.reported import write_reported_table
-from sparkprep.spark.tables import claimed_output, payload_options
+from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
 from sparkprep.statuses import INVALID, OK
 from sparkprep.table_counts import channel_normalization_of, normalization_entries
@@ -103,6 +105,50 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
                                           "transform": cfg.spec.record(),
                                           **({"near_duplicate_merge": merged} if merged else {}),
                                           **({"incremental": reused} if reused else {})})
+
+
+# --incremental (docs/jobs/preprocess.md): the previous processed table is the state; a split table's ok
+# sample is kept, unread, when the previous output holds it with every column the transform passes through
+# unchanged and all its rows ok. Every other row is transformed.
+# Settings (run report config keys) that decide a processed row beside the sample itself.
+PROCESSED_SETTINGS = ("spec", "copies", "augment_splits", "max_pixels", "format")
+# The columns a processed row passes through from its split-table row: equal ones mean the same transform.
+SAMPLE_COLUMNS = ("key", "split", "label", "path", "sha256", "rel_path")
+
+
+def _same(a: str, b: str) -> Column:
+    """Null-safe equality of the sample columns of the frames aliased a and b."""
+    return functools.reduce(lambda x, y: x & y, [F.col(f"{a}.{c}").eqNullSafe(F.col(f"{b}.{c}")) for c in SAMPLE_COLUMNS])
+
+
+def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: DataFrame,
+                      transform: Callable[[DataFrame], DataFrame]) -> Tuple[DataFrame, Dict[str, Any]]:
+    """(the processed rows: the previous output's rows for unchanged samples, `transform` of the rest; and
+    the report's `incremental` section: listed, kept, transformed, deleted, and why nothing was kept)."""
+    previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job="preprocess")
+    old = read_table(spark, previous) if previous is not None else None
+    if old is not None and ("extras" in table.columns or "extras" in old.columns):
+        previous, reason = None, "samples of several members are transformed again whole"
+    if previous is None:
+        listed = table.count()
+        return transform(table), {"previous": None, "listed": listed, "kept": 0, "transformed": listed,
+                                  "deleted": 0, "full_run": reason}
+    # one small frame of every sample of either table (the sample columns only), counted in one job
+    now = table.select(*SAMPLE_COLUMNS, (F.col("status") == OK).alias("_now_ok")).alias("t")
+    before = old.groupBy(*SAMPLE_COLUMNS).agg(F.bool_and(F.col("status") == OK).alias("_was_ok")).alias("p")
+    both = (now.join(before, _same("t", "p"), "full_outer")
+            .select(*[F.coalesce(F.col(f"t.{c}"), F.col(f"p.{c}")).alias(c) for c in SAMPLE_COLUMNS],
+                    "_now_ok", (F.col("_now_ok") & F.col("_was_ok")).alias("_keep"))
+            .persist(StorageLevel.MEMORY_AND_DISK))
+    counts = both.agg(F.count("_now_ok").alias("listed"), F.sum(F.col("_keep").cast("long")).alias("kept"),
+                      F.sum(F.col("_now_ok").isNull().cast("long")).alias("deleted")).first()
+    keep = both.where(F.col("_keep")).select(*SAMPLE_COLUMNS).alias("k")
+    kept = old.alias("o").join(keep, _same("o", "k"), "left_semi")
+    todo = table.alias("t").join(keep, _same("t", "k"), "left_anti")
+    listed, counted, deleted = int(counts["listed"]), int(counts["kept"] or 0), int(counts["deleted"] or 0)
+    fresh = transform(todo)
+    return fresh.unionByName(kept.select(*fresh.columns)), {
+        "previous": previous, "listed": listed, "kept": counted, "transformed": listed - counted, "deleted": deleted}
 
 
 def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:
