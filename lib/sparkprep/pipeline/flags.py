@@ -71,8 +71,8 @@ PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and ex
                    **PREPROCESS.help,
                    "--input": "raw files: a folder, a glob, .tar shards, or with --manifest the root",
                    "--input-kind": "auto, files or webdataset",
-                   "--incremental": "not yet: refused; jobs/split.py --incremental, then jobs/preprocess.py "
-                                    "--incremental on its table, do the same in two steps",
+                   "--incremental": "not yet (refused): run jobs/split.py --incremental, then jobs/preprocess.py "
+                                    "--incremental on its table",
                    "--output": "output directory: <output>/splits, <output>/processed and <output>/<target> per "
                                "export"})
 
