@@ -12,7 +12,8 @@ hashes: rows emitted (n * C(B, k)) plus candidate pairs (n^2 / 2 * C(B, k) / 2^(
 Look-alike images are not uniform: their low-frequency bits agree far more often, so a key
 of a few blocks is shared by whole groups of them. `planned_layout` keeps B = threshold + k
 (so the guarantee is the same) but picks k from the table's own sample: it counts the
-sampled hashes that share each band key and scales the pairs to the table's size.
+sampled hashes that share each band key, scales the pairs to the table's size, and takes
+the cheapest layout that loses no more pairs to crowded keys than the uniform one.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def _round(value: float) -> float:
 
 
 def key_values(hashes: np.ndarray, band: BandLayout) -> np.ndarray:
-    """(keys per hash, hashes): each hash's band key values as band_keys packs them, from uint64 hashes."""
+    """(keys per hash, hashes): each hash's band key values, packed as the Spark search packs them
+    (sparkprep.audit.spark.band_values), from uint64 hashes."""
     out = np.zeros((len(band.combos), len(hashes)), np.uint64)
     for i, combo in enumerate(band.combos):
         offset = 0
