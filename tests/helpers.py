@@ -43,6 +43,14 @@ def preprocess(spark, *argv):
     return run_preprocess(spark, preprocess_config([str(a) for a in argv]))
 
 
+def pipeline(spark, *argv):
+    """run_pipeline on these flags (paths may be pathlib.Path), as the job would parse them."""
+    from sparkprep.pipeline.flags import pipeline_config
+    from sparkprep.pipeline.spark import run_pipeline
+
+    return run_pipeline(spark, pipeline_config([str(a) for a in argv]))
+
+
 def splitter(*defaults):
     """split(spark, tree, out, *extra) with a test file's own default flags after --input and --output."""
     def run(spark, tree, out, *extra):

@@ -253,3 +253,33 @@ def test_a_full_disk_fails_the_run_and_keeps_the_old_table(sample_tree, make_sam
     assert sorted(os.listdir(saved)) == ["out"]  # the failed run's staging was removed
     old = rows(saved / "out")
     assert len(old) == len(os.listdir(small / "Hand")) and {r["label"] for r in old} == {"Hand"}
+
+
+def test_the_driver_killed_in_the_one_pass_resumes_from_the_finished_tasks(clean, sample_tree, tmp_path):
+    """A pipeline whose last two of eight one-pass tasks never finish is SIGKILLed (the whole spark-submit)
+    once the first six have recorded their files. Run again with the same flags, it takes over those
+    six tasks' files, reads and transforms only the rest, and publishes exactly the undisturbed tables."""
+    from sparkprep.pipeline.resume import DONE
+    from sparkprep.spark.faults import STALL_ENV
+
+    local_submit = load_script("local_submit")
+    out = tmp_path / "out"
+    args = ["--input", sample_tree, "--output", out, *PIPELINE]
+    killed = subprocess.Popen(local_submit.submit_command("pipeline", args),
+                              env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while len(list(out.glob(f"splits.__staging-*/{DONE}/*.json"))) < 6:
+        assert killed.poll() is None and time.time() < deadline, "the run ended before six tasks finished"
+        time.sleep(0.2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (out / "splits").exists()  # nothing was published
+    result = spark_submit("pipeline", *args)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    report = json.loads((out / "_run_report.json").read_text())
+    resumed, listed = report["resumed"], report["stages"]["splits"]["rows"]
+    assert resumed["tasks_reused"] == 6 and resumed["tasks_dropped"] == 0
+    assert resumed["files_reused"] >= 0.7 * listed  # a resumed run after a kill at 75% reads at most 30% again
+    assert "resumed: " in result.stdout and "files' rows reused" in result.stdout
+    assert_same_pipeline(out, clean)

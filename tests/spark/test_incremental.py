@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from helpers import preprocess, splitter, table_rows
+from helpers import pipeline, preprocess, splitter, table_rows
 
 
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--seed", "7"]
@@ -148,3 +148,57 @@ def test_preprocess_transforms_only_new_and_changed_samples_and_equals_a_full_ru
     other = preprocess(spark, "--input", table, "--output", out, "--incremental", *recipe[:-1], "6")
     assert other["incremental"]["kept"] == 0
     assert other["incremental"]["full_run"] == "settings that decide a row changed since the previous run: spec"
+
+
+def grow_and_hide(make_sample, tree, first, count):
+    """The tree grows by `count` files from `first`, cat002 changes and dog003 goes; every other file gets
+    other bytes of its own size and mtime (a run that read one would differ). Returns what restores them."""
+    write_tree(make_sample, tree, first, count)
+    changed = tree / "cat" / "cat002.jpg"
+    changed.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(1, 999)))
+    (tree / "dog" / "dog003.jpg").unlink()
+    saved = {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in tree.rglob("*.jpg")
+             if p != changed and int(p.stem[3:]) < first}
+    for path, (data, mtime) in saved.items():
+        path.write_bytes(b"\xff" * len(data))
+        os.utime(path, ns=(mtime, mtime))
+
+    def restore():
+        for path, (data, mtime) in saved.items():
+            path.write_bytes(data)
+            os.utime(path, ns=(mtime, mtime))
+    return restore
+
+
+# the one pass (hashes from the transform's decode), and two passes (--stratify exact: ingest, then transform)
+@pytest.mark.parametrize("extra", [("--phash", "on"), ("--phash", "off", "--stratify", "exact")])
+def test_pipeline_reads_and_transforms_only_new_and_changed_files_and_equals_a_full_run(spark, make_sample,
+                                                                                        tmp_path, extra):
+    tree, out, full = tmp_path / "in", tmp_path / "out", tmp_path / "full"
+    flags = ("--size", "32", "--augment", "hflip", "--copies", "1", *SPLIT, *extra)
+    write_tree(make_sample, tree, 0, 20)
+    first = pipeline(spark, "--input", tree, "--output", out, "--incremental", *flags)
+    assert first["stages"]["processed"]["incremental"]["full_run"] == "no previous output"
+    restore = grow_and_hide(make_sample, tree, 20, 2)
+    second = pipeline(spark, "--input", tree, "--output", out, "--incremental", *flags)
+    restore()
+    pipeline(spark, "--input", tree, "--output", full, *flags)
+    for table in ("splits", "processed"):
+        assert rows(out / table) == rows(full / table), table
+    processed = second["stages"]["processed"]
+    if "exact" in extra:  # exact stratification may move kept files' splits: those are transformed again
+        assert processed["incremental"]["kept"] + processed["incremental"]["transformed"] == 21
+        assert second["stages"]["splits"]["incremental"]["read"] == 3
+    else:
+        assert processed["incremental"] == {"previous": f"file:{out}/processed", "listed": 21, "kept": 18,
+                                            "transformed": 3, "deleted": 1}
+        assert second["stages"]["splits"]["incremental"]["read"] == 3
+        assert second["stages"]["splits"]["near_duplicates"] == json.loads(
+            (full / "splits" / "_run_report.json").read_text())["near_duplicates"] | {
+            "seconds": second["stages"]["splits"]["near_duplicates"]["seconds"]}
+    assert processed["normalization"] == json.loads((full / "processed" / "_run_report.json").read_text())[
+        "normalization"]
+    other = pipeline(spark, "--input", tree, "--output", out, "--incremental", *flags, "--size", "24")
+    assert other["stages"]["processed"]["incremental"]["kept"] == 0
+    assert other["stages"]["processed"]["incremental"]["full_run"] == \
+        "settings that decide a row changed since the previous run: spec"

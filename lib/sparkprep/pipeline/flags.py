@@ -61,9 +61,11 @@ def pipeline_rules(values: Dict[str, Any], given: Dict[str, str]) -> None:
     if values["report"]:
         raise ValueError("--report: the pipeline writes <output>/_run_report.json (and one per output); "
                          "expected no --report")
-    if values["incremental"]:
-        raise ValueError("--incremental: the pipeline does not run incrementally yet; run jobs/split.py --incremental, "
-                         "then jobs/preprocess.py --incremental on its table")
+    if values["incremental"] and values["input_kind"] == "webdataset":
+        raise ValueError("--incremental: expected raw files (a folder or --manifest), got WebDataset shards")
+    if values["incremental"] and values["samples"] != "file":
+        raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
+                         f"got --samples {values['samples']}")
 
 
 PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and exports, in one application.",
@@ -71,8 +73,12 @@ PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and ex
                    **PREPROCESS.help,
                    "--input": "raw files: a folder, a glob, .tar shards, or with --manifest the root",
                    "--input-kind": "auto, files or webdataset",
-                   "--incremental": "not yet (refused): run jobs/split.py --incremental, then jobs/preprocess.py "
-                                    "--incremental on its table",
+                   "--incremental": "the previous output is the state: a file whose path, size and mtime (or "
+                                    "ETag) are unchanged keeps its rows in both tables, unread and not transformed "
+                                    "again; new and changed files are read and transformed; files gone from the "
+                                    "input disappear. Another value of a setting that decides a row (ingest, split, "
+                                    "recipe, --copies, format, sparkprep version) reads everything (the report says "
+                                    "why). Exports (--to) are written whole",
                    "--output": "output directory: <output>/splits, <output>/processed and <output>/<target> per "
                                "export"})
 

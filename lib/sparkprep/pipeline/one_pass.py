@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import uuid
 from dataclasses import dataclass
@@ -127,13 +128,16 @@ class TableTarget:
 
 
 def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings, targets: Tuple[TableTarget, ...],
-                   task: str, written: Callable[[int], None] = lambda rows: None) -> Iterator[pa.RecordBatch]:
+                   task: str, written: Callable[[int], None] = lambda rows: None,
+                   done: Optional[str] = None) -> Iterator[pa.RecordBatch]:
     """one_pass_batches, written by this worker as parquet files of each target table, by split.
 
     Yields one FILES_SCHEMA row per file written, so the driver learns which files the
     successful task attempts wrote (a failed attempt's files are the ones nobody reported).
     Each file is named part-<task>-<random>.parquet under <root>/split=<name>/. A task that
-    fails removes what it wrote; the driver deletes what a killed one left.
+    fails removes what it wrote; the driver deletes what a killed one left. done: a directory
+    where the task, once its files are closed, records them (JSON), so a run
+    that resumes after the driver was killed can reuse them (sparkprep.pipeline.resume).
     """
     writers: Dict[Tuple[int, str], Tuple[pq.ParquetWriter, str]] = {}
     counts: Dict[Tuple[int, str], int] = {}
@@ -173,12 +177,24 @@ def one_pass_files(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
             with contextlib.suppress(OSError):
                 os.remove(path)
         raise
-    written(sum(counts.values()))  # a test hook: a failure here leaves the files, unreported, as a killed task would
     keys = sorted(writers)
+    if done is not None:
+        record_done(done, task, [(k[0], k[1], writers[k][1], counts[k]) for k in keys])
+    written(sum(counts.values()))  # a test hook: a failure here leaves the files, unreported, as a killed task would
     yield pa.RecordBatch.from_arrays([pa.array([k[0] for k in keys], pa.int32()), pa.array([k[1] for k in keys]),
                                       pa.array([writers[k][1] for k in keys]), pa.array([counts[k] for k in keys],
                                                                                         pa.int64())],
                                      schema=FILES_SCHEMA)
+
+
+def record_done(directory: str, task: str, files: List[Tuple[int, str, str, int]]) -> None:
+    """Record a finished task's closed files (table index, split, path, rows) in <directory>/<task>-<random>.json,
+    written whole or not at all (a rename)."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{task}-{uuid.uuid4().hex}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as out:
+        json.dump({"task": task, "files": [list(f) for f in files]}, out)
+    os.replace(path + ".tmp", path)
 
 
 def _open_part(target: TableTarget, split: str, task: str, schema: pa.Schema) -> Tuple[pq.ParquetWriter, str]:

@@ -16,7 +16,7 @@ import functools
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -29,20 +29,23 @@ from sparkprep.audit.policy import check_leakage
 from sparkprep.audit.spark import near_check, with_phash_version
 from sparkprep.errors import UsageError
 from sparkprep.export.flags import ExportConfig
-from sparkprep.images.phash import PHASH_V2
+from sparkprep.images.phash import PHASH_V2, version_of
+from sparkprep.ingest.spark.incremental import ROW_SETTINGS, reusable_output, unchanged_files
 from sparkprep.ingest.spark.plan import run_plan
 from sparkprep.ingest.spark.sources import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, with_labels_file
 from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
+from sparkprep.pipeline import resume
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassSettings, TableTarget, one_pass_batches,
                                          one_pass_files, processed_columns, split_columns)
-from sparkprep.preprocess.spark import (channel_normalization, check_augment_splits, preprocess_frame,
-                                        with_recipe_metadata)
+from sparkprep.preprocess.spark import (PROCESSED_SETTINGS, channel_normalization, check_augment_splits,
+                                        incremental_frame, preprocess_frame, with_recipe_metadata)
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark import ownership
 from sparkprep.spark.executor import in_task
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
-from sparkprep.spark.tables import ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options, staging_uri
+from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options,
+                                   read_table, staging_uri)
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 from sparkprep.uris import is_local, local_path
 from sparkprep.spark.session import run_clock
@@ -83,8 +86,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
     """The split table, then the processed table, each claimed, checked and published in turn."""
     splits_cfg = dataclasses.replace(cfg, output=f"{cfg.output}/{OUTPUTS[0]}")
     processed_cfg = dataclasses.replace(cfg, output=f"{cfg.output}/{OUTPUTS[1]}")
-    with claimed_output(spark, splits_cfg.output, cfg.format, PIPELINE) as split_claim, \
-            claimed_output(spark, processed_cfg.output, cfg.format, PIPELINE) as processed_claim:
+    with claimed_output(spark, splits_cfg.output, cfg.format, PIPELINE, resumes=True) as split_claim, \
+            claimed_output(spark, processed_cfg.output, cfg.format, PIPELINE, resumes=True) as processed_claim:
         clock.stage("listing and planning", cfg.input)
         cfg = resolved_input_kind(spark, cfg)
         if cfg.input_kind not in ("files", "webdataset"):  # --input-kind auto, resolved on a cluster's file system
@@ -95,10 +98,14 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
         splits, processed, rec, written_by_workers = plan.splits, plan.processed, plan.rec, plan.workers
         report["passes"] = detail = plan.how
         splits_options = payload_options("content" if cfg.keep_content else None, already_compressed=True)
+        interrupted = False
         try:
             clock.stage("reading, validating, splitting and transforming", detail)
             if written_by_workers:
-                _write_in_workers(spark, cfg, *written_by_workers, splits, processed, split_claim, processed_claim)
+                _write_in_workers(spark, cfg, *written_by_workers, splits, processed, split_claim, processed_claim,
+                                  plan.resumed)
+                if plan.resumed is not None and plan.resumed.sources:
+                    report["resumed"] = plan.resumed.as_dict()
                 clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
                 spark, split_claim, None if written_by_workers else splits, splits_cfg, clock, rec,
@@ -106,18 +113,27 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             report["published"].append("splits")
             clock.stage("checking and publishing the processed table" if written_by_workers
                         else "writing the processed table", processed_cfg.output)
+            # the listing state lives beside the split table; the processed table reports its own reuse
+            processed_rec = dataclasses.replace(rec, incremental=None) if rec is not None else None
             report["stages"]["processed"] = write_reported_table(
-                spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, rec,
+                spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, processed_rec,
                 cfg.split_params(), "split", options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
                 extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
-                                              "transform": cfg.spec.record()})
+                                              "transform": cfg.spec.record(),
+                                              **({"incremental": plan.processed_incremental}
+                                                 if plan.processed_incremental else {})})
             report["published"].append("processed")
+        except KeyboardInterrupt:  # stopped by its user (Ctrl-C): what finished tasks wrote stays for the next run
+            interrupted = written_by_workers is not None
+            raise
         finally:
             if plan.persisted is not None:
                 plan.persisted.unpersist()
             for name, claim in ((OUTPUTS[0], split_claim), (OUTPUTS[1], processed_claim)):
-                if name not in report["published"]:  # files written ahead, never published
+                if name not in report["published"] and not interrupted:  # files written ahead, never published
                     HadoopFS(spark).delete(staging_uri(claim))
+                for old in claim.resumable:  # killed runs' staging, when this run did not take it over
+                    HadoopFS(spark).delete(old)
 
 
 @dataclass
@@ -131,6 +147,8 @@ class Plan:
     persisted: Optional[DataFrame] = None  # rows kept on disk between the two table writes
     workers: Optional[tuple] = None        # (source, settings) of the one pass when the workers write the files
     merged: Optional[dict] = None          # --near-duplicates merge: what the clusters changed
+    processed_incremental: Optional[dict] = None  # --incremental: the processed table's kept and transformed
+    resumed: Optional[resume.Reused] = None       # what this run took over from a killed run's staging
 
 
 def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
@@ -144,51 +162,142 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     fetched = bool(cfg.manifest) or not (is_local(cfg.input) or HadoopFS(spark).readable(cfg.input))
     if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none" and \
             cfg.near_duplicates != "merge" and not fetched:
-        listing = listed_input(spark, cfg)
+        in_workers = cfg.format == "parquet" and not cfg.labels and not cfg.incremental and \
+            is_local(split_claim.uri) and is_local(processed_claim.uri)
+        mtimes: Dict[str, int] = {}
+        listing = listed_input(spark, cfg, mtimes if cfg.incremental or in_workers else None)
+        kept, reused = None, None
+        if cfg.incremental:
+            listing, kept = _unchanged(spark, cfg, listing, mtimes, split_claim, processed_claim)
+        elif in_workers:  # a killed run's finished tasks' files, reused (sparkprep.pipeline.resume)
+            listing, reused = _resumed(cfg, listing, mtimes, split_claim, processed_claim)
         reader = _reader(cfg)
         source, settings = _one_pass_source(spark, cfg, listing, reader)
         rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
                                  from_arrow_schema(ONE_PASS_SCHEMA))
         if cfg.labels:
             rows = with_labels_file(spark, rows, cfg.labels)
-        in_workers = cfg.format == "parquet" and not cfg.labels and is_local(split_claim.uri) \
-            and is_local(processed_claim.uri)
         if not in_workers:
             rows = rows.persist(StorageLevel.DISK_ONLY)
-        splits = with_split(rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content)), cfg,
-                            assigned=True)
+        split_rows = rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content))
+        processed_rows = rows.select(*[F.col(one).alias(name) for one, name in processed_columns()])
+        if kept is not None and kept.splits is not None:  # the previous tables' rows of unchanged files, unread
+            split_rows = split_rows.unionByName(kept.splits.select(*split_rows.columns))
+            processed_rows = processed_rows.unionByName(kept.processed.select(*processed_rows.columns))
+        splits = with_split(split_rows, cfg, assigned=True)
         if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
             splits = with_phash_version(splits, PHASH_V2)
-        processed = with_recipe_metadata(rows.select(*[F.col(one).alias(name) for one, name in processed_columns()]),
-                                         splits.schema["key"], cfg.spec)
+        processed = with_recipe_metadata(processed_rows, splits.schema["key"], cfg.spec)
         how = (f"one Python pass per file ({'the workers read' if reader == 'workers' else 'binaryFile reads'} the "
                f"bytes{'; the workers write both tables' * in_workers})")
+        if kept is not None:
+            how += f"; {kept.counts['kept']} of {kept.counts['listed']} files kept from the previous output"
+        if reused is not None and reused.tasks:
+            how += (f"; resumed: {len(reused.paths)} files' rows reused from a killed run's {reused.tasks} finished "
+                    "tasks")
         if in_workers:
-            return Plan(splits, processed, listing.rec, how, workers=(source, settings))
-        return Plan(splits, processed, listing.rec, how, persisted=rows)
-    splits, rec, detail = split_source(spark, cfg, keep_existing_split=False)
+            return Plan(splits, processed, listing.rec, how, workers=(source, settings), resumed=reused)
+        return Plan(splits, processed, listing.rec, how, persisted=rows,
+                    processed_incremental=kept.counts if kept is not None else None)
+    # with --incremental, ingest keeps the split table's rows of unchanged files (its listing state), and the
+    # transform the processed table's rows of unchanged samples (sparkprep.preprocess.spark.incremental_frame)
+    splits, rec, detail = split_source(spark, dataclasses.replace(cfg, output=split_claim.uri),
+                                       keep_existing_split=False, claim_state=split_claim.state)
     merged = None
     if cfg.near_duplicates == "merge":  # every row's hash first: clusters decide the keys
         splits, merged = merged_near_duplicates(splits, cfg)
     persisted = splits.persist(StorageLevel.DISK_ONLY)
     why = "--stratify exact" if cfg.stratify == "exact" else "--near-duplicates merge" if merged is not None \
         else "--manifest" if cfg.manifest else "the workers fetch the objects" if fetched else "samples of several files"
-    return Plan(persisted if cfg.keep_content else persisted.drop("content"),
-                preprocess_frame(persisted, cfg, grouped=cfg.samples == "basename"), rec,
-                f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged)
+
+    def transform(rows: DataFrame) -> DataFrame:
+        return preprocess_frame(rows, cfg, grouped=cfg.samples == "basename")
+
+    reused = None
+    if cfg.incremental:
+        processed, reused = incremental_frame(spark, dataclasses.replace(cfg, output=processed_claim.uri),
+                                              processed_claim.state, persisted, transform, job=PIPELINE)
+        processed = with_recipe_metadata(processed, persisted.schema["key"], cfg.spec)
+    else:
+        processed = transform(persisted)
+    return Plan(persisted if cfg.keep_content else persisted.drop("content"), processed, rec,
+                f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged,
+                processed_incremental=reused)
+
+
+@dataclass
+class Kept:
+    """--incremental in the one pass: the previous tables' rows of the files kept unread, and the counts."""
+
+    splits: Optional[DataFrame]     # None: nothing is kept (the counts say why)
+    processed: Optional[DataFrame]
+    counts: Dict[str, Any]          # the processed table's report section: listed, kept, transformed, deleted
+
+
+# Settings (run report config keys) that decide a pipeline row beside the file itself: ingest's, the split's
+# and the transform's. Another value for any of them makes the pipeline read and transform every file.
+PIPELINE_SETTINGS = tuple(dict.fromkeys(ROW_SETTINGS + ("key_by", "seed", "ratios", "names", "stratify",
+                                                        "keep_content", "manifest") + PROCESSED_SETTINGS))
+
+
+def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim, processed_claim: Claim):
+    """(the listing of the files the one pass still reads, and what was reused of killed runs' staging
+    directories); this run's staging directories are marked resumable with its listing."""
+    roots = (local_path(staging_uri(split_claim)), local_path(staging_uri(processed_claim)))
+    settings = json.loads(json.dumps({k: v for k, v in config_dict(cfg).items() if k in PIPELINE_SETTINGS}))
+    versions = {uri: (size, str(mtimes[uri]) if uri in mtimes else None)
+                for uri, size in listing.to_read + listing.from_listing}
+    resume.start(roots, settings, versions)
+    reused = resume.harvest(map(local_path, split_claim.resumable), map(local_path, processed_claim.resumable),
+                            roots, settings, versions)
+    if not reused.paths:
+        return listing, reused
+    return dataclasses.replace(listing, to_read=[f for f in listing.to_read if f[0] not in reused.paths],
+                               from_listing=[f for f in listing.from_listing if f[0] not in reused.paths],
+                               subset=True), reused
+
+
+def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim,
+               processed_claim: Claim):
+    """(the listing of the files the one pass reads, and Kept: the previous tables' rows of the others).
+
+    A file is kept when its (path, size, mtime) equals the previous split table's listing state and
+    both previous tables are this pipeline's, from the same settings and this sparkprep version.
+    """
+    previous, reason = reusable_output(spark, dataclasses.replace(cfg, output=split_claim.uri), split_claim.state,
+                                       PIPELINE_SETTINGS, ownership.LISTING_STATE, job=PIPELINE)
+    if previous is not None and processed_claim.state != "owned":
+        previous, reason = None, "the previous output has no processed table"
+    if previous is not None and cfg.phash and "phash" in (old := read_table(spark, previous)).columns \
+            and version_of(old.schema["phash"].metadata) != PHASH_V2:
+        previous, reason = None, f"the previous split table's hashes are not {PHASH_V2}, the one pass's"
+    rest, paths, listing.rec.incremental = unchanged_files(spark, listing, mtimes, previous, reason)
+    inc = listing.rec.incremental
+    counts = {"previous": HadoopFS(spark).qualify(processed_claim.uri) if previous else None,
+              "listed": inc.counts["listed"], "kept": inc.counts["kept"], "transformed": inc.counts["read"],
+              "deleted": inc.counts["deleted"], **({"full_run": reason} if previous is None else {})}
+    if previous is None:
+        return rest, Kept(None, None, counts)
+    keep = spark.createDataFrame(pa.table({"path": pa.array(paths, pa.string())}))
+    return rest, Kept(read_table(spark, previous).join(keep, "path", "left_semi"),
+                      read_table(spark, processed_claim.uri).join(keep, "path", "left_semi"), counts)
 
 
 def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,
-                      splits: DataFrame, processed: DataFrame, split_claim: Claim, processed_claim: Claim) -> None:
+                      splits: DataFrame, processed: DataFrame, split_claim: Claim, processed_claim: Claim,
+                      resumed: Optional[resume.Reused] = None) -> None:
     """Run the one pass with each worker writing its parquet files into both staging directories;
-    then delete any file a failed task attempt left there (those no successful attempt reported)."""
+    then delete any file a failed task attempt left there (those no successful attempt reported, and
+    not taken over from a killed run: resumed), and the records a resumed run would read."""
     one_pass_names = {name: one for one, name in processed_columns()}
     targets = (_target(split_claim, splits, {}, "content" if cfg.keep_content else None, "none", True),
                _target(processed_claim, processed, one_pass_names, "image",
                        "none" if cfg.spec.encode != "raw" else "snappy", False))
-    one_pass = functools.partial(in_task, function=one_pass_files, settings=settings, targets=targets)
+    one_pass = functools.partial(in_task, function=one_pass_files, settings=settings, targets=targets,
+                                 done=os.path.join(targets[0].root, resume.DONE))
     written = source.mapInArrow(one_pass, from_arrow_schema(FILES_SCHEMA)).collect()
-    reported = {row["file"] for row in written}
+    reported = {row["file"] for row in written} | set(resumed.files if resumed else ())
+    resume.finish([t.root for t in targets])
     for target in targets:
         for folder, _, names in os.walk(target.root):
             for name in names:

@@ -122,10 +122,12 @@ def _same(a: str, b: str) -> Column:
 
 
 def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: DataFrame,
-                      transform: Callable[[DataFrame], DataFrame]) -> Tuple[DataFrame, Dict[str, Any]]:
+                      transform: Callable[[DataFrame], DataFrame], job: str = "preprocess"
+                      ) -> Tuple[DataFrame, Dict[str, Any]]:
     """(the processed rows: the previous output's rows for unchanged samples, `transform` of the rest; and
-    the report's `incremental` section: listed, kept, transformed, deleted, and why nothing was kept)."""
-    previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job="preprocess")
+    the report's `incremental` section: listed, kept, transformed, deleted, and why nothing was kept).
+    job: the job whose previous output is reused (preprocess, or the pipeline's processed table)."""
+    previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job=job)
     old = read_table(spark, previous) if previous is not None else None
     if old is not None and ("extras" in table.columns or "extras" in old.columns):
         previous, reason = None, "samples of several members are transformed again whole"

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 from pyspark import TaskContext
 
-from sparkprep.spark.faults import failure_hook
+from sparkprep.spark.faults import failure_hook, stall_point
 
 
 def in_task(batches: Iterator, function: Callable[..., Iterator], **kwargs) -> Iterator:
@@ -23,4 +23,5 @@ def in_task(batches: Iterator, function: Callable[..., Iterator], **kwargs) -> I
     """
     context = TaskContext.get()
     task = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "00000-0"
+    stall_point()
     yield from function(batches, task=task, written=failure_hook(), **kwargs)

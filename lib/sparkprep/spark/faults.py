@@ -20,6 +20,9 @@ FAIL_HOW_ENV = "SPARKPREP_TEST_FAIL_HOW"
 # The driver SIGKILLs itself at this point of the publish protocol (tables._publish_staged):
 # staged, journal, step0, step1, step2 ...
 KILL_DRIVER_ENV = "SPARKPREP_TEST_KILL_DRIVER_AT"
+# Tasks from this partition on never start their work (they sleep): the run stops part way, for a
+# test that then kills the driver and resumes (sparkprep.pipeline.resume).
+STALL_ENV = "SPARKPREP_TEST_STALL_FROM_PARTITION"
 
 
 def failure_hook() -> Callable[[int], None]:
@@ -51,3 +54,12 @@ def driver_point(name: str) -> None:
     """On the driver, at a named point of the publish protocol: SIGKILL this process if asked to."""
     if os.environ.get(KILL_DRIVER_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def stall_point() -> None:
+    """On the executor, before a task's work: sleep (for the test to kill the run) in every task of a
+    partition from STALL_ENV on; a no-op when it is unset (every real run)."""
+    first = os.environ.get(STALL_ENV)
+    context = TaskContext.get()
+    if first and context is not None and context.partitionId() >= int(first):
+        time.sleep(3600)

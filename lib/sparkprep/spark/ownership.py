@@ -42,6 +42,8 @@ TABLE_JOBS = ("ingest", "split", "preprocess")
 STAGING, RETIRED, JOURNAL, LOCK = ".__staging-", ".__old-", ".__publish.json", ".__lock"
 EXPORT_LOCK = "_sparkprep.lock"  # inside an export's directory
 LISTING_STATE = "_sparkprep_listing"  # inside a table written with --incremental: (path, size, version) parquet
+# Inside a staging directory whose files a later run may reuse (the pipeline's one pass: sparkprep.pipeline.resume)
+RESUME = "_sparkprep_resume.json"
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 

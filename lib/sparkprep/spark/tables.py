@@ -56,6 +56,7 @@ class Claim:
     job: str
     state: str  # new | owned | legacy (sparkprep.ownership.classify_output)
     kind: str = ownership.TABLE
+    resumable: Tuple[str, ...] = ()  # staging directories of killed runs kept for this run to reuse, then delete
 
 
 # Test hook: called after each publish step with its index; a test makes it raise to act as a crash.
@@ -65,8 +66,11 @@ def _after_step(index: int) -> None:
 
 @contextlib.contextmanager
 def claimed_output(spark: SparkSession, output: str, fmt: str, job: str,
-                   kind: str = ownership.TABLE) -> Iterator[Claim]:
+                   kind: str = ownership.TABLE, resumes: bool = False) -> Iterator[Claim]:
     """Hold the output's lock, finish a crashed run's swap, and refuse an output that is not ours.
+
+    resumes: a killed run's staging directory holding ownership.RESUME is kept (Claim.resumable)
+    instead of deleted; the caller reuses what it can and deletes them.
 
     Raises ownership.Locked (exit 1) while another live run holds the lock, and
     UsageError (exit 2) for a path that is not empty and not a sparkprep output of this kind
@@ -89,8 +93,8 @@ def claimed_output(spark: SparkSession, output: str, fmt: str, job: str,
         raise
     ownership.acquire_lock(files, lock, lock, run_id)
     try:
-        recover_table(fs, uri)
-        yield Claim(uri, run_id, fmt, job, _table_state(fs, uri, kind), kind)
+        kept = recover_table(fs, uri, resumes)
+        yield Claim(uri, run_id, fmt, job, _table_state(fs, uri, kind), kind, kept)
     finally:
         ownership.release_lock(files, lock, run_id)
 
@@ -117,8 +121,9 @@ def _table_state(fs: HadoopFS, uri: str, kind: str = ownership.TABLE) -> str:
         raise UsageError(str(exc)) from None
 
 
-def recover_table(fs: HadoopFS, uri: str) -> List[tuple]:
-    """Finish a swap a crashed run left half done, and delete stranded staging/old directories."""
+def recover_table(fs: HadoopFS, uri: str, resumes: bool = False) -> Tuple[str, ...]:
+    """Finish a swap a crashed run left half done, and delete stranded staging/old directories
+    (resumes: except staging directories holding ownership.RESUME, which are returned)."""
     done: List[tuple] = []
     journal_uri = uri + ownership.JOURNAL
     journal = ownership.json_object(fs.read_text(journal_uri))
@@ -131,10 +136,14 @@ def recover_table(fs: HadoopFS, uri: str) -> List[tuple]:
         done.append(("delete", journal_uri, ""))
     parent = uri.rsplit("/", 1)[0]
     done += _run_steps(fs, ownership.legacy_swap(uri, fs.children(parent), fs.exists(uri)))
+    kept = []
     for path in ownership.stranded(uri, fs.children(parent), run):
+        if resumes and ownership.STAGING in path and fs.exists(f"{path}/{ownership.RESUME}"):
+            kept.append(path)
+            continue
         fs.delete(path)
         done.append(("delete", path, ""))
-    return done
+    return tuple(kept)
 
 
 def _run_steps(fs: HadoopFS, steps: List[tuple]) -> List[tuple]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pyarrow as pa
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -16,7 +19,8 @@ from sparkprep.images.phash import PHASH_V1, version_of
 from sparkprep.ingest.fetch import FetchSettings
 from sparkprep.ingest.flags import IngestConfig
 from sparkprep.ingest.spark.manifests import counted_manifest, listed_uri, unversioned_manifest
-from sparkprep.ingest.spark.sources import extension_regex, fetched_catalog, finished_catalog, listed_input
+from sparkprep.ingest.spark.sources import (Listing, extension_regex, fetched_catalog, finished_catalog,
+                                            listed_input)
 from sparkprep.runlog import config_dict
 from sparkprep.schema import CATALOG_SCHEMA
 from sparkprep.spark import ownership
@@ -107,8 +111,42 @@ def _versioned_listing(spark: SparkSession, cfg: IngestConfig, fetch: FetchSetti
                               F.coalesce("etag", "last_modified").alias("version")), root, rec)
     mtimes: Dict[str, int] = {}
     listed = listed_input(spark, cfg, mtimes)
-    rows = [(uri, size, str(mtimes[uri]) if uri in mtimes else None) for uri, size in listed.to_read + listed.from_listing]
-    return spark.createDataFrame(rows, "uri string, size long, version string"), listed.root, listed.rec
+    return spark.createDataFrame(_versions(listed, mtimes), "uri string, size long, version string"), listed.root, \
+        listed.rec
+
+
+def _versions(listed: Listing, mtimes: Dict[str, int]) -> List[Tuple[str, int, Optional[str]]]:
+    """(uri, size, version: the mtime in ns) of every listed file."""
+    return [(uri, size, str(mtimes[uri]) if uri in mtimes else None) for uri, size in listed.to_read + listed.from_listing]
+
+
+def unchanged_files(spark: SparkSession, listed: Listing, mtimes: Dict[str, int], previous: Optional[str],
+                    reason: str) -> Tuple[Listing, List[str], Incremental]:
+    """A folder's listing matched, on the driver, against the previous output's listing state (the pipeline's
+    one pass lists on the driver too): (the listing of the files to read, the paths whose previous rows are
+    kept unread, and the Incremental record). A file is unchanged when its (path, size, mtime) equals the
+    state's and its previous row's status came from the file, not from the key (KEY_STATUSES)."""
+    versions = _versions(listed, mtimes)
+    state = spark.createDataFrame(pa.table({"path": pa.array([u for u, _, _ in versions], pa.string()),
+                                            "size": pa.array([s for _, s, _ in versions], pa.int64()),
+                                            "version": pa.array([v for _, _, v in versions], pa.string())}))
+    listed_count = len(versions)
+    if previous is None:
+        return listed, [], Incremental(state, None, reason, {"listed": listed_count, "read": listed_count,
+                                                              "kept": 0, "deleted": 0})
+    old = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}").toArrow()
+    before = {(p, s, v) for p, s, v in zip(*(old.column(c).to_pylist() for c in ("path", "size", "version")))
+              if s is not None and v is not None}
+    again = {r["path"] for r in read_table(spark, previous).where(F.col("status").isin(*KEY_STATUSES))
+             .select("path").collect()}
+    kept = {u for u, s, v in versions if (u, s, v) in before and u not in again}
+    now = {u for u, _, _ in versions}
+    deleted = len(set(old.column("path").to_pylist()) - now)
+    rest = dataclasses.replace(listed, to_read=[f for f in listed.to_read if f[0] not in kept],
+                               from_listing=[f for f in listed.from_listing if f[0] not in kept], subset=True)
+    counts = {"listed": listed_count, "kept": len(kept), "read": listed_count - len(kept), "deleted": deleted,
+              "unversioned": sum(1 for _, _, v in versions if v is None)}
+    return rest, sorted(kept), Incremental(state, previous, "", counts)
 
 
 def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -> Tuple[Optional[str], str]:

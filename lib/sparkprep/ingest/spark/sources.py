@@ -49,6 +49,7 @@ class Listing:
     to_read: List[Tuple[str, int]]       # (uri, size) of the files to read
     from_listing: List[Tuple[str, int]]  # empty or too large: rows made from the listing alone
     links: List[str]                     # symlinks seen (and skipped unless followed)
+    subset: bool = False                 # only some of the listed files are read (--incremental)
 
 
 def listed_input(spark: SparkSession, cfg: IngestConfig, mtimes: Optional[Dict[str, int]] = None) -> Listing:
@@ -86,21 +87,32 @@ def listed_input(spark: SparkSession, cfg: IngestConfig, mtimes: Optional[Dict[s
     return Listing(root, rec, to_read, from_listing, links)
 
 
+GLOB_CHARS = set("*?[]{}\\")
+
+
 def binary_scan(spark: SparkSession, cfg: IngestConfig, listing: Listing) -> DataFrame:
     """(path, length, content) of every listed file: Spark's binaryFile reads the bytes; files only
     the listing knows (empty, too large) come with null content."""
+    if listing.subset and not any(GLOB_CHARS & set(uri) for uri, _ in listing.to_read):
+        # these files only: Spark is given their paths (it would read a glob's matches), so it reads no other
+        scan = (spark.read.format("binaryFile").load([uri for uri, _ in listing.to_read]) if listing.to_read
+                else spark.createDataFrame([], "path string, length long, content binary"))
+        return scan.select("path", "length", "content").unionByName(_unread(spark, listing))
     scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(listing.root)
             .where((F.col("length") > 0) & (F.col("length") <= cfg.max_file_bytes))
             .where(F.col("path").rlike(extension_regex(cfg.extensions)))
             .select("path", "length", "content"))
-    if listing.links:  # Spark's scan follows links (and loops): keep exactly the files of our own listing
+    # Spark's scan follows links (and loops), and reads every file: keep exactly the files of our own listing
+    if listing.links or listing.subset:
         listed = spark.createDataFrame([(uri,) for uri, _ in listing.to_read], "path string")
         scan = scan.join(F.broadcast(listed), "path", "left_semi")
-    if listing.from_listing:
-        unread = spark.createDataFrame(listing.from_listing, "path string, length long").withColumn(
-            "content", F.lit(None).cast("binary"))
-        scan = scan.unionByName(unread)
-    return scan
+    return scan.unionByName(_unread(spark, listing)) if listing.from_listing else scan
+
+
+def _unread(spark: SparkSession, listing: Listing) -> DataFrame:
+    """(path, length, null content) of the files only the listing knows (empty, too large)."""
+    return spark.createDataFrame(listing.from_listing, "path string, length long").withColumn(
+        "content", F.lit(None).cast("binary"))
 
 
 def probe_settings(cfg: IngestConfig, root: str, samples: str) -> ProbeSettings:

@@ -1,0 +1,121 @@
+"""Benchmark `pipeline --incremental` against a full pipeline run on the same final input, side by side.
+
+    .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
+    .venv/bin/python scripts/bench_incremental.py [--sizes 2000,4000] [--growth 0.1] [--changed 5] [--deleted 5]
+
+The photos are bench_preprocess.py's (scikit-image's pictures, cropped, 640-1024 px, JPEG q90).
+For each size N, in a work tree of N photos (hard links):
+  1. `pipeline --incremental` once: the previous output;
+  2. the tree grows by growth x N new photos, `changed` photos get new bytes, `deleted` go;
+  3. `pipeline --incremental` again (timed), then a full `pipeline` into another output on the
+     same final tree (timed), one after the other.
+Printed per size: both wall times and their ratio; the images the incremental run transformed
+(each decoded once) against the full run's; and whether both tables of the two outputs are equal
+row for row (digest_outputs.table_digest). Across the two sizes, the marginal ratio
+(t_inc(N2) - t_inc(N1)) / (t_full(N2) - t_full(N1)) cancels JVM start-up and fixed costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+from bench_preprocess import corpus_of, make_corpus
+from digest_outputs import table_digest
+from local_submit import timed_spark_submit
+
+FLAGS = ("--size", "224", "--seed", "7")
+
+
+def work_tree(photos: pathlib.Path, tree: pathlib.Path, count: int) -> list:
+    """tree holds the first `count` photos of `photos` (hard links); returns the others, in order."""
+    shutil.rmtree(tree, ignore_errors=True)
+    every = sorted(photos.rglob("*.jpg"), key=lambda p: p.name)
+    for path in every[:count]:
+        target = tree / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    return every[count:]
+
+
+def grow(tree: pathlib.Path, spare: list, new: int, changed: int, deleted: int, scratch: pathlib.Path) -> None:
+    """new photos from `spare`; `changed` photos replaced by other photos' bytes (new files, not links:
+    the corpus stays as it was); `deleted` photos removed. Spread over the tree, deterministic."""
+    for path in spare[:new]:
+        target = tree / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    present = sorted(tree.rglob("*.jpg"), key=lambda p: p.name)
+    step = max(1, len(present) // (changed + deleted + 1))
+    picked = present[::step][:changed + deleted]
+    shutil.rmtree(scratch, ignore_errors=True)
+    make_corpus(scratch, changed)  # the corpus generator's first photos: other bytes than the ones replaced
+    replacements = sorted(scratch.rglob("*.jpg"), key=lambda p: p.name)
+    for path, other in zip(picked[:changed], replacements):
+        path.unlink()  # a hard link: never write through it into the corpus
+        path.write_bytes(other.read_bytes() + b"\0" * (1 + len(path.name) % 7))  # bytes after EOI: still valid
+    for path in picked[changed:]:
+        path.unlink()
+
+
+def report(out: pathlib.Path) -> dict:
+    return json.loads((out / "_run_report.json").read_text())
+
+
+def one_size(photos: pathlib.Path, base: pathlib.Path, count: int, args) -> dict:
+    tree, inc, full = base / "tree", base / f"inc{count}", base / f"full{count}"
+    for out in (inc, full):
+        shutil.rmtree(out, ignore_errors=True)
+    spare = work_tree(photos, tree, count)
+    new = round(args.growth * count)
+    if len(spare) < new:
+        sys.exit(f"{photos} has {count + len(spare)} photos; {count} + {new} are needed")
+    timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *FLAGS)
+    grow(tree, spare, new, args.changed, args.deleted, base / "scratch")
+    t_inc = timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *FLAGS)
+    t_full = timed_spark_submit("pipeline", "--input", tree, "--output", full, *FLAGS)
+    inc_processed = report(inc / "processed")["incremental"]
+    full_rows = report(full / "processed")["rows"]
+    equal = all(table_digest(inc / t, inc)["sha256"] == table_digest(full / t, full)["sha256"]
+                for t in ("splits", "processed"))
+    return {"files": count, "final_files": inc_processed["listed"], "incremental_s": round(t_inc, 2),
+            "full_s": round(t_full, 2), "ratio": round(t_inc / t_full, 3),
+            "transformed": inc_processed["transformed"], "kept": inc_processed["kept"],
+            "deleted": inc_processed["deleted"], "full_transformed": full_rows,
+            "decoded_fraction": round(inc_processed["transformed"] / full_rows, 4), "tables_equal": equal}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="2000,4000")
+    parser.add_argument("--growth", type=float, default=0.1)
+    parser.add_argument("--changed", type=int, default=5)
+    parser.add_argument("--deleted", type=int, default=5)
+    parser.add_argument("--base", default="bench/incremental")
+    parser.add_argument("--photos", default="bench", help="where bench_preprocess.py keeps photos<N>")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    base = pathlib.Path(args.base)
+    photos = corpus_of(pathlib.Path(args.photos), max(round(s * (1 + args.growth)) + 1 for s in sizes))
+    started = time.perf_counter()
+    results = [one_size(photos, base, n, args) for n in sizes]
+    for r in results:
+        print(f"{r['files']} files + {args.growth:.0%}, {args.changed} changed, {args.deleted} deleted: incremental "
+              f"{r['incremental_s']} s, full {r['full_s']} s, ratio {r['ratio']}; transformed {r['transformed']} of "
+              f"{r['full_transformed']} ({r['decoded_fraction']:.1%}); tables equal: {r['tables_equal']}")
+    summary = {"runs": results, "seconds": round(time.perf_counter() - started, 1)}
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        summary["marginal_ratio"] = round((b["incremental_s"] - a["incremental_s"]) / (b["full_s"] - a["full_s"]), 3)
+        print(f"marginal ratio {a['files']} -> {b['files']} files (JVM start-up cancels): {summary['marginal_ratio']}")
+    print(json.dumps(summary, indent=2))
+    return 0 if all(r["tables_equal"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
