@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
     .venv/bin/python scripts/bench_incremental.py [--sizes 2000,4000] [--growth 0.1] [--changed 5] [--deleted 5]
+                                                  [--repeat 3]
 
 The photos are bench_preprocess.py's (scikit-image's pictures, cropped, 640-1024 px, JPEG q90).
 For each size N, in a work tree of N photos (hard links):
@@ -12,7 +13,8 @@ For each size N, in a work tree of N photos (hard links):
 Printed per size: both wall times and their ratio; the images the incremental run transformed
 (each decoded once) against the full run's; and whether both tables of the two outputs are equal
 row for row (digest_outputs.table_digest). Across the two sizes, the marginal ratio
-(t_inc(N2) - t_inc(N1)) / (t_full(N2) - t_full(N1)) cancels JVM start-up and fixed costs.
+(t_inc(N2) - t_inc(N1)) / (t_full(N2) - t_full(N1)) cancels JVM start-up and fixed costs. With
+--repeat R, the whole measurement runs R times and each time is the median of its R runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import os
 import pathlib
 import shutil
+import statistics
 import sys
 import time
 
@@ -98,12 +101,22 @@ def main(argv=None) -> int:
     parser.add_argument("--deleted", type=int, default=5)
     parser.add_argument("--base", default="bench/incremental")
     parser.add_argument("--photos", default="bench", help="where bench_preprocess.py keeps photos<N>")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     base = pathlib.Path(args.base)
     photos = corpus_of(pathlib.Path(args.photos), max(round(s * (1 + args.growth)) + 1 for s in sizes))
     started = time.perf_counter()
-    results = [one_size(photos, base, n, args) for n in sizes]
+    rounds = [[one_size(photos, base, n, args) for n in sizes] for _ in range(args.repeat)]
+    results = []
+    for runs in zip(*rounds):  # per size: the median of each time over the rounds
+        median = dict(runs[0])
+        for name in ("incremental_s", "full_s"):
+            median[name] = statistics.median(r[name] for r in runs)
+        median["ratio"] = round(median["incremental_s"] / median["full_s"], 3)
+        median["tables_equal"] = all(r["tables_equal"] for r in runs)
+        median["rounds"] = [[r["incremental_s"], r["full_s"]] for r in runs]
+        results.append(median)
     for r in results:
         print(f"{r['files']} files + {args.growth:.0%}, {args.changed} changed, {args.deleted} deleted: incremental "
               f"{r['incremental_s']} s, full {r['full_s']} s, ratio {r['ratio']}; transformed {r['transformed']} of "

@@ -12,7 +12,8 @@ killed before publishing leaves those directories; the next run with the same se
   a second kill loses nothing either; the one pass then reads only the other files;
 - what is not reused is deleted with the old directories.
 The published tables equal an undisturbed run's, row for row (tests/faults/test_faults.py).
-Plain files and pyarrow only: the pipeline's glue calls it on the driver.
+Plain files and pyarrow only: the pipeline's glue calls it on the driver. `carried` does the same
+for --incremental: the previous tables' files of kept rows go into the new staging unread by Spark.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sparkprep import __version__
@@ -94,6 +97,44 @@ def harvest(old_splits: Iterable[str], old_processed: Iterable[str], roots: Tupl
     for old in old_splits + old_processed:
         shutil.rmtree(old, ignore_errors=True)
     return reused
+
+
+def carried(previous: str, root: str, kept: Set[str]) -> List[str]:
+    """--incremental where the workers write: the previous table's (a local directory) rows of the `kept`
+    input files, put in this run's staging `root` without going through Spark. A data file all of whose
+    rows are kept is hard-linked (copied where a link fails); one with some is rewritten with those rows
+    only (the same schema, metadata and compression per column); the others are left. The previous
+    table is retired when this one is published: a link keeps its bytes. Returns the files put there."""
+    put: List[str] = []
+    wanted = pa.array(sorted(kept), pa.string())
+    for folder, dirs, names in os.walk(previous):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))  # the listing state, Spark's temporaries
+        for name in sorted(n for n in names if n.endswith(".parquet") and not n.startswith(("_", "."))):
+            path = os.path.join(folder, name)
+            keep = pc.is_in(pq.read_table(path, columns=["path"]).column("path"), value_set=wanted)
+            count = pc.sum(keep).as_py() or 0
+            if not count:
+                continue
+            target = os.path.join(root, os.path.relpath(folder, previous), f"kept-{uuid.uuid4().hex[:8]}-{name}")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if count == len(keep):
+                try:
+                    os.link(path, target)
+                except OSError:
+                    shutil.copyfile(path, target)
+            else:
+                source = pq.ParquetFile(path)
+                codecs = {} if source.metadata.num_row_groups == 0 else {
+                    chunk.path_in_schema.split(".")[0]: _codec(chunk.compression)
+                    for chunk in (source.metadata.row_group(0).column(i)
+                                  for i in range(source.metadata.num_columns))}
+                pq.write_table(source.read().filter(keep), target, compression=codecs or "snappy")
+            put.append(target)
+    return put
+
+
+def _codec(parquet_name: str) -> str:
+    return "none" if parquet_name == "UNCOMPRESSED" else parquet_name.lower()
 
 
 def finish(roots: Sequence[str]) -> None:

@@ -15,8 +15,8 @@ import dataclasses
 import functools
 import json
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -103,7 +103,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             clock.stage("reading, validating, splitting and transforming", detail)
             if written_by_workers:
                 _write_in_workers(spark, cfg, *written_by_workers, splits, processed, split_claim, processed_claim,
-                                  plan.resumed)
+                                  plan.ahead)
                 if plan.resumed is not None and plan.resumed.sources:
                     report["resumed"] = plan.resumed.as_dict()
                 clock.stage("checking and publishing the split table", splits_cfg.output)
@@ -149,6 +149,7 @@ class Plan:
     merged: Optional[dict] = None          # --near-duplicates merge: what the clusters changed
     processed_incremental: Optional[dict] = None  # --incremental: the processed table's kept and transformed
     resumed: Optional[resume.Reused] = None       # what this run took over from a killed run's staging
+    ahead: List[str] = field(default_factory=list)  # files in staging before the workers write: theirs to keep
 
 
 def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
@@ -162,14 +163,18 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     fetched = bool(cfg.manifest) or not (is_local(cfg.input) or HadoopFS(spark).readable(cfg.input))
     if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none" and \
             cfg.near_duplicates != "merge" and not fetched:
-        in_workers = cfg.format == "parquet" and not cfg.labels and not cfg.incremental and \
-            is_local(split_claim.uri) and is_local(processed_claim.uri)
+        in_workers = cfg.format == "parquet" and not cfg.labels and is_local(split_claim.uri) and \
+            is_local(processed_claim.uri)
         mtimes: Dict[str, int] = {}
         listing = listed_input(spark, cfg, mtimes if cfg.incremental or in_workers else None)
-        kept, reused = None, None
+        kept, reused, ahead = None, None, []
         if cfg.incremental:
             listing, kept = _unchanged(spark, cfg, listing, mtimes, split_claim, processed_claim)
-        elif in_workers:  # a killed run's finished tasks' files, reused (sparkprep.pipeline.resume)
+            if in_workers and kept.tables:  # the kept rows' files, linked or rewritten into this run's staging
+                ahead = [f for previous, claim in zip(kept.tables, (split_claim, processed_claim))
+                         for f in resume.carried(local_path(previous), local_path(staging_uri(claim)),
+                                                 set(kept.paths))]
+        if in_workers:  # a killed run's finished tasks' files, reused (sparkprep.pipeline.resume)
             listing, reused = _resumed(cfg, listing, mtimes, split_claim, processed_claim)
         reader = _reader(cfg)
         source, settings = _one_pass_source(spark, cfg, listing, reader)
@@ -181,9 +186,10 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
             rows = rows.persist(StorageLevel.DISK_ONLY)
         split_rows = rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content))
         processed_rows = rows.select(*[F.col(one).alias(name) for one, name in processed_columns()])
-        if kept is not None and kept.splits is not None:  # the previous tables' rows of unchanged files, unread
-            split_rows = split_rows.unionByName(kept.splits.select(*split_rows.columns))
-            processed_rows = processed_rows.unionByName(kept.processed.select(*processed_rows.columns))
+        if kept is not None and kept.tables and not in_workers:  # the previous tables' rows of unchanged files
+            old_splits, old_processed = kept.frames(spark)
+            split_rows = split_rows.unionByName(old_splits.select(*split_rows.columns))
+            processed_rows = processed_rows.unionByName(old_processed.select(*processed_rows.columns))
         splits = with_split(split_rows, cfg, assigned=True)
         if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
             splits = with_phash_version(splits, PHASH_V2)
@@ -195,10 +201,11 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         if reused is not None and reused.tasks:
             how += (f"; resumed: {len(reused.paths)} files' rows reused from a killed run's {reused.tasks} finished "
                     "tasks")
+        counts = kept.counts if kept is not None else None
         if in_workers:
-            return Plan(splits, processed, listing.rec, how, workers=(source, settings), resumed=reused)
-        return Plan(splits, processed, listing.rec, how, persisted=rows,
-                    processed_incremental=kept.counts if kept is not None else None)
+            return Plan(splits, processed, listing.rec, how, workers=(source, settings), resumed=reused,
+                        processed_incremental=counts, ahead=ahead + (reused.files if reused else []))
+        return Plan(splits, processed, listing.rec, how, persisted=rows, processed_incremental=counts)
     # with --incremental, ingest keeps the split table's rows of unchanged files (its listing state), and the
     # transform the processed table's rows of unchanged samples (sparkprep.preprocess.spark.incremental_frame)
     splits, rec, detail = split_source(spark, dataclasses.replace(cfg, output=split_claim.uri),
@@ -227,11 +234,16 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
 
 @dataclass
 class Kept:
-    """--incremental in the one pass: the previous tables' rows of the files kept unread, and the counts."""
+    """--incremental in the one pass: the files whose rows are kept unread, from which tables, and the counts."""
 
-    splits: Optional[DataFrame]     # None: nothing is kept (the counts say why)
-    processed: Optional[DataFrame]
-    counts: Dict[str, Any]          # the processed table's report section: listed, kept, transformed, deleted
+    paths: List[str]
+    tables: Optional[Tuple[str, str]]  # the previous split and processed tables; None: nothing is kept (see counts)
+    counts: Dict[str, Any]             # the processed table's report section: listed, kept, transformed, deleted
+
+    def frames(self, spark: SparkSession) -> Tuple[DataFrame, DataFrame]:
+        """The previous split and processed tables' rows of the kept files."""
+        keep = spark.createDataFrame(pa.table({"path": pa.array(self.paths, pa.string())}))
+        return tuple(read_table(spark, uri).join(keep, "path", "left_semi") for uri in self.tables)
 
 
 # Settings (run report config keys) that decide a pipeline row beside the file itself: ingest's, the split's
@@ -276,19 +288,15 @@ def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[s
     counts = {"previous": HadoopFS(spark).qualify(processed_claim.uri) if previous else None,
               "listed": inc.counts["listed"], "kept": inc.counts["kept"], "transformed": inc.counts["read"],
               "deleted": inc.counts["deleted"], **({"full_run": reason} if previous is None else {})}
-    if previous is None:
-        return rest, Kept(None, None, counts)
-    keep = spark.createDataFrame(pa.table({"path": pa.array(paths, pa.string())}))
-    return rest, Kept(read_table(spark, previous).join(keep, "path", "left_semi"),
-                      read_table(spark, processed_claim.uri).join(keep, "path", "left_semi"), counts)
+    return rest, Kept(paths, (previous, processed_claim.uri) if previous is not None else None, counts)
 
 
 def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,
                       splits: DataFrame, processed: DataFrame, split_claim: Claim, processed_claim: Claim,
-                      resumed: Optional[resume.Reused] = None) -> None:
+                      ahead: Sequence[str] = ()) -> None:
     """Run the one pass with each worker writing its parquet files into both staging directories;
     then delete any file a failed task attempt left there (those no successful attempt reported, and
-    not taken over from a killed run: resumed), and the records a resumed run would read."""
+    not put there before the pass: ahead), and the records a resumed run would read."""
     one_pass_names = {name: one for one, name in processed_columns()}
     targets = (_target(split_claim, splits, {}, "content" if cfg.keep_content else None, "none", True),
                _target(processed_claim, processed, one_pass_names, "image",
@@ -296,7 +304,7 @@ def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFram
     one_pass = functools.partial(in_task, function=one_pass_files, settings=settings, targets=targets,
                                  done=os.path.join(targets[0].root, resume.DONE))
     written = source.mapInArrow(one_pass, from_arrow_schema(FILES_SCHEMA)).collect()
-    reported = {row["file"] for row in written} | set(resumed.files if resumed else ())
+    reported = {row["file"] for row in written} | set(ahead)
     resume.finish([t.root for t in targets])
     for target in targets:
         for folder, _, names in os.walk(target.root):

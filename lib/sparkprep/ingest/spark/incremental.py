@@ -25,8 +25,9 @@ from sparkprep.runlog import config_dict
 from sparkprep.schema import CATALOG_SCHEMA
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
-from sparkprep.spark.tables import read_table
+from sparkprep.spark.tables import is_delta_table, read_table
 from sparkprep.statuses import MISSING_KEY, NO_GROUP, UNREADABLE
+from sparkprep.uris import is_local, local_path
 
 # --incremental: the settings that decide a file's catalog row (its content or its label). A previous
 # run with other values for any of them, or written by another sparkprep version, is not reused: every
@@ -94,6 +95,17 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
             Incremental(_state_of(listing), previous, "", counts))
 
 
+def _arrow(spark: SparkSession, uri: str, columns: List[str], table: bool = False) -> pa.Table:
+    """These columns of a parquet directory (table: a sparkprep table, parquet or Delta): read by pyarrow
+    on the driver where the directory is a local parquet one (no Spark job), else collected from Spark."""
+    fs = HadoopFS(spark)
+    if is_local(uri) and not (table and is_delta_table(fs, uri)):
+        import pyarrow.dataset as ds
+
+        return ds.dataset(local_path(uri), format="parquet", partitioning="hive").to_table(columns=columns)
+    return (read_table(spark, uri) if table else spark.read.parquet(uri)).select(*columns).toArrow()
+
+
 def _state_of(listing: DataFrame) -> DataFrame:
     return listing.select(F.col("uri").alias("path"), "size", "version")
 
@@ -134,11 +146,12 @@ def unchanged_files(spark: SparkSession, listed: Listing, mtimes: Dict[str, int]
     if previous is None:
         return listed, [], Incremental(state, None, reason, {"listed": listed_count, "read": listed_count,
                                                               "kept": 0, "deleted": 0})
-    old = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}").toArrow()
+    old = _arrow(spark, f"{previous}/{ownership.LISTING_STATE}", ["path", "size", "version"])
     before = {(p, s, v) for p, s, v in zip(*(old.column(c).to_pylist() for c in ("path", "size", "version")))
               if s is not None and v is not None}
-    again = {r["path"] for r in read_table(spark, previous).where(F.col("status").isin(*KEY_STATUSES))
-             .select("path").collect()}
+    statuses = _arrow(spark, previous, ["path", "status"], table=True)
+    again = {p for p, s in zip(statuses.column("path").to_pylist(), statuses.column("status").to_pylist())
+             if s in KEY_STATUSES}
     kept = {u for u, s, v in versions if (u, s, v) in before and u not in again}
     now = {u for u, _, _ in versions}
     deleted = len(set(old.column("path").to_pylist()) - now)
