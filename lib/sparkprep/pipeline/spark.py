@@ -114,7 +114,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             clock.stage("checking and publishing the processed table" if written_by_workers
                         else "writing the processed table", processed_cfg.output)
             # the listing state lives beside the split table; the processed table reports its own reuse
-            processed_rec = dataclasses.replace(rec, incremental=None) if rec is not None else None
+            processed_rec = dataclasses.replace(rec, incremental=None) \
+                if getattr(rec, "incremental", None) is not None else rec
             report["stages"]["processed"] = write_reported_table(
                 spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, processed_rec,
                 cfg.split_params(), "split", options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
