@@ -51,6 +51,14 @@ def pipeline(spark, *argv):
     return run_pipeline(spark, pipeline_config([str(a) for a in argv]))
 
 
+def export(spark, *argv):
+    """run_export on these flags (paths may be pathlib.Path), as the job would parse them."""
+    from sparkprep.export.flags import export_config
+    from sparkprep.export.spark import run_export
+
+    return run_export(spark, export_config([str(a) for a in argv]))
+
+
 def splitter(*defaults):
     """split(spark, tree, out, *extra) with a test file's own default flags after --input and --output."""
     def run(spark, tree, out, *extra):

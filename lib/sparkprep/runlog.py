@@ -203,6 +203,13 @@ def incremental_line(inc: dict) -> str:
     return line + (f"; read everything: {inc['full_read']}" if inc.get("full_read") else "")
 
 
+def export_incremental_line(inc: dict) -> str:
+    """What export --incremental kept in place, wrote and removed, and why it wrote everything when it did."""
+    line = (f"incremental: {inc['kept']} of {inc['files']} files kept in place, {inc['written']} written, "
+            f"{inc['removed']} removed")
+    return line + (f"; wrote everything: {inc['full_run']}" if inc.get("full_run") else "")
+
+
 def near_line(near: dict) -> str:
     """One line of the near-duplicate audit: leakage first."""
     clusters = near.get("clusters") or {}
@@ -255,8 +262,10 @@ def export_summary(report: dict) -> str:
              "samples exported by split: " + (", ".join(f"{s} {n}" for s, n in report["counts"].items()) or "none")]
     skipped = {s: sum(q.values()) for s, q in report["quarantined"].items()}
     lines.append("quarantined rows not exported: " + (", ".join(f"{s} {n}" for s, n in skipped.items()) or "none"))
-    lines.append(f"written: {report['written']}, {out['bytes'] / 1e6:.1f} MB"
+    lines.append(f"written: {report['written']}, {out.get('bytes_written', out['bytes']) / 1e6:.1f} MB"
                  + (f"; removed {out['removed_stale_files']} stale files" if out["removed_stale_files"] else ""))
+    if report.get("incremental"):
+        lines.append(export_incremental_line(report["incremental"]))
     lines.append(f"manifest: {out['manifest']}")
     speed = report["throughput"]
     lines.append(f"time: {report['seconds']:.1f}s, {speed['samples_per_s'] or 0:.0f} samples/s, "
@@ -278,6 +287,8 @@ def pipeline_summary(report: dict) -> str:
             out = stage["output"]
             lines.append(f"export {name}: " + ", ".join(f"{s} {n}" for s, n in stage["counts"].items())
                          + f" samples, {out['files']} files, {out['bytes'] / 1e6:.1f} MB; manifest {out['manifest']}")
+            if stage.get("incremental"):
+                lines.append(f"export {name} " + export_incremental_line(stage["incremental"]))
     lines.append(f"passes: {report['passes']}")
     root = report["output"]["uri"]
     lines.append("published: " + ", ".join(f"{root}/{name}" for name in report["published"]))

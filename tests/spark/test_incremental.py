@@ -3,9 +3,10 @@ equals a full run's, row for row."""
 
 import json
 import os
+from pathlib import Path
 
 import pytest
-from helpers import pipeline, preprocess, splitter, table_rows
+from helpers import export, pipeline, preprocess, splitter, table_rows
 
 
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--seed", "7"]
@@ -205,3 +206,45 @@ def test_pipeline_reads_and_transforms_only_new_and_changed_files_and_equals_a_f
     assert other["stages"]["processed"]["incremental"]["kept"] == 0
     assert other["stages"]["processed"]["incremental"]["full_run"] == \
         "settings that decide a row changed since the previous run: spec"
+
+
+def test_export_imagefolder_writes_only_new_and_changed_files_and_equals_a_full_export(spark, make_sample, tmp_path):
+    """export --incremental: kept files stay in place (same inode: never rewritten), new and changed samples and a
+    file removed from the export are written, a deleted sample's file goes; the tree equals a full export's."""
+    tree, table, out, full = tmp_path / "in", tmp_path / "table", tmp_path / "out", tmp_path / "full"
+    write_tree(make_sample, tree, 0, 20)
+    split(spark, tree, table, "--phash", "off")
+    first = export(spark, "--input", table, "--output", out, "--to", "imagefolder", "--incremental")
+    assert first["incremental"] == {"files": 20, "kept": 0, "written": 20, "removed": 0,
+                                    "full_run": "no previous export in --output"}
+    write_tree(make_sample, tree, 20, 2)
+    (tree / "cat" / "cat002.jpg").write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(1, 999)))
+    (tree / "dog" / "dog003.jpg").unlink()
+    split(spark, tree, table, "--phash", "off")
+    images = sorted(out.rglob("*.jpg"))  # named by key hashes: found by their bytes (the originals, exported)
+    lost = next(p for p in images if p.read_bytes() == (tree / "cat" / "cat004.jpg").read_bytes())
+    lost.unlink()  # gone from place: written again, though the manifest lists it
+    before = {p.relative_to(out): p.stat().st_ino for p in images if p != lost}
+    second = export(spark, "--input", table, "--output", out, "--to", "imagefolder", "--incremental")
+    # cat002's new bytes give it a new key, so a new name: its old file goes with dog003's
+    assert second["incremental"] == {"files": 21, "kept": 17, "written": 4, "removed": 2, "full_run": None}
+    after = {p.relative_to(out): p.stat().st_ino for p in out.rglob("*.jpg")}
+    untouched = {p for p, inode in after.items() if before.get(p) == inode}
+    changed = next(p for p in after if (out / p).read_bytes() == (tree / "cat" / "cat002.jpg").read_bytes())
+    assert len(untouched) == 17 and lost.relative_to(out) in after and not {lost.relative_to(out), changed} & untouched
+    export(spark, "--input", table, "--output", full, "--to", "imagefolder")
+
+    def files(root):
+        found = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()
+                 and not p.name.startswith(("_", "."))}
+        manifest = json.loads(found.pop(Path("manifest.json")))
+        del manifest["config"]["output"]
+        return found, manifest
+
+    assert files(out) == files(full) and len(files(full)[0]) == 21
+    processed = tmp_path / "processed"  # the same samples resized: the same names, other bytes
+    preprocess(spark, "--input", table, "--output", processed, "--size", "24", "--encode", "jpeg")
+    resized = export(spark, "--input", processed, "--output", out, "--to", "imagefolder", "--incremental")
+    assert resized["incremental"] == {"files": 21, "kept": 0, "written": 21, "removed": 0, "full_run": None}
+    again = export(spark, "--input", processed, "--output", out, "--to", "imagefolder", "--incremental")
+    assert again["incremental"] == {"files": 21, "kept": 21, "written": 0, "removed": 0, "full_run": None}

@@ -55,6 +55,8 @@ JOBS = REPO / "jobs"
      "preprocess: error: --incremental: preprocess reuses its previous output for a split table's rows"),
     ("pipeline", ["--input", "{dir}", "--output", "/tmp/x", "--incremental", "--samples", "basename"],
      "pipeline: error: --incremental: expected --samples file"),
+    ("export", ["--input", "{dir}", "--output", "/tmp/x", "--to", "webdataset", "--incremental"],
+     "export: error: --incremental: expected --to imagefolder"),
     ("split", ["--input", "{dir}/paths.csv", "--output", "/tmp/x", "--incremental"],
      "split: error: --incremental: expected raw files"),
     ("split", ["--input", "{dir}", "--output", "/tmp/x", "--incremental", "--samples", "basename"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from typing import Iterable, List, Optional, Tuple
 
@@ -79,6 +80,14 @@ class LocalDestination:
 
     def exists(self, rel: str) -> bool:
         return os.path.lexists(os.path.join(self.root, rel))
+
+    def size(self, rel: str) -> Optional[int]:
+        """A regular file's size, else None."""
+        try:
+            info = os.lstat(os.path.join(self.root, rel))
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def move(self, src: str, dst: str) -> None:
         """Rename a file inside the destination, replacing dst atomically."""
@@ -147,6 +156,15 @@ class S3Destination:
 
     def exists(self, rel: str) -> bool:
         return self.is_file(rel)
+
+    def size(self, rel: str) -> Optional[int]:
+        """An object's size, else None."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(rel))["ContentLength"]
+        except ClientError:
+            return None
 
     def move(self, src: str, dst: str) -> None:
         """Server-side copy to dst, then delete src: dst appears whole or not at all."""

@@ -7,7 +7,8 @@ under the same final name (see sparkprep.export.destinations for how publishing 
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+import hashlib
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import pyarrow as pa
 
@@ -25,6 +26,7 @@ PUBLISHED_SCHEMA = pa.schema([
     pa.field("split", pa.string()), pa.field("name", pa.string()),   # file path below the output
     pa.field("label", pa.string()),                                    # imagefolder: the label of the file
     pa.field("samples", pa.int64()), pa.field("bytes", pa.int64()), pa.field("sha256", pa.string()),
+    pa.field("kept", pa.bool_()),  # export --incremental: the file in place already holds these bytes; not written
 ])
 
 
@@ -83,7 +85,7 @@ def shard_batches(batches: Iterable[pa.RecordBatch], export_format: formats.Expo
 
     def add(split, name, samples, size, sha):
         for column, value in (("split", split), ("name", name), ("label", None),
-                              ("samples", samples), ("bytes", size), ("sha256", sha)):
+                              ("samples", samples), ("bytes", size), ("sha256", sha), ("kept", False)):
             out[column].append(value)
 
     published = 0
@@ -127,9 +129,13 @@ def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards
             yield shard_ids[i], sample, totals[i], indices[i]
 
 
-def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
-                   dirs: Dict[str, str]) -> Iterator[pa.RecordBatch]:
-    """One published file per sample: <split>/<label dir>/<name>.<ext>."""
+def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str, dirs: Dict[str, str],
+                   previous: Optional[Mapping[str, str]] = None, final=None) -> Iterator[pa.RecordBatch]:
+    """One published file per sample: <split>/<label dir>/<name>.<ext>.
+
+    export --incremental: a file that `previous` (name -> sha256, the previous export's manifest) lists
+    with these very bytes, and that is still in place at `final` with their size, is kept, not written.
+    """
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
         for sample in samples_of(batch):
@@ -138,11 +144,36 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str,
             files = [(image, sample.payload(), 1)]
             files += [(f"{stem}.{member}", data, 0) for member, data in sample.extras]  # next to the image
             for name, data, counted in files:
-                size, sha = dest.publish(name, [data], attempt)
+                kept = _in_place(name, data, previous, final)
+                size, sha = kept or dest.publish(name, [data], attempt)
                 for column, value in (("split", sample.split), ("name", name), ("label", sample.label),
-                                      ("samples", counted), ("bytes", size), ("sha256", sha)):
+                                      ("samples", counted), ("bytes", size), ("sha256", sha),
+                                      ("kept", kept is not None)):
                     out[column].append(value)
         yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
+
+
+def previous_checksums(manifest: Optional[dict], export_format: str) -> Tuple[Optional[Dict[str, str]], Optional[str]]:
+    """export --incremental: the previous ImageFolder export's files (name -> sha256), or None and why
+    every file is written."""
+    if not manifest:
+        return None, "no previous export in --output"
+    if manifest.get("format") != export_format:
+        return None, f"the previous export is {manifest.get('format')!r}, not {export_format!r}"
+    checksums = manifest.get("file_sha256")
+    if not isinstance(checksums, dict):
+        return None, "the previous manifest lists no file checksums (written by an older sparkprep)"
+    return {str(k): str(v) for k, v in checksums.items()}, None
+
+
+def _in_place(name: str, data: bytes, previous: Optional[Mapping[str, str]], final) -> Optional[Tuple[int, str]]:
+    """(size, sha256) when the previous export wrote these bytes under this name and the file is still there."""
+    if not previous or name not in previous:
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    if previous[name] != sha or final.size(name) != len(data):
+        return None
+    return len(data), sha
 
 
 def _index(classes: Dict[str, int], label: Optional[str]) -> int:

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from sparkprep.export import formats as export_formats
 from sparkprep.export.formats import EXPORT_FORMATS, SHARD_NAMES
-from sparkprep.flags import FORMATS, Job, compose, flag, one_of, require_paths, size_of, text, whole
+from sparkprep.flags import FORMATS, Job, compose, flag, one_of, require_paths, size_of, switch, text, whole
 from sparkprep.split import assign as split_assign
 from sparkprep.uris import check_output, check_report_uri, is_local, local_path, redact_uri, s3_endpoint
 
@@ -64,6 +64,10 @@ class ExportFlags:
     s3_endpoint: Optional[str] = flag(None, text, "S3 endpoint URL for any S3-compatible store",
                                       shown="`$AWS_ENDPOINT_URL_S3` or `$AWS_ENDPOINT_URL`, else AWS")
     report: Optional[str] = flag(None, text, "where to write the JSON run report", shown="`<output>/_run_report.json`")
+    incremental: bool = flag(False, switch, (
+        "--to imagefolder: write only the files that are new or changed since the previous export into --output "
+        "(compared by name and sha256 with its manifest); the others stay in place untouched, files of samples "
+        "gone from the input are removed. The result equals a full export's"), kind="switch")
 
     @staticmethod
     def checked(values: Dict[str, Any], given: Dict[str, str], job: Job) -> None:
@@ -71,6 +75,9 @@ class ExportFlags:
         if not values["to"]:
             raise ValueError(f"--to: expected one of {', '.join(EXPORT_FORMATS)}, got nothing")
         one_of("--to", *EXPORT_FORMATS)(values["to"])
+        if values["incremental"] and export_formats.FORMATS[values["to"]].sharded:
+            raise ValueError(f"--incremental: expected --to imagefolder (shards are written whole: their placement "
+                             f"does not yet keep old samples in old shards), got --to {values['to']}")
         source, output = values["input"], values["output"]
         if is_local(source) and not os.path.exists(local_path(source)):
             raise ValueError(f"--input: expected an existing table, got {source!r}")

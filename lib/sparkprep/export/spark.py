@@ -12,6 +12,9 @@ Tasks write into <output>/_sparkprep_staging-<run id>/. Only when every sample i
 under a name of its own does the driver journal the publish, move the files into place,
 write manifest.json, and delete what the previous export's manifest listed and this one
 does not have. A crash in the publish is finished by the next run (claimed_export).
+With --incremental, an ImageFolder export writes only the files whose bytes the previous
+manifest does not list under their name (new and changed samples, and files gone from place);
+the others stay where they are, untouched.
 """
 
 from __future__ import annotations
@@ -105,9 +108,14 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     staging = f"{STAGING_PREFIX}{run_id}"
     staged_uri = f"{cfg.output.rstrip('/')}/{staging}"
     clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output} (staged in {staging}/)")
+    previous, full_run = None, None
+    if cfg.incremental:  # the manifest of the export in place (a crashed publish was finished by claimed_export)
+        previous, full_run = export_rows.previous_checksums(ownership.json_object(dest.read_text(MANIFEST)), cfg.to)
     try:
         if not fmt.sharded:
-            work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs)
+            shared = spark.sparkContext.broadcast(previous) if previous else None
+            work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs,
+                                     previous=shared, final=cfg.output)
         else:
             rows = _planned(rows, cfg, classes, clock)
             work = functools.partial(_write_shards, export_format=fmt, output=staged_uri, endpoint=cfg.s3_endpoint,
@@ -119,27 +127,34 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     except BaseException:
         dest.delete_tree(staging)
         raise
-    clock.stage("publishing", f"{len(published)} files from {staging}/")
     names = sorted(r["name"] for r in published)
+    moved = sorted(r["name"] for r in published if not r.get("kept"))  # what staging holds
+    clock.stage("publishing", f"{len(moved)} files from {staging}/"
+                + (f", {len(names) - len(moved)} kept in place" if len(moved) < len(names) else ""))
     manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
     removed = sorted(set(ownership.previous_files(dest.read_text(MANIFEST))) - set(names))
     seconds, total_bytes = clock.total(), sum(r["bytes"] for r in published)
+    written_bytes = sum(r["bytes"] for r in published if not r.get("kept"))
     report = {
         "job": "export", "config": config_dict(cfg), "input": input_info,
         "output": {"uri": redact_uri(cfg.output), "export_format": cfg.to,
                    "manifest": f"{redact_uri(cfg.output).rstrip('/')}/{MANIFEST}",
                    "files": len(published) if fmt.sharded else len(names),
-                   "bytes": total_bytes, "removed_stale_files": len(removed), "run_id": run_id},
+                   "bytes": total_bytes, "bytes_written": written_bytes, "removed_stale_files": len(removed),
+                   "run_id": run_id},
         "counts": manifest["counts"], "quarantined": manifest["quarantined"],
         "shards": len(manifest["shards"]), "samples": expected, "seconds": seconds,
-        "written": fmt.files_written(len(published) if fmt.sharded else len(names), len(manifest["shards"])),
+        "written": fmt.files_written(len(moved), len(manifest["shards"])),
         "durations": dict(clock.durations),
         "spark_jobs": clock.spark_jobs(),
         "throughput": {"samples_per_s": round(expected / seconds, 1) if seconds else None,
                        "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
         "versions": versions(spark.version),
     }
-    journal = {"run_id": run_id, "staging": staging, "files": names, "remove": removed,
+    if cfg.incremental:
+        report["incremental"] = {"files": len(names), "kept": len(names) - len(moved), "written": len(moved),
+                                 "removed": len(removed), "full_run": full_run}
+    journal = {"run_id": run_id, "staging": staging, "files": moved, "remove": removed,
                "manifest": _json(manifest), "report": _json(report),
                "marker": _json(ownership.marker(ownership.EXPORT, cfg.to, "export", run_id))}
     dest.write_text(EXPORT_JOURNAL, _json(journal))
@@ -338,8 +353,10 @@ def _write_shards(batches, export_format, output, endpoint, classes, dirs):
                                          dirs, checkpoint=failure_hook())
 
 
-def _write_folders(batches, output, endpoint, dirs):
-    yield from export_rows.folder_batches(batches, open_destination(output, endpoint), _attempt(), dirs)
+def _write_folders(batches, output, endpoint, dirs, previous=None, final=None):
+    yield from export_rows.folder_batches(batches, open_destination(output, endpoint), _attempt(), dirs,
+                                          previous.value if previous is not None else None,
+                                          open_destination(final, endpoint) if final else None)
 
 
 def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int], dirs: Dict[str, str],
@@ -360,11 +377,13 @@ def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int],
         "shards": FORMATS[cfg.to].shard_entries(published),
         "files": sorted(r["name"] for r in published),  # what the next export may replace or delete
         "input": input_info,
-        "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report", "classes")},
+        "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report", "classes", "incremental")},
         "sample_name": "<slug of key>-<sha256(key \\0 path \\0 aug_index)[:10]>[-aug<N>]",
         "sparkprep": versions("n/a")["sparkprep"],
     }
     manifest.update(FORMATS[cfg.to].manifest_block(dirs))
+    if not FORMATS[cfg.to].sharded:  # each file's bytes: what export --incremental keeps in place
+        manifest["file_sha256"] = {r["name"]: r["sha256"] for r in sorted(published, key=lambda r: r["name"])}
     return manifest
 
 

@@ -359,5 +359,6 @@ def _export(spark: SparkSession, cfg: PipelineConfig, root: str, target: str, cl
 
     shard_size = cfg.shard_size if FORMATS[target].sharded and cfg.shard_count is None else None
     return run_export(spark, ExportConfig(input=f"{root}/{OUTPUTS[1]}", output=f"{root}/{target}", to=target,
-                                          shard_size=shard_size, shard_count=cfg.shard_count, classes=cfg.classes),
+                                          shard_size=shard_size, shard_count=cfg.shard_count, classes=cfg.classes,
+                                          incremental=cfg.incremental and not FORMATS[target].sharded),
                       clock)
