@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
     .venv/bin/python scripts/bench_incremental.py [--sizes 2000,4000] [--growth 0.1] [--changed 5] [--deleted 5]
-                                                  [--repeat 3]
+                                                  [--repeat 3] [--to imagefolder]
 
 The photos are bench_preprocess.py's (scikit-image's pictures, cropped, 640-1024 px, JPEG q90).
 For each size N, in a work tree of N photos (hard links):
@@ -12,7 +12,8 @@ For each size N, in a work tree of N photos (hard links):
      same final tree (timed), one after the other.
 Printed per size: both wall times and their ratio; the images the incremental run transformed
 (each decoded once) against the full run's; and whether both tables of the two outputs are equal
-row for row (digest_outputs.table_digest). Across the two sizes, the marginal ratio
+row for row (digest_outputs.table_digest). With --to imagefolder both runs export too, and the
+files the incremental export wrote are printed against the files in the export. Across the two sizes, the marginal ratio
 (t_inc(N2) - t_inc(N1)) / (t_full(N2) - t_full(N1)) cancels JVM start-up and fixed costs. With
 --repeat R, the whole measurement runs R times and each time is the median of its R runs.
 """
@@ -78,19 +79,27 @@ def one_size(photos: pathlib.Path, base: pathlib.Path, count: int, args) -> dict
     new = round(args.growth * count)
     if len(spare) < new:
         sys.exit(f"{photos} has {count + len(spare)} photos; {count} + {new} are needed")
-    timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *FLAGS)
+    flags = (*FLAGS, "--to", args.to) if args.to else FLAGS
+    timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *flags)
     grow(tree, spare, new, args.changed, args.deleted, base / "scratch")
-    t_inc = timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *FLAGS)
-    t_full = timed_spark_submit("pipeline", "--input", tree, "--output", full, *FLAGS)
+    t_inc = timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *flags)
+    t_full = timed_spark_submit("pipeline", "--input", tree, "--output", full, *flags)
     inc_processed = report(inc / "processed")["incremental"]
     full_rows = report(full / "processed")["rows"]
     equal = all(table_digest(inc / t, inc)["sha256"] == table_digest(full / t, full)["sha256"]
                 for t in ("splits", "processed"))
-    return {"files": count, "final_files": inc_processed["listed"], "incremental_s": round(t_inc, 2),
-            "full_s": round(t_full, 2), "ratio": round(t_inc / t_full, 3),
-            "transformed": inc_processed["transformed"], "kept": inc_processed["kept"],
-            "deleted": inc_processed["deleted"], "full_transformed": full_rows,
-            "decoded_fraction": round(inc_processed["transformed"] / full_rows, 4), "tables_equal": equal}
+    result = {"files": count, "final_files": inc_processed["listed"], "incremental_s": round(t_inc, 2),
+              "full_s": round(t_full, 2), "ratio": round(t_inc / t_full, 3),
+              "transformed": inc_processed["transformed"], "kept": inc_processed["kept"],
+              "deleted": inc_processed["deleted"], "full_transformed": full_rows,
+              "decoded_fraction": round(inc_processed["transformed"] / full_rows, 4), "tables_equal": equal}
+    if args.to:  # the export: files written against a full export's, and the same files with the same bytes
+        exported = report(inc)["stages"][args.to]
+        manifests = [json.loads((out / args.to / "manifest.json").read_text()) for out in (inc, full)]
+        result.update({"export_written": exported["incremental"]["written"], "export_files": exported["output"]["files"],
+                       "export_removed": exported["incremental"]["removed"],
+                       "tables_equal": equal and manifests[0]["file_sha256"] == manifests[1]["file_sha256"]})
+    return result
 
 
 def main(argv=None) -> int:
@@ -102,6 +111,7 @@ def main(argv=None) -> int:
     parser.add_argument("--base", default="bench/incremental")
     parser.add_argument("--photos", default="bench", help="where bench_preprocess.py keeps photos<N>")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--to", choices=("imagefolder",), help="export as well (incremental: new and changed files)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     base = pathlib.Path(args.base)
@@ -120,7 +130,9 @@ def main(argv=None) -> int:
     for r in results:
         print(f"{r['files']} files + {args.growth:.0%}, {args.changed} changed, {args.deleted} deleted: incremental "
               f"{r['incremental_s']} s, full {r['full_s']} s, ratio {r['ratio']}; transformed {r['transformed']} of "
-              f"{r['full_transformed']} ({r['decoded_fraction']:.1%}); tables equal: {r['tables_equal']}")
+              f"{r['full_transformed']} ({r['decoded_fraction']:.1%}); tables equal: {r['tables_equal']}"
+              + (f"; {args.to}: {r['export_written']} of {r['export_files']} files written, {r['export_removed']} "
+                 "removed (equal to the full export's)" if args.to else ""))
     summary = {"runs": results, "seconds": round(time.perf_counter() - started, 1)}
     if len(results) >= 2:
         a, b = results[0], results[-1]

@@ -20,16 +20,12 @@ from conftest import mxnet_read, read_recordio_spec
 from PIL import Image
 from tfrecord.reader import tfrecord_loader
 
+from helpers import export
 from sparkprep.errors import UsageError
 from sparkprep.export import shards
-from sparkprep.export.flags import export_config
-from sparkprep.export.spark import run_export
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
-
-def export(spark, *argv):
-    return run_export(spark, export_config([*map(str, argv)]))
 
 
 def manifest_of(out):

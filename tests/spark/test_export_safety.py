@@ -9,15 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
+from helpers import export
 from sparkprep.errors import UsageError
 from sparkprep.export import spark as export_module
 from sparkprep.export.flags import export_config
-from sparkprep.export.spark import run_export
 from sparkprep.spark import ownership
 
-
-def export(spark, *argv):
-    return run_export(spark, export_config([*map(str, argv)]))
 
 
 def split_table(path, rows, make_sample):

@@ -9,8 +9,7 @@ import webdataset as wds
 from tfrecord.reader import tfrecord_loader
 
 from conftest import write_samples
-from sparkprep.export.flags import export_config
-from sparkprep.export.spark import run_export
+from helpers import export
 from sparkprep.split.flags import split_config
 from sparkprep.split.spark import run_split
 
@@ -24,9 +23,6 @@ def sample_split(spark, tmp_path_factory, make_sample):
                                    "--extensions", "jpg,json,png", "--max-quarantine-fraction", "1"]))
     return root, out
 
-
-def export(spark, *argv):
-    return run_export(spark, export_config([*map(str, argv)]))
 
 
 def test_webdataset_samples_hold_every_member(spark, sample_split, tmp_path):
