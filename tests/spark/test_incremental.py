@@ -248,3 +248,25 @@ def test_export_imagefolder_writes_only_new_and_changed_files_and_equals_a_full_
     assert resized["incremental"] == {"files": 21, "kept": 0, "written": 21, "removed": 0, "full_run": None}
     again = export(spark, "--input", processed, "--output", out, "--to", "imagefolder", "--incremental")
     assert again["incremental"] == {"files": 21, "kept": 21, "written": 0, "removed": 0, "full_run": None}
+
+
+def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, make_sample, tmp_path, s3_endpoint):
+    """On S3 the export is listed once: unchanged objects are neither uploaded nor asked for one by one; an
+    object deleted by hand is uploaded again."""
+    import boto3
+
+    tree, table, uri = tmp_path / "in", tmp_path / "table", "s3://sparkprep-inc/folders"
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket="sparkprep-inc")
+    write_tree(make_sample, tree, 0, 6)
+    split(spark, tree, table, "--phash", "off")
+    flags = ("--input", table, "--output", uri, "--to", "imagefolder", "--incremental", "--s3-endpoint", s3_endpoint)
+    assert export(spark, *flags)["incremental"]["written"] == 6
+    assert export(spark, *flags)["incremental"] == {"files": 6, "kept": 6, "written": 0, "removed": 0,
+                                                    "full_run": None}
+    images = [o["Key"] for o in client.list_objects_v2(Bucket="sparkprep-inc", Prefix="folders/")["Contents"]
+              if o["Key"].endswith(".jpg")]
+    client.delete_object(Bucket="sparkprep-inc", Key=images[0])
+    assert export(spark, *flags)["incremental"] == {"files": 6, "kept": 5, "written": 1, "removed": 0,
+                                                    "full_run": None}
+    assert client.head_object(Bucket="sparkprep-inc", Key=images[0])["ContentLength"] > 0

@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from sparkprep.spark.ownership import create_exclusive_file, create_exclusive_s3
 from sparkprep.uris import is_local, qualify
@@ -81,13 +81,16 @@ class LocalDestination:
     def exists(self, rel: str) -> bool:
         return os.path.lexists(os.path.join(self.root, rel))
 
-    def size(self, rel: str) -> Optional[int]:
-        """A regular file's size, else None."""
-        try:
-            info = os.lstat(os.path.join(self.root, rel))
-        except OSError:
-            return None
-        return info.st_size if stat.S_ISREG(info.st_mode) else None
+    def sizes(self) -> Dict[str, int]:
+        """Every regular file below the root (relative path -> size), in one walk."""
+        found: Dict[str, int] = {}
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                path = os.path.join(folder, name)
+                info = os.lstat(path)
+                if stat.S_ISREG(info.st_mode):
+                    found[os.path.relpath(path, self.root)] = info.st_size
+        return found
 
     def move(self, src: str, dst: str) -> None:
         """Rename a file inside the destination, replacing dst atomically."""
@@ -157,14 +160,10 @@ class S3Destination:
     def exists(self, rel: str) -> bool:
         return self.is_file(rel)
 
-    def size(self, rel: str) -> Optional[int]:
-        """An object's size, else None."""
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._key(rel))["ContentLength"]
-        except ClientError:
-            return None
+    def sizes(self) -> Dict[str, int]:
+        """Every object below the prefix (relative key -> size), from the listing (1,000 keys a request)."""
+        start = len(self.prefix) + 1 if self.prefix else 0
+        return {o["Key"][start:]: o["Size"] for o in self._objects()}
 
     def move(self, src: str, dst: str) -> None:
         """Server-side copy to dst, then delete src: dst appears whole or not at all."""

@@ -130,11 +130,11 @@ def _shard_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[Tuple[int, shards
 
 
 def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str, dirs: Dict[str, str],
-                   previous: Optional[Mapping[str, str]] = None, final=None) -> Iterator[pa.RecordBatch]:
+                   previous: Optional[Mapping[str, Tuple[str, int]]] = None) -> Iterator[pa.RecordBatch]:
     """One published file per sample: <split>/<label dir>/<name>.<ext>.
 
-    export --incremental: a file that `previous` (name -> sha256, the previous export's manifest) lists
-    with these very bytes, and that is still in place at `final` with their size, is kept, not written.
+    export --incremental: `previous` maps each file the previous export's manifest lists, and that is
+    still in place, to (its sha256 there, its size in place); a file with these very bytes is kept, not written.
     """
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in PUBLISHED_SCHEMA}
@@ -144,7 +144,7 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str, dirs: 
             files = [(image, sample.payload(), 1)]
             files += [(f"{stem}.{member}", data, 0) for member, data in sample.extras]  # next to the image
             for name, data, counted in files:
-                kept = _in_place(name, data, previous, final)
+                kept = _in_place(name, data, previous)
                 size, sha = kept or dest.publish(name, [data], attempt)
                 for column, value in (("split", sample.split), ("name", name), ("label", sample.label),
                                       ("samples", counted), ("bytes", size), ("sha256", sha),
@@ -166,14 +166,18 @@ def previous_checksums(manifest: Optional[dict], export_format: str) -> Tuple[Op
     return {str(k): str(v) for k, v in checksums.items()}, None
 
 
-def _in_place(name: str, data: bytes, previous: Optional[Mapping[str, str]], final) -> Optional[Tuple[int, str]]:
+def in_place(checksums: Dict[str, str], sizes: Dict[str, int]) -> Dict[str, Tuple[str, int]]:
+    """The previous export's files still in place: name -> (sha256 in the manifest, size in place)."""
+    return {name: (sha, sizes[name]) for name, sha in checksums.items() if name in sizes}
+
+
+def _in_place(name: str, data: bytes, previous: Optional[Mapping[str, Tuple[str, int]]]) -> Optional[Tuple[int, str]]:
     """(size, sha256) when the previous export wrote these bytes under this name and the file is still there."""
-    if not previous or name not in previous:
+    sha, size = (previous or {}).get(name, (None, None))
+    if size != len(data):  # new, gone from place, or other bytes: no need to hash
         return None
-    sha = hashlib.sha256(data).hexdigest()
-    if previous[name] != sha or final.size(name) != len(data):
-        return None
-    return len(data), sha
+    digest = hashlib.sha256(data).hexdigest()
+    return (size, digest) if digest == sha else None
 
 
 def _index(classes: Dict[str, int], label: Optional[str]) -> int:

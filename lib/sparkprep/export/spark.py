@@ -110,12 +110,13 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output} (staged in {staging}/)")
     previous, full_run = None, None
     if cfg.incremental:  # the manifest of the export in place (a crashed publish was finished by claimed_export)
-        previous, full_run = export_rows.previous_checksums(ownership.json_object(dest.read_text(MANIFEST)), cfg.to)
+        checksums, full_run = export_rows.previous_checksums(ownership.json_object(dest.read_text(MANIFEST)), cfg.to)
+        previous = export_rows.in_place(checksums, dest.sizes()) if checksums else None  # one listing, no HEADs
     try:
         if not fmt.sharded:
             shared = spark.sparkContext.broadcast(previous) if previous else None
             work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs,
-                                     previous=shared, final=cfg.output)
+                                     previous=shared)
         else:
             rows = _planned(rows, cfg, classes, clock)
             work = functools.partial(_write_shards, export_format=fmt, output=staged_uri, endpoint=cfg.s3_endpoint,
@@ -353,10 +354,9 @@ def _write_shards(batches, export_format, output, endpoint, classes, dirs):
                                          dirs, checkpoint=failure_hook())
 
 
-def _write_folders(batches, output, endpoint, dirs, previous=None, final=None):
+def _write_folders(batches, output, endpoint, dirs, previous=None):
     yield from export_rows.folder_batches(batches, open_destination(output, endpoint), _attempt(), dirs,
-                                          previous.value if previous is not None else None,
-                                          open_destination(final, endpoint) if final else None)
+                                          previous.value if previous is not None else None)
 
 
 def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int], dirs: Dict[str, str],
