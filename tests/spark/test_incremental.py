@@ -3,6 +3,7 @@ equals a full run's, row for row."""
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,54 @@ def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, m
     assert export(spark, *flags)["incremental"] == {"files": 6, "kept": 5, "written": 1, "removed": 0,
                                                     "full_run": None}
     assert client.head_object(Bucket="sparkprep-inc", Key=images[0])["ContentLength"] > 0
+
+
+def test_export_webdataset_keeps_unchanged_shards_and_puts_new_samples_in_new_shards(spark, make_sample, tmp_path):
+    """export --incremental --to webdataset: samples whose record is unchanged stay in their shard; a shard that lost
+    a sample is rewritten, the others stay in place (same inode); new samples go to new shards. Every sample is
+    there once, with a full export's bytes, and the placement writes the same shards again when they are lost."""
+    import webdataset as wds
+
+    tree, table, out, full = tmp_path / "in", tmp_path / "table", tmp_path / "out", tmp_path / "full"
+
+    def scans(first, count):  # ~25 KB each: two to a 64 KB shard
+        for i in range(first, first + count):
+            name = ("cat", "dog")[i % 2]
+            make_sample.write(str(tree / name / f"{name}{i:03d}.jpg"),
+                              make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 2, i, 256)))
+
+    def tars(root):
+        return {p.name: (p.stat().st_ino, p.read_bytes()) for p in root.glob("*.tar")}
+
+    def samples(root):
+        found = {}
+        for shard in sorted(root.glob("*.tar")):
+            for sample in wds.WebDataset(str(shard), shardshuffle=False):
+                assert sample["__key__"] not in found
+                found[sample["__key__"]] = {k: v for k, v in sample.items() if not k.startswith("__")}
+        return found
+
+    scans(0, 24)
+    split(spark, tree, table, "--phash", "off")
+    flags = ("--input", table, "--output", out, "--to", "webdataset", "--shard-size", "64KB", "--incremental")
+    first = export(spark, *flags)
+    assert first["incremental"]["kept"] == 0 and first["incremental"]["full_run"] == "no previous export in --output"
+    before = tars(out)
+    export(spark, "--input", table, "--output", full, "--to", "webdataset", "--shard-size", "64KB")
+    assert {n: b for n, (_, b) in tars(full).items()} == {n: b for n, (_, b) in before.items()}  # a full export's
+    scans(24, 4)
+    (tree / "dog" / "dog003.jpg").unlink()
+    split(spark, tree, table, "--phash", "off")
+    second = export(spark, *flags)["incremental"]
+    after = tars(out)
+    untouched = {n for n in after if n in before and after[n][0] == before[n][0]}
+    assert second["full_run"] is None and second["kept"] == len(untouched) >= len(before) - 2
+    assert second["written"] == len(after) - len(untouched) and second["files"] == len(after)
+    assert set(after) > set(before) - {n for n in before if n not in after}  # new shards beside the old ones
+    shutil.rmtree(full)
+    export(spark, "--input", table, "--output", full, "--to", "webdataset", "--shard-size", "64KB")
+    assert samples(out) == samples(full) and len(samples(out)) == 27
+    for shard in out.glob("*.tar"):  # lost: the recorded placement writes the same shards again
+        shard.unlink()
+    third = export(spark, *flags)["incremental"]
+    assert third["kept"] == 0 and {n: b for n, (_, b) in tars(out).items()} == {n: b for n, (_, b) in after.items()}

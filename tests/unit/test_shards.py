@@ -120,6 +120,22 @@ def test_pack_by_size_never_exceeds_the_limit_unless_one_record_does():
     assert ids == [0, 0, 1, 2, 3, 3, 4, 5]
 
 
+def test_appended_placement_keeps_old_samples_in_old_shards_and_packs_the_rest_after_them():
+    sizes = [40, 40, 40, 40, 40, 40]
+    # samples 0, 2 stay in shard 0 (which had 3: one left), 3 stays in shard 1 (which had 1), the rest are new
+    placed, unchanged = shards.pack_appended(sizes, [0, None, 0, 1, None, None], {0: 3, 1: 1, 2: 2}, {0, 1, 2},
+                                             limit=100)
+    assert placed == [0, 2, 0, 1, 2, 3] and unchanged == {1}
+    # shard 1 not in place: written again, with the same samples
+    assert shards.pack_appended(sizes, [0, None, 0, 1, None, None], {0: 3, 1: 1}, {0}, 100)[1] == set()
+
+
+def test_appended_placement_with_nothing_kept_is_the_full_exports():
+    sizes = [30, 70, 10, 90, 5]
+    assert shards.pack_appended(sizes, [None] * 5, {0: 4, 1: 4}, {0, 1}, 100, overhead=3) == (
+        shards.pack_by_size(sizes, 100, overhead=3), set())
+
+
 def test_pack_by_count_spreads_evenly():
     ids = shards.pack_by_count(10, 4)
     assert sorted(set(ids)) == [0, 1, 2, 3] and max(ids.count(i) for i in range(4)) - min(ids.count(i) for i in range(4)) <= 1

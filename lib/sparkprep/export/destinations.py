@@ -70,6 +70,13 @@ class LocalDestination:
         except (OSError, UnicodeDecodeError):
             return None
 
+    def read_bytes(self, rel: str) -> Optional[bytes]:
+        try:
+            with open(os.path.join(self.root, rel), "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
     def create_exclusive(self, rel: str, text: str) -> bool:
         """Create a file only if it does not exist (O_EXCL: atomic); False if it does."""
         return create_exclusive_file(os.path.join(self.root, rel), text)
@@ -146,6 +153,14 @@ class S3Destination:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"].read().decode("utf-8")
         except (ClientError, UnicodeDecodeError):
+            return None
+
+    def read_bytes(self, rel: str) -> Optional[bytes]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"].read()
+        except ClientError:
             return None
 
     def create_exclusive(self, rel: str, text: str) -> bool:

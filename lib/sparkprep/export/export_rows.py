@@ -21,6 +21,7 @@ EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width
 SIZES_SCHEMA = pa.schema([
     pa.field("split", pa.string()), pa.field("path", pa.string()), pa.field("aug_index", pa.int32()),
     pa.field("name", pa.string()), pa.field("order", pa.string()), pa.field("nbytes", pa.int64()),
+    pa.field("record_sha256", pa.string()),  # export --incremental: the record's bytes, to tell a changed sample
 ])
 PUBLISHED_SCHEMA = pa.schema([
     pa.field("split", pa.string()), pa.field("name", pa.string()),   # file path below the output
@@ -54,18 +55,20 @@ def samples_of(batch: pa.RecordBatch) -> Iterator[shards.Sample]:
 
 
 def sizing_batches(batches: Iterable[pa.RecordBatch], export_format: formats.ExportFormat,
-                   classes: Dict[str, int]) -> Iterator[pa.RecordBatch]:
-    """Each sample's name, shard order and exact record size in the export format.
+                   classes: Dict[str, int], fingerprint: bool = False) -> Iterator[pa.RecordBatch]:
+    """Each sample's name, shard order and exact record size in the export format, and with the
+    images themselves and `fingerprint` (export --incremental) the sha256 of the record.
 
-    Reads `image_len` instead of `image` (see samples_of).
+    Reads `image_len` instead of `image` otherwise (see samples_of).
     """
     for batch in batches:
         out: Dict[str, list] = {f.name: [] for f in SIZES_SCHEMA}
         for sample in samples_of(batch):
             name = sample.name
+            record = export_format.record(sample, _index(classes, sample.label))
             for column, value in (("split", sample.split), ("path", sample.path), ("aug_index", sample.aug_index),
-                                  ("name", name), ("order", shards.order_key(name)),
-                                  ("nbytes", len(export_format.record(sample, _index(classes, sample.label))))):
+                                  ("name", name), ("order", shards.order_key(name)), ("nbytes", len(record)),
+                                  ("record_sha256", hashlib.sha256(record).hexdigest() if fingerprint else None)):
                 out[column].append(value)
         yield pa.RecordBatch.from_pydict(out, schema=SIZES_SCHEMA)
 
@@ -164,6 +167,37 @@ def previous_checksums(manifest: Optional[dict], export_format: str) -> Tuple[Op
     if not isinstance(checksums, dict):
         return None, "the previous manifest lists no file checksums (written by an older sparkprep)"
     return {str(k): str(v) for k, v in checksums.items()}, None
+
+
+PLACEMENT = "_sparkprep_placement.parquet"  # export --incremental, shards: each sample's shard and record sha256
+PLACEMENT_SCHEMA = pa.schema([pa.field("split", pa.string()), pa.field("name", pa.string()),
+                              pa.field("shard", pa.int32()), pa.field("record_sha256", pa.string())])
+
+
+def previous_placement(manifest: Optional[dict], export_format: formats.ExportFormat, shard_size: Optional[int],
+                       placement: Optional[pa.Table], sizes: Dict[str, int]):
+    """export --incremental with shards: (the previous placement as `split, name, kept_shard,
+    previous_sha256`, each split's shards -> their samples, each split's shards still in place as written,
+    the previous manifest's shard entries by name), or None and why every shard is written."""
+    if not manifest:
+        return None, "no previous export in --output"
+    if manifest.get("format") != export_format.name:
+        return None, f"the previous export is {manifest.get('format')!r}, not {export_format.name!r}"
+    if PLACEMENT not in (manifest.get("files") or []) or placement is None:
+        return None, "the previous export recorded no placement (it ran without --incremental)"
+    if (manifest.get("config") or {}).get("shard_size") != shard_size:
+        return None, "another --shard-size than the previous export's"
+    entries = {str(e["name"]): e for e in manifest.get("shards") or [] if "name" in e}
+    counts: Dict[str, Dict[int, int]] = {}
+    for split, shard in zip(placement.column("split").to_pylist(), placement.column("shard").to_pylist()):
+        per = counts.setdefault(split, {})
+        per[shard] = per.get(shard, 0) + 1
+    in_place = {split: {shard for shard in per if (e := entries.get(export_format.shard_name(split, shard, 0)))
+                        and sizes.get(e["name"]) == e["bytes"] and e.get("samples") == per[shard]}
+                for split, per in counts.items()}
+    renamed = placement.select(["split", "name", "shard", "record_sha256"]).rename_columns(
+        ["split", "name", "kept_shard", "previous_sha256"])
+    return (renamed, counts, in_place, entries), None
 
 
 def in_place(checksums: Dict[str, str], sizes: Dict[str, int]) -> Dict[str, Tuple[str, int]]:

@@ -22,7 +22,7 @@ import struct
 import tarfile
 import unicodedata
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 UNLABELED_INDEX = -1
 UNLABELED_DIR = "_unlabeled"
@@ -308,3 +308,27 @@ def pack_by_count(n: int, shards: int) -> List[int]:
     """n records in order over min(shards, n) shards of near-equal counts."""
     shards = max(1, min(shards, n))
     return [i * shards // n for i in range(n)]
+
+
+def pack_appended(sizes: List[int], kept_in: List[Optional[int]], previous_counts: Dict[int, int],
+                  in_place: Set[int], limit: int, overhead: int = 0) -> Tuple[List[int], Set[int]]:
+    """export --incremental's placement for one split (samples in their order, as pack_by_size takes them).
+
+    kept_in[i]: the shard sample i keeps from the previous export (its record there has the same bytes), else
+    None. previous_counts: each previous shard's samples; in_place: the previous shards still in place as
+    written. Kept samples stay in their shard; every other sample goes, in order, into new shards cut as
+    pack_by_size cuts them, numbered after the highest shard that keeps a sample (from 0 when none does, so
+    that a split with nothing kept is placed exactly as a full export places it).
+    Returns (shard per sample, the shards to leave as they are: every sample kept, and in place).
+    """
+    kept_counts: Dict[int, int] = {}
+    for shard in kept_in:
+        if shard is not None:
+            kept_counts[shard] = kept_counts.get(shard, 0) + 1
+    start = max(kept_counts) + 1 if kept_counts else 0
+    fresh = pack_by_size([size for size, shard in zip(sizes, kept_in) if shard is None], limit, overhead)
+    placed, new = [], iter(fresh)
+    for shard in kept_in:
+        placed.append(shard if shard is not None else start + next(new))
+    unchanged = {shard for shard, n in kept_counts.items() if n == previous_counts.get(shard) and shard in in_place}
+    return placed, unchanged

@@ -27,6 +27,8 @@ import uuid
 from typing import Dict, List, Optional
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -55,7 +57,8 @@ from sparkprep.spark.session import run_clock
 IMAGE_MEMBER = r"(^|\.)(" + "|".join(sorted(IMAGE_EXTENSIONS)) + r")$"
 STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
 EXPORT_JOURNAL = "_sparkprep_publish.json"
-PLAN_SCHEMA = "split string, path string, aug_index int, order string, shard int, shards int, index long"
+PLAN_SCHEMA = ("split string, path string, aug_index int, order string, shard int, shards int, index long, "
+               "name string, record_sha256 string, rewrite boolean")
 PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 
@@ -108,31 +111,48 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     staging = f"{STAGING_PREFIX}{run_id}"
     staged_uri = f"{cfg.output.rstrip('/')}/{staging}"
     clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output} (staged in {staging}/)")
-    previous, full_run = None, None
-    if cfg.incremental:  # the manifest of the export in place (a crashed publish was finished by claimed_export)
-        checksums, full_run = export_rows.previous_checksums(ownership.json_object(dest.read_text(MANIFEST)), cfg.to)
-        previous = export_rows.in_place(checksums, dest.sizes()) if checksums else None  # one listing, no HEADs
+    previous, full_run, kept_shards, placement, plan = None, None, [], None, None
+    if cfg.incremental:  # the export in place (a crashed publish was finished by claimed_export), listed once
+        manifest_in_place = ownership.json_object(dest.read_text(MANIFEST))
+        if fmt.sharded:
+            placed = dest.read_bytes(export_rows.PLACEMENT)
+            previous, full_run = export_rows.previous_placement(
+                manifest_in_place, fmt, cfg.shard_size, pq.read_table(pa.BufferReader(placed)) if placed else None,
+                dest.sizes())
+        else:
+            checksums, full_run = export_rows.previous_checksums(manifest_in_place, cfg.to)
+            previous = export_rows.in_place(checksums, dest.sizes()) if checksums else None  # no HEAD per file
     try:
         if not fmt.sharded:
             shared = spark.sparkContext.broadcast(previous) if previous else None
             work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs,
                                      previous=shared)
         else:
-            rows = _planned(rows, cfg, classes, clock)
+            rows, plan = _planned(spark, rows, cfg, classes, clock, previous)
             work = functools.partial(_write_shards, export_format=fmt, output=staged_uri, endpoint=cfg.s3_endpoint,
                                      classes=classes, dirs=dirs)
+            if cfg.incremental:
+                kept_shards = _kept_shards(plan, fmt, previous)
+                placement = _placement(plan)
         published = [r.asDict() for r in
-                     rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()]
+                     rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()] + kept_shards
         export_rows.check_published(published, expected)
         published = fmt.finish(dest, staging, published)
+        if placement is not None:
+            dest.publish(f"{staging}/{export_rows.PLACEMENT}", [placement], "driver")
     except BaseException:
         dest.delete_tree(staging)
         raise
-    names = sorted(r["name"] for r in published)
-    moved = sorted(r["name"] for r in published if not r.get("kept"))  # what staging holds
+    finally:  # a cached plan outlives the run in a session that exports the same table path again
+        if plan is not None:
+            plan.unpersist()
+    extra = [export_rows.PLACEMENT] if placement is not None else []
+    names = sorted([r["name"] for r in published] + extra)
+    moved = sorted([r["name"] for r in published if not r.get("kept")] + extra)  # what staging holds
     clock.stage("publishing", f"{len(moved)} files from {staging}/"
                 + (f", {len(names) - len(moved)} kept in place" if len(moved) < len(names) else ""))
     manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
+    manifest["files"] = names
     removed = sorted(set(ownership.previous_files(dest.read_text(MANIFEST))) - set(names))
     seconds, total_bytes = clock.total(), sum(r["bytes"] for r in published)
     written_bytes = sum(r["bytes"] for r in published if not r.get("kept"))
@@ -145,15 +165,16 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                    "run_id": run_id},
         "counts": manifest["counts"], "quarantined": manifest["quarantined"],
         "shards": len(manifest["shards"]), "samples": expected, "seconds": seconds,
-        "written": fmt.files_written(len(moved), len(manifest["shards"])),
+        "written": fmt.files_written(len(moved) - len(extra), len(manifest["shards"])),
         "durations": dict(clock.durations),
         "spark_jobs": clock.spark_jobs(),
         "throughput": {"samples_per_s": round(expected / seconds, 1) if seconds else None,
                        "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
         "versions": versions(spark.version),
     }
-    if cfg.incremental:
-        report["incremental"] = {"files": len(names), "kept": len(names) - len(moved), "written": len(moved),
+    if cfg.incremental:  # files: an ImageFolder's files, or the shards
+        kept = sum(1 for r in published if r.get("kept"))
+        report["incremental"] = {"files": len(published), "kept": kept, "written": len(published) - kept,
                                  "removed": len(removed), "full_run": full_run}
     journal = {"run_id": run_id, "staging": staging, "files": moved, "remove": removed,
                "manifest": _json(manifest), "report": _json(report),
@@ -295,18 +316,31 @@ def export_frame(table: DataFrame) -> DataFrame:
                         primary.alias("primary_member"))
 
 
-def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock) -> DataFrame:
-    """rows + shard, shards and order columns, partitioned by shard and sorted for writing."""
+def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock,
+             previous=None):
+    """(rows + shard, shards and order columns, partitioned by shard and sorted for writing, the plan).
+
+    export --incremental: the sizing pass hashes each record too, and samples whose record is unchanged
+    stay in their previous shard (shards.pack_appended); rows of shards left as they are are not written.
+    """
     fmt = FORMATS[cfg.to]
-    sizing = functools.partial(export_rows.sizing_batches, export_format=fmt, classes=classes)
+    sizing = functools.partial(export_rows.sizing_batches, export_format=fmt, classes=classes,
+                               fingerprint=cfg.incremental)
     lengths = [F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len")]
     dropped = {"extras"}
-    if not fmt.sized_by_content:  # the images stay in the JVM; their lengths size the records
+    if not (fmt.sized_by_content or cfg.incremental):  # the images stay in the JVM; their lengths size the records
         lengths.append(F.length("image").alias("image_len"))
         dropped.add("image")
     narrow = rows.select(*[c for c in rows.columns if c not in dropped], *lengths)
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
-    pack = functools.partial(pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size, shard_count=cfg.shard_count)
+    if previous is not None:
+        sizes = sizes.join(spark.createDataFrame(previous[0]), ["split", "name"], "left")
+    else:
+        sizes = sizes.withColumn("kept_shard", F.lit(None).cast("int")) \
+            .withColumn("previous_sha256", F.lit(None).cast("string"))
+    pack = functools.partial(pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size, shard_count=cfg.shard_count,
+                             previous_counts=previous[1] if previous else None,
+                             in_place=previous[2] if previous else None)
     plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
     per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
@@ -319,28 +353,57 @@ def _planned(rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock:
         F.broadcast(plan.alias("p")) if planned <= 2_000_000 else plan.alias("p"),
         (F.col("r.split") == F.col("p.split")) & F.col("r.path").eqNullSafe(F.col("p.path"))
         & (F.col("r.aug_index") == F.col("p.aug_index")))
-    joined = joined.select("r.*", "p.order", "p.shard", "p.shards", "p.index")
+    joined = joined.where(F.col("p.rewrite")).select("r.*", "p.order", "p.shard", "p.shards", "p.index")
     if offset is None:
-        return joined
+        return joined, plan
     global_shard = offset[F.col("split")] + F.col("shard")
     return (joined.repartition(max(start, 1), global_shard)
-            .sortWithinPartitions("split", "shard", "order"))
+            .sortWithinPartitions("split", "shard", "order")), plan
 
 
-def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], shard_count: Optional[int]) -> pd.DataFrame:
-    """One split's samples, ordered by their order key, cut into shards."""
+def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], shard_count: Optional[int],
+               previous_counts: Optional[Dict[str, Dict[int, int]]] = None,
+               in_place: Optional[Dict[str, set]] = None) -> pd.DataFrame:
+    """One split's samples, ordered by their order key, cut into shards (with a previous placement:
+    shards.pack_appended)."""
     frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
     duplicated = frame["name"].duplicated()
     if duplicated.any():
         raise ValueError(f"the input holds the same sample twice: {frame['name'][duplicated].iloc[0]}")
-    if shard_count:
+    unchanged: set = set()
+    if previous_counts is not None:
+        split = frame["split"].iloc[0] if len(frame) else None
+        same = frame["kept_shard"].notna() & (frame["previous_sha256"] == frame["record_sha256"])
+        kept_in = [int(shard) if keep else None for shard, keep in zip(frame["kept_shard"], same)]
+        ids, unchanged = shards.pack_appended(frame["nbytes"].tolist(), kept_in, previous_counts.get(split, {}),
+                                              (in_place or {}).get(split, set()), shard_size, overhead)
+    elif shard_count:
         ids = shards.pack_by_count(len(frame), shard_count)
     else:
         ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, overhead)
+    frame["rewrite"] = pd.Series([i not in unchanged for i in ids], dtype="bool")
     frame["shard"] = pd.Series(ids, dtype="int32")
     frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
     frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
     return frame[PLAN_COLUMNS]
+
+
+def _kept_shards(plan: DataFrame, fmt, previous) -> List[dict]:
+    """export --incremental: the published entries of the shards left as they are (the previous manifest's)."""
+    if previous is None:
+        return []
+    entries = previous[3]
+    kept = plan.where(~F.col("rewrite")).select("split", "shard").distinct().collect()
+    return [{**{k: entries[name][k] for k in ("split", "name", "samples", "bytes", "sha256")}, "label": None,
+             "kept": True} for name in sorted(fmt.shard_name(r["split"], r["shard"], 0) for r in kept)]
+
+
+def _placement(plan: DataFrame) -> bytes:
+    """export --incremental: the placement file's bytes (sorted, so the same plan gives the same bytes)."""
+    table = plan.select("split", "name", "shard", "record_sha256").toArrow().cast(export_rows.PLACEMENT_SCHEMA)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.sort_by([("split", "ascending"), ("shard", "ascending"), ("name", "ascending")]), sink)
+    return sink.getvalue().to_pybytes()
 
 
 def _attempt() -> str:

@@ -78,9 +78,9 @@ PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and ex
                                     "again; new and changed files are read and transformed; files gone from the "
                                     "input disappear. Another value of a setting that decides a row (ingest, split, "
                                     "recipe, --copies, format, sparkprep version) reads everything (the report says "
-                                    "why). An ImageFolder export (--to imagefolder) writes only new and changed "
-                                    "files and removes those of gone samples (as export --incremental); shard "
-                                    "exports are written whole",
+                                    "why). ImageFolder and WebDataset exports write only what changed (as export "
+                                    "--incremental); TFRecord and RecordIO exports, and any with --shard-count, "
+                                    "are written whole",
                    "--output": "output directory: <output>/splits, <output>/processed and <output>/<target> per "
                                "export"})
 
