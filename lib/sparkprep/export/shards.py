@@ -22,7 +22,10 @@ import struct
 import tarfile
 import unicodedata
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
+
+if TYPE_CHECKING:  # pack_split's frames; pandas is imported where it runs, in Spark's workers
+    import pandas as pd
 
 UNLABELED_INDEX = -1
 UNLABELED_DIR = "_unlabeled"
@@ -332,3 +335,38 @@ def pack_appended(sizes: List[int], kept_in: List[Optional[int]], previous_count
         placed.append(shard if shard is not None else start + next(new))
     unchanged = {shard for shard, n in kept_counts.items() if n == previous_counts.get(shard) and shard in in_place}
     return placed, unchanged
+
+
+# The plan of a shard export: one row per sample (sparkprep.export.spark joins it to the rows it writes).
+PLAN_SCHEMA = ("split string, path string, aug_index int, order string, shard int, shards int, index long, "
+               "name string, record_sha256 string, rewrite boolean")
+PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
+
+
+def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], shard_count: Optional[int],
+               previous_counts: Optional[Dict[str, Dict[int, int]]] = None,
+               in_place: Optional[Dict[str, set]] = None) -> pd.DataFrame:
+    """One split's samples, ordered by their order key, cut into shards (with a previous placement:
+    pack_appended). The Spark glue runs it per split (groupBy("split").applyInPandas, PLAN_SCHEMA)."""
+    import pandas as pd
+
+    frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
+    duplicated = frame["name"].duplicated()
+    if duplicated.any():
+        raise ValueError(f"the input holds the same sample twice: {frame['name'][duplicated].iloc[0]}")
+    unchanged: set = set()
+    if previous_counts is not None:
+        split = frame["split"].iloc[0] if len(frame) else None
+        same = frame["kept_shard"].notna() & (frame["previous_sha256"] == frame["record_sha256"])
+        kept_in = [int(shard) if keep else None for shard, keep in zip(frame["kept_shard"], same)]
+        ids, unchanged = pack_appended(frame["nbytes"].tolist(), kept_in, previous_counts.get(split, {}),
+                                              (in_place or {}).get(split, set()), shard_size, overhead)
+    elif shard_count:
+        ids = pack_by_count(len(frame), shard_count)
+    else:
+        ids = pack_by_size(frame["nbytes"].tolist(), shard_size, overhead)
+    frame["rewrite"] = pd.Series([i not in unchanged for i in ids], dtype="bool")
+    frame["shard"] = pd.Series(ids, dtype="int32")
+    frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
+    frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
+    return frame[PLAN_COLUMNS]

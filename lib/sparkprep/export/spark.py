@@ -26,7 +26,6 @@ import json
 import uuid
 from typing import Dict, List, Optional
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark import TaskContext
@@ -57,9 +56,6 @@ from sparkprep.spark.session import run_clock
 IMAGE_MEMBER = r"(^|\.)(" + "|".join(sorted(IMAGE_EXTENSIONS)) + r")$"
 STAGING_PREFIX = "_sparkprep_staging-"  # <output>/_sparkprep_staging-<run id>/: this run's files before publish
 EXPORT_JOURNAL = "_sparkprep_publish.json"
-PLAN_SCHEMA = ("split string, path string, aug_index int, order string, shard int, shards int, index long, "
-               "name string, record_sha256 string, rewrite boolean")
-PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 
 def run_export(spark: SparkSession, cfg: ExportConfig, clock: Optional[StageClock] = None) -> dict:
@@ -338,10 +334,11 @@ def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: D
     else:
         sizes = sizes.withColumn("kept_shard", F.lit(None).cast("int")) \
             .withColumn("previous_sha256", F.lit(None).cast("string"))
-    pack = functools.partial(pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size, shard_count=cfg.shard_count,
+    pack = functools.partial(shards.pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size,
+                             shard_count=cfg.shard_count,
                              previous_counts=previous[1] if previous else None,
                              in_place=previous[2] if previous else None)
-    plan = sizes.groupBy("split").applyInPandas(pack, PLAN_SCHEMA).cache()
+    plan = sizes.groupBy("split").applyInPandas(pack, shards.PLAN_SCHEMA).cache()
     per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
     offsets, start = {}, 0
@@ -359,33 +356,6 @@ def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: D
     global_shard = offset[F.col("split")] + F.col("shard")
     return (joined.repartition(max(start, 1), global_shard)
             .sortWithinPartitions("split", "shard", "order")), plan
-
-
-def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], shard_count: Optional[int],
-               previous_counts: Optional[Dict[str, Dict[int, int]]] = None,
-               in_place: Optional[Dict[str, set]] = None) -> pd.DataFrame:
-    """One split's samples, ordered by their order key, cut into shards (with a previous placement:
-    shards.pack_appended)."""
-    frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
-    duplicated = frame["name"].duplicated()
-    if duplicated.any():
-        raise ValueError(f"the input holds the same sample twice: {frame['name'][duplicated].iloc[0]}")
-    unchanged: set = set()
-    if previous_counts is not None:
-        split = frame["split"].iloc[0] if len(frame) else None
-        same = frame["kept_shard"].notna() & (frame["previous_sha256"] == frame["record_sha256"])
-        kept_in = [int(shard) if keep else None for shard, keep in zip(frame["kept_shard"], same)]
-        ids, unchanged = shards.pack_appended(frame["nbytes"].tolist(), kept_in, previous_counts.get(split, {}),
-                                              (in_place or {}).get(split, set()), shard_size, overhead)
-    elif shard_count:
-        ids = shards.pack_by_count(len(frame), shard_count)
-    else:
-        ids = shards.pack_by_size(frame["nbytes"].tolist(), shard_size, overhead)
-    frame["rewrite"] = pd.Series([i not in unchanged for i in ids], dtype="bool")
-    frame["shard"] = pd.Series(ids, dtype="int32")
-    frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
-    frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
-    return frame[PLAN_COLUMNS]
 
 
 def _kept_shards(plan: DataFrame, fmt, previous) -> List[dict]:
