@@ -14,7 +14,8 @@ write manifest.json, and delete what the previous export's manifest listed and t
 does not have. A crash in the publish is finished by the next run (claimed_export).
 With --incremental, an ImageFolder export writes only the files whose bytes the previous
 manifest does not list under their name (new and changed samples, and files gone from place);
-the others stay where they are, untouched.
+a WebDataset export keeps unchanged samples in their shards and writes only the shards that
+lost or changed one, and new ones (shards.pack_appended). The rest stays in place, untouched.
 """
 
 from __future__ import annotations
