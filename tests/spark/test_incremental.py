@@ -314,11 +314,23 @@ def test_export_webdataset_keeps_unchanged_shards_and_puts_new_samples_in_new_sh
     untouched = {n for n in after if n in before and after[n][0] == before[n][0]}
     assert second["full_run"] is None and second["kept"] == len(untouched) >= len(before) - 2
     assert second["written"] == len(after) - len(untouched) and second["files"] == len(after)
-    assert set(after) > set(before) - {n for n in before if n not in after}  # new shards beside the old ones
+    def numbered(names):  # split -> shard numbers
+        found = {}
+        for name in names:
+            split, _, number = name[:-len(".tar")].rpartition("-")
+            found.setdefault(split, set()).add(int(number))
+        return found
+
+    assert set(before) <= set(after)  # no shard of the first export is gone: a lost sample rewrites its shard
+    added, old = numbered(set(after) - set(before)), numbered(before)
+    assert added and all(min(numbers) > max(old.get(split, {-1})) for split, numbers in added.items())
+    assert all(after[n][1] == before[n][1] for n in untouched)  # a kept shard still holds what it held
     shutil.rmtree(full)
     export(spark, "--input", table, "--output", full, "--to", "webdataset", "--shard-size", "64KB")
     assert samples(out) == samples(full) and len(samples(out)) == 27
     for shard in out.glob("*.tar"):  # lost: the recorded placement writes the same shards again
         shard.unlink()
+    placement = (out / "_sparkprep_placement.parquet").stat().st_ino
     third = export(spark, *flags)["incremental"]
+    assert (out / "_sparkprep_placement.parquet").stat().st_ino == placement  # the same placement is left alone
     assert third["kept"] == 0 and {n: b for n, (_, b) in tars(out).items()} == {n: b for n, (_, b) in after.items()}

@@ -8,7 +8,8 @@ under the same final name (see sparkprep.export.destinations for how publishing 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 import pyarrow as pa
 
@@ -156,13 +157,21 @@ def folder_batches(batches: Iterable[pa.RecordBatch], dest, attempt: str, dirs: 
         yield pa.RecordBatch.from_pydict(out, schema=PUBLISHED_SCHEMA)
 
 
+def _unusable(manifest: Optional[dict], export_format: str) -> Optional[str]:
+    """Why a previous export cannot be built on (None when it can): missing, or of another format."""
+    if not manifest:
+        return "no previous export in --output"
+    if manifest.get("format") != export_format:
+        return f"the previous export is {manifest.get('format')!r}, not {export_format!r}"
+    return None
+
+
 def previous_checksums(manifest: Optional[dict], export_format: str) -> Tuple[Optional[Dict[str, str]], Optional[str]]:
     """export --incremental: the previous ImageFolder export's files (name -> sha256), or None and why
     every file is written."""
-    if not manifest:
-        return None, "no previous export in --output"
-    if manifest.get("format") != export_format:
-        return None, f"the previous export is {manifest.get('format')!r}, not {export_format!r}"
+    why = _unusable(manifest, export_format)
+    if why:
+        return None, why
     checksums = manifest.get("file_sha256")
     if not isinstance(checksums, dict):
         return None, "the previous manifest lists no file checksums (written by an older sparkprep)"
@@ -174,15 +183,22 @@ PLACEMENT_SCHEMA = pa.schema([pa.field("split", pa.string()), pa.field("name", p
                               pa.field("shard", pa.int32()), pa.field("record_sha256", pa.string())])
 
 
+@dataclass(frozen=True)
+class PreviousPlacement:
+    """export --incremental with shards: what the previous export placed, and what of it is still in place."""
+    samples: pa.Table                    # split, name, kept_shard, previous_sha256: one row per sample placed
+    counts: Dict[str, Dict[int, int]]    # split -> shard -> its samples
+    in_place: Dict[str, Set[int]]        # split -> the shards in place as the manifest lists them
+    entries: Dict[str, dict]             # the previous manifest's shard entries, by shard name
+
+
 def previous_placement(manifest: Optional[dict], export_format: formats.ExportFormat, shard_size: Optional[int],
-                       placement: Optional[pa.Table], sizes: Dict[str, int]):
-    """export --incremental with shards: (the previous placement as `split, name, kept_shard,
-    previous_sha256`, each split's shards -> their samples, each split's shards still in place as written,
-    the previous manifest's shard entries by name), or None and why every shard is written."""
-    if not manifest:
-        return None, "no previous export in --output"
-    if manifest.get("format") != export_format.name:
-        return None, f"the previous export is {manifest.get('format')!r}, not {export_format.name!r}"
+                       placement: Optional[pa.Table], sizes: Dict[str, int]
+                       ) -> Tuple[Optional[PreviousPlacement], Optional[str]]:
+    """export --incremental with shards: the previous placement, or None and why every shard is written."""
+    why = _unusable(manifest, export_format.name)
+    if why:
+        return None, why
     if PLACEMENT not in (manifest.get("files") or []) or placement is None:
         return None, "the previous export recorded no placement (it ran without --incremental)"
     if (manifest.get("config") or {}).get("shard_size") != shard_size:
@@ -195,9 +211,9 @@ def previous_placement(manifest: Optional[dict], export_format: formats.ExportFo
     in_place = {split: {shard for shard in per if (e := entries.get(export_format.shard_name(split, shard, 0)))
                         and sizes.get(e["name"]) == e["bytes"] and e.get("samples") == per[shard]}
                 for split, per in counts.items()}
-    renamed = placement.select(["split", "name", "shard", "record_sha256"]).rename_columns(
+    samples = placement.select(["split", "name", "shard", "record_sha256"]).rename_columns(
         ["split", "name", "kept_shard", "previous_sha256"])
-    return (renamed, counts, in_place, entries), None
+    return PreviousPlacement(samples, counts, in_place, entries), None
 
 
 def in_place(checksums: Dict[str, str], sizes: Dict[str, int]) -> Dict[str, Tuple[str, int]]:

@@ -108,7 +108,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     staging = f"{STAGING_PREFIX}{run_id}"
     staged_uri = f"{cfg.output.rstrip('/')}/{staging}"
     clock.stage(f"writing {cfg.to}", f"{expected} samples -> {cfg.output} (staged in {staging}/)")
-    previous, full_run, kept_shards, placement, plan = None, None, [], None, None
+    previous, full_run, kept_shards, placement, plan, placed = None, None, [], None, None, None
     if cfg.incremental:  # the export in place (a crashed publish was finished by claimed_export), listed once
         manifest_in_place = ownership.json_object(dest.read_text(MANIFEST))
         if fmt.sharded:
@@ -135,7 +135,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()] + kept_shards
         export_rows.check_published(published, expected)
         published = fmt.finish(dest, staging, published)
-        if placement is not None:
+        if placement is not None and placement != placed:  # the same placement stays in place, untouched
             dest.publish(f"{staging}/{export_rows.PLACEMENT}", [placement], "driver")
     except BaseException:
         dest.delete_tree(staging)
@@ -144,8 +144,9 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
         if plan is not None:
             plan.unpersist()
     extra = [export_rows.PLACEMENT] if placement is not None else []
+    staged_extra = extra if placement != placed else []
     names = sorted([r["name"] for r in published] + extra)
-    moved = sorted([r["name"] for r in published if not r.get("kept")] + extra)  # what staging holds
+    moved = sorted([r["name"] for r in published if not r.get("kept")] + staged_extra)  # what staging holds
     clock.stage("publishing", f"{len(moved)} files from {staging}/"
                 + (f", {len(names) - len(moved)} kept in place" if len(moved) < len(names) else ""))
     manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
@@ -162,7 +163,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                    "run_id": run_id},
         "counts": manifest["counts"], "quarantined": manifest["quarantined"],
         "shards": len(manifest["shards"]), "samples": expected, "seconds": seconds,
-        "written": fmt.files_written(len(moved) - len(extra), len(manifest["shards"])),
+        "written": fmt.files_written(len(moved) - len(staged_extra), len(manifest["shards"])),
         "durations": dict(clock.durations),
         "spark_jobs": clock.spark_jobs(),
         "throughput": {"samples_per_s": round(expected / seconds, 1) if seconds else None,
@@ -314,7 +315,7 @@ def export_frame(table: DataFrame) -> DataFrame:
 
 
 def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock,
-             previous=None):
+             previous: Optional[export_rows.PreviousPlacement] = None):
     """(rows + shard, shards and order columns, partitioned by shard and sorted for writing, the plan).
 
     export --incremental: the sizing pass hashes each record too, and samples whose record is unchanged
@@ -331,14 +332,14 @@ def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: D
     narrow = rows.select(*[c for c in rows.columns if c not in dropped], *lengths)
     sizes = narrow.mapInArrow(sizing, from_arrow_schema(export_rows.SIZES_SCHEMA))
     if previous is not None:
-        sizes = sizes.join(spark.createDataFrame(previous[0]), ["split", "name"], "left")
+        sizes = sizes.join(spark.createDataFrame(previous.samples), ["split", "name"], "left")
     else:
         sizes = sizes.withColumn("kept_shard", F.lit(None).cast("int")) \
             .withColumn("previous_sha256", F.lit(None).cast("string"))
     pack = functools.partial(shards.pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size,
                              shard_count=cfg.shard_count,
-                             previous_counts=previous[1] if previous else None,
-                             in_place=previous[2] if previous else None)
+                             previous_counts=previous.counts if previous else None,
+                             in_place=previous.in_place if previous else None)
     plan = sizes.groupBy("split").applyInPandas(pack, shards.PLAN_SCHEMA).cache()
     per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
@@ -359,11 +360,11 @@ def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: D
             .sortWithinPartitions("split", "shard", "order")), plan
 
 
-def _kept_shards(plan: DataFrame, fmt, previous) -> List[dict]:
+def _kept_shards(plan: DataFrame, fmt, previous: Optional[export_rows.PreviousPlacement]) -> List[dict]:
     """export --incremental: the published entries of the shards left as they are (the previous manifest's)."""
     if previous is None:
         return []
-    entries = previous[3]
+    entries = previous.entries
     kept = plan.where(~F.col("rewrite")).select("split", "shard").distinct().collect()
     return [{**{k: entries[name][k] for k in ("split", "name", "samples", "bytes", "sha256")}, "label": None,
              "kept": True} for name in sorted(fmt.shard_name(r["split"], r["shard"], 0) for r in kept)]
