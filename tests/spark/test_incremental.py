@@ -273,13 +273,14 @@ def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, m
     assert client.head_object(Bucket="sparkprep-inc", Key=images[0])["ContentLength"] > 0
 
 
-def test_export_webdataset_keeps_unchanged_shards_and_puts_new_samples_in_new_shards(spark, make_sample, tmp_path):
-    """export --incremental --to webdataset: samples whose record is unchanged stay in their shard; a shard that lost
-    a sample is rewritten, the others stay in place (same inode); new samples go to new shards. Every sample is
-    there once, with a full export's bytes, and the placement writes the same shards again when they are lost."""
-    import webdataset as wds
-
+@pytest.mark.parametrize("to", ["webdataset", "tfrecord"])
+def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_shards(spark, make_sample, tmp_path, to):
+    """export --incremental --to webdataset|tfrecord: samples whose record is unchanged stay in their shard; a shard
+    that lost a sample is rewritten, the others stay in place (same inode); new samples go to new shards. Every
+    sample is there once, with a full export's bytes, and the placement writes the same shards again when they are
+    lost. A TFRecord export with --incremental names its shards without -of-N (the count grows)."""
     tree, table, out, full = tmp_path / "in", tmp_path / "table", tmp_path / "out", tmp_path / "full"
+    ext = {"webdataset": ".tar", "tfrecord": ".tfrecord"}[to]
 
     def scans(first, count):  # ~25 KB each: two to a 64 KB shard
         for i in range(first, first + count):
@@ -287,50 +288,67 @@ def test_export_webdataset_keeps_unchanged_shards_and_puts_new_samples_in_new_sh
             make_sample.write(str(tree / name / f"{name}{i:03d}.jpg"),
                               make_sample.jpeg_bytes(make_sample.synthetic_scan(i % 2, i, 256)))
 
-    def tars(root):
-        return {p.name: (p.stat().st_ino, p.read_bytes()) for p in root.glob("*.tar")}
+    def plain(name):  # a full TFRecord export's name, as an --incremental export names the shard
+        stem, _, total = name[:-len(ext)].rpartition("-of-")
+        return f"{stem}{ext}" if stem and total.isdigit() else name
+
+    def shard_files(root):
+        return {plain(p.name): (p.stat().st_ino, p.read_bytes()) for p in root.glob(f"*{ext}")}
 
     def samples(root):
         found = {}
-        for shard in sorted(root.glob("*.tar")):
-            for sample in wds.WebDataset(str(shard), shardshuffle=False):
-                assert sample["__key__"] not in found
-                found[sample["__key__"]] = {k: v for k, v in sample.items() if not k.startswith("__")}
+        for shard in sorted(root.glob(f"*{ext}")):
+            if to == "webdataset":
+                import webdataset as wds
+
+                records = [({k: v for k, v in s.items() if not k.startswith("__")}, s["__key__"])
+                           for s in wds.WebDataset(str(shard), shardshuffle=False)]
+            else:
+                from tfrecord.reader import tfrecord_loader
+
+                records = [({k: bytes(v) for k, v in r.items()}, bytes(r["image/key/sha256"]).decode())
+                           for r in tfrecord_loader(str(shard), None)]
+            for sample, key in records:
+                assert key not in found
+                found[key] = sample
+        return found
+
+    def numbered(names):  # split -> shard numbers
+        found = {}
+        for name in names:
+            split, _, number = name[:-len(ext)].rpartition("-")
+            found.setdefault(split, set()).add(int(number))
         return found
 
     scans(0, 24)
     split(spark, tree, table, "--phash", "off")
-    flags = ("--input", table, "--output", out, "--to", "webdataset", "--shard-size", "64KB", "--incremental")
+    flags = ("--input", table, "--output", out, "--to", to, "--shard-size", "64KB", "--incremental")
     first = export(spark, *flags)
     assert first["incremental"]["kept"] == 0 and first["incremental"]["full_run"] == "no previous export in --output"
-    before = tars(out)
-    export(spark, "--input", table, "--output", full, "--to", "webdataset", "--shard-size", "64KB")
-    assert {n: b for n, (_, b) in tars(full).items()} == {n: b for n, (_, b) in before.items()}  # a full export's
+    before = shard_files(out)
+    export(spark, "--input", table, "--output", full, "--to", to, "--shard-size", "64KB")
+    assert {n: b for n, (_, b) in shard_files(full).items()} == {n: b for n, (_, b) in before.items()}  # a full one's
+    if to == "tfrecord":
+        assert all("-of-" in p.name for p in full.glob(f"*{ext}")) and not any("-of-" in n for n in before)
     scans(24, 4)
     (tree / "dog" / "dog003.jpg").unlink()
     split(spark, tree, table, "--phash", "off")
     second = export(spark, *flags)["incremental"]
-    after = tars(out)
+    after = shard_files(out)
     untouched = {n for n in after if n in before and after[n][0] == before[n][0]}
     assert second["full_run"] is None and second["kept"] == len(untouched) >= len(before) - 2
     assert second["written"] == len(after) - len(untouched) and second["files"] == len(after)
-    def numbered(names):  # split -> shard numbers
-        found = {}
-        for name in names:
-            split, _, number = name[:-len(".tar")].rpartition("-")
-            found.setdefault(split, set()).add(int(number))
-        return found
-
     assert set(before) <= set(after)  # no shard of the first export is gone: a lost sample rewrites its shard
     added, old = numbered(set(after) - set(before)), numbered(before)
     assert added and all(min(numbers) > max(old.get(split, {-1})) for split, numbers in added.items())
     assert all(after[n][1] == before[n][1] for n in untouched)  # a kept shard still holds what it held
     shutil.rmtree(full)
-    export(spark, "--input", table, "--output", full, "--to", "webdataset", "--shard-size", "64KB")
+    export(spark, "--input", table, "--output", full, "--to", to, "--shard-size", "64KB")
     assert samples(out) == samples(full) and len(samples(out)) == 27
-    for shard in out.glob("*.tar"):  # lost: the recorded placement writes the same shards again
+    for shard in out.glob(f"*{ext}"):  # lost: the recorded placement writes the same shards again
         shard.unlink()
     placement = (out / "_sparkprep_placement.parquet").stat().st_ino
     third = export(spark, *flags)["incremental"]
     assert (out / "_sparkprep_placement.parquet").stat().st_ino == placement  # the same placement is left alone
-    assert third["kept"] == 0 and {n: b for n, (_, b) in tars(out).items()} == {n: b for n, (_, b) in after.items()}
+    assert third["kept"] == 0 and {n: b for n, (_, b) in shard_files(out).items()} == {
+        n: b for n, (_, b) in after.items()}

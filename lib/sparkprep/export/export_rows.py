@@ -79,7 +79,7 @@ def shard_batches(batches: Iterable[pa.RecordBatch], export_format: formats.Expo
                   checkpoint: Callable[[int], None] = lambda published: None) -> Iterator[pa.RecordBatch]:
     """Rows sorted by (split, shard, order) -> one published shard per (split, shard).
 
-    Columns: EXPORT_COLUMNS plus `shard` (index in its split), `shards` (the split's total) and
+    Columns: EXPORT_COLUMNS plus `shard` (index in its split), `shards` (the split's total; null with --incremental) and
     `index` (the sample's position in its split: RecordIO's record id). A shard's companions are
     published beside it (RecordIO: its `.idx`, and a part of its split's `.lst`).
     checkpoint(shards published so far) runs after every record (a test hook for failures).
@@ -208,7 +208,7 @@ def previous_placement(manifest: Optional[dict], export_format: formats.ExportFo
     for split, shard in zip(placement.column("split").to_pylist(), placement.column("shard").to_pylist()):
         per = counts.setdefault(split, {})
         per[shard] = per.get(shard, 0) + 1
-    in_place = {split: {shard for shard in per if (e := entries.get(export_format.shard_name(split, shard, 0)))
+    in_place = {split: {shard for shard in per if (e := entries.get(export_format.shard_name(split, shard, None)))
                         and sizes.get(e["name"]) == e["bytes"] and e.get("samples") == per[shard]}
                 for split, per in counts.items()}
     samples = placement.select(["split", "name", "shard", "record_sha256"]).rename_columns(

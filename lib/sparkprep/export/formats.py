@@ -38,7 +38,9 @@ class ExportFormat:
     def record(self, sample: shards.Sample, class_index: int, record_id: int = 0) -> bytes:
         raise ValueError(f"no shard records for export format {self.name!r}")
 
-    def shard_name(self, split: str, index: int, total: int) -> str:
+    def shard_name(self, split: str, index: int, total: Optional[int]) -> str:
+        """The file name of shard `index` of `split`. total: the split's shards, or None for a name that
+        does not count them (export --incremental appends shards, so the count grows)."""
         raise ValueError(f"no shards for export format {self.name!r}")
 
     def trailer(self, written: int) -> bytes:
@@ -110,6 +112,8 @@ class TFRecord(ExportFormat):
         return shards.tfrecord_record(sample, class_index)
 
     def shard_name(self, split, index, total):
+        if total is None:
+            return f"{split}-{index:05d}.tfrecord"
         return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
 
 

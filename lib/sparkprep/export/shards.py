@@ -345,9 +345,10 @@ PLAN_COLUMNS = [field.split()[0] for field in PLAN_SCHEMA.split(", ")]
 
 def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], shard_count: Optional[int],
                previous_counts: Optional[Dict[str, Dict[int, int]]] = None,
-               in_place: Optional[Dict[str, set]] = None) -> pd.DataFrame:
+               in_place: Optional[Dict[str, set]] = None, appendable: bool = False) -> pd.DataFrame:
     """One split's samples, ordered by their order key, cut into shards (with a previous placement:
-    pack_appended). The Spark glue runs it per split (groupBy("split").applyInPandas, PLAN_SCHEMA)."""
+    pack_appended). The Spark glue runs it per split (groupBy("split").applyInPandas, PLAN_SCHEMA).
+    appendable (export --incremental): `shards` is null, so no shard's name counts the split's shards."""
     import pandas as pd
 
     frame = frame.sort_values("order", kind="stable").reset_index(drop=True)
@@ -367,6 +368,6 @@ def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], sh
         ids = pack_by_size(frame["nbytes"].tolist(), shard_size, overhead)
     frame["rewrite"] = pd.Series([i not in unchanged for i in ids], dtype="bool")
     frame["shard"] = pd.Series(ids, dtype="int32")
-    frame["shards"] = pd.Series([max(ids) + 1 if ids else 0] * len(ids), dtype="int32")
+    frame["shards"] = pd.Series([None if appendable else max(ids, default=-1) + 1] * len(ids), dtype="Int32")
     frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
     return frame[PLAN_COLUMNS]

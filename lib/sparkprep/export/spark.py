@@ -339,9 +339,9 @@ def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: D
     pack = functools.partial(shards.pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size,
                              shard_count=cfg.shard_count,
                              previous_counts=previous.counts if previous else None,
-                             in_place=previous.in_place if previous else None)
+                             in_place=previous.in_place if previous else None, appendable=cfg.incremental)
     plan = sizes.groupBy("split").applyInPandas(pack, shards.PLAN_SCHEMA).cache()
-    per_split = plan.groupBy("split").agg(F.max("shards").alias("shards"), F.count(F.lit(1)).alias("n")).collect()
+    per_split = plan.groupBy("split").agg((F.max("shard") + 1).alias("shards"), F.count(F.lit(1)).alias("n")).collect()
     totals, planned = {r["split"]: r["shards"] for r in per_split}, sum(r["n"] for r in per_split)
     offsets, start = {}, 0
     for split in sorted(totals):
@@ -367,7 +367,7 @@ def _kept_shards(plan: DataFrame, fmt, previous: Optional[export_rows.PreviousPl
     entries = previous.entries
     kept = plan.where(~F.col("rewrite")).select("split", "shard").distinct().collect()
     return [{**{k: entries[name][k] for k in ("split", "name", "samples", "bytes", "sha256")}, "label": None,
-             "kept": True} for name in sorted(fmt.shard_name(r["split"], r["shard"], 0) for r in kept)]
+             "kept": True} for name in sorted(fmt.shard_name(r["split"], r["shard"], None) for r in kept)]
 
 
 def _placement(plan: DataFrame) -> bytes:
