@@ -205,8 +205,8 @@ def incremental_line(inc: dict) -> str:
 
 def export_incremental_line(inc: dict) -> str:
     """What export --incremental kept in place, wrote and removed, and why it wrote everything when it did."""
-    line = (f"incremental: {inc['kept']} of {inc['files']} files kept in place, {inc['written']} written, "
-            f"{inc['removed']} removed")
+    line = (f"incremental: {inc['kept']} of {inc['files']} {inc.get('unit', 'files')} kept in place, "
+            f"{inc['written']} written, {inc['removed']} files removed")
     return line + (f"; wrote everything: {inc['full_run']}" if inc.get("full_run") else "")
 
 

@@ -216,7 +216,7 @@ def test_export_imagefolder_writes_only_new_and_changed_files_and_equals_a_full_
     write_tree(make_sample, tree, 0, 20)
     split(spark, tree, table, "--phash", "off")
     first = export(spark, "--input", table, "--output", out, "--to", "imagefolder", "--incremental")
-    assert first["incremental"] == {"files": 20, "kept": 0, "written": 20, "removed": 0,
+    assert first["incremental"] == {"unit": "files", "files": 20, "kept": 0, "written": 20, "removed": 0,
                                     "full_run": "no previous export in --output"}
     write_tree(make_sample, tree, 20, 2)
     (tree / "cat" / "cat002.jpg").write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(1, 999)))
@@ -228,7 +228,8 @@ def test_export_imagefolder_writes_only_new_and_changed_files_and_equals_a_full_
     before = {p.relative_to(out): p.stat().st_ino for p in images if p != lost}
     second = export(spark, "--input", table, "--output", out, "--to", "imagefolder", "--incremental")
     # cat002's new bytes give it a new key, so a new name: its old file goes with dog003's
-    assert second["incremental"] == {"files": 21, "kept": 17, "written": 4, "removed": 2, "full_run": None}
+    assert second["incremental"] == {"unit": "files", "files": 21, "kept": 17, "written": 4, "removed": 2,
+                                           "full_run": None}
     after = {p.relative_to(out): p.stat().st_ino for p in out.rglob("*.jpg")}
     untouched = {p for p, inode in after.items() if before.get(p) == inode}
     changed = next(p for p in after if (out / p).read_bytes() == (tree / "cat" / "cat002.jpg").read_bytes())
@@ -246,9 +247,11 @@ def test_export_imagefolder_writes_only_new_and_changed_files_and_equals_a_full_
     processed = tmp_path / "processed"  # the same samples resized: the same names, other bytes
     preprocess(spark, "--input", table, "--output", processed, "--size", "24", "--encode", "jpeg")
     resized = export(spark, "--input", processed, "--output", out, "--to", "imagefolder", "--incremental")
-    assert resized["incremental"] == {"files": 21, "kept": 0, "written": 21, "removed": 0, "full_run": None}
+    assert resized["incremental"] == {"unit": "files", "files": 21, "kept": 0, "written": 21, "removed": 0,
+                                            "full_run": None}
     again = export(spark, "--input", processed, "--output", out, "--to", "imagefolder", "--incremental")
-    assert again["incremental"] == {"files": 21, "kept": 21, "written": 0, "removed": 0, "full_run": None}
+    assert again["incremental"] == {"unit": "files", "files": 21, "kept": 21, "written": 0, "removed": 0,
+                                          "full_run": None}
 
 
 def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, make_sample, tmp_path, s3_endpoint):
@@ -263,24 +266,26 @@ def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, m
     split(spark, tree, table, "--phash", "off")
     flags = ("--input", table, "--output", uri, "--to", "imagefolder", "--incremental", "--s3-endpoint", s3_endpoint)
     assert export(spark, *flags)["incremental"]["written"] == 6
-    assert export(spark, *flags)["incremental"] == {"files": 6, "kept": 6, "written": 0, "removed": 0,
+    assert export(spark, *flags)["incremental"] == {"unit": "files", "files": 6, "kept": 6, "written": 0, "removed": 0,
                                                     "full_run": None}
     images = [o["Key"] for o in client.list_objects_v2(Bucket="sparkprep-inc", Prefix="folders/")["Contents"]
               if o["Key"].endswith(".jpg")]
     client.delete_object(Bucket="sparkprep-inc", Key=images[0])
-    assert export(spark, *flags)["incremental"] == {"files": 6, "kept": 5, "written": 1, "removed": 0,
+    assert export(spark, *flags)["incremental"] == {"unit": "files", "files": 6, "kept": 5, "written": 1, "removed": 0,
                                                     "full_run": None}
     assert client.head_object(Bucket="sparkprep-inc", Key=images[0])["ContentLength"] > 0
 
 
-@pytest.mark.parametrize("to", ["webdataset", "tfrecord"])
+@pytest.mark.parametrize("to", ["webdataset", "tfrecord", "recordio"])
 def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_shards(spark, make_sample, tmp_path, to):
-    """export --incremental --to webdataset|tfrecord: samples whose record is unchanged stay in their shard; a shard
-    that lost a sample is rewritten, the others stay in place (same inode); new samples go to new shards. Every
+    """export --incremental --to webdataset|tfrecord|recordio: samples whose record is unchanged stay in their
+    shard; a shard that lost a sample is rewritten, the others stay in place (same inode); new samples go to new
+    shards. Every
     sample is there once, with a full export's bytes, and the placement writes the same shards again when they are
-    lost. A TFRecord export with --incremental names its shards without -of-N (the count grows)."""
+    lost. A TFRecord export with --incremental names its shards without -of-N (the count grows); RecordIO's kept
+    records keep their ids, and each split's ids, .idx files and .lst agree."""
     tree, table, out, full = tmp_path / "in", tmp_path / "table", tmp_path / "out", tmp_path / "full"
-    ext = {"webdataset": ".tar", "tfrecord": ".tfrecord"}[to]
+    ext = {"webdataset": ".tar", "tfrecord": ".tfrecord", "recordio": ".rec"}[to]
 
     def scans(first, count):  # ~25 KB each: two to a 64 KB shard
         for i in range(first, first + count):
@@ -303,6 +308,8 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
 
                 records = [({k: v for k, v in s.items() if not k.startswith("__")}, s["__key__"])
                            for s in wds.WebDataset(str(shard), shardshuffle=False)]
+            elif to == "recordio":
+                records = recordio_samples(root, shard)
             else:
                 from tfrecord.reader import tfrecord_loader
 
@@ -312,6 +319,25 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
                 assert key not in found
                 found[key] = sample
         return found
+
+    def recordio_samples(root, shard):  # (label, image) by image sha256; the ids agree with the .idx and .lst
+        import hashlib
+        import struct
+
+        from conftest import read_recordio_spec
+
+        split = shard.name.rsplit("-", 1)[0]
+        listed = {int(line.split("\t")[0]) for line in (root / f"{split}.lst").read_text().splitlines()}
+        ids, out = {}, []
+        for offset, payload in read_recordio_spec(shard.read_bytes()):
+            _, label, record_id, _ = struct.unpack("<IfQQ", payload[:24])
+            ids[record_id] = offset
+            assert record_id in listed
+            out.append(({"label": label, "image": payload[24:]}, hashlib.sha256(payload[24:]).hexdigest()))
+        index = {int(a): int(b) for a, b in (line.split("\t") for line in
+                                            shard.with_suffix(".idx").read_text().splitlines())}
+        assert index == ids
+        return out
 
     def numbered(names):  # split -> shard numbers
         found = {}
@@ -345,6 +371,22 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
     shutil.rmtree(full)
     export(spark, "--input", table, "--output", full, "--to", to, "--shard-size", "64KB")
     assert samples(out) == samples(full) and len(samples(out)) == 27
+    if to == "recordio":  # each split's .lst lists every record id of its shards once, in shard order
+        import struct
+
+        from conftest import read_recordio_spec
+
+        for lst in out.glob("*.lst"):
+            listed = [int(line.split("\t")[0]) for line in lst.read_text().splitlines()]
+            shards_ids = [struct.unpack("<IfQQ", payload[:24])[2]
+                          for rec in sorted(out.glob(f"{lst.stem}-*.rec"))
+                          for _, payload in read_recordio_spec(rec.read_bytes())]
+            assert listed == shards_ids and len(set(listed)) == len(listed)
+        from conftest import mxnet_read
+
+        read = mxnet_read("records", out)  # MXNet's indexed reader and training iterator take the appended ids
+        assert sum(len(rows) for rows in read["shards"].values()) == 27
+        assert all([r["label"] for r in rows] == read["iterated"][name] for name, rows in read["shards"].items())
     for shard in out.glob(f"*{ext}"):  # lost: the recorded placement writes the same shards again
         shard.unlink()
     placement = (out / "_sparkprep_placement.parquet").stat().st_ino

@@ -55,8 +55,6 @@ JOBS = REPO / "jobs"
      "preprocess: error: --incremental: preprocess reuses its previous output for a split table's rows"),
     ("pipeline", ["--input", "{dir}", "--output", "/tmp/x", "--incremental", "--samples", "basename"],
      "pipeline: error: --incremental: expected --samples file"),
-    ("export", ["--input", "{dir}", "--output", "/tmp/x", "--to", "recordio", "--incremental"],
-     "export: error: --incremental: expected --to imagefolder, webdataset or tfrecord"),
     ("export", ["--input", "{dir}", "--output", "/tmp/x", "--to", "webdataset", "--incremental", "--shard-count", "4"],
      "export: error: --incremental: expected --shard-size"),
     ("split", ["--input", "{dir}/paths.csv", "--output", "/tmp/x", "--incremental"],

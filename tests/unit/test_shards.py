@@ -136,6 +136,25 @@ def test_appended_placement_with_nothing_kept_is_the_full_exports():
         shards.pack_by_size(sizes, 100, overhead=3), set())
 
 
+def test_appended_record_ids_keep_kept_ids_and_number_the_rest_after_the_highest():
+    assert shards.appended_ids([None, None, None]) == [0, 1, 2]  # nothing kept: a full export's ids
+    assert shards.appended_ids([4, None, 0, None]) == [4, 5, 0, 6]  # ids 1-3 left with their samples: not reused
+    assert shards.appended_ids([]) == []
+
+
+def test_pack_split_with_a_previous_placement_keeps_record_ids_only_for_unchanged_records():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"split": ["train"] * 4, "path": list("abcd"), "aug_index": [0] * 4,
+                          "order": ["1", "2", "3", "4"], "name": list("abcd"), "nbytes": [40] * 4,
+                          "record_sha256": ["x", "y", "z", "w"], "kept_shard": [0, 0, None, None],
+                          "previous_sha256": ["x", "other", None, None], "previous_id": [7, 3, None, None]})
+    plan = shards.pack_split(frame, 0, 100, None, previous_counts={"train": {0: 2}}, in_place={"train": {0}},
+                             appendable=True)
+    # a keeps shard 0 and id 7; b changed: a new shard and an id after 7, as the new c and d
+    assert plan["shard"].tolist() == [0, 1, 1, 2] and plan["index"].tolist() == [7, 8, 9, 10]
+    assert plan["rewrite"].tolist() == [True] * 4 and plan["shards"].isna().all()  # shard 0 lost b
+
+
 def test_pack_by_count_spreads_evenly():
     ids = shards.pack_by_count(10, 4)
     assert sorted(set(ids)) == [0, 1, 2, 3] and max(ids.count(i) for i in range(4)) - min(ids.count(i) for i in range(4)) <= 1
@@ -145,6 +164,7 @@ def test_pack_by_count_spreads_evenly():
 def test_shard_names():
     assert FORMATS["webdataset"].shard_name("train", 7, 9) == "train-000007.tar"
     assert FORMATS["tfrecord"].shard_name("val", 2, 10) == "val-00002-of-00010.tfrecord"
+    assert FORMATS["tfrecord"].shard_name("val", 2, None) == "val-00002.tfrecord"  # export --incremental
     assert FORMATS["recordio"].shard_name("val", 2, 10) == "val-00002.rec"
     with pytest.raises(ValueError, match="no shards"):
         FORMATS["imagefolder"].shard_name("val", 2, 10)

@@ -180,16 +180,18 @@ def previous_checksums(manifest: Optional[dict], export_format: str) -> Tuple[Op
 
 PLACEMENT = "_sparkprep_placement.parquet"  # export --incremental, shards: each sample's shard and record sha256
 PLACEMENT_SCHEMA = pa.schema([pa.field("split", pa.string()), pa.field("name", pa.string()),
-                              pa.field("shard", pa.int32()), pa.field("record_sha256", pa.string())])
+                              pa.field("shard", pa.int32()), pa.field("record_sha256", pa.string()),
+                              pa.field("record_id", pa.int64())])  # RecordIO's id (the others: the place in order)
 
 
 @dataclass(frozen=True)
 class PreviousPlacement:
     """export --incremental with shards: what the previous export placed, and what of it is still in place."""
-    samples: pa.Table                    # split, name, kept_shard, previous_sha256: one row per sample placed
+    samples: pa.Table                    # split, name, kept_shard, previous_sha256, previous_id: a row per sample
     counts: Dict[str, Dict[int, int]]    # split -> shard -> its samples
     in_place: Dict[str, Set[int]]        # split -> the shards in place as the manifest lists them
     entries: Dict[str, dict]             # the previous manifest's shard entries, by shard name
+    sizes: Dict[str, int]                # the files in place: name -> bytes
 
 
 def previous_placement(manifest: Optional[dict], export_format: formats.ExportFormat, shard_size: Optional[int],
@@ -209,11 +211,14 @@ def previous_placement(manifest: Optional[dict], export_format: formats.ExportFo
         per = counts.setdefault(split, {})
         per[shard] = per.get(shard, 0) + 1
     in_place = {split: {shard for shard in per if (e := entries.get(export_format.shard_name(split, shard, None)))
-                        and sizes.get(e["name"]) == e["bytes"] and e.get("samples") == per[shard]}
+                        and sizes.get(e["name"]) == e["bytes"] and e.get("samples") == per[shard]
+                        and all(c in sizes for c in (e.get("idx"),) if c)}  # RecordIO: its .idx too
                 for split, per in counts.items()}
-    samples = placement.select(["split", "name", "shard", "record_sha256"]).rename_columns(
-        ["split", "name", "kept_shard", "previous_sha256"])
-    return PreviousPlacement(samples, counts, in_place, entries), None
+    if "record_id" not in placement.column_names:  # written before record ids were recorded
+        placement = placement.append_column("record_id", pa.nulls(len(placement), pa.int64()))
+    samples = placement.select(["split", "name", "shard", "record_sha256", "record_id"]).rename_columns(
+        ["split", "name", "kept_shard", "previous_sha256", "previous_id"])
+    return PreviousPlacement(samples, counts, in_place, entries, sizes), None
 
 
 def in_place(checksums: Dict[str, str], sizes: Dict[str, int]) -> Dict[str, Tuple[str, int]]:

@@ -14,7 +14,6 @@ from sparkprep.split import assign as split_assign
 from sparkprep.uris import check_output, check_report_uri, is_local, local_path, redact_uri, s3_endpoint
 
 MIN_SHARD_BYTES = 64 << 10
-INCREMENTAL_FORMATS = ("imagefolder", "webdataset", "tfrecord")  # export --incremental: per file, or appended shards
 
 
 def targets_of(to: Any) -> Tuple[str, ...]:
@@ -66,11 +65,11 @@ class ExportFlags:
                                       shown="`$AWS_ENDPOINT_URL_S3` or `$AWS_ENDPOINT_URL`, else AWS")
     report: Optional[str] = flag(None, text, "where to write the JSON run report", shown="`<output>/_run_report.json`")
     incremental: bool = flag(False, switch, (
-        "--to imagefolder, webdataset or tfrecord: write only what changed since the previous export into "
-        "--output. ImageFolder: files compared by name and sha256 with its manifest. WebDataset and TFRecord: "
-        "samples whose record is unchanged stay in their shard, the others go to new shards; a shard is rewritten "
-        "only when it lost or changed a sample (TFRecord shards are then named without -of-N, as their count "
-        "grows). Untouched files stay in place; files of gone samples are removed"), kind="switch")
+        "write only what changed since the previous export into --output. ImageFolder: files compared by name "
+        "and sha256 with its manifest. Shards: samples whose record is unchanged stay in their shard, the others "
+        "go to new shards; a shard is rewritten only when it lost or changed a sample (TFRecord shards are then "
+        "named without -of-N, as their count grows; RecordIO's kept records keep their ids). Untouched files stay "
+        "in place; files of gone samples are removed"), kind="switch")
 
     @staticmethod
     def checked(values: Dict[str, Any], given: Dict[str, str], job: Job) -> None:
@@ -78,10 +77,6 @@ class ExportFlags:
         if not values["to"]:
             raise ValueError(f"--to: expected one of {', '.join(EXPORT_FORMATS)}, got nothing")
         one_of("--to", *EXPORT_FORMATS)(values["to"])
-        if values["incremental"] and values["to"] not in INCREMENTAL_FORMATS:
-            raise ValueError(f"--incremental: expected --to imagefolder, webdataset or tfrecord ({values['to']} "
-                             f"shards are written whole: their record ids number the whole split), got --to "
-                             f"{values['to']}")
         if values["incremental"] and "shard_count" in given:
             raise ValueError("--incremental: expected --shard-size (new samples go to new shards, so the count "
                              "grows), got --shard-count")

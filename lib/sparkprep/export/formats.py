@@ -56,6 +56,16 @@ class ExportFormat:
         """The published files once every task is done (the driver's last step before publishing)."""
         return published
 
+    # export --incremental: what a shard left in place brings with it.
+    def kept_files(self, entry: dict, sizes: Dict[str, int]) -> List[dict]:
+        """The published rows of a shard left in place (its manifest entry) and of its companions."""
+        return [{**_entry(entry), "label": None, "kept": True}]
+
+    def carry(self, dest, staging: str, kept: List[dict], placement) -> List[dict]:
+        """Before finish: staged what finish needs from the shards left in place (placement: the previous
+        export's split, name, kept_shard, previous_id per sample)."""
+        return []
+
     def manifest_block(self, dirs: Dict[str, str]) -> Dict[str, object]:
         """What the manifest says about this format, beside what every export's manifest says."""
         return {}
@@ -127,6 +137,35 @@ class RecordIO(ExportFormat):
     def shard_name(self, split, index, total):
         return f"{split}-{index:05d}.rec"
 
+    def kept_files(self, entry, sizes):
+        return super().kept_files(entry, sizes) + [{
+            "split": entry["split"], "name": entry["idx"], "label": None, "samples": 0, "bytes": sizes[entry["idx"]],
+            "sha256": entry["idx_sha256"], "kept": True}]
+
+    def carry(self, dest, staging, kept, placement):
+        """Each kept shard's lines of its split's .lst in place, staged as that shard's part (finish joins the
+        parts in shard order, as for a full export with the same placement)."""
+        names = {r["name"] for r in kept if r["name"].endswith(".rec")}
+        shard_of = {(split, record_id): name for split, shard, record_id in zip(
+            placement.column("split").to_pylist(), placement.column("kept_shard").to_pylist(),
+            placement.column("previous_id").to_pylist()) if (name := self.shard_name(split, shard, None)) in names}
+        lines: Dict[str, List[str]] = {name: [] for name in names}
+        for split in sorted({split for split, _ in shard_of}):
+            for line in (dest.read_text(f"{split}.lst") or "").splitlines(keepends=True):
+                name = shard_of.get((split, int(line.split("\t", 1)[0])))
+                if name:
+                    lines[name].append(line)
+        out = []
+        for r in sorted((r for r in kept if r["name"] in names), key=lambda r: r["name"]):
+            if len(lines[r["name"]]) != r["samples"]:
+                raise ValueError(f"{r['split']}.lst in the output lists {len(lines[r['name']])} of the "
+                                 f"{r['samples']} records of {r['name']}; run without --incremental")
+            part = f"{LIST_PARTS}/{r['name'][:-len('.rec')]}.lst"
+            size, sha = dest.publish(f"{staging}/{part}", ["".join(lines[r["name"]]).encode("utf-8")], "driver")
+            out.append({"split": r["split"], "name": part, "label": None, "samples": 0, "bytes": size, "sha256": sha,
+                        "kept": False})
+        return out
+
     def companions(self, shard, placed):
         stem = shard[:-len(".rec")]
         index = "".join(shards.recordio_index_line(record_id, offset) for record_id, offset, _, _ in placed)
@@ -155,7 +194,8 @@ class RecordIO(ExportFormat):
         return {"recordio": {
             "record": "dmlc RecordIO (magic 0xced7230a); payload = IRHeader('<IfQQ': flag 0, label = class index, "
                       "id, id2 0) + the encoded image, as MXNet's im2rec.py packs it",
-            "id": "the sample's position in its split (0..n-1), unique within the split",
+            "id": "the sample's position in its split (0..n-1), unique within the split; with --incremental a "
+                  "kept sample keeps its id and other samples take ids after the highest kept one",
             "idx": "<split>-NNNNN.idx per shard: '<id>\\t<byte offset>' (mx.recordio.MXIndexedRecordIO)",
             "lst": "<split>.lst: '<id>\\t<label>\\t<path>', path as an ImageFolder export of the same table "
                    "writes it (relative to that export's root), for re-packing with im2rec.py",

@@ -337,6 +337,19 @@ def pack_appended(sizes: List[int], kept_in: List[Optional[int]], previous_count
     return placed, unchanged
 
 
+def appended_ids(kept_ids: List[Optional[int]]) -> List[int]:
+    """export --incremental's record ids for one split (samples in their order): a kept sample keeps its id,
+    every other sample takes the next id after the highest kept one, in order. With nothing kept: 0..n-1, a
+    full export's ids. Ids stay unique, and RecordIO's kept records keep their bytes."""
+    start = max((i for i in kept_ids if i is not None), default=-1) + 1
+    out = []
+    for previous in kept_ids:
+        if previous is None:
+            previous, start = start, start + 1
+        out.append(previous)
+    return out
+
+
 # The plan of a shard export: one row per sample (sparkprep.export.spark joins it to the rows it writes).
 PLAN_SCHEMA = ("split string, path string, aug_index int, order string, shard int, shards int, index long, "
                "name string, record_sha256 string, rewrite boolean")
@@ -356,12 +369,15 @@ def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], sh
     if duplicated.any():
         raise ValueError(f"the input holds the same sample twice: {frame['name'][duplicated].iloc[0]}")
     unchanged: set = set()
+    record_ids = list(range(len(frame)))  # the sample's place in its split: RecordIO's id
     if previous_counts is not None:
         split = frame["split"].iloc[0] if len(frame) else None
         same = frame["kept_shard"].notna() & (frame["previous_sha256"] == frame["record_sha256"])
         kept_in = [int(shard) if keep else None for shard, keep in zip(frame["kept_shard"], same)]
         ids, unchanged = pack_appended(frame["nbytes"].tolist(), kept_in, previous_counts.get(split, {}),
-                                              (in_place or {}).get(split, set()), shard_size, overhead)
+                                       (in_place or {}).get(split, set()), shard_size, overhead)
+        record_ids = appended_ids([int(i) if keep and pd.notna(i) else None
+                                   for i, keep in zip(frame["previous_id"], same)])
     elif shard_count:
         ids = pack_by_count(len(frame), shard_count)
     else:
@@ -369,5 +385,5 @@ def pack_split(frame: pd.DataFrame, overhead: int, shard_size: Optional[int], sh
     frame["rewrite"] = pd.Series([i not in unchanged for i in ids], dtype="bool")
     frame["shard"] = pd.Series(ids, dtype="int32")
     frame["shards"] = pd.Series([None if appendable else max(ids, default=-1) + 1] * len(ids), dtype="Int32")
-    frame["index"] = pd.Series(range(len(ids)), dtype="int64")  # the sample's place in its split: RecordIO's id
+    frame["index"] = pd.Series(record_ids, dtype="int64")
     return frame[PLAN_COLUMNS]

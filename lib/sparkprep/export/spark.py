@@ -1,4 +1,4 @@
-"""Processed or split table -> ImageFolder tree, WebDataset shards or TFRecord shards, plus a manifest.
+"""Processed or split table -> ImageFolder tree, or WebDataset, TFRecord or RecordIO shards, plus a manifest.
 
 Shards are planned before anything is written, so their contents never depend on how
 Spark partitions the work:
@@ -14,8 +14,9 @@ write manifest.json, and delete what the previous export's manifest listed and t
 does not have. A crash in the publish is finished by the next run (claimed_export).
 With --incremental, an ImageFolder export writes only the files whose bytes the previous
 manifest does not list under their name (new and changed samples, and files gone from place);
-a WebDataset export keeps unchanged samples in their shards and writes only the shards that
-lost or changed one, and new ones (shards.pack_appended). The rest stays in place, untouched.
+a shard export keeps unchanged samples in their shards (RecordIO: and their record ids) and writes
+only the shards that lost or changed one, and new ones (shards.pack_appended). The rest stays in
+place, untouched.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                                      classes=classes, dirs=dirs)
             if cfg.incremental:
                 kept_shards = _kept_shards(plan, fmt, previous)
+                kept_shards += fmt.carry(dest, staging, kept_shards, previous.samples) if previous else []
                 placement = _placement(plan)
         published = [r.asDict() for r in
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()] + kept_shards
@@ -170,10 +172,12 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                        "mb_per_s": round(total_bytes / 1e6 / seconds, 2) if seconds else None},
         "versions": versions(spark.version),
     }
-    if cfg.incremental:  # files: an ImageFolder's files, or the shards
-        kept = sum(1 for r in published if r.get("kept"))
-        report["incremental"] = {"files": len(published), "kept": kept, "written": len(published) - kept,
-                                 "removed": len(removed), "full_run": full_run}
+    if cfg.incremental:  # an ImageFolder's files, or the shards (without their companions); removed: files
+        shard_names = {e["name"] for e in manifest["shards"]}
+        units = [r for r in published if r["name"] in shard_names] if fmt.sharded else published
+        kept = sum(1 for r in units if r.get("kept"))
+        report["incremental"] = {"unit": "shards" if fmt.sharded else "files", "files": len(units), "kept": kept,
+                                 "written": len(units) - kept, "removed": len(removed), "full_run": full_run}
     journal = {"run_id": run_id, "staging": staging, "files": moved, "remove": removed,
                "manifest": _json(manifest), "report": _json(report),
                "marker": _json(ownership.marker(ownership.EXPORT, cfg.to, "export", run_id))}
@@ -335,7 +339,8 @@ def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: D
         sizes = sizes.join(spark.createDataFrame(previous.samples), ["split", "name"], "left")
     else:
         sizes = sizes.withColumn("kept_shard", F.lit(None).cast("int")) \
-            .withColumn("previous_sha256", F.lit(None).cast("string"))
+            .withColumn("previous_sha256", F.lit(None).cast("string")) \
+            .withColumn("previous_id", F.lit(None).cast("long"))
     pack = functools.partial(shards.pack_split, overhead=fmt.overhead, shard_size=cfg.shard_size,
                              shard_count=cfg.shard_count,
                              previous_counts=previous.counts if previous else None,
@@ -364,15 +369,15 @@ def _kept_shards(plan: DataFrame, fmt, previous: Optional[export_rows.PreviousPl
     """export --incremental: the published entries of the shards left as they are (the previous manifest's)."""
     if previous is None:
         return []
-    entries = previous.entries
     kept = plan.where(~F.col("rewrite")).select("split", "shard").distinct().collect()
-    return [{**{k: entries[name][k] for k in ("split", "name", "samples", "bytes", "sha256")}, "label": None,
-             "kept": True} for name in sorted(fmt.shard_name(r["split"], r["shard"], None) for r in kept)]
+    return [row for name in sorted(fmt.shard_name(r["split"], r["shard"], None) for r in kept)
+            for row in fmt.kept_files(previous.entries[name], previous.sizes)]
 
 
 def _placement(plan: DataFrame) -> bytes:
     """export --incremental: the placement file's bytes (sorted, so the same plan gives the same bytes)."""
-    table = plan.select("split", "name", "shard", "record_sha256").toArrow().cast(export_rows.PLACEMENT_SCHEMA)
+    table = plan.select("split", "name", "shard", "record_sha256", F.col("index").alias("record_id")).toArrow() \
+        .cast(export_rows.PLACEMENT_SCHEMA)
     sink = pa.BufferOutputStream()
     pq.write_table(table.sort_by([("split", "ascending"), ("shard", "ascending"), ("name", "ascending")]), sink)
     return sink.getvalue().to_pybytes()

@@ -78,9 +78,8 @@ PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and ex
                                     "again; new and changed files are read and transformed; files gone from the "
                                     "input disappear. Another value of a setting that decides a row (ingest, split, "
                                     "recipe, --copies, format, sparkprep version) reads everything (the report says "
-                                    "why). ImageFolder, WebDataset and TFRecord exports write only what changed (as "
-                                    "export --incremental); RecordIO exports, and any with --shard-count, are "
-                                    "written whole",
+                                    "why). Exports write only what changed (as export --incremental), except "
+                                    "with --shard-count: then they are written whole",
                    "--output": "output directory: <output>/splits, <output>/processed and <output>/<target> per "
                                "export"})
 

@@ -28,7 +28,7 @@ from pyspark.sql.types import StructType
 from sparkprep.audit.policy import check_leakage
 from sparkprep.audit.spark import near_check, with_phash_version
 from sparkprep.errors import UsageError
-from sparkprep.export.flags import INCREMENTAL_FORMATS, ExportConfig
+from sparkprep.export.flags import ExportConfig
 from sparkprep.images.phash import PHASH_V2, version_of
 from sparkprep.ingest.spark.incremental import ROW_SETTINGS, reusable_output, unchanged_files
 from sparkprep.ingest.spark.plan import run_plan
@@ -360,6 +360,5 @@ def _export(spark: SparkSession, cfg: PipelineConfig, root: str, target: str, cl
     shard_size = cfg.shard_size if FORMATS[target].sharded and cfg.shard_count is None else None
     return run_export(spark, ExportConfig(input=f"{root}/{OUTPUTS[1]}", output=f"{root}/{target}", to=target,
                                           shard_size=shard_size, shard_count=cfg.shard_count, classes=cfg.classes,
-                                          incremental=cfg.incremental and target in INCREMENTAL_FORMATS
-                                          and cfg.shard_count is None),
+                                          incremental=cfg.incremental and cfg.shard_count is None),
                       clock)
