@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
     .venv/bin/python scripts/bench_incremental.py [--sizes 2000,4000] [--growth 0.1] [--changed 5] [--deleted 5]
-                                                  [--repeat 3] [--to imagefolder]
+                                                  [--repeat 3] [--to imagefolder|webdataset]
 
 The photos are bench_preprocess.py's (scikit-image's pictures, cropped, 640-1024 px, JPEG q90).
 For each size N, in a work tree of N photos (hard links):
@@ -12,8 +12,10 @@ For each size N, in a work tree of N photos (hard links):
      same final tree (timed), one after the other.
 Printed per size: both wall times and their ratio; the images the incremental run transformed
 (each decoded once) against the full run's; and whether both tables of the two outputs are equal
-row for row (digest_outputs.table_digest). With --to imagefolder both runs export too, and the
-files the incremental export wrote are printed against the files in the export. Across the two sizes, the marginal ratio
+row for row (digest_outputs.table_digest). With --to imagefolder or webdataset both runs export too: the
+files (or shards) the incremental export wrote are printed against those in the export, and both exports
+must hold the same content (ImageFolder: the same files and bytes; WebDataset: the same members and bytes,
+whichever shard holds them). Across the two sizes, the marginal ratio
 (t_inc(N2) - t_inc(N1)) / (t_full(N2) - t_full(N1)) cancels JVM start-up and fixed costs. With
 --repeat R, the whole measurement runs R times and each time is the median of its R runs.
 """
@@ -21,12 +23,14 @@ files the incremental export wrote are printed against the files in the export. 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pathlib
 import shutil
 import statistics
 import sys
+import tarfile
 import time
 
 from bench_preprocess import corpus_of, make_corpus
@@ -93,13 +97,27 @@ def one_size(photos: pathlib.Path, base: pathlib.Path, count: int, args) -> dict
               "transformed": inc_processed["transformed"], "kept": inc_processed["kept"],
               "deleted": inc_processed["deleted"], "full_transformed": full_rows,
               "decoded_fraction": round(inc_processed["transformed"] / full_rows, 4), "tables_equal": equal}
-    if args.to:  # the export: files written against a full export's, and the same files with the same bytes
+    if args.to:  # the export: files (shards) written against all of them, and the same content as a full export's
         exported = report(inc)["stages"][args.to]
-        manifests = [json.loads((out / args.to / "manifest.json").read_text()) for out in (inc, full)]
         result.update({"export_written": exported["incremental"]["written"], "export_files": exported["output"]["files"],
                        "export_removed": exported["incremental"]["removed"],
-                       "tables_equal": equal and manifests[0]["file_sha256"] == manifests[1]["file_sha256"]})
+                       "tables_equal": equal and exported_content(inc / args.to) == exported_content(full / args.to)})
     return result
+
+
+def exported_content(folder: pathlib.Path) -> dict:
+    """What an export holds, whatever its placement: ImageFolder's files (the manifest's checksums), or each
+    WebDataset member's sha256 by member name (a sample may sit in another shard than a full export puts it)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if "file_sha256" in manifest:
+        return manifest["file_sha256"]
+    members = {}
+    for shard in sorted(folder.glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                assert member.name not in members, f"{member.name} is in two shards"
+                members[member.name] = hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+    return members
 
 
 def main(argv=None) -> int:
@@ -111,7 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--base", default="bench/incremental")
     parser.add_argument("--photos", default="bench", help="where bench_preprocess.py keeps photos<N>")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--to", choices=("imagefolder",), help="export as well (incremental: new and changed files)")
+    parser.add_argument("--to", choices=("imagefolder", "webdataset"),
+                        help="export as well (incremental: new and changed files, or shards)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     base = pathlib.Path(args.base)
@@ -132,7 +151,7 @@ def main(argv=None) -> int:
               f"{r['incremental_s']} s, full {r['full_s']} s, ratio {r['ratio']}; transformed {r['transformed']} of "
               f"{r['full_transformed']} ({r['decoded_fraction']:.1%}); tables equal: {r['tables_equal']}"
               + (f"; {args.to}: {r['export_written']} of {r['export_files']} files written, {r['export_removed']} "
-                 "removed (equal to the full export's)" if args.to else ""))
+                 "removed; content equal to the full export's: see tables equal" if args.to else ""))
     summary = {"runs": results, "seconds": round(time.perf_counter() - started, 1)}
     if len(results) >= 2:
         a, b = results[0], results[-1]
