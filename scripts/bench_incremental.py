@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
     .venv/bin/python scripts/bench_incremental.py [--sizes 2000,4000] [--growth 0.1] [--changed 5] [--deleted 5]
-                                                  [--repeat 3] [--to imagefolder|webdataset]
+                                                  [--repeat 3] [--to imagefolder|webdataset] [--shard-size 16MB]
 
 The photos are bench_preprocess.py's (scikit-image's pictures, cropped, 640-1024 px, JPEG q90).
 For each size N, in a work tree of N photos (hard links):
@@ -84,6 +84,8 @@ def one_size(photos: pathlib.Path, base: pathlib.Path, count: int, args) -> dict
     if len(spare) < new:
         sys.exit(f"{photos} has {count + len(spare)} photos; {count} + {new} are needed")
     flags = (*FLAGS, "--to", args.to) if args.to else FLAGS
+    if args.to and args.to != "imagefolder":
+        flags += ("--shard-size", args.shard_size)
     timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *flags)
     grow(tree, spare, new, args.changed, args.deleted, base / "scratch")
     t_inc = timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *flags)
@@ -131,6 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--to", choices=("imagefolder", "webdataset"),
                         help="export as well (incremental: new and changed files, or shards)")
+    parser.add_argument("--shard-size", default="16MB", help="with --to webdataset (so that a split has many shards)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     base = pathlib.Path(args.base)
