@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test test-faults test-docs test-cluster venv clean bench package package-lambda test-compat
+.PHONY: demo test test-faults test-docs test-cluster test-clients venv clean bench package package-lambda test-compat
 
 venv: $(VENV)/.installed
 
@@ -49,7 +49,7 @@ test: venv $(MXNET)/.installed
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
 	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) SPARKPREP_REQUIRE_MXNET=1 \
 	    SPARKPREP_REQUIRE_LAMBDA_PYTHON=1 \
-	    $(PY) -m pytest -q tests --ignore=tests/faults --ignore=tests/docs --ignore=tests/cluster
+	    $(PY) -m pytest -q tests --ignore=tests/faults --ignore=tests/docs --ignore=tests/cluster --ignore=tests/clients
 
 # The fault suite (docs/safety.md, Faults): real runs with killed workers, JVMs and drivers, speculation,
 # concurrent runs and a full disk, each compared with a clean run. CI runs it after `make test`.
@@ -66,6 +66,18 @@ test-docs: venv
 # on 127.0.0.1) from the packaged bundle, rows equal to local[2]. CI runs it after `make test`.
 test-cluster: venv
 	$(PY) -m pytest -q tests/cluster
+
+# The training frameworks' own loaders over the exports (torchvision, tf.data, Hugging Face datasets), in a venv
+# of their own: several GB (torch is a CUDA build on x86_64). CI runs it after the other suites.
+CLIENTS := .venv-clients
+$(CLIENTS)/.installed: requirements-clients.txt
+	test -x $(CLIENTS)/bin/python || $(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/python -m pip install -q --upgrade pip
+	$(CLIENTS)/bin/python -m pip install -q -r requirements-clients.txt
+	touch $@
+
+test-clients: venv $(CLIENTS)/.installed
+	$(PY) -m pytest -q tests/clients
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.
 package: venv
@@ -104,4 +116,4 @@ bench: venv
 	$(PY) scripts/bench_online.py
 
 clean:
-	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT) $(MXNET)
+	rm -rf out dist $(SAMPLE) $(VENV) $(COMPAT) $(MXNET) $(CLIENTS)

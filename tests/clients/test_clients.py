@@ -1,0 +1,100 @@
+"""The real loaders over sparkprep's exports (`make test-clients`, run by CI after the other suites).
+
+One `spark-submit jobs/pipeline.py` writes the tables and the ImageFolder, WebDataset and TFRecord
+exports of the demo's sample; tests/clients/read_with.py then reads them in the clients' venv
+(.venv-clients: torch and torchvision, tensorflow-cpu, datasets), apart from sparkprep's, and
+prints what the loaders saw.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+
+import pyarrow.dataset as ds
+import pytest
+from conftest import REPO, spark_submit
+
+CLIENTS_PYTHON = REPO / ".venv-clients" / "bin" / "python"
+
+
+def read_with(*args):
+    if not CLIENTS_PYTHON.exists():
+        pytest.fail(f"{CLIENTS_PYTHON} is missing: `make test-clients` builds it from requirements-clients.txt")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "lib"), "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_CACHE": str(pathlib.Path(args[-1]).parent / "_hf_cache")}
+    result = subprocess.run([str(CLIENTS_PYTHON), str(REPO / "tests" / "clients" / "read_with.py"), *map(str, args)],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def output(make_sample, tmp_path_factory):
+    """The demo's sample through the pipeline, lossless PNGs at 32 px without draft decoding (so the
+    online transform on decoded images can equal the table), and three exports."""
+    root = tmp_path_factory.mktemp("clients")
+    make_sample.make_tree(str(root / "in"), per_class=10, with_bad=True)
+    result = spark_submit("pipeline", "--input", root / "in", "--output", root / "out", "--size", "32",
+                          "--encode", "png", "--draft", "off", "--seed", "3",
+                          "--to", "imagefolder,webdataset,tfrecord", "--shard-size", "64KB")
+    assert result.returncode == 0, result.stdout[-3000:]
+    rows = ds.dataset(str(root / "out" / "processed"), format="parquet", partitioning="hive",
+                      ignore_prefixes=["_", "."]).to_table(columns=["split", "label", "status", "sha256"]).to_pylist()
+    return root / "out", [r for r in rows if r["status"] == "ok"]
+
+
+def manifest(path):
+    return json.loads((path / "manifest.json").read_text())
+
+
+def test_torchvision_image_folder_and_data_loader_read_every_file_with_the_manifests_classes(output):
+    out, ok = output
+    seen = read_with("torchvision", out / "imagefolder")
+    m = manifest(out / "imagefolder")
+    on_disk = sorted(str(p.relative_to(out / "imagefolder")) for p in (out / "imagefolder").rglob("*.png"))
+    assert sorted(f for split in seen.values() for f in split["files"]) == on_disk and len(on_disk) == len(ok)
+    by_dir = {d: label for label, d in m["label_dirs"].items()}
+    for split, found in seen.items():
+        assert len(found["labels"]) == m["counts"][split] and found["shapes"] == [[3, 32, 32]]
+        # each file's target, through the documented target_transform, is its folder's class in the manifest
+        assert found["labels"] == [m["classes"][by_dir[f.split("/")[1]]] for f in found["files"]]
+        if len(found["classes"]) == len(m["classes"]):  # every class there: torchvision's own numbering agrees
+            assert {by_dir[d]: i for d, i in found["class_to_idx"].items()} == m["classes"], split
+    assert any(len(found["classes"]) == len(m["classes"]) for found in seen.values())
+
+
+def test_the_online_transform_inside_a_real_torchvision_compose_equals_the_processed_table(output):
+    out, ok = output
+    seen = read_with("online", out / "processed", out)
+    assert seen["compared"] == len(ok) > 50 and seen["equal"] == seen["compared"], seen
+
+
+def test_tf_data_parses_every_tfrecord_example_with_the_class_map(output):
+    out, ok = output
+    seen = read_with("tfdata", out / "tfrecord")
+    m = manifest(out / "tfrecord")
+    assert seen["files"] == [s["name"] for s in m["shards"]]
+    assert sorted(e["sha256"] for e in seen["examples"]) == sorted(r["sha256"] for r in ok)
+    assert all(e["label"] == m["classes"][e["text"]] and e["shape"] == [32, 32, 3] for e in seen["examples"])
+
+
+def test_hugging_face_datasets_loads_the_image_folder_export_with_its_splits_and_labels(output):
+    out, ok = output
+    seen = read_with("datasets", out / "imagefolder", "imagefolder")
+    m = manifest(out / "imagefolder")
+    named = {"train": "train", "val": "validation", "test": "test"}
+    assert {named[s]: n for s, n in m["counts"].items()} == {s: v["rows"] for s, v in seen["splits"].items()}
+    for split in seen["splits"].values():
+        assert split["features"] == {"image": "Image", "label": "ClassLabel"}
+        assert split["first_types"]["image"].endswith("ImageFile") or "Image" in split["first_types"]["image"]
+
+
+def test_hugging_face_datasets_loads_the_webdataset_export_without_arguments(output):
+    out, ok = output
+    seen = read_with("datasets", out / "webdataset")
+    m = manifest(out / "webdataset")
+    named = {"train": "train", "val": "validation", "test": "test"}
+    assert {named[s]: n for s, n in m["counts"].items()} == {s: v["rows"] for s, v in seen["splits"].items()}
+    for split in seen["splits"].values():
+        assert split["features"]["png"] == "Image" and "cls" in split["features"]
