@@ -8,8 +8,8 @@ prints what the loaders saw.
 
 import json
 import os
-import pathlib
 import subprocess
+import tempfile
 
 import pyarrow.dataset as ds
 import pytest
@@ -21,10 +21,11 @@ CLIENTS_PYTHON = REPO / ".venv-clients" / "bin" / "python"
 def read_with(*args):
     if not CLIENTS_PYTHON.exists():
         pytest.fail(f"{CLIENTS_PYTHON} is missing: `make test-clients` builds it from requirements-clients.txt")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "lib"), "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_CACHE": str(pathlib.Path(args[-1]).parent / "_hf_cache")}
-    result = subprocess.run([str(CLIENTS_PYTHON), str(REPO / "tests" / "clients" / "read_with.py"), *map(str, args)],
-                            capture_output=True, text=True, timeout=600, env=env)
+    with tempfile.TemporaryDirectory(prefix="sparkprep-hf-") as cache:  # datasets' cache: never the user's
+        env = {**os.environ, "PYTHONPATH": str(REPO / "lib"), "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1",
+               "HF_HOME": cache, "HF_DATASETS_CACHE": os.path.join(cache, "datasets")}
+        result = subprocess.run([str(CLIENTS_PYTHON), str(REPO / "tests" / "clients" / "read_with.py"),
+                                 *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
