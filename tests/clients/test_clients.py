@@ -1,7 +1,7 @@
 """The real loaders over sparkprep's exports (`make test-clients`, run by CI after the other suites).
 
-One `spark-submit jobs/pipeline.py` writes the tables and the ImageFolder, WebDataset and TFRecord
-exports of the demo's sample; tests/clients/read_with.py then reads them in the clients' venv
+One `spark-submit jobs/pipeline.py` writes the tables and the ImageFolder, WebDataset, TFRecord and
+Hugging Face (`hf`) exports of the demo's sample; tests/clients/read_with.py then reads them in the clients' venv
 (.venv-clients: torch and torchvision, tensorflow-cpu, datasets), apart from sparkprep's, and
 prints what the loaders saw.
 """
@@ -38,7 +38,7 @@ def output(make_sample, tmp_path_factory):
     make_sample.make_tree(str(root / "in"), per_class=10, with_bad=True)
     result = spark_submit("pipeline", "--input", root / "in", "--output", root / "out", "--size", "32",
                           "--encode", "png", "--draft", "off", "--seed", "3",
-                          "--to", "imagefolder,webdataset,tfrecord", "--shard-size", "64KB")
+                          "--to", "imagefolder,webdataset,tfrecord,hf", "--shard-size", "64KB")
     assert result.returncode == 0, result.stdout[-3000:]
     rows = ds.dataset(str(root / "out" / "processed"), format="parquet", partitioning="hive",
                       ignore_prefixes=["_", "."]).to_table(columns=["split", "label", "status", "sha256"]).to_pylist()
@@ -99,3 +99,16 @@ def test_hugging_face_datasets_loads_the_webdataset_export_without_arguments(out
     assert {named[s]: n for s, n in m["counts"].items()} == {s: v["rows"] for s, v in seen["splits"].items()}
     for split in seen["splits"].values():
         assert split["features"]["png"] == "Image" and "cls" in split["features"]
+
+
+def test_hugging_face_datasets_loads_the_hf_export_without_arguments_with_image_and_class_label(output):
+    out, ok = output
+    seen = read_with("datasets", out / "hf")
+    m = manifest(out / "hf")
+    named = {"train": "train", "val": "validation", "test": "test"}
+    assert {named[s]: n for s, n in m["counts"].items()} == {s: v["rows"] for s, v in seen["splits"].items()}
+    assert sum(v["rows"] for v in seen["splits"].values()) == len(ok)
+    names = [label for label, _ in sorted(m["classes"].items(), key=lambda item: item[1])]
+    for split in seen["splits"].values():
+        assert split["features"]["image"] == "Image" and split["features"]["label"] == "ClassLabel"
+        assert split["class_names"] == {"label": names} and "Image" in split["first_types"]["image"]

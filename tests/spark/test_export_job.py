@@ -240,3 +240,35 @@ def test_tabular_split_tables_cannot_be_exported(spark, tmp_path):
     run_split(spark, split_config(["--input", str(csv), "--output", str(table), "--key-by", "column:id"]))
     with pytest.raises(UsageError, match="expected a processed table"):
         export(spark, "--input", table, "--output", tmp_path / "out", "--to", "tfrecord")
+
+
+def test_hf_parquet_shards_carry_the_exact_types_and_features_datasets_needs_and_a_dataset_card(spark, processed,
+                                                                                                  tmp_path):
+    """--to hf: data/<split>-NNNNN-of-NNNNN.parquet with image struct<bytes, path> and label int64 nullable, the
+    `huggingface` features (Image, ClassLabel with the class map's names) in every file, a README.md card listed
+    in the manifest; the same bytes twice. datasets itself reads it in make test-clients."""
+    out, again = tmp_path / "hf", tmp_path / "hf2"
+    report = export(spark, "--input", processed[0], "--output", out, "--to", "hf", "--shard-size", "64KB")
+    export(spark, "--input", processed[0], "--output", again, "--to", "hf", "--shard-size", "64KB")
+    manifest = manifest_of(out)
+    files = sorted(str(p.relative_to(out)) for p in (out / "data").glob("*.parquet"))
+    assert files == [s["name"] for s in manifest["shards"]] and len(files) == report["shards"] > 3
+    assert all((out / f).read_bytes() == (again / f).read_bytes() for f in files)  # deterministic
+    names = [label for label, _ in sorted(manifest["classes"].items(), key=lambda item: item[1])]
+    ok = [r for r in processed[1] if r["status"] == "ok"]
+    seen = []
+    for f in files:
+        split, part = f[len("data/"):].split("-", 1)
+        total = sum(1 for g in files if g.startswith(f"data/{split}-"))
+        assert part.endswith(f"-of-{total:05d}.parquet")
+        table = pq.read_table(out / f)
+        assert str(table.schema.field("image").type) == "struct<bytes: binary, path: string>"
+        assert table.schema.field("label").type == "int64" and table.schema.field("label").nullable
+        features = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
+        assert features["image"] == {"_type": "Image"} and features["label"] == {"_type": "ClassLabel", "names": names}
+        assert (out / f).stat().st_size <= 64 * 1024
+        seen += [(split, r["sha256"], r["aug_index"], names[r["label"]]) for r in table.to_pylist()]
+    assert sorted(seen) == sorted((r["split"], r["sha256"], r["aug_index"], r["label"]) for r in ok)
+    card = (out / "README.md").read_text()
+    assert "configs:" in card and '  - split: validation\n    path: "data/val-[0-9]*.parquet"' in card
+    assert "README.md" in manifest["files"] and f"num_examples: {manifest['counts']['train']}" in card

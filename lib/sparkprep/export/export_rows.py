@@ -14,6 +14,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, 
 import pyarrow as pa
 
 from sparkprep.export import formats, shards
+from sparkprep.runlog import nested_counts
+from sparkprep.statuses import OK
 
 # What the export passes read, in this order (sparkprep.export.spark builds it from either table).
 EXPORT_COLUMNS = ("key", "split", "label", "path", "sha256", "aug_index", "width", "height", "channels",
@@ -99,8 +101,19 @@ def shard_batches(batches: Iterable[pa.RecordBatch], export_format: formats.Expo
         counter = {"samples": 0}
         placed: List[Tuple[int, int, int, str]] = []  # record id, offset, class index, ImageFolder path
 
+        def shard_rows():  # a format that writes whole files from rows (hf: parquet)
+            nonlocal current
+            while current is not None and (current[1].split, current[0]) == (split, shard):
+                counter["samples"] += 1
+                yield current[1], _index(classes, current[1].label)
+                checkpoint(published)
+                current = next(rows, None)
+
         def chunks():
             nonlocal current
+            if export_format.writes_rows:
+                yield from export_format.shard_file(shard_rows(), classes)
+                return
             written = 0
             while current is not None and (current[1].split, current[0]) == (split, shard):
                 sample, record_id = current[1], current[3]
@@ -237,6 +250,30 @@ def _in_place(name: str, data: bytes, previous: Optional[Mapping[str, Tuple[str,
 
 def _index(classes: Dict[str, int], label: Optional[str]) -> int:
     return shards.UNLABELED_INDEX if label is None else classes[label]
+
+
+def quarantined_counts(counts: List[dict]) -> Dict[str, Dict[str, int]]:
+    """The input's rows that are not exported: split -> status -> rows (from the per split, label and status counts)."""
+    quarantined: Dict[str, Dict[str, int]] = {}
+    for r in counts:
+        if r["status"] != OK:
+            per = quarantined.setdefault(r["split"], {})
+            per[r["status"]] = per.get(r["status"], 0) + r["count"]
+    return {s: dict(sorted(q.items())) for s, q in sorted(quarantined.items())}
+
+
+def run_about(classes: Dict[str, int], exported: List[tuple], counts: List[dict], input_report: Optional[dict]) -> dict:
+    """What a format may write about the run beside its shards (hf: the dataset card): the class map, the
+    exported samples per split and label, the quarantine, and from the input table's run report its leakage
+    audit and recipe."""
+    report = input_report or {}
+    near = report.get("near_duplicates") or {}
+    leakage = {k: v for k, v in {"keys_in_several_splits": (report.get("leakage") or {}).get("keys_in_several_splits"),
+                                 "near_duplicate_pairs_across_splits": near.get("pairs_across_splits"),
+                                 "near_duplicate_threshold": near.get("threshold")}.items() if v is not None}
+    return {"classes": classes, "counts_by_label": nested_counts(exported), "quarantined": quarantined_counts(counts),
+            "leakage": leakage or None, "recipe": report.get("transform"), "title": report.get("job") and
+            f"sparkprep export of a {report['job']} table"}
 
 
 def check_published(published: List[dict], expected: int) -> None:

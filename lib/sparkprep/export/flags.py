@@ -14,6 +14,7 @@ from sparkprep.split import assign as split_assign
 from sparkprep.uris import check_output, check_report_uri, is_local, local_path, redact_uri, s3_endpoint
 
 MIN_SHARD_BYTES = 64 << 10
+HF_SHARD_BYTES = 500 << 20  # --to hf without --shard-size
 
 
 def targets_of(to: Any) -> Tuple[str, ...]:
@@ -26,7 +27,8 @@ class ShardFlags:
     """How shards are cut, and how classes are numbered."""
 
     shard_size: Optional[int] = flag(256 << 20, size_of("--shard-size", MIN_SHARD_BYTES, 1 << 50, "at least 64KB"),
-                                     "upper bound on each shard's bytes, e.g. 256MB", kind="number", shown="`256MB`")
+                                     "upper bound on each shard's bytes, e.g. 256MB", kind="number",
+                                     shown="`256MB` (`500MB` for `--to hf` alone)")
     shard_count: Optional[int] = flag(None, whole("--shard-count", 1, 1_000_000),
                                       "shards per split instead of --shard-size", kind="number")
     classes: Optional[str] = flag(None, text, (
@@ -45,6 +47,8 @@ class ShardFlags:
             values["shard_size"] = None
         elif "shard_count" in given:
             values["shard_size"] = None
+        elif "shard_size" not in given and all(to == "hf" for to in targets):
+            values["shard_size"] = HF_SHARD_BYTES  # the Hub's advice for parquet files
         if values["classes"] and not os.path.isfile(str(values["classes"])):
             raise ValueError(f"--classes: expected an existing JSON file, got {values['classes']!r}")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from sparkprep.export import shards
+from sparkprep.export import hf, shards
 
 LIST_PARTS = "_lst_parts"  # RecordIO: each shard's lines of its split's .lst, in staging until joined
 
@@ -33,7 +33,8 @@ class ExportFormat:
     sharded: bool = True          # ImageFolder writes a file per sample instead
     sized_by_content: bool = False  # a record's size depends on its image's bytes, not only their length
     overhead: int = 0             # bytes a shard may add beyond its records as sized
-    encoded_only: bool = False    # refuses tables of raw pixels
+    encoded_only: str = ""        # refuses tables of raw pixels, because: who decodes the image bytes
+    writes_rows: bool = False     # a shard is a file built from its rows (shard_file), not records end to end
 
     def record(self, sample: shards.Sample, class_index: int, record_id: int = 0) -> bytes:
         raise ValueError(f"no shard records for export format {self.name!r}")
@@ -42,6 +43,10 @@ class ExportFormat:
         """The file name of shard `index` of `split`. total: the split's shards, or None for a name that
         does not count them (export --incremental appends shards, so the count grows)."""
         raise ValueError(f"no shards for export format {self.name!r}")
+
+    def shard_file(self, rows: Iterable[Tuple[shards.Sample, int]], classes: Dict[str, int]) -> Iterable[bytes]:
+        """With writes_rows: a shard's bytes from its (sample, class index) rows, in order."""
+        raise ValueError(f"export format {self.name!r} writes records")
 
     def trailer(self, written: int) -> bytes:
         """What ends a shard of `written` record bytes."""
@@ -52,8 +57,9 @@ class ExportFormat:
         (record id, byte offset, class index, the sample's path in an ImageFolder export)."""
         return []
 
-    def finish(self, dest, staging: str, published: List[dict]) -> List[dict]:
-        """The published files once every task is done (the driver's last step before publishing)."""
+    def finish(self, dest, staging: str, published: List[dict], about: Optional[dict] = None) -> List[dict]:
+        """The published files once every task is done (the driver's last step before publishing); about:
+        the run's classes, counts_by_label, quarantined, leakage and recipe, for what a format writes of them."""
         return published
 
     # export --incremental: what a shard left in place brings with it.
@@ -173,7 +179,7 @@ class RecordIO(ExportFormat):
                         for record_id, _, class_index, path in placed)
         return [(f"{stem}.idx", index.encode()), (f"{LIST_PARTS}/{stem}.lst", lines.encode("utf-8"))]
 
-    def finish(self, dest, staging, published):
+    def finish(self, dest, staging, published, about=None):
         """Each split's `.lst` parts (one per shard, in shard order) -> `<split>.lst` in staging."""
         parts: Dict[str, List[str]] = {}
         for r in published:
@@ -212,12 +218,53 @@ class RecordIO(ExportFormat):
         return f"{shard_count} shards ({files} files: .rec and .idx per shard, .lst per split)"
 
 
+class HuggingFace(ExportFormat):
+    """Parquet shards with the `datasets` features in their metadata, and a dataset card (sparkprep.export.hf)."""
+
+    def record(self, sample, class_index, record_id=0):
+        return hf.record(sample, None if class_index == shards.UNLABELED_INDEX else class_index)
+
+    def shard_file(self, rows, classes):
+        return hf.shard_bytes(((s, None if i == shards.UNLABELED_INDEX else i) for s, i in rows), classes)
+
+    def shard_name(self, split, index, total):
+        return f"data/{split}-{index:05d}" + ("" if total is None else f"-of-{total:05d}") + ".parquet"
+
+    def finish(self, dest, staging, published, about=None):
+        """The dataset card, README.md, from the shards as published and the run's counts."""
+        about = about or {}
+        text = hf.card(about.get("classes") or {}, [r for r in published if r["name"].endswith(".parquet")],
+                       about.get("counts_by_label") or {}, about.get("quarantined") or {}, about)
+        size, sha = dest.publish(f"{staging}/README.md", [text.encode("utf-8")], "driver")
+        return published + [{"split": None, "name": "README.md", "label": None, "samples": 0, "bytes": size,
+                             "sha256": sha}]
+
+    def manifest_block(self, dirs):
+        return {"hf": {"files": "data/<split>-NNNNN-of-NNNNN.parquet (data/<split>-NNNNN.parquet with "
+                                "--incremental), README.md (the dataset card)",
+                       "columns": "image struct<bytes, path>, label int64 (null: unlabeled), key, sha256, width, "
+                                  "height, aug_index, source_path",
+                       "features": "Image, ClassLabel (the class map's names) and Values, in each file's "
+                                   "`huggingface` schema metadata",
+                       "splits": {split: hf.hub_split(split) for split in ("train", "val", "test")},
+                       "members": "the image only; a sample's other members are not written"}}
+
+    def shard_entries(self, published):
+        return [_entry(r) for r in sorted(published, key=lambda r: r["name"]) if r["name"].endswith(".parquet")]
+
+    def files_written(self, files, shard_count):
+        return f"{shard_count} shards" + (" and README.md" if files > shard_count else "")
+
+
 FORMATS: Dict[str, ExportFormat] = {f.name: f for f in (
     ImageFolder("imagefolder", sharded=False),
     WebDataset("webdataset", overhead=shards.TAR_END + shards.TAR_RECORD - 1),  # the tar trailer at most
     TFRecord("tfrecord"),
     # one record id whose low word is the magic (sizing uses id 0); a record splits at each aligned magic word
-    RecordIO("recordio", sized_by_content=True, overhead=4, encoded_only=True),
+    RecordIO("recordio", sized_by_content=True, overhead=4, encoded_only="MXNet decodes RecordIO images with OpenCV"),
+    # parquet: at most its rows' bytes (a record overstates a row) plus the footer with the features
+    HuggingFace("hf", overhead=32 << 10, encoded_only="datasets' Image feature decodes the bytes with Pillow",
+                writes_rows=True),
 )}
 EXPORT_FORMATS = tuple(FORMATS)
 SHARD_FORMATS = tuple(name for name, f in FORMATS.items() if f.sharded)

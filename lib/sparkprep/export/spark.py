@@ -91,8 +91,8 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
         table = table.where(F.col("split").isin(list(cfg.splits)))
     rows = export_frame(table.where(F.col("status") == OK))  # checks the columns before any Spark job
     if FORMATS[cfg.to].encoded_only and rows.where(F.col("image_format") == "raw").limit(1).count():
-        raise UsageError("--to recordio: expected encoded images, got a table of raw pixels (MXNet decodes "
-                         "RecordIO images with OpenCV); preprocess with --encode jpeg or png")
+        raise UsageError(f"--to {cfg.to}: expected encoded images, got a table of raw pixels "
+                         f"({FORMATS[cfg.to].encoded_only}); preprocess with --encode jpeg or png")
     # Class indices and folders come from every ok row of the whole input (or --classes), never
     # from the exported splits alone, so exports of different splits agree.
     labels = {r["label"] for r in all_counts if r["status"] == OK}
@@ -136,7 +136,9 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
         published = [r.asDict() for r in
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()] + kept_shards
         export_rows.check_published(published, expected)
-        published = fmt.finish(dest, staging, published)
+        published = fmt.finish(dest, staging, published, export_rows.run_about(
+            classes, exported, counts, ownership.json_object(open_destination(cfg.input, cfg.s3_endpoint)
+                                                             .read_text(REPORT_NAME))))
         if placement is not None and placement != placed:  # the same placement stays in place, untouched
             dest.publish(f"{staging}/{export_rows.PLACEMENT}", [placement], "driver")
     except BaseException:
@@ -402,18 +404,14 @@ def _write_folders(batches, output, endpoint, dirs, previous=None):
 def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int], dirs: Dict[str, str],
                    exported: list, counts: list, published: List[dict]) -> dict:
     """What a loader (or a person) needs to know about the export; no timestamps, so re-runs match."""
-    quarantined: Dict[str, Dict[str, int]] = {}
-    for r in counts:
-        if r["status"] != OK:
-            per = quarantined.setdefault(r["split"], {})
-            per[r["status"]] = per.get(r["status"], 0) + r["count"]
+    quarantined = export_rows.quarantined_counts(counts)
     manifest = {
         "format": cfg.to,
         "classes": classes,
         "unlabeled_class_index": shards.UNLABELED_INDEX,
         "counts": {split: sum(per.values()) for split, per in nested_counts(exported).items()},
         "counts_by_label": nested_counts(exported),
-        "quarantined": {s: dict(sorted(q.items())) for s, q in sorted(quarantined.items())},
+        "quarantined": quarantined,
         "shards": FORMATS[cfg.to].shard_entries(published),
         "files": sorted(r["name"] for r in published),  # what the next export may replace or delete
         "input": input_info,
