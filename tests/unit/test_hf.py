@@ -65,3 +65,12 @@ def test_names_and_the_card_map_val_to_validation():
         ("train", 8), ("validation", 1), ("test", 1)]
     assert "| cat | 8 | 0 | 0 |" in text and "- train: 2 corrupt" in text and '"size": [' in text
     assert "## Leakage audit" not in text  # nothing known, nothing claimed
+
+
+def test_the_cards_context_is_read_only_where_a_destination_can_read_it(tmp_path):
+    from sparkprep.export.destinations import read_optional
+
+    (tmp_path / "_run_report.json").write_text('{"job": "preprocess"}')
+    assert read_optional(str(tmp_path), "_run_report.json") == '{"job": "preprocess"}'
+    assert read_optional(str(tmp_path / "missing"), "_run_report.json") is None
+    assert read_optional("hdfs://namenode/tables/processed", "_run_report.json") is None  # read through Spark

@@ -32,6 +32,14 @@ def open_destination(uri: str, s3_endpoint: Optional[str] = None) -> "LocalDesti
     raise ValueError(f"expected a local path or s3://bucket/prefix, got {uri!r}")
 
 
+def read_optional(uri: str, name: str, s3_endpoint: Optional[str] = None) -> Optional[str]:
+    """The text of `name` under `uri`, or None where it is missing or the store is not one a destination
+    opens (hdfs://, s3a:// and the like: read through Spark, not here)."""
+    if not (is_local(uri) or uri.startswith("s3://")):
+        return None
+    return open_destination(uri, s3_endpoint).read_text(name)
+
+
 def _hashed(chunks: Iterable[bytes], sink) -> Tuple[int, str]:
     digest, size = hashlib.sha256(), 0
     for chunk in chunks:

@@ -37,7 +37,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkprep.errors import UsageError
 from sparkprep.export import export_rows, shards
-from sparkprep.export.destinations import open_destination
+from sparkprep.export.destinations import open_destination, read_optional
 from sparkprep.export.formats import FORMATS
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.paths import IMAGE_EXTENSIONS
@@ -137,8 +137,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
                      rows.mapInArrow(work, from_arrow_schema(export_rows.PUBLISHED_SCHEMA)).collect()] + kept_shards
         export_rows.check_published(published, expected)
         published = fmt.finish(dest, staging, published, export_rows.run_about(
-            classes, exported, counts, ownership.json_object(open_destination(cfg.input, cfg.s3_endpoint)
-                                                             .read_text(REPORT_NAME))))
+            classes, exported, counts, ownership.json_object(read_optional(cfg.input, REPORT_NAME, cfg.s3_endpoint))))
         if placement is not None and placement != placed:  # the same placement stays in place, untouched
             dest.publish(f"{staging}/{export_rows.PLACEMENT}", [placement], "driver")
     except BaseException:
