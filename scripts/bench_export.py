@@ -2,11 +2,11 @@
 
 In one run, on a processed table (default: the 8,000-photo table bench_preprocess.py leaves
 in bench/out-pipeline-8000/processed, else a fresh preprocess of the sample tree):
-  (a) `spark-submit jobs/export.py --to webdataset`, `--to tfrecord` and `--to recordio` on local[N];
+  (a) `spark-submit jobs/export.py --to webdataset`, `--to tfrecord`, `--to recordio` and `--to hf` on local[N];
   (b) one Python process: pyarrow reads the table, and the same record functions
-      (sparkprep.export.shards) write the same shards in the same order with tarfile framing.
+      (sparkprep.export.shards, .hf) write the same shards in the same order with tarfile framing.
 Prints samples/s and MB/s for each, the ratio a/b, and checks (a) and (b) wrote
-byte-identical WebDataset and RecordIO shards (the .rec files; (b) writes no .idx or .lst).
+byte-identical WebDataset, RecordIO and hf shards (the .rec files; (b) writes no .idx or .lst).
 """
 
 from __future__ import annotations
@@ -42,8 +42,13 @@ def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shar
         ids = shards.pack_by_size([len(r) for r in records], shard_size, fmt.overhead)
         total = max(ids) + 1
         for shard in range(total):
-            body = b"".join(r for r, i in zip(records, ids) if i == shard)
-            body += fmt.trailer(len(body))
+            if fmt.writes_rows:  # hf: a parquet file from the shard's rows
+                body = b"".join(fmt.shard_file([(s, classes.get(s.label, shards.UNLABELED_INDEX))
+                                                for s, i in zip(ordered, ids) if i == shard], classes))
+            else:
+                body = b"".join(r for r, i in zip(records, ids) if i == shard)
+                body += fmt.trailer(len(body))
+            (out / fmt.shard_name(split, shard, total)).parent.mkdir(parents=True, exist_ok=True)
             (out / fmt.shard_name(split, shard, total)).write_bytes(body)
             written += len(body)
     return {"samples": len(samples), "bytes": written}
@@ -65,12 +70,12 @@ def main(argv=None) -> int:
 
     limit = parse_bytes(args.shard_size)
     results = {}
-    for export_format in ("webdataset", "tfrecord", "recordio"):
+    for export_format in ("webdataset", "tfrecord", "recordio", "hf"):
         wall = local_submit.timed_spark_submit("export", "--input", table, "--output", out / f"a-{export_format}",
                                                "--to", export_format, "--shard-size", args.shard_size, master=args.master)
         report = json.loads((out / f"a-{export_format}" / "_run_report.json").read_text())
         manifest = json.loads((out / f"a-{export_format}" / "manifest.json").read_text())
-        shard_bytes = sum(s["bytes"] for s in manifest["shards"])  # RecordIO: .rec only
+        shard_bytes = sum(s["bytes"] for s in manifest["shards"])  # RecordIO: .rec only; hf: no README.md
         started = time.perf_counter()
         loop = loop_export(table, out / f"b-{export_format}", export_format, limit)
         loop_s = time.perf_counter() - started
@@ -86,10 +91,11 @@ def main(argv=None) -> int:
         print(f"  (b) one-process loop     {n / loop_s:8.1f} samples/s,      {mb / loop_s:6.1f} MB/s ({loop_s:.1f}s)")
         print(f"  a/b (throughput) = {loop_s / wall:.2f} wall, {loop_s / report['seconds']:.2f} job")
     identical = True
-    for export_format, pattern in (("webdataset", "*.tar"), ("recordio", "*.rec")):
+    for export_format, pattern in (("webdataset", "*.tar"), ("recordio", "*.rec"), ("hf", "data/*.parquet")):
         written = sorted((out / f"b-{export_format}").glob(pattern))
-        same = len(written) == len(list((out / f"a-{export_format}").glob(pattern))) and all(
-            hashlib.sha256((out / f"a-{export_format}" / p.name).read_bytes()).digest()
+        theirs = out / f"a-{export_format}"
+        same = len(written) == len(list(theirs.glob(pattern))) and all(
+            hashlib.sha256((theirs / p.relative_to(out / f"b-{export_format}")).read_bytes()).digest()
             == hashlib.sha256(p.read_bytes()).digest() for p in written)
         print(f"{export_format} shards byte-identical between (a) and (b): {same}")
         results[f"identical_{export_format}_shards"] = same
