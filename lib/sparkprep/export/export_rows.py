@@ -225,7 +225,7 @@ def previous_placement(manifest: Optional[dict], export_format: formats.ExportFo
         per[shard] = per.get(shard, 0) + 1
     in_place = {split: {shard for shard in per if (e := entries.get(export_format.shard_name(split, shard, None)))
                         and sizes.get(e["name"]) == e["bytes"] and e.get("samples") == per[shard]
-                        and all(c in sizes for c in (e.get("idx"),) if c)}  # RecordIO: its .idx too
+                        and all(c in sizes for c in export_format.companion_files(e))}
                 for split, per in counts.items()}
     if "record_id" not in placement.column_names:  # written before record ids were recorded
         placement = placement.append_column("record_id", pa.nulls(len(placement), pa.int64()))

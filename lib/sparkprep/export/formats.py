@@ -63,6 +63,10 @@ class ExportFormat:
         return published
 
     # export --incremental: what a shard left in place brings with it.
+    def companion_files(self, entry: dict) -> List[str]:
+        """The files a shard's manifest entry lists beside it (a shard is in place only with them)."""
+        return []
+
     def kept_files(self, entry: dict, sizes: Dict[str, int]) -> List[dict]:
         """The published rows of a shard left in place (its manifest entry) and of its companions."""
         return [{**_entry(entry), "label": None, "kept": True}]
@@ -142,6 +146,9 @@ class RecordIO(ExportFormat):
 
     def shard_name(self, split, index, total):
         return f"{split}-{index:05d}.rec"
+
+    def companion_files(self, entry):
+        return [entry["idx"]]
 
     def kept_files(self, entry, sizes):
         return super().kept_files(entry, sizes) + [{
