@@ -67,8 +67,8 @@ test-docs: venv
 test-cluster: venv
 	$(PY) -m pytest -q tests/cluster
 
-# The training frameworks' own loaders over the exports (torchvision, tf.data, Hugging Face datasets), in a venv
-# of their own: several GB (torch is a CUDA build on x86_64). CI runs it after the other suites.
+# The training frameworks' own loaders over the exports (torchvision, tf.data, Hugging Face datasets, MosaicML
+# streaming), in venvs of their own: several GB (torch is a CUDA build on x86_64). CI runs it after the other suites.
 CLIENTS := .venv-clients
 $(CLIENTS)/.installed: requirements-clients.txt
 	test -x $(CLIENTS)/bin/python || $(PYTHON) -m venv $(CLIENTS)
@@ -76,7 +76,15 @@ $(CLIENTS)/.installed: requirements-clients.txt
 	$(CLIENTS)/bin/python -m pip install -q -r requirements-clients.txt
 	touch $@
 
-test-clients: venv $(CLIENTS)/.installed
+# MosaicML streaming (the MDS export) in a venv of its own: it pins huggingface-hub below 1.0, datasets 5 needs 1.31+.
+MDS := .venv-mds
+$(MDS)/.installed: requirements-mds.txt
+	test -x $(MDS)/bin/python || $(PYTHON) -m venv $(MDS)
+	$(MDS)/bin/python -m pip install -q --upgrade pip
+	$(MDS)/bin/python -m pip install -q -r requirements-mds.txt
+	touch $@
+
+test-clients: venv $(CLIENTS)/.installed $(MDS)/.installed
 	$(PY) -m pytest -q tests/clients
 
 # What a cluster needs, in dist/bundle: library zip, jobs, conf profiles, EMR bootstrap.

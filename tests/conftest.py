@@ -1,6 +1,7 @@
 """One session-scoped SparkSession for every Spark test, and the shared sample tree."""
 
 import importlib.util
+import json
 import os
 import pathlib
 import sys
@@ -202,3 +203,32 @@ def read_recordio_spec(data):
             current += magic
     assert pos == len(data) and current == b""
     return records
+
+
+def read_mds_spec(data):
+    """The samples of an MDS shard, as a dict of column -> value, read as streaming's MDSReader reads them
+    (written from streaming/base/format/mds/reader.py and writer.py, not from sparkprep's writer): uint32 sample
+    count, uint32 offsets (count + 1), the config JSON up to the first offset, then each sample: a uint32 size per
+    column without a fixed size, then the columns in order. int columns are int64, str utf-8; others stay bytes."""
+    import struct
+
+    (count,) = struct.unpack_from("<I", data, 0)
+    offsets = struct.unpack_from(f"<{count + 1}I", data, 4)
+    config = json.loads(data[4 + 4 * (count + 1):offsets[0]])
+    assert offsets[-1] == len(data), "the last offset is the shard's end"
+    samples = []
+    for begin, end in zip(offsets, offsets[1:]):
+        sample, sizes, pos = {}, [], begin
+        for size in config["column_sizes"]:
+            if size is None:
+                (size,) = struct.unpack_from("<I", data, pos)
+                pos += 4
+            sizes.append(size)
+        for name, encoding, size in zip(config["column_names"], config["column_encodings"], sizes):
+            value = data[pos:pos + size]
+            sample[name] = (struct.unpack("<q", value)[0] if encoding == "int" else
+                            value.decode("utf-8") if encoding == "str" else value)
+            pos += size
+        assert pos == end
+        samples.append(sample)
+    return config, samples

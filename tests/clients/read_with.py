@@ -1,11 +1,12 @@
 """Read sparkprep's outputs with the training frameworks' own loaders; print what they saw as JSON.
 
-Runs in the clients' venv (.venv-clients: torch, torchvision, tensorflow-cpu, datasets), never in
-sparkprep's; tests/clients/test_clients.py makes the outputs with Spark and checks what this prints:
+Runs in the clients' venv (.venv-clients: torch, torchvision, tensorflow-cpu, datasets), or for `mds` in
+.venv-mds (mosaicml-streaming pins huggingface-hub below 1.0, which datasets 5 does not accept), never in sparkprep's; tests/clients/test_clients.py makes the outputs with Spark and checks what this prints:
     .venv-clients/bin/python tests/clients/read_with.py torchvision <imagefolder export>
     .venv-clients/bin/python tests/clients/read_with.py online <processed table> <raw files root>
     .venv-clients/bin/python tests/clients/read_with.py tfdata <tfrecord export>
     .venv-clients/bin/python tests/clients/read_with.py datasets <export> [builder]
+    .venv-mds/bin/python tests/clients/read_with.py mds <mds export>
 `online` imports sparkprep.online from lib/ (PYTHONPATH): it needs Pillow and numpy only.
 """
 
@@ -108,7 +109,48 @@ def hf_datasets(root, builder=None):
     return out
 
 
+def mosaic(root):
+    """streaming's StreamingDataset (sha256 checked) and a torch DataLoader over each split of an MDS export; then
+    MDSWriter, given the same samples in the same order (the image as its stored bytes, read by streaming's
+    MDSReader), writes a folder to compare with the export byte for byte. Runs in .venv-mds."""
+    import tempfile
+
+    import streaming
+    import torch
+    from streaming import MDSWriter, StreamingDataset
+    from streaming.base.format.mds.reader import MDSReader
+
+    out = {"streaming": streaming.__version__, "splits": {}}
+    for split in sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "index.json"))):
+        data = StreamingDataset(local=root, split=split, shuffle=False, batch_size=8, validate_hash="sha256")
+        loader = torch.utils.data.DataLoader(data, batch_size=8, num_workers=0,
+                                             collate_fn=lambda batch: batch)
+        samples = [s for batch in loader for s in batch]
+        index = json.load(open(os.path.join(root, split, "index.json")))
+        first = index["shards"][0]
+        rewritten, same = tempfile.mkdtemp(prefix="sparkprep-mdswriter-"), True
+        with MDSWriter(columns=dict(zip(first["column_names"], first["column_encodings"])), out=rewritten,
+                       hashes=first["hashes"], size_limit=first["size_limit"]) as writer:
+            for entry in index["shards"]:
+                stored = MDSReader.from_json(root, split, {**entry, "column_encodings": [
+                    "bytes" if name == "image" else e for name, e in zip(entry["column_names"],
+                                                                         entry["column_encodings"])]})
+                for i in range(entry["samples"]):
+                    writer.write(stored.decode_sample(stored.get_sample_data(i)))
+        for name in sorted(os.listdir(rewritten)) + sorted(os.listdir(os.path.join(root, split))):
+            ours, theirs = os.path.join(root, split, name), os.path.join(rewritten, name)
+            same = same and os.path.isfile(ours) and os.path.isfile(theirs) and \
+                open(ours, "rb").read() == open(theirs, "rb").read()
+        out["splits"][split] = {
+            "rows": len(data), "identical_to_mdswriter": same, "shards": len(index["shards"]),
+            "samples": [{"sha256": s["sha256"], "label": s["label"], "aug_index": s["aug_index"], "key": s["key"],
+                         "split": s["split"], "image": type(s["image"]).__name__, "size": list(s["image"].size)}
+                        for s in samples]}
+    return out
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    run = {"torchvision": torchvision_folder, "online": online, "tfdata": tfdata, "datasets": hf_datasets}[command]
+    run = {"torchvision": torchvision_folder, "online": online, "tfdata": tfdata, "datasets": hf_datasets,
+           "mds": mosaic}[command]
     print(json.dumps(run(*args)))

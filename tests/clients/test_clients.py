@@ -1,9 +1,9 @@
 """The real loaders over sparkprep's exports (`make test-clients`, run by CI after the other suites).
 
-One `spark-submit jobs/pipeline.py` writes the tables and the ImageFolder, WebDataset, TFRecord and
-Hugging Face (`hf`) exports of the demo's sample; tests/clients/read_with.py then reads them in the clients' venv
-(.venv-clients: torch and torchvision, tensorflow-cpu, datasets), apart from sparkprep's, and
-prints what the loaders saw.
+One `spark-submit jobs/pipeline.py` writes the tables and the ImageFolder, WebDataset, TFRecord, Hugging Face
+(`hf`) and MosaicML (`mds`) exports of the demo's sample; tests/clients/read_with.py then reads them in the clients'
+venv (.venv-clients: torch and torchvision, tensorflow-cpu, datasets; .venv-mds: mosaicml-streaming), apart from
+sparkprep's, and prints what the loaders saw.
 """
 
 import json
@@ -16,15 +16,17 @@ import pytest
 from conftest import REPO, spark_submit
 
 CLIENTS_PYTHON = REPO / ".venv-clients" / "bin" / "python"
+MDS_PYTHON = REPO / ".venv-mds" / "bin" / "python"  # mosaicml-streaming: a venv of its own (huggingface-hub < 1.0)
 
 
-def read_with(*args):
-    if not CLIENTS_PYTHON.exists():
-        pytest.fail(f"{CLIENTS_PYTHON} is missing: `make test-clients` builds it from requirements-clients.txt")
+def read_with(*args, python=CLIENTS_PYTHON):
+    if not python.exists():
+        pytest.fail(f"{python} is missing: `make test-clients` builds it from requirements-clients.txt and "
+                    "requirements-mds.txt")
     with tempfile.TemporaryDirectory(prefix="sparkprep-hf-") as cache:  # datasets' cache: never the user's
         env = {**os.environ, "PYTHONPATH": str(REPO / "lib"), "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1",
                "HF_HOME": cache, "HF_DATASETS_CACHE": os.path.join(cache, "datasets")}
-        result = subprocess.run([str(CLIENTS_PYTHON), str(REPO / "tests" / "clients" / "read_with.py"),
+        result = subprocess.run([str(python), str(REPO / "tests" / "clients" / "read_with.py"),
                                  *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -38,7 +40,7 @@ def output(make_sample, tmp_path_factory):
     make_sample.make_tree(str(root / "in"), per_class=10, with_bad=True)
     result = spark_submit("pipeline", "--input", root / "in", "--output", root / "out", "--size", "32",
                           "--encode", "png", "--draft", "off", "--seed", "3",
-                          "--to", "imagefolder,webdataset,tfrecord,hf", "--shard-size", "64KB")
+                          "--to", "imagefolder,webdataset,tfrecord,hf,mds", "--shard-size", "64KB")
     assert result.returncode == 0, result.stdout[-3000:]
     rows = ds.dataset(str(root / "out" / "processed"), format="parquet", partitioning="hive",
                       ignore_prefixes=["_", "."]).to_table(columns=["split", "label", "status", "sha256"]).to_pylist()
@@ -112,3 +114,16 @@ def test_hugging_face_datasets_loads_the_hf_export_without_arguments_with_image_
     for split in splits.values():
         assert split["features"]["image"] == "Image" and split["features"]["label"] == "ClassLabel"
         assert split["class_names"] == {"label": names} and "Image" in split["first_types"]["image"]
+
+
+def test_streaming_reads_every_mds_sample_with_its_hash_checked_and_mdswriter_writes_the_same_bytes(output):
+    out, ok = output
+    seen = read_with("mds", out / "mds", python=MDS_PYTHON)
+    m = manifest(out / "mds")
+    assert {split: v["rows"] for split, v in seen["splits"].items()} == m["counts"]
+    samples = [s for v in seen["splits"].values() for s in v["samples"]]
+    assert sorted((s["split"], s["sha256"], s["label"]) for s in samples) == sorted(
+        (r["split"], r["sha256"], m["classes"][r["label"]]) for r in ok)
+    assert all(s["image"] == "PngImageFile" and s["size"] == [32, 32] for s in samples)  # --encode png: typed png
+    assert all(v["identical_to_mdswriter"] for v in seen["splits"].values()), seen["splits"].keys()
+    assert sum(v["shards"] for v in seen["splits"].values()) == len(m["shards"]) > 3

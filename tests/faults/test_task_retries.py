@@ -6,7 +6,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import read_recordio_spec, spark_submit
+from conftest import read_mds_spec, read_recordio_spec, spark_submit
 
 
 @pytest.mark.parametrize("members", [2, 1])
@@ -137,3 +137,16 @@ def test_recordio_shards_are_byte_identical_across_runs_and_under_injected_task_
     records = sum(len(read_recordio_spec((failed / s["name"]).read_bytes())) for s in manifest["shards"])
     ok = sum(r["status"] == "ok" for r in pq.read_table(str(processed32), columns=["status"]).to_pylist())
     assert records == ok == sum(manifest["counts"].values())
+
+
+def test_mds_shards_and_index_are_byte_identical_across_runs_and_under_injected_task_failures(spark, processed32,
+                                                                                            tmp_path):
+    calm, failed, manifest = export_calm_and_failed(spark, processed32, tmp_path, "mds", "--shard-size", "64KB")
+    assert len(manifest["shards"]) > 2
+    names = sorted(str(p.relative_to(calm)) for p in calm.glob("*/*") if p.suffix in (".mds", ".json"))
+    assert len(names) == len(manifest["shards"]) + len(manifest["counts"])  # the shards and an index per split
+    for name in names:
+        assert (failed / name).read_bytes() == (calm / name).read_bytes(), name
+    samples = sum(len(read_mds_spec((failed / s["name"]).read_bytes())[1]) for s in manifest["shards"])
+    ok = sum(r["status"] == "ok" for r in pq.read_table(str(processed32), columns=["status"]).to_pylist())
+    assert samples == ok == sum(manifest["counts"].values())

@@ -16,7 +16,7 @@ import crc32c
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
-from conftest import mxnet_read, read_recordio_spec
+from conftest import mxnet_read, read_mds_spec, read_recordio_spec
 from PIL import Image
 from tfrecord.reader import tfrecord_loader
 
@@ -240,6 +240,39 @@ def test_tabular_split_tables_cannot_be_exported(spark, tmp_path):
     run_split(spark, split_config(["--input", str(csv), "--output", str(table), "--key-by", "column:id"]))
     with pytest.raises(UsageError, match="expected a processed table"):
         export(spark, "--input", table, "--output", tmp_path / "out", "--to", "tfrecord")
+
+
+def test_mds_shards_and_index_are_what_mdswriter_writes_one_folder_per_split(spark, processed, tmp_path):
+    """--to mds: <split>/shard.NNNNN.mds read back by a reader written from streaming's (conftest.read_mds_spec),
+    each at most --shard-size with its header, and <split>/index.json listing them in order with their bytes,
+    sha256 and samples; the same bytes twice. streaming's own StreamingDataset and MDSWriter check it in
+    make test-clients."""
+    out, again = tmp_path / "mds", tmp_path / "mds2"
+    report = export(spark, "--input", processed[0], "--output", out, "--to", "mds", "--shard-size", "64KB")
+    export(spark, "--input", processed[0], "--output", again, "--to", "mds", "--shard-size", "64KB")
+    manifest = manifest_of(out)
+    files = sorted(str(p.relative_to(out)) for p in out.glob("*/shard.*.mds"))
+    assert files == [s["name"] for s in manifest["shards"]] and len(files) == report["shards"] > 3
+    assert all((out / f).read_bytes() == (again / f).read_bytes() for f in files + ["train/index.json"])
+    assert manifest["mds"]["columns"]["image"] == "jpeg" and manifest["format_settings"] == {"image_encoding": "jpeg"}
+    ok, seen = [r for r in processed[1] if r["status"] == "ok"], []
+    for split in manifest["counts"]:
+        index = json.loads((out / split / "index.json").read_text())
+        assert [s["raw_data"]["basename"] for s in index["shards"]] == sorted(
+            (f.split("/")[1] for f in files if f.startswith(f"{split}/")), key=lambda n: int(n.split(".")[1]))
+        assert sum(s["samples"] for s in index["shards"]) == manifest["counts"][split]
+        for entry in index["shards"]:
+            data = (out / split / entry["raw_data"]["basename"]).read_bytes()
+            assert entry["raw_data"]["bytes"] == len(data) <= 64 * 1024
+            assert entry["raw_data"]["hashes"] == {"sha256": hashlib.sha256(data).hexdigest()}
+            config, samples = read_mds_spec(data)
+            assert config == {k: v for k, v in entry.items() if k not in ("samples", "raw_data", "zip_data")}
+            assert len(samples) == entry["samples"]
+            seen += [(s["split"], s["sha256"], s["aug_index"], s["label"]) for s in samples]
+            assert all(Image.open(io.BytesIO(s["image"])).format == "JPEG" for s in samples)
+    assert sorted(seen) == sorted((r["split"], r["sha256"], r["aug_index"], manifest["classes"][r["label"]])
+                                  for r in ok)
+    assert report["written"] == f"{len(files)} shards and an index.json per split"
 
 
 def test_hf_parquet_shards_carry_the_exact_types_and_features_datasets_needs_and_a_dataset_card(spark, processed,

@@ -1,6 +1,7 @@
 """--incremental: a dataset grows by 10%; only the new and changed files are read, and the table
 equals a full run's, row for row."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -276,16 +277,16 @@ def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, m
     assert client.head_object(Bucket="sparkprep-inc", Key=images[0])["ContentLength"] > 0
 
 
-@pytest.mark.parametrize("to", ["webdataset", "tfrecord", "recordio"])
+@pytest.mark.parametrize("to", ["webdataset", "tfrecord", "recordio", "mds"])
 def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_shards(spark, make_sample, tmp_path, to):
-    """export --incremental --to webdataset|tfrecord|recordio: samples whose record is unchanged stay in their
+    """export --incremental --to webdataset|tfrecord|recordio|mds: samples whose record is unchanged stay in their
     shard; a shard that lost a sample is rewritten, the others stay in place (same inode); new samples go to new
     shards. Every
     sample is there once, with a full export's bytes, and the placement writes the same shards again when they are
     lost. A TFRecord export with --incremental names its shards without -of-N (the count grows); RecordIO's kept
-    records keep their ids, and each split's ids, .idx files and .lst agree."""
+    records keep their ids, and each split's ids, .idx files and .lst agree; MDS's index.json lists every shard."""
     tree, table, out, full = tmp_path / "in", tmp_path / "table", tmp_path / "out", tmp_path / "full"
-    ext = {"webdataset": ".tar", "tfrecord": ".tfrecord", "recordio": ".rec"}[to]
+    ext = {"webdataset": ".tar", "tfrecord": ".tfrecord", "recordio": ".rec", "mds": ".mds"}[to]
 
     def scans(first, count):  # ~25 KB each: two to a 64 KB shard
         for i in range(first, first + count):
@@ -297,12 +298,12 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
         stem, _, total = name[:-len(ext)].rpartition("-of-")
         return f"{stem}{ext}" if stem and total.isdigit() else name
 
-    def shard_files(root):
-        return {plain(p.name): (p.stat().st_ino, p.read_bytes()) for p in root.glob(f"*{ext}")}
+    def shard_files(root):  # MDS: <split>/shard.NNNNN.mds
+        return {plain(str(p.relative_to(root))): (p.stat().st_ino, p.read_bytes()) for p in root.glob(f"**/*{ext}")}
 
     def samples(root):
         found = {}
-        for shard in sorted(root.glob(f"*{ext}")):
+        for shard in sorted(root.glob(f"**/*{ext}")):
             if to == "webdataset":
                 import webdataset as wds
 
@@ -310,6 +311,10 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
                            for s in wds.WebDataset(str(shard), shardshuffle=False)]
             elif to == "recordio":
                 records = recordio_samples(root, shard)
+            elif to == "mds":
+                from conftest import read_mds_spec
+
+                records = [(s, s["key"]) for s in read_mds_spec(shard.read_bytes())[1]]
             else:
                 from tfrecord.reader import tfrecord_loader
 
@@ -342,7 +347,7 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
     def numbered(names):  # split -> shard numbers
         found = {}
         for name in names:
-            split, _, number = name[:-len(ext)].rpartition("-")
+            split, _, number = name[:-len(ext)].replace("/shard.", "-").rpartition("-")
             found.setdefault(split, set()).add(int(number))
         return found
 
@@ -387,7 +392,12 @@ def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_s
         read = mxnet_read("records", out)  # MXNet's indexed reader and training iterator take the appended ids
         assert sum(len(rows) for rows in read["shards"].values()) == 27
         assert all([r["label"] for r in rows] == read["iterated"][name] for name, rows in read["shards"].items())
-    for shard in out.glob(f"*{ext}"):  # lost: the recorded placement writes the same shards again
+    if to == "mds":  # each split's index lists its shards, kept and new, as they are
+        for index in out.glob("*/index.json"):
+            listed = {s["raw_data"]["basename"]: s["raw_data"] for s in json.loads(index.read_text())["shards"]}
+            assert listed == {p.name: {"basename": p.name, "bytes": p.stat().st_size, "hashes": {
+                "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}} for p in index.parent.glob("*.mds")}
+    for shard in out.glob(f"**/*{ext}"):  # lost: the recorded placement writes the same shards again
         shard.unlink()
     placement = (out / "_sparkprep_placement.parquet").stat().st_ino
     third = export(spark, *flags)["incremental"]

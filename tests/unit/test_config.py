@@ -154,3 +154,13 @@ def test_max_quarantine_fraction_is_a_number_from_0_to_1(tree):
     assert split_config(args(tree, "--config", str(conf))).max_quarantine_fraction == 0.25
     with pytest.raises(UsageError, match="--max-quarantine-fraction: expected a number from 0 to 1, got '2'"):
         split_config(args(tree, "--max-quarantine-fraction", "2"))
+
+
+@pytest.mark.parametrize("to,given,expected", [
+    ("hf", [], 500 << 20), ("mds", [], 1 << 26), ("webdataset", [], 256 << 20), ("hf,mds", [], 256 << 20),
+    ("mds", ["--shard-size", "1MB"], 1 << 20), ("mds", ["--shard-count", "3"], None)])
+def test_a_format_alone_brings_its_own_shard_size_and_a_mix_takes_the_common_one(tree, to, given, expected):
+    """--to hf alone: 500MB parquet files (the Hub's advice); --to mds alone: MDSWriter's 64 MiB; else 256MB."""
+    from sparkprep.pipeline.flags import pipeline_config
+
+    assert pipeline_config(args(tree, "--to", to, *given)).shard_size == expected

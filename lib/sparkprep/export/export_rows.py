@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, 
 import pyarrow as pa
 
 from sparkprep.export import formats, shards
-from sparkprep.runlog import nested_counts
+from sparkprep.runlog import nested_counts, versions
 from sparkprep.statuses import OK
 
 # What the export passes read, in this order (sparkprep.export.spark builds it from either table).
@@ -218,6 +218,9 @@ def previous_placement(manifest: Optional[dict], export_format: formats.ExportFo
         return None, "the previous export recorded no placement (it ran without --incremental)"
     if (manifest.get("config") or {}).get("shard_size") != shard_size:
         return None, "another --shard-size than the previous export's"
+    if (manifest.get("format_settings") or {}) != export_format.settings():
+        return None, (f"the table's images are now written as {export_format.settings()}, the previous export's as "
+                      f"{manifest.get('format_settings') or {}}")
     entries = {str(e["name"]): e for e in manifest.get("shards") or [] if "name" in e}
     counts: Dict[str, Dict[int, int]] = {}
     for split, shard in zip(placement.column("split").to_pylist(), placement.column("shard").to_pylist()):
@@ -288,3 +291,28 @@ def check_published(published: List[dict], expected: int) -> None:
     if clashes:
         raise RuntimeError(f"{len(clashes)} file names were written by more than one sample (e.g. {clashes[0]}); "
                            "nothing was published")
+
+
+def build_manifest(fmt: formats.ExportFormat, config: dict, input_info: dict, classes: Dict[str, int],
+                   dirs: Dict[str, str], exported: list, counts: list, published: List[dict]) -> dict:
+    """What a loader (or a person) needs to know about the export; no timestamps, so re-runs match."""
+    manifest = {
+        "format": fmt.name,
+        "classes": classes,
+        "unlabeled_class_index": shards.UNLABELED_INDEX,
+        "counts": {split: sum(per.values()) for split, per in nested_counts(exported).items()},
+        "counts_by_label": nested_counts(exported),
+        "quarantined": quarantined_counts(counts),
+        "shards": fmt.shard_entries(published),
+        "files": sorted(r["name"] for r in published),  # what the next export may replace or delete
+        "input": input_info,
+        "config": {k: v for k, v in config.items() if k not in ("report", "classes", "incremental")},
+        "sample_name": "<slug of key>-<sha256(key \\0 path \\0 aug_index)[:10]>[-aug<N>]",
+        "sparkprep": versions("n/a")["sparkprep"],
+    }
+    if fmt.settings():  # what export --incremental compares before keeping a shard in place
+        manifest["format_settings"] = fmt.settings()
+    manifest.update(fmt.manifest_block(dirs))
+    if not fmt.sharded:  # each file's bytes: what export --incremental keeps in place
+        manifest["file_sha256"] = {r["name"]: r["sha256"] for r in sorted(published, key=lambda r: r["name"])}
+    return manifest

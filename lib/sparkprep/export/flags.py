@@ -14,7 +14,6 @@ from sparkprep.split import assign as split_assign
 from sparkprep.uris import check_output, check_report_uri, is_local, local_path, redact_uri, s3_endpoint
 
 MIN_SHARD_BYTES = 64 << 10
-HF_SHARD_BYTES = 500 << 20  # --to hf without --shard-size
 
 
 def targets_of(to: Any) -> Tuple[str, ...]:
@@ -28,7 +27,7 @@ class ShardFlags:
 
     shard_size: Optional[int] = flag(256 << 20, size_of("--shard-size", MIN_SHARD_BYTES, 1 << 50, "at least 64KB"),
                                      "upper bound on each shard's bytes, e.g. 256MB", kind="number",
-                                     shown="`256MB` (`500MB` for `--to hf` alone)")
+                                     shown="`256MB` (`500MB` for `--to hf` alone, `64MB` for `--to mds` alone)")
     shard_count: Optional[int] = flag(None, whole("--shard-count", 1, 1_000_000),
                                       "shards per split instead of --shard-size", kind="number")
     classes: Optional[str] = flag(None, text, (
@@ -47,8 +46,14 @@ class ShardFlags:
             values["shard_size"] = None
         elif "shard_count" in given:
             values["shard_size"] = None
-        elif "shard_size" not in given and all(to == "hf" for to in targets):
-            values["shard_size"] = HF_SHARD_BYTES  # the Hub's advice for parquet files
+        elif "shard_size" not in given:  # a format's own default, when it is the only one to write
+            defaults = {export_formats.FORMATS[to].default_shard_size for to in targets}
+            if len(defaults) == 1 and None not in defaults:
+                values["shard_size"] = defaults.pop()
+        for to in targets:
+            if values["shard_size"] and values["shard_size"] > export_formats.FORMATS[to].max_shard_size:
+                raise ValueError(f"--shard-size: expected at most {export_formats.FORMATS[to].max_shard_size} "
+                                 f"bytes for --to {to}, got {values['shard_size']}")
         if values["classes"] and not os.path.isfile(str(values["classes"])):
             raise ValueError(f"--classes: expected an existing JSON file, got {values['classes']!r}")
 
@@ -98,7 +103,7 @@ class ExportFlags:
 ExportConfig = compose("ExportConfig", "Which table to export, to what layout, and how to cut shards.",
                        ExportFlags, ShardFlags)
 
-EXPORT = Job("export", "Write ImageFolder, WebDataset, TFRecord or RecordIO files.", ExportConfig)
+EXPORT = Job("export", "Write ImageFolder, WebDataset, TFRecord, RecordIO, Hugging Face or MDS files.", ExportConfig)
 
 
 def export_config(argv: Optional[Sequence[str]] = None) -> ExportConfig:

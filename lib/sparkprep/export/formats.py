@@ -7,11 +7,13 @@ Pure Python: the record encoders are in `shards`, byte for byte as each format's
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from sparkprep.export import hf, shards
+from sparkprep.export import hf, mds, shards
 
 LIST_PARTS = "_lst_parts"  # RecordIO: each shard's lines of its split's .lst, in staging until joined
 
@@ -35,6 +37,18 @@ class ExportFormat:
     overhead: int = 0             # bytes a shard may add beyond its records as sized
     encoded_only: str = ""        # refuses tables of raw pixels, because: who decodes the image bytes
     writes_rows: bool = False     # a shard is a file built from its rows (shard_file), not records end to end
+    typed_images: bool = False    # its shards declare one encoding for every image: configured with the table's
+    default_shard_size: Optional[int] = None  # --shard-size when this format is the only target and none is given
+    max_shard_size: int = 1 << 50
+
+    def configured(self, shard_size: Optional[int], image_formats: Iterable[str]) -> "ExportFormat":
+        """This format as one run writes it: its --shard-size, and (typed_images) the table's image formats."""
+        return self
+
+    def settings(self) -> Dict[str, object]:
+        """What configured() decided that a shard's bytes depend on; export --incremental keeps a previous
+        export's shards only when it decided the same (the manifest records it as format_settings)."""
+        return {}
 
     def record(self, sample: shards.Sample, class_index: int, record_id: int = 0) -> bytes:
         raise ValueError(f"no shard records for export format {self.name!r}")
@@ -263,6 +277,64 @@ class HuggingFace(ExportFormat):
         return f"{shard_count} shards" + (" and README.md" if files > shard_count else "")
 
 
+@dataclass(frozen=True)
+class Mosaic(ExportFormat):
+    """MosaicML streaming's MDS (sparkprep.export.mds): a folder per split, its shards and index.json."""
+
+    image_encoding: str = "bytes"
+    size_limit: Optional[int] = None
+
+    def configured(self, shard_size, image_formats):
+        encoding = mds.image_encoding(image_formats)
+        return dataclasses.replace(self, image_encoding=encoding, size_limit=shard_size,
+                                   overhead=mds.CONFIG_FRAME + len(mds.config_bytes(encoding, shard_size)))
+
+    def settings(self):
+        return {"image_encoding": self.image_encoding}
+
+    def record(self, sample, class_index, record_id=0):
+        """The sample as encoded, and its offset in the shard's header: what it adds to a shard."""
+        return mds.sample_bytes(sample, class_index) + struct.pack("<I", 0)
+
+    def shard_file(self, rows, classes):
+        yield mds.shard_bytes([mds.sample_bytes(sample, class_index) for sample, class_index in rows],
+                              mds.config_bytes(self.image_encoding, self.size_limit))
+
+    def shard_name(self, split, index, total):
+        return f"{split}/shard.{index:05d}.mds"
+
+    def finish(self, dest, staging, published, about=None):
+        """Each split's index.json, from its shards as published (kept ones included)."""
+        by_split: Dict[str, List[dict]] = {}
+        for r in published:
+            if r["name"].endswith(".mds"):
+                by_split.setdefault(r["split"], []).append(r)
+        out = list(published)
+        for split, split_shards in sorted(by_split.items()):
+            text = mds.index(split_shards, self.image_encoding, self.size_limit)
+            size, sha = dest.publish(f"{staging}/{split}/index.json", [text.encode("utf-8")], "driver")
+            out.append({"split": split, "name": f"{split}/index.json", "label": None, "samples": 0, "bytes": size,
+                        "sha256": sha})
+        return out
+
+    def manifest_block(self, dirs):
+        return {"mds": {
+            "files": "<split>/shard.NNNNN.mds and <split>/index.json, as MosaicML streaming's MDSWriter writes them",
+            "read": "streaming.StreamingDataset(local=<output>, split=<split>)",
+            "columns": {"aug_index": "int", "image": self.image_encoding, "key": "str",
+                        "label": "int (class index; -1: unlabeled)", "sha256": "str", "split": "str"},
+            "image": "jpeg or png when every image is one (decoded to PIL images), else bytes: the file as stored "
+                     "(raw pixels: a .npy file)",
+            "size_limit": self.size_limit, "hashes": ["sha256"],
+            "members": "the image only; a sample's other members are not written"}}
+
+    def shard_entries(self, published):
+        return [_entry(r) for r in sorted(published, key=lambda r: r["name"]) if r["name"].endswith(".mds")]
+
+    def files_written(self, files, shard_count):
+        return f"{shard_count} shards and an index.json per split"
+
+
 FORMATS: Dict[str, ExportFormat] = {f.name: f for f in (
     ImageFolder("imagefolder", sharded=False),
     WebDataset("webdataset", overhead=shards.TAR_END + shards.TAR_RECORD - 1),  # the tar trailer at most
@@ -271,7 +343,9 @@ FORMATS: Dict[str, ExportFormat] = {f.name: f for f in (
     RecordIO("recordio", sized_by_content=True, overhead=4, encoded_only="MXNet decodes RecordIO images with OpenCV"),
     # parquet: at most its rows' bytes (a record overstates a row) plus the footer with the features
     HuggingFace("hf", overhead=32 << 10, encoded_only="datasets' Image feature decodes the bytes with Pillow",
-                writes_rows=True),
+                writes_rows=True, default_shard_size=500 << 20),  # the Hub's advice for parquet files
+    # MDSWriter's default size limit; its offsets are uint32. overhead: configured() sets the header's size
+    Mosaic("mds", writes_rows=True, typed_images=True, default_shard_size=1 << 26, max_shard_size=mds.MAX_SHARD),
 )}
 EXPORT_FORMATS = tuple(FORMATS)
 SHARD_FORMATS = tuple(name for name, f in FORMATS.items() if f.sharded)

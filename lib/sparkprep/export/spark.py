@@ -1,4 +1,5 @@
-"""Processed or split table -> ImageFolder tree, or WebDataset, TFRecord or RecordIO shards, plus a manifest.
+"""Processed or split table -> ImageFolder tree, or WebDataset, TFRecord, RecordIO, Hugging Face or MDS shards, plus a
+manifest.
 
 Shards are planned before anything is written, so their contents never depend on how
 Spark partitions the work:
@@ -42,7 +43,7 @@ from sparkprep.export.formats import FORMATS
 from sparkprep.export.flags import ExportConfig
 from sparkprep.ingest.paths import IMAGE_EXTENSIONS
 from sparkprep.ingest.spark.samples import whole_samples
-from sparkprep.runlog import StageClock, config_dict, nested_counts, versions
+from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.schema import require_columns
 from sparkprep.spark import ownership
 from sparkprep.spark.faults import failure_hook
@@ -90,20 +91,22 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
     rows = export_frame(table.where(F.col("status") == OK))  # checks the columns before any Spark job
-    if FORMATS[cfg.to].encoded_only and rows.where(F.col("image_format") == "raw").limit(1).count():
+    fmt = FORMATS[cfg.to]
+    if fmt.encoded_only and rows.where(F.col("image_format") == "raw").limit(1).count():
         raise UsageError(f"--to {cfg.to}: expected encoded images, got a table of raw pixels "
-                         f"({FORMATS[cfg.to].encoded_only}); preprocess with --encode jpeg or png")
+                         f"({fmt.encoded_only}); preprocess with --encode jpeg or png")
+    fmt = fmt.configured(cfg.shard_size, [r[0] for r in rows.select("image_format").distinct().collect()]
+                         if fmt.typed_images else [])
     # Class indices and folders come from every ok row of the whole input (or --classes), never
     # from the exported splits alone, so exports of different splits agree.
     labels = {r["label"] for r in all_counts if r["status"] == OK}
     classes = _pinned_classes(cfg, labels) if cfg.classes else shards.class_map(labels)
     dirs = shards.label_dirs(set(classes) | labels)
-    return rows, input_info, counts, classes, dirs
+    return rows, input_info, counts, classes, dirs, fmt
 
 
-def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run_id: str,
-            rows: DataFrame, input_info: dict, counts: list, classes: Dict[str, int], dirs: Dict[str, str]) -> dict:
-    fmt = FORMATS[cfg.to]
+def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run_id: str, rows: DataFrame,
+            input_info: dict, counts: list, classes: Dict[str, int], dirs: Dict[str, str], fmt) -> dict:
     exported = [(r["split"], r["label"], r["count"]) for r in counts if r["status"] == OK]
     expected = sum(n for _, _, n in exported)
     staging = f"{STAGING_PREFIX}{run_id}"
@@ -126,7 +129,7 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
             work = functools.partial(_write_folders, output=staged_uri, endpoint=cfg.s3_endpoint, dirs=dirs,
                                      previous=shared)
         else:
-            rows, plan = _planned(spark, rows, cfg, classes, clock, previous)
+            rows, plan = _planned(spark, rows, cfg, fmt, classes, clock, previous)
             work = functools.partial(_write_shards, export_format=fmt, output=staged_uri, endpoint=cfg.s3_endpoint,
                                      classes=classes, dirs=dirs)
             if cfg.incremental:
@@ -152,7 +155,8 @@ def _export(spark: SparkSession, cfg: ExportConfig, clock: StageClock, dest, run
     moved = sorted([r["name"] for r in published if not r.get("kept")] + staged_extra)  # what staging holds
     clock.stage("publishing", f"{len(moved)} files from {staging}/"
                 + (f", {len(names) - len(moved)} kept in place" if len(moved) < len(names) else ""))
-    manifest = build_manifest(cfg, input_info, classes, dirs, exported, counts, published)
+    manifest = export_rows.build_manifest(fmt, config_dict(cfg), input_info, classes, dirs, exported, counts,
+                                          published)
     manifest["files"] = names
     removed = sorted(set(ownership.previous_files(dest.read_text(MANIFEST))) - set(names))
     seconds, total_bytes = clock.total(), sum(r["bytes"] for r in published)
@@ -319,14 +323,13 @@ def export_frame(table: DataFrame) -> DataFrame:
                         primary.alias("primary_member"))
 
 
-def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, classes: Dict[str, int], clock: StageClock,
-             previous: Optional[export_rows.PreviousPlacement] = None):
+def _planned(spark: SparkSession, rows: DataFrame, cfg: ExportConfig, fmt, classes: Dict[str, int],
+             clock: StageClock, previous: Optional[export_rows.PreviousPlacement] = None):
     """(rows + shard, shards and order columns, partitioned by shard and sorted for writing, the plan).
 
     export --incremental: the sizing pass hashes each record too, and samples whose record is unchanged
     stay in their previous shard (shards.pack_appended); rows of shards left as they are are not written.
     """
-    fmt = FORMATS[cfg.to]
     sizing = functools.partial(export_rows.sizing_batches, export_format=fmt, classes=classes,
                                fingerprint=cfg.incremental)
     lengths = [F.transform_values("extras", lambda _, v: F.length(v)).alias("extras_len")]
@@ -398,30 +401,6 @@ def _write_shards(batches, export_format, output, endpoint, classes, dirs):
 def _write_folders(batches, output, endpoint, dirs, previous=None):
     yield from export_rows.folder_batches(batches, open_destination(output, endpoint), _attempt(), dirs,
                                           previous.value if previous is not None else None)
-
-
-def build_manifest(cfg: ExportConfig, input_info: dict, classes: Dict[str, int], dirs: Dict[str, str],
-                   exported: list, counts: list, published: List[dict]) -> dict:
-    """What a loader (or a person) needs to know about the export; no timestamps, so re-runs match."""
-    quarantined = export_rows.quarantined_counts(counts)
-    manifest = {
-        "format": cfg.to,
-        "classes": classes,
-        "unlabeled_class_index": shards.UNLABELED_INDEX,
-        "counts": {split: sum(per.values()) for split, per in nested_counts(exported).items()},
-        "counts_by_label": nested_counts(exported),
-        "quarantined": quarantined,
-        "shards": FORMATS[cfg.to].shard_entries(published),
-        "files": sorted(r["name"] for r in published),  # what the next export may replace or delete
-        "input": input_info,
-        "config": {k: v for k, v in config_dict(cfg).items() if k not in ("report", "classes", "incremental")},
-        "sample_name": "<slug of key>-<sha256(key \\0 path \\0 aug_index)[:10]>[-aug<N>]",
-        "sparkprep": versions("n/a")["sparkprep"],
-    }
-    manifest.update(FORMATS[cfg.to].manifest_block(dirs))
-    if not FORMATS[cfg.to].sharded:  # each file's bytes: what export --incremental keeps in place
-        manifest["file_sha256"] = {r["name"]: r["sha256"] for r in sorted(published, key=lambda r: r["name"])}
-    return manifest
 
 
 def _source(spark: SparkSession, cfg: ExportConfig):
