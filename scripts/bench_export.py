@@ -2,11 +2,12 @@
 
 In one run, on a processed table (default: the 8,000-photo table bench_preprocess.py leaves
 in bench/out-pipeline-8000/processed, else a fresh preprocess of the sample tree):
-  (a) `spark-submit jobs/export.py --to webdataset`, `--to tfrecord`, `--to recordio` and `--to hf` on local[N];
+  (a) `spark-submit jobs/export.py --to webdataset`, `--to tfrecord`, `--to recordio`, `--to hf` and `--to mds`
+      on local[N];
   (b) one Python process: pyarrow reads the table, and the same record functions
-      (sparkprep.export.shards, .hf) write the same shards in the same order with tarfile framing.
+      (sparkprep.export.shards, .hf, .mds) write the same shards in the same order with tarfile framing.
 Prints samples/s and MB/s for each, the ratio a/b, and checks (a) and (b) wrote
-byte-identical WebDataset, RecordIO and hf shards (the .rec files; (b) writes no .idx or .lst).
+byte-identical WebDataset, RecordIO, hf and mds shards (the .rec files; (b) writes no .idx, .lst or index.json).
 """
 
 from __future__ import annotations
@@ -33,16 +34,16 @@ def loop_export(table: pathlib.Path, out: pathlib.Path, export_format: str, shar
     data = pq.read_table(str(table), columns=columns + ["status"]).to_pylist()
     samples = [shards.Sample(**{c: r[c] for c in columns}) for r in data if r["status"] == "ok"]
     classes = shards.class_map(s.label for s in samples)
+    fmt = FORMATS[export_format].configured(shard_size, {s.image_format for s in samples})
     out.mkdir(parents=True)
     written = 0
     for split in sorted({s.split for s in samples}):
         ordered = sorted((s for s in samples if s.split == split), key=lambda s: shards.order_key(s.name))
-        fmt = FORMATS[export_format]
         records = [fmt.record(s, classes.get(s.label, shards.UNLABELED_INDEX), i) for i, s in enumerate(ordered)]
         ids = shards.pack_by_size([len(r) for r in records], shard_size, fmt.overhead)
         total = max(ids) + 1
         for shard in range(total):
-            if fmt.writes_rows:  # hf: a parquet file from the shard's rows
+            if fmt.writes_rows:  # hf: a parquet file from the shard's rows; mds: a shard from its samples
                 body = b"".join(fmt.shard_file([(s, classes.get(s.label, shards.UNLABELED_INDEX))
                                                 for s, i in zip(ordered, ids) if i == shard], classes))
             else:
@@ -70,12 +71,12 @@ def main(argv=None) -> int:
 
     limit = parse_bytes(args.shard_size)
     results = {}
-    for export_format in ("webdataset", "tfrecord", "recordio", "hf"):
+    for export_format in ("webdataset", "tfrecord", "recordio", "hf", "mds"):
         wall = local_submit.timed_spark_submit("export", "--input", table, "--output", out / f"a-{export_format}",
                                                "--to", export_format, "--shard-size", args.shard_size, master=args.master)
         report = json.loads((out / f"a-{export_format}" / "_run_report.json").read_text())
         manifest = json.loads((out / f"a-{export_format}" / "manifest.json").read_text())
-        shard_bytes = sum(s["bytes"] for s in manifest["shards"])  # RecordIO: .rec only; hf: no README.md
+        shard_bytes = sum(s["bytes"] for s in manifest["shards"])  # .rec only; no README.md or index.json
         started = time.perf_counter()
         loop = loop_export(table, out / f"b-{export_format}", export_format, limit)
         loop_s = time.perf_counter() - started
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
         print(f"  (b) one-process loop     {n / loop_s:8.1f} samples/s,      {mb / loop_s:6.1f} MB/s ({loop_s:.1f}s)")
         print(f"  a/b (throughput) = {loop_s / wall:.2f} wall, {loop_s / report['seconds']:.2f} job")
     identical = True
-    for export_format, pattern in (("webdataset", "*.tar"), ("recordio", "*.rec"), ("hf", "data/*.parquet")):
+    for export_format, pattern in (("webdataset", "*.tar"), ("recordio", "*.rec"), ("hf", "data/*.parquet"),
+                                    ("mds", "*/*.mds")):
         written = sorted((out / f"b-{export_format}").glob(pattern))
         theirs = out / f"a-{export_format}"
         same = len(written) == len(list(theirs.glob(pattern))) and all(

@@ -127,3 +127,21 @@ def test_streaming_reads_every_mds_sample_with_its_hash_checked_and_mdswriter_wr
     assert all(s["image"] == "PngImageFile" and s["size"] == [32, 32] for s in samples)  # --encode png: typed png
     assert all(v["identical_to_mdswriter"] for v in seen["splits"].values()), seen["splits"].keys()
     assert sum(v["shards"] for v in seen["splits"].values()) == len(m["shards"]) > 3
+
+
+def test_hugging_face_datasets_decodes_an_hf_exports_member_columns_json_and_image(make_sample, tmp_path):
+    """Samples of several files (image, .json, .seg.png mask) through split and export --to hf: datasets gives the
+    mask as an Image and the .json member as decoded JSON."""
+    from conftest import write_samples
+
+    write_samples(make_sample, tmp_path / "in", 0, 12, with_cls=False, mask=True)
+    result = spark_submit("split", "--input", tmp_path / "in", "--output", tmp_path / "split", "--samples", "basename",
+                          "--extensions", "jpg,json,png")
+    assert result.returncode == 0, result.stdout[-3000:]
+    result = spark_submit("export", "--input", tmp_path / "split", "--output", tmp_path / "hf", "--to", "hf")
+    assert result.returncode == 0, result.stdout[-3000:]
+    splits = loaded_splits(tmp_path, "hf")
+    assert sum(v["rows"] for v in splits.values()) == 12
+    for split in splits.values():
+        assert split["features"]["json"] == "Json" and split["features"]["seg.png"] == "Image"
+        assert split["first_types"]["json"] == "dict" and "Image" in split["first_types"]["seg.png"]

@@ -54,3 +54,29 @@ def test_tfrecord_and_imagefolder_carry_the_other_members(spark, sample_split, t
                 stem, _, member = name.partition(".")
                 stems[stem].add(member)
     assert len(stems) == 8 and all(members == {"jpg", "json", "seg.png"} for members in stems.values())
+
+
+def test_hf_writes_each_other_member_as_a_column_typed_for_datasets(spark, sample_split, tmp_path):
+    """--to hf: `json` a Json column (the member's text), `seg.png` an Image (struct<bytes, path>), declared in every
+    shard's features and in the card; make test-clients loads them with datasets."""
+    import pyarrow.parquet as pq
+
+    root, table = sample_split
+    report = export(spark, "--input", table, "--output", tmp_path / "hf", "--to", "hf")
+    files = sorted((tmp_path / "hf" / "data").glob("*.parquet"))
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+    assert len(rows) == report["samples"] == 8
+    schema = pq.read_schema(files[0])
+    assert str(schema.field("json").type) == "extension<arrow.json>"
+    assert str(schema.field("seg.png").type) == "struct<bytes: binary, path: string>"
+    features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+    assert features["json"] == {"_type": "Json"} and features["seg.png"] == {"_type": "Image"}
+    for r in rows:
+        source = root / r["source_path"].split("/coco/", 1)[1]
+        assert r["json"] == source.with_suffix(".json").read_text()
+        assert r["seg.png"]["bytes"] == source.with_suffix(".seg.png").read_bytes()
+        assert r["seg.png"]["path"].endswith(".seg.png") and r["image"]["bytes"] == source.read_bytes()
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert '  - name: "json"\n    dtype: json' in card and '  - name: "seg.png"\n    dtype: image' in card
+    manifest = json.loads((tmp_path / "hf" / "manifest.json").read_text())
+    assert manifest["format_settings"] == {"members": ["json", "seg.png"]}

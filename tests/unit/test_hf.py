@@ -74,3 +74,28 @@ def test_the_cards_context_is_read_only_where_a_destination_can_read_it(tmp_path
     assert read_optional(str(tmp_path), "_run_report.json") == '{"job": "preprocess"}'
     assert read_optional(str(tmp_path / "missing"), "_run_report.json") is None
     assert read_optional("hdfs://namenode/tables/processed", "_run_report.json") is None  # read through Spark
+
+
+def test_members_become_typed_columns_and_a_sample_without_one_gets_null():
+    with_members = shards.Sample(key="m", split="train", label="dog", path="/in/m.png", sha256="ab" * 32, aug_index=0,
+                                 width=4, height=3, channels=3, image=b"\x89PNG...", image_format="png",
+                                 extras=(("json", b'{"boxes": [[1, 2, 3, 4]]}'), ("mask.png", b"\x89PNGmask"),
+                                         ("cls", b"1")))
+    broken = shards.Sample(key="b", split="train", label="dog", path="/in/b.png", sha256="cd" * 32, aug_index=0,
+                           width=4, height=3, channels=3, image=b"\x89PNG...", image_format="png",
+                           extras=(("json", b"{not json"),))
+    members = ("json", "mask.png", "cls", "image")
+    assert hf.member_columns(members) == [("cls", "cls", "binary"), ("image", "member_image", "binary"),
+                                          ("json", "json", "json"), ("mask.png", "mask.png", "image")]
+    data = b"".join(hf.shard_bytes([(with_members, 1), (broken, 1)], CLASSES, members))
+    table = pq.read_table(io.BytesIO(data))
+    rows = table.to_pylist()
+    assert rows[0]["json"] == '{"boxes": [[1, 2, 3, 4]]}' and rows[0]["cls"] == b"1"
+    assert rows[0]["mask.png"] == {"bytes": b"\x89PNGmask", "path": f"{with_members.name}.mask.png"}
+    assert rows[1]["mask.png"] is None and rows[1]["cls"] is None and rows[1]["member_image"] is None
+    assert json.loads(rows[1]["json"]) == "{not json"  # kept, as a JSON string: a loader never fails on it
+    features = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
+    assert list(features)[-4:] == ["cls", "member_image", "json", "mask.png"] == table.column_names[-4:]
+    # a changed member changes the record, so --incremental rewrites the sample's shard
+    other = shards.Sample(**{**with_members.__dict__, "extras": (("json", b"{}"),)})
+    assert hf.record(other, 1) != hf.record(with_members, 1)

@@ -37,12 +37,14 @@ class ExportFormat:
     overhead: int = 0             # bytes a shard may add beyond its records as sized
     encoded_only: str = ""        # refuses tables of raw pixels, because: who decodes the image bytes
     writes_rows: bool = False     # a shard is a file built from its rows (shard_file), not records end to end
-    typed_images: bool = False    # its shards declare one encoding for every image: configured with the table's
+    configured_by_table: bool = False  # configure() needs the table's image formats and member names
     default_shard_size: Optional[int] = None  # --shard-size when this format is the only target and none is given
     max_shard_size: int = 1 << 50
 
-    def configured(self, shard_size: Optional[int], image_formats: Iterable[str]) -> "ExportFormat":
-        """This format as one run writes it: its --shard-size, and (typed_images) the table's image formats."""
+    def configured(self, shard_size: Optional[int], image_formats: Iterable[str] = (),
+                   members: Sequence[str] = ()) -> "ExportFormat":
+        """This format as one run writes it: its --shard-size, and (configured_by_table) the formats of the table's
+        images and the names of its samples' other members."""
         return self
 
     def settings(self) -> Dict[str, object]:
@@ -239,14 +241,24 @@ class RecordIO(ExportFormat):
         return f"{shard_count} shards ({files} files: .rec and .idx per shard, .lst per split)"
 
 
+@dataclass(frozen=True)
 class HuggingFace(ExportFormat):
     """Parquet shards with the `datasets` features in their metadata, and a dataset card (sparkprep.export.hf)."""
+
+    members: Tuple[str, ...] = ()  # the samples' other members: a column each
+
+    def configured(self, shard_size, image_formats=(), members=()):
+        return dataclasses.replace(self, members=tuple(sorted(members)))
+
+    def settings(self):
+        return {"members": list(self.members)} if self.members else {}
 
     def record(self, sample, class_index, record_id=0):
         return hf.record(sample, None if class_index == shards.UNLABELED_INDEX else class_index)
 
     def shard_file(self, rows, classes):
-        return hf.shard_bytes(((s, None if i == shards.UNLABELED_INDEX else i) for s, i in rows), classes)
+        return hf.shard_bytes(((s, None if i == shards.UNLABELED_INDEX else i) for s, i in rows), classes,
+                              self.members)
 
     def shard_name(self, split, index, total):
         return f"data/{split}-{index:05d}" + ("" if total is None else f"-of-{total:05d}") + ".parquet"
@@ -255,7 +267,7 @@ class HuggingFace(ExportFormat):
         """The dataset card, README.md, from the shards as published and the run's counts."""
         about = about or {}
         text = hf.card(about.get("classes") or {}, [r for r in published if r["name"].endswith(".parquet")],
-                       about.get("counts_by_label") or {}, about.get("quarantined") or {}, about)
+                       about.get("counts_by_label") or {}, about.get("quarantined") or {}, about, self.members)
         size, sha = dest.publish(f"{staging}/README.md", [text.encode("utf-8")], "driver")
         return published + [{"split": None, "name": "README.md", "label": None, "samples": 0, "bytes": size,
                              "sha256": sha}]
@@ -264,11 +276,15 @@ class HuggingFace(ExportFormat):
         return {"hf": {"files": "data/<split>-NNNNN-of-NNNNN.parquet (data/<split>-NNNNN.parquet with "
                                 "--incremental), README.md (the dataset card)",
                        "columns": "image struct<bytes, path>, label int64 (null: unlabeled), key, sha256, width, "
-                                  "height, aug_index, source_path",
+                                  "height, aug_index, source_path, then a column per other member",
+                       "member_columns": {m: {"column": c, "feature": k}
+                                          for m, c, k in hf.member_columns(self.members)},
                        "features": "Image, ClassLabel (the class map's names) and Values, in each file's "
                                    "`huggingface` schema metadata",
                        "splits": {split: hf.hub_split(split) for split in ("train", "val", "test")},
-                       "members": "the image only; a sample's other members are not written"}}
+                       "members": "a column per other member of the samples (null where a sample lacks it): an "
+                                  "image member is an Image, a .json one a Json (its text, or as a JSON string when "
+                                  "it is not valid JSON), any other binary"}}
 
     def shard_entries(self, published):
         return [_entry(r) for r in sorted(published, key=lambda r: r["name"]) if r["name"].endswith(".parquet")]
@@ -284,7 +300,7 @@ class Mosaic(ExportFormat):
     image_encoding: str = "bytes"
     size_limit: Optional[int] = None
 
-    def configured(self, shard_size, image_formats):
+    def configured(self, shard_size, image_formats=(), members=()):
         encoding = mds.image_encoding(image_formats)
         return dataclasses.replace(self, image_encoding=encoding, size_limit=shard_size,
                                    overhead=mds.CONFIG_FRAME + len(mds.config_bytes(encoding, shard_size)))
@@ -343,9 +359,10 @@ FORMATS: Dict[str, ExportFormat] = {f.name: f for f in (
     RecordIO("recordio", sized_by_content=True, overhead=4, encoded_only="MXNet decodes RecordIO images with OpenCV"),
     # parquet: at most its rows' bytes (a record overstates a row) plus the footer with the features
     HuggingFace("hf", overhead=32 << 10, encoded_only="datasets' Image feature decodes the bytes with Pillow",
-                writes_rows=True, default_shard_size=500 << 20),  # the Hub's advice for parquet files
+                # 500MB: the Hub's advice for parquet files
+                writes_rows=True, configured_by_table=True, default_shard_size=500 << 20),
     # MDSWriter's default size limit; its offsets are uint32. overhead: configured() sets the header's size
-    Mosaic("mds", writes_rows=True, typed_images=True, default_shard_size=1 << 26, max_shard_size=mds.MAX_SHARD),
+    Mosaic("mds", writes_rows=True, configured_by_table=True, default_shard_size=1 << 26, max_shard_size=mds.MAX_SHARD),
 )}
 EXPORT_FORMATS = tuple(FORMATS)
 SHARD_FORMATS = tuple(name for name, f in FORMATS.items() if f.sharded)
