@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit --master "local[*]" --properties-file c
     --driver-java-options "-Dlog4j2.configurationFile=file:$(abspath conf/log4j2.properties)"
 SAMPLE := data/mednist
 
-.PHONY: demo test test-faults test-docs test-cluster test-clients venv clean bench package package-lambda test-compat
+.PHONY: demo test test-slow test-faults test-docs test-cluster test-clients venv clean bench package package-lambda test-compat
 
 venv: $(VENV)/.installed
 
@@ -49,7 +49,14 @@ test: venv $(MXNET)/.installed
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations -q lib jobs scripts
 	SPARKPREP_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1 || echo 0) SPARKPREP_REQUIRE_MXNET=1 \
 	    SPARKPREP_REQUIRE_LAMBDA_PYTHON=1 \
-	    $(PY) -m pytest -q tests --ignore=tests/faults --ignore=tests/docs --ignore=tests/cluster --ignore=tests/clients
+	    $(PY) -m pytest -q tests -m "not slow" --ignore=tests/faults --ignore=tests/docs --ignore=tests/cluster \
+	    --ignore=tests/clients
+
+# The tests marked slow (pytest.ini): other formats and flags of what `make test` covers, kept out of its 10
+# minutes. CI runs them after `make test`.
+test-slow: venv $(MXNET)/.installed
+	SPARKPREP_REQUIRE_MXNET=1 $(PY) -m pytest -q tests -m slow --ignore=tests/faults --ignore=tests/docs \
+	    --ignore=tests/cluster --ignore=tests/clients
 
 # The fault suite (docs/safety.md, Faults): real runs with killed workers, JVMs and drivers, speculation,
 # concurrent runs and a full disk, each compared with a clean run. CI runs it after `make test`.

@@ -3,6 +3,7 @@
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from conftest import spark_submit
 
 from sparkprep.split.assign import assign_split
@@ -31,6 +32,7 @@ def test_split_via_spark_submit_writes_the_table_and_page_then_fails_on_leakage(
     assert all(r["split"] == assign_split("42", r["key"], [0.7, 0.15, 0.15], ["train", "val", "test"]) for r in rows)
 
 
+@pytest.mark.slow
 def test_merge_on_look_alike_scans_via_spark_submit_keeps_the_split_ratios(make_sample, tmp_path):
     """600 synthetic scans of six modalities, alike as scans are: the calibrated threshold says the hash
     cannot tell them apart, so merge keys only exact hash matches, and each split keeps its share."""
@@ -59,6 +61,7 @@ def test_bad_usage_via_spark_submit_exits_2_with_one_line(tmp_path):
     assert "summary" not in result.stdout
 
 
+@pytest.mark.slow
 def test_webdataset_shards_to_transformed_shards_via_spark_submit(make_sample, tmp_path):
     """S1 as a user runs it: shards -> split -> transform each sample's image, keep its other members
     -> shards, labels from the samples' own cls members."""

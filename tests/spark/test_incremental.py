@@ -175,8 +175,9 @@ def grow_and_hide(make_sample, tree, first, count):
 
 # the one pass (the workers write; hashes from the transform's decode), the one pass with Spark writing (Delta),
 # and two passes (--stratify exact: ingest, then transform)
-@pytest.mark.parametrize("extra", [("--phash", "on"), ("--phash", "off", "--format", "delta"),
-                                   ("--phash", "off", "--stratify", "exact")])
+@pytest.mark.parametrize("extra", [("--phash", "on"),
+                                   pytest.param(("--phash", "off", "--format", "delta"), marks=pytest.mark.slow),
+                                   pytest.param(("--phash", "off", "--stratify", "exact"), marks=pytest.mark.slow)])
 def test_pipeline_reads_and_transforms_only_new_and_changed_files_and_equals_a_full_run(spark, make_sample,
                                                                                         tmp_path, extra):
     tree, out, full = tmp_path / "in", tmp_path / "out", tmp_path / "full"
@@ -277,7 +278,8 @@ def test_export_imagefolder_to_s3_keeps_what_the_listing_shows_in_place(spark, m
     assert client.head_object(Bucket="sparkprep-inc", Key=images[0])["ContentLength"] > 0
 
 
-@pytest.mark.parametrize("to", ["webdataset", "tfrecord", "recordio", "mds"])
+@pytest.mark.parametrize("to", ["webdataset", pytest.param("tfrecord", marks=pytest.mark.slow),
+                                pytest.param("recordio", marks=pytest.mark.slow), "mds"])
 def test_export_shards_keep_unchanged_samples_in_place_and_put_new_ones_in_new_shards(spark, make_sample, tmp_path, to):
     """export --incremental --to webdataset|tfrecord|recordio|mds: samples whose record is unchanged stay in their
     shard; a shard that lost a sample is rewritten, the others stay in place (same inode); new samples go to new
