@@ -77,18 +77,13 @@ test-cluster: venv
 # The training frameworks' own loaders over the exports (torchvision, tf.data, Hugging Face datasets, MosaicML
 # streaming), in venvs of their own: several GB (torch is a CUDA build on x86_64). CI runs it after the other suites.
 CLIENTS := .venv-clients
-$(CLIENTS)/.installed: requirements-clients.txt
-	test -x $(CLIENTS)/bin/python || $(PYTHON) -m venv $(CLIENTS)
-	$(CLIENTS)/bin/python -m pip install -q --upgrade pip
-	$(CLIENTS)/bin/python -m pip install -q -r requirements-clients.txt
-	touch $@
-
 # MosaicML streaming (the MDS export) in a venv of its own: it pins huggingface-hub below 1.0, datasets 5 needs 1.31+.
 MDS := .venv-mds
-$(MDS)/.installed: requirements-mds.txt
-	test -x $(MDS)/bin/python || $(PYTHON) -m venv $(MDS)
-	$(MDS)/bin/python -m pip install -q --upgrade pip
-	$(MDS)/bin/python -m pip install -q -r requirements-mds.txt
+# Each from its own requirements file: .venv-clients from requirements-clients.txt, .venv-mds from requirements-mds.txt.
+.venv-%/.installed: requirements-%.txt
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q -r $<
 	touch $@
 
 test-clients: venv $(CLIENTS)/.installed $(MDS)/.installed
