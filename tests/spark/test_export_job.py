@@ -305,3 +305,25 @@ def test_hf_parquet_shards_carry_the_exact_types_and_features_datasets_needs_and
     card = (out / "README.md").read_text()
     assert "configs:" in card and '  - split: validation\n    path: "data/val-[0-9]*.parquet"' in card
     assert "README.md" in manifest["files"] and f"num_examples: {manifest['counts']['train']}" in card
+
+
+def test_a_table_of_raw_pixels_is_refused_where_the_reader_decodes_files_and_written_as_npy_to_mds(spark, sample_tree,
+                                                                                                  tmp_path):
+    """--encode raw: RecordIO and hf refuse it with the cause named (exit 2 before writing); mds types the image
+    column `bytes` and writes each image as a .npy file."""
+    import numpy as np
+
+    from helpers import preprocess
+
+    table = tmp_path / "raw"
+    preprocess(spark, "--input", sample_tree, "--output", table, "--size", "16", "--encode", "raw")
+    for to, cause in (("recordio", "OpenCV"), ("hf", "Pillow")):
+        with pytest.raises(UsageError, match=f"--to {to}: expected encoded images.*{cause}"):
+            export(spark, "--input", table, "--output", tmp_path / to, "--to", to)
+        assert not (tmp_path / to / "manifest.json").exists()
+    export(spark, "--input", table, "--output", tmp_path / "mds", "--to", "mds")
+    assert manifest_of(tmp_path / "mds")["mds"]["columns"]["image"] == "bytes"
+    shard = sorted((tmp_path / "mds").glob("train/shard.*.mds"))[0]
+    config, samples = read_mds_spec(shard.read_bytes())
+    assert config["column_encodings"][config["column_names"].index("image")] == "bytes"
+    assert all(np.load(io.BytesIO(s["image"])).shape[:2] == (16, 16) for s in samples)

@@ -37,13 +37,13 @@ class ExportFormat:
     overhead: int = 0             # bytes a shard may add beyond its records as sized
     encoded_only: str = ""        # refuses tables of raw pixels, because: who decodes the image bytes
     writes_rows: bool = False     # a shard is a file built from its rows (shard_file), not records end to end
-    configured_by_table: bool = False  # configure() needs the table's image formats and member names
+    table_facts: Tuple[str, ...] = ()  # what configured() needs of the table: "image_format", "members"
     default_shard_size: Optional[int] = None  # --shard-size when this format is the only target and none is given
     max_shard_size: int = 1 << 50
 
     def configured(self, shard_size: Optional[int], image_formats: Iterable[str] = (),
                    members: Sequence[str] = ()) -> "ExportFormat":
-        """This format as one run writes it: its --shard-size, and (configured_by_table) the formats of the table's
+        """This format as one run writes it: its --shard-size, and (as table_facts asks) the formats of the table's
         images and the names of its samples' other members."""
         return self
 
@@ -360,9 +360,10 @@ FORMATS: Dict[str, ExportFormat] = {f.name: f for f in (
     # parquet: at most its rows' bytes (a record overstates a row) plus the footer with the features
     HuggingFace("hf", overhead=32 << 10, encoded_only="datasets' Image feature decodes the bytes with Pillow",
                 # 500MB: the Hub's advice for parquet files
-                writes_rows=True, configured_by_table=True, default_shard_size=500 << 20),
+                writes_rows=True, table_facts=("members",), default_shard_size=500 << 20),
     # MDSWriter's default size limit; its offsets are uint32. overhead: configured() sets the header's size
-    Mosaic("mds", writes_rows=True, configured_by_table=True, default_shard_size=1 << 26, max_shard_size=mds.MAX_SHARD),
+    Mosaic("mds", writes_rows=True, table_facts=("image_format",), default_shard_size=1 << 26,
+           max_shard_size=mds.MAX_SHARD),
 )}
 EXPORT_FORMATS = tuple(FORMATS)
 SHARD_FORMATS = tuple(name for name, f in FORMATS.items() if f.sharded)

@@ -91,14 +91,16 @@ def _export_plan(spark: SparkSession, cfg: ExportConfig):
     if cfg.splits:
         table = table.where(F.col("split").isin(list(cfg.splits)))
     rows = export_frame(table.where(F.col("status") == OK))  # checks the columns before any Spark job
-    fmt = FORMATS[cfg.to]  # what a format needs of the table, in one small job: image formats, member names
-    facts = rows.select("image_format", F.array_sort(F.map_keys("extras")).alias("members")).distinct().collect() \
-        if fmt.encoded_only or fmt.configured_by_table else []
+    fmt = FORMATS[cfg.to]  # what a format needs of the table (image formats, member names), in one small job
+    wants = set(fmt.table_facts) | ({"image_format"} if fmt.encoded_only else set())
+    columns = [F.col("image_format")] * ("image_format" in wants) \
+        + [F.array_sort(F.map_keys("extras")).alias("members")] * ("members" in wants)
+    facts = [r.asDict() for r in rows.select(*columns).distinct().collect()] if columns else []
     if fmt.encoded_only and "raw" in {r["image_format"] for r in facts}:
         raise UsageError(f"--to {cfg.to}: expected encoded images, got a table of raw pixels "
                          f"({fmt.encoded_only}); preprocess with --encode jpeg or png")
-    fmt = fmt.configured(cfg.shard_size, {r["image_format"] for r in facts},
-                         {m for r in facts for m in r["members"] or []})
+    fmt = fmt.configured(cfg.shard_size, {r.get("image_format") for r in facts},
+                         {m for r in facts for m in r.get("members") or []})
     # Class indices and folders come from every ok row of the whole input (or --classes), never
     # from the exported splits alone, so exports of different splits agree.
     labels = {r["label"] for r in all_counts if r["status"] == OK}
