@@ -219,8 +219,8 @@ def previous_placement(manifest: Optional[dict], export_format: formats.ExportFo
     if (manifest.get("config") or {}).get("shard_size") != shard_size:
         return None, "another --shard-size than the previous export's"
     if (manifest.get("format_settings") or {}) != export_format.settings():
-        return None, (f"the table's images are now written as {export_format.settings()}, the previous export's as "
-                      f"{manifest.get('format_settings') or {}}")
+        return None, (f"the format's settings (image encoding, member columns) are now {export_format.settings()}, "
+                      f"the previous export's {manifest.get('format_settings') or {}}")
     entries = {str(e["name"]): e for e in manifest.get("shards") or [] if "name" in e}
     counts: Dict[str, Dict[int, int]] = {}
     for split, shard in zip(placement.column("split").to_pylist(), placement.column("shard").to_pylist()):

@@ -101,13 +101,14 @@ def json_text(data: bytes) -> str:
         return json.dumps(text)
 
 
-def row(sample, class_index: Optional[int], members: Sequence[str] = ()) -> dict:
-    """One sample as a shard's row (class_index None: unlabeled; a member the sample lacks: null)."""
+def row(sample, class_index: Optional[int], columns: Sequence[Tuple[str, str, str]] = ()) -> dict:
+    """One sample as a shard's row (class_index None: unlabeled); columns: member_columns of the export's members
+    (computed once per shard), null where the sample lacks the member."""
     values = {"image": {"bytes": sample.image, "path": f"{sample.name}.{sample.ext}"}, "label": class_index,
               "key": sample.key, "sha256": sample.sha256, "width": sample.width, "height": sample.height,
               "aug_index": sample.aug_index, "source_path": sample.path}
     extras = dict(sample.extras)
-    for member, column, kind in member_columns(members):
+    for member, column, kind in columns:
         data = extras.get(member)
         values[column] = None if data is None else {"bytes": data, "path": f"{sample.name}.{member}"} \
             if kind == "image" else json_text(data) if kind == "json" else data
@@ -147,14 +148,14 @@ def shard_bytes(rows: Iterable[Tuple[object, Optional[int]]], classes: Dict[str,
     """One parquet shard of (sample, class index) rows, in order, as chunks of bytes (a row group at a time),
     with a column per member name in `members` (every shard of an export has the same ones).
     Deterministic: the same rows give the same bytes (no timestamps; pyarrow's writer is)."""
-    table_schema = schema(classes, members)
+    table_schema, columns = schema(classes, members), member_columns(members)
     sink = _Sink()
     writer = pq.ParquetWriter(sink, table_schema, compression="zstd", use_dictionary=["key", "source_path"],
                               write_statistics=["label", "width", "height", "aug_index"])
     batch: List[dict] = []
     try:
         for sample, class_index in rows:
-            batch.append(row(sample, class_index, members))
+            batch.append(row(sample, class_index, columns))
             if len(batch) == ROW_GROUP:
                 writer.write_table(pa.Table.from_pylist(batch, table_schema))
                 batch = []
