@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import struct
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -310,7 +309,7 @@ class Mosaic(ExportFormat):
 
     def record(self, sample, class_index, record_id=0):
         """The sample as encoded, and its offset in the shard's header: what it adds to a shard."""
-        return mds.sample_bytes(sample, class_index) + struct.pack("<I", 0)
+        return mds.sample_bytes(sample, class_index) + bytes(mds.PER_SAMPLE)
 
     def shard_file(self, rows, classes):
         yield mds.shard_bytes([mds.sample_bytes(sample, class_index) for sample, class_index in rows],

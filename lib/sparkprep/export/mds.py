@@ -29,6 +29,8 @@ PER_SAMPLE = 4  # a sample's offset in its shard's header
 CONFIG_FRAME = 8  # the shard's sample count and its last offset
 MAX_SHARD = (1 << 32) - 1  # offsets are uint32
 IMAGE_ENCODINGS = {"jpeg": "jpeg", "mpo": "jpeg", "png": "png"}  # image_format (lower case) -> MDS encoding
+NAMES = sorted(COLUMNS)  # MDSWriter's column order
+VARIABLE = [name for name in NAMES if COLUMNS[name] not in FIXED]  # the columns a sample gives a size for
 
 
 def image_encoding(image_formats: Iterable[str]) -> str:
@@ -40,9 +42,9 @@ def image_encoding(image_formats: Iterable[str]) -> str:
 
 def config(encoding: str, size_limit: Optional[int]) -> Dict[str, object]:
     """MDSWriter's shard config: columns in name order, their encodings and fixed sizes, hashes, size limit."""
-    encodings = [COLUMNS[name] or encoding for name in sorted(COLUMNS)]
+    encodings = [COLUMNS[name] or encoding for name in NAMES]
     return {"version": 2, "format": "mds", "compression": None, "hashes": ["sha256"], "size_limit": size_limit,
-            "column_names": sorted(COLUMNS), "column_encodings": encodings,
+            "column_names": NAMES, "column_encodings": encodings,
             "column_sizes": [FIXED.get(e) for e in encodings]}
 
 
@@ -56,9 +58,8 @@ def sample_bytes(sample, class_index: int) -> bytes:
     values = {"aug_index": struct.pack("<q", sample.aug_index), "image": sample.payload(),
               "key": sample.key.encode("utf-8"), "label": struct.pack("<q", class_index),
               "sha256": (sample.sha256 or "").encode("utf-8"), "split": sample.split.encode("utf-8")}
-    variable = [name for name in sorted(COLUMNS) if COLUMNS[name] not in FIXED]
-    return struct.pack(f"<{len(variable)}I", *(len(values[n]) for n in variable)) + b"".join(
-        values[n] for n in sorted(COLUMNS))
+    return struct.pack(f"<{len(VARIABLE)}I", *(len(values[n]) for n in VARIABLE)) + b"".join(
+        values[n] for n in NAMES)
 
 
 def shard_bytes(samples: List[bytes], config_data: bytes) -> bytes:
