@@ -24,6 +24,7 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("frames", pa.int32()),
     pa.field("orientation", pa.int32()),  # EXIF orientation tag, null when absent
     pa.field("phash", pa.int64()),        # 64-bit perceptual hash of ok images (sparkprep.images.phash), else null
+    pa.field("phash256", pa.list_(pa.int64())),  # the 256-bit one, as 4 words (most significant first), else null
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
 

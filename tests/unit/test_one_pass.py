@@ -9,7 +9,7 @@ import pytest
 from images import flat
 from PIL import ImageFile
 
-from sparkprep.images.phash import phash_of_bytes, phash_of_decode
+from sparkprep.images.phash import phash_of_bytes, phashes_of_decode
 from sparkprep.ingest import catalog_rows
 
 from sparkprep.ingest.catalog_rows import ProbeSettings
@@ -78,19 +78,20 @@ def test_the_hash_comes_from_the_transforms_decode_so_each_image_is_decoded_once
             decoded.append(image.size)
         return real_load(image)
 
-    monkeypatch.setattr(catalog_rows, "phash_of_bytes", lambda *a, **k: pytest.fail("the probe pass hashed"))
+    monkeypatch.setattr(catalog_rows, "phashes_of_bytes", lambda *a, **k: pytest.fail("the probe pass hashed"))
     monkeypatch.setattr(ImageFile.ImageFile, "load", load)
     one = dataclasses.replace(settings(root), spec=spec)
     rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed[-1:])]), one))).to_pylist()
     assert decoded == [(150, 100)]  # one decode, at the transform's DCT scale
     monkeypatch.undo()
-    assert rows[0]["phash"] == phash_of_decode(decode_for(files["cat/big.jpg"], spec), files["cat/big.jpg"])
+    both = phashes_of_decode(decode_for(files["cat/big.jpg"], spec), files["cat/big.jpg"])
+    assert (rows[0]["phash"], rows[0]["phash256"]) == both and len(both[1]) == 4  # both hashes, one decode
     rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed)]), one))).to_pylist()
     by_rel = {r["rel_path"]: r for r in rows}
     assert by_rel["cat/0.jpg"]["phash"] == phash_of_bytes(files["cat/0.jpg"])  # 40 x 30: whole, as phash-v1
     assert by_rel["dog/cut.jpg"]["phash"] is None and by_rel["dog/cut.jpg"]["status"] == "corrupt"
     no_hash = dataclasses.replace(one, probe=ProbeSettings(root=f"file:{root}", phash=False))
-    assert all(r["phash"] is None for r in pa.Table.from_batches(
+    assert all(r["phash"] is None and r["phash256"] is None for r in pa.Table.from_batches(
         list(one_pass_batches(iter([paths_batch(listed)]), no_hash))).to_pylist())
 
 

@@ -9,7 +9,8 @@ from PIL import Image
 from images import jpeg, photo
 
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import hamming, phash, phash_of_bytes, phash_of_decode, reduced_grey, to_hex
+from sparkprep.images.phash import (hamming, phash, phash256, phash_of_bytes, phash_of_decode, phashes_of_bytes,
+                                    phashes_of_decode, reduced_grey, to_hex, words_to_int)
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
 from sparkprep.preprocess.transform import TransformSpec, decode_for
 from sparkprep.statuses import CORRUPT, OK
@@ -27,6 +28,26 @@ def test_phash_bits_equal_imagehash_on_real_photos(name):
 def test_phash_bits_equal_imagehash_for_other_modes(mode):
     image = photo("astronaut").convert(mode)
     assert to_hex(phash(image)) == str(imagehash.phash(image))
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_phash256_bits_equal_imagehash_with_hash_size_16(name):
+    image = photo(name)
+    words = phash256(image)
+    assert len(words) == 4 and all(-(1 << 63) <= w < (1 << 63) for w in words)  # four signed bigints
+    assert format(words_to_int(words), "064x") == str(imagehash.phash(image, hash_size=16))
+
+
+def test_both_hashes_come_from_one_decode_and_equal_each_hash_alone():
+    data = jpeg(photo("chelsea").convert("RGB"))
+    p64, p256 = phashes_of_bytes(data, 6)
+    assert p64 == phash_of_bytes(data, 6)
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("L", (64, 64))
+        assert p256 == phash256(image, 6)
+    decoded = decode_for(data, TransformSpec())
+    assert phashes_of_decode(decoded, data)[0] == phash_of_decode(decoded, data)
+    assert words_to_int(phashes_of_decode(decoded, data)[1]).bit_count() > 0
 
 
 def test_the_stored_hash_of_a_jpeg_is_within_a_few_bits_of_the_full_decode():

@@ -27,7 +27,7 @@ its version, and a table without it is phash-v1:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -36,13 +36,23 @@ from sparkprep.images import probe as image_probe
 
 HASH_SIDE = 8     # the 8x8 low-frequency block: 64 bits
 SAMPLE_SIDE = 32  # the greyscale the DCT runs over (hash side x 4, imagehash's highfreq_factor)
+LONG_SIDE = 16    # phash256: the 16x16 block (imagehash.phash(hash_size=16)), over a 64x64 greyscale
+WORDS = 4         # phash256 as 4 signed 64-bit words, most significant first (the `phash256` column)
 DRAFT_SIDE = 64   # JPEG decodes keep at least this many pixels per side before the LANCZOS resize
 PHASH_V1 = "phash-v1"  # phash_of_bytes: the hash's own decode
 PHASH_V2 = "phash-v2"  # phash_of_decode: the transform's decode, box-reduced
 PHASH_METADATA_KEY = "sparkprep.phash"  # the `phash` field's metadata: its version (absent: phash-v1)
 
-# Rows 0..7 of the unnormalized DCT-II matrix over 32 samples: 2 cos(pi k (2n + 1) / 64).
-_DCT = 2.0 * np.cos(np.pi * np.outer(np.arange(HASH_SIDE), 2 * np.arange(SAMPLE_SIDE) + 1) / (2 * SAMPLE_SIDE))
+
+
+def _dct_rows(side: int) -> np.ndarray:
+    """Rows 0..side-1 of the unnormalized DCT-II matrix over 4 x side samples: 2 cos(pi k (2n + 1) / (8 side))."""
+    samples = 4 * side
+    return 2.0 * np.cos(np.pi * np.outer(np.arange(side), 2 * np.arange(samples) + 1) / (2 * samples))
+
+
+_DCT = _dct_rows(HASH_SIDE)
+_DCT_LONG = _dct_rows(LONG_SIDE)
 _HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 # EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
 _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -55,28 +65,57 @@ def phash(image: Image.Image, orientation: Optional[int] = None) -> int:
 
     With orientation None or 1 the bits equal imagehash.phash(image) for 8-bit images, flat ones excepted.
     """
-    if image.mode in _HIGH_DEPTH:
-        small = image.convert("F").resize((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.LANCZOS)
-    else:
-        small = image.convert("L").resize((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.LANCZOS)
+    return bits_to_int64(_low_bits(_grey(image), orientation, _DCT))
+
+
+def phash256(image: Image.Image, orientation: Optional[int] = None) -> List[int]:
+    """The 256-bit pHash (16x16 block over a 64x64 greyscale) as WORDS signed 64-bit words, most
+    significant first: the bits of imagehash.phash(image, hash_size=16), as `phash` is of hash_size=8.
+
+    Look-alike images (scans of one modality) share most of the 64-bit hash's bits; the longer
+    hash tells them apart (docs/near-duplicates.md, "The second hash").
+    """
+    return bits_to_words(_low_bits(_grey(image), orientation, _DCT_LONG))
+
+
+def phashes(image: Image.Image, orientation: Optional[int] = None) -> Tuple[int, List[int]]:
+    """(phash, phash256) of one image, from one greyscale conversion."""
+    grey = _grey(image)
+    return bits_to_int64(_low_bits(grey, orientation, _DCT)), bits_to_words(_low_bits(grey, orientation, _DCT_LONG))
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    return image.convert("F" if image.mode in _HIGH_DEPTH else "L")
+
+
+def _low_bits(grey: Image.Image, orientation: Optional[int], dct: np.ndarray) -> np.ndarray:
+    """The low-frequency block of the DCT of the greyscale resized to the matrix's samples, above its median."""
+    side = dct.shape[1]
+    small = grey.resize((side, side), Image.Resampling.LANCZOS)
     if orientation in _UPRIGHT:
         small = small.transpose(_UPRIGHT[orientation])
     pixels = np.asarray(small, dtype=np.float64)
     # Rounded so that float noise cannot pick bits: a flat image's AC coefficients are exactly 0, and
     # every flat image hashes to 8000000000000000 (imagehash's FFT leaves ~1e-13 noise: random bits).
-    low = np.round(_DCT @ pixels @ _DCT.T, 6)
-    return bits_to_int64(low > np.median(low))
+    low = np.round(dct @ pixels @ dct.T, 6)
+    return low > np.median(low)
 
 
 def phash_of_bytes(data: bytes, orientation: Optional[int] = None,
                    max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> int:
     """The `phash` column of one image file's bytes (first frame); raises on bad data, like decode."""
+    return phashes_of_bytes(data, orientation, max_pixels)[0]
+
+
+def phashes_of_bytes(data: bytes, orientation: Optional[int] = None,
+                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Tuple[int, List[int]]:
+    """The `phash` and `phash256` columns of one image file's bytes, from one decode (first frame)."""
     with image_probe.open_image(data, max_pixels) as image:
         if image.format == "JPEG":
             image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
         image.seek(0)
         image.load()
-        return phash(image, orientation)
+        return phashes(image, orientation)
 
 
 def version_of(metadata: Optional[dict]) -> str:
@@ -86,21 +125,27 @@ def version_of(metadata: Optional[dict]) -> str:
 
 def phash_of_decode(decoded: Image.Image, data: bytes, orientation: Optional[int] = None,
                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> int:
-    """The phash-v2 of an image from a decode another step already made (the transform's, before
-    orientation and mode conversion), so the file is decoded once.
+    """The phash-v2 of an image from a decode another step already made (phashes_of_decode's first)."""
+    return phashes_of_decode(decoded, data, orientation, max_pixels)[0]
+
+
+def phashes_of_decode(decoded: Image.Image, data: bytes, orientation: Optional[int] = None,
+                      max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Tuple[int, List[int]]:
+    """The phash-v2 and phash256 of an image from a decode another step already made (the transform's,
+    before orientation and mode conversion), so the file is decoded once.
 
     The greyscale is box-reduced by floor(shorter side / 64), which leaves 64-127 pixels, then
-    hashed as `phash`. A decode smaller than 64 pixels on its shorter side (a tiny recipe's JPEG
-    draft) cannot give those pixels: the hash then decodes the bytes itself, at the smallest
-    JPEG scale that leaves 64, and hashes that the same way.
+    hashed as `phashes` (phash and phash256). A decode smaller than 64 pixels on its shorter side
+    (a tiny recipe's JPEG draft) cannot give those pixels: the hash then decodes the bytes itself,
+    at the smallest JPEG scale that leaves 64, and hashes that the same way.
     """
     if min(decoded.size) < DRAFT_SIDE and decoded.format == "JPEG":
         with image_probe.open_image(data, max_pixels) as image:
             image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
             image.seek(0)
             image.load()
-            return phash(reduced_grey(image), orientation)
-    return phash(reduced_grey(decoded), orientation)
+            return phashes(reduced_grey(image), orientation)
+    return phashes(reduced_grey(decoded), orientation)
 
 
 def reduced_grey(image: Image.Image) -> Image.Image:
@@ -115,6 +160,21 @@ def bits_to_int64(bits: np.ndarray) -> int:
     """64 booleans, most significant first, as a signed int64 (what Spark's bigint holds)."""
     value = int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big")
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def bits_to_words(bits: np.ndarray) -> List[int]:
+    """A multiple of 64 booleans, most significant first, as signed int64 words (most significant first)."""
+    flat = np.packbits(bits.ravel()).tobytes()
+    words = [int.from_bytes(flat[i:i + 8], "big") for i in range(0, len(flat), 8)]
+    return [w - (1 << 64) if w >= 1 << 63 else w for w in words]
+
+
+def words_to_int(words) -> int:
+    """phash256's words as one unsigned 256-bit integer (what the driver-side audit compares)."""
+    value = 0
+    for w in words:
+        value = (value << 64) | (w & 0xFFFF_FFFF_FFFF_FFFF)
+    return value
 
 
 def to_hex(value: int) -> str:

@@ -87,10 +87,11 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
             row["split"] = split_for_bucket(bucket(settings.seed, row["key"]), cums, settings.names)
             row["content"] = data if settings.keep_content else None
             image = hashing and row["status"] == OK and row["format"] is not None
-            status, error, outputs, row["phash"] = hashed_outputs(
+            status, error, outputs, perceptual = hashed_outputs(
                 row["status"], row["error"], data if row["status"] == OK else None, row["key"],
                 settings.copies_by_split.get(row["split"], 0), settings.spec, settings.probe.max_pixels,
                 hashed=image, orientation=row["orientation"])
+            row["phash"], row["phash256"] = perceptual or (None, None)
             if image and status != OK:  # hashing decodes it: as in ingest, the split row is quarantined too
                 row["status"], row["error"] = status, error
             row["p_status"], row["p_error"] = status, error

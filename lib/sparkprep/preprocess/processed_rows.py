@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import phash_of_decode
+from sparkprep.images.phash import phashes_of_decode
 from sparkprep.preprocess.transform import Output, TransformSpec, decode_for, transform_sample
 from sparkprep.schema import EXTRAS_FIELD, PROCESSED_SCHEMA
 from sparkprep.statuses import OK, UNREADABLE
@@ -73,14 +73,14 @@ def sample_outputs(status: str, error: Optional[str], data: Optional[bytes], key
 def hashed_outputs(status: str, error: Optional[str], data: Optional[bytes], key: str, copies: int,
                    spec: TransformSpec, max_pixels: int = image_probe.DEFAULT_MAX_PIXELS, hashed: bool = True,
                    orientation: Optional[int] = None) -> Tuple[str, Optional[str], List[Output], Optional[int]]:
-    """sample_outputs, and with `hashed` the image's phash-v2 from the same decode (None otherwise)."""
+    """sample_outputs, and with `hashed` the image's phash-v2 and phash256 from the same decode (None otherwise)."""
     if status != OK:
         return status, error, [], None
     if data is None:
         return UNREADABLE, "no content bytes in the input row", [], None
     try:
         decoded = decode_for(data, spec, max_pixels=max_pixels)
-        perceptual = phash_of_decode(decoded, data, orientation, max_pixels) if hashed else None
+        perceptual = phashes_of_decode(decoded, data, orientation, max_pixels) if hashed else None
         return status, error, transform_sample(data, key, copies, spec, max_pixels, decoded), perceptual
     except Exception as exc:  # noqa: BLE001 - a bad sample is a row; a bug in sparkprep re-raises
         return (*image_probe.quarantine_or_raise(exc), [], None)

@@ -148,6 +148,8 @@ def split_files(catalog: DataFrame, cfg: SplitConfig, from_table: bool = False) 
     if from_table and "sample" not in catalog.columns:
         catalog = (catalog.withColumn("sample", F.col("rel_path"))
                    .withColumn("member", F.regexp_extract("rel_path", SAMPLE_RULE.pattern, 2)))
+    if from_table and "phash256" not in catalog.columns:  # a catalog table written before the 256-bit hash
+        catalog = catalog.withColumn("phash256", F.lit(None).cast("array<bigint>"))
     require_columns(catalog.columns, [f.name for f in CATALOG_SCHEMA if f.name != "content"],
                     "a catalog table (from jobs/ingest.py)")
     grouped = cfg.samples == "basename" or (

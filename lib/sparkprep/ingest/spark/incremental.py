@@ -198,6 +198,8 @@ def reusable_output(spark: SparkSession, cfg: Any, claim_state: str, settings: S
 def _other_hashes(cfg: IngestConfig, previous: DataFrame) -> str:
     """Why the previous rows cannot be kept for their hash version ('' when they can): ingest hashes with
     its own decode (phash-v1); rows hashed otherwise would mix two versions in one table."""
+    if "phash256" not in previous.columns:  # its rows lack a catalog column: read every file again
+        return "the previous output has no phash256 column (written before the 256-bit hash)"
     if not cfg.phash or "phash" not in previous.columns:
         return ""
     hashes = version_of(previous.schema["phash"].metadata)
