@@ -174,7 +174,7 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
             f"{_layout_plan(near.get('layout_plan'), near.get('layout'))}. {near.get('hashed_rows', 0)} hashed rows, "
             f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
             + _calibration(near.get("calibration"), near.get("pairs_within_splits", 0) +
-                           near.get("pairs_across_splits", 0)) +
+                           near.get("pairs_across_splits", 0)) + _second_hash(near.get("second_hash")) +
             f"<table><tr><th>split pair</th><th>row pairs</th></tr>{rows}</table>"
             f"<p>Clusters (connected components): {clusters.get('count', 0)}, {clusters.get('rows', 0)} rows, "
             f"largest {clusters.get('largest', 0)}, {clusters.get('in_several_splits', 0)} spread over several "
@@ -223,6 +223,20 @@ def _calibration(calibration: Optional[dict], found: int) -> str:
             f"<table><tr><th>threshold (bits)</th><th>expected chance pairs</th></tr>{expected}</table>"
             + _bars(f"Distances of {calibration['sampled_pairs']:,} random pairs of {calibration['sampled_rows']:,} "
                     "sampled hashes (bits)", _binned(calibration["random_pair_distances"], 4)))
+
+
+def _second_hash(second: Optional[dict]) -> str:
+    """The 256-bit hash's calibration, when the 64-bit one could not tell the images apart."""
+    if not second:
+        return ""
+    calibration = second["calibration"]
+    expected = "".join(f"<tr><td>{t}</td><td>{e:g}</td></tr>" for t, e in calibration["expected_chance_pairs"].items()
+                       if int(t) % 2 == 0)
+    return (f"<h3>The second hash (phash256)</h3><p>The 64-bit hash cannot tell these images apart, so the audit "
+            f"measured the 256-bit one: {esc(second['rule'])}. Its threshold: {esc(calibration['reason'])}.</p>"
+            f"<table><tr><th>phash256 threshold (bits)</th><th>expected chance pairs</th></tr>{expected}</table>"
+            + _bars(f"phash256 distances of {calibration['sampled_pairs']:,} random pairs (bits)",
+                    _binned(calibration["random_pair_distances"], 16)))
 
 
 def _binned(counts: Dict[str, int], width: int) -> List[Tuple[str, int]]:

@@ -216,11 +216,17 @@ def near_line(near: dict) -> str:
     skipped = near["flat_hashes"]["rows"] + near["capped_band_keys"]["count"]
     calibration = near.get("calibration") or {}
     how = {"calibrated": ", calibrated"}.get(calibration.get("how"), "")
-    line = (f"near-duplicates (pHash within {near['threshold']} bits{how}): {near['pairs_across_splits']} pairs across "
+    second = near.get("second_hash") or {}
+    rule = f"pHash within {near['threshold']} bits"
+    if second.get("used"):  # the 64-bit hash alone cannot tell these images apart (sparkprep.audit.calibrate)
+        rule += f" and phash256 within {second['threshold']} bits"
+    line = (f"near-duplicates ({rule}{how}): {near['pairs_across_splits']} pairs across "
             f"splits (leakage), {near['pairs_within_splits']} within; {clusters.get('count', 0)} clusters, largest "
             f"{clusters.get('largest', 0)}")
     if calibration.get("how") == "calibrated" and near["threshold"] == 0:
         line += "; the hash cannot tell this data's images apart, so only exact hash matches count"
+        if second:
+            line += " (phash256 cannot either)"
     if skipped:
         line += (f"; not joined: {near['flat_hashes']['rows']} rows of {near['flat_hashes']['count']} low-information "
                  f"hashes, {near['capped_band_keys']['count']} crowded band keys")

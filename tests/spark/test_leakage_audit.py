@@ -263,3 +263,39 @@ def test_the_audit_on_the_driver_equals_the_audit_in_spark(spark, planted_split,
         if table is tables[0]:  # the random table: its flat hash (8 rows) and crowded band keys pass a small cap
             flat, capped = in_spark.stats["flat_hashes"]["count"], in_spark.stats["capped_band_keys"]["count"]
             assert (flat, capped > 0) == ((1, True) if cap < 8 else (0, False))
+
+
+@pytest.fixture(scope="module")
+def scans_split(spark, make_sample, tmp_path_factory):
+    """The demo's scans (one modality per class, five slices per patient), with the generator's planted copies."""
+    tree = tmp_path_factory.mktemp("demo-scans") / "scans"
+    make_sample.make_tree(str(tree), per_class=100, with_bad=True)
+    out = tmp_path_factory.mktemp("demo-scans-split") / "splits"
+    report = run_split(spark, split_config(["--input", str(tree), "--output", str(out), "--seed", "7"]))
+    return out, report, make_sample.planted_pairs(str(tree))
+
+
+def test_on_look_alike_scans_the_second_hash_confirms_the_planted_copies_and_drops_chance_pairs(spark, scans_split):
+    from sparkprep.audit.calibrate import CANDIDATE_BITS
+
+    out, report, planted = scans_split
+    near = report["near_duplicates"]
+    assert near["calibration"]["threshold"] == 0  # the 64-bit hash alone cannot tell these scans apart
+    assert near["second_hash"]["used"] and near["threshold"] == CANDIDATE_BITS
+    assert 8 <= near["second_hash"]["threshold"] <= 16
+    table = read_table(spark, str(out))
+    found = near_search(table, None, 500)
+    assert found.confirmed
+    pairs = {tuple(sorted((relative_to(r["a_where"]), relative_to(r["b_where"])))) for r in row_pairs(found).collect()}
+    truth = {tuple(sorted(p)) for p in planted}
+    assert len(truth) == 15 and truth <= pairs  # every planted copy (re-encoded, resized, brightened)
+    exact = {p for p in pairs if any("p_dup_" in name for name in p)}  # the generator's exact duplicates
+    assert len(exact) == 3 and not pairs - truth - exact  # no chance pair (the bound: 1 per 10,000 rows)
+    # the driver's audit equals Spark's, confirmed pairs and all
+    on_driver, in_spark = near_duplicate_audit(table, None, 500), near_duplicate_audit(table, None, 500, local_rows=0)
+    assert on_driver.stats == in_spark.stats
+    assert all("distance256" in e for e in in_spark.stats["examples"])
+
+
+def relative_to(uri):
+    return uri.rsplit("/scans/", 1)[1]

@@ -38,6 +38,9 @@ import numpy as np
 
 HASH_BITS = 64
 MAX_THRESHOLD = 8          # the calibrated threshold never exceeds the measured default (docs/near-duplicates.md)
+LONG_BITS = 256            # phash256: the second hash (sparkprep.images.phash)
+LONG_MAX_THRESHOLD = 16    # its largest threshold: planted copies of the demo's scans are within 12 bits, and
+                           # slices of one patient from 20 (a 621-row sample's tail is too thin to see them)
 CHANCE_ROWS = 10_000       # at most one expected chance pair per this many rows
 SAMPLE_ROWS = 6_000        # hashes the driver compares pair by pair (18 M pairs, about a second)
 TRIM = 10                  # each sampled hash's nearest neighbours set aside as likely copies
@@ -47,18 +50,19 @@ TAIL_SPAN = 4              # bits above the counted tail whose slope extrapolate
 
 @dataclass(frozen=True)
 class PairModel:
-    """The distance between two random hashes of one stratum: a beta-binomial over 64 bits."""
+    """The distance between two random hashes of one stratum: a beta-binomial over `bits` bits."""
 
     pairs: int
     mean: float
     variance: float
+    bits: int = HASH_BITS
 
     def cdf(self) -> np.ndarray:
-        """P(distance <= t) for t = 0..64."""
+        """P(distance <= t) for t = 0..bits."""
         return np.cumsum(self.pmf())
 
     def pmf(self) -> np.ndarray:
-        n, k = HASH_BITS, np.arange(HASH_BITS + 1)
+        n, k = self.bits, np.arange(self.bits + 1)
         p = min(max(self.mean / n, 0.0), 1.0)
         if self.pairs == 0:
             return np.zeros(n + 1)
@@ -89,14 +93,14 @@ def quantile(histogram: np.ndarray, q: float) -> float:
 
 
 def fit(histogram: np.ndarray) -> PairModel:
-    """The model of a stratum's distances (counts per distance 0..64), from robust statistics: the
+    """The model of a stratum's distances (counts per distance 0..bits), from robust statistics: the
     median and the interquartile range, so that copies (a few percent of pairs, near 0) hardly move it."""
-    pairs = int(histogram.sum())
+    pairs, bits = int(histogram.sum()), len(histogram) - 1
     if not pairs:
-        return PairModel(0, 0.0, 0.0)
+        return PairModel(0, 0.0, 0.0, bits)
     gap = 2 if not histogram[1::2].any() else 1
     sigma = (quantile(histogram, 0.75) - quantile(histogram, 0.25)) / 1.349
-    return PairModel(pairs, quantile(histogram, 0.5), max(0.0, sigma ** 2 - gap ** 2 / 12))
+    return PairModel(pairs, quantile(histogram, 0.5), max(0.0, sigma ** 2 - gap ** 2 / 12), bits)
 
 
 @dataclass(frozen=True)
@@ -128,19 +132,21 @@ def _round(value: float) -> float:
     return float(f"{value:.3g}")
 
 
-def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamming distances between 64-bit hashes (signed or unsigned int64 arrays), elementwise or broadcast."""
-    return np.bitwise_count(np.bitwise_xor(a.astype(np.int64).view(np.uint64), b.astype(np.int64).view(np.uint64)))
+def distances(a: np.ndarray, b: np.ndarray, words: bool = False) -> np.ndarray:
+    """Hamming distances between 64-bit hashes (signed or unsigned int64 arrays), elementwise or broadcast;
+    words: the last axis holds each hash's 64-bit words (phash256), summed over."""
+    counts = np.bitwise_count(np.bitwise_xor(a.astype(np.int64).view(np.uint64), b.astype(np.int64).view(np.uint64)))
+    return counts.sum(axis=-1, dtype=np.int64) if words else counts
 
 
 @dataclass
 class _Tally:
-    """Sampled pairs of one stratum, as histograms of distance 0..64 (all rows' pairs together) and
+    """Sampled pairs of one stratum, as histograms of distance 0..bits (all rows' pairs together) and
     each sampled hash's neighbours within t bits."""
 
     every: np.ndarray         # each unordered pair once: the report's histogram
     trimmed: np.ndarray       # each hash's pairs without its TRIM nearest (its likely copies): the fit
-    near: List[np.ndarray]    # per sampled hash: neighbours within t bits, t = 0..64
+    near: List[np.ndarray]    # per sampled hash: neighbours within t bits, t = 0..bits
     pairs: List[np.ndarray]   # per sampled hash: its pairs in this stratum
 
     def probability(self, top: int) -> np.ndarray:
@@ -165,15 +171,15 @@ def tail(histogram: np.ndarray, t: float) -> float:
     """P(distance <= t) from counted pairs, where at least TAIL_COUNT pairs are that close; below
     that, the fitted model's shape anchored to the counted tail (the model sets how fast the tail
     falls, the pairs set its level). 0 when too few pairs exist."""
-    total = histogram.sum()
+    total, bits = histogram.sum(), len(histogram) - 1
     if total < TAIL_COUNT:
         return 0.0
     cumulative = np.cumsum(histogram)
     counted = int(np.argmax(cumulative >= TAIL_COUNT))  # the first distance with enough pairs
     if t >= counted:
-        return float(cumulative[int(math.floor(min(t, HASH_BITS)))] / total)
+        return float(cumulative[int(math.floor(min(t, bits)))] / total)
     shape = fit(histogram).cdf()
-    below = np.interp(t, np.arange(HASH_BITS + 1), shape)
+    below = np.interp(t, np.arange(bits + 1), shape)
     return float(cumulative[counted] / total * below / shape[counted]) if shape[counted] > 0 else 0.0
 
 
@@ -200,14 +206,17 @@ def within_from_across(within: _Tally, across: _Tally, top: int) -> np.ndarray:
 
 
 def tallies(hashes: np.ndarray, labels: np.ndarray, chunk: int = 512):
-    """(same label, different labels): the tallies over every pair of the sample."""
-    bins = HASH_BITS + 1
+    """(same label, different labels): the tallies over every pair of the sample (hashes: 64-bit values,
+    or rows of 64-bit words)."""
+    words = hashes.ndim == 2
+    bins = (HASH_BITS * hashes.shape[1] if words else HASH_BITS) + 1
+    chunk = chunk // hashes.shape[1] if words else chunk
     labels = np.unique(labels, return_inverse=True)[1].ravel()  # codes: comparing strings costs 3x the block
     same_label, other_label = (_Tally(np.zeros(bins, np.int64), np.zeros(bins, np.int64), [], []) for _ in range(2))
     columns = np.arange(len(hashes))
     for start in range(0, len(hashes), chunk):
         rows = columns[start:start + chunk]
-        block = distances(hashes[rows, None], hashes[None, :]).astype(np.int64)
+        block = distances(hashes[rows, None], hashes[None, :], words).astype(np.int64)
         same = (labels[rows, None] == labels[None, :]) & (rows[:, None] != columns[None, :])
         upper = columns[None, :] > rows[:, None]
         offsets = bins * np.arange(len(rows))[:, None]
@@ -223,12 +232,13 @@ def tallies(hashes: np.ndarray, labels: np.ndarray, chunk: int = 512):
     return same_label, other_label
 
 
-def calibrate(hashes: Sequence[int], labels: Sequence[Optional[str]], rows_per_label: Dict[str, int],
-              max_threshold: int = MAX_THRESHOLD, fixed: Optional[int] = None) -> Calibration:
+def calibrate(hashes: Sequence, labels: Sequence[Optional[str]], rows_per_label: Dict[str, int],
+              max_threshold: int = MAX_THRESHOLD, fixed: Optional[int] = None, floor: int = 2) -> Calibration:
     """The threshold for a table of rows_per_label rows per label, from a uniform sample of its hashes.
 
-    hashes/labels: the sampled rows; rows_per_label: the table's counts (a null label is a label of
-    its own). fixed: --near-threshold, reported as given.
+    hashes/labels: the sampled rows (64-bit hashes, or phash256's lists of words); rows_per_label:
+    the table's counts (a null label is a label of its own). fixed: --near-threshold, reported as
+    given. floor: the least threshold that tells images apart (below it, exact matches only).
     """
     top = max(max_threshold, fixed or 0)
     h = np.asarray(list(hashes), dtype=np.int64)
@@ -247,7 +257,7 @@ def calibrate(hashes: Sequence[int], labels: Sequence[Optional[str]], rows_per_l
         threshold = fixed
         reason = (f"fixed by --near-threshold {fixed}: {_round(expected[fixed])} chance pairs expected "
                   f"({_round(allowed)} allowed at {n:,} rows)")
-    elif meets and max(meets) >= 2:
+    elif meets and max(meets) >= floor:
         threshold = max(meets)
         worse = f"; {threshold + 1} bits would expect {_round(expected[threshold + 1])}" if threshold < max_threshold \
             else f", the most the audit uses ({max_threshold})"
@@ -255,9 +265,56 @@ def calibrate(hashes: Sequence[int], labels: Sequence[Optional[str]], rows_per_l
                   f"{_round(allowed)} at {n:,} rows{worse}")
     else:
         threshold = 0
-        reason = (f"the hash cannot tell this data apart: even 2 bits would expect {_round(expected[2])} chance "
-                  f"pairs at {n:,} rows ({_round(allowed)} allowed), so only exact hash matches count")
+        reason = (f"the hash cannot tell this data apart: even {floor} bits would expect {_round(expected[floor])} "
+                  f"chance pairs at {n:,} rows ({_round(allowed)} allowed), so only exact hash matches count")
         if expected[0] > allowed:
             reason += f", and even of those {_round(expected[0])} are expected by chance"
     return Calibration(threshold, fixed is not None, max_threshold, n, allowed,
                        {t: float(expected[t]) for t in range(top + 1)}, histogram, len(h), int(every.sum()), reason)
+
+
+# The second hash (docs/near-duplicates.md, "The second hash"). When the 64-bit hash cannot tell a table's
+# images apart, pairs within CANDIDATE_BITS of it are kept only when their phash256 is within its own
+# calibrated threshold too. Planted re-encoded, resized and brightened copies of look-alike scans are
+# 0-2 bits apart in the 64-bit hash and 0-12 in phash256; unrelated scans 0-8 and rarely under 16.
+CANDIDATE_BITS = 4
+LONG_FLOOR = 8             # phash256 thresholds below this do not tell images apart either
+
+
+@dataclass(frozen=True)
+class NearRule:
+    """What makes two rows near-duplicates in one audit: the 64-bit hash within `threshold` bits, and
+    (when the 64-bit hash alone cannot tell the data apart) phash256 within `long_threshold` bits."""
+
+    threshold: int
+    calibration: Calibration
+    long_threshold: Optional[int] = None
+    long_calibration: Optional[Calibration] = None  # phash256's, whenever it was measured
+
+    @property
+    def confirmed(self) -> bool:
+        return self.long_threshold is not None
+
+    def second_hash(self) -> Optional[dict]:
+        """The run report's near_duplicates.second_hash (None when phash256 was not measured)."""
+        if self.long_calibration is None:
+            return None
+        used = (f"pairs within {self.threshold} bits of the 64-bit hash count only when their phash256 is within "
+                f"{self.long_threshold} bits" if self.confirmed else
+                "not used: phash256 cannot tell this data apart either, so only exact 64-bit matches count")
+        return {"hash": "phash256", "bits": LONG_BITS, "used": self.confirmed, "rule": used,
+                "threshold": self.long_threshold, "calibration": self.long_calibration.to_dict()}
+
+
+def near_rule(hashes: Sequence[int], longs: Sequence[Optional[Sequence[int]]], labels: Sequence[Optional[str]],
+              rows_per_label: Dict[str, int], fixed: Optional[int] = None) -> NearRule:
+    """The audit's rule from the calibration sample: the 64-bit calibration, and phash256's when the 64-bit
+    hash cannot tell the data apart (not with --near-threshold, and not when a sampled row has no phash256:
+    a table written before it)."""
+    first = calibrate(hashes, labels, rows_per_label, fixed=fixed)
+    if fixed is not None or first.threshold >= 2 or not longs or any(w is None for w in longs):
+        return NearRule(first.threshold, first)
+    second = calibrate(longs, labels, rows_per_label, max_threshold=LONG_MAX_THRESHOLD, floor=LONG_FLOOR)
+    if second.threshold < LONG_FLOOR:
+        return NearRule(first.threshold, first, None, second)
+    return NearRule(CANDIDATE_BITS, first, second.threshold, second)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from sparkprep.audit import calibrate as calibration
 from sparkprep.audit.bands import band_keys, centred_components, planned_layout
-from sparkprep.images.phash import to_hex
+from sparkprep.images.phash import to_hex, words_to_int
 from sparkprep.table_counts import nulls_first
 
 NEAR_EXAMPLES = 24           # cross-split pairs listed in the report (and shown side by side in report.html)
@@ -35,6 +35,7 @@ class HashedRow:
     where: Optional[str]
     phash: int
     order: int  # xxhash64(where, phash): the calibration sample is the SAMPLE_ROWS smallest
+    phash256: Optional[Sequence[int]] = None  # its 4 words (None: a table written before the second hash)
 
 
 @dataclass
@@ -74,10 +75,24 @@ def cluster_stats(sizes: Sequence[Tuple[int, int]], key_edges: int, method: str)
             "method": method}
 
 
-def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow) -> dict:
-    return {"distance": int(distance_bits),
-            "a": {"path": a.where, "split": a.split, "label": a.label, "phash": to_hex(a.phash)},
-            "b": {"path": b.where, "split": b.split, "label": b.label, "phash": to_hex(b.phash)}}
+def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = False) -> dict:
+    """A listed pair; confirmed: the rule checked phash256 too, whose distance is listed beside."""
+    out = {"distance": int(distance_bits),
+           "a": {"path": a.where, "split": a.split, "label": a.label, "phash": to_hex(a.phash)},
+           "b": {"path": b.where, "split": b.split, "label": b.label, "phash": to_hex(b.phash)}}
+    if confirmed:
+        out["distance256"] = (words_to_int(a.phash256) ^ words_to_int(b.phash256)).bit_count()
+    return out
+
+
+def node_of(r: HashedRow, confirmed: bool) -> Tuple[int, Optional[int]]:
+    """The distinct signature a row belongs to: its 64-bit hash, and its phash256 when the rule checks it."""
+    return (r.phash, words_to_int(r.phash256) if confirmed else None)
+
+
+def calibration_sample(rows: Sequence[HashedRow]) -> List[HashedRow]:
+    """The SAMPLE_ROWS rows of smallest (order, phash): the Spark path takes the same ones."""
+    return sorted(rows, key=lambda r: (r.order, r.phash))[:calibration.SAMPLE_ROWS]
 
 
 def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, clusters: bool, collect_edges: int,
@@ -88,9 +103,17 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
     if splits is None:
         splits = sorted({r.split for r in rows})
     index = {s: i for i, s in enumerate(splits)}
-    by_hash: Dict[int, List[HashedRow]] = defaultdict(list)
+    sample = calibration_sample(rows)
+    per_label: Dict[Optional[str], int] = defaultdict(int)
+    for r in sample:
+        per_label[r.label] += 1
+    label_rows = {label: n * len(rows) / max(1, len(sample)) for label, n in per_label.items()}
+    rule = calibration.near_rule([r.phash for r in sample], [r.phash256 for r in sample], [r.label for r in sample],
+                                 label_rows, fixed=threshold)
+    threshold, confirmed = rule.threshold, rule.confirmed
+    by_hash: Dict[Tuple[int, Optional[int]], List[HashedRow]] = defaultdict(list)
     for r in rows:
-        by_hash[r.phash].append(r)
+        by_hash[node_of(r, confirmed)].append(r)
     counts = {}
     for h, members in by_hash.items():
         c = [0] * len(splits)
@@ -107,35 +130,28 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for n, (i, j) in enumerate(pairs_of):
             within[n] += c[i] * (c[i] - 1) // 2 if i == j else c[i] * c[j]
 
-    sample = sorted(rows, key=lambda r: (r.order, r.phash))[:calibration.SAMPLE_ROWS]
-    per_label: Dict[Optional[str], int] = defaultdict(int)
-    for r in sample:
-        per_label[r.label] += 1
-    label_rows = {label: n * len(rows) / max(1, len(sample)) for label, n in per_label.items()}
-    calibrated_by = calibration.calibrate([r.phash for r in sample], [r.label for r in sample], label_rows,
-                                          fixed=threshold)
-    threshold = calibrated_by.threshold
     plan = planned_layout(threshold, [r.phash for r in sample], len(by_hash), cap)
     band = plan.band
 
-    buckets: Dict[tuple, List[int]] = defaultdict(list)
+    buckets: Dict[tuple, List[tuple]] = defaultdict(list)
     for h in live:
-        for key in band_keys(h, band):
+        for key in band_keys(h[0], band):
             buckets[key].append(h)
     capped = [len(hs) for hs in buckets.values() if len(hs) > cap]
-    edges: Dict[Tuple[int, int], int] = {}
+    edges: Dict[Tuple[tuple, tuple], int] = {}
     for hs in buckets.values():
         if 2 <= len(hs) <= cap:
             for a in range(len(hs) - 1):
                 for b in range(a + 1, len(hs)):
                     u, v = min(hs[a], hs[b]), max(hs[a], hs[b])
                     if (u, v) not in edges:
-                        d = distance(u, v)
-                        if d <= threshold:
+                        d = distance(u[0], v[0])
+                        if d <= threshold and (not confirmed or (u[1] ^ v[1]).bit_count() <= rule.long_threshold):
                             edges[(u, v)] = d
 
     stats = {
-        "threshold": threshold, "calibration": calibrated_by.to_dict(), "bucket_cap": cap, "layout": band.describe(),
+        "threshold": threshold, "calibration": rule.calibration.to_dict(), "second_hash": rule.second_hash(),
+        "bucket_cap": cap, "layout": band.describe(),
         "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict(),
         "hashed_rows": len(rows), "distinct_hashes": len(by_hash),
         "flat_hashes": {"count": len(flat), "rows": sum(len(by_hash[h]) for h in flat),
@@ -148,7 +164,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for n, (i, j) in enumerate(pairs_of):
             between[n] += cu[i] * cv[i] if i == j else cu[i] * cv[j] + cu[j] * cv[i]
     stats.update(pair_count_stats(splits, within, between, len(edges)))
-    stats["examples"] = _examples(by_hash, live, edges)
+    stats["examples"] = _examples(by_hash, live, edges, confirmed)
     mapping = None
     if clusters:
         key_edges: Dict[Tuple[str, str], int] = {}  # (a, b) -> links: 0 when their rows share a hash, else 1
@@ -170,18 +186,19 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
     return LocalAudit(stats, mapping)
 
 
-def _flat_examples(by_hash: Dict[int, List[HashedRow]], flat: List[int]) -> List[dict]:
+def _flat_examples(by_hash: Dict[tuple, List[HashedRow]], flat: List[tuple]) -> List[dict]:
     top = sorted(flat, key=lambda h: (-len(by_hash[h]), h))[:FLAT_EXAMPLES]
-    return [{"phash": to_hex(h), "rows": len(by_hash[h]),
+    return [{"phash": to_hex(h[0]), "rows": len(by_hash[h]),
              "examples": [r.where for r in sorted(by_hash[h], key=lambda r: nulls_first(r.where))[:FLAT_PATHS]]}
             for h in top]
 
 
-def _examples(by_hash: Dict[int, List[HashedRow]], live: set, edges: Dict[Tuple[int, int], int]) -> List[dict]:
+def _examples(by_hash: Dict[tuple, List[HashedRow]], live: set, edges: Dict[Tuple[tuple, tuple], int],
+              confirmed: bool) -> List[dict]:
     """One cross-split row pair per first hash u, the closest (then by paths); the closest NEAR_EXAMPLES of those."""
-    best: Dict[int, tuple] = {}
+    best: Dict[tuple, tuple] = {}
 
-    def offer(u: int, d: int, a: HashedRow, b: HashedRow) -> None:
+    def offer(u: tuple, d: int, a: HashedRow, b: HashedRow) -> None:
         if a.split != b.split and a.split is not None and b.split is not None:
             rank = (d, nulls_first(a.where), nulls_first(b.where))
             if u not in best or rank < best[u][0]:
@@ -197,4 +214,4 @@ def _examples(by_hash: Dict[int, List[HashedRow]], live: set, edges: Dict[Tuple[
                 if a.where is not None and b.where is not None and a.where < b.where:
                     offer(h, 0, a, b)
     chosen = sorted(best.values(), key=lambda item: item[0])[:NEAR_EXAMPLES]
-    return [pair_dict(d, a, b) for _, d, a, b in chosen]
+    return [pair_dict(d, a, b, confirmed) for _, d, a, b in chosen]

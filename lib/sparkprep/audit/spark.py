@@ -64,10 +64,15 @@ def _where(table: DataFrame) -> Column:
     return F.coalesce(F.col("path"), F.col("key")) if "path" in table.columns else F.col("key")
 
 
+def _long(table: DataFrame) -> Column:
+    """The table's phash256 (null in a table written before it)."""
+    return F.col("phash256") if "phash256" in table.columns else F.lit(None).cast("array<bigint>")
+
+
 def audit_columns(table: DataFrame) -> Dict[str, Column]:
     """What the audit reads of a table besides its counted columns (sparkprep.spark.table_stats.small_columns):
-    the hash and its calibration order, so a small table's audit needs no Spark job of its own."""
-    return {"phash": F.col("phash"), NEAR_ORDER: F.xxhash64(_where(table), "phash")}
+    the hashes and the calibration order, so a small table's audit needs no Spark job of its own."""
+    return {"phash": F.col("phash"), "phash256": _long(table), NEAR_ORDER: F.xxhash64(_where(table), "phash")}
 
 
 def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:
@@ -77,30 +82,33 @@ def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:
     split, aug, path = small.get("split"), small.get("aug_index"), small.get("path")
     return [HashedRow(small["key"][i], split[i] if split is not None else "all", small.get("label", none)[i],
                       path[i] if path is not None and path[i] is not None else small["key"][i],
-                      small["phash"][i], small[NEAR_ORDER][i])
+                      small["phash"][i], small[NEAR_ORDER][i], small.get("phash256", none)[i])
             for i in range(n) if small["status"][i] == OK and small["phash"][i] is not None
             and (aug is None or aug[i] == 0)]
 
 
 def hashed_rows(table: DataFrame) -> DataFrame:
-    """(key, split, label, where, phash) of the ok originals that have a hash."""
+    """(key, split, label, where, phash, phash256) of the ok originals that have a hash."""
     split = F.col("split") if "split" in table.columns else F.lit("all")
     where = _where(table)
     rows = table.where((F.col("status") == OK) & F.col("phash").isNotNull())
     if "aug_index" in table.columns:
         rows = rows.where(F.col("aug_index") == 0)
-    return rows.select("key", split.alias("split"), "label", where.alias("where"), "phash")
+    return rows.select("key", split.alias("split"), "label", where.alias("where"), "phash",
+                       _long(table).alias("phash256"))
 
 
-def band_values(band: BandLayout) -> Column:
-    """An array column: one value per band key of `phash` (its index is the block combination)."""
+def band_values(band: BandLayout, bits: Optional[Column] = None) -> Column:
+    """An array column: one value per band key of the 64-bit hash `bits` (default `phash`; its index is the
+    block combination)."""
+    bits = F.col("phash") if bits is None else bits
     values = []
     for combo in band.combos:
         value, offset = None, 0
         for b in combo:
             shift, width = band.blocks[b]
-            part = F.col("phash") if width == 64 else \
-                F.shiftrightunsigned(F.col("phash"), shift).bitwiseAND(F.lit((1 << width) - 1))
+            part = bits if width == 64 else \
+                F.shiftrightunsigned(bits, shift).bitwiseAND(F.lit((1 << width) - 1))
             part = F.shiftleft(part, offset) if offset else part
             value = part if value is None else value.bitwiseOR(part)
             offset += width
@@ -120,22 +128,24 @@ class Search:
     band: BandLayout
     stats: dict
     within: List[int]  # row pairs within one hash, per split pair (i <= j), hashes past the cap excluded
+    confirmed: bool = False  # the rule checks phash256: `phash` is then the struct (h: the 64-bit hash, w: phash256)
 
 
-def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> Tuple[calibration.Calibration, List[int]]:
-    """The threshold for these `total` hashed rows (sparkprep.audit.calibrate), or `fixed` with its expected
-    chance pairs; and the sampled hashes in their order (what plans the band layout).
+def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> Tuple[calibration.NearRule, List[int]]:
+    """The rule for these `total` hashed rows (sparkprep.audit.calibrate.near_rule: the threshold, or `fixed`
+    with its expected chance pairs, and phash256's when it is needed); and the sampled hashes in their
+    order (what plans the band layout).
 
     One Spark job: the sample is the SAMPLE_ROWS rows with the smallest xxhash64 of (path, phash),
     repeatable, and unchanged by a merge's new keys (a top-k Spark takes per partition). Rows per
     label are the sample's, scaled to `total` (exact when the sample is the whole table).
     """
-    sample = (rows.select("label", "phash", F.xxhash64("where", "phash").alias("_order"))
+    sample = (rows.select("label", "phash", "phash256", F.xxhash64("where", "phash").alias("_order"))
               .orderBy("_order", "phash").limit(calibration.SAMPLE_ROWS).collect())
     labels = [r["label"] for r in sample]
     counts = {label: n * total / max(1, len(sample)) for label, n in Counter(labels).items()}
     hashes = [r["phash"] for r in sample]
-    return calibration.calibrate(hashes, labels, counts, fixed=fixed), hashes
+    return calibration.near_rule(hashes, [r["phash256"] for r in sample], labels, counts, fixed=fixed), hashes
 
 
 def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Optional[List[str]] = None) -> Search:
@@ -147,6 +157,11 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
     rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
     if splits is None:
         splits = sorted(r[0] for r in rows.select("split").distinct().collect())
+    rule, sample = calibrated(rows, rows.count(), threshold)
+    threshold, confirmed = rule.threshold, rule.confirmed
+    bits = F.col("phash.h") if confirmed else F.col("phash")
+    if confirmed:  # a node is a distinct (64-bit hash, phash256): rows equal in both
+        rows = rows.withColumn("phash", F.struct(F.col("phash").alias("h"), F.col("phash256").alias("w")))
     counts = [F.sum((F.col("split") == s).cast("long")).alias(f"c{i}") for i, s in enumerate(splits)]
     nodes = rows.groupBy("phash").agg(F.count(F.lit(1)).alias("n"), F.min("key").alias("m"), *counts) \
         .persist(StorageLevel.DISK_ONLY)
@@ -157,12 +172,10 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
                       *[F.sum(F.when(F.col("n") <= cap, e)).alias(f"w{i}")
                         for i, e in enumerate(_split_pair_terms(len(splits), "c", "c", same_hash=True))]).first()
     distinct = int(sizes["hashes"] or 0)
-    calibrated_by, sample = calibrated(rows, int(sizes["rows"] or 0), threshold)
-    threshold = calibrated_by.threshold
     plan = planned_layout(threshold, sample, distinct, cap)
     band = plan.band
     live = nodes.where(F.col("n") <= cap)
-    banded = live.select("phash", F.posexplode(band_values(band)).alias("c", "v"))
+    banded = live.select("phash", F.posexplode(band_values(band, bits)).alias("c", "v"))
     # One shuffle: the hashes of each band key; keys that only one hash emits are dropped at once
     buckets = banded.groupBy("c", "v").agg(F.collect_list("phash").alias("hs")).where(F.size("hs") >= 2) \
         .persist(StorageLevel.DISK_ONLY)
@@ -170,22 +183,27 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
                                                        F.max(F.size("hs")).alias("largest")).first()
     pairs = F.expr("flatten(transform(sequence(0, size(hs) - 2), i -> transform(sequence(i + 1, size(hs) - 1), "
                    "j -> named_struct('u', least(hs[i], hs[j]), 'v', greatest(hs[i], hs[j])))))")
+    near = F.col("distance") <= threshold
+    if confirmed:
+        near = near & (F.expr("aggregate(zip_with(u.w, v.w, (x, y) -> bit_count(x ^ y)), 0, (a, x) -> a + x)")
+                       <= rule.long_threshold)
     edges = (buckets.where(F.size("hs") <= cap).select(F.explode(pairs).alias("p"))
              .select(F.col("p.u").alias("u"), F.col("p.v").alias("v"))
-             .withColumn("distance", F.expr("bit_count(u ^ v)"))
-             .where(F.col("distance") <= threshold)
+             .withColumn("distance", F.expr("bit_count(u.h ^ v.h)" if confirmed else "bit_count(u ^ v)"))
+             .where(near)
              .dropDuplicates(["u", "v"])
              .persist(StorageLevel.DISK_ONLY))
     stats = {
-        "threshold": threshold, "calibration": calibrated_by.to_dict(), "bucket_cap": cap, "layout": band.describe(),
+        "threshold": threshold, "calibration": rule.calibration.to_dict(), "second_hash": rule.second_hash(),
+        "bucket_cap": cap, "layout": band.describe(),
         "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict(),
         "hashed_rows": int(sizes["rows"] or 0), "distinct_hashes": distinct,
         "flat_hashes": {"count": int(sizes["flat"] or 0), "rows": int(sizes["flat_rows"] or 0),
-                        "examples": _flat_examples(nodes, rows, cap) if sizes["flat"] else []},
+                        "examples": _flat_examples(nodes, rows, cap, confirmed) if sizes["flat"] else []},
         "capped_band_keys": {"count": int(capped_stats["n"] or 0), "largest": int(capped_stats["largest"] or 0)},
     }
     within = [int(sizes[f"w{i}"] or 0) for i in range(len(splits) * (len(splits) + 1) // 2)]
-    return Search(rows, splits, nodes, live, edges, band, stats, within)
+    return Search(rows, splits, nodes, live, edges, band, stats, within, confirmed)
 
 
 @dataclass(frozen=True)
@@ -256,7 +274,7 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     # one pair per hash, closest first, so one heavily copied image does not fill the list
     across = row_pairs(found).where(F.col("a_split") != F.col("b_split")).withColumn(
         "_n", F.row_number().over(Window.partitionBy("u").orderBy("distance", "a_where", "b_where")))
-    stats["examples"] = [_pair_dict(r) for r in across.where(F.col("_n") == 1)
+    stats["examples"] = [_pair_dict(r, found.confirmed) for r in across.where(F.col("_n") == 1)
                          .orderBy("distance", "a_where", "b_where").limit(NEAR_EXAMPLES).collect()]
     key_clusters = None
     if clusters:
@@ -269,12 +287,12 @@ def collected_rows(table: DataFrame, limit: int) -> Optional[List[HashedRow]]:
     if limit <= 0:
         return None
     rows = hashed_rows(table)
-    got = rows.select("key", "split", "label", "where", "phash", F.xxhash64("where", "phash").alias("order")) \
-        .limit(limit + 1).toArrow().to_pydict()
+    got = rows.select("key", "split", "label", "where", "phash", F.xxhash64("where", "phash").alias("order"),
+                      "phash256").limit(limit + 1).toArrow().to_pydict()
     if len(got["phash"]) > limit:
         return None
     return [HashedRow(*values) for values in zip(got["key"], got["split"], got["label"], got["where"], got["phash"],
-                                                 got["order"])]
+                                                 got["order"], got["phash256"])]
 
 
 def row_pairs(found: Search) -> DataFrame:
@@ -290,17 +308,24 @@ def row_pairs(found: Search) -> DataFrame:
             .where((F.col("u") != F.col("v")) | (F.col("a_where") < F.col("b_where"))))
 
 
-def _pair_dict(r) -> dict:
-    return pair_dict(r["distance"], *[HashedRow(None, r[f"{s}_split"], r[f"{s}_label"], r[f"{s}_where"], r[h], 0)
-                                      for s, h in (("a", "u"), ("b", "v"))])
+def _pair_dict(r, confirmed: bool = False) -> dict:
+    return pair_dict(r["distance"], *[HashedRow(None, r[f"{s}_split"], r[f"{s}_label"], r[f"{s}_where"],
+                                                r[h]["h"] if confirmed else r[h], 0, r[h]["w"] if confirmed else None)
+                                      for s, h in (("a", "u"), ("b", "v"))], confirmed)
 
 
-def _flat_examples(nodes: DataFrame, rows: DataFrame, cap: int) -> List[dict]:
+def _flat_examples(nodes: DataFrame, rows: DataFrame, cap: int, confirmed: bool = False) -> List[dict]:
     flat = nodes.where(F.col("n") > cap).orderBy(F.desc("n"), "phash").limit(FLAT_EXAMPLES).select("phash", "n").collect()
     out = []
     for r in flat:
-        some = rows.where(F.col("phash") == r["phash"]).orderBy("where").limit(FLAT_PATHS).select("where").collect()
-        out.append({"phash": to_hex(r["phash"]), "rows": int(r["n"]), "examples": [s["where"] for s in some]})
+        if confirmed:  # the node is (h, w): its rows equal it in both hashes
+            same = (F.col("phash.h") == r["phash"]["h"]) & \
+                (F.col("phash.w") == F.array(*[F.lit(w).cast("bigint") for w in r["phash"]["w"]]))
+        else:
+            same = F.col("phash") == r["phash"]
+        some = rows.where(same).orderBy("where").limit(FLAT_PATHS).select("where").collect()
+        out.append({"phash": to_hex(r["phash"]["h"] if confirmed else r["phash"]), "rows": int(r["n"]),
+                    "examples": [s["where"] for s in some]})
     return out
 
 

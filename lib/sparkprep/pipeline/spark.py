@@ -284,7 +284,8 @@ def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[s
     old = read_table(spark, previous) if previous is not None else None
     if old is not None and "phash256" not in old.columns:
         previous, reason = None, "the previous split table has no phash256 column (written before the 256-bit hash)"
-    elif old is not None and cfg.phash and "phash" in old.columns and version_of(old.schema["phash"].metadata) != PHASH_V2:
+    elif old is not None and cfg.phash and "phash" in old.columns and \
+            version_of(old.schema["phash"].metadata) != PHASH_V2:
         previous, reason = None, f"the previous split table's hashes are not {PHASH_V2}, the one pass's"
     rest, paths, listing.rec.incremental = unchanged_files(spark, listing, mtimes, previous, reason)
     inc = listing.rec.incremental
