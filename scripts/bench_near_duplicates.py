@@ -9,9 +9,10 @@
    of a full decode for reference.
 2. Recall and precision per threshold, and recall per kind of copy, on the planted set
    (scripts/make_planted.py), from exact pairwise distances.
-3. With --calibration 5000,50000 instead: the calibrated threshold (sparkprep.audit.calibrate)
-   on the planted photos and on look-alike synthetic scans with 1% planted copies, by brute force:
-   the threshold chosen, the chance pairs it lets through, the planted recall.
+3. With --calibration 5000,50000 instead: the calibrated rule (sparkprep.audit.calibrate.near_rule:
+   the 64-bit threshold, and phash256's where the 64-bit hash cannot tell the data apart) on the
+   planted photos and on look-alike synthetic scans with 1% planted copies, by brute force: the
+   rule chosen, the chance pairs it lets through, the planted recall.
 7. With --long-hash 5000 instead: a 256-bit pHash (imagehash's hash_size=16: the top-left 16x16
    DCT block of a 64x64 greyscale) against the 64-bit one, by brute force, on the planted photos
    and on both scan generators with 1% planted copies: recall and chance pairs per threshold.
@@ -162,43 +163,59 @@ def pairs_within(hashes, threshold, chunk=1024):
 
 
 def calibration_quality(sizes):
-    """The calibrated threshold on look-alike scans with planted copies, and on the planted photos:
-    the threshold chosen, the chance pairs it lets through and the planted recall, by brute force."""
+    """The calibrated rule on look-alike scans with planted copies, and on the planted photos: the 64-bit
+    threshold, phash256's when the 64-bit hash cannot tell the data apart (sparkprep.audit.calibrate.near_rule),
+    the chance pairs the rule lets through and the planted recall, by brute force."""
     import random
 
     import make_planted
 
-    from sparkprep.audit.calibrate import SAMPLE_ROWS, calibrate
-    from sparkprep.images.phash import phash_of_bytes
+    from sparkprep.audit.calibrate import SAMPLE_ROWS, near_rule
+    from sparkprep.images.phash import phashes_of_bytes, words_to_int
 
     files = make_planted.planted_files()
     paths = sorted(files)
-    sets = [("planted photos (20 photos x 11 versions + 12 quadrants)", [phash_of_bytes(files[p]) for p in paths],
+    sets = [("planted photos (20 photos x 11 versions + 12 quadrants)", [phashes_of_bytes(files[p]) for p in paths],
              [p.split("/")[0] for p in paths],
              {(paths.index(a), paths.index(b)) for a, b in make_planted.true_pairs(paths)})]
     for anatomy in (False, True):
         for n in sizes:
-            hashes, labels, planted = look_alike_scans(n, anatomy=anatomy)
+            datas, labels, planted = scan_files(n, anatomy=anatomy)
             kind = "scans with per-patient anatomy (the demo's)" if anatomy else "look-alike scans (--look-alike)"
-            sets.append((f"{kind}, {len(hashes):,} rows with {len(planted)} planted copies", hashes, labels,
-                         set(planted)))
-    print("data | rows | calibrated threshold | expected chance pairs at it (at 8) | chance pairs found "
-          "(pairs within it that are not planted) | planted recall | planted recall at a fixed 8 | seconds")
-    for name, hashes, labels, planted in sets:
+            sets.append((f"{kind}, {len(datas):,} rows with {len(planted)} planted copies",
+                         [phashes_of_bytes(d) for d in datas], labels, set(planted)))
+    print("data | rows | rule (64-bit bits; phash256 bits) | expected chance pairs | chance pairs found "
+          "(pairs the rule keeps that are not planted) | planted recall | planted recall at a fixed 8 | seconds")
+    for name, both, labels, planted in sets:
+        hashes, longs = [h for h, _ in both], [words_to_int(w) for _, w in both]
         rng = random.Random(0)
         sample = sorted(rng.sample(range(len(hashes)), min(SAMPLE_ROWS, len(hashes))))
         counts = collections.Counter(labels)
         start = time.perf_counter()
-        found = calibrate([hashes[i] for i in sample], [labels[i] for i in sample], dict(counts))
+        rule = near_rule([hashes[i] for i in sample], [both[i][1] for i in sample], [labels[i] for i in sample],
+                         dict(counts))
         seconds = time.perf_counter() - start
+
+        def near(i, j):
+            return bin((hashes[i] ^ hashes[j]) & (2 ** 64 - 1)).count("1") <= rule.threshold and (
+                not rule.confirmed or bin(longs[i] ^ longs[j]).count("1") <= rule.long_threshold)
+
+        found_planted = sum(near(i, j) for i, j in planted)
+        if rule.confirmed:
+            kept = sum(near(i, j) for i, j in pairs_list(hashes, rule.threshold))
+            expected = rule.long_calibration.expected[rule.long_threshold]
+            shown = f"{rule.threshold}; {rule.long_threshold}"
+        else:
+            kept, expected = pairs_within(hashes, rule.threshold), rule.calibration.expected[rule.threshold]
+            shown = f"{rule.threshold}; -"
         apart = [bin((hashes[i] ^ hashes[j]) & (2 ** 64 - 1)).count("1") for i, j in planted]
-        found_planted = sum(d <= found.threshold for d in apart)
-        chance = pairs_within(hashes, found.threshold) - found_planted
         recall = found_planted / len(planted) if planted else 1.0
         recall8 = sum(d <= 8 for d in apart) / len(planted) if planted else 1.0
-        print(f"{name} | {len(hashes):,} | {found.threshold} | {found.expected[found.threshold]:.3g} "
-              f"({found.expected[8]:.3g}) | {chance} | {recall:.3f} | {recall8:.3f} | {seconds:.1f}")
-        print(f"    {found.reason}")
+        print(f"{name} | {len(hashes):,} | {shown} | {expected:.3g} | {kept - found_planted} | {recall:.3f} | "
+              f"{recall8:.3f} | {seconds:.1f}")
+        print(f"    64-bit: {rule.calibration.reason}")
+        if rule.long_calibration is not None:
+            print(f"    phash256: {rule.long_calibration.reason}")
 
 
 def pairs_list(hashes, threshold, chunk=1024):

@@ -81,7 +81,7 @@ def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = 
            "a": {"path": a.where, "split": a.split, "label": a.label, "phash": to_hex(a.phash)},
            "b": {"path": b.where, "split": b.split, "label": b.label, "phash": to_hex(b.phash)}}
     if confirmed:
-        out["distance256"] = (words_to_int(a.phash256) ^ words_to_int(b.phash256)).bit_count()
+        out["distance256"] = bin(words_to_int(a.phash256) ^ words_to_int(b.phash256)).count("1")
     return out
 
 
@@ -146,7 +146,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
                     u, v = min(hs[a], hs[b]), max(hs[a], hs[b])
                     if (u, v) not in edges:
                         d = distance(u[0], v[0])
-                        if d <= threshold and (not confirmed or (u[1] ^ v[1]).bit_count() <= rule.long_threshold):
+                        if d <= threshold and (not confirmed or bin(u[1] ^ v[1]).count("1") <= rule.long_threshold):
                             edges[(u, v)] = d
 
     stats = {
