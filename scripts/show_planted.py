@@ -1,11 +1,13 @@
 """After `make demo`: the near-copies the sample generator planted, and which of them the audit
-found, at the threshold it used (from the run report), across splits and within.
+found, by the rule it used (from the run report: the 64-bit threshold, and phash256's where the
+64-bit hash cannot tell the scans apart), across splits and within.
 
     python scripts/show_planted.py data/mednist out/mednist
 
-Every pair within the audit's threshold is recounted from the split table's hashes, so the
-line also says how many found pairs were not planted, and how many of those are two slices
-of one patient (real look-alikes, which a split by patient keeps together).
+Every pair the rule keeps is recounted from the split table's hashes, so the line also says
+how many found pairs were not planted, how many of those are exact copies (the generator's
+duplicate files), and how many are two slices of one patient (real look-alikes, which a split by
+patient keeps together).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def bits(a: int, b: int) -> int:
     return bin((a ^ b) & (2 ** 64 - 1)).count("1")
 
 
+def long_bits(a, b) -> int:
+    """Bits between two phash256 values (4 signed 64-bit words each)."""
+    return sum(bits(x, y) for x, y in zip(a, b))
+
+
 def main(argv) -> int:
     sample, out = argv
     planted = planted_pairs(sample)
@@ -42,20 +49,29 @@ def main(argv) -> int:
         print("near-duplicates: the run did not audit them (--phash off)")
         return 0
     threshold = near["threshold"]
-    rows = [r for r in pq.read_table(os.path.join(out, "splits"), columns=["rel_path", "split", "phash"]).to_pylist()
+    second = near.get("second_hash") or {}
+    long_threshold = second.get("threshold") if second.get("used") else None
+    rule = f"{threshold} bits" + (f" and phash256 within {long_threshold}" if long_threshold is not None else "")
+    columns = ["rel_path", "split", "sha256", "phash"] + (["phash256"] if long_threshold is not None else [])
+    rows = [r for r in pq.read_table(os.path.join(out, "splits"), columns=columns).to_pylist()
             if r["phash"] is not None]
     by_path = {r["rel_path"]: r for r in rows}
-    found = [(a, b) for a, b in planted if a in by_path and b in by_path
-             and bits(by_path[a]["phash"], by_path[b]["phash"]) <= threshold]
+
+    def near_pair(a: dict, b: dict) -> bool:
+        return bits(a["phash"], b["phash"]) <= threshold and (
+            long_threshold is None or long_bits(a["phash256"], b["phash256"]) <= long_threshold)
+
+    found = [(a, b) for a, b in planted if a in by_path and b in by_path and near_pair(by_path[a], by_path[b])]
     across = sum(by_path[a]["split"] != by_path[b]["split"] for a, b in found)
     everything = {tuple(sorted((a["rel_path"], b["rel_path"]))) for a, b in itertools.combinations(rows, 2)
-                  if bits(a["phash"], b["phash"]) <= threshold}
+                  if near_pair(a, b)}
     others = everything - {tuple(sorted(p)) for p in found}
+    exact = sum(1 for a, b in others if by_path[a]["sha256"] == by_path[b]["sha256"])
     slices = sum(1 for a, b in others if patient(a) is not None and patient(a) == patient(b))
     folders = sum(a.split("/")[0] != b.split("/")[0] for a, b in planted)
     print(f"near-copies planted by the sample generator: {len(planted)} ({folders} filed under another class); "
-          f"found by the audit at {threshold} bits: {len(found)}, {across} of them across splits; other pairs "
-          f"within {threshold} bits: {len(others)} ({slices} are two slices of one patient)")
+          f"found by the audit (pHash within {rule}): {len(found)}, {across} of them across splits; other pairs: "
+          f"{len(others)} ({exact} exact copies, {slices} two slices of one patient)")
     return 0
 
 

@@ -108,3 +108,46 @@ def test_the_model_is_a_distribution_and_widens_with_the_variance():
 def test_a_table_without_hashes_calibrates_to_the_maximum_with_nothing_expected():
     found = cal.calibrate([], [], {})  # WFDB records, tabular samples: nothing is hashed
     assert found.threshold == cal.MAX_THRESHOLD and found.sampled_pairs == 0 and max(found.expected.values()) == 0
+
+
+def long_look_alike(rng, labels, per_label, flip):
+    """look_alike over 256 bits: each hash as phash256's 4 signed words."""
+    out = []
+    for _ in range(labels):
+        prototype = rng.integers(0, 2, 256, dtype=np.uint8)
+        bits = prototype ^ (rng.random((per_label, 256)) < flip).astype(np.uint8)
+        out += [np.packbits(b).view(">i8").astype(np.int64).tolist() for b in bits]
+    return out
+
+
+@pytest.mark.parametrize("flip,rows", [(0.05, 2_000), (0.1, 20_000)])
+def test_where_the_64_bit_hash_cannot_tell_rows_apart_phash256_gets_a_threshold_within_the_bound(flip, rows):
+    rng = np.random.default_rng(rows)
+    per_label = min(rows // 4, 1500)
+    hashes, names = look_alike(rng, 4, per_label, flip)
+    counts = {str(i): rows // 4 for i in range(4)}
+    longs = long_look_alike(rng, 4, per_label, 0.2)  # 256 bits apart by Binomial(256, 0.32): about 82
+    rule = cal.near_rule(hashes, longs, names, counts)
+    assert rule.calibration.threshold == 0 and rule.confirmed and rule.threshold == cal.CANDIDATE_BITS
+    within_p = 2 * 0.2 * 0.8
+    within = sum(n * (n - 1) / 2 for n in counts.values())  # pairs of other labels are far further apart
+    truth = [within * binomial_cdf(256, within_p, t) for t in range(cal.LONG_MAX_THRESHOLD + 1)]
+    assert truth[rule.long_threshold] <= rows / cal.CHANCE_ROWS  # the 256-bit rule keeps to the bound
+    assert rule.long_threshold == cal.LONG_MAX_THRESHOLD  # and these hashes allow the most it uses
+    assert rule.second_hash()["used"] and "phash256 is within 16 bits" in rule.second_hash()["rule"]
+
+
+def test_phash256_is_not_used_where_it_cannot_tell_rows_apart_either_nor_with_a_fixed_threshold():
+    rng = np.random.default_rng(5)
+    hashes, names = look_alike(rng, 4, 500, 0.05)
+    counts = {str(i): 500 for i in range(4)}
+    alike = long_look_alike(rng, 4, 500, 0.005)  # about 2.5 bits apart in 256: no threshold of 8 or more is safe
+    rule = cal.near_rule(hashes, alike, names, counts)
+    assert not rule.confirmed and rule.threshold == 0 and rule.long_calibration.threshold == 0
+    assert not rule.second_hash()["used"] and "cannot tell" in rule.long_calibration.reason
+    distinct = long_look_alike(rng, 4, 500, 0.2)
+    assert not cal.near_rule(hashes, distinct, names, counts, fixed=6).confirmed  # --near-threshold: 64-bit only
+    assert cal.near_rule(hashes, distinct, names, counts, fixed=6).second_hash() is None
+    assert not cal.near_rule(hashes, distinct[:-1] + [None], names, counts).confirmed  # a table from before phash256
+    photos = rng.integers(-2 ** 63, 2 ** 63 - 1, 2000, dtype=np.int64).tolist()  # distinct images: 64 bits suffice
+    assert cal.near_rule(photos, distinct, names, counts).long_calibration is None

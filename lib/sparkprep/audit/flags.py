@@ -25,7 +25,9 @@ class AuditFlags:
     near_threshold: Optional[int] = flag(
         None, _threshold, "pHash bits two images may differ in and be near-duplicates (pHash distances are even): "
         f"auto takes the largest, up to {calibrate.MAX_THRESHOLD}, at which the table's own random pairs give at most "
-        f"1 chance pair per {calibrate.CHANCE_ROWS:,} rows (docs/near-duplicates.md), or a number of bits 0..62",
+        f"1 chance pair per {calibrate.CHANCE_ROWS:,} rows (docs/near-duplicates.md); where none of 2 or more does, "
+        f"pairs within {calibrate.CANDIDATE_BITS} bits count when their 256-bit phash256 is within its own calibrated "
+        "threshold. Or a number of bits 0..62 (the 64-bit hash alone)",
         kind="number", shown="`auto`")
     near_bucket_cap: int = flag(bands.DEFAULT_BUCKET_CAP, whole("--near-bucket-cap", 2, 10 ** 6),
                                 "band keys shared by more hashes, or hashes shared by more rows, are reported, "
