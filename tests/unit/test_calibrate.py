@@ -151,3 +151,27 @@ def test_phash256_is_not_used_where_it_cannot_tell_rows_apart_either_nor_with_a_
     assert not cal.near_rule(hashes, distinct[:-1] + [None], names, counts).confirmed  # a table from before phash256
     photos = rng.integers(-2 ** 63, 2 ** 63 - 1, 2000, dtype=np.int64).tolist()  # distinct images: 64 bits suffice
     assert cal.near_rule(photos, distinct, names, counts).long_calibration is None
+
+
+def test_copies_filed_under_another_class_are_not_read_as_chance_pairs(monkeypatch):
+    rng = np.random.default_rng(11)
+    hashes, names = look_alike(rng, 4, 600, 0.05)
+    longs = long_look_alike(rng, 4, 600, 0.2)
+    counts = {str(i): 600 for i in range(4)}
+    clean = cal.near_rule(hashes, longs, names, counts)
+    assert clean.confirmed and clean.long_threshold == cal.LONG_MAX_THRESHOLD
+    for i in range(0, 2400, 40):  # 60 copies, a few bits off their original, each filed under the next class
+        copy = list(longs[i])
+        copy[0] ^= 0b101
+        longs.append(copy)
+        hashes.append(hashes[i])
+        names.append(str((int(names[i]) + 1) % 4))
+    counts = {str(i): 615 for i in range(4)}
+    with_copies = cal.near_rule(hashes, longs, names, counts)
+    assert with_copies.confirmed and with_copies.long_threshold == cal.LONG_MAX_THRESHOLD
+    # without setting them apart the 60 close cross-label pairs read as a chance rate no threshold meets
+    monkeypatch.setattr(cal, "set_apart", lambda nearest, first, second, bins: np.zeros(bins, np.int64))
+    assert not cal.near_rule(hashes, longs, names, counts).confirmed
+    monkeypatch.undo()
+    nearest = np.zeros(3, np.int64)
+    assert not cal.set_apart(nearest, nearest, nearest, 10).any()  # too few rows: nothing set apart

@@ -20,7 +20,8 @@ are, and takes the largest threshold at which chance pairs stay rare:
    - the counted tail (`tail`), where TAIL_COUNT pairs are that close, extended below by the
      fit's shape. Pairs of one label are read off the cross-label tail at the same
      standardised distance (`within_from_across`): pairs of different labels seldom hold
-     copies, and the fit alone missed the low tail of look-alike scans a hundredfold.
+     copies, and the fit alone missed the low tail of look-alike scans a hundredfold. The
+     few that do (a copy filed under another class) are set aside first (`set_apart`).
 3. Expected chance pairs at the table's size: within each label C(n_label, 2) times its
    probability, plus the cross-label pairs times theirs.
 4. The threshold is the largest t <= max whose expected chance pairs stay within one per
