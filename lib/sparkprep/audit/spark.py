@@ -243,7 +243,8 @@ def near_check(cfg: Any, merged: Optional[dict] = None) -> Optional[NearDuplicat
 def threshold_words(threshold: Optional[int]) -> str:
     """How a stage line names the audit's threshold."""
     if threshold is None:
-        return f"pHash within a threshold calibrated on the data (at most {calibration.MAX_THRESHOLD} bits)"
+        return (f"pHash within a threshold calibrated on the data (at most {calibration.MAX_THRESHOLD} bits; "
+                "confirmed by phash256 where pHash alone cannot tell the images apart)")
     return f"pHash within {threshold} bits"
 
 
