@@ -178,14 +178,18 @@ def calibration_quality(sizes):
     sets = [("planted photos (20 photos x 11 versions + 12 quadrants)", [phashes_of_bytes(files[p]) for p in paths],
              [p.split("/")[0] for p in paths],
              {(paths.index(a), paths.index(b)) for a, b in make_planted.true_pairs(paths)})]
+    patient_of = {}
     for anatomy in (False, True):
         for n in sizes:
-            datas, labels, planted = scan_files(n, anatomy=anatomy)
+            patients = []
+            datas, labels, planted = scan_files(n, anatomy=anatomy, patients=patients)
             kind = "scans with per-patient anatomy (the demo's)" if anatomy else "look-alike scans (--look-alike)"
-            sets.append((f"{kind}, {len(datas):,} rows with {len(planted)} planted copies",
-                         [phashes_of_bytes(d) for d in datas], labels, set(planted)))
+            name = f"{kind}, {len(datas):,} rows with {len(planted)} planted copies"
+            patient_of[name] = patients if anatomy else None
+            sets.append((name, [phashes_of_bytes(d) for d in datas], labels, set(planted)))
     print("data | rows | rule (64-bit bits; phash256 bits) | expected chance pairs | chance pairs found "
-          "(pairs the rule keeps that are not planted) | planted recall | planted recall at a fixed 8 | seconds")
+          "(pairs the rule keeps that are not planted; of them, two slices of one patient) | planted recall | "
+          "planted recall at a fixed 8 | seconds")
     for name, both, labels, planted in sets:
         hashes, longs = [h for h, _ in both], [words_to_int(w) for _, w in both]
         rng = random.Random(0)
@@ -201,8 +205,12 @@ def calibration_quality(sizes):
                 not rule.confirmed or bin(longs[i] ^ longs[j]).count("1") <= rule.long_threshold)
 
         found_planted = sum(near(i, j) for i, j in planted)
+        patients, slices = patient_of.get(name), "-"
         if rule.confirmed:
-            kept = sum(near(i, j) for i, j in pairs_list(hashes, rule.threshold))
+            chance = [(i, j) for i, j in pairs_list(hashes, rule.threshold) if near(i, j) and (i, j) not in planted]
+            kept = len(chance) + found_planted
+            if patients is not None:
+                slices = sum(patients[i] == patients[j] for i, j in chance)
             expected = rule.long_calibration.expected[rule.long_threshold]
             shown = f"{rule.threshold}; {rule.long_threshold}"
         else:
@@ -211,8 +219,8 @@ def calibration_quality(sizes):
         apart = [bin((hashes[i] ^ hashes[j]) & (2 ** 64 - 1)).count("1") for i, j in planted]
         recall = found_planted / len(planted) if planted else 1.0
         recall8 = sum(d <= 8 for d in apart) / len(planted) if planted else 1.0
-        print(f"{name} | {len(hashes):,} | {shown} | {expected:.3g} | {kept - found_planted} | {recall:.3f} | "
-              f"{recall8:.3f} | {seconds:.1f}")
+        print(f"{name} | {len(hashes):,} | {shown} | {expected:.3g} | {kept - found_planted}; {slices} | "
+              f"{recall:.3f} | {recall8:.3f} | {seconds:.1f}")
         print(f"    64-bit: {rule.calibration.reason}")
         if rule.long_calibration is not None:
             print(f"    phash256: {rule.long_calibration.reason}")
@@ -400,10 +408,11 @@ def long_hash_quality(rows):
                 print(f"{name} | {label} | {t} | {found / len(truth):.3f} | {chance} | {len(datas) / 10_000:.2g}")
 
 
-def scan_files(rows, copies_share=0.01, seed=0, anatomy=False):
+def scan_files(rows, copies_share=0.01, seed=0, anatomy=False, patients=None):
     """(JPEG bytes, labels, planted pairs): synthetic scans of six modalities (the older look-alike ones, or
     with anatomy: the demo's scans, five slices per patient), and `copies_share` of them copied once
-    each: re-encoded at quality 60, resized to 80%, or brightened 10%."""
+    each: re-encoded at quality 60, resized to 80%, or brightened 10%. patients: a list that gets each
+    file's (class, patient), when given."""
     from PIL import Image, ImageEnhance
 
     import make_sample
@@ -423,6 +432,8 @@ def scan_files(rows, copies_share=0.01, seed=0, anatomy=False):
                 make_sample.synthetic_scan(ci, ci * 1_000_003 + i + seed)
             datas.append(jpeg(image))
             labels.append(name)
+            if patients is not None:
+                patients.append((ci, patient))
             if every and (ci * per_class + i) % every == 0:
                 kind = (ci * per_class + i) // every % 3
                 copy = (jpeg(image, 60) if kind == 0 else jpeg(image.resize((51, 51), Image.Resampling.BICUBIC))
@@ -430,6 +441,8 @@ def scan_files(rows, copies_share=0.01, seed=0, anatomy=False):
                 planted.append((len(datas) - 1, len(datas)))
                 datas.append(copy)
                 labels.append(name)
+                if patients is not None:
+                    patients.append((ci, patient))
     return datas, labels, planted
 
 
