@@ -211,6 +211,25 @@ def test_pipeline_reads_and_transforms_only_new_and_changed_files_and_equals_a_f
         "settings that decide a row changed since the previous run: spec"
 
 
+def test_pipeline_relabels_kept_rows_when_the_labels_csv_changed_in_place(spark, make_sample, tmp_path):
+    """The --labels path is the same, its rows are not: kept rows take the CSV's labels of this run (they
+    kept the previous run's, and published them), without transforming their images again."""
+    tree, out, full = tmp_path / "in", tmp_path / "out", tmp_path / "full"
+    write_tree(make_sample, tree, 0, 6)
+    labels = tmp_path / "labels.csv"
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*.jpg"))
+    labels.write_text("path,label\n" + "".join(f"{n},first\n" for n in names))
+    flags = ("--size", "32", "--phash", "off", "--labels", labels, *SPLIT)
+    pipeline(spark, "--input", tree, "--output", out, "--incremental", *flags)
+    labels.write_text("path,label\n" + "".join(f"{n},{'second' if i % 2 else 'first'}\n" for i, n in enumerate(names)))
+    again = pipeline(spark, "--input", tree, "--output", out, "--incremental", *flags)
+    assert again["stages"]["processed"]["incremental"]["kept"] == 6  # nothing read or transformed again
+    pipeline(spark, "--input", tree, "--output", full, *flags)
+    for table in ("splits", "processed"):
+        assert rows(out / table) == rows(full / table), table
+        assert sorted(r["label"] for r in rows(out / table)) == ["first"] * 3 + ["second"] * 3
+
+
 def test_export_imagefolder_writes_only_new_and_changed_files_and_equals_a_full_export(spark, make_sample, tmp_path):
     """export --incremental: kept files stay in place (same inode: never rewritten), new and changed samples and a
     file removed from the export are written, a deleted sample's file goes; the tree equals a full export's."""

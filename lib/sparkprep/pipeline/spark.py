@@ -181,8 +181,6 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         source, settings = _one_pass_source(spark, cfg, listing, reader)
         rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
                                  from_arrow_schema(ONE_PASS_SCHEMA))
-        if cfg.labels:
-            rows = with_labels_file(spark, rows, cfg.labels)
         if not in_workers:
             rows = rows.persist(StorageLevel.DISK_ONLY)
         split_rows = rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content))
@@ -191,6 +189,8 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
             old_splits, old_processed = kept.frames(spark)
             split_rows = split_rows.unionByName(old_splits.select(*split_rows.columns))
             processed_rows = processed_rows.unionByName(old_processed.select(*processed_rows.columns))
+        if cfg.labels:  # kept rows too: the CSV may have changed in place since the previous run
+            split_rows, processed_rows = (with_labels_file(spark, t, cfg.labels) for t in (split_rows, processed_rows))
         splits = with_split(split_rows, cfg, assigned=True)
         if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
             splits = with_phash_version(splits, PHASH_V2)
