@@ -13,9 +13,10 @@
    the 64-bit threshold, and phash256's where the 64-bit hash cannot tell the data apart) on the
    planted photos and on look-alike synthetic scans with 1% planted copies, by brute force: the
    rule chosen, the chance pairs it lets through, the planted recall.
-7. With --long-hash 5000 instead: a 256-bit pHash (imagehash's hash_size=16: the top-left 16x16
-   DCT block of a 64x64 greyscale) against the 64-bit one, by brute force, on the planted photos
-   and on both scan generators with 1% planted copies: recall and chance pairs per threshold.
+7. With --long-hash 5000,50000 instead: a 256-bit pHash (imagehash's hash_size=16: the top-left
+   16x16 DCT block of a 64x64 greyscale) and the angle between those blocks (no DC term) against
+   the 64-bit pHash, by brute force, on the planted photos and on both scan generators with 1%
+   planted copies: recall and chance pairs per threshold.
 6. With --audit-time 5000,50000 instead: the audit's own seconds (near_duplicates.seconds in the
    run report) in `spark-submit jobs/split.py` on look-alike scans of both generators at these
    sizes, its time per row, and its share of `spark-submit jobs/pipeline.py` on the look-alike
@@ -357,10 +358,11 @@ def search_times(sizes, threshold):
     spark.stop()
 
 
-def long_hash(data, side=16):
+def long_hash(data, side=16, angle=False):
     """The pHash of side x side bits (16: 256 bits) of JPEG or PNG bytes, as phash_of_bytes computes the 64-bit
     one (a draft decode, a LANCZOS greyscale of 4 x side pixels, the DCT's top-left block above its median),
-    as a numpy bit array."""
+    as a numpy bit array. angle: the block itself instead, without its DC term, scaled to unit length (two
+    blocks' dot product is the cosine of the angle between them)."""
     import numpy as np
     from PIL import Image
 
@@ -370,12 +372,17 @@ def long_hash(data, side=16):
         image.draft("L", (sample, sample))
         grey = image.convert("L").resize((sample, sample), Image.Resampling.LANCZOS)
     low = np.round(dct @ np.asarray(grey, dtype=np.float64) @ dct.T, 6)
+    if angle:
+        ac = low.ravel()[1:]
+        return ac / max(np.linalg.norm(ac), 1e-12)
     return (low > np.median(low)).ravel()
 
 
-def long_hash_quality(rows):
-    """Recall and chance pairs of the 64-bit and a 256-bit pHash, by brute force: the planted photos (every
-    pair of one photo's versions is true) and both scan generators with 1% planted copies."""
+def long_hash_quality(sizes):
+    """Recall and chance pairs of the 64-bit pHash, a 256-bit pHash and the angle between the 16x16 DCT
+    blocks the 256-bit one takes its bits from, by brute force over every pair (in blocks of rows): the
+    planted photos (every pair of one photo's versions is true) and both scan generators with 1% planted
+    copies, at each size."""
     import numpy as np
 
     import make_planted
@@ -390,22 +397,42 @@ def long_hash_quality(rows):
     index = {p: i for i, p in enumerate(paths)}
     sets = [("planted photos", [files[p] for p in paths],
              {tuple(sorted((index[a], index[b]))) for a, b in make_planted.true_pairs(paths)})]
-    for anatomy in (True, False):
-        datas, _, planted = scan_files(rows, anatomy=anatomy)
-        sets.append((f"{'the demo' if anatomy else '--look-alike'}'s scans ({len(datas):,} rows)", datas, planted))
-    print("data | hash | threshold | recall | chance pairs (not planted) | allowed (1 per 10,000 rows)")
+    for rows in sizes:
+        for anatomy in (True, False):
+            datas, _, planted = scan_files(rows, anatomy=anatomy)
+            sets.append((f"{'the demo' if anatomy else '--look-alike'}'s scans ({len(datas):,} rows)", datas, planted))
+    print("data | signature | threshold | recall | chance pairs (not planted) | allowed (1 per 10,000 rows)")
+
+    def hamming(matrix, rows):
+        ones = matrix.sum(axis=1)
+        return ones[rows, None] + ones[None, :] - 2 * matrix[rows] @ matrix.T
+
+    def degrees(matrix, rows):
+        return np.degrees(np.arccos(np.clip(matrix[rows] @ matrix.T, -1, 1)))
+
     for name, datas, truth in sets:
-        for label, hashes, thresholds in (("64-bit", [bits64(phash_of_bytes(d)) for d in datas], (0, 2, 4, 8)),
-                                          ("256-bit", [long_hash(d) for d in datas], (0, 4, 8, 12, 16, 24, 32, 48))):
-            matrix = np.asarray(hashes, dtype=np.float32)
-            ones = matrix.sum(axis=1)
-            distance = ones[:, None] + ones[None, :] - 2 * matrix @ matrix.T
-            upper = np.triu(np.ones(distance.shape, bool), 1)
-            apart = np.array([distance[i, j] for i, j in truth])
-            for t in thresholds:
+        for label, features, distance, thresholds in (
+                ("64-bit pHash (bits)", [bits64(phash_of_bytes(d)) for d in datas], hamming, (0, 2, 4, 8)),
+                ("256-bit pHash (bits)", [long_hash(d) for d in datas], hamming, (0, 4, 8, 12, 16, 24, 32, 48)),
+                ("16x16 DCT block, angle (degrees)", [long_hash(d, angle=True) for d in datas], degrees,
+                 (1, 1.5, 2, 2.5, 3, 4))):
+            matrix = np.asarray(features, dtype=np.float32)
+            # the planted pairs' distances come from the same blocks as the counts: float32 products of other
+            # shapes round otherwise, and a pair at a threshold could be counted on one side and not the other
+            first, second = (np.array(side, np.int64) for side in zip(*sorted(truth)))
+            apart = np.empty(len(first))
+            within = np.zeros(len(thresholds), np.int64)
+            for start in range(0, len(matrix), 2048):
+                rows = np.arange(start, min(start + 2048, len(matrix)))
+                block = distance(matrix, rows)
+                upper = np.arange(len(matrix))[None, :] > rows[:, None]
+                within += [int(((block <= t) & upper).sum()) for t in thresholds]
+                mine = (first >= rows[0]) & (first <= rows[-1])
+                apart[mine] = block[first[mine] - start, second[mine]]
+            for t, count in zip(thresholds, within):
                 found = int((apart <= t).sum())
-                chance = int(((distance <= t) & upper).sum()) - found
-                print(f"{name} | {label} | {t} | {found / len(truth):.3f} | {chance} | {len(datas) / 10_000:.2g}")
+                allowed = len(datas) / 10_000
+                print(f"{name} | {label} | {t} | {found / len(truth):.3f} | {count - found} | {allowed:.2g}")
 
 
 def scan_files(rows, copies_share=0.01, seed=0, anatomy=False, patients=None):
@@ -505,9 +532,9 @@ def main():
     parser.add_argument("--audit-time", default=None, metavar="SIZES",
                         help="only the audit's time through spark-submit: split on look-alike scans of these sizes "
                              "(e.g. 5000,50000) and the pipeline on --photos")
-    parser.add_argument("--long-hash", default=None, metavar="ROWS", type=int,
-                        help="only the 64-bit against a 256-bit pHash on the planted photos and ROWS scans of each "
-                             "generator (e.g. 5000)")
+    parser.add_argument("--long-hash", default=None, metavar="SIZES",
+                        help="only the 64-bit pHash against a 256-bit one and the angle between DCT blocks, on the "
+                             "planted photos and scans of each generator at these sizes (e.g. 5000,50000)")
     parser.add_argument("--hash-cost", action="store_true",
                         help="only phash-v1 against phash-v2: cost per photo, bits apart, planted recall")
     args = parser.parse_args()
@@ -517,7 +544,7 @@ def main():
         planted_quality("v2")
         return
     if args.long_hash:
-        long_hash_quality(args.long_hash)
+        long_hash_quality([int(n) for n in args.long_hash.split(",")])
         return
     if args.audit_time:
         audit_time([int(s) for s in args.audit_time.split(",")], args.photos)
