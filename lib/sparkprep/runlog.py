@@ -195,11 +195,15 @@ def incremental_line(inc: dict) -> str:
     if "transformed" in inc:
         line = (f"incremental: {inc['kept']} of {inc['listed']} samples kept from the previous output, "
                  f"{inc['transformed']} transformed, {inc['deleted']} gone since the previous run")
+        if inc.get("relabelled"):
+            line += f"; {inc['relabelled']} transformed again for a new label in --labels"
         return line + (f"; transformed everything: {inc['full_run']}" if inc.get("full_run") else "")
     line = (f"incremental: {inc.get('kept', 0)} rows kept unread, {inc.get('read', 0)} files read, "
             f"{inc.get('deleted', 0)} deleted since the previous run")
     if inc.get("unversioned"):
         line += f"; {inc['unversioned']} without a version in the listing (read again)"
+    if inc.get("relabelled"):
+        line += f"; {inc['relabelled']} read again for a new label in --labels"
     return line + (f"; read everything: {inc['full_read']}" if inc.get("full_read") else "")
 
 

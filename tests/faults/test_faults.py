@@ -283,3 +283,43 @@ def test_the_driver_killed_in_the_one_pass_resumes_from_the_finished_tasks(clean
     assert resumed["files_reused"] >= 0.7 * listed  # a resumed run after a kill at 75% reads at most 30% again
     assert "resumed: " in result.stdout and "files' rows reused" in result.stdout
     assert_same_pipeline(out, clean)
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["same-csv", "csv-edited-in-place"])
+def test_a_killed_run_with_a_labels_csv_resumes_unless_the_csv_changed(clean, sample_tree, tmp_path, edited):
+    """--labels (the workers label the rows they write): killed as above with a CSV giving every file its
+    folder's label, then run again. With the same CSV, the finished tasks are reused and the tables equal
+    the undisturbed run's. With the CSV edited in place (one class renamed), nothing of the killed run is
+    reused: its rows carry the old labels."""
+    from sparkprep.pipeline.resume import DONE
+    from sparkprep.spark.faults import STALL_ENV
+
+    local_submit = load_script("local_submit")
+    out, labels = tmp_path / "out", tmp_path / "labels.csv"
+    by_path = {r["rel_path"]: r["label"] for r in rows(clean / "splits")}
+    labels.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in sorted(by_path.items())))
+    args = ["--input", sample_tree, "--output", out, *PIPELINE, "--labels", labels]
+    killed = subprocess.Popen(local_submit.submit_command("pipeline", args),
+                              env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while len(list(out.glob(f"splits.__staging-*/{DONE}/*.json"))) < 6:
+        assert killed.poll() is None and time.time() < deadline, "the run ended before six tasks finished"
+        time.sleep(0.2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    renamed = sorted(set(by_path.values()))[0]
+    if edited:
+        labels.write_text("path,label\n" + "".join(f"{p},{'renamed' if label == renamed else label}\n"
+                                                   for p, label in sorted(by_path.items())))
+    result = spark_submit("pipeline", *args)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    report = json.loads((out / "_run_report.json").read_text())
+    if not edited:
+        assert report["resumed"]["tasks_reused"] == 6 and report["resumed"]["files_reused"] >= 0.7 * len(by_path)
+        assert_same_pipeline(out, clean)
+        return
+    assert "resumed" not in report and "resumed: " not in result.stdout  # the killed run's settings differ
+    for table in ("splits", "processed"):
+        want = [dict(r, label="renamed" if r["label"] == renamed else r["label"]) for r in rows(clean / table)]
+        assert rows(out / table) == want, table

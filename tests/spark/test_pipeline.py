@@ -79,6 +79,23 @@ def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separat
     assert on_disk["stages"]["processed"]["augmented_copies"] > 0
 
 
+# the workers label the rows they write (parquet); Spark joins the CSV onto the rows (Delta)
+@pytest.mark.parametrize("fmt", ["parquet", pytest.param("delta", marks=pytest.mark.slow)])
+def test_labels_from_a_csv_give_the_tables_of_split_then_preprocess(spark, sample_tree, tmp_path, fmt):
+    """--labels: a CSV naming most files (some as ./path), a file it does not name gets no label."""
+    files = sorted(p.relative_to(sample_tree).as_posix() for p in sample_tree.rglob("*") if p.is_file())
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{'./' * (i % 3 == 0)}{f},c{i % 4}\n"
+                                               for i, f in enumerate(files) if i % 5))
+    extra = ("--labels", str(labels))
+    expected = stage_jobs(spark, tmp_path / "stages", sample_tree, *extra)
+    report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--format", fmt, *extra)
+    assert report["passes"].endswith("the workers write both tables)") == (fmt == "parquet")
+    assert_same_tables(splits, expected[0])
+    assert_same_tables(processed, expected[1])
+    assert {r["label"] for r in splits[0]} == {None, "c0", "c1", "c2", "c3"}
+
+
 def test_exact_stratification_keeps_two_passes_with_the_same_tables(spark, sample_tree, tmp_path):
     expected = stage_jobs(spark, tmp_path / "stages", sample_tree, "--stratify", "exact")
     report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--stratify", "exact", "--keep", "none",

@@ -54,6 +54,9 @@ class OnePassSettings:
     spec: TransformSpec
     copies_by_split: Dict[str, int]
     keep_content: bool = True
+    # --labels: a labels CSV's labels by relative path, replacing each file's own (a path it does not
+    # list gets none), as ingest's with_labels_file does; None: the files' own labels
+    labels: Optional[Dict[str, Optional[str]]] = None
 
 
 def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSettings,
@@ -81,6 +84,8 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
             else:
                 data, known = read_listed(path, size, settings.probe.max_file_bytes)
             row = catalog_row(path, size, data, probe, label_pattern, **known)
+            if settings.labels is not None:
+                row["label"] = settings.labels.get(row["rel_path"])
             row["key"], row["status"], row["error"] = file_key(settings.key_by, row["sha256"], row["rel_path"],
                                                                row["sample"], row["status"], row["error"],
                                                                group_pattern)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -30,9 +31,10 @@ from sparkprep.audit.spark import near_check, with_phash_version
 from sparkprep.errors import UsageError
 from sparkprep.export.flags import ExportConfig
 from sparkprep.images.phash import PHASH_V2, version_of
-from sparkprep.ingest.spark.incremental import ROW_SETTINGS, reusable_output, unchanged_files
+from sparkprep.ingest.spark.incremental import ROW_SETTINGS, relabelled, reusable_output, unchanged_files
 from sparkprep.ingest.spark.plan import run_plan
-from sparkprep.ingest.spark.sources import TASKS_PER_CORE, binary_scan, listed_input, probe_settings, with_labels_file
+from sparkprep.ingest.spark.sources import (TASKS_PER_CORE, binary_scan, labels_by_path, listed_input, probe_settings,
+                                            with_labels_file)
 from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
 from sparkprep.pipeline import resume
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassSettings, TableTarget, one_pass_batches,
@@ -164,21 +166,22 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     fetched = bool(cfg.manifest) or not (is_local(cfg.input) or HadoopFS(spark).readable(cfg.input))
     if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none" and \
             cfg.near_duplicates != "merge" and not fetched:
-        in_workers = cfg.format == "parquet" and not cfg.labels and is_local(split_claim.uri) and \
-            is_local(processed_claim.uri)
+        in_workers = cfg.format == "parquet" and is_local(split_claim.uri) and is_local(processed_claim.uri)
+        # --labels there: the workers label the rows they write, from the CSV read once on the driver
+        labels = labels_by_path(spark, cfg.labels) if cfg.labels and in_workers else None
         mtimes: Dict[str, int] = {}
         listing = listed_input(spark, cfg, mtimes if cfg.incremental or in_workers else None)
         kept, reused, ahead = None, None, []
         if cfg.incremental:
-            listing, kept = _unchanged(spark, cfg, listing, mtimes, split_claim, processed_claim)
+            listing, kept = _unchanged(spark, cfg, listing, mtimes, split_claim, processed_claim, labels)
             if in_workers and kept.tables:  # the kept rows' files, linked or rewritten into this run's staging
                 ahead = [f for previous, claim in zip(kept.tables, (split_claim, processed_claim))
                          for f in resume.carried(local_path(previous), local_path(staging_uri(claim)),
                                                  set(kept.paths))]
         if in_workers:  # a killed run's finished tasks' files, reused (sparkprep.pipeline.resume)
-            listing, reused = _resumed(cfg, listing, mtimes, split_claim, processed_claim)
+            listing, reused = _resumed(cfg, listing, mtimes, split_claim, processed_claim, labels)
         reader = _reader(cfg)
-        source, settings = _one_pass_source(spark, cfg, listing, reader)
+        source, settings = _one_pass_source(spark, cfg, listing, reader, labels)
         rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
                                  from_arrow_schema(ONE_PASS_SCHEMA))
         if not in_workers:
@@ -189,7 +192,7 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
             old_splits, old_processed = kept.frames(spark)
             split_rows = split_rows.unionByName(old_splits.select(*split_rows.columns))
             processed_rows = processed_rows.unionByName(old_processed.select(*processed_rows.columns))
-        if cfg.labels:  # kept rows too: the CSV may have changed in place since the previous run
+        if cfg.labels and not in_workers:  # kept rows too: the CSV may have changed in place since the last run
             split_rows, processed_rows = (with_labels_file(spark, t, cfg.labels) for t in (split_rows, processed_rows))
         splits = with_split(split_rows, cfg, assigned=True)
         if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
@@ -253,11 +256,14 @@ PIPELINE_SETTINGS = tuple(dict.fromkeys(ROW_SETTINGS + ("key_by", "seed", "ratio
                                                         "keep_content", "manifest") + PROCESSED_SETTINGS))
 
 
-def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim, processed_claim: Claim):
+def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim, processed_claim: Claim,
+             labels: Optional[Dict[str, Optional[str]]] = None):
     """(the listing of the files the one pass still reads, and what was reused of killed runs' staging
     directories); this run's staging directories are marked resumable with its listing."""
     roots = (local_path(staging_uri(split_claim)), local_path(staging_uri(processed_claim)))
     settings = json.loads(json.dumps({k: v for k, v in config_dict(cfg).items() if k in PIPELINE_SETTINGS}))
+    if labels is not None:  # a killed run's rows carry its CSV's labels, and the CSV may be edited in place
+        settings["labels_sha256"] = hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()
     versions = {uri: (size, str(mtimes[uri]) if uri in mtimes else None)
                 for uri, size in listing.to_read + listing.from_listing}
     resume.start(roots, settings, versions)
@@ -271,11 +277,12 @@ def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: 
 
 
 def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim,
-               processed_claim: Claim):
+               processed_claim: Claim, labels: Optional[Dict[str, Optional[str]]] = None):
     """(the listing of the files the one pass reads, and Kept: the previous tables' rows of the others).
 
     A file is kept when its (path, size, mtime) equals the previous split table's listing state and
     both previous tables are this pipeline's, from the same settings and this sparkprep version.
+    labels (the workers label the rows): a file whose label in the CSV changed since is read again.
     """
     previous, reason = reusable_output(spark, dataclasses.replace(cfg, output=split_claim.uri), split_claim.state,
                                        PIPELINE_SETTINGS, ownership.LISTING_STATE, job=PIPELINE)
@@ -289,9 +296,18 @@ def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[s
         previous, reason = None, f"the previous split table's hashes are not {PHASH_V2}, the one pass's"
     rest, paths, listing.rec.incremental = unchanged_files(spark, listing, mtimes, previous, reason)
     inc = listing.rec.incremental
+    again = relabelled(spark, previous, paths, labels) if labels is not None and paths else []
+    if again:  # kept files' rows are carried as written, so a file labelled otherwise now is made again
+        paths = sorted(set(paths) - set(again))
+        keep = set(paths)
+        rest = dataclasses.replace(rest, to_read=[f for f in listing.to_read if f[0] not in keep],
+                                   from_listing=[f for f in listing.from_listing if f[0] not in keep])
+        inc.counts.update(kept=inc.counts["kept"] - len(again), read=inc.counts["read"] + len(again),
+                          relabelled=len(again))
     counts = {"previous": HadoopFS(spark).qualify(processed_claim.uri) if previous else None,
               "listed": inc.counts["listed"], "kept": inc.counts["kept"], "transformed": inc.counts["read"],
-              "deleted": inc.counts["deleted"], **({"full_run": reason} if previous is None else {})}
+              "deleted": inc.counts["deleted"], **({"full_run": reason} if previous is None else {}),
+              **({"relabelled": len(again)} if again else {})}
     return rest, Kept(paths, (previous, processed_claim.uri) if previous is not None else None, counts)
 
 
@@ -336,11 +352,12 @@ def _reader(cfg: PipelineConfig) -> str:
     return "workers" if is_local(cfg.input) else "binaryfile"
 
 
-def _one_pass_source(spark: SparkSession, cfg: PipelineConfig, listing, reader: str):
+def _one_pass_source(spark: SparkSession, cfg: PipelineConfig, listing, reader: str,
+                     labels: Optional[Dict[str, Optional[str]]] = None):
     """What the one pass reads (Spark's bytes, or paths for the workers to read) and its settings."""
     settings = OnePassSettings(probe=probe_settings(cfg, listing.root, "file"), key_by=cfg.key_by, seed=cfg.seed,
                                ratios=cfg.ratios, names=cfg.names, spec=cfg.spec,
-                               copies_by_split=cfg.copies_by_split(), keep_content=cfg.keep_content)
+                               copies_by_split=cfg.copies_by_split(), keep_content=cfg.keep_content, labels=labels)
     if reader == "binaryfile":
         return binary_scan(spark, cfg, listing), settings
     # Paths only, each task reading its own files: a few tasks per core, each reading at most

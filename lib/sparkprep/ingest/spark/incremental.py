@@ -162,6 +162,15 @@ def unchanged_files(spark: SparkSession, listed: Listing, mtimes: Dict[str, int]
     return rest, sorted(kept), Incremental(state, previous, "", counts)
 
 
+def relabelled(spark: SparkSession, previous: str, kept: Sequence[str], labels: Dict[str, Optional[str]]) -> List[str]:
+    """The kept files (paths) whose previous split row's label is not the one a labels CSV now gives: their
+    rows are made again where the rows cannot be relabelled in place (the pipeline's workers write them)."""
+    old = _arrow(spark, previous, ["path", "rel_path", "label"], table=True)
+    wanted = set(kept)
+    return sorted(p for p, rel, label in zip(*(old.column(c).to_pylist() for c in ("path", "rel_path", "label")))
+                  if p in wanted and labels.get(rel) != label)
+
+
 def _reusable_output(spark: SparkSession, cfg: IngestConfig, claim_state: str) -> Tuple[Optional[str], str]:
     """(the previous output to reuse, or None with the reason every file is read)."""
     return reusable_output(spark, cfg, claim_state, ROW_SETTINGS, ownership.LISTING_STATE)

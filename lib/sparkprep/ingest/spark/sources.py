@@ -265,8 +265,9 @@ def tune_table_scan(spark: SparkSession, uri: str, table: DataFrame) -> dict:
     return tune_scan(spark, sizes, table.count()) if sizes else {}
 
 
-def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
-    """Replace labels with those of a CSV (path,label; path relative to --input); other columns are kept."""
+def labels_file(spark: SparkSession, labels_uri: str) -> DataFrame:
+    """A labels CSV (path,label; path relative to --input) as (_label_path, _label): paths as the catalog
+    spells them (NFC, no leading ./), one label each (several for one path is an error)."""
     labels = spark.read.option("header", "true").csv(labels_uri)
     missing = [c for c in ("path", "label") if c not in labels.columns]
     if missing:
@@ -277,6 +278,20 @@ def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -
     conflict = labels.where("_labels > 1").select("_label_path").limit(1).collect()
     if conflict:
         raise ValueError(f"--labels: expected one label per path, got several for {conflict[0][0]!r}")
+    return labels.drop("_labels")
+
+
+def labels_by_path(spark: SparkSession, labels_uri: str) -> Dict[str, Optional[str]]:
+    """A labels CSV on the driver: relative path -> label, as with_labels_file joins them (for the
+    pipeline's workers, which label the rows they write themselves)."""
+    table = labels_file(spark, labels_uri).toArrow()
+    return dict(zip(table.column("_label_path").to_pylist(), table.column("_label").to_pylist()))
+
+
+def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
+    """Replace labels with those of a CSV (path,label; path relative to --input); other columns are kept.
+    A row whose path the CSV does not list gets no label."""
+    labels = labels_file(spark, labels_uri)
     joined = catalog.join(F.broadcast(labels), catalog.rel_path == labels._label_path, "left")
     return joined.select(*[F.col("_label").alias("label") if name == "label" else F.col(name)
                            for name in catalog.columns])
