@@ -255,16 +255,13 @@ def test_a_full_disk_fails_the_run_and_keeps_the_old_table(sample_tree, make_sam
     assert len(old) == len(os.listdir(small / "Hand")) and {r["label"] for r in old} == {"Hand"}
 
 
-def test_the_driver_killed_in_the_one_pass_resumes_from_the_finished_tasks(clean, sample_tree, tmp_path):
-    """A pipeline whose last two of eight one-pass tasks never finish is SIGKILLed (the whole spark-submit)
-    once the first six have recorded their files. Run again with the same flags, it takes over those
-    six tasks' files, reads and transforms only the rest, and publishes exactly the undisturbed tables."""
+def killed_after_six_tasks(args, out):
+    """spark-submit the pipeline with these args, its last two of eight one-pass tasks stalled, and SIGKILL
+    the whole run once the first six have recorded their files under out."""
     from sparkprep.pipeline.resume import DONE
     from sparkprep.spark.faults import STALL_ENV
 
     local_submit = load_script("local_submit")
-    out = tmp_path / "out"
-    args = ["--input", sample_tree, "--output", out, *PIPELINE]
     killed = subprocess.Popen(local_submit.submit_command("pipeline", args),
                               env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
@@ -274,6 +271,15 @@ def test_the_driver_killed_in_the_one_pass_resumes_from_the_finished_tasks(clean
         time.sleep(0.2)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
+
+
+def test_the_driver_killed_in_the_one_pass_resumes_from_the_finished_tasks(clean, sample_tree, tmp_path):
+    """A pipeline whose last two of eight one-pass tasks never finish is SIGKILLed (the whole spark-submit)
+    once the first six have recorded their files. Run again with the same flags, it takes over those
+    six tasks' files, reads and transforms only the rest, and publishes exactly the undisturbed tables."""
+    out = tmp_path / "out"
+    args = ["--input", sample_tree, "--output", out, *PIPELINE]
+    killed_after_six_tasks(args, out)
     assert not (out / "splits").exists()  # nothing was published
     result = spark_submit("pipeline", *args)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -291,23 +297,11 @@ def test_a_killed_run_with_a_labels_csv_resumes_unless_the_csv_changed(clean, sa
     folder's label, then run again. With the same CSV, the finished tasks are reused and the tables equal
     the undisturbed run's. With the CSV edited in place (one class renamed), nothing of the killed run is
     reused: its rows carry the old labels."""
-    from sparkprep.pipeline.resume import DONE
-    from sparkprep.spark.faults import STALL_ENV
-
-    local_submit = load_script("local_submit")
     out, labels = tmp_path / "out", tmp_path / "labels.csv"
     by_path = {r["rel_path"]: r["label"] for r in rows(clean / "splits")}
     labels.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in sorted(by_path.items())))
     args = ["--input", sample_tree, "--output", out, *PIPELINE, "--labels", labels]
-    killed = subprocess.Popen(local_submit.submit_command("pipeline", args),
-                              env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while len(list(out.glob(f"splits.__staging-*/{DONE}/*.json"))) < 6:
-        assert killed.poll() is None and time.time() < deadline, "the run ended before six tasks finished"
-        time.sleep(0.2)
-    os.killpg(killed.pid, signal.SIGKILL)
-    killed.wait()
+    killed_after_six_tasks(args, out)
     renamed = sorted(set(by_path.values()))[0]
     if edited:
         labels.write_text("path,label\n" + "".join(f"{p},{'renamed' if label == renamed else label}\n"
