@@ -17,6 +17,9 @@
    16x16 DCT block of a 64x64 greyscale) and the angle between those blocks (no DC term) against
    the 64-bit pHash, by brute force, on the planted photos and on both scan generators with 1%
    planted copies: recall and chance pairs per threshold.
+8. With --angle-calibration 5000,50000 instead: a prototype calibration of that angle (a power law
+   fitted to the low tail of 6,000 sampled rows' pairs, copies set aside) on both scan generators:
+   the threshold it picks, its expected chance pairs, the real ones by brute force, the recall.
 6. With --audit-time 5000,50000 instead: the audit's own seconds (near_duplicates.seconds in the
    run report) in `spark-submit jobs/split.py` on look-alike scans of both generators at these
    sizes, its time per row, and its share of `spark-submit jobs/pipeline.py` on the look-alike
@@ -435,6 +438,95 @@ def long_hash_quality(sizes):
                 print(f"{name} | {label} | {t} | {found / len(truth):.3f} | {count - found} | {allowed:.2g}")
 
 
+def angle_tail(sample, labels, table_labels, lowest=(10, 300)):
+    """A prototype calibration of the angle between DCT blocks (long_hash(angle=True)): the expected chance
+    pairs within r degrees at the table's size, as a function of r. The sample's pairs, in two strata (one
+    label, different labels), after setting aside copies (pairs of rows that are each other's nearest, at
+    under half of either row's next-nearest angle); in each stratum the count of pairs within r grows as a
+    power of r near its low end, so log(count) against log(r) is fitted over the sample's `lowest` ranks
+    and scaled from the sample's pairs to the table's."""
+    import collections
+
+    import numpy as np
+
+    labels = np.asarray(labels)
+    n = len(sample)
+
+    def degrees(rows):
+        return np.degrees(np.arccos(np.clip(sample[rows] @ sample.T, -1, 1)))
+
+    nearest, first, second = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    for start in range(0, n, 1024):
+        rows = np.arange(start, min(start + 1024, n))
+        block = degrees(rows)
+        block[rows - start, rows] = np.inf
+        nearest[rows] = block.argmin(axis=1)
+        two = np.sort(block, axis=1)[:, :2]
+        first[rows], second[rows] = two[:, 0], two[:, 1]
+    aside = {(min(i, int(nearest[i])), max(i, int(nearest[i]))) for i in range(n) if nearest[nearest[i]] == i
+             and first[i] < 0.5 * min(second[i], second[nearest[i]])}
+    low = {True: [], False: []}
+    for start in range(0, n, 1024):
+        rows = np.arange(start, min(start + 1024, n))
+        block = degrees(rows)
+        block[rows - start, rows] = np.inf
+        for i, j in aside:
+            if start <= i < start + 1024:
+                block[i - start, j] = np.inf
+        upper = np.arange(n)[None, :] > rows[:, None]
+        alike = labels[rows, None] == labels[None, :]
+        for one in (True, False):
+            picked = block[upper & (alike == one)]
+            low[one].append(np.sort(picked)[:lowest[1]])
+    sampled_counts, table_counts = collections.Counter(labels.tolist()), collections.Counter(table_labels)
+    strata = []
+    for one in (True, False):
+        sampled = sum(c * (c - 1) / 2 for c in sampled_counts.values())
+        table = sum(c * (c - 1) / 2 for c in table_counts.values())
+        if not one:
+            sampled, table = n * (n - 1) / 2 - sampled, len(table_labels) * (len(table_labels) - 1) / 2 - table
+        ranked = np.sort(np.concatenate(low[one]))[:lowest[1]]
+        if len(ranked) < lowest[1]:
+            continue  # too few pairs this close (different modalities): nothing to extrapolate
+        power, scale = np.polyfit(np.log(ranked[lowest[0] - 1:]), np.log(np.arange(lowest[0], lowest[1] + 1)), 1)
+        strata.append((power, scale, table / sampled))
+    return len(aside), [round(float(p), 1) for p, _, _ in strata], \
+        lambda r: sum(np.exp(scale) * r ** power * ratio for power, scale, ratio in strata)
+
+
+def angle_calibration(sizes, sampled=6000, cap=6.0):
+    """The angle's prototype calibration (angle_tail) against the truth, by brute force over every pair, on
+    both scan generators with 1% planted copies: the threshold it picks (the largest multiple of 0.05 degrees
+    up to cap whose expected chance pairs stay within 1 per 10,000 rows), the chance pairs really within it,
+    and the planted recall."""
+    import numpy as np
+
+    print("data | rows | copies set aside | power per stratum | threshold | expected chance pairs | "
+          "chance pairs (brute force) | allowed | planted recall")
+    for rows in sizes:
+        for anatomy in (True, False):
+            datas, labels, planted = scan_files(rows, anatomy=anatomy)
+            features = np.asarray([long_hash(d, angle=True) for d in datas], dtype=np.float32)
+            picked = np.sort(np.random.default_rng(0).choice(len(datas), min(sampled, len(datas)), replace=False))
+            aside, powers, expected = angle_tail(features[picked], [labels[i] for i in picked], labels)
+            allowed = len(datas) / 10_000
+            grid = [round(0.05 * k, 2) for k in range(1, int(cap / 0.05) + 1)]
+            threshold = max([r for r in grid if expected(r) <= allowed], default=0.0)
+            first, second = (np.array(side, np.int64) for side in zip(*sorted(planted)))
+            apart, within = np.empty(len(first)), 0
+            for start in range(0, len(features), 2048):
+                block_rows = np.arange(start, min(start + 2048, len(features)))
+                block = np.degrees(np.arccos(np.clip(features[block_rows] @ features.T, -1, 1)))
+                upper = np.arange(len(features))[None, :] > block_rows[:, None]
+                within += int(((block <= threshold) & upper).sum())
+                mine = (first >= block_rows[0]) & (first <= block_rows[-1])
+                apart[mine] = block[first[mine] - start, second[mine]]
+            found = int((apart <= threshold).sum())
+            name = "the demo's scans" if anatomy else "--look-alike scans"
+            print(f"{name} | {len(datas):,} | {aside} | {powers} | {threshold} | {expected(threshold):.2f} | "
+                  f"{within - found} | {allowed:.2g} | {found / len(first):.3f}")
+
+
 def scan_files(rows, copies_share=0.01, seed=0, anatomy=False, patients=None):
     """(JPEG bytes, labels, planted pairs): synthetic scans of six modalities (the older look-alike ones, or
     with anatomy: the demo's scans, five slices per patient), and `copies_share` of them copied once
@@ -535,6 +627,9 @@ def main():
     parser.add_argument("--long-hash", default=None, metavar="SIZES",
                         help="only the 64-bit pHash against a 256-bit one and the angle between DCT blocks, on the "
                              "planted photos and scans of each generator at these sizes (e.g. 5000,50000)")
+    parser.add_argument("--angle-calibration", default=None, metavar="SIZES",
+                        help="only the angle's prototype calibration against brute force, on scans of each generator "
+                             "at these sizes (e.g. 5000,50000)")
     parser.add_argument("--hash-cost", action="store_true",
                         help="only phash-v1 against phash-v2: cost per photo, bits apart, planted recall")
     args = parser.parse_args()
@@ -545,6 +640,9 @@ def main():
         return
     if args.long_hash:
         long_hash_quality([int(n) for n in args.long_hash.split(",")])
+        return
+    if args.angle_calibration:
+        angle_calibration([int(n) for n in args.angle_calibration.split(",")])
         return
     if args.audit_time:
         audit_time([int(s) for s in args.audit_time.split(",")], args.photos)
