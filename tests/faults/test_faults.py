@@ -313,7 +313,9 @@ def test_a_killed_run_with_a_labels_csv_resumes_unless_the_csv_changed(clean, sa
         assert report["resumed"]["tasks_reused"] == 6 and report["resumed"]["files_reused"] >= 0.7 * len(by_path)
         assert_same_pipeline(out, clean)
         return
-    assert "resumed" not in report and "resumed: " not in result.stdout  # the killed run's settings differ
+    assert report["resumed"]["tasks_reused"] == 0 and "files' rows reused" not in result.stdout
+    why = "settings that decide a row changed since the killed run: labels_csv_digest"
+    assert [r["why"] for r in report["resumed"]["not_reused"]] == [why] and why in result.stdout
     for table in ("splits", "processed"):
         want = [dict(r, label="renamed" if r["label"] == renamed else r["label"]) for r in rows(clean / table)]
         assert rows(out / table) == want, table

@@ -47,10 +47,26 @@ class Reused:
     tasks: int = 0
     dropped_tasks: int = 0                           # finished, but not reusable (a file changed, a file missing)
     sources: List[str] = field(default_factory=list)
+    refused: List[Dict[str, str]] = field(default_factory=list)  # killed runs' staging not reused: from, why
 
     def as_dict(self) -> dict:
         return {"from": self.sources, "tasks_reused": self.tasks, "tasks_dropped": self.dropped_tasks,
-                "files_reused": len(self.paths), "data_files_moved": len(self.files)}
+                "files_reused": len(self.paths), "data_files_moved": len(self.files),
+                **({"not_reused": self.refused} if self.refused else {})}
+
+
+def refusal(record: Optional[dict], settings: dict, planned: bool) -> Optional[str]:
+    """Why a killed run's staging directory cannot be resumed from (its RESUME record, this run's
+    settings, whether its planned listing is there), or None when it can."""
+    if not record:
+        return "it has no resume record"
+    if record.get("sparkprep") != __version__:
+        return f"it was written by sparkprep {record.get('sparkprep')}, this is {__version__}"
+    before = record.get("settings") or {}
+    changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+    if changed:
+        return f"settings that decide a row changed since the killed run: {', '.join(changed)}"
+    return None if planned else "it has no planned listing"
 
 
 def start(roots: Sequence[str], settings: dict, versions: Versions) -> None:
@@ -76,8 +92,9 @@ def harvest(old_splits: Iterable[str], old_processed: Iterable[str], roots: Tupl
     for old in old_splits:
         record = _json(os.path.join(old, RESUME))
         planned = os.path.join(old, PLANNED)
-        if not record or record.get("settings") != settings or record.get("sparkprep") != __version__ \
-                or not os.path.exists(planned):
+        why = refusal(record, settings, os.path.exists(planned))
+        if why is not None:
+            reused.refused.append({"from": old, "why": why})
             continue
         table = pq.read_table(planned)
         before = {p: (s, v) for p, s, v in zip(*(table.column(c).to_pylist() for c in ("path", "size", "version")))}

@@ -106,7 +106,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             if written_by_workers:
                 _write_in_workers(spark, cfg, *written_by_workers, splits, processed, split_claim, processed_claim,
                                   plan.ahead)
-                if plan.resumed is not None and plan.resumed.sources:
+                if plan.resumed is not None and (plan.resumed.sources or plan.resumed.refused):
                     report["resumed"] = plan.resumed.as_dict()
                 clock.stage("checking and publishing the split table", splits_cfg.output)
             report["stages"]["splits"] = write_reported_table(
@@ -205,6 +205,8 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         if reused is not None and reused.tasks:
             how += (f"; resumed: {len(reused.paths)} files' rows reused from a killed run's {reused.tasks} finished "
                     "tasks")
+        elif reused is not None and reused.refused:
+            how += f"; a killed run's files not reused: {reused.refused[0]['why']}"
         counts = kept.counts if kept is not None else None
         if in_workers:
             return Plan(splits, processed, listing.rec, how, workers=(source, settings), resumed=reused,
@@ -263,7 +265,7 @@ def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: 
     roots = (local_path(staging_uri(split_claim)), local_path(staging_uri(processed_claim)))
     settings = json.loads(json.dumps({k: v for k, v in config_dict(cfg).items() if k in PIPELINE_SETTINGS}))
     if labels is not None:  # a killed run's rows carry its CSV's labels, and the CSV may be edited in place
-        settings["labels_sha256"] = hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()
+        settings["labels_csv_digest"] = hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()
     versions = {uri: (size, str(mtimes[uri]) if uri in mtimes else None)
                 for uri, size in listing.to_read + listing.from_listing}
     resume.start(roots, settings, versions)
