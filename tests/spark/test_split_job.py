@@ -8,6 +8,7 @@ import pytest
 from helpers import split, table_rows
 
 from sparkprep.ingest.spark.run import run_ingest
+from sparkprep.ingest.spark.sources import labels_by_path, labels_file
 from sparkprep.split.assign import assign_split, assign_stratified
 from sparkprep.split.flags import split_config
 
@@ -167,6 +168,17 @@ def test_labels_file_replaces_directory_labels(spark, sample_tree, tmp_path):
     got = {r["rel_path"]: r["label"] for r in read(tmp_path / "l")}
     assert got["CXR/p200001_03.jpeg"] == "pneumonia" and got["Hand/p400000_00.jpeg"] == "fracture"
     assert got["CXR/p200001_04.jpeg"] is None
+
+
+def test_both_readers_of_a_labels_csv_agree_and_refuse_two_labels_for_one_path(spark, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n./a/1.png,x\na/2.png,y\na/2.png,y\nb/3.png,\n")
+    joined = {r["_label_path"]: r["_label"] for r in labels_file(spark, str(labels)).collect()}
+    assert labels_by_path(spark, str(labels)) == joined == {"a/1.png": "x", "a/2.png": "y", "b/3.png": None}
+    labels.write_text("path,label\na/1.png,x\n./a/1.png,z\n")
+    for read_labels in (labels_file, labels_by_path):
+        with pytest.raises(ValueError, match="several for 'a/1.png'"):
+            read_labels(spark, str(labels))
 
 
 def test_tabular_rows_split_by_column_and_null_keys_are_quarantined(spark, tmp_path):

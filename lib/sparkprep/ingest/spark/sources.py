@@ -268,24 +268,37 @@ def tune_table_scan(spark: SparkSession, uri: str, table: DataFrame) -> dict:
 def labels_file(spark: SparkSession, labels_uri: str) -> DataFrame:
     """A labels CSV (path,label; path relative to --input) as (_label_path, _label): paths as the catalog
     spells them (NFC, no leading ./), one label each (several for one path is an error)."""
+    labels = _grouped_labels(spark, labels_uri)
+    conflict = labels.where("_labels > 1").select("_label_path").limit(1).collect()
+    if conflict:
+        raise _conflict(conflict[0][0])
+    return labels.drop("_labels")
+
+
+def _grouped_labels(spark: SparkSession, labels_uri: str) -> DataFrame:
+    """The CSV grouped by path: (_label_path, _label: the least label, _labels: how many distinct)."""
     labels = spark.read.option("header", "true").csv(labels_uri)
     missing = [c for c in ("path", "label") if c not in labels.columns]
     if missing:
         raise UsageError(f"--labels: expected CSV columns path,label, got {','.join(labels.columns)}")
-    labels = (labels.select(nfc(F.regexp_replace("path", r"^\./", "")).alias("_label_path"), F.col("label"))
-              .groupBy("_label_path")
-              .agg(F.min("label").alias("_label"), F.countDistinct("label").alias("_labels")))
-    conflict = labels.where("_labels > 1").select("_label_path").limit(1).collect()
-    if conflict:
-        raise ValueError(f"--labels: expected one label per path, got several for {conflict[0][0]!r}")
-    return labels.drop("_labels")
+    return (labels.select(nfc(F.regexp_replace("path", r"^\./", "")).alias("_label_path"), F.col("label"))
+            .groupBy("_label_path")
+            .agg(F.min("label").alias("_label"), F.countDistinct("label").alias("_labels")))
+
+
+def _conflict(path: str) -> ValueError:
+    return ValueError(f"--labels: expected one label per path, got several for {path!r}")
 
 
 def labels_by_path(spark: SparkSession, labels_uri: str) -> Dict[str, Optional[str]]:
     """A labels CSV on the driver: relative path -> label, as with_labels_file joins them (for the
-    pipeline's workers, which label the rows they write themselves)."""
-    table = labels_file(spark, labels_uri).toArrow()
-    return dict(zip(table.column("_label_path").to_pylist(), table.column("_label").to_pylist()))
+    pipeline's workers, which label the rows they write themselves). One read: the conflict check runs
+    over the collected rows."""
+    table = _grouped_labels(spark, labels_uri).toArrow().to_pydict()
+    conflict = next((p for p, n in zip(table["_label_path"], table["_labels"]) if n > 1), None)
+    if conflict is not None:
+        raise _conflict(conflict)
+    return dict(zip(table["_label_path"], table["_label"]))
 
 
 def with_labels_file(spark: SparkSession, catalog: DataFrame, labels_uri: str) -> DataFrame:
