@@ -90,6 +90,12 @@ def _grey(image: Image.Image) -> Image.Image:
 
 def _low_bits(grey: Image.Image, orientation: Optional[int], dct: np.ndarray) -> np.ndarray:
     """The low-frequency block of the DCT of the greyscale resized to the matrix's samples, above its median."""
+    low = _low_block(grey, orientation, dct)
+    return low > np.median(low)
+
+
+def _low_block(grey: Image.Image, orientation: Optional[int], dct: np.ndarray) -> np.ndarray:
+    """The low-frequency block of the DCT of the greyscale resized to the matrix's samples."""
     side = dct.shape[1]
     small = grey.resize((side, side), Image.Resampling.LANCZOS)
     if orientation in _UPRIGHT:
@@ -97,8 +103,25 @@ def _low_bits(grey: Image.Image, orientation: Optional[int], dct: np.ndarray) ->
     pixels = np.asarray(small, dtype=np.float64)
     # Rounded so that float noise cannot pick bits: a flat image's AC coefficients are exactly 0, and
     # every flat image hashes to 8000000000000000 (imagehash's FFT leaves ~1e-13 noise: random bits).
-    low = np.round(dct @ pixels @ dct.T, 6)
-    return low > np.median(low)
+    return np.round(dct @ pixels @ dct.T, 6)
+
+
+def dct_direction(image: Image.Image, orientation: Optional[int] = None) -> np.ndarray:
+    """The direction of an image's 16x16 DCT block (phash256's, before its median), without the DC term
+    (the mean brightness): 255 int16 coefficients scaled so that the vector's length is DIRECTION_SCALE
+    (all zero for a flat image). The angle between two of them (sparkprep.audit.angles) tells look-alike
+    images apart where the bits of both hashes cannot (docs/near-duplicates.md)."""
+    return direction_of_block(_low_block(_grey(image), orientation, _DCT_LONG))
+
+
+DIRECTION_SCALE = 32767  # a unit vector's length, as int16: rounding moves an angle by under 0.01 degrees
+
+
+def direction_of_block(block: np.ndarray) -> np.ndarray:
+    """A DCT block without its DC term, scaled to length DIRECTION_SCALE and rounded to int16."""
+    ac = np.asarray(block, dtype=np.float64).ravel()[1:]
+    norm = np.linalg.norm(ac)
+    return np.zeros(ac.shape, np.int16) if norm == 0 else np.round(ac * (DIRECTION_SCALE / norm)).astype(np.int16)
 
 
 def phash_of_bytes(data: bytes, orientation: Optional[int] = None,
