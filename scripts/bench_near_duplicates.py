@@ -195,7 +195,7 @@ def calibration_quality(sizes):
           "(pairs the rule keeps that are not planted; of them, two slices of one patient) | planted recall | "
           "planted recall at a fixed 8 | seconds")
     for name, both, labels, planted in sets:
-        hashes, longs = [h for h, _ in both], [words_to_int(w) for _, w in both]
+        hashes, longs = [h for h, *_ in both], [words_to_int(w) for _, w, _ in both]
         rng = random.Random(0)
         sample = sorted(rng.sample(range(len(hashes)), min(SAMPLE_ROWS, len(hashes))))
         counts = collections.Counter(labels)

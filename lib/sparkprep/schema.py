@@ -25,8 +25,24 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("orientation", pa.int32()),  # EXIF orientation tag, null when absent
     pa.field("phash", pa.int64()),        # 64-bit perceptual hash of ok images (sparkprep.images.phash), else null
     pa.field("phash256", pa.list_(pa.int64())),  # the 256-bit one, as 4 words (most significant first), else null
+    pa.field("dct_direction", pa.list_(pa.int16())),  # its DCT block's direction, 255 values (images.phash), else null
     pa.field("content", pa.binary()),     # null when not read (empty, too large, unreadable)
 ])
+
+# Catalog columns added after tables were first written: (name, what it holds, its Spark type). A catalog
+# table without one gets it as nulls (those rows are audited without it); an incremental run whose previous
+# output lacks one reads every file again, so that no kept row lacks it.
+LATER_COLUMNS = (("phash256", "the 256-bit hash", "array<bigint>"),
+                 ("dct_direction", "the DCT direction", "array<smallint>"))
+
+
+def without_later_column(columns: Sequence[str]) -> str:
+    """Why a previous table's rows cannot be kept for a catalog column they lack ('' when they can)."""
+    for name, what, _ in LATER_COLUMNS:
+        if name not in columns:
+            return f"the previous output has no {name} column (written before {what})"
+    return ""
+
 
 # The columns every split and processed table starts with (docs/contracts.md, Tables).
 SPLIT_COLUMNS = ("key", "split", "label", "path", "sha256", "status", "error")

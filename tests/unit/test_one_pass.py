@@ -85,13 +85,14 @@ def test_the_hash_comes_from_the_transforms_decode_so_each_image_is_decoded_once
     assert decoded == [(150, 100)]  # one decode, at the transform's DCT scale
     monkeypatch.undo()
     both = phashes_of_decode(decode_for(files["cat/big.jpg"], spec), files["cat/big.jpg"])
-    assert (rows[0]["phash"], rows[0]["phash256"]) == both and len(both[1]) == 4  # both hashes, one decode
+    assert (rows[0]["phash"], rows[0]["phash256"]) == both[:2] and len(both[1]) == 4  # the signatures, one decode
+    assert rows[0]["dct_direction"] == both[2].tolist() and len(both[2]) == 255
     rows = pa.Table.from_batches(list(one_pass_batches(iter([paths_batch(listed)]), one))).to_pylist()
     by_rel = {r["rel_path"]: r for r in rows}
     assert by_rel["cat/0.jpg"]["phash"] == phash_of_bytes(files["cat/0.jpg"])  # 40 x 30: whole, as phash-v1
     assert by_rel["dog/cut.jpg"]["phash"] is None and by_rel["dog/cut.jpg"]["status"] == "corrupt"
     no_hash = dataclasses.replace(one, probe=ProbeSettings(root=f"file:{root}", phash=False))
-    assert all(r["phash"] is None and r["phash256"] is None for r in pa.Table.from_batches(
+    assert all(r["phash"] is None and r["phash256"] is None and r["dct_direction"] is None for r in pa.Table.from_batches(
         list(one_pass_batches(iter([paths_batch(listed)]), no_hash))).to_pylist())
 
 

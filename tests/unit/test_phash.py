@@ -9,7 +9,7 @@ from PIL import Image
 from images import jpeg, photo
 
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import (hamming, phash, phash256, phash_of_bytes, phash_of_decode, phashes_of_bytes,
+from sparkprep.images.phash import (dct_direction, hamming, phash, phash256, phash_of_bytes, phash_of_decode, phashes_of_bytes,
                                     phashes_of_decode, reduced_grey, to_hex, words_to_int)
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
 from sparkprep.preprocess.transform import TransformSpec, decode_for
@@ -38,13 +38,14 @@ def test_phash256_bits_equal_imagehash_with_hash_size_16(name):
     assert format(words_to_int(words), "064x") == str(imagehash.phash(image, hash_size=16))
 
 
-def test_both_hashes_come_from_one_decode_and_equal_each_hash_alone():
+def test_the_three_signatures_come_from_one_decode_and_equal_each_alone():
     data = jpeg(photo("chelsea").convert("RGB"))
-    p64, p256 = phashes_of_bytes(data, 6)
+    p64, p256, direction = phashes_of_bytes(data, 6)
     assert p64 == phash_of_bytes(data, 6)
     with Image.open(io.BytesIO(data)) as image:
         image.draft("L", (64, 64))
         assert p256 == phash256(image, 6)
+        assert (direction == dct_direction(image, 6)).all() and direction.any()
     decoded = decode_for(data, TransformSpec())
     assert phashes_of_decode(decoded, data)[0] == phash_of_decode(decoded, data)
     assert words_to_int(phashes_of_decode(decoded, data)[1]).bit_count() > 0

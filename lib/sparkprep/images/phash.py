@@ -78,10 +78,15 @@ def phash256(image: Image.Image, orientation: Optional[int] = None) -> List[int]
     return bits_to_words(_low_bits(_grey(image), orientation, _DCT_LONG))
 
 
-def phashes(image: Image.Image, orientation: Optional[int] = None) -> Tuple[int, List[int]]:
-    """(phash, phash256) of one image, from one greyscale conversion."""
+Signatures = Tuple[int, List[int], np.ndarray]  # (phash, phash256, dct_direction): the three stored columns
+
+
+def phashes(image: Image.Image, orientation: Optional[int] = None) -> Signatures:
+    """(phash, phash256, dct_direction) of one image, from one greyscale conversion and one 16x16 block."""
     grey = _grey(image)
-    return bits_to_int64(_low_bits(grey, orientation, _DCT)), bits_to_words(_low_bits(grey, orientation, _DCT_LONG))
+    block = _low_block(grey, orientation, _DCT_LONG)
+    return (bits_to_int64(_low_bits(grey, orientation, _DCT)), bits_to_words(block > np.median(block)),
+            direction_of_block(block))
 
 
 def _grey(image: Image.Image) -> Image.Image:
@@ -131,8 +136,9 @@ def phash_of_bytes(data: bytes, orientation: Optional[int] = None,
 
 
 def phashes_of_bytes(data: bytes, orientation: Optional[int] = None,
-                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Tuple[int, List[int]]:
-    """The `phash` and `phash256` columns of one image file's bytes, from one decode (first frame)."""
+                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Signatures:
+    """The `phash`, `phash256` and `dct_direction` columns of one image file's bytes, from one decode (first
+    frame)."""
     with image_probe.open_image(data, max_pixels) as image:
         if image.format == "JPEG":
             image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
@@ -153,12 +159,12 @@ def phash_of_decode(decoded: Image.Image, data: bytes, orientation: Optional[int
 
 
 def phashes_of_decode(decoded: Image.Image, data: bytes, orientation: Optional[int] = None,
-                      max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Tuple[int, List[int]]:
-    """The phash-v2 and phash256 of an image from a decode another step already made (the transform's,
+                      max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> Signatures:
+    """The phash-v2, phash256 and dct_direction of an image from a decode another step already made (the transform's,
     before orientation and mode conversion), so the file is decoded once.
 
     The greyscale is box-reduced by floor(shorter side / 64), which leaves 64-127 pixels, then
-    hashed as `phashes` (phash and phash256). A decode smaller than 64 pixels on its shorter side
+    hashed as `phashes` (phash, phash256 and dct_direction). A decode smaller than 64 pixels on its shorter side
     (a tiny recipe's JPEG draft) cannot give those pixels: the hash then decodes the bytes itself,
     at the smallest JPEG scale that leaves 64, and hashes that the same way.
     """

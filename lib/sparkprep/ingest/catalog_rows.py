@@ -87,13 +87,13 @@ def catalog_row(path: str, size: int, data: Optional[bytes], settings: ProbeSett
             label, reason = label_text(data)
             if reason:
                 probe = image_probe.Probe(INVALID, f"label member {member}: {reason}")
-    perceptual = (None, None)
+    perceptual = (None, None, None)
     if settings.phash and probe.status == OK and probe.format is not None and data is not None:
         perceptual, probe = _with_phash(data, probe, settings.max_pixels)
     return dict(path=path, rel_path=rel, sample=sample, member=member, label=label, sha256=digest, size=size,
                 status=probe.status, error=probe.error, format=probe.format, width=probe.width,
                 height=probe.height, mode=probe.mode, frames=probe.frames, orientation=probe.orientation,
-                phash=perceptual[0], phash256=perceptual[1])
+                phash=perceptual[0], phash256=perceptual[1], dct_direction=perceptual[2])
 
 
 MAX_LABEL_CHARS = 200
@@ -113,13 +113,13 @@ def label_text(data: Optional[bytes]) -> "tuple[Optional[str], Optional[str]]":
 
 
 def _with_phash(data: bytes, probe: image_probe.Probe, max_pixels: int):
-    """((phash, phash256), probe) of an ok image; hashing decodes it, so data that fails to decode is `corrupt`
+    """((phash, phash256, dct_direction), probe) of an ok image; hashing decodes it, so data that fails to decode is `corrupt`
     here."""
     try:
         return phashes_of_bytes(data, probe.orientation, max_pixels), probe
     except Exception as exc:  # noqa: BLE001 - decoder failures are data; quarantine_or_raise re-raises bugs
         status, reason = image_probe.quarantine_or_raise(exc)
-        return (None, None), dataclasses.replace(probe, status=status, error=reason)
+        return (None, None, None), dataclasses.replace(probe, status=status, error=reason)
 
 
 def _probe_file(path: str, size: int, data: Optional[bytes], settings: ProbeSettings, image: bool = True):

@@ -96,7 +96,7 @@ def one_pass_batches(batches: Iterator[pa.RecordBatch], settings: OnePassSetting
                 row["status"], row["error"], data if row["status"] == OK else None, row["key"],
                 settings.copies_by_split.get(row["split"], 0), settings.spec, settings.probe.max_pixels,
                 hashed=image, orientation=row["orientation"])
-            row["phash"], row["phash256"] = perceptual or (None, None)
+            row["phash"], row["phash256"], row["dct_direction"] = perceptual or (None, None, None)
             if image and status != OK:  # hashing decodes it: as in ingest, the split row is quarantined too
                 row["status"], row["error"] = status, error
             row["p_status"], row["p_error"] = status, error

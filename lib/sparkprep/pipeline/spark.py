@@ -50,6 +50,7 @@ from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, cla
                                    read_table, staging_uri)
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 from sparkprep.uris import is_local, local_path
+from sparkprep.schema import without_later_column
 from sparkprep.spark.session import run_clock
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
@@ -291,8 +292,8 @@ def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[s
     if previous is not None and processed_claim.state != "owned":
         previous, reason = None, "the previous output has no processed table"
     old = read_table(spark, previous) if previous is not None else None
-    if old is not None and "phash256" not in old.columns:
-        previous, reason = None, "the previous split table has no phash256 column (written before the 256-bit hash)"
+    if old is not None and without_later_column(old.columns):
+        previous, reason = None, without_later_column(old.columns).replace("previous output", "previous split table")
     elif old is not None and cfg.phash and "phash" in old.columns and \
             version_of(old.schema["phash"].metadata) != PHASH_V2:
         previous, reason = None, f"the previous split table's hashes are not {PHASH_V2}, the one pass's"

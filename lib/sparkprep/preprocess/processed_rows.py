@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import phashes_of_decode
+from sparkprep.images.phash import Signatures, phashes_of_decode
 from sparkprep.preprocess.transform import Output, TransformSpec, decode_for, transform_sample
 from sparkprep.schema import EXTRAS_FIELD, PROCESSED_SCHEMA
 from sparkprep.statuses import OK, UNREADABLE
@@ -72,8 +72,9 @@ def sample_outputs(status: str, error: Optional[str], data: Optional[bytes], key
 
 def hashed_outputs(status: str, error: Optional[str], data: Optional[bytes], key: str, copies: int,
                    spec: TransformSpec, max_pixels: int = image_probe.DEFAULT_MAX_PIXELS, hashed: bool = True,
-                   orientation: Optional[int] = None) -> Tuple[str, Optional[str], List[Output], Optional[int]]:
-    """sample_outputs, and with `hashed` the image's phash-v2 and phash256 from the same decode (None otherwise)."""
+                   orientation: Optional[int] = None) -> Tuple[str, Optional[str], List[Output], Optional[Signatures]]:
+    """sample_outputs, and with `hashed` the image's phash-v2, phash256 and dct_direction from the same decode
+    (None otherwise)."""
     if status != OK:
         return status, error, [], None
     if data is None:

@@ -25,7 +25,7 @@ from sparkprep.ingest.spark.reconcile import Reconciliation
 from sparkprep.ingest.spark.run import catalog_frame
 from sparkprep.ingest.spark.sources import tune_table_scan
 from sparkprep.runlog import StageClock
-from sparkprep.schema import CATALOG_SCHEMA, SPLIT_COLUMNS, SPLIT_METADATA_KEY, require_columns
+from sparkprep.schema import CATALOG_SCHEMA, LATER_COLUMNS, SPLIT_COLUMNS, SPLIT_METADATA_KEY, require_columns
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
@@ -148,8 +148,9 @@ def split_files(catalog: DataFrame, cfg: SplitConfig, from_table: bool = False) 
     if from_table and "sample" not in catalog.columns:
         catalog = (catalog.withColumn("sample", F.col("rel_path"))
                    .withColumn("member", F.regexp_extract("rel_path", SAMPLE_RULE.pattern, 2)))
-    if from_table and "phash256" not in catalog.columns:  # a catalog table written before the 256-bit hash
-        catalog = catalog.withColumn("phash256", F.lit(None).cast("array<bigint>"))
+    for name, _, spark_type in LATER_COLUMNS if from_table else ():  # a catalog table written before them
+        if name not in catalog.columns:
+            catalog = catalog.withColumn(name, F.lit(None).cast(spark_type))
     require_columns(catalog.columns, [f.name for f in CATALOG_SCHEMA if f.name != "content"],
                     "a catalog table (from jobs/ingest.py)")
     grouped = cfg.samples == "basename" or (

@@ -22,7 +22,7 @@ from sparkprep.ingest.spark.manifests import counted_manifest, listed_uri, unver
 from sparkprep.ingest.spark.sources import (Listing, extension_regex, fetched_catalog, finished_catalog,
                                             listed_input)
 from sparkprep.runlog import config_dict
-from sparkprep.schema import CATALOG_SCHEMA
+from sparkprep.schema import CATALOG_SCHEMA, without_later_column
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import is_delta_table, read_table
@@ -207,8 +207,8 @@ def reusable_output(spark: SparkSession, cfg: Any, claim_state: str, settings: S
 def _other_hashes(cfg: IngestConfig, previous: DataFrame) -> str:
     """Why the previous rows cannot be kept for their hash version ('' when they can): ingest hashes with
     its own decode (phash-v1); rows hashed otherwise would mix two versions in one table."""
-    if "phash256" not in previous.columns:  # its rows lack a catalog column: read every file again
-        return "the previous output has no phash256 column (written before the 256-bit hash)"
+    if without_later_column(previous.columns):  # its rows lack a catalog column: read every file again
+        return without_later_column(previous.columns)
     if not cfg.phash or "phash" not in previous.columns:
         return ""
     hashes = version_of(previous.schema["phash"].metadata)
