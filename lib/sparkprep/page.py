@@ -161,20 +161,23 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
         return "<section><h2>Near-duplicates (perceptual hash)</h2><p>No image had a hash: nothing was audited.</p></section>"
     rows = "".join(f"<tr><td>{esc(pair)}</td><td>{n}</td></tr>" for pair, n in near.get("pairs_by_split_pair", {}).items())
     pairs = "".join(
-        f"<div class='pair'><span class='d'>{p['distance']} bits</span>{_img(images, p['a']['path'])}"
+        f"<div class='pair'><span class='d'>{_pair_distance(p)}</span>{_img(images, p['a']['path'])}"
         f"{_img(images, p['b']['path'])}<span><span class='path'>{esc(p['a']['path'])}</span> ({esc(p['a']['split'])})"
         f"<br><span class='path'>{esc(p['b']['path'])}</span> ({esc(p['b']['split'])})</span></div>"
         for p in near.get("examples", []))
     clusters = near.get("clusters") or {}
     flat, capped = near.get("flat_hashes", {}), near.get("capped_band_keys", {})
-    merge = near.get("merge")
+    merge, angle = near.get("merge"), near.get("angle") or {}
+    rule = (f"whose DCT directions are within <b>{angle.get('threshold_degrees')} degrees</b> (the 64-bit pHash "
+            "cannot tell these images apart)" if angle.get("used") else
+            f"whose 64-bit pHash ({esc(near.get('hash', 'phash-v1'))}) differs in at most <b>{near['threshold']}</b> bits")
     return ("<section><h2>Near-duplicates (perceptual hash)</h2>"
-            f"<p>Pairs of rows whose 64-bit pHash ({esc(near.get('hash', 'phash-v1'))}) differs in at most "
-            f"<b>{near['threshold']}</b> bits, exact copies included. Search: {esc(near.get('layout'))}"
+            f"<p>Pairs of rows {rule}, exact copies included. Search: {esc(near.get('layout'))}"
             f"{_layout_plan(near.get('layout_plan'), near.get('layout'))}. {near.get('hashed_rows', 0)} hashed rows, "
             f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
             + _calibration(near.get("calibration"), near.get("pairs_within_splits", 0) +
                            near.get("pairs_across_splits", 0)) + _second_hash(near.get("second_hash")) +
+            _angle(angle) +
             f"<table><tr><th>split pair</th><th>row pairs</th></tr>{rows}</table>"
             f"<p>Clusters (connected components): {clusters.get('count', 0)}, {clusters.get('rows', 0)} rows, "
             f"largest {clusters.get('largest', 0)}, {clusters.get('in_several_splits', 0)} spread over several "
@@ -237,6 +240,30 @@ def _second_hash(second: Optional[dict]) -> str:
             f"<table><tr><th>phash256 threshold (bits)</th><th>expected chance pairs</th></tr>{expected}</table>"
             + _bars(f"phash256 distances of {calibration['sampled_pairs']:,} random pairs (bits)",
                     _binned(calibration["random_pair_distances"], 16)))
+
+
+def _pair_distance(pair: dict) -> str:
+    """A listed pair's distance: bits of the 64-bit hash, and the angle when the rule is the angle."""
+    if "angle" in pair:
+        return f"{pair['angle']:.2f}&deg; ({pair['distance']} bits)"
+    return f"{pair['distance']} bits"
+
+
+def _angle(angle: dict) -> str:
+    """The angle's calibration and search, when the audit measured it (sparkprep.audit.rule)."""
+    calibration = angle.get("calibration")
+    if not calibration:
+        return f"<p>The angle between DCT directions: {esc(angle['rule'])}.</p>" if angle else ""
+    expected = "".join(f"<tr><td>{r}</td><td>{e:g}</td></tr>" for r, e in calibration["expected_chance_pairs"].items()
+                       if float(r) % 1 == 0 or float(r) <= 3)
+    search = angle.get("search") or {}
+    compared = (f" The search compared {angle['compared_pairs']:,} pairs (planned: "
+                f"{search['expected_candidate_pairs']:,}, on {search['axes']} principal axes)."
+                if "compared_pairs" in angle and search else "")
+    return (f"<h3>The angle between DCT directions</h3><p>{esc(angle['rule'])}. Its threshold: "
+            f"{esc(calibration['reason'])}; {calibration['copies_set_aside']} sampled pairs were set aside as "
+            f"copies first.{compared}</p>"
+            f"<table><tr><th>angle (degrees)</th><th>expected chance pairs</th></tr>{expected}</table>")
 
 
 def _binned(counts: Dict[str, int], width: int) -> List[Tuple[str, int]]:

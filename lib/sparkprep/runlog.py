@@ -220,17 +220,23 @@ def near_line(near: dict) -> str:
     skipped = near["flat_hashes"]["rows"] + near["capped_band_keys"]["count"]
     calibration = near.get("calibration") or {}
     how = {"calibrated": ", calibrated"}.get(calibration.get("how"), "")
-    second = near.get("second_hash") or {}
+    second, angle = near.get("second_hash") or {}, near.get("angle") or {}
     rule = f"pHash within {near['threshold']} bits"
-    if second.get("used"):  # the 64-bit hash alone cannot tell these images apart (sparkprep.audit.calibrate)
+    if second.get("used"):  # the 64-bit hash alone cannot tell these images apart (sparkprep.audit.rule)
         rule += f" and phash256 within {second['threshold']} bits"
+    if angle.get("used"):
+        rule = f"DCT directions within {angle['threshold_degrees']:g} degrees"
     line = (f"near-duplicates ({rule}{how}): {near['pairs_across_splits']} pairs across "
             f"splits (leakage), {near['pairs_within_splits']} within; {clusters.get('count', 0)} clusters, largest "
             f"{clusters.get('largest', 0)}")
-    if calibration.get("how") == "calibrated" and near["threshold"] == 0:
+    if angle.get("used"):
+        line += "; pHash cannot tell this data's images apart, so the angle between their DCT directions decides"
+    elif calibration.get("how") == "calibrated" and near["threshold"] == 0:
         line += "; the hash cannot tell this data's images apart, so only exact hash matches count"
-        if second:
-            line += " (phash256 cannot either)"
+        cannot = [name for name, measured in (("phash256", second), ("the DCT directions", angle.get("calibration")))
+                  if measured]
+        if cannot:
+            line += f" ({' and '.join(cannot)} cannot either)"
     if skipped:
         line += (f"; not joined: {near['flat_hashes']['rows']} rows of {near['flat_hashes']['count']} low-information "
                  f"hashes, {near['capped_band_keys']['count']} crowded band keys")

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from sparkprep.audit.bands import DEFAULT_THRESHOLD
+from sparkprep.audit.rule import CANDIDATE_BITS
 from sparkprep.audit.spark import _propagated_components, near_duplicate_audit, near_search, phash_version, row_pairs
 from sparkprep.errors import LeakageFound
 from sparkprep.images.phash import hamming
@@ -275,26 +276,41 @@ def scans_split(spark, make_sample, tmp_path_factory):
     return out, report, make_sample.planted_pairs(str(tree))
 
 
-def test_on_look_alike_scans_the_second_hash_confirms_the_planted_copies_and_drops_chance_pairs(spark, scans_split):
-    from sparkprep.audit.calibrate import CANDIDATE_BITS
-
+def test_on_look_alike_scans_the_angle_keys_every_planted_copy_with_its_original_and_nothing_else(spark, scans_split):
     out, report, planted = scans_split
     near = report["near_duplicates"]
     assert near["calibration"]["threshold"] == 0  # the 64-bit hash alone cannot tell these scans apart
+    assert near["angle"]["used"] and 0.5 <= near["angle"]["threshold_degrees"] <= 6
+    table = read_table(spark, str(out))
+    # the driver's audit equals the one whose rule is calibrated in Spark (the angle's search runs on the driver)
+    on_driver, in_spark = near_duplicate_audit(table, None, 500), near_duplicate_audit(table, None, 500, local_rows=0)
+    assert on_driver.stats == in_spark.stats == {k: v for k, v in near.items() if k != "seconds"}
+    key = {relative_to(r["path"]): r["key"] for r in table.where("status = 'ok'").select("path", "key").collect()}
+    cluster = {r["key"]: r["cluster"] for r in in_spark.key_clusters.collect()}
+    truth = {tuple(sorted(p)) for p in planted}
+    assert len(truth) == 15 and all(cluster.get(key[a]) is not None and cluster.get(key[a]) == cluster.get(key[b])
+                                    for a, b in truth)  # every planted copy (re-encoded, resized, brightened)
+    # and no chance pair (the bound: 1 per 10,000 rows): the planted pairs and the generator's 3 exact duplicates
+    assert in_spark.stats["pairs_within_splits"] + in_spark.stats["pairs_across_splits"] == 15 + 3
+    assert all("angle" in e for e in in_spark.stats["examples"])
+
+
+def test_a_table_written_before_the_directions_falls_back_to_phash256(spark, scans_split):
+    out, _, planted = scans_split
+    table = read_table(spark, str(out)).drop("dct_direction")
+    near = near_duplicate_audit(table, None, 500).stats
     assert near["second_hash"]["used"] and near["threshold"] == CANDIDATE_BITS
     assert 8 <= near["second_hash"]["threshold"] <= 16
-    table = read_table(spark, str(out))
+    assert not near["angle"]["used"] and "no dct_direction column" in near["angle"]["rule"]
     found = near_search(table, None, 500)
     assert found.confirmed
     pairs = {tuple(sorted((relative_to(r["a_where"]), relative_to(r["b_where"])))) for r in row_pairs(found).collect()}
     truth = {tuple(sorted(p)) for p in planted}
-    assert len(truth) == 15 and truth <= pairs  # every planted copy (re-encoded, resized, brightened)
+    assert len(truth) == 15 and truth <= pairs
     exact = {p for p in pairs if any("p_dup_" in name for name in p)}  # the generator's exact duplicates
-    assert len(exact) == 3 and not pairs - truth - exact  # no chance pair (the bound: 1 per 10,000 rows)
-    # the driver's audit equals Spark's, confirmed pairs and all
-    on_driver, in_spark = near_duplicate_audit(table, None, 500), near_duplicate_audit(table, None, 500, local_rows=0)
-    assert on_driver.stats == in_spark.stats
-    assert all("distance256" in e for e in in_spark.stats["examples"])
+    assert len(exact) == 3 and not pairs - truth - exact
+    assert near_duplicate_audit(table, None, 500, local_rows=0).stats == near
+    assert all("distance256" in e for e in near["examples"])
 
 
 def relative_to(uri):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sparkprep.audit import calibrate as cal
+from sparkprep.audit.rule import CANDIDATE_BITS, near_rule
 
 
 def binomial_cdf(n, p, t):
@@ -127,8 +128,8 @@ def test_where_the_64_bit_hash_cannot_tell_rows_apart_phash256_gets_a_threshold_
     hashes, names = look_alike(rng, 4, per_label, flip)
     counts = {str(i): rows // 4 for i in range(4)}
     longs = long_look_alike(rng, 4, per_label, 0.2)  # 256 bits apart by Binomial(256, 0.32): about 82
-    rule = cal.near_rule(hashes, longs, names, counts)
-    assert rule.calibration.threshold == 0 and rule.confirmed and rule.threshold == cal.CANDIDATE_BITS
+    rule = near_rule(hashes, longs, names, counts)
+    assert rule.calibration.threshold == 0 and rule.confirmed and rule.threshold == CANDIDATE_BITS
     within_p = 2 * 0.2 * 0.8
     within = sum(n * (n - 1) / 2 for n in counts.values())  # pairs of other labels are far further apart
     truth = [within * binomial_cdf(256, within_p, t) for t in range(cal.LONG_MAX_THRESHOLD + 1)]
@@ -142,15 +143,15 @@ def test_phash256_is_not_used_where_it_cannot_tell_rows_apart_either_nor_with_a_
     hashes, names = look_alike(rng, 4, 500, 0.05)
     counts = {str(i): 500 for i in range(4)}
     alike = long_look_alike(rng, 4, 500, 0.005)  # about 2.5 bits apart in 256: no threshold of 8 or more is safe
-    rule = cal.near_rule(hashes, alike, names, counts)
+    rule = near_rule(hashes, alike, names, counts)
     assert not rule.confirmed and rule.threshold == 0 and rule.long_calibration.threshold == 0
     assert not rule.second_hash()["used"] and "cannot tell" in rule.long_calibration.reason
     distinct = long_look_alike(rng, 4, 500, 0.2)
-    assert not cal.near_rule(hashes, distinct, names, counts, fixed=6).confirmed  # --near-threshold: 64-bit only
-    assert cal.near_rule(hashes, distinct, names, counts, fixed=6).second_hash() is None
-    assert not cal.near_rule(hashes, distinct[:-1] + [None], names, counts).confirmed  # a table from before phash256
+    assert not near_rule(hashes, distinct, names, counts, fixed=6).confirmed  # --near-threshold: 64-bit only
+    assert near_rule(hashes, distinct, names, counts, fixed=6).second_hash() is None
+    assert not near_rule(hashes, distinct[:-1] + [None], names, counts).confirmed  # a table from before phash256
     photos = rng.integers(-2 ** 63, 2 ** 63 - 1, 2000, dtype=np.int64).tolist()  # distinct images: 64 bits suffice
-    assert cal.near_rule(photos, distinct, names, counts).long_calibration is None
+    assert near_rule(photos, distinct, names, counts).long_calibration is None
 
 
 def test_copies_filed_under_another_class_are_not_read_as_chance_pairs(monkeypatch):
@@ -158,7 +159,7 @@ def test_copies_filed_under_another_class_are_not_read_as_chance_pairs(monkeypat
     hashes, names = look_alike(rng, 4, 600, 0.05)
     longs = long_look_alike(rng, 4, 600, 0.2)
     counts = {str(i): 600 for i in range(4)}
-    clean = cal.near_rule(hashes, longs, names, counts)
+    clean = near_rule(hashes, longs, names, counts)
     assert clean.confirmed and clean.long_threshold == cal.LONG_MAX_THRESHOLD
     for i in range(0, 2400, 40):  # 60 copies, a few bits off their original, each filed under the next class
         copy = list(longs[i])
@@ -167,11 +168,11 @@ def test_copies_filed_under_another_class_are_not_read_as_chance_pairs(monkeypat
         hashes.append(hashes[i])
         names.append(str((int(names[i]) + 1) % 4))
     counts = {str(i): 615 for i in range(4)}
-    with_copies = cal.near_rule(hashes, longs, names, counts)
+    with_copies = near_rule(hashes, longs, names, counts)
     assert with_copies.confirmed and with_copies.long_threshold == cal.LONG_MAX_THRESHOLD
     # without setting them apart the 60 close cross-label pairs read as a chance rate no threshold meets
     monkeypatch.setattr(cal, "set_apart", lambda nearest, first, second, bins: np.zeros(bins, np.int64))
-    assert not cal.near_rule(hashes, longs, names, counts).confirmed
+    assert not near_rule(hashes, longs, names, counts).confirmed
     monkeypatch.undo()
     nearest = np.zeros(3, np.int64)
     assert not cal.set_apart(nearest, nearest, nearest, 10).any()  # too few rows: nothing set apart

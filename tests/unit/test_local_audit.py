@@ -4,10 +4,12 @@ and no other."""
 
 import itertools
 import random
+from dataclasses import astuple
 
 import numpy as np
 
-from sparkprep.audit import calibrate as cal
+from sparkprep.audit import angles
+from sparkprep.audit.rule import CANDIDATE_BITS
 from sparkprep.audit.local import HashedRow, audit
 from sparkprep.images.phash import words_to_int
 
@@ -59,8 +61,8 @@ def test_the_rule_with_phash256_counts_exactly_the_pairs_brute_force_finds():
         done = audit(rows, None, 500, True, 10 ** 6, splits)
         second = done.stats["second_hash"]
         assert done.stats["calibration"]["threshold"] == 0 and second["used"]
-        assert done.stats["threshold"] == cal.CANDIDATE_BITS
-        assert done.stats["pairs_by_split_pair"] == _brute(rows, cal.CANDIDATE_BITS, second["threshold"], splits)
+        assert done.stats["threshold"] == CANDIDATE_BITS
+        assert done.stats["pairs_by_split_pair"] == _brute(rows, CANDIDATE_BITS, second["threshold"], splits)
         assert 0 < done.stats["pairs_within_splits"] + done.stats["pairs_across_splits"] < 60  # the copies, not chains
         assert all("distance256" in e for e in done.stats["examples"])
 
@@ -73,3 +75,49 @@ def test_where_phash256_cannot_tell_rows_apart_either_only_exact_64_bit_matches_
     assert done.stats["pairs_by_split_pair"] == _brute(rows, 0, None, splits)
     fixed = audit(rows, 6, 500, True, 10 ** 6, splits)  # --near-threshold 6: the 64-bit hash alone
     assert fixed.stats["second_hash"] is None and fixed.stats["pairs_by_split_pair"] == _brute(rows, 6, None, splits)
+
+
+def _scans_with_directions(seed):
+    """Rows whose 64-bit hashes cannot tell them apart, whose DCT directions can: per label a prototype with
+    each scan some 12 degrees from the next, planted copies well under a degree from their original, and
+    exact copies."""
+    rng = np.random.default_rng(seed)
+    rows = _rows(seed, confirmable=False)
+    protos = {label: rng.normal(size=255) for label in ("a", "b", "c")}
+    directions, last = [], None
+    for r in rows:
+        if last is not None and r.label == last[0] and rng.random() < 0.05:
+            vector = last[1] + rng.normal(size=255) * 0.004 * np.linalg.norm(last[1]) / 16  # a copy
+        else:
+            vector = protos[r.label] + rng.normal(size=255) * 0.15 * np.linalg.norm(protos[r.label]) / 16
+        if rng.random() < 0.02 and last is not None:
+            vector = last[1]  # the same image twice
+        last = (r.label, vector)
+        directions.append(np.round(vector / np.linalg.norm(vector) * 32767).astype(np.int16))
+    return [HashedRow(*astuple(r)[:7], d) for r, d in zip(rows, directions)]
+
+
+def _brute_angle(rows, angle, splits):
+    counts = {f"{a}|{b}": 0 for i, a in enumerate(splits) for b in splits[i:]}
+    x = angles.unit(np.stack([r.direction for r in rows]))
+    near = angles.degrees(x @ x.T) <= angle
+    for i, j in zip(*np.nonzero(np.triu(near, 1))):
+        a, b = sorted((rows[i].split, rows[j].split))
+        counts[f"{a}|{b}"] += 1
+    return counts
+
+
+def test_the_rule_with_the_angle_counts_exactly_the_pairs_brute_force_finds():
+    for seed in range(2):
+        rows = _scans_with_directions(seed)
+        splits = ["test", "train", "val"]
+        done = audit(rows, None, 500, True, 10 ** 6, splits)
+        angle = done.stats["angle"]
+        assert done.stats["calibration"]["threshold"] == 0 and angle["used"] and angle["threshold_degrees"] >= 0.5
+        assert done.stats["pairs_by_split_pair"] == _brute_angle(rows, angle["threshold_degrees"], splits)
+        assert 10 < done.stats["pairs_within_splits"] + done.stats["pairs_across_splits"] < 60  # copies, not chains
+        assert done.stats["clusters"]["largest"] <= 4
+        assert all("angle" in e and e["angle"] <= angle["threshold_degrees"] for e in done.stats["examples"])
+        assert angle["compared_pairs"] < len(rows) * (len(rows) - 1) // 2
+    without = [HashedRow(*r[:7]) for r in (astuple(r) for r in rows)]  # a table written before the directions
+    assert not audit(without, None, 500, True, 10 ** 6, splits).stats["angle"]["used"]

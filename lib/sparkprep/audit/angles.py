@@ -9,9 +9,9 @@ scans start beyond that.
 
 The calibration (`calibrate_angles`) is the bit hashes' idea on a real-valued distance:
 
-1. Copies in the sample are set aside first: pairs of rows that are each other's nearest at
-   under 1/COPY_GAP of either row's next-nearest angle, and pairs under EXACT degrees (one
-   image twice).
+1. Copies in the sample are set aside first: a row's k nearest rows (k <= GROUP) when the k-th
+   is under a gap times the (k+1)-th, the gap being what the neighbours' own spread allows for
+   about one chance row (`copy_gap`); and pairs under EXACT degrees (one image twice).
 2. In each stratum (pairs of one label, pairs of different labels) the number of pairs within r
    grows as a power of r near its low end (a spherical cap's area in the directions' effective
    dimension). log(count) is fitted against log(r) over the stratum's RANKS closest pairs and
@@ -42,7 +42,8 @@ MAX_ANGLE = 6.0     # degrees: the largest threshold the calibration considers
 STEP = 0.05         # degrees between the thresholds it considers
 FLOOR = 0.5         # a threshold below this does not tell images apart (copies are up to ~3 degrees apart)
 EXACT = 0.05        # pairs this close are one image twice (int16 rounding moves an angle by < 0.01)
-COPY_GAP = 2        # a copy's angle is under 1/COPY_GAP of either row's next-nearest
+COPY_GAP = 2        # a copy's angle is at most under 1/COPY_GAP of the next-nearest (copy_gap)
+GROUP = 10          # the most versions of one image set aside around a row
 RANKS = (10, 300)   # the closest pairs of a stratum whose counts the power law is fitted to
 MAX_AXES = 8        # the search projects onto at most this many axes (3^8 neighbour cells)
 PAIR_COST = 8.0     # the search's cost of comparing one candidate pair, in neighbour-cell look-ups
@@ -77,7 +78,10 @@ class Stratum:
     def expected(self, r: float) -> float:
         if self.counted is not None:
             return float(np.searchsorted(self.counted, r, side="right") * self.grow)
-        return float(math.exp(self.scale) * r ** self.power * self.grow) if r > 0 else 0.0
+        if r <= 0:
+            return 0.0
+        # in logs: powers reach 300, and r ** power alone overflows
+        return math.exp(min(self.scale + self.power * math.log(r) + math.log(self.grow), 700.0))
 
 
 @dataclass(frozen=True)
@@ -109,11 +113,12 @@ def _rounded(value: Optional[float]) -> Optional[float]:
 
 
 def _closest(x: np.ndarray, labels: np.ndarray, keep: int, chunk: int = 1024):
-    """One pass over every pair of the sample: each row's nearest other row, its angle and the next-nearest
-    angle; and per stratum (True: one label) the `keep` + chunk closest pairs each block gives, as (angle, i, j),
-    leaving out pairs under EXACT degrees (one image twice); and how many of those there were."""
+    """One pass over every pair of the sample: each row's GROUP + 1 nearest other rows (indices, and angles in
+    ascending order); per stratum (True: one label) the `keep` + chunk closest pairs each block gives, as
+    (angle, i, j), leaving out pairs under EXACT degrees (one image twice); and how many of those there were."""
     n = len(x)
-    nearest, first, second = np.zeros(n, np.int64), np.full(n, np.inf), np.full(n, np.inf)
+    k = min(GROUP + 1, max(n - 1, 0))
+    near_index, near_angle = np.zeros((n, k), np.int64), np.full((n, k), np.inf)
     low: Dict[bool, List[Tuple[np.ndarray, np.ndarray, np.ndarray]]] = {True: [], False: []}
     exact = 0
     columns = np.arange(n)
@@ -121,12 +126,12 @@ def _closest(x: np.ndarray, labels: np.ndarray, keep: int, chunk: int = 1024):
         rows = columns[start:start + chunk]
         block = degrees(x[rows] @ x.T)
         block[rows - start, rows] = np.inf
-        if n >= 2:
-            two = np.argpartition(block, 1, axis=1)[:, :2]
-            angles = np.take_along_axis(block, two, axis=1)
-            swap = angles[:, 1] < angles[:, 0]
-            nearest[rows] = np.where(swap, two[:, 1], two[:, 0])
-            first[rows], second[rows] = angles.min(axis=1), angles.max(axis=1)
+        if k:
+            part = np.argpartition(block, k - 1, axis=1)[:, :k]
+            angle = np.take_along_axis(block, part, axis=1)
+            order = np.argsort(angle, axis=1, kind="stable")
+            near_index[rows] = np.take_along_axis(part, order, axis=1)
+            near_angle[rows] = np.take_along_axis(angle, order, axis=1)
         upper = columns[None, :] > rows[:, None]
         alike = labels[rows, None] == labels[None, :]
         for one in (True, False):
@@ -139,17 +144,20 @@ def _closest(x: np.ndarray, labels: np.ndarray, keep: int, chunk: int = 1024):
                 pick = np.argpartition(values, keep + chunk)[:keep + chunk]
                 i, j, values = i[pick], j[pick], values[pick]
             low[one].append((values, i + start, j))
-    return nearest, first, second, low, exact
+    return near_index, near_angle, low, exact
 
 
-def copy_gap(first: np.ndarray, second: np.ndarray) -> float:
+def copy_gap(near_angle: np.ndarray) -> float:
     """The share of its next-nearest angle under which a row's nearest stands apart as a copy.
 
     Where chance neighbours within r grow as r^p, a row's nearest is under g times its next-nearest with
-    probability g^p, so -log(nearest / next-nearest) is exponential with rate p, and its median gives p
-    whatever a minority of copies do. g = (1 / rows)^(1 / p) then expects about one chance row that close in
-    the sample (never more than 1/COPY_GAP).
+    probability g^p (and its k-th under g times its (k+1)-th with g^(pk)), so -log(nearest / next-nearest)
+    is exponential with rate p, and its median gives p whatever a minority of copies do. g = (1 / rows)^(1 / p)
+    then expects about one chance row set aside in the sample (never more than 1/COPY_GAP).
     """
+    if near_angle.shape[1] < 2:
+        return 0.0
+    first, second = near_angle[:, 0], near_angle[:, 1]
     ok = np.isfinite(first) & np.isfinite(second) & (second > 0) & (first > 0)
     if ok.sum() < 3:
         return 0.0
@@ -160,13 +168,18 @@ def copy_gap(first: np.ndarray, second: np.ndarray) -> float:
     return min(1 / COPY_GAP, (1 / len(first)) ** (1 / power))
 
 
-def copies(nearest: np.ndarray, first: np.ndarray, second: np.ndarray, gap: float = 1 / COPY_GAP) -> set:
-    """Sampled pairs (i < j) that stand apart as copies: each is the other's nearest, at under `gap` times
-    either row's next-nearest angle."""
-    rows = np.arange(len(nearest))
-    mutual = (nearest[nearest] == rows) & (rows < nearest) & np.isfinite(first)
-    apart = mutual & (first < gap * np.minimum(second, second[nearest]))
-    return {(int(i), int(nearest[i])) for i in np.nonzero(apart)[0]}
+def copies(near_index: np.ndarray, near_angle: np.ndarray, gap: float = 1 / COPY_GAP) -> set:
+    """Sampled pairs (i < j) that stand apart as copies: a row and its k nearest (k <= GROUP) when the k-th is
+    under `gap` times the (k+1)-th, the largest such k: a group of versions of one image, apart from the rest."""
+    if near_angle.shape[1] < 2:
+        return set()
+    apart = near_angle[:, :-1] < gap * near_angle[:, 1:]
+    last = apart.shape[1] - 1 - np.argmax(apart[:, ::-1], axis=1)
+    out = set()
+    for i in np.nonzero(apart.any(axis=1))[0]:
+        for j in near_index[i, :last[i] + 1].tolist():
+            out.add((min(int(i), j), max(int(i), j)))
+    return out
 
 
 def _stratum(low, aside: set, sampled_pairs: float, table_pairs: float) -> Optional[Stratum]:
@@ -192,7 +205,7 @@ def calibrate_angles(directions, labels: Sequence[Optional[str]], rows_per_label
     lab = np.unique(np.asarray(["" if v is None else str(v) for v in labels], dtype=object),
                     return_inverse=True)[1].ravel()
     n, rows = len(x), round(sum(rows_per_label.values()))
-    nearest, first, second, low, exact = _closest(x, lab, RANKS[1])
+    near_index, near_angle, low, exact = _closest(x, lab, RANKS[1])
     sampled_per_label = np.bincount(lab) if n else np.zeros(0)
     pairs = {True: float(sum(c * (c - 1) / 2 for c in sampled_per_label)),
              False: n * (n - 1) / 2 - float(sum(c * (c - 1) / 2 for c in sampled_per_label))}
@@ -200,7 +213,7 @@ def calibrate_angles(directions, labels: Sequence[Optional[str]], rows_per_label
     table = {True: table_within, False: rows * (rows - 1) / 2 - table_within}
     # Copies are set aside at a gap the neighbours' own spread allows (copy_gap): a fixed gap of 1/2 set aside a
     # fifth of the closest chance pairs of 7-dimensional uniform directions and expected a quarter of their pairs.
-    aside = copies(nearest, first, second, copy_gap(first, second))
+    aside = copies(near_index, near_angle, copy_gap(near_angle))
     strata = [_stratum(low[one], aside, pairs[one], table[one]) for one in (True, False)]
     set_aside = len(aside) + exact
     grid = [round(STEP * k, 2) for k in range(1, int(round(max_angle / STEP)) + 1)]

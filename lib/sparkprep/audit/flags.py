@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sparkprep.audit import bands, calibrate
+from sparkprep.audit.rule import CANDIDATE_BITS
 from sparkprep.flags import flag, switch, whole
 
 
@@ -26,8 +27,9 @@ class AuditFlags:
         None, _threshold, "pHash bits two images may differ in and be near-duplicates (pHash distances are even): "
         f"auto takes the largest, up to {calibrate.MAX_THRESHOLD}, at which the table's own random pairs give at most "
         f"1 chance pair per {calibrate.CHANCE_ROWS:,} rows (docs/near-duplicates.md); where none of 2 or more does, "
-        f"pairs within {calibrate.CANDIDATE_BITS} bits count when their 256-bit phash256 is within its own calibrated "
-        "threshold. Or a number of bits 0..62 (the 64-bit hash alone)",
+        "pairs count when the angle between their DCT directions is within its own calibrated threshold (tables "
+        f"written before the directions: pairs within {CANDIDATE_BITS} bits whose phash256 is within its own). Or a "
+        "number of bits 0..62 (the 64-bit hash alone)",
         kind="number", shown="`auto`")
     near_bucket_cap: int = flag(bands.DEFAULT_BUCKET_CAP, whole("--near-bucket-cap", 2, 10 ** 6),
                                 "band keys shared by more hashes, or hashes shared by more rows, are reported, "

@@ -13,8 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
+from sparkprep.audit import angles
 from sparkprep.audit import calibrate as calibration
 from sparkprep.audit.bands import band_keys, centred_components, planned_layout
+from sparkprep.audit.rule import NearRule, near_rule
 from sparkprep.images.phash import to_hex, words_to_int
 from sparkprep.table_counts import nulls_first
 
@@ -36,6 +40,7 @@ class HashedRow:
     phash: int
     order: int  # xxhash64(where, phash): the calibration sample is the SAMPLE_ROWS smallest
     phash256: Optional[Sequence[int]] = None  # its 4 words (None: a table written before the second hash)
+    direction: Optional[Sequence[int]] = None  # its dct_direction (None: a table written before it)
 
 
 @dataclass
@@ -75,19 +80,37 @@ def cluster_stats(sizes: Sequence[Tuple[int, int]], key_edges: int, method: str)
             "method": method}
 
 
-def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = False) -> dict:
-    """A listed pair; confirmed: the rule checked phash256 too, whose distance is listed beside."""
+def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = False,
+              angle: Optional[float] = None) -> dict:
+    """A listed pair; confirmed: the rule checked phash256 too, whose distance is listed beside; angle: the rule
+    is the angle between DCT directions, listed beside the 64-bit distance."""
     out = {"distance": int(distance_bits),
            "a": {"path": a.where, "split": a.split, "label": a.label, "phash": to_hex(a.phash)},
            "b": {"path": b.where, "split": b.split, "label": b.label, "phash": to_hex(b.phash)}}
     if confirmed:
         out["distance256"] = bin(words_to_int(a.phash256) ^ words_to_int(b.phash256)).count("1")
+    if angle is not None:
+        out["angle"] = round(float(angle), 3)
     return out
 
 
-def node_of(r: HashedRow, confirmed: bool) -> Tuple[int, Optional[int]]:
-    """The distinct signature a row belongs to: its 64-bit hash, and its phash256 when the rule checks it."""
-    return (r.phash, words_to_int(r.phash256) if confirmed else None)
+def node_of(r: HashedRow, rule: NearRule) -> tuple:
+    """The distinct signature a row belongs to: its 64-bit hash, and its phash256 or its direction when the rule
+    checks them."""
+    if rule.angle is not None:
+        return (r.phash, np.asarray(r.direction, np.int16).tobytes())
+    return (r.phash, words_to_int(r.phash256) if rule.confirmed else None)
+
+
+def rule_of(sample: Sequence[HashedRow], rows: int, threshold: Optional[int]) -> NearRule:
+    """The rule from the calibration sample of a table of `rows` hashed rows (rows per label: the sample's,
+    scaled; exact when the sample is the whole table)."""
+    per_label: Dict[Optional[str], int] = defaultdict(int)
+    for r in sample:
+        per_label[r.label] += 1
+    label_rows = {label: n * rows / max(1, len(sample)) for label, n in per_label.items()}
+    return near_rule([r.phash for r in sample], [r.phash256 for r in sample], [r.label for r in sample],
+                     label_rows, fixed=threshold, directions=[r.direction for r in sample])
 
 
 def calibration_sample(rows: Sequence[HashedRow]) -> List[HashedRow]:
@@ -96,24 +119,21 @@ def calibration_sample(rows: Sequence[HashedRow]) -> List[HashedRow]:
 
 
 def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, clusters: bool, collect_edges: int,
-          splits: Optional[List[str]] = None, centre_keys: int = 0) -> Optional[LocalAudit]:
+          splits: Optional[List[str]] = None, centre_keys: int = 0, rule: Optional[NearRule] = None
+          ) -> Optional[LocalAudit]:
     """The audit of these rows; None when the cluster graph is larger than `collect_edges` (the Spark path
     then propagates labels in Spark, and says so). centre_keys: look for the centre of every cluster
-    of at most this many keys (what --near-duplicates merge may merge)."""
+    of at most this many keys (what --near-duplicates merge may merge). rule: the rule when the caller
+    calibrated it already (on the same sample), else calibrated here."""
     if splits is None:
         splits = sorted({r.split for r in rows})
     index = {s: i for i, s in enumerate(splits)}
     sample = calibration_sample(rows)
-    per_label: Dict[Optional[str], int] = defaultdict(int)
-    for r in sample:
-        per_label[r.label] += 1
-    label_rows = {label: n * len(rows) / max(1, len(sample)) for label, n in per_label.items()}
-    rule = calibration.near_rule([r.phash for r in sample], [r.phash256 for r in sample], [r.label for r in sample],
-                                 label_rows, fixed=threshold)
+    rule = rule or rule_of(sample, len(rows), threshold)
     threshold, confirmed = rule.threshold, rule.confirmed
-    by_hash: Dict[Tuple[int, Optional[int]], List[HashedRow]] = defaultdict(list)
+    by_hash: Dict[tuple, List[HashedRow]] = defaultdict(list)
     for r in rows:
-        by_hash[node_of(r, confirmed)].append(r)
+        by_hash[node_of(r, rule)].append(r)
     counts = {}
     for h, members in by_hash.items():
         c = [0] * len(splits)
@@ -130,29 +150,21 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for n, (i, j) in enumerate(pairs_of):
             within[n] += c[i] * (c[i] - 1) // 2 if i == j else c[i] * c[j]
 
-    plan = planned_layout(threshold, [r.phash for r in sample], len(by_hash), cap)
-    band = plan.band
-
-    buckets: Dict[tuple, List[tuple]] = defaultdict(list)
-    for h in live:
-        for key in band_keys(h[0], band):
-            buckets[key].append(h)
-    capped = [len(hs) for hs in buckets.values() if len(hs) > cap]
-    edges: Dict[Tuple[tuple, tuple], int] = {}
-    for hs in buckets.values():
-        if 2 <= len(hs) <= cap:
-            for a in range(len(hs) - 1):
-                for b in range(a + 1, len(hs)):
-                    u, v = min(hs[a], hs[b]), max(hs[a], hs[b])
-                    if (u, v) not in edges:
-                        d = distance(u[0], v[0])
-                        if d <= threshold and (not confirmed or bin(u[1] ^ v[1]).count("1") <= rule.long_threshold):
-                            edges[(u, v)] = d
+    if rule.angle is not None:
+        edges, compared = _angle_edges(sorted(live), rule)
+        capped: List[int] = []
+        search = {"layout": f"cells one chord wide on {len(rule.axes)} principal axes of the DCT directions: every "
+                            f"pair within {rule.angle:g} degrees is compared",
+                  "guaranteed_bits": None, "layout_plan": None}
+        angle = {**rule.angle_section(), "compared_pairs": compared}
+    else:
+        edges, capped, band, plan = _hash_edges(live, sample, len(by_hash), threshold, cap, rule)
+        search = {"layout": band.describe(), "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict()}
+        angle = rule.angle_section()
 
     stats = {
         "threshold": threshold, "calibration": rule.calibration.to_dict(), "second_hash": rule.second_hash(),
-        "bucket_cap": cap, "layout": band.describe(),
-        "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict(),
+        "angle": angle, "bucket_cap": cap, **search,
         "hashed_rows": len(rows), "distinct_hashes": len(by_hash),
         "flat_hashes": {"count": len(flat), "rows": sum(len(by_hash[h]) for h in flat),
                         "examples": _flat_examples(by_hash, flat)},
@@ -164,7 +176,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for n, (i, j) in enumerate(pairs_of):
             between[n] += cu[i] * cv[i] if i == j else cu[i] * cv[j] + cu[j] * cv[i]
     stats.update(pair_count_stats(splits, within, between, len(edges)))
-    stats["examples"] = _examples(by_hash, live, edges, confirmed)
+    stats["examples"] = _examples(by_hash, live, edges, confirmed, rule.angle is not None)
     mapping = None
     if clusters:
         key_edges: Dict[Tuple[str, str], int] = {}  # (a, b) -> links: 0 when their rows share a hash, else 1
@@ -186,6 +198,44 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
     return LocalAudit(stats, mapping)
 
 
+def _hash_edges(live: set, sample: Sequence[HashedRow], distinct: int, threshold: int, cap: int, rule: NearRule):
+    """(edges: (u, v) -> bits, sizes of the band keys past the cap, the band layout, its plan): the banding search
+    over the 64-bit hashes of the live nodes, each candidate kept by the rule (phash256 too when it confirms)."""
+    plan = planned_layout(threshold, [r.phash for r in sample], distinct, cap)
+    band = plan.band
+    buckets: Dict[tuple, List[tuple]] = defaultdict(list)
+    for h in live:
+        for key in band_keys(h[0], band):
+            buckets[key].append(h)
+    capped = [len(hs) for hs in buckets.values() if len(hs) > cap]
+    edges: Dict[Tuple[tuple, tuple], float] = {}
+    for hs in buckets.values():
+        if 2 <= len(hs) <= cap:
+            for a in range(len(hs) - 1):
+                for b in range(a + 1, len(hs)):
+                    u, v = min(hs[a], hs[b]), max(hs[a], hs[b])
+                    if (u, v) not in edges:
+                        d = distance(u[0], v[0])
+                        if d <= threshold and (not rule.confirmed or
+                                               bin(u[1] ^ v[1]).count("1") <= rule.long_threshold):
+                            edges[(u, v)] = d
+    return edges, capped, band, plan
+
+
+def _angle_edges(nodes: List[tuple], rule: NearRule) -> Tuple[Dict[Tuple[tuple, tuple], float], int]:
+    """(edges: (u, v) -> degrees, pairs compared): every pair of live nodes whose directions are within the
+    rule's angle (sparkprep.audit.angles.pairs_within)."""
+    if len(nodes) < 2:
+        return {}, 0
+    x = angles.unit(np.stack([np.frombuffer(h[1], np.int16) for h in nodes]))
+    i, j, d, compared = angles.pairs_within(x, rule.angle, rule.axes)
+    edges = {}
+    for a, b, angle in zip(i.tolist(), j.tolist(), d.tolist()):
+        u, v = min(nodes[a], nodes[b]), max(nodes[a], nodes[b])
+        edges[(u, v)] = angle
+    return edges, compared
+
+
 def _flat_examples(by_hash: Dict[tuple, List[HashedRow]], flat: List[tuple]) -> List[dict]:
     top = sorted(flat, key=lambda h: (-len(by_hash[h]), h))[:FLAT_EXAMPLES]
     return [{"phash": to_hex(h[0]), "rows": len(by_hash[h]),
@@ -193,8 +243,8 @@ def _flat_examples(by_hash: Dict[tuple, List[HashedRow]], flat: List[tuple]) -> 
             for h in top]
 
 
-def _examples(by_hash: Dict[tuple, List[HashedRow]], live: set, edges: Dict[Tuple[tuple, tuple], int],
-              confirmed: bool) -> List[dict]:
+def _examples(by_hash: Dict[tuple, List[HashedRow]], live: set, edges: Dict[Tuple[tuple, tuple], float],
+              confirmed: bool, by_angle: bool = False) -> List[dict]:
     """One cross-split row pair per first hash u, the closest (then by paths); the closest NEAR_EXAMPLES of those."""
     best: Dict[tuple, tuple] = {}
 
@@ -214,4 +264,5 @@ def _examples(by_hash: Dict[tuple, List[HashedRow]], live: set, edges: Dict[Tupl
                 if a.where is not None and b.where is not None and a.where < b.where:
                     offer(h, 0, a, b)
     chosen = sorted(best.values(), key=lambda item: item[0])[:NEAR_EXAMPLES]
-    return [pair_dict(d, a, b, confirmed) for _, d, a, b in chosen]
+    return [pair_dict(distance(a.phash, b.phash), a, b, confirmed, d if by_angle else None)
+            for _, d, a, b in chosen]

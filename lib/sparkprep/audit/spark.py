@@ -24,7 +24,9 @@ from sparkprep.audit import calibrate as calibration
 from sparkprep.audit import local
 from sparkprep.audit.bands import BandLayout, centred_components, planned_layout
 from sparkprep.audit.local import CLUSTER_SIZES, FLAT_EXAMPLES, FLAT_PATHS, NEAR_EXAMPLES, HashedRow, pair_count_stats, pair_dict
+from sparkprep.audit.rule import ANGLE_MAX_ROWS, NearRule, near_rule
 from sparkprep.images.phash import PHASH_METADATA_KEY, PHASH_V1, to_hex, version_of
+from sparkprep.schema import python_columns
 from sparkprep.statuses import OK
 
 COLLECT_EDGES = 1_000_000    # cluster edges up to this count are joined on the driver (union-find)
@@ -69,10 +71,16 @@ def _long(table: DataFrame) -> Column:
     return F.col("phash256") if "phash256" in table.columns else F.lit(None).cast("array<bigint>")
 
 
+def _direction(table: DataFrame) -> Column:
+    """The table's dct_direction (null in a table written before it)."""
+    return F.col("dct_direction") if "dct_direction" in table.columns else F.lit(None).cast("array<smallint>")
+
+
 def audit_columns(table: DataFrame) -> Dict[str, Column]:
     """What the audit reads of a table besides its counted columns (sparkprep.spark.table_stats.small_columns):
-    the hashes and the calibration order, so a small table's audit needs no Spark job of its own."""
-    return {"phash": F.col("phash"), "phash256": _long(table), NEAR_ORDER: F.xxhash64(_where(table), "phash")}
+    the signatures and the calibration order, so a small table's audit needs no Spark job of its own."""
+    return {"phash": F.col("phash"), "phash256": _long(table), "dct_direction": _direction(table),
+            NEAR_ORDER: F.xxhash64(_where(table), "phash")}
 
 
 def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:
@@ -82,20 +90,21 @@ def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:
     split, aug, path = small.get("split"), small.get("aug_index"), small.get("path")
     return [HashedRow(small["key"][i], split[i] if split is not None else "all", small.get("label", none)[i],
                       path[i] if path is not None and path[i] is not None else small["key"][i],
-                      small["phash"][i], small[NEAR_ORDER][i], small.get("phash256", none)[i])
+                      small["phash"][i], small[NEAR_ORDER][i], small.get("phash256", none)[i],
+                      small.get("dct_direction", none)[i])
             for i in range(n) if small["status"][i] == OK and small["phash"][i] is not None
             and (aug is None or aug[i] == 0)]
 
 
 def hashed_rows(table: DataFrame) -> DataFrame:
-    """(key, split, label, where, phash, phash256) of the ok originals that have a hash."""
+    """(key, split, label, where, phash, phash256, dct_direction) of the ok originals that have a hash."""
     split = F.col("split") if "split" in table.columns else F.lit("all")
     where = _where(table)
     rows = table.where((F.col("status") == OK) & F.col("phash").isNotNull())
     if "aug_index" in table.columns:
         rows = rows.where(F.col("aug_index") == 0)
     return rows.select("key", split.alias("split"), "label", where.alias("where"), "phash",
-                       _long(table).alias("phash256"))
+                       _long(table).alias("phash256"), _direction(table).alias("dct_direction"))
 
 
 def band_values(band: BandLayout, bits: Optional[Column] = None) -> Column:
@@ -131,33 +140,36 @@ class Search:
     confirmed: bool = False  # the rule checks phash256: `phash` is then the struct (h: the 64-bit hash, w: phash256)
 
 
-def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> Tuple[calibration.NearRule, List[int]]:
-    """The rule for these `total` hashed rows (sparkprep.audit.calibrate.near_rule: the threshold, or `fixed`
-    with its expected chance pairs, and phash256's when it is needed); and the sampled hashes in their
-    order (what plans the band layout).
+def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> Tuple[NearRule, List[int]]:
+    """The rule for these `total` hashed rows (sparkprep.audit.rule.near_rule: the threshold, or `fixed`
+    with its expected chance pairs, and the angle's or phash256's when they are needed); and the sampled
+    hashes in their order (what plans the band layout).
 
     One Spark job: the sample is the SAMPLE_ROWS rows with the smallest xxhash64 of (path, phash),
     repeatable, and unchanged by a merge's new keys (a top-k Spark takes per partition). Rows per
     label are the sample's, scaled to `total` (exact when the sample is the whole table).
     """
-    sample = (rows.select("label", "phash", "phash256", F.xxhash64("where", "phash").alias("_order"))
+    sample = (rows.select("label", "phash", "phash256", "dct_direction", F.xxhash64("where", "phash").alias("_order"))
               .orderBy("_order", "phash").limit(calibration.SAMPLE_ROWS).collect())
     labels = [r["label"] for r in sample]
     counts = {label: n * total / max(1, len(sample)) for label, n in Counter(labels).items()}
     hashes = [r["phash"] for r in sample]
-    return calibration.near_rule(hashes, [r["phash256"] for r in sample], labels, counts, fixed=fixed), hashes
+    return near_rule(hashes, [r["phash256"] for r in sample], labels, counts, fixed=fixed,
+                     directions=[r["dct_direction"] for r in sample]), hashes
 
 
-def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Optional[List[str]] = None) -> Search:
+def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Optional[List[str]] = None,
+                ruled: Optional[Tuple[NearRule, List[int]]] = None) -> Search:
     """Distinct hashes, their band keys, the join on shared keys, and the exact distance filter.
 
     threshold: bits, or None to calibrate it on the table (sparkprep.audit.calibrate).
     splits: the table's split names when the caller knows them (saves a pass).
+    ruled: the rule and sample `calibrated` gave, when the caller has them.
     """
     rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
     if splits is None:
         splits = sorted(r[0] for r in rows.select("split").distinct().collect())
-    rule, sample = calibrated(rows, rows.count(), threshold)
+    rule, sample = ruled or calibrated(rows, rows.count(), threshold)
     threshold, confirmed = rule.threshold, rule.confirmed
     bits = F.col("phash.h") if confirmed else F.col("phash")
     if confirmed:  # a node is a distinct (64-bit hash, phash256): rows equal in both
@@ -195,7 +207,7 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
              .persist(StorageLevel.DISK_ONLY))
     stats = {
         "threshold": threshold, "calibration": rule.calibration.to_dict(), "second_hash": rule.second_hash(),
-        "bucket_cap": cap, "layout": band.describe(),
+        "angle": rule.angle_section(), "bucket_cap": cap, "layout": band.describe(),
         "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict(),
         "hashed_rows": int(sizes["rows"] or 0), "distinct_hashes": distinct,
         "flat_hashes": {"count": int(sizes["flat"] or 0), "rows": int(sizes["flat_rows"] or 0),
@@ -244,7 +256,7 @@ def threshold_words(threshold: Optional[int]) -> str:
     """How a stage line names the audit's threshold."""
     if threshold is None:
         return (f"pHash within a threshold calibrated on the data (at most {calibration.MAX_THRESHOLD} bits; "
-                "confirmed by phash256 where pHash alone cannot tell the images apart)")
+                "where pHash cannot tell the images apart, the angle between their DCT directions decides)")
     return f"pHash within {threshold} bits"
 
 
@@ -261,15 +273,22 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     """
     version = {"hash": phash_version(table)}
     small = collected_rows(table, local_rows) if collected is None or len(collected) > local_rows else collected
+    ruled = None
+    if small is None:  # a larger table: the rule first, in Spark; the angle's search still runs on the driver
+        rows = hashed_rows(table)
+        ruled = calibrated(rows, rows.count(), threshold)
+        if ruled[0].angle is not None:
+            small = collected_rows(table, ANGLE_MAX_ROWS)
     if small is not None:
-        done = local.audit(small, threshold, cap, clusters, collect_edges, splits, centre_keys)
+        done = local.audit(small, threshold, cap, clusters, collect_edges, splits, centre_keys,
+                           ruled[0] if ruled else None)
         if done is not None:
             key_clusters = None
             if clusters:
                 key_clusters = table.sparkSession.createDataFrame(
                     sorted((k, c, centre) for k, (c, centre) in done.key_clusters.items()) or [], KEY_CLUSTERS)
             return NearAudit({**version, **done.stats}, key_clusters)
-    found = near_search(table, threshold, cap, splits)
+    found = near_search(table, threshold, cap, splits, ruled if ruled and ruled[0].angle is None else None)
     stats = {**version, **found.stats}
     stats.update(_pair_counts(found.live, found.edges, found.splits, found.within))
     # one pair per hash, closest first, so one heavily copied image does not fill the list
@@ -289,11 +308,12 @@ def collected_rows(table: DataFrame, limit: int) -> Optional[List[HashedRow]]:
         return None
     rows = hashed_rows(table)
     got = rows.select("key", "split", "label", "where", "phash", F.xxhash64("where", "phash").alias("order"),
-                      "phash256").limit(limit + 1).toArrow().to_pydict()
+                      "phash256", "dct_direction").limit(limit + 1).toArrow()
+    got = python_columns(got)
     if len(got["phash"]) > limit:
         return None
     return [HashedRow(*values) for values in zip(got["key"], got["split"], got["label"], got["where"], got["phash"],
-                                                 got["order"], got["phash256"])]
+                                                 got["order"], got["phash256"], got["dct_direction"])]
 
 
 def row_pairs(found: Search) -> DataFrame:

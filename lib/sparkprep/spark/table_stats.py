@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from sparkprep.runlog import nested_counts
+from sparkprep.schema import python_columns
 from sparkprep.statuses import OK
 from sparkprep.table_counts import COMMON_MEMBERS, EXAMPLES, nulls_first, table_counts
 
@@ -35,7 +36,8 @@ def small_columns(table: DataFrame, limit: int = LOCAL_ROWS,
         return None
     counted = [F.col(c) for c in COUNTED_COLUMNS if c in table.columns and c not in (extra or {})]
     got = table.select(*counted, *[column.alias(name) for name, column in (extra or {}).items()]) \
-        .limit(limit + 1).toArrow().to_pydict()
+        .limit(limit + 1).toArrow()
+    got = python_columns(got)
     return got if len(got["status"]) <= limit else None
 
 
