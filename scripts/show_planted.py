@@ -1,10 +1,10 @@
 """After `make demo`: the near-copies the sample generator planted, and which of them the audit
-found, by the rule it used (from the run report: the 64-bit threshold, and phash256's where the
-64-bit hash cannot tell the scans apart), across splits and within.
+found, by the rule it used (from the run report: the 64-bit threshold, or the angle between DCT
+directions where the 64-bit hash cannot tell the scans apart), across splits and within.
 
     python scripts/show_planted.py data/mednist out/mednist
 
-Every pair the rule keeps is recounted from the split table's hashes, so the line also says
+Every pair the rule keeps is recounted from the split table's signatures, so the line also says
 how many found pairs were not planted, how many of those are exact copies (the generator's
 duplicate files), and how many are two slices of one patient (real look-alikes, which a split by
 patient keeps together).
@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_sample import planted_pairs  # noqa: E402
 
+from sparkprep.audit.angles import degrees as degrees_of, unit  # noqa: E402
+
 PATIENT = re.compile(r"/(p[0-9]+)_")
 
 
@@ -40,6 +42,12 @@ def long_bits(a, b) -> int:
     return sum(bits(x, y) for x, y in zip(a, b))
 
 
+def apart(a, b) -> float:
+    """Degrees between two DCT directions (sparkprep.audit.angles, as the audit computes them)."""
+    x = unit([a, b])
+    return float(degrees_of(x[0] @ x[1]))
+
+
 def main(argv) -> int:
     sample, out = argv
     planted = planted_pairs(sample)
@@ -49,15 +57,22 @@ def main(argv) -> int:
         print("near-duplicates: the run did not audit them (--phash off)")
         return 0
     threshold = near["threshold"]
-    second = near.get("second_hash") or {}
+    second, angle = near.get("second_hash") or {}, near.get("angle") or {}
     long_threshold = second.get("threshold") if second.get("used") else None
-    rule = f"{threshold} bits" + (f" and phash256 within {long_threshold}" if long_threshold is not None else "")
-    columns = ["rel_path", "split", "sha256", "phash"] + (["phash256"] if long_threshold is not None else [])
+    degrees = angle.get("threshold_degrees") if angle.get("used") else None
+    rule = f"pHash within {threshold} bits" + (f" and phash256 within {long_threshold}" if long_threshold is not None
+                                             else "")
+    if degrees is not None:
+        rule = f"DCT directions within {degrees:g} degrees"
+    columns = ["rel_path", "split", "sha256", "phash"] + (["phash256"] if long_threshold is not None else []) + \
+        (["dct_direction"] if degrees is not None else [])
     rows = [r for r in pq.read_table(os.path.join(out, "splits"), columns=columns).to_pylist()
             if r["phash"] is not None]
     by_path = {r["rel_path"]: r for r in rows}
 
     def near_pair(a: dict, b: dict) -> bool:
+        if degrees is not None:
+            return apart(a["dct_direction"], b["dct_direction"]) <= degrees
         return bits(a["phash"], b["phash"]) <= threshold and (
             long_threshold is None or long_bits(a["phash256"], b["phash256"]) <= long_threshold)
 
@@ -70,7 +85,7 @@ def main(argv) -> int:
     slices = sum(1 for a, b in others if patient(a) is not None and patient(a) == patient(b))
     folders = sum(a.split("/")[0] != b.split("/")[0] for a, b in planted)
     print(f"near-copies planted by the sample generator: {len(planted)} ({folders} filed under another class); "
-          f"found by the audit (pHash within {rule}): {len(found)}, {across} of them across splits; other pairs: "
+          f"found by the audit ({rule}): {len(found)}, {across} of them across splits; other pairs: "
           f"{len(others)} ({exact} exact copies, {slices} two slices of one patient)")
     return 0
 

@@ -113,6 +113,13 @@ def test_a_previous_output_with_another_hash_version_is_read_again(spark, make_s
     other = split(spark, tree, out, "--incremental")
     assert other["incremental"]["kept"] == 0
     assert other["incremental"]["full_read"] == "the previous output's hashes are phash-v2, this run computes phash-v1"
+    # as if the previous rows had been written before the DCT directions: every file is read again, so that no
+    # kept row lacks one (the audit would fall back to phash256 for the whole table)
+    monkeypatch.setattr(incremental, "read_table", lambda s, uri: real(s, uri).drop("dct_direction"))
+    older = split(spark, tree, out, "--incremental")
+    assert older["incremental"]["kept"] == 0
+    assert older["incremental"]["full_read"] == ("the previous output has no dct_direction column (written before "
+                                                 "the DCT direction)")
 
 
 def test_preprocess_transforms_only_new_and_changed_samples_and_equals_a_full_run(spark, make_sample, tmp_path):

@@ -13,6 +13,8 @@ from sparkprep.audit.rule import CANDIDATE_BITS
 from sparkprep.audit.local import HashedRow, audit
 from sparkprep.images.phash import words_to_int
 
+SPLITS = ["test", "train", "val"]
+
 
 def _rows(seed, confirmable=True):
     """Scans-like rows: 64-bit hashes of a few look-alike prototypes (the 64-bit hash cannot tell them apart),
@@ -42,39 +44,42 @@ def _rows(seed, confirmable=True):
     return rows
 
 
-def _brute(rows, threshold, long_threshold, splits):
+def _per_split_pair(pairs, splits):
+    """Row pairs (r, s) counted per split pair, as the audit's pairs_by_split_pair."""
     counts = {f"{a}|{b}": 0 for i, a in enumerate(splits) for b in splits[i:]}
-    for r, s in itertools.combinations(rows, 2):
-        near = bin((r.phash ^ s.phash) & (2 ** 64 - 1)).count("1") <= threshold and (
-            long_threshold is None or bin(words_to_int(r.phash256) ^ words_to_int(s.phash256)).count("1")
-            <= long_threshold)
-        if near:
-            a, b = sorted((r.split, s.split))
-            counts[f"{a}|{b}"] += 1
+    for r, s in pairs:
+        a, b = sorted((r.split, s.split))
+        counts[f"{a}|{b}"] += 1
     return counts
+
+
+def _brute(rows, threshold, long_threshold, splits):
+    return _per_split_pair(((r, s) for r, s in itertools.combinations(rows, 2)
+                            if bin((r.phash ^ s.phash) & (2 ** 64 - 1)).count("1") <= threshold and (
+                                long_threshold is None or
+                                bin(words_to_int(r.phash256) ^ words_to_int(s.phash256)).count("1") <= long_threshold)),
+                           splits)
 
 
 def test_the_rule_with_phash256_counts_exactly_the_pairs_brute_force_finds():
     for seed in range(3):
         rows = _rows(seed)
-        splits = ["test", "train", "val"]
-        done = audit(rows, None, 500, True, 10 ** 6, splits)
+        done = audit(rows, None, 500, True, 10 ** 6, SPLITS)
         second = done.stats["second_hash"]
         assert done.stats["calibration"]["threshold"] == 0 and second["used"]
         assert done.stats["threshold"] == CANDIDATE_BITS
-        assert done.stats["pairs_by_split_pair"] == _brute(rows, CANDIDATE_BITS, second["threshold"], splits)
+        assert done.stats["pairs_by_split_pair"] == _brute(rows, CANDIDATE_BITS, second["threshold"], SPLITS)
         assert 0 < done.stats["pairs_within_splits"] + done.stats["pairs_across_splits"] < 60  # the copies, not chains
         assert all("distance256" in e for e in done.stats["examples"])
 
 
 def test_where_phash256_cannot_tell_rows_apart_either_only_exact_64_bit_matches_count():
     rows = _rows(7, confirmable=False)
-    splits = ["test", "train", "val"]
-    done = audit(rows, None, 500, True, 10 ** 6, splits)
+    done = audit(rows, None, 500, True, 10 ** 6, SPLITS)
     assert done.stats["threshold"] == 0 and not done.stats["second_hash"]["used"]
-    assert done.stats["pairs_by_split_pair"] == _brute(rows, 0, None, splits)
-    fixed = audit(rows, 6, 500, True, 10 ** 6, splits)  # --near-threshold 6: the 64-bit hash alone
-    assert fixed.stats["second_hash"] is None and fixed.stats["pairs_by_split_pair"] == _brute(rows, 6, None, splits)
+    assert done.stats["pairs_by_split_pair"] == _brute(rows, 0, None, SPLITS)
+    fixed = audit(rows, 6, 500, True, 10 ** 6, SPLITS)  # --near-threshold 6: the 64-bit hash alone
+    assert fixed.stats["second_hash"] is None and fixed.stats["pairs_by_split_pair"] == _brute(rows, 6, None, SPLITS)
 
 
 def _scans_with_directions(seed):
@@ -98,26 +103,21 @@ def _scans_with_directions(seed):
 
 
 def _brute_angle(rows, angle, splits):
-    counts = {f"{a}|{b}": 0 for i, a in enumerate(splits) for b in splits[i:]}
     x = angles.unit(np.stack([r.direction for r in rows]))
-    near = angles.degrees(x @ x.T) <= angle
-    for i, j in zip(*np.nonzero(np.triu(near, 1))):
-        a, b = sorted((rows[i].split, rows[j].split))
-        counts[f"{a}|{b}"] += 1
-    return counts
+    near = np.triu(angles.degrees(x @ x.T) <= angle, 1)
+    return _per_split_pair(((rows[i], rows[j]) for i, j in zip(*np.nonzero(near))), splits)
 
 
 def test_the_rule_with_the_angle_counts_exactly_the_pairs_brute_force_finds():
     for seed in range(2):
         rows = _scans_with_directions(seed)
-        splits = ["test", "train", "val"]
-        done = audit(rows, None, 500, True, 10 ** 6, splits)
+        done = audit(rows, None, 500, True, 10 ** 6, SPLITS)
         angle = done.stats["angle"]
         assert done.stats["calibration"]["threshold"] == 0 and angle["used"] and angle["threshold_degrees"] >= 0.5
-        assert done.stats["pairs_by_split_pair"] == _brute_angle(rows, angle["threshold_degrees"], splits)
+        assert done.stats["pairs_by_split_pair"] == _brute_angle(rows, angle["threshold_degrees"], SPLITS)
         assert 10 < done.stats["pairs_within_splits"] + done.stats["pairs_across_splits"] < 60  # copies, not chains
         assert done.stats["clusters"]["largest"] <= 4
         assert all("angle" in e and e["angle"] <= angle["threshold_degrees"] for e in done.stats["examples"])
         assert angle["compared_pairs"] < len(rows) * (len(rows) - 1) // 2
     without = [HashedRow(*r[:7]) for r in (astuple(r) for r in rows)]  # a table written before the directions
-    assert not audit(without, None, 500, True, 10 ** 6, splits).stats["angle"]["used"]
+    assert not audit(without, None, 500, True, 10 ** 6, SPLITS).stats["angle"]["used"]
