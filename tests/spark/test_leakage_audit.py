@@ -285,6 +285,9 @@ def test_on_look_alike_scans_the_angle_keys_every_planted_copy_with_its_original
     # the driver's audit equals the one whose rule is calibrated in Spark (the angle's search runs on the driver)
     on_driver, in_spark = near_duplicate_audit(table, None, 500), near_duplicate_audit(table, None, 500, local_rows=0)
     assert on_driver.stats == in_spark.stats == {k: v for k, v in near.items() if k != "seconds"}
+    # its cluster edges are on the driver already, so no edge limit sends them to Spark's label propagation
+    assert near_duplicate_audit(table, None, 500, local_rows=0, collect_edges=0).stats == on_driver.stats
+    assert near_search(table, None, 500).stats["angle"] is None  # the banding search keeps to the hashes' rule
     key = {relative_to(r["path"]): r["key"] for r in table.where("status = 'ok'").select("path", "key").collect()}
     cluster = {r["key"]: r["cluster"] for r in in_spark.key_clusters.collect()}
     truth = {tuple(sorted(p)) for p in planted}

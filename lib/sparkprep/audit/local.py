@@ -186,7 +186,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for h in live:
             if len(by_hash[h]) > 1:
                 key_edges.update(((r.key, smallest[h]), 0) for r in by_hash[h])
-        if len(key_edges) > collect_edges:
+        if len(key_edges) > collect_edges and rule.angle is None:  # the angle's edges are on the driver already
             return None
         mapping = centred_components(((a, b, n) for (a, b), n in key_edges.items()), centre_keys)
         members: Dict[str, List[HashedRow]] = defaultdict(list)

@@ -83,7 +83,7 @@ def near_rule(hashes: Sequence[int], longs: Sequence[Optional[Sequence[int]]], l
               directions: Optional[Sequence[Optional[Sequence[int]]]] = None) -> NearRule:
     """The audit's rule from the calibration sample (hashes, phash256 words, labels and DCT directions of the
     sampled rows; rows_per_label: the table's counts). phash256 and the directions are not used when a sampled
-    row lacks them (a table written before them)."""
+    row lacks them (a table written before them); directions None: the angle is not considered."""
     first = calibrate(hashes, labels, rows_per_label, fixed=fixed)
     if fixed is not None or first.threshold >= 2:
         return NearRule(first.threshold, first)
@@ -99,8 +99,11 @@ def near_rule(hashes: Sequence[int], longs: Sequence[Optional[Sequence[int]]], l
 
 
 def _angle(directions, labels, rows_per_label) -> dict:
-    """The angle's part of the rule (NearRule's angle fields), or why it is not used."""
+    """The angle's part of the rule (NearRule's angle fields), or why it is not used (nothing when directions is
+    None: the caller's search cannot use the angle)."""
     rows = round(sum(rows_per_label.values()))
+    if directions is None:
+        return {}
     if not directions or any(d is None for d in directions):
         return {"angle_note": "the table has no dct_direction column (written before it)"}
     if rows > ANGLE_MAX_ROWS:

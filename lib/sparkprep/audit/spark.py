@@ -140,14 +140,15 @@ class Search:
     confirmed: bool = False  # the rule checks phash256: `phash` is then the struct (h: the 64-bit hash, w: phash256)
 
 
-def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> Tuple[NearRule, List[int]]:
+def calibrated(rows: DataFrame, total: int, fixed: Optional[int], angle: bool = True) -> Tuple[NearRule, List[int]]:
     """The rule for these `total` hashed rows (sparkprep.audit.rule.near_rule: the threshold, or `fixed`
     with its expected chance pairs, and the angle's or phash256's when they are needed); and the sampled
     hashes in their order (what plans the band layout).
 
     One Spark job: the sample is the SAMPLE_ROWS rows with the smallest xxhash64 of (path, phash),
     repeatable, and unchanged by a merge's new keys (a top-k Spark takes per partition). Rows per
-    label are the sample's, scaled to `total` (exact when the sample is the whole table).
+    label are the sample's, scaled to `total` (exact when the sample is the whole table). angle: whether the
+    rule may be the angle (the banding search cannot use it: its rule is then the hashes').
     """
     sample = (rows.select("label", "phash", "phash256", "dct_direction", F.xxhash64("where", "phash").alias("_order"))
               .orderBy("_order", "phash").limit(calibration.SAMPLE_ROWS).collect())
@@ -155,7 +156,7 @@ def calibrated(rows: DataFrame, total: int, fixed: Optional[int]) -> Tuple[NearR
     counts = {label: n * total / max(1, len(sample)) for label, n in Counter(labels).items()}
     hashes = [r["phash"] for r in sample]
     return near_rule(hashes, [r["phash256"] for r in sample], labels, counts, fixed=fixed,
-                     directions=[r["dct_direction"] for r in sample]), hashes
+                     directions=[r["dct_direction"] for r in sample] if angle else None), hashes
 
 
 def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Optional[List[str]] = None,
@@ -169,7 +170,7 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
     rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
     if splits is None:
         splits = sorted(r[0] for r in rows.select("split").distinct().collect())
-    rule, sample = ruled or calibrated(rows, rows.count(), threshold)
+    rule, sample = ruled or calibrated(rows, rows.count(), threshold, angle=False)
     threshold, confirmed = rule.threshold, rule.confirmed
     bits = F.col("phash.h") if confirmed else F.col("phash")
     if confirmed:  # a node is a distinct (64-bit hash, phash256): rows equal in both
