@@ -263,7 +263,9 @@ def _angle(angle: dict) -> str:
     return (f"<h3>The angle between DCT directions</h3><p>{esc(angle['rule'])}. Its threshold: "
             f"{esc(calibration['reason'])}; {calibration['copies_set_aside']} sampled pairs were set aside as "
             f"copies first.{compared}</p>"
-            f"<table><tr><th>angle (degrees)</th><th>expected chance pairs</th></tr>{expected}</table>")
+            f"<table><tr><th>angle (degrees)</th><th>expected chance pairs</th></tr>{expected}</table>"
+            + _bars(f"Angles of the random pairs of {calibration['sampled_rows']:,} sampled rows (degrees)",
+                    _binned(calibration.get("random_pair_angles") or {}, 5)))
 
 
 def _binned(counts: Dict[str, int], width: int) -> List[Tuple[str, int]]:

@@ -296,6 +296,8 @@ def test_on_look_alike_scans_the_angle_keys_every_planted_copy_with_its_original
     # and no chance pair (the bound: 1 per 10,000 rows): the planted pairs and the generator's 3 exact duplicates
     assert in_spark.stats["pairs_within_splits"] + in_spark.stats["pairs_across_splits"] == 15 + 3
     assert all("angle" in e for e in in_spark.stats["examples"])
+    page = (out / "_report.html").read_text()
+    assert "The angle between DCT directions" in page and "Angles of the random pairs" in page
 
 
 def test_a_table_written_before_the_directions_falls_back_to_phash256(spark, scans_split):

@@ -76,6 +76,7 @@ def test_the_calibration_expects_the_chance_pairs_a_known_distribution_has(dims)
     assert truth <= 2.5 * got.allowed  # the bound holds within the estimate's error
     assert chance_within(got.threshold + 0.5, dims, rows) > got.allowed  # and the threshold is not needlessly low
     assert got.powers[0] == pytest.approx(dims - 1, rel=0.25) and got.powers[1] == pytest.approx(dims - 1, rel=0.25)
+    assert sum(got.to_dict()["random_pair_angles"].values()) == 6_000 * 5_999 // 2  # every sampled pair, shown
 
 
 def test_planted_copies_are_set_aside_and_do_not_lower_the_threshold():

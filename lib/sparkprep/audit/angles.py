@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -97,6 +97,7 @@ class AngleCalibration:
     powers: Tuple[Optional[float], Optional[float]]  # (one label, different labels)
     sampled_rows: int
     reason: str
+    histogram: Dict[int, int] = field(default_factory=dict)  # sampled pairs per whole degree of angle
 
     def to_dict(self) -> dict:
         shown = [r for r in self.expected if abs(r * 4 - round(r * 4)) < 1e-9]  # every quarter degree
@@ -106,7 +107,8 @@ class AngleCalibration:
                 "expected_chance_pairs": {f"{r:g}": float(f"{self.expected[r]:.3g}") for r in shown},
                 "copies_set_aside": self.set_aside,
                 "power": {"one_label": _rounded(self.powers[0]), "different_labels": _rounded(self.powers[1])},
-                "sampled_rows": self.sampled_rows, "reason": self.reason}
+                "sampled_rows": self.sampled_rows, "reason": self.reason,
+                "random_pair_angles": {str(d): n for d, n in sorted(self.histogram.items())}}
 
 
 def _rounded(value: Optional[float]) -> Optional[float]:
@@ -138,11 +140,13 @@ def _nearest(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 def _closest_pairs(x: np.ndarray, labels: np.ndarray, keep: int, chunk: int = 1024):
     """Per stratum (True: one label) the `keep` + chunk closest pairs each block of rows gives, as (angle, i, j),
-    leaving out pairs under EXACT degrees (one image twice); and how many of those there were."""
+    leaving out pairs under EXACT degrees (one image twice); how many of those there were; and every pair's
+    angle counted per whole degree (the report's histogram of random pairs)."""
     low: Dict[bool, List[Tuple[np.ndarray, np.ndarray, np.ndarray]]] = {True: [], False: []}
-    exact, columns = 0, np.arange(len(x))
+    exact, columns, histogram = 0, np.arange(len(x)), np.zeros(181, np.int64)
     for rows, block in _angles(x, chunk):
         upper = columns[None, :] > rows[:, None]
+        histogram += np.bincount(np.minimum(block[upper], 180).astype(np.int64), minlength=181)
         alike = labels[rows, None] == labels[None, :]
         for one in (True, False):
             i, j = np.nonzero(upper & (alike == one))
@@ -154,7 +158,7 @@ def _closest_pairs(x: np.ndarray, labels: np.ndarray, keep: int, chunk: int = 10
                 pick = np.argpartition(values, keep + chunk)[:keep + chunk]
                 i, j, values = i[pick], j[pick], values[pick]
             low[one].append((values, i + rows[0], j))
-    return low, exact
+    return low, exact, histogram
 
 
 def effective_labels(labels: np.ndarray, near_index: np.ndarray) -> np.ndarray:
@@ -238,7 +242,7 @@ def calibrate_angles(directions, labels: Sequence[Optional[str]], rows_per_label
     n, rows = len(x), round(sum(rows_per_label.values()))
     near_index, near_angle = _nearest(x)
     lab = effective_labels(lab, near_index)
-    low, exact = _closest_pairs(x, lab, RANKS[1])
+    low, exact, histogram = _closest_pairs(x, lab, RANKS[1])
     sampled_per_label = np.bincount(lab) if n else np.zeros(0)
     pairs = {True: float(sum(c * (c - 1) / 2 for c in sampled_per_label)),
              False: n * (n - 1) / 2 - float(sum(c * (c - 1) / 2 for c in sampled_per_label))}
@@ -264,7 +268,8 @@ def calibrate_angles(directions, labels: Sequence[Optional[str]], rows_per_label
         threshold = 0.0
         reason = (f"the angle cannot tell this data apart: even {FLOOR:g} degrees would expect "
                   f"{expected[FLOOR]:.3g} chance pairs at {rows:,} rows ({allowed:.3g} allowed)")
-    return AngleCalibration(threshold, rows, allowed, expected, set_aside, powers, n, reason)
+    return AngleCalibration(threshold, rows, allowed, expected, set_aside, powers, n, reason,
+                            {d: int(c) for d, c in enumerate(histogram) if c})
 
 
 # The search.
