@@ -10,7 +10,7 @@ import numpy as np
 
 from sparkprep.audit import angles
 from sparkprep.audit.rule import CANDIDATE_BITS
-from sparkprep.audit.local import HashedRow, audit
+from sparkprep.audit.local import HashedRow, audit, calibration_sample, rule_of
 from sparkprep.images.phash import words_to_int
 
 SPLITS = ["test", "train", "val"]
@@ -121,3 +121,18 @@ def test_the_rule_with_the_angle_counts_exactly_the_pairs_brute_force_finds():
         assert angle["compared_pairs"] < len(rows) * (len(rows) - 1) // 2
     without = [HashedRow(*r[:7]) for r in (astuple(r) for r in rows)]  # a table written before the directions
     assert not audit(without, None, 500, True, 10 ** 6, SPLITS).stats["angle"]["used"]
+
+
+def test_under_the_angle_rows_without_a_direction_match_only_each_other_by_hash():
+    rows = _scans_with_directions(3)
+    first = astuple(rows[0])
+    # two rows of the first one's hash without a direction (a table of mixed ages)
+    mixed = rows + [HashedRow(*first[:5], 12345, first[6]), HashedRow(*first[:5], 54321, first[6])]
+    assert not audit(mixed, None, 500, True, 10 ** 6, SPLITS).stats["angle"]["used"]  # sampled: the angle is off
+    # a table too large for every row to be sampled can still hold one (the rule comes from the sample)
+    rule = rule_of(calibration_sample(rows), len(mixed), None)
+    done = audit(mixed, None, 500, True, 10 ** 6, SPLITS, rule=rule)
+    assert done.stats["angle"]["used"]
+    expected = _brute_angle(rows, rule.angle, SPLITS)
+    expected[f"{first[1]}|{first[1]}"] += 1  # the two match each other (one node), not the first row or others
+    assert done.stats["pairs_by_split_pair"] == expected

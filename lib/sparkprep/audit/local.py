@@ -97,8 +97,8 @@ def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = 
 def node_of(r: HashedRow, rule: NearRule) -> tuple:
     """The distinct signature a row belongs to: its 64-bit hash, and its phash256 or its direction when the rule
     checks them."""
-    if rule.angle is not None:
-        return (r.phash, np.asarray(r.direction, np.int16).tobytes())
+    if rule.angle is not None:  # (a row without one, in a table of mixed ages, matches its exact copies only)
+        return (r.phash, b"" if r.direction is None else np.asarray(r.direction, np.int16).tobytes())
     return (r.phash, words_to_int(r.phash256) if rule.confirmed else None)
 
 
@@ -225,6 +225,7 @@ def _hash_edges(live: set, sample: Sequence[HashedRow], distinct: int, threshold
 def _angle_edges(nodes: List[tuple], rule: NearRule) -> Tuple[Dict[Tuple[tuple, tuple], float], int]:
     """(edges: (u, v) -> degrees, pairs compared): every pair of live nodes whose directions are within the
     rule's angle (sparkprep.audit.angles.pairs_within)."""
+    nodes = [h for h in nodes if h[1]]
     if len(nodes) < 2:
         return {}, 0
     x = angles.unit(np.stack([np.frombuffer(h[1], np.int16) for h in nodes]))
