@@ -318,5 +318,25 @@ def test_a_table_written_before_the_directions_falls_back_to_phash256(spark, sca
     assert all("distance256" in e for e in near["examples"])
 
 
+def test_the_report_job_gives_a_processed_table_of_scans_all_three_signatures_and_the_angle(spark, scans_split,
+                                                                                             tmp_path):
+    """A processed table holds no hashes: the report job computes phash, phash256 and dct_direction from each
+    row's image, in one decode, so look-alike scans are audited by the angle there too."""
+    from sparkprep.images.phash import phashes_of_bytes
+    from sparkprep.spark.visuals import with_phash
+
+    out, _, planted = scans_split
+    processed = tmp_path / "processed"
+    run_preprocess(spark, preprocess_config(["--input", str(out), "--output", str(processed), "--size", "64"]))
+    table = read_table(spark, str(processed))
+    row = with_phash(table).where("status = 'ok'").select("image", "phash", "phash256", "dct_direction").first()
+    expected = phashes_of_bytes(bytes(row["image"]))
+    assert (row["phash"], row["phash256"], row["dct_direction"]) == (expected[0], expected[1], expected[2].tolist())
+    near = run_report(spark, report_config(["--input", str(processed), "--output", str(tmp_path / "page")]))[
+        "near_duplicates"]
+    assert near["calibration"]["threshold"] == 0 and near["angle"]["used"]
+    assert 15 <= near["pairs_within_splits"] + near["pairs_across_splits"] <= 15 + 3 + 1  # the copies, the 3 exact
+
+
 def relative_to(uri):
     return uri.rsplit("/scans/", 1)[1]

@@ -11,7 +11,7 @@ from PIL import Image
 
 from sparkprep.images import ops as image_ops
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import phash, phash_of_bytes
+from sparkprep.images.phash import Signatures, phashes, phashes_of_bytes
 
 SIDE = 96  # px, the longer side of a thumbnail
 
@@ -30,17 +30,18 @@ def thumbnail_jpeg(data: Optional[bytes], image_format: Optional[str] = None, wi
     return image_ops.encode(image, "jpeg", quality=75)
 
 
-def row_phash(data: Optional[bytes], image_format: Optional[str] = None, width: Optional[int] = None,
-              height: Optional[int] = None, channels: Optional[int] = None,
-              orientation: Optional[int] = None) -> Optional[int]:
-    """The `phash` of a row of a table written without one (as ingest computes it), or None."""
+def row_signatures(data: Optional[bytes], image_format: Optional[str] = None, width: Optional[int] = None,
+                   height: Optional[int] = None, channels: Optional[int] = None,
+                   orientation: Optional[int] = None) -> Optional[Signatures]:
+    """The `phash`, `phash256` and `dct_direction` of a row of a table written without them (as ingest computes
+    them, from one decode), or None."""
     if not data:
         return None
     if image_format == "raw":
         image = _row_image(data, image_format, width, height, channels)
-        return phash(image) if image is not None else None
+        return phashes(image) if image is not None else None
     try:
-        return phash_of_bytes(data, orientation)
+        return phashes_of_bytes(data, orientation)
     except Exception as exc:  # noqa: BLE001 - bytes that do not decode have no hash; bugs re-raise
         image_probe.quarantine_or_raise(exc)
         return None

@@ -9,7 +9,7 @@ from typing import Dict, Optional
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, LongType
+from pyspark.sql.types import ArrayType, BinaryType, LongType
 
 from sparkprep import page as html
 from sparkprep.images.rows import data_uri
@@ -122,13 +122,18 @@ def _file_thumbnail_udf(path: pd.Series, sha256: pd.Series) -> pd.Series:
 
 
 def with_phash(table: DataFrame) -> DataFrame:
-    """The table with a `phash` column: its own, or computed on the workers for the ok rows of a table
-    written without one (before sparkprep 0.2, a processed table, --phash off)."""
+    """The table with its `phash` (and `phash256` and `dct_direction`) columns: its own, or computed on the
+    workers from one decode for the ok rows of a table written without a phash (before sparkprep 0.2, a
+    processed table, --phash off)."""
     if "phash" in table.columns:
         return table
     orientation = F.col("orientation") if "orientation" in table.columns else F.lit(None).cast("int")
-    hashed = _phash_udf(*_row_bytes(table), orientation)
-    return table.withColumn("phash", F.when(F.col("status") == OK, hashed).cast("long"))
+    packed = F.when(F.col("status") == OK, _signatures_udf(*_row_bytes(table), orientation))
+    return (table.withColumn("_signatures", packed)
+            .withColumn("phash", F.col("_signatures")[0])
+            .withColumn("phash256", F.slice("_signatures", 2, 4))
+            .withColumn("dct_direction", F.slice("_signatures", 6, 255).cast("array<smallint>"))
+            .drop("_signatures"))
 
 
 def _row_bytes(rows: DataFrame) -> list:
@@ -174,16 +179,19 @@ def _thumbnail_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd
     return pd.Series(out, dtype=object)
 
 
-@F.pandas_udf(LongType())
-def _phash_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd.Series,
-               channels: pd.Series, path: pd.Series, orientation: pd.Series) -> pd.Series:
-    from sparkprep.images.rows import row_phash
+@F.pandas_udf(ArrayType(LongType()))
+def _signatures_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd.Series,
+                    channels: pd.Series, path: pd.Series, orientation: pd.Series) -> pd.Series:
+    """Each row's signatures packed as one array of longs: phash, phash256's 4 words, the 255 values of its
+    dct_direction (null when the bytes do not decode)."""
+    from sparkprep.images.rows import row_signatures
 
     out = []
     for d, f, w, h, c, p, o in zip(data, fmt, width, height, channels, path, orientation):
         d, f = _read_if_needed(d, f, p)
-        out.append(row_phash(d, f, _whole(w), _whole(h), _whole(c), _whole(o)))
-    return pd.Series(out, dtype="Int64")
+        found = row_signatures(d, f, _whole(w), _whole(h), _whole(c), _whole(o))
+        out.append(None if found is None else [found[0], *found[1], *found[2].tolist()])
+    return pd.Series(out, dtype=object)
 
 
 def _size_histograms(ok: DataFrame, table: DataFrame) -> dict:
