@@ -162,3 +162,13 @@ def test_rows_filed_under_another_class_take_the_class_they_show_and_the_thresho
     moved = misfiled != labels
     assert (effective[moved] == 1).mean() >= 0.75  # (a misfiled neighbour spoils a row's unanimous vote)
     assert (effective[~moved] == codes[~moved]).all()  # and no row of either class moves
+
+
+def test_the_planned_axes_fit_one_code_for_any_unit_rows_not_only_the_sample():
+    rng = np.random.default_rng(8)
+    sample = clustered(rng, 600)  # directions close together: a narrow range on every axis
+    for angle in (0.5, 1.0, 6.0):
+        axes, _ = angles.planned_axes(sample, angle, 10 ** 6)
+        spread = angles.unit(rng.normal(size=(2_000, 255)))  # rows the sample never saw, far from it
+        i, j, _, _ = angles.pairs_within(np.vstack([sample, spread]), angle, axes)  # must not refuse
+        assert angles.fits(len(axes), angle)

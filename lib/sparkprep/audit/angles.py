@@ -291,11 +291,11 @@ def _cells(x: np.ndarray, axes: np.ndarray, angle: float) -> np.ndarray:
     return cells @ (radix ** np.arange(len(axes), dtype=np.int64)), radix
 
 
-def fits(x: np.ndarray, axes: np.ndarray, angle: float, spread: float = 1.1) -> bool:
-    """Whether the cells of rows like x (their projections' range, with room to spare) fit one int64 code."""
-    projected = x @ axes.T
-    cells = (projected.max(axis=0) - projected.min(axis=0)) * spread / chord(angle) + 4
-    return float(np.sum(np.log2(cells))) < 62
+def fits(count: int, angle: float) -> bool:
+    """Whether the cells of `count` axes fit one int64 code for any unit rows: a unit row's projection on a
+    unit axis lies in [-1, 1], so at most 2 / chord + 4 cells per axis, whatever rows the table holds beyond
+    the sample (a bound from the sample's range could be passed by the table's rows, and the search refuses)."""
+    return count * math.log2(2 / chord(angle) + 4) < 62
 
 
 def _neighbour_offsets(count: int, radix: int) -> np.ndarray:
@@ -339,7 +339,7 @@ def planned_axes(sample: np.ndarray, angle: float, rows: int, most: int = MAX_AX
     every = axes_of(sample, min(most, sample.shape[1], max(len(sample) - 1, 1)))
     tried = []
     for k in range(1, len(every) + 1):
-        if not fits(sample, every[:k], angle):
+        if not fits(k, angle):
             break
         candidates = candidate_count(sample, every[:k], angle) * grow
         tried.append((rows * (3 ** k) / 2 + PAIR_COST * candidates, k, candidates))
