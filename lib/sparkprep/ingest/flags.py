@@ -118,9 +118,6 @@ class IngestFlags:
         # a job whose part `reuses_tables` (preprocess) reuses its previous output for a split table's rows
         # and checks --incremental itself; ingest and split reuse rows of raw files only
         files_only = not any(getattr(part, "reuses_tables", False) for part in job.config.parts)
-        if values["incremental"] and files_only and values["samples"] != "file":
-            raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
-                             f"got --samples {values['samples']}")
         values["input_kind"] = input_kind(values, splits, values["incremental"] and files_only)
         sample_values(values, given)
 
@@ -146,7 +143,7 @@ def paths(values: Dict[str, Any]) -> None:
 
 def input_kind(values: Dict[str, Any], splits: bool, files_only: bool = False) -> str:
     """--input-kind with auto resolved where it can be before Spark starts; files_only: refused unless raw files
-    (--incremental for ingest and split)."""
+    or shards (--incremental for ingest and split)."""
     kind = choice("--input-kind", values["input_kind"], INPUT_KINDS if splits else INGEST_KINDS)
     if values["manifest"]:
         if kind not in ("auto", "files"):
@@ -155,8 +152,9 @@ def input_kind(values: Dict[str, Any], splits: bool, files_only: bool = False) -
     elif kind == "auto":
         kind = detect_input_kind(values["input"]) if splits else \
             ("webdataset" if shard_input(values["input"]) else "files")
-    if files_only and kind not in ("files", "auto"):
-        raise ValueError(f"--incremental: expected raw files (a folder or --manifest), got a {kind} input")
+    if files_only and kind not in ("files", "webdataset", "auto"):
+        raise ValueError(f"--incremental: expected raw files (a folder, --manifest or WebDataset shards), got a {kind} "
+                         "input")
     return kind
 
 

@@ -61,11 +61,6 @@ def pipeline_rules(values: Dict[str, Any], given: Dict[str, str]) -> None:
     if values["report"]:
         raise ValueError("--report: the pipeline writes <output>/_run_report.json (and one per output); "
                          "expected no --report")
-    if values["incremental"] and values["input_kind"] == "webdataset":
-        raise ValueError("--incremental: expected raw files (a folder or --manifest), got WebDataset shards")
-    if values["incremental"] and values["samples"] != "file":
-        raise ValueError("--incremental: expected --samples file (a sample of several files is read whole), "
-                         f"got --samples {values['samples']}")
 
 
 PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and exports, in one application.",

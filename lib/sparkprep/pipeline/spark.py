@@ -224,16 +224,16 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     why = "--stratify exact" if cfg.stratify == "exact" else "--near-duplicates merge" if merged is not None \
         else "--manifest" if cfg.manifest else "the workers fetch the objects" if fetched else "samples of several files"
 
-    def transform(rows: DataFrame) -> DataFrame:
-        return preprocess_frame(rows, cfg, grouped=cfg.samples == "basename")
-
+    grouped = cfg.samples == "basename"
     reused = None
     if cfg.incremental:
         processed, reused = incremental_frame(spark, dataclasses.replace(cfg, output=processed_claim.uri),
-                                              processed_claim.state, persisted, transform, job=PIPELINE)
+                                              processed_claim.state, persisted,
+                                              lambda rows, grouped: preprocess_frame(rows, cfg, grouped=grouped),
+                                              job=PIPELINE, grouped=grouped)
         processed = with_recipe_metadata(processed, persisted.schema["key"], cfg.spec)
     else:
-        processed = transform(persisted)
+        processed = preprocess_frame(persisted, cfg, grouped=grouped)
     return Plan(persisted if cfg.keep_content else persisted.drop("content"), processed, rec,
                 f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged,
                 processed_incremental=reused)

@@ -91,7 +91,8 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
                                  "its table with --incremental")
             clock.stage("matching the previous output", cfg.output)
             processed, reused = incremental_frame(spark, cfg, claim.state, table,
-                                                  lambda rows: preprocess_frame(rows, cfg, grouped))
+                                                  lambda rows, grouped: preprocess_frame(rows, cfg, grouped),
+                                                  grouped=grouped)
             processed = with_recipe_metadata(processed, table.schema["key"], cfg.spec)
         else:
             processed = preprocess_frame(table, cfg, grouped)
@@ -116,41 +117,70 @@ PROCESSED_SETTINGS = ("spec", "copies", "augment_splits", "max_pixels", "format"
 SAMPLE_COLUMNS = ("key", "split", "label", "path", "sha256", "rel_path")
 
 
-def _same(a: str, b: str) -> Column:
+def _same(a: str, b: str, columns: Tuple[str, ...] = SAMPLE_COLUMNS) -> Column:
     """Null-safe equality of the sample columns of the frames aliased a and b."""
-    return functools.reduce(lambda x, y: x & y, [F.col(f"{a}.{c}").eqNullSafe(F.col(f"{b}.{c}")) for c in SAMPLE_COLUMNS])
+    return functools.reduce(lambda x, y: x & y, [F.col(f"{a}.{c}").eqNullSafe(F.col(f"{b}.{c}")) for c in columns])
+
+
+def _members(digest: Callable[[Column], Column]) -> Column:
+    """A sample's other members as one string (`member=sha256` lines, sorted; '' for none), from `extras`
+    (member -> its bytes, or its sha256 where digest is the identity): equal ones mean the same members."""
+    lines = F.transform(F.map_entries("extras"), lambda e: F.concat(e["key"], F.lit("="), digest(e["value"])))
+    return F.coalesce(F.array_join(F.array_sort(lines), "\n"), F.lit(""))
 
 
 def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: DataFrame,
-                      transform: Callable[[DataFrame], DataFrame], job: str = "preprocess"
-                      ) -> Tuple[DataFrame, Dict[str, Any]]:
+                      transform: Callable[[DataFrame, Optional[bool]], DataFrame], job: str = "preprocess",
+                      grouped: Optional[bool] = None) -> Tuple[DataFrame, Dict[str, Any]]:
     """(the processed rows: the previous output's rows for unchanged samples, `transform` of the rest; and
     the report's `incremental` section: listed, kept, transformed, deleted, and why nothing was kept).
-    job: the job whose previous output is reused (preprocess, or the pipeline's processed table)."""
+    job: the job whose previous output is reused (preprocess, or the pipeline's processed table).
+    grouped: whether the table's samples have several members (None asks the table, as whole_samples does);
+    `transform` gets it, so that the rows transformed now have the form a full run gives them. A sample of
+    several members is kept when its primary member's columns and every other member's name and sha256 equal
+    the previous row's (the previous members' sha256 are taken from their bytes in `extras`)."""
     previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job=job)
     old = read_table(spark, previous) if previous is not None else None
-    if old is not None and ("extras" in table.columns or "extras" in old.columns):
-        previous, reason = None, "samples of several members are transformed again whole"
+    if grouped is None:
+        grouped = "sample" in table.columns and \
+            table.groupBy("sample").count().where("count > 1").limit(1).count() > 0
+    extras = grouped and {"sample", "member", "format"} <= set(table.columns)
+    if old is not None and extras != ("extras" in old.columns):
+        previous, reason = None, ("the previous output's samples had one member each, this input's have several"
+                                  if extras else "the previous output's samples had several members, this input's "
+                                  "have one each")
     if previous is None:
-        listed = table.count()
-        return transform(table), {"previous": None, "listed": listed, "kept": 0, "transformed": listed,
-                                  "deleted": 0, "full_run": reason}
+        listed = whole_samples(table, grouped).count()
+        return transform(table, grouped), {"previous": None, "listed": listed, "kept": 0, "transformed": listed,
+                                           "deleted": 0, "full_run": reason}
+    columns = SAMPLE_COLUMNS + (("_members",) if extras else ())
+    if extras:  # one row per sample, its other members' sha256 in `extras` (whole_samples, on the sha256 alone)
+        digests = table.select(*SAMPLE_COLUMNS, "sample", "member", "format", "status",
+                               F.col("sha256").alias("content"))
+        now = whole_samples(digests, True).withColumn("_members", _members(lambda v: v))
+        old = old.withColumn("_members", _members(lambda v: F.sha2(v, 256)))
+    else:
+        now = table.withColumn("sample", F.lit(None).cast("string"))
     # one small frame of every sample of either table (the sample columns only), counted in one job
-    now = table.select(*SAMPLE_COLUMNS, (F.col("status") == OK).alias("_now_ok")).alias("t")
-    before = old.groupBy(*SAMPLE_COLUMNS).agg(F.bool_and(F.col("status") == OK).alias("_was_ok")).alias("p")
-    both = (now.join(before, _same("t", "p"), "full_outer")
-            .select(*[F.coalesce(F.col(f"t.{c}"), F.col(f"p.{c}")).alias(c) for c in SAMPLE_COLUMNS],
+    now = now.select(*columns, "sample", (F.col("status") == OK).alias("_now_ok")).alias("t")
+    before = old.groupBy(*columns).agg(F.bool_and(F.col("status") == OK).alias("_was_ok")).alias("p")
+    both = (now.join(before, _same("t", "p", columns), "full_outer")
+            .select(*[F.coalesce(F.col(f"t.{c}"), F.col(f"p.{c}")).alias(c) for c in columns], F.col("t.sample"),
                     "_now_ok", (F.col("_now_ok") & F.col("_was_ok")).alias("_keep"))
             .persist(StorageLevel.MEMORY_AND_DISK))
-    counts = both.agg(F.count("_now_ok").alias("listed"), F.sum(F.col("_keep").cast("long")).alias("kept"),
-                      F.sum(F.col("_now_ok").isNull().cast("long")).alias("deleted")).first()
-    keep = both.where(F.col("_keep")).select(*SAMPLE_COLUMNS).alias("k")
-    kept = old.alias("o").join(keep, _same("o", "k"), "left_semi")
-    todo = table.alias("t").join(keep, _same("t", "k"), "left_anti")
-    listed, counted, deleted = int(counts["listed"]), int(counts["kept"] or 0), int(counts["deleted"] or 0)
-    fresh = transform(todo)
+    counts = both.agg(F.count("_now_ok").alias("listed"), F.sum(F.col("_keep").cast("long")).alias("kept")).first()
+    # gone: a previous sample whose path is no longer listed (a changed one is listed, and transformed)
+    gone = before.select("path").distinct().join(now.select("path"), "path", "left_anti").count()
+    keep = both.where(F.col("_keep")).alias("k")
+    kept = old.alias("o").join(keep, _same("o", "k", columns), "left_semi")
+    if extras:  # every member row of a kept sample stays out of the transform
+        todo = table.join(keep.select("sample"), "sample", "left_anti")
+    else:
+        todo = table.alias("t").join(keep.select(*columns).alias("k"), _same("t", "k"), "left_anti")
+    listed, counted = int(counts["listed"]), int(counts["kept"] or 0)
+    fresh = transform(todo, grouped)
     return fresh.unionByName(kept.select(*fresh.columns)), {
-        "previous": previous, "listed": listed, "kept": counted, "transformed": listed - counted, "deleted": deleted}
+        "previous": previous, "listed": listed, "kept": counted, "transformed": listed - counted, "deleted": gone}
 
 
 def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:

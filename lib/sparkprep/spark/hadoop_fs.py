@@ -111,10 +111,13 @@ class HadoopFS:
         finally:
             stream.close()
 
-    def glob(self, pattern: str) -> "list[tuple[str, int]]":
-        """(uri, size) of the files matching a Hadoop glob pattern (*, ?, [..], {a,b}), sorted."""
-        statuses = self._fs(pattern).globStatus(self._path(pattern)) or []
-        return sorted((s.getPath().toString(), int(s.getLen())) for s in statuses if s.isFile())
+    def glob(self, pattern: str, mtimes: "Optional[dict]" = None) -> "list[tuple[str, int]]":
+        """(uri, size) of the files matching a Hadoop glob pattern (*, ?, [..], {a,b}), sorted; `mtimes`, when
+        given, receives each one's modification time (ns, from Hadoop's ms)."""
+        statuses = [s for s in (self._fs(pattern).globStatus(self._path(pattern)) or []) if s.isFile()]
+        if mtimes is not None:
+            mtimes.update((s.getPath().toString(), int(s.getModificationTime()) * 1_000_000) for s in statuses)
+        return sorted((s.getPath().toString(), int(s.getLen())) for s in statuses)
 
     def list_files(self, uri: str, suffix: str = "") -> "list[tuple[str, int, int]]":
         """(uri, size, mtime_ms) of files below uri, recursively, ending in suffix."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
@@ -19,15 +19,18 @@ from sparkprep.images.phash import PHASH_V1, version_of
 from sparkprep.ingest.fetch import FetchSettings
 from sparkprep.ingest.flags import IngestConfig
 from sparkprep.ingest.spark.manifests import counted_manifest, listed_uri, unversioned_manifest
+from sparkprep.ingest.paths import SAMPLE_RULE
+from sparkprep.ingest.spark.samples import shard_of
 from sparkprep.ingest.spark.sources import (Listing, extension_regex, fetched_catalog, finished_catalog,
-                                            listed_input)
+                                            list_shards, listed_input, read_shards)
+from sparkprep.ingest.spark.reconcile import ShardReconciliation
 from sparkprep.runlog import config_dict
 from sparkprep.schema import CATALOG_SCHEMA, without_later_column
 from sparkprep.spark import ownership
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.tables import is_delta_table, read_table
-from sparkprep.statuses import MISSING_KEY, NO_GROUP, UNREADABLE
-from sparkprep.uris import is_local, local_path
+from sparkprep.statuses import CONFLICTING_LABELS, DUPLICATE_KEY, MISSING_KEY, NO_GROUP, UNREADABLE
+from sparkprep.uris import is_local, local_path, qualify
 
 # --incremental: the settings that decide a file's catalog row (its content or its label). A previous
 # run with other values for any of them, or written by another sparkprep version, is not reused: every
@@ -39,6 +42,9 @@ ROW_SETTINGS = ("input", "extensions", "labels", "label_regex", "label_member", 
 
 # Statuses the split stage gives (from the key, not the file): such rows are read again.
 KEY_STATUSES = (NO_GROUP, MISSING_KEY, UNREADABLE)
+# ... and statuses that other files decide (a sample's members disagreeing on the label, a sample key in several
+# shards): a file, sample or shard with a row of any of these is read again, so that its rows are made afresh.
+AGAIN_STATUSES = KEY_STATUSES + (CONFLICTING_LABELS, DUPLICATE_KEY)
 
 
 @dataclass
@@ -60,39 +66,96 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
     """The catalog of --input where only new and changed files are read.
 
     The previous output is the state: its rows, and its listing state (path, size, version:
-    the mtime in ns for a listed folder, the ETag or last-modified date of an S3 Inventory row).
-    A listed file whose (path, size, version) equals the state's keeps its previous row, unread;
-    new and changed files are read by the workers; deleted files are counted and disappear.
+    the mtime in ns for a listed folder or shard, the ETag or last-modified date of an S3 Inventory row).
+    What is kept or read is a unit (`_units`): a file; with --samples basename, a sample (every file that
+    shares its basename); for WebDataset input, a shard. A unit whose listed files all equal the state's,
+    that lost none and gained none, and none of whose rows has a status other files decide (AGAIN_STATUSES)
+    keeps its previous rows, unread; the other units are read whole; deleted files are counted and disappear.
     """
     fetch = FetchSettings(cfg.fetch_concurrency, cfg.max_file_bytes, cfg.s3_endpoint)
-    listing, root, rec = _versioned_listing(spark, cfg, fetch)
+    shards = getattr(cfg, "input_kind", None) == "webdataset"
+    samples = "basename" if shards else cfg.samples
+    listing, root, rec = _shard_listing(spark, cfg) if shards else _versioned_listing(spark, cfg, fetch)
+    unit = "shards" if shards else "files"
     previous, reason = _reusable_output(spark, cfg, claim_state)
     table = read_table(spark, previous) if previous is not None else None
     hashes_differ = _other_hashes(cfg, table) if table is not None else ""
     if hashes_differ:
         previous, reason = None, hashes_differ
+
+    def read(files: DataFrame) -> DataFrame:  # the catalog rows of these listed files (shards), not finished
+        if shards:
+            return read_shards(spark, cfg, [r[0] for r in files.select("uri").collect()])
+        return fetched_catalog(spark, files, root, cfg, fetch, finish=False)
+
+    listed = _listed_count(rec, listing)
     if previous is None:
-        fresh = fetched_catalog(spark, listing, root, cfg, fetch, finish=False)
-        state = _state_of(listing)
-        return (finished_catalog(spark, fresh, cfg, cfg.samples), rec,
-                Incremental(state, None, reason, {"listed": rec.expected_rows, "read": rec.expected_rows,
-                                                  "kept": 0, "deleted": 0}))
+        return (finished_catalog(spark, read(listing), cfg, samples), rec,
+                Incremental(_state_of(listing), None, reason, {"listed": listed, "read": listed, "kept": 0,
+                                                                "deleted": 0, **_unit_named(unit)}))
     old_state = spark.read.parquet(f"{previous}/{ownership.LISTING_STATE}")
-    rows = table.select(*CATALOG_SCHEMA.names).where(~F.col("status").isin(*KEY_STATUSES))
+    listing_unit, row_unit = _units(samples, shards)
+    listing = listing.withColumn("_unit", listing_unit(F.col("uri")))
     # Plain equality: a null size or version (a manifest row that does not say) is never "unchanged".
     same = ((listing.uri == old_state.path) & (listing["size"] == old_state["size"])
             & (listing.version == old_state.version))
-    unchanged = listing.join(old_state, same, "left_semi").select(F.col("uri").alias("path"))
-    kept = rows.join(unchanged, "path", "left_semi").persist(StorageLevel.DISK_ONLY)
-    changed = listing.join(kept.select(F.col("path").alias("uri")), "uri", "left_anti")
-    fresh = fetched_catalog(spark, changed, root, cfg, fetch, finish=False)
+    rows = table.select(*CATALOG_SCHEMA.names).withColumn("_unit", row_unit)
+    gone = old_state.join(listing, old_state.path == listing.uri, "left_anti")
+    unsure = (listing.join(old_state, same, "left_anti").select("_unit")
+              .unionByName(gone.select(listing_unit(F.col("path")).alias("_unit")))
+              .unionByName(rows.where(F.col("status").isin(*AGAIN_STATUSES)).select("_unit")))
+    units = (listing.join(old_state, same, "left_semi").select("_unit").distinct()
+             .join(unsure, "_unit", "left_anti").join(rows.select("_unit"), "_unit", "left_semi")
+             .persist(StorageLevel.MEMORY_AND_DISK))
+    kept = rows.join(units, "_unit", "left_semi").persist(StorageLevel.DISK_ONLY)
+    fresh = read(listing.join(units, "_unit", "left_anti"))
+    if shards:
+        kept, fresh = _without_clashes(spark, cfg, kept, fresh)
     counted = kept.count()
+    kept_units = kept.select("_unit").distinct().count() if shards else counted
     tally = listing.agg(F.sum((F.col("size").isNull() | F.col("version").isNull()).cast("long")).alias("n")).first()
-    deleted = old_state.join(listing, old_state.path == listing.uri, "left_anti").count()
-    counts = {"listed": rec.expected_rows, "kept": counted, "read": rec.expected_rows - counted, "deleted": deleted,
-              "unversioned": int(tally["n"] or 0)}
-    return (finished_catalog(spark, kept.unionByName(fresh), cfg, cfg.samples), rec,
+    counts = {"listed": listed, "kept": counted, "read": listed - kept_units, "deleted": gone.count(),
+              "unversioned": int(tally["n"] or 0), **_unit_named(unit)}
+    return (finished_catalog(spark, kept.drop("_unit").unionByName(fresh), cfg, samples), rec,
             Incremental(_state_of(listing), previous, "", counts))
+
+
+def _listed_count(rec: Any, listing: DataFrame) -> int:
+    return len(rec.shards) if hasattr(rec, "shards") else rec.expected_rows
+
+
+def _unit_named(unit: str) -> Dict[str, Any]:
+    """The counts' unit, said where it is not files (for WebDataset input `read` counts shards, `kept` rows)."""
+    return {"unit": unit} if unit != "files" else {}
+
+
+def _units(samples: str, shards: bool) -> Tuple[Callable[[Column], Column], Column]:
+    """(the unit of a listed file's uri, the unit of a previous row): what an incremental run keeps or reads
+    whole. A file is its own unit; with --samples basename the unit is the uri up to the member name (the files
+    of one sample, by the rule of docs/contracts.md, Samples, applied to the whole uri); a WebDataset shard is
+    the unit of its members' rows."""
+    if shards:
+        return (lambda uri: uri), shard_of()
+    if samples == "file":
+        return (lambda uri: uri), F.col("path")
+
+    def stem(uri: Column) -> Column:
+        return F.when(uri.rlike(SAMPLE_RULE.pattern), F.regexp_extract(uri, SAMPLE_RULE.pattern, 1)).otherwise(uri)
+    return stem, stem(F.col("path"))
+
+
+def _without_clashes(spark: SparkSession, cfg: IngestConfig, kept: DataFrame, fresh: DataFrame
+                     ) -> Tuple[DataFrame, DataFrame]:
+    """WebDataset input: a kept shard holding a sample key that a shard read now holds too is read again, so that
+    the clash (duplicate_key for both) is decided over the members' own statuses and labels, as a full run does.
+    A kept shard clashes only with shards read now: with the others it had no duplicate_key row."""
+    fresh = fresh.persist(StorageLevel.DISK_ONLY)
+    keys = fresh.where(F.col("sample") != "").select("sample").distinct()
+    clashing = [r[0] for r in kept.join(keys, "sample", "left_semi").select("_unit").distinct().collect()]
+    if not clashing:
+        return kept, fresh
+    again = spark.createDataFrame([(u,) for u in clashing], "_unit string")
+    return kept.join(again, "_unit", "left_anti"), fresh.unionByName(read_shards(spark, cfg, clashing))
 
 
 def _arrow(spark: SparkSession, uri: str, columns: List[str], table: bool = False) -> pa.Table:
@@ -125,6 +188,17 @@ def _versioned_listing(spark: SparkSession, cfg: IngestConfig, fetch: FetchSetti
     listed = listed_input(spark, cfg, mtimes)
     return spark.createDataFrame(_versions(listed, mtimes), "uri string, size long, version string"), listed.root, \
         listed.rec
+
+
+def _shard_listing(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, str, ShardReconciliation]:
+    """(uri, size, version: the mtime in ns) of every WebDataset shard, the root, and the reconciliation."""
+    mtimes: Dict[str, int] = {}
+    shards = list_shards(spark, cfg.input, mtimes)
+    versions = pa.table({"uri": pa.array([u for u, _ in shards], pa.string()),
+                         "size": pa.array([s for _, s in shards], pa.int64()),
+                         "version": pa.array([str(mtimes[u]) if u in mtimes else None for u, _ in shards],
+                                             pa.string())})
+    return spark.createDataFrame(versions), qualify(cfg.input), ShardReconciliation([u for u, _ in shards])
 
 
 def _versions(listed: Listing, mtimes: Dict[str, int]) -> List[Tuple[str, int, Optional[str]]]:

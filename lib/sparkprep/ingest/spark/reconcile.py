@@ -102,6 +102,7 @@ class ShardReconciliation:
     missing one as a quarantine row), and no other."""
 
     shards: List[str] = field(default_factory=list)
+    incremental: Optional[Any] = None  # Incremental, with --incremental
 
     def what(self) -> str:
         return f"{len(self.shards)} WebDataset shards"

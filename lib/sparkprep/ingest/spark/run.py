@@ -30,13 +30,13 @@ def catalog_frame(spark: SparkSession, cfg: IngestConfig, claim_state: str = "ne
     """One row per wanted input file, as CATALOG_SCHEMA, plus the listing reconciliation.
 
     With --input-kind webdataset, one row per member of every .tar shard instead. With
-    --incremental, the previous output's rows for unchanged files (claim_state: the output's).
+    --incremental, the previous output's rows for unchanged files, samples or shards (claim_state: the output's).
     """
-    if getattr(cfg, "input_kind", None) == "webdataset":
-        return shard_catalog(spark, cfg)
     if cfg.incremental:
         catalog, rec, rec.incremental = incremental_catalog(spark, cfg, claim_state)
         return catalog, rec
+    if getattr(cfg, "input_kind", None) == "webdataset":
+        return shard_catalog(spark, cfg)
     if cfg.manifest:
         return manifest_catalog(spark, cfg)
     listing = listed_input(spark, cfg)

@@ -132,30 +132,36 @@ def finished_catalog(spark: SparkSession, catalog: DataFrame, cfg: IngestConfig,
     return catalog
 
 
-def list_shards(spark: SparkSession, uri: str) -> List[Tuple[str, int]]:
-    """(uri, size) of the WebDataset shards: a glob pattern, a directory (recursively) or one shard."""
+def list_shards(spark: SparkSession, uri: str, mtimes: Optional[Dict[str, int]] = None) -> List[Tuple[str, int]]:
+    """(uri, size) of the WebDataset shards: a glob pattern, a directory (recursively) or one shard; `mtimes`,
+    when given, receives each listed file's modification time (ns)."""
     if any(c in uri for c in "*?[{"):
-        found = HadoopFS(spark).glob(uri if not is_local(uri) else qualify(uri))
+        found = HadoopFS(spark).glob(uri if not is_local(uri) else qualify(uri), mtimes)
     else:
-        found = list_files(uri)
-    return [(u, s) for u, s in found if u.lower().endswith(SHARD_EXTENSIONS)]
+        found = list_files(uri, mtimes=mtimes)
+    shards = [(u, s) for u, s in found if u.lower().endswith(SHARD_EXTENSIONS)]
+    if not shards:
+        raise UsageError(f"--input: expected WebDataset shards (.tar, .tar.gz), found none at {uri}")
+    return shards
 
 
 def shard_catalog(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, "ShardReconciliation"]:
-    """One CATALOG_SCHEMA row per member of every shard, members grouped into samples by WebDataset's rule.
+    """One CATALOG_SCHEMA row per member of every shard, members grouped into samples by WebDataset's rule."""
+    shards = [u for u, _ in list_shards(spark, cfg.input)]
+    return finished_catalog(spark, read_shards(spark, cfg, shards), cfg, "basename"), ShardReconciliation(shards)
+
+
+def read_shards(spark: SparkSession, cfg: IngestConfig, shards: List[str]) -> DataFrame:
+    """The member rows of these shards, before labels from a CSV and whole-sample quarantine (finished_catalog).
 
     Each task streams whole shards (a few per core), so nothing of O(members) reaches the driver.
     """
-    shards = list_shards(spark, cfg.input)
-    if not shards:
-        raise UsageError(f"--input: expected WebDataset shards (.tar, .tar.gz), found none at {cfg.input}")
     cores = spark.sparkContext.defaultParallelism
-    uris = spark.createDataFrame([(u,) for u, _ in shards], "path string").repartition(
+    uris = spark.createDataFrame([(u,) for u in shards], "path string").repartition(
         max(1, min(len(shards), cores * TASKS_PER_CORE)))
     work = functools.partial(_shard_catalog_batches, max_bytes=cfg.max_file_bytes,
                              settings=probe_settings(cfg, qualify(cfg.input), "basename"))
-    catalog = uris.mapInArrow(work, from_arrow_schema(CATALOG_SCHEMA))
-    return finished_catalog(spark, catalog, cfg, "basename"), ShardReconciliation([u for u, _ in shards])
+    return uris.mapInArrow(work, from_arrow_schema(CATALOG_SCHEMA))
 
 
 def _shard_catalog_batches(batches, max_bytes, settings):
