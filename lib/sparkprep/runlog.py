@@ -198,8 +198,10 @@ def incremental_line(inc: dict) -> str:
         if inc.get("relabelled"):
             line += f"; {inc['relabelled']} transformed again for a new label in --labels"
         return line + (f"; transformed everything: {inc['full_run']}" if inc.get("full_run") else "")
-    line = (f"incremental: {inc.get('kept', 0)} rows kept unread, {inc.get('read', 0)} files read, "
-            f"{inc.get('deleted', 0)} deleted since the previous run")
+    unit = inc.get("unit", "files")  # WebDataset input: shards are listed, read and deleted whole
+    deleted = f"{inc.get('deleted', 0)}{'' if unit == 'files' else ' ' + unit} deleted"
+    line = (f"incremental: {inc.get('kept', 0)} rows kept unread, {inc.get('read', 0)} {unit} read, {deleted} "
+            "since the previous run")
     if inc.get("unversioned"):
         line += f"; {inc['unversioned']} without a version in the listing (read again)"
     if inc.get("relabelled"):

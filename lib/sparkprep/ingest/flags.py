@@ -85,7 +85,7 @@ class IngestFlags:
     incremental: bool = flag(False, switch, (
         "read only the files that are new or changed since the previous run into --output (matched by path, size "
         "and mtime, or an Inventory row's ETag); the others keep their previous rows unread, deleted files "
-        "disappear"), kind="switch")
+        "disappear. Samples of several files and WebDataset shards are kept or read whole"), kind="switch")
     plan: bool = flag(False, switch, (
         "print the hours and dollars this input would take on --plan-nodes x --plan-instance (EMR, on demand) and "
         "the limits that bite first, then stop: nothing is read or written (docs/capacity.md)"), kind="switch")

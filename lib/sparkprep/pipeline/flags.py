@@ -71,7 +71,8 @@ PIPELINE = Job("pipeline", "Raw files to a split table, a processed table and ex
                    "--incremental": "the previous output is the state: a file whose path, size and mtime (or "
                                     "ETag) are unchanged keeps its rows in both tables, unread and not transformed "
                                     "again; new and changed files are read and transformed; files gone from the "
-                                    "input disappear. Another value of a setting that decides a row (ingest, split, "
+                                    "input disappear (samples of several files and WebDataset shards: kept or read "
+                                    "whole). Another value of a setting that decides a row (ingest, split, "
                                     "recipe, --copies, format, sparkprep version) reads everything (the report says "
                                     "why). Exports write only what changed (as export --incremental), except "
                                     "with --shard-count: then they are written whole",
