@@ -319,3 +319,48 @@ def test_a_killed_run_with_a_labels_csv_resumes_unless_the_csv_changed(clean, sa
     for table in ("splits", "processed"):
         want = [dict(r, label="renamed" if r["label"] == renamed else r["label"]) for r in rows(clean / table)]
         assert rows(out / table) == want, table
+
+
+def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(spark, sample_tree, tmp_path):
+    """--stratify exact takes two passes, each written by Spark: ingest and split (published first), then the
+    transform. With --incremental, the transform's tasks from partition 6 on never finish; once the others
+    have committed their files, the whole spark-submit is SIGKILLed. Run again with the same flags, the split
+    stage reads no file (the killed run published it, with its listing state) and the transform reuses the
+    committed tasks' rows: at most 30% of the images are decoded again, and both tables equal an
+    undisturbed run's."""
+    from sparkprep.spark.faults import STALL_ENV
+
+    out, undisturbed = tmp_path / "out", tmp_path / "undisturbed"
+    args = ["--input", sample_tree, "--output", out, *PIPELINE, "--stratify", "exact", "--incremental"]
+    run_pipeline(spark, pipeline_config([str(a) for a in args[:2]] + ["--output", str(undisturbed)]
+                                        + [str(a) for a in args[4:]]))
+    local_submit = load_script("local_submit")
+    killed = subprocess.Popen(local_submit.submit_command("pipeline", args),
+                              env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, seen, since = time.time() + 300, -1, time.time()
+    while True:  # the committed tasks' directories, until no more come (the others stall)
+        assert killed.poll() is None and time.time() < deadline, "the run ended before its transform stalled"
+        committed = len(list(out.glob("processed.__staging-*/_temporary/*/task_*")))
+        if committed != seen:
+            seen, since = committed, time.time()
+        elif committed and time.time() - since > 5:
+            break
+        time.sleep(0.2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert (out / "splits").exists() and not (out / "processed").exists()
+    result = spark_submit("pipeline", *args)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    report = json.loads((out / "_run_report.json").read_text())
+    resumed, processed = report["resumed"], report["stages"]["processed"]["incremental"]
+    assert report["stages"]["splits"]["incremental"]["read"] == 0
+    assert resumed["tasks_reused"] == committed and resumed["samples_reused"] == processed["kept"]
+    assert processed["transformed"] <= 0.3 * processed["listed"], processed
+    assert "resumed: " in result.stdout and "committed tasks" in result.stdout
+    for table in ("splits", "processed"):  # Spark names its files (and their .crc) anew in every run
+        assert rows(out / table) == rows(undisturbed / table), table
+        own = [[f for f in files_of(t / table) if not f.endswith((".parquet", ".crc"))
+                and not f.startswith(ownership.LISTING_STATE)] for t in (out, undisturbed)]
+        assert own[0] == own[1] and not any("_temporary" in f for f in files_of(out / table))
+    assert [p for p in os.listdir(out) if ".__staging-" in p or ".__old-" in p or ".lock" in p] == []

@@ -21,3 +21,19 @@ def test_each_reason_is_named():
     assert refusal(record, {"ratios": [0.8, 0.1, 0.1]}, True) == \
         "settings that decide a row changed since the killed run: labels_csv_digest"  # --labels dropped
     assert refusal(record, SETTINGS, planned=False) == "it has no planned listing"
+
+
+def test_only_committed_tasks_data_files_are_reused():
+    """Hadoop's v1 committer renames a task's attempt directory to task_* when the task commits: those files are
+    whole. An attempt's files (a task killed mid-write), hidden files and checksums are never read."""
+    from sparkprep.spark.committed import committed_files
+
+    stage = "file:/o/processed.__staging-abc/_temporary/0"
+    listed = [f"{stage}/task_2026_0000_m_000001/split=train/part-00001-u.c000.parquet",
+              f"{stage}/task_2026_0000_m_000001/split=val/part-00001-u.c000.parquet",
+              f"{stage}/task_2026_0000_m_000003/part-00003-u.c000.parquet",
+              f"{stage}/_temporary/attempt_2026_0000_m_000004_0/split=train/part-00004-u.c000.parquet",
+              f"{stage}/task_2026_0000_m_000001/split=train/.part-00001-u.c000.parquet",
+              f"{stage}/task_2026_0000_m_000001/split=train/_part.parquet"]
+    assert committed_files(listed) == [("task_2026_0000_m_000001", listed[0]), ("task_2026_0000_m_000001", listed[1]),
+                                       ("task_2026_0000_m_000003", listed[2])]

@@ -69,10 +69,15 @@ def refusal(record: Optional[dict], settings: dict, planned: bool) -> Optional[s
     return None if planned else "it has no planned listing"
 
 
+def record_text(settings: dict) -> str:
+    """The RESUME record of a run with these settings: what a later run compares (refusal)."""
+    return json.dumps({"settings": settings, "sparkprep": __version__}, sort_keys=True)
+
+
 def start(roots: Sequence[str], settings: dict, versions: Versions) -> None:
     """Before the one pass: mark this run's staging directories (roots: the split table's first) as
     resumable with these settings, and keep the listing it plans from beside the split table's."""
-    text = json.dumps({"settings": settings, "sparkprep": __version__}, sort_keys=True)
+    text = record_text(settings)
     for root in roots:
         os.makedirs(root, exist_ok=True)
         _write_whole(os.path.join(root, RESUME), text)

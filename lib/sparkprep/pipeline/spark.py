@@ -43,6 +43,7 @@ from sparkprep.preprocess.spark import (PROCESSED_SETTINGS, channel_normalizatio
                                         incremental_frame, preprocess_frame, with_recipe_metadata)
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark import ownership
+from sparkprep.spark.committed import committed_rows
 from sparkprep.spark.executor import in_task
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
@@ -100,6 +101,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
         plan = _plan(spark, cfg, split_claim, processed_claim)
         splits, processed, rec, written_by_workers = plan.splits, plan.processed, plan.rec, plan.workers
         report["passes"] = detail = plan.how
+        if plan.resumed_report is not None:
+            report["resumed"] = plan.resumed_report
         splits_options = payload_options("content" if cfg.keep_content else None, already_compressed=True)
         interrupted = False
         try:
@@ -122,13 +125,14 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             report["stages"]["processed"] = write_reported_table(
                 spark, processed_claim, None if written_by_workers else processed, processed_cfg, clock, processed_rec,
                 cfg.split_params(), "split", options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
+                resumable=plan.record,
                 extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
                                               "transform": cfg.spec.record(),
                                               **({"incremental": plan.processed_incremental}
                                                  if plan.processed_incremental else {})})
             report["published"].append("processed")
         except KeyboardInterrupt:  # stopped by its user (Ctrl-C): what finished tasks wrote stays for the next run
-            interrupted = written_by_workers is not None
+            interrupted = written_by_workers is not None or plan.record is not None
             raise
         finally:
             if plan.persisted is not None:
@@ -154,6 +158,8 @@ class Plan:
     processed_incremental: Optional[dict] = None  # --incremental: the processed table's kept and transformed
     resumed: Optional[resume.Reused] = None       # what this run took over from a killed run's staging
     ahead: List[str] = field(default_factory=list)  # files in staging before the workers write: theirs to keep
+    record: Optional[str] = None          # two passes: the resume record of the processed table's staging
+    resumed_report: Optional[dict] = None  # two passes: what was reused of killed runs' committed tasks
 
 
 def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
@@ -225,18 +231,54 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         else "--manifest" if cfg.manifest else "the workers fetch the objects" if fetched else "samples of several files"
 
     grouped = cfg.samples == "basename"
+    # a killed run's committed transform tasks (parquet staging written by Spark, with this run's settings)
+    record, resumed, took = _committed(spark, cfg, processed_claim)
     reused = None
-    if cfg.incremental:
+    if cfg.incremental or resumed is not None:
         processed, reused = incremental_frame(spark, dataclasses.replace(cfg, output=processed_claim.uri),
                                               processed_claim.state, persisted,
                                               lambda rows, grouped: preprocess_frame(rows, cfg, grouped=grouped),
-                                              job=PIPELINE, grouped=grouped)
+                                              job=PIPELINE, grouped=grouped, resumed=resumed)
         processed = with_recipe_metadata(processed, persisted.schema["key"], cfg.spec)
+        if took is not None:
+            took["samples_reused"] = reused.get("resumed", 0)
     else:
         processed = preprocess_frame(persisted, cfg, grouped=grouped)
-    return Plan(persisted if cfg.keep_content else persisted.drop("content"), processed, rec,
-                f"{detail}, then a second Python pass to transform ({why})", persisted=persisted, merged=merged,
-                processed_incremental=reused)
+    how = f"{detail}, then a second Python pass to transform ({why})"
+    if took is not None and took.get("samples_reused"):
+        how += (f"; resumed: {took['samples_reused']} samples' processed rows reused from a killed run's "
+                f"{took['tasks_reused']} committed tasks")
+    elif took is not None and took.get("not_reused"):
+        how += f"; a killed run's files not reused: {took['not_reused'][0]['why']}"
+    return Plan(persisted if cfg.keep_content else persisted.drop("content"), processed, rec, how,
+                persisted=persisted, merged=merged, processed_incremental=reused if cfg.incremental else None,
+                record=record, resumed_report=took)
+
+
+def _committed(spark: SparkSession, cfg: PipelineConfig, processed_claim: Claim
+               ) -> Tuple[Optional[str], Optional[DataFrame], Optional[dict]]:
+    """Two passes, parquet written by Spark: (this run's resume record for its processed staging, the rows of
+    killed runs' committed transform tasks that may be reused, and what the report says of them)."""
+    if cfg.format != "parquet":
+        return None, None, None
+    settings = _resume_settings(cfg)
+    fs = HadoopFS(spark)
+    usable, refused = [], []
+    for old in processed_claim.resumable:
+        why = resume.refusal(ownership.json_object(fs.read_text(f"{old}/{ownership.RESUME}")), settings, True)
+        if why:
+            refused.append({"from": old, "why": why})
+        else:
+            usable.append(old)
+    rows, found = committed_rows(spark, usable)
+    took = {**found.as_dict(), **({"not_reused": refused} if refused else {})} \
+        if processed_claim.resumable else None
+    return resume.record_text(settings), rows, took
+
+
+def _resume_settings(cfg: PipelineConfig) -> dict:
+    """The settings a killed run's resume record must hold for its files to be reused (as the report holds them)."""
+    return json.loads(json.dumps({k: v for k, v in config_dict(cfg).items() if k in PIPELINE_SETTINGS}))
 
 
 @dataclass
@@ -264,7 +306,7 @@ def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: 
     """(the listing of the files the one pass still reads, and what was reused of killed runs' staging
     directories); this run's staging directories are marked resumable with its listing."""
     roots = (local_path(staging_uri(split_claim)), local_path(staging_uri(processed_claim)))
-    settings = json.loads(json.dumps({k: v for k, v in config_dict(cfg).items() if k in PIPELINE_SETTINGS}))
+    settings = _resume_settings(cfg)
     if labels is not None:  # a killed run's rows carry its CSV's labels, and the CSV may be edited in place
         settings["labels_csv_digest"] = hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()
     versions = {uri: (size, str(mtimes[uri]) if uri in mtimes else None)

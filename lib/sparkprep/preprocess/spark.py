@@ -22,6 +22,7 @@ from sparkprep.preprocess.processed_rows import processed_batches, processed_sch
 from sparkprep.preprocess.transform import TRANSFORM_METADATA_KEY, TransformSpec
 from sparkprep.runlog import StageClock
 from sparkprep.schema import PREPROCESS_INPUT_COLUMNS, SPLIT_METADATA_KEY, require_columns
+from sparkprep.spark.executor import stalled
 from sparkprep.spark.reported import write_reported_table
 from sparkprep.spark.tables import claimed_output, payload_options, read_table
 from sparkprep.split.spark import SPLIT_TABLE_KEPT, merged_near_duplicates, resolved_input_kind, split_source
@@ -48,8 +49,8 @@ def preprocess_frame(split_table: DataFrame, cfg: PreprocessConfig, grouped: Opt
                     F.lit("the sample has no image member to transform (its members: "), members, F.lit(")")))
                     .otherwise(F.col("error")))
                  .withColumn("status", F.when(no_image, F.lit(INVALID)).otherwise(F.col("status"))))
-    work = functools.partial(processed_batches, spec=cfg.spec, copies_by_split=cfg.copies_by_split(),
-                             max_pixels=cfg.max_pixels)
+    work = functools.partial(stalled, function=processed_batches, spec=cfg.spec,
+                             copies_by_split=cfg.copies_by_split(), max_pixels=cfg.max_pixels)
     schema = processed_schema(extras="extras" in columns)
     processed = table.select(*columns).mapInArrow(work, from_arrow_schema(schema))
     return with_recipe_metadata(processed, split_table.schema["key"], cfg.spec)
@@ -131,28 +132,34 @@ def _members(digest: Callable[[Column], Column]) -> Column:
 
 def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: DataFrame,
                       transform: Callable[[DataFrame, Optional[bool]], DataFrame], job: str = "preprocess",
-                      grouped: Optional[bool] = None) -> Tuple[DataFrame, Dict[str, Any]]:
-    """(the processed rows: the previous output's rows for unchanged samples, `transform` of the rest; and
-    the report's `incremental` section: listed, kept, transformed, deleted, and why nothing was kept).
-    job: the job whose previous output is reused (preprocess, or the pipeline's processed table).
-    grouped: whether the table's samples have several members (None asks the table, as whole_samples does);
-    `transform` gets it, so that the rows transformed now have the form a full run gives them. A sample of
-    several members is kept when its primary member's columns and every other member's name and sha256 equal
-    the previous row's (the previous members' sha256 are taken from their bytes in `extras`)."""
-    previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job=job)
-    old = read_table(spark, previous) if previous is not None else None
+                      grouped: Optional[bool] = None, resumed: Optional[DataFrame] = None
+                      ) -> Tuple[DataFrame, Dict[str, Any]]:
+    """(the processed rows: earlier rows for unchanged samples, `transform` of the rest; and the report's
+    `incremental` section: listed, kept, transformed, deleted, and why nothing was kept).
+
+    The earlier rows: with cfg.incremental, the previous output's (job: the job whose output is reused,
+    preprocess or the pipeline's processed table); and `resumed`, rows a killed run's committed tasks wrote
+    with these settings (sparkprep.spark.committed; `_source` orders them: a sample's rows are taken from
+    one source, the first). A sample is kept when its earlier rows are all ok and their sample columns equal
+    its split-table row's. grouped: whether the table's samples have several members (None asks the table,
+    as whole_samples does); `transform` gets it, so that the rows transformed now have the form a full run
+    gives them. A sample of several members is kept when its primary member's columns and every other
+    member's name and sha256 equal the earlier row's (those sha256 are taken from the bytes in `extras`)."""
+    previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job=job) \
+        if cfg.incremental else (None, "")
     if grouped is None:
         grouped = "sample" in table.columns and \
             table.groupBy("sample").count().where("count > 1").limit(1).count() > 0
     extras = grouped and {"sample", "member", "format"} <= set(table.columns)
+    old = _earlier_rows(read_table(spark, previous) if previous is not None else None, resumed)
     if old is not None and extras != ("extras" in old.columns):
-        previous, reason = None, ("the previous output's samples had one member each, this input's have several"
-                                  if extras else "the previous output's samples had several members, this input's "
-                                  "have one each")
-    if previous is None:
+        old, previous, reason = None, None, (
+            "the previous output's samples had one member each, this input's have several" if extras else
+            "the previous output's samples had several members, this input's have one each")
+    if old is None:
         listed = whole_samples(table, grouped).count()
         return transform(table, grouped), {"previous": None, "listed": listed, "kept": 0, "transformed": listed,
-                                           "deleted": 0, "full_run": reason}
+                                           "deleted": 0, "full_run": reason or "no previous output"}
     columns = SAMPLE_COLUMNS + (("_members",) if extras else ())
     if extras:  # one row per sample, its other members' sha256 in `extras` (whole_samples, on the sha256 alone)
         digests = table.select(*SAMPLE_COLUMNS, "sample", "member", "format", "status",
@@ -163,12 +170,14 @@ def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: Da
         now = table.withColumn("sample", F.lit(None).cast("string"))
     # one small frame of every sample of either table (the sample columns only), counted in one job
     now = now.select(*columns, "sample", (F.col("status") == OK).alias("_now_ok")).alias("t")
-    before = old.groupBy(*columns).agg(F.bool_and(F.col("status") == OK).alias("_was_ok")).alias("p")
+    before = old.groupBy(*columns).agg(F.bool_and(F.col("status") == OK).alias("_was_ok"),
+                                       F.max("_resumed").alias("_resumed")).alias("p")
     both = (now.join(before, _same("t", "p", columns), "full_outer")
             .select(*[F.coalesce(F.col(f"t.{c}"), F.col(f"p.{c}")).alias(c) for c in columns], F.col("t.sample"),
-                    "_now_ok", (F.col("_now_ok") & F.col("_was_ok")).alias("_keep"))
+                    "_now_ok", (F.col("_now_ok") & F.col("_was_ok")).alias("_keep"), "_resumed")
             .persist(StorageLevel.MEMORY_AND_DISK))
-    counts = both.agg(F.count("_now_ok").alias("listed"), F.sum(F.col("_keep").cast("long")).alias("kept")).first()
+    counts = both.agg(F.count("_now_ok").alias("listed"), F.sum(F.col("_keep").cast("long")).alias("kept"),
+                      F.sum((F.col("_keep") & F.col("_resumed")).cast("long")).alias("resumed")).first()
     # gone: a previous sample whose path is no longer listed (a changed one is listed, and transformed)
     gone = before.select("path").distinct().join(now.select("path"), "path", "left_anti").count()
     keep = both.where(F.col("_keep")).alias("k")
@@ -180,7 +189,25 @@ def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: Da
     listed, counted = int(counts["listed"]), int(counts["kept"] or 0)
     fresh = transform(todo, grouped)
     return fresh.unionByName(kept.select(*fresh.columns)), {
-        "previous": previous, "listed": listed, "kept": counted, "transformed": listed - counted, "deleted": gone}
+        "previous": previous, "listed": listed, "kept": counted, "transformed": listed - counted, "deleted": gone,
+        **({"resumed": int(counts["resumed"] or 0)} if resumed is not None else {}),
+        **({"full_run": reason} if previous is None and reason and not counted else {})}
+
+
+def _earlier_rows(previous: Optional[DataFrame], resumed: Optional[DataFrame]) -> Optional[DataFrame]:
+    """The rows a run may keep, with `_resumed`: a killed run's (each sample's from its first source only),
+    then the previous output's of samples the killed runs did not make; None when there are none."""
+    if resumed is not None:
+        first = resumed.groupBy(*SAMPLE_COLUMNS).agg(F.min("_source").alias("_first")).alias("f")
+        resumed = (resumed.alias("r").join(first, _same("r", "f") & (F.col("r._source") == F.col("f._first")),
+                                           "left_semi").drop("_source").withColumn("_resumed", F.lit(True)))
+    if previous is not None:
+        previous = previous.withColumn("_resumed", F.lit(False))
+        if resumed is not None:
+            previous = previous.alias("o").join(resumed.alias("r"), _same("o", "r"), "left_anti")
+    if resumed is None or previous is None:
+        return resumed if previous is None else previous
+    return resumed.unionByName(previous.select(*resumed.columns))
 
 
 def check_augment_splits(cfg: PreprocessConfig, names: Optional[list]) -> None:

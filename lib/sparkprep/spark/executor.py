@@ -25,3 +25,10 @@ def in_task(batches: Iterator, function: Callable[..., Iterator], **kwargs) -> I
     task = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "00000-0"
     stall_point()
     yield from function(batches, task=task, written=failure_hook(), **kwargs)
+
+
+def stalled(batches: Iterator, function: Callable[..., Iterator], **kwargs) -> Iterator:
+    """On the executor: function(batches, **kwargs), after the fault suite's stall point (a no-op in every
+    real run): the two-pass transform, which a test kills part way and resumes (sparkprep.spark.committed)."""
+    stall_point()
+    yield from function(batches, **kwargs)

@@ -36,7 +36,8 @@ def check_quarantine_fraction(report: dict, limit: float) -> None:
 def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFrame], cfg: Any, clock: StageClock,
                          rec: Optional[Any], split_params: Optional[dict], partition_by: Optional[str],
                          options: Optional[dict] = None, extra=None,
-                         audit: Optional[Callable[[DataFrame], dict]] = None) -> dict:
+                         audit: Optional[Callable[[DataFrame], dict]] = None,
+                         resumable: Optional[str] = None) -> dict:
     """Write a table job's output with its run report; every check runs before it is published.
 
     rec is the ingest Reconciliation (or None): its verify() raises unless the written rows
@@ -44,7 +45,8 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
     staging directory (sparkprep.spark.tables.write_table). audit: the near-duplicate audit
     (sparkprep.audit.spark.NearDuplicateCheck: the written table -> its report section, and a
     `label`), run beside the counts when the table has hashes; None: no audit. extra(written, small):
-    more report fields (small: the table's small columns when it is small, else None).
+    more report fields (small: the table's small columns when it is small, else None). resumable: the
+    record that makes the staging directory resumable (write_table).
     """
     pages = {}
 
@@ -94,7 +96,7 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
 
     description = json.dumps(split_params or {}, sort_keys=True)
     side = {LISTING_STATE: rec.incremental.state} if getattr(rec, "incremental", None) is not None else None
-    report = write_table(spark, df, claim, finish, partition_by, description, options, pages, side)
+    report = write_table(spark, df, claim, finish, partition_by, description, options, pages, side, resumable)
     if cfg.report:
         HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
     return report

@@ -236,14 +236,16 @@ def staging_uri(claim: Claim) -> str:
 def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, finish: Finisher,
                 partition_by: Optional[str] = "split", description: str = "",
                 options: Optional[Dict[str, str]] = None, pages: Optional[Dict[str, str]] = None,
-                side: Optional[Dict[str, DataFrame]] = None) -> dict:
+                side: Optional[Dict[str, DataFrame]] = None, resumable: Optional[str] = None) -> dict:
     """Write df to the claimed output, call finish on the written rows (it raises to stop the
     publish), store its report, the pages finish put in `pages` (name -> text, e.g. report.html)
     and the marker, then publish. `side`: parquet directories written into the table's directory
     (name -> rows; names start with `_`, so no table reader sees them), published with it.
 
     df None: a parquet table whose files are already in staging_uri(claim) (written by
-    Python workers); it is checked and published the same way.
+    Python workers); it is checked and published the same way. resumable: a parquet table's staging
+    directory gets this ownership.RESUME record before Spark writes into it (appending), so that a killed
+    run's committed tasks can be found and reused (sparkprep.spark.committed).
     """
     pages = {} if pages is None else pages
     fs = HadoopFS(spark)
@@ -272,7 +274,9 @@ def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, fini
     if fmt == "delta":
         return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages,
                                side)
-    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side)
+    if resumable is not None:
+        writer = writer.mode("append")  # into this run's own staging directory, which holds the record alone
+    return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side, resumable)
 
 
 def _write_pages(fs: HadoopFS, directory: str, report: dict, pages: Dict[str, str]) -> None:
@@ -290,8 +294,10 @@ def _write_side(fs: HadoopFS, side: Optional[Dict[str, DataFrame]], directory: s
         frame.write.parquet(f"{directory}/{name}")
 
 
-def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side=None):
+def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side=None, resumable=None):
     def fill(staging: str) -> dict:
+        if resumable is not None:
+            fs.write_text(f"{staging}/{ownership.RESUME}", resumable)
         if writer is not None:
             writer.parquet(staging)
         _write_side(fs, side, staging)
