@@ -3,6 +3,7 @@
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
     .venv/bin/python scripts/bench_incremental.py [--sizes 2000,4000] [--growth 0.1] [--changed 5] [--deleted 5]
                                                   [--repeat 3] [--to imagefolder|webdataset] [--shard-size 16MB]
+                                                  [--input webdataset --per-shard 100]
 
 The photos are bench_preprocess.py's (scikit-image's pictures, cropped, 640-1024 px, JPEG q90).
 For each size N, in a work tree of N photos (hard links):
@@ -15,7 +16,9 @@ Printed per size: both wall times and their ratio; the images the incremental ru
 row for row (digest_outputs.table_digest). With --to imagefolder or webdataset both runs export too: the
 files (or shards) the incremental export wrote are printed against those in the export, and both exports
 must hold the same content (ImageFolder: the same files and bytes; WebDataset: the same members and bytes,
-whichever shard holds them). Across the two sizes, the marginal ratio
+whichever shard holds them). With --input webdataset the tree is packed into shards of --per-shard samples
+(pack): the growth adds shards of new photos and writes again the shards whose photos changed or went. Across
+the two sizes, the marginal ratio
 (t_inc(N2) - t_inc(N1)) / (t_full(N2) - t_full(N1)) cancels JVM start-up and fixed costs. With
 --repeat R, the whole measurement runs R times and each time is the median of its R runs.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import pathlib
@@ -71,6 +75,41 @@ def grow(tree: pathlib.Path, spare: list, new: int, changed: int, deleted: int, 
         path.unlink()
 
 
+def pack(tree: pathlib.Path, shards: pathlib.Path, per_shard: int) -> int:
+    """The tree as WebDataset shards, grown as such datasets grow: a photo packed before stays in its shard;
+    new photos go to new shards; a shard is written again only when a photo of it changed or went. Each
+    sample is <label>_<name>.jpg and .cls. Returns how many shards were written."""
+    placed_file = shards / "_placed.json"
+    placed = json.loads(placed_file.read_text()) if placed_file.exists() else {}  # key -> [shard, sha256]
+    now = {f"{p.parent.name}_{p.stem}": p for p in sorted(tree.rglob("*.jpg"), key=lambda p: p.name)}
+    digests = {key: hashlib.sha256(path.read_bytes()).hexdigest() for key, path in now.items()}
+    members = {}
+    for key, (shard, _) in placed.items():
+        if key in now:
+            members.setdefault(shard, []).append(key)
+    stale = {shard for key, (shard, digest) in placed.items() if digests.get(key) != digest}
+    new = [key for key in now if key not in placed]
+    first = max((shard for shard, _ in placed.values()), default=-1) + 1
+    for index in range(0, len(new), per_shard):
+        members[first + index // per_shard] = new[index:index + per_shard]
+        stale.add(first + index // per_shard)
+    shards.mkdir(parents=True, exist_ok=True)
+    for shard in sorted(stale):
+        target = shards / f"part-{shard:05d}.tar"
+        if not members.get(shard):
+            target.unlink(missing_ok=True)
+            continue
+        with tarfile.open(target, "w") as tar:
+            for key in members[shard]:
+                for suffix, data in (("jpg", now[key].read_bytes()), ("cls", now[key].parent.name.encode())):
+                    info = tarfile.TarInfo(f"{key}.{suffix}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+    placed = {key: [shard, digests[key]] for shard, keys in members.items() for key in keys}
+    placed_file.write_text(json.dumps(placed))
+    return len(stale)
+
+
 def report(out: pathlib.Path) -> dict:
     return json.loads((out / "_run_report.json").read_text())
 
@@ -86,10 +125,17 @@ def one_size(photos: pathlib.Path, base: pathlib.Path, count: int, args) -> dict
     flags = (*FLAGS, "--to", args.to) if args.to else FLAGS
     if args.to and args.to != "imagefolder":
         flags += ("--shard-size", args.shard_size)
-    timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *flags)
+    source = tree
+    if args.input == "webdataset":  # the same photos as WebDataset shards (pack), read as such
+        source = base / "shards"
+        shutil.rmtree(source, ignore_errors=True)
+        pack(tree, source, args.per_shard)
+        flags += ("--input-kind", "webdataset")
+    timed_spark_submit("pipeline", "--input", source, "--output", inc, "--incremental", *flags)
     grow(tree, spare, new, args.changed, args.deleted, base / "scratch")
-    t_inc = timed_spark_submit("pipeline", "--input", tree, "--output", inc, "--incremental", *flags)
-    t_full = timed_spark_submit("pipeline", "--input", tree, "--output", full, *flags)
+    shards_written = pack(tree, source, args.per_shard) if args.input == "webdataset" else None
+    t_inc = timed_spark_submit("pipeline", "--input", source, "--output", inc, "--incremental", *flags)
+    t_full = timed_spark_submit("pipeline", "--input", source, "--output", full, *flags)
     inc_processed = report(inc / "processed")["incremental"]
     full_rows = report(full / "processed")["rows"]
     equal = all(table_digest(inc / t, inc)["sha256"] == table_digest(full / t, full)["sha256"]
@@ -99,6 +145,9 @@ def one_size(photos: pathlib.Path, base: pathlib.Path, count: int, args) -> dict
               "transformed": inc_processed["transformed"], "kept": inc_processed["kept"],
               "deleted": inc_processed["deleted"], "full_transformed": full_rows,
               "decoded_fraction": round(inc_processed["transformed"] / full_rows, 4), "tables_equal": equal}
+    if shards_written is not None:
+        read = report(inc / "splits")["incremental"]
+        result.update({"shards_written": shards_written, "shards_read": read["read"], "shards": read["listed"]})
     if args.to:  # the export: files (shards) written against all of them, and the same content as a full export's
         exported = report(inc)["stages"][args.to]
         result.update({"export_written": exported["incremental"]["written"], "export_files": exported["output"]["files"],
@@ -134,6 +183,9 @@ def main(argv=None) -> int:
     parser.add_argument("--to", choices=("imagefolder", "webdataset"),
                         help="export as well (incremental: new and changed files, or shards)")
     parser.add_argument("--shard-size", default="16MB", help="with --to webdataset (so that a split has many shards)")
+    parser.add_argument("--input", choices=("files", "webdataset"), default="files",
+                        help="webdataset: the photos packed into shards of --per-shard samples, grown as such")
+    parser.add_argument("--per-shard", type=int, default=100)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     base = pathlib.Path(args.base)
@@ -154,7 +206,9 @@ def main(argv=None) -> int:
               f"{r['incremental_s']} s, full {r['full_s']} s, ratio {r['ratio']}; transformed {r['transformed']} of "
               f"{r['full_transformed']} ({r['decoded_fraction']:.1%}); tables equal: {r['tables_equal']}"
               + (f"; {args.to}: {r['export_written']} of {r['export_files']} files written, {r['export_removed']} "
-                 "removed; content equal to the full export's: see tables equal" if args.to else ""))
+                 "removed; content equal to the full export's: see tables equal" if args.to else "")
+              + (f"; shards: {r['shards_written']} written by the growth, {r['shards_read']} of {r['shards']} read"
+                 if "shards" in r else ""))
     summary = {"runs": results, "seconds": round(time.perf_counter() - started, 1)}
     if len(results) >= 2:
         a, b = results[0], results[-1]

@@ -362,5 +362,6 @@ def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(sp
         assert rows(out / table) == rows(undisturbed / table), table
         own = [[f for f in files_of(t / table) if not f.endswith((".parquet", ".crc"))
                 and not f.startswith(ownership.LISTING_STATE)] for t in (out, undisturbed)]
-        assert own[0] == own[1] and not any("_temporary" in f for f in files_of(out / table))
+        assert own[0] == own[1] and ownership.RESUME not in own[0]
+        assert not any("_temporary" in f for f in files_of(out / table))
     assert [p for p in os.listdir(out) if ".__staging-" in p or ".__old-" in p or ".lock" in p] == []

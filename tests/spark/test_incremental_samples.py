@@ -128,3 +128,39 @@ def test_pipeline_over_webdataset_shards_transforms_only_samples_whose_members_c
         assert table_rows(out / table) == table_rows(full / table), table
     extras = {r["path"].rsplit("#", 1)[1]: r["extras"] for r in table_rows(out / "processed", ["path", "extras"])}
     assert dict(extras["s1_2.jpg"])["json"] == b'{"i": "changed"}'
+
+
+def test_rows_of_two_killed_runs_are_taken_once_per_sample_and_only_the_rest_is_transformed(spark, make_sample,
+                                                                                            tmp_path):
+    """The two-pass resume's matching (incremental_frame with `resumed`): two killed runs made overlapping
+    samples; each sample's rows come from one of them only, the others are transformed, and the whole equals
+    a full transform."""
+    from pyspark.sql import functions as F
+
+    from sparkprep.preprocess.flags import preprocess_config
+    from sparkprep.preprocess.spark import incremental_frame, preprocess_frame
+    from sparkprep.spark.tables import read_table
+
+    tree, table = tmp_path / "in", tmp_path / "table"
+    write_samples(make_sample, tree, 0, 6, with_cls=False)
+    split(spark, tree, table, *SAMPLES)
+    cfg = preprocess_config(["--input", str(table), "--output", str(tmp_path / "p"), "--size", "24", "--augment",
+                             "hflip", "--copies", "1"])
+    rows = read_table(spark, table)
+    made = preprocess_frame(rows, cfg, True)
+    rel = dict(r for r in rows.where(F.col("member") == "jpg").select("path", "rel_path").collect())
+    images = sorted(rel)
+    resumed = (made.where(F.col("path").isin(images[:3])).withColumn("_source", F.lit(0))
+               .unionByName(made.where(F.col("path").isin(images[1:5])).withColumn("_source", F.lit(1))))
+    transformed = []
+
+    def transform(todo, grouped):
+        transformed.append(sorted(r[0] for r in todo.select("rel_path").collect()))
+        return preprocess_frame(todo, cfg, grouped)
+
+    out, counts = incremental_frame(spark, cfg, "new", rows, transform, grouped=True, resumed=resumed)
+    assert (counts["listed"], counts["kept"], counts["resumed"], counts["transformed"]) == (6, 5, 5, 1)
+    left = rel[images[5]]  # the one sample neither run made: its two members, alone
+    assert transformed == [[left, left.replace(".jpg", ".json")]]
+    key = lambda r: (r["path"], r["aug_index"])  # noqa: E731
+    assert sorted(out.collect(), key=key) == sorted(made.collect(), key=key)

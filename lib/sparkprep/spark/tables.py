@@ -300,6 +300,8 @@ def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pag
             fs.write_text(f"{staging}/{ownership.RESUME}", resumable)
         if writer is not None:
             writer.parquet(staging)
+        if resumable is not None:  # the table is whole: nothing in it is for a later run
+            fs.delete(f"{staging}/{ownership.RESUME}")
         _write_side(fs, side, staging)
         return finish(spark.read.parquet(staging))
     return _publish_staged(fs, output, run_id, fill, marker, pages)

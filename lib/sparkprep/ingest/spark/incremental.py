@@ -88,7 +88,7 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
             return read_shards(spark, cfg, [r[0] for r in files.select("uri").collect()])
         return fetched_catalog(spark, files, root, cfg, fetch, finish=False)
 
-    listed = _listed_count(rec, listing)
+    listed = _listed_count(rec)
     if previous is None:
         return (finished_catalog(spark, read(listing), cfg, samples), rec,
                 Incremental(_state_of(listing), None, reason, {"listed": listed, "read": listed, "kept": 0,
@@ -107,7 +107,9 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
     units = (listing.join(old_state, same, "left_semi").select("_unit").distinct()
              .join(unsure, "_unit", "left_anti").join(rows.select("_unit"), "_unit", "left_semi")
              .persist(StorageLevel.MEMORY_AND_DISK))
-    kept = rows.join(units, "_unit", "left_semi").persist(StorageLevel.DISK_ONLY)
+    # not persisted: its bytes are read once, where the table is written (the previous output is replaced only
+    # after that), and its counts read the narrow columns alone
+    kept = rows.join(units, "_unit", "left_semi")
     fresh = read(listing.join(units, "_unit", "left_anti"))
     if shards:
         kept, fresh = _without_clashes(spark, cfg, kept, fresh)
@@ -120,7 +122,8 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
             Incremental(_state_of(listing), previous, "", counts))
 
 
-def _listed_count(rec: Any, listing: DataFrame) -> int:
+def _listed_count(rec: Any) -> int:
+    """The files listed (for WebDataset input, the shards)."""
     return len(rec.shards) if hasattr(rec, "shards") else rec.expected_rows
 
 
