@@ -146,7 +146,7 @@ def test_rows_of_two_killed_runs_are_taken_once_per_sample_and_only_the_rest_is_
     split(spark, tree, table, *SAMPLES)
     cfg = preprocess_config(["--input", str(table), "--output", str(tmp_path / "p"), "--size", "24", "--augment",
                              "hflip", "--copies", "1"])
-    rows = read_table(spark, table)
+    rows = read_table(spark, str(table))
     made = preprocess_frame(rows, cfg, True)
     rel = dict(r for r in rows.where(F.col("member") == "jpg").select("path", "rel_path").collect())
     images = sorted(rel)
