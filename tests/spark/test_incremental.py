@@ -3,12 +3,11 @@ equals a full run's, row for row."""
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import export, pipeline, preprocess, splitter, table_rows
+from helpers import export, hide, pipeline, preprocess, splitter, table_rows
 
 
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--seed", "7"]
@@ -43,17 +42,11 @@ def test_growing_by_10_percent_reads_only_the_new_and_changed_files(spark, make_
     deleted.unlink()
     # Every unchanged file now holds other bytes of its own size and mtime: a run that read one
     # would differ from the full run on the real bytes below.
-    unchanged = [p for p in tree.rglob("*.jpg") if p != changed and int(p.stem[3:]) < 40]
-    saved = {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in unchanged}
-    for path, (data, mtime) in saved.items():
-        path.write_bytes(b"\xff" * len(data))
-        os.utime(path, ns=(mtime, mtime))
+    restore = hide([p for p in tree.rglob("*.jpg") if p != changed and int(p.stem[3:]) < 40])
     second = split(spark, tree, out, "--incremental", "--format", *fmt)
     assert second["incremental"] == {"previous": f"file:{out}", "state": "_sparkprep_listing", "listed": 43,
                                      "read": 5, "kept": 38, "deleted": 1, "unversioned": 0}
-    for path, (data, mtime) in saved.items():
-        path.write_bytes(data)
-        os.utime(path, ns=(mtime, mtime))
+    restore()
     split(spark, tree, full, "--format", *fmt)
     assert rows(out) == rows(full)
     assert second["reconciliation"]["reconciled"] and second["rows"] == 43
@@ -168,17 +161,7 @@ def grow_and_hide(make_sample, tree, first, count):
     changed = tree / "cat" / "cat002.jpg"
     changed.write_bytes(make_sample.jpeg_bytes(make_sample.synthetic_scan(1, 999)))
     (tree / "dog" / "dog003.jpg").unlink()
-    saved = {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in tree.rglob("*.jpg")
-             if p != changed and int(p.stem[3:]) < first}
-    for path, (data, mtime) in saved.items():
-        path.write_bytes(b"\xff" * len(data))
-        os.utime(path, ns=(mtime, mtime))
-
-    def restore():
-        for path, (data, mtime) in saved.items():
-            path.write_bytes(data)
-            os.utime(path, ns=(mtime, mtime))
-    return restore
+    return hide([p for p in tree.rglob("*.jpg") if p != changed and int(p.stem[3:]) < first])
 
 
 # the one pass (the workers write; hashes from the transform's decode), the one pass with Spark writing (Delta),

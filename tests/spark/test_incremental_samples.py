@@ -2,32 +2,17 @@
 shard is kept or read whole, and the tables equal a full run's on the same final input, row for row."""
 
 import json
-import os
 
+import pytest
 import webdataset as wds
 from conftest import write_samples
-from helpers import pipeline, splitter, table_rows
+from helpers import hide, pipeline, splitter, table_rows
 
 
 SPLIT = ["--ratios", "0.7,0.15,0.15", "--seed", "7"]
 SAMPLES = ("--samples", "basename", "--extensions", "jpg,json,cls,png", "--validate", "full", "--phash", "off",
            "--max-quarantine-fraction", "1")
 split = splitter(*SPLIT)
-
-
-def hide(paths):
-    """Every file in `paths` gets other bytes of its own size and mtime (a run that read one would differ from
-    a full run on the real bytes). Returns what restores them."""
-    saved = {p: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in paths}
-    for path, (data, mtime) in saved.items():
-        path.write_bytes(b"\xff" * len(data))
-        os.utime(path, ns=(mtime, mtime))
-
-    def restore():
-        for path, (data, mtime) in saved.items():
-            path.write_bytes(data)
-            os.utime(path, ns=(mtime, mtime))
-    return restore
 
 
 def test_a_sample_of_several_files_is_kept_only_when_none_of_its_files_changed_came_or_went(spark, make_sample,
@@ -102,6 +87,8 @@ def test_webdataset_shards_are_kept_or_read_whole_and_a_clash_with_a_new_shard_r
     assert len(clash) == 6 and {r["status"] for r in clash} == {"duplicate_key"}
 
 
+# slow (make test-slow): the split tests above and the matching test below cover its parts within make test
+@pytest.mark.slow
 def test_pipeline_over_webdataset_shards_transforms_only_samples_whose_members_changed(spark, make_sample,
                                                                                        tmp_path):
     """A sample whose .json alone changed keeps its image's row in the split table unchanged: it is still

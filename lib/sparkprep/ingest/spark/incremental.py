@@ -197,11 +197,9 @@ def _shard_listing(spark: SparkSession, cfg: IngestConfig) -> Tuple[DataFrame, s
     """(uri, size, version: the mtime in ns) of every WebDataset shard, the root, and the reconciliation."""
     mtimes: Dict[str, int] = {}
     shards = list_shards(spark, cfg.input, mtimes)
-    versions = pa.table({"uri": pa.array([u for u, _ in shards], pa.string()),
-                         "size": pa.array([s for _, s in shards], pa.int64()),
-                         "version": pa.array([str(mtimes[u]) if u in mtimes else None for u, _ in shards],
-                                             pa.string())})
-    return spark.createDataFrame(versions), qualify(cfg.input), ShardReconciliation([u for u, _ in shards])
+    versions = [(u, s, str(mtimes[u]) if u in mtimes else None) for u, s in shards]
+    return (spark.createDataFrame(versions, "uri string, size long, version string"), qualify(cfg.input),
+            ShardReconciliation([u for u, _ in shards]))
 
 
 def _versions(listed: Listing, mtimes: Dict[str, int]) -> List[Tuple[str, int, Optional[str]]]:
