@@ -77,8 +77,11 @@ def test_webdataset_shards_are_kept_or_read_whole_and_a_clash_with_a_new_shard_r
     # so part-0 is read again though it did not change (keeping it labelled them with its own class)
     write_shard(make_sample, root / "part-4.tar", {**shard_samples(4, 2), "s0_1": (77, 2, "{}")})
     restore = hide([root / "part-3.tar"])
+    cached = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
     second = split(spark, root, out, *flags, "--incremental")
     restore()
+    # what the matching persisted (the kept shards, the rows read now) is freed once the table is written
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keys()) == cached
     assert second["incremental"] == {"previous": f"file:{out}", "state": "_sparkprep_listing", "listed": 4,
                                      "read": 3, "kept": 12, "deleted": 1, "unversioned": 0, "unit": "shards"}
     split(spark, root, full, *flags)

@@ -96,7 +96,11 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
 
     description = json.dumps(split_params or {}, sort_keys=True)
     side = {LISTING_STATE: rec.incremental.state} if getattr(rec, "incremental", None) is not None else None
-    report = write_table(spark, df, claim, finish, partition_by, description, options, pages, side, resumable)
+    try:
+        report = write_table(spark, df, claim, finish, partition_by, description, options, pages, side, resumable)
+    finally:
+        if getattr(rec, "incremental", None) is not None:
+            rec.incremental.release()
     if cfg.report:
         HadoopFS(spark).write_text(cfg.report, json.dumps(report, indent=2))
     return report

@@ -55,6 +55,13 @@ class Incremental:
     previous: Optional[str]     # the table reused, or None
     reason: str                 # why every file was read, when none was reused
     counts: Dict[str, int] = field(default_factory=dict)
+    cached: List[DataFrame] = field(default_factory=list)  # persisted for the table's write: freed after it
+
+    def release(self) -> None:
+        """Free what was persisted for the table's write (once it is written)."""
+        for frame in self.cached:
+            frame.unpersist()
+        self.cached.clear()
 
     def as_dict(self) -> dict:
         return {"previous": self.previous, "state": ownership.LISTING_STATE, **self.counts,
@@ -111,7 +118,10 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
     # after that), and its counts read the narrow columns alone
     kept = rows.join(units, "_unit", "left_semi")
     fresh = read(listing.join(units, "_unit", "left_anti"))
+    cached = [units]
     if shards:
+        fresh = fresh.persist(StorageLevel.DISK_ONLY)  # read once: its keys are matched, then its rows written
+        cached.append(fresh)
         kept, fresh = _without_clashes(spark, cfg, kept, fresh)
     counted = kept.count()
     kept_units = kept.select("_unit").distinct().count() if shards else counted
@@ -119,7 +129,7 @@ def incremental_catalog(spark: SparkSession, cfg: IngestConfig, claim_state: str
     counts = {"listed": listed, "kept": counted, "read": listed - kept_units, "deleted": gone.count(),
               "unversioned": int(tally["n"] or 0), **_unit_named(unit)}
     return (finished_catalog(spark, kept.drop("_unit").unionByName(fresh), cfg, samples), rec,
-            Incremental(_state_of(listing), previous, "", counts))
+            Incremental(_state_of(listing), previous, "", counts, cached))
 
 
 def _listed_count(rec: Any) -> int:
@@ -152,7 +162,6 @@ def _without_clashes(spark: SparkSession, cfg: IngestConfig, kept: DataFrame, fr
     """WebDataset input: a kept shard holding a sample key that a shard read now holds too is read again, so that
     the clash (duplicate_key for both) is decided over the members' own statuses and labels, as a full run does.
     A kept shard clashes only with shards read now: with the others it had no duplicate_key row."""
-    fresh = fresh.persist(StorageLevel.DISK_ONLY)
     keys = fresh.where(F.col("sample") != "").select("sample").distinct()
     clashing = [r[0] for r in kept.join(keys, "sample", "left_semi").select("_unit").distinct().collect()]
     if not clashing:
