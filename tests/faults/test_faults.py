@@ -321,17 +321,20 @@ def test_a_killed_run_with_a_labels_csv_resumes_unless_the_csv_changed(clean, sa
         assert rows(out / table) == want, table
 
 
-def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(spark, sample_tree, tmp_path):
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(spark, sample_tree, tmp_path, fmt):
     """--stratify exact takes two passes, each written by Spark: ingest and split (published first), then the
     transform. With --incremental, the transform's tasks from partition 6 on never finish; once the others
     have committed their files, the whole spark-submit is SIGKILLed. Run again with the same flags, the split
     stage reads no file (the killed run published it, with its listing state) and the transform reuses the
     committed tasks' rows: at most 30% of the images are decoded again, and both tables equal an
-    undisturbed run's."""
+    undisturbed run's. Delta (delta-rs): Spark writes the processed table's files into its run-<id> directory
+    in the new table path, which the next run reads the same way, then deletes."""
     from sparkprep.spark.faults import STALL_ENV
 
     out, undisturbed = tmp_path / "out", tmp_path / "undisturbed"
-    args = ["--input", sample_tree, "--output", out, *PIPELINE, "--stratify", "exact", "--incremental"]
+    args = ["--input", sample_tree, "--output", out, *PIPELINE, "--stratify", "exact", "--incremental",
+            "--format", fmt]
     run_pipeline(spark, pipeline_config([str(a) for a in args[:2]] + ["--output", str(undisturbed)]
                                         + [str(a) for a in args[4:]]))
     local_submit = load_script("local_submit")
@@ -339,9 +342,10 @@ def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(sp
                               env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, seen, since = time.time() + 300, -1, time.time()
+    staged = "processed.__staging-" if fmt == "parquet" else "processed/run-"
     while True:  # the committed tasks' directories, until no more come (the others stall)
         assert killed.poll() is None and time.time() < deadline, "the run ended before its transform stalled"
-        committed = len(list(out.glob("processed.__staging-*/_temporary/*/task_*")))
+        committed = len(list(out.glob(f"{staged}*/_temporary/*/task_*")))
         if committed != seen:
             seen, since = committed, time.time()
         elif committed and time.time() - since > 5:
@@ -349,7 +353,7 @@ def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(sp
         time.sleep(0.2)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
-    assert (out / "splits").exists() and not (out / "processed").exists()
+    assert (out / "splits").exists() and not (out / "processed" / ownership.MARKER).exists()
     result = spark_submit("pipeline", *args)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     report = json.loads((out / "_run_report.json").read_text())
@@ -360,8 +364,10 @@ def test_a_killed_two_pass_run_resumes_its_transform_from_the_committed_tasks(sp
     assert "resumed: " in result.stdout and "committed tasks" in result.stdout
     for table in ("splits", "processed"):  # Spark names its files (and their .crc) anew in every run
         assert rows(out / table) == rows(undisturbed / table), table
-        own = [[f for f in files_of(t / table) if not f.endswith((".parquet", ".crc"))
-                and not f.startswith(ownership.LISTING_STATE)] for t in (out, undisturbed)]
+        own = [[f for f in files_of(t / table) if not f.endswith((".parquet", ".crc", "_SUCCESS"))
+                and not f.startswith((ownership.LISTING_STATE, "_delta_log"))] for t in (out, undisturbed)]
         assert own[0] == own[1] and ownership.RESUME not in own[0]
         assert not any("_temporary" in f for f in files_of(out / table))
+    if fmt == "delta":  # the killed run's directory is gone: the processed table's one is the new run's
+        assert len({f.split("/")[0] for f in files_of(out / "processed") if f.startswith("run-")}) == 1
     assert [p for p in os.listdir(out) if ".__staging-" in p or ".__old-" in p or ".lock" in p] == []

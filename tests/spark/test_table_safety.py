@@ -117,6 +117,36 @@ def test_a_legacy_crash_and_stranded_directories_are_cleaned_up(spark, tiny_tree
     assert marker_of(out)["sparkprep_output"] == "table"
 
 
+def test_delta_runs_killed_before_their_commit_are_deleted_by_the_next_run(spark, tiny_tree, tmp_path):
+    """A Delta write (delta-rs) killed before its commit leaves run-<id>/ holding its mark: the next run deletes
+    it, on a path that held nothing else (which was refused before) as in an existing table. A committed run's
+    directory never carries the mark and stays (time travel reads it), and so does one without the mark."""
+    from sparkprep.spark import delta_rs
+
+    def killed(table, name):
+        (table / name / "split=train").mkdir(parents=True)
+        (table / name / delta_rs.RUN_MARK).write_text("{}")
+        pq.write_table(pa.table({"x": [1]}), str(table / name / "split=train" / "part-00000.parquet"))
+
+    def runs(table):
+        return sorted(p for p in os.listdir(table) if p.startswith("run-"))
+
+    new = tmp_path / "new"
+    killed(new, "run-0123456789ab")
+    split(spark, tiny_tree, new, "--format", "delta")
+    assert len(runs(new)) == 1 and not any((new / r / delta_rs.RUN_MARK).exists() for r in runs(new))
+
+    out = tmp_path / "out"
+    split(spark, tiny_tree, out, "--format", "delta")
+    committed = runs(out)
+    killed(out, "run-ba9876543210")
+    (out / "run-ffffffffffff").mkdir()  # no mark: not provably a killed run's, left alone
+    split(spark, tiny_tree, out, "--format", "delta")
+    after = runs(out)
+    assert "run-ba9876543210" not in after and set(committed) | {"run-ffffffffffff"} < set(after)
+    assert len(after) == len(committed) + 2 and not any((out / r / delta_rs.RUN_MARK).exists() for r in after)
+
+
 def test_a_concurrent_run_fails_and_a_dead_runs_lock_is_taken_over(spark, tiny_tree, tmp_path):
     out = tmp_path / "splits"
     lock = tmp_path / "splits.__lock"

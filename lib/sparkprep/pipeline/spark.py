@@ -52,7 +52,7 @@ from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, cla
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 from sparkprep.uris import is_local, local_path
 from sparkprep.schema import without_later_column
-from sparkprep.spark.session import run_clock
+from sparkprep.spark.session import delta_jars_active, run_clock
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
 TASK_BYTES = 128 << 20
@@ -257,9 +257,11 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
 
 def _committed(spark: SparkSession, cfg: PipelineConfig, processed_claim: Claim
                ) -> Tuple[Optional[str], Optional[DataFrame], Optional[dict]]:
-    """Two passes, parquet written by Spark: (this run's resume record for its processed staging, the rows of
-    killed runs' committed transform tasks that may be reused, and what the report says of them)."""
-    if cfg.format != "parquet":
+    """Two passes, written by Spark: (this run's resume record for its processed staging (parquet) or data
+    directory (Delta without Delta's jars: sparkprep.spark.delta_rs), the rows of killed runs' committed
+    transform tasks that may be reused, and what the report says of them). delta-spark's own writes are not
+    resumed."""
+    if cfg.format == "delta" and delta_jars_active(spark):
         return None, None, None
     settings = _resume_settings(cfg)
     fs = HadoopFS(spark)

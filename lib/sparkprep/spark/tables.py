@@ -9,7 +9,7 @@ table (see sparkprep.spark.ownership). Then:
 - Delta with the Spark extension: one overwrite transaction.
 - Delta without Delta jars: Spark writes parquet files under the table directory and
   the driver commits them in one transaction with the `deltalake` package; files of a
-  failed run are never referenced by the log.
+  failed run are never referenced by the log (sparkprep.spark.delta_rs).
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import to_arrow_schema
 
 from sparkprep.errors import UsageError
 from sparkprep.spark import faults, ownership
+from sparkprep.spark.delta_rs import is_delta_table, killed_runs, read_delta_files, write_delta_rs
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.session import delta_jars_active
@@ -36,14 +34,9 @@ from sparkprep.uris import arrow_filesystem, redact_uri
 # Row groups small enough that a table of images splits into several tasks per core
 # when a later job reads it (Spark splits parquet files only at row-group boundaries).
 ROW_GROUP_BYTES = 32 << 20
-DELTA_LOG = "_delta_log"
 
 # finish(staged table) -> run report; called after the data is written, before it is published.
 Finisher = Callable[[DataFrame], dict]
-
-
-def is_delta_table(fs: HadoopFS, uri: str) -> bool:
-    return fs.exists(f"{uri.rstrip('/')}/{DELTA_LOG}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +107,8 @@ def claim_directory(fs: HadoopFS, root: str, kind: str) -> None:
 def _table_state(fs: HadoopFS, uri: str, kind: str = ownership.TABLE) -> str:
     if fs.exists(uri) and not fs.is_dir(uri):
         raise UsageError(f"--output: expected a directory, got a file: {uri}")
-    names = [child.rsplit("/", 1)[-1] for child in fs.children(uri)]
+    killed = set(killed_runs(fs, uri))  # a Delta run killed before its first commit left only these: ours
+    names = [child.rsplit("/", 1)[-1] for child in fs.children(uri) if child not in killed]
     try:
         return ownership.classify_output(names, lambda name: fs.read_text(f"{uri}/{name}"), kind, uri)
     except ownership.NotOurs as exc:
@@ -122,8 +116,9 @@ def _table_state(fs: HadoopFS, uri: str, kind: str = ownership.TABLE) -> str:
 
 
 def recover_table(fs: HadoopFS, uri: str, resumes: bool = False) -> Tuple[str, ...]:
-    """Finish a swap a crashed run left half done, and delete stranded staging/old directories
-    (resumes: except staging directories holding ownership.RESUME, which are returned)."""
+    """Finish a swap a crashed run left half done, and delete stranded staging/old directories and the data
+    directories of Delta runs killed before their commit (resumes: except those holding ownership.RESUME,
+    which are returned)."""
     done: List[tuple] = []
     journal_uri = uri + ownership.JOURNAL
     journal = ownership.json_object(fs.read_text(journal_uri))
@@ -137,8 +132,8 @@ def recover_table(fs: HadoopFS, uri: str, resumes: bool = False) -> Tuple[str, .
     parent = uri.rsplit("/", 1)[0]
     done += _run_steps(fs, ownership.legacy_swap(uri, fs.children(parent), fs.exists(uri)))
     kept = []
-    for path in ownership.stranded(uri, fs.children(parent), run):
-        if resumes and ownership.STAGING in path and fs.exists(f"{path}/{ownership.RESUME}"):
+    for path in ownership.stranded(uri, fs.children(parent), run) + killed_runs(fs, uri):
+        if resumes and fs.exists(f"{path}/{ownership.RESUME}"):
             kept.append(path)
             continue
         fs.delete(path)
@@ -173,44 +168,7 @@ def read_table(spark: SparkSession, uri: str) -> DataFrame:
         return spark.read.parquet(uri)
     if delta_jars_active(spark):
         return spark.read.format("delta").load(uri)
-    return _read_delta_files(spark, fs.qualify(uri))
-
-
-def _read_delta_files(spark: SparkSession, uri: str) -> DataFrame:
-    """Read the live files of a Delta table listed by deltalake, adding partition values."""
-    import pyarrow as pa
-    from deltalake import DeltaTable
-
-    refusal = (f"--input: the Delta table {uri} has deletion vectors enabled, which this reader (Delta without "
-               "the Spark jars) does not apply, so deleted rows would come back; run with Delta's jars "
-               "(conf/emr-delta.conf) or purge them first (REORG TABLE ... APPLY (PURGE))")
-    try:
-        table = DeltaTable(uri)
-    except Exception as exc:  # noqa: BLE001 - delta-rs refuses reader features it lacks
-        if "eletionVector" in str(exc):
-            raise UsageError(refusal) from None
-        raise
-    if "deletionVectors" in (table.protocol().reader_features or []):
-        raise UsageError(refusal)
-    actions = pa.table(table.get_add_actions(flatten=True))
-    partitions = table.metadata().partition_columns
-    schema = table.schema().to_arrow()
-    groups: Dict[tuple, List[str]] = {}
-    for row in actions.to_pylist():
-        values = tuple(row[f"partition.{c}"] for c in partitions)
-        groups.setdefault(values, []).append(f"{uri.rstrip('/')}/{row['path']}")
-    frames = []
-    for values, files in sorted(groups.items(), key=lambda kv: [str(v) for v in kv[0]]):
-        frame = spark.read.parquet(*files)
-        for column, value in zip(partitions, values):
-            frame = frame.withColumn(column, F.lit(value).cast("string"))
-        frames.append(frame.select(*[pa_field.name for pa_field in schema]))
-    if not frames:
-        raise ValueError(f"Delta table {uri} has no data files")
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result
+    return read_delta_files(spark, fs.qualify(uri))
 
 
 def payload_options(column: Optional[str], already_compressed: bool) -> Dict[str, str]:
@@ -272,8 +230,12 @@ def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, fini
     writer = df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES).options(**(options or {}))
     writer = writer.partitionBy(partition_by) if partition_by else writer
     if fmt == "delta":
-        return _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages,
-                               side)
+        report = write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description,
+                                tuple(side or ()), resumable)
+        _write_side(fs, side, output)
+        _write_pages(fs, output, report, pages)
+        fs.write_text(f"{output}/{MARKER}", marker)
+        return report
     if resumable is not None:
         writer = writer.mode("append")  # into this run's own staging directory, which holds the record alone
     return _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pages, side, resumable)
@@ -341,89 +303,6 @@ def write_atomic(fs: HadoopFS, uri: str, text: str) -> None:
     if fs.exists(uri):
         fs.delete(uri)
     fs.rename(temp, uri)
-
-
-def _write_delta_rs(spark, fs, df, writer, output, run_id, finish, partition_by, description, marker, pages,
-                    side=None):
-    from deltalake import DeltaTable, Schema
-    from deltalake.exceptions import CommitFailedError
-    from deltalake.transaction import CommitProperties, Transaction, create_table_with_add_actions
-
-    exists = fs.exists(output) and not fs.is_empty_dir(output)
-    if exists and not is_delta_table(fs, output):
-        raise UsageError(f"--format delta: expected a new path or a Delta table, got {output!r}, a parquet table; "
-                         "pick another path")
-    data_dir = f"{output}/run-{run_id}"
-    try:
-        writer.parquet(data_dir)
-        report = finish(spark.read.parquet(data_dir))
-        schema = Schema.from_arrow(to_arrow_schema(df.schema))
-        actions = [_add_action(output, uri, size, mtime, partition_by)
-                   for uri, size, mtime in fs.list_files(data_dir, ".parquet")]
-        report["output"]["delta_writer"] = "deltalake (delta-rs) commit of Spark-written parquet"
-        partitions = [partition_by] if partition_by else None
-        table = DeltaTable(output) if exists else None
-        # The txn action: this run's commit is version N of app "sparkprep" for this table. A commit
-        # retried after an answer was lost is seen as applied (the table already holds N, from this
-        # run), never applied twice.
-        txn = Transaction(app_id=TXN_APP, version=((table.transaction_version(TXN_APP) or 0) if table else 0) + 1)
-        commit = CommitProperties(custom_metadata={"sparkprep": description or "{}", "sparkprep_run": run_id},
-                                  app_transactions=[txn])
-        for name in side or {}:  # a stale listing state must never outlive the rows it described
-            fs.delete(f"{output}/{name}")
-        try:
-            if table is not None:
-                faults.driver_point("delta-snapshot")
-                table.create_write_transaction(actions, mode="overwrite", schema=schema, partition_by=partitions,
-                                               commit_properties=commit)
-            else:
-                create_table_with_add_actions(output, schema, actions, mode="error", partition_by=partitions,
-                                              description=description or None, commit_properties=commit)
-        except CommitFailedError as exc:
-            if not _committed_by(output, run_id, txn):  # another writer committed first: its version stands
-                raise ownership.Locked(f"another writer committed to the Delta table {output} while this run wrote "
-                                       f"it (delta-rs: {str(exc).splitlines()[0]}); this run committed nothing and "
-                                       "its files were removed: re-run to write on top of that version") from None
-    except BaseException:
-        if not _committed_by(output, run_id, None):
-            fs.delete(data_dir)  # never referenced by the log: safe to drop
-        raise
-    report["output"]["delta_version"] = DeltaTable(output).version()
-    report["output"]["delta_txn"] = {"app_id": txn.app_id, "version": txn.version}
-    _write_side(fs, side, output)
-    _write_pages(fs, output, report, pages)
-    fs.write_text(f"{output}/{MARKER}", marker)
-    return report
-
-
-TXN_APP = "sparkprep"  # the Delta txn app id of sparkprep's commits
-
-
-def _committed_by(output: str, run_id: str, txn) -> bool:
-    """Whether the table's newest commit is this run's (and holds its txn version, when given)."""
-    from deltalake import DeltaTable
-
-    try:
-        table = DeltaTable(output)
-        newest = table.history(1)[0]
-    except Exception:  # noqa: BLE001 - no table, no log: nothing of this run is committed
-        return False
-    return newest.get("sparkprep_run") == run_id and (txn is None or table.transaction_version(TXN_APP) == txn.version)
-
-
-def _add_action(table: str, uri: str, size: int, mtime_ms: int, partition_by: Optional[str]):
-    """An AddAction for one Spark-written file, with its row count from the parquet footer."""
-    from deltalake.transaction import AddAction
-
-    rel = uri[len(table.rstrip("/")) + 1:]
-    partition_values = {}
-    if partition_by:
-        segment = next(p for p in rel.split("/") if p.startswith(partition_by + "="))
-        partition_values[partition_by] = segment.split("=", 1)[1]
-    filesystem, path = arrow_filesystem(uri)
-    with filesystem.open_input_file(path) as handle:
-        rows = pq.ParquetFile(handle).metadata.num_rows
-    return AddAction(rel, size, partition_values, mtime_ms, True, json.dumps({"numRecords": rows}))
 
 
 def check_table_output(output: str, fmt: str) -> None:
