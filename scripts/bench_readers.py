@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 from sparkprep.pipeline.flags import pipeline_config
-from sparkprep.pipeline.spark import run_pipeline
+from sparkprep.pipeline.spark.run import run_pipeline
 from sparkprep.spark.session import build_session
 
 STAGE = "reading, validating, splitting and transforming"

@@ -46,7 +46,7 @@ def preprocess(spark, *argv):
 def pipeline(spark, *argv):
     """run_pipeline on these flags (paths may be pathlib.Path), as the job would parse them."""
     from sparkprep.pipeline.flags import pipeline_config
-    from sparkprep.pipeline.spark import run_pipeline
+    from sparkprep.pipeline.spark.run import run_pipeline
 
     return run_pipeline(spark, pipeline_config([str(a) for a in argv]))
 

@@ -56,7 +56,7 @@ JOBS: Dict[str, Entry] = {entry.name: entry for entry in (
     Entry(INGEST, "sparkprep.ingest.spark.run:run_ingest", SUMMARY),
     Entry(SPLIT, "sparkprep.split.spark:run_split", SUMMARY),
     Entry(PREPROCESS, "sparkprep.preprocess.spark:run_preprocess", SUMMARY),
-    Entry(PIPELINE, "sparkprep.pipeline.spark:run_pipeline", "sparkprep.runlog:pipeline_summary"),
+    Entry(PIPELINE, "sparkprep.pipeline.spark.run:run_pipeline", "sparkprep.runlog:pipeline_summary"),
     Entry(EXPORT, "sparkprep.export.spark:run_export", "sparkprep.runlog:export_summary"),
     Entry(MAP, "sparkprep.map.spark:run_map", "sparkprep.runlog:map_summary", runs_user_code=True),
     Entry(FEATURES, "sparkprep.features.spark:run_features", "sparkprep.runlog:features_summary"),

@@ -5,6 +5,7 @@ run: the same rows, nothing lost, nothing extra."""
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from helpers import table_rows
 from conftest import load_script, spark_submit
 
 from sparkprep.pipeline.flags import pipeline_config
-from sparkprep.pipeline.spark import run_pipeline
+from sparkprep.pipeline.spark.run import run_pipeline
 from sparkprep.spark import ownership
 from sparkprep.spark.faults import FAIL_ENV, FAIL_HOW_ENV, KILL_DRIVER_ENV
 from sparkprep.split.flags import split_config
@@ -255,18 +256,21 @@ def test_a_full_disk_fails_the_run_and_keeps_the_old_table(sample_tree, make_sam
     assert len(old) == len(os.listdir(small / "Hand")) and {r["label"] for r in old} == {"Hand"}
 
 
-def killed_after_six_tasks(args, out):
+def killed_after_six_tasks(args, out, finished=None):
     """spark-submit the pipeline with these args, its last two of eight one-pass tasks stalled, and SIGKILL
-    the whole run once the first six have recorded their files under out."""
+    the whole run once the first six have recorded their files under out (finished: the glob, below out, of
+    what each finished task leaves)."""
     from sparkprep.pipeline.resume import DONE
     from sparkprep.spark.faults import STALL_ENV
+
+    finished = finished or f"splits.__staging-*/{DONE}/*.json"
 
     local_submit = load_script("local_submit")
     killed = subprocess.Popen(local_submit.submit_command("pipeline", args),
                               env={**local_submit.submit_env(), STALL_ENV: "6"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while len(list(out.glob(f"splits.__staging-*/{DONE}/*.json"))) < 6:
+    while len(list(out.glob(finished))) < 6:
         assert killed.poll() is None and time.time() < deadline, "the run ended before six tasks finished"
         time.sleep(0.2)
     os.killpg(killed.pid, signal.SIGKILL)
@@ -289,6 +293,41 @@ def test_the_driver_killed_in_the_one_pass_resumes_from_the_finished_tasks(clean
     assert resumed["files_reused"] >= 0.7 * listed  # a resumed run after a kill at 75% reads at most 30% again
     assert "resumed: " in result.stdout and "files' rows reused" in result.stdout
     assert_same_pipeline(out, clean)
+
+
+def test_the_driver_killed_in_a_one_pass_written_by_spark_resumes_from_the_committed_tasks(clean, sample_tree,
+                                                                                            tmp_path):
+    """--format delta: Spark writes the one pass's rows into the processed table's run directory before either
+    table (as for an output on HDFS or S3). Killed once six of its eight tasks have committed, then run again
+    with the same flags, the run reuses those tasks' rows for the files listed as they were, reads at most
+    30% again, publishes the undisturbed tables, and leaves no run directory of the killed run behind."""
+    out = tmp_path / "out"
+    args = ["--input", sample_tree, "--output", out, *PIPELINE, "--format", "delta"]
+    killed_after_six_tasks(args, out, f"processed/run-*/{ownership.RESUME_ROWS}/_temporary/*/task_*")
+    assert not (out / "splits" / ownership.MARKER).exists() and not (out / "processed" / ownership.MARKER).exists()
+    import pyarrow.parquet as pq
+
+    committed = sorted({p for f in out.glob(f"processed/run-*/{ownership.RESUME_ROWS}/_temporary/*/task_*/*.parquet")
+                        for p in pq.read_table(f, columns=["path"]).column("path").to_pylist()})
+    touched = pathlib.Path(committed[0].removeprefix("file:"))  # listed again with another mtime: read again
+    before = touched.stat()
+    os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    try:
+        result = spark_submit("pipeline", *args)
+    finally:
+        os.utime(touched, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    report = json.loads((out / "_run_report.json").read_text())
+    resumed, listed = report["resumed"], report["stages"]["splits"]["rows"]
+    assert resumed["tasks_reused"] == 6 and resumed["files_reused"] == len(committed) - 1, resumed
+    assert resumed["files_reused"] >= 0.7 * listed, resumed
+    assert "resumed: " in result.stdout and "committed tasks" in result.stdout
+    for table in ("splits", "processed"):
+        assert rows(out / table) == rows(clean / table), table
+        runs = {f.split("/")[0] for f in files_of(out / table) if f.startswith("run-")}
+        assert len(runs) == 1, runs  # this run's: the killed run's directory is gone
+        assert not any(name in f for f in files_of(out / table) for name in ownership.RESUME_NAMES)
+        assert not any("_temporary" in f or "_sparkprep_run" in f for f in files_of(out / table))
 
 
 @pytest.mark.parametrize("edited", [False, True], ids=["same-csv", "csv-edited-in-place"])

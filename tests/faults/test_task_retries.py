@@ -57,7 +57,7 @@ def test_pipeline_from_a_config_file_survives_killed_tasks_with_the_same_tables(
     """--config holds every setting; attempt 0 of every task dies after writing its files (local[2,3]
     retries): the driver keeps only the retries' files, and the tables equal an undisturbed run's."""
     from sparkprep.pipeline.flags import pipeline_config
-    from sparkprep.pipeline.spark import run_pipeline
+    from sparkprep.pipeline.spark.run import run_pipeline
     from sparkprep.spark.faults import FAIL_ENV
 
     config = tmp_path / "pipeline.json"

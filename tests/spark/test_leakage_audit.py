@@ -13,7 +13,7 @@ from sparkprep.audit.spark import _propagated_components, near_duplicate_audit, 
 from sparkprep.errors import LeakageFound
 from sparkprep.images.phash import hamming
 from sparkprep.pipeline.flags import pipeline_config
-from sparkprep.pipeline.spark import run_pipeline
+from sparkprep.pipeline.spark.run import run_pipeline
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.report.flags import report_config

@@ -239,7 +239,7 @@ def test_the_pipeline_reads_a_manifest(spark, tmp_path, make_sample):
     import pyarrow as pa
 
     from sparkprep.pipeline.flags import pipeline_config
-    from sparkprep.pipeline.spark import run_pipeline
+    from sparkprep.pipeline.spark.run import run_pipeline
 
     paths = [str(p) for p in write_images(make_sample, tmp_path / "raw", range(6))]
     pq.write_table(pa.table({"uri": paths}), str(tmp_path / "paths.parquet"))

@@ -6,9 +6,9 @@ import pytest
 
 from sparkprep.errors import UsageError
 from sparkprep.images.phash import PHASH_METADATA_KEY, PHASH_V2, phash_of_decode
-from sparkprep.pipeline import spark as pipeline_spark
+from sparkprep.pipeline.spark import run as pipeline_spark
 from sparkprep.pipeline.flags import pipeline_config
-from sparkprep.pipeline.spark import run_pipeline
+from sparkprep.pipeline.spark.run import run_pipeline
 from sparkprep.preprocess.flags import preprocess_config
 from sparkprep.preprocess.spark import run_preprocess
 from sparkprep.preprocess.transform import decode_for

@@ -25,15 +25,25 @@ def test_each_reason_is_named():
 
 def test_only_committed_tasks_data_files_are_reused():
     """Hadoop's v1 committer renames a task's attempt directory to task_* when the task commits: those files are
-    whole. An attempt's files (a task killed mid-write), hidden files and checksums are never read."""
+    whole. An attempt's files (a task killed mid-write), hidden files and checksums are never read. A write that
+    finished moved its files into place: they are whole too, each its part number's task; the files of another
+    directory written inside (a name starting with '_') are not this write's."""
     from sparkprep.spark.committed import committed_files
 
-    stage = "file:/o/processed.__staging-abc/_temporary/0"
+    root = "file:/o/processed.__staging-abc"
+    stage = f"{root}/_temporary/0"
     listed = [f"{stage}/task_2026_0000_m_000001/split=train/part-00001-u.c000.parquet",
               f"{stage}/task_2026_0000_m_000001/split=val/part-00001-u.c000.parquet",
               f"{stage}/task_2026_0000_m_000003/part-00003-u.c000.parquet",
               f"{stage}/_temporary/attempt_2026_0000_m_000004_0/split=train/part-00004-u.c000.parquet",
               f"{stage}/task_2026_0000_m_000001/split=train/.part-00001-u.c000.parquet",
-              f"{stage}/task_2026_0000_m_000001/split=train/_part.parquet"]
-    assert committed_files(listed) == [("task_2026_0000_m_000001", listed[0]), ("task_2026_0000_m_000001", listed[1]),
-                                       ("task_2026_0000_m_000003", listed[2])]
+              f"{stage}/task_2026_0000_m_000001/split=train/_part.parquet",
+              f"{root}/split=test/part-00007-u.c000.snappy.parquet",
+              f"{root}/_sparkprep_rows/part-00002-u.c000.snappy.parquet",
+              f"{root}/_sparkprep_rows/_temporary/0/task_2026_0000_m_000002/part-00002-u.c000.parquet",
+              "file:/o/processed.__staging-abcd/part-00009-u.c000.parquet"]
+    assert committed_files(root, listed) == [
+        ("task_2026_0000_m_000001", listed[0]), ("task_2026_0000_m_000001", listed[1]),
+        ("task_2026_0000_m_000003", listed[2]), ("part-00007", listed[6])]
+    rows = f"{root}/_sparkprep_rows"
+    assert committed_files(rows, listed) == [("part-00002", listed[7]), ("task_2026_0000_m_000002", listed[8])]

@@ -31,10 +31,10 @@ import pyarrow.parquet as pq
 
 from sparkprep import __version__
 from sparkprep.pipeline.one_pass import record_done
-from sparkprep.spark.ownership import RESUME
+from sparkprep.spark.ownership import RESUME, RESUME_PLANNED
 
 DONE = "_sparkprep_done"            # inside the split table's staging directory: one JSON per finished task
-PLANNED = "_sparkprep_planned.parquet"  # beside RESUME there: (path, size, version) the run planned from
+PLANNED = RESUME_PLANNED  # beside RESUME there: (path, size, version) the run planned from
 Versions = Dict[str, Tuple[int, Optional[str]]]  # path -> (size, version: the mtime in ns)
 
 

@@ -3,10 +3,12 @@
 Hadoop's FileOutputCommitter (algorithm 1, Spark's default on local disks and HDFS) writes each
 task attempt under <dir>/_temporary/<job attempt>/_temporary/attempt_*/ and, when the driver lets
 the task commit, renames that directory to <dir>/_temporary/<job attempt>/task_*/. A committed
-task's files are whole and hold every row the task made; an attempt's files are never read.
+task's files are whole and hold every row the task made; an attempt's files are never read. A write
+that finished (killed later) left its files in place: they are whole too.
 Committers that write elsewhere (algorithm 2, S3-optimised ones) leave nothing to find here, and
-nothing is reused. The pipeline's two-pass route resumes its transform from these rows
-(sparkprep.preprocess.spark.incremental_frame, `resumed`).
+nothing is reused. The pipeline resumes from these rows: the two-pass route its transform
+(sparkprep.preprocess.spark.incremental_frame, `resumed`), the one pass written by Spark its rows
+(sparkprep.pipeline.spark.reuse.resumed_rows).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pyspark.sql import functions as F
 
 from sparkprep.spark.hadoop_fs import HadoopFS
 
-_COMMITTED = re.compile(r"/_temporary/\d+/(task_[^/]+)/(?:[^/]+/)*[^/._][^/]*\.parquet$")
+# relative to the directory written: a committed task's data file, and a data file of a finished write
+# (job committed: its tasks' files moved into place); no name in either path starts with '_' or '.'
+_COMMITTED = re.compile(r"^_temporary/\d+/(task_[^/]+)/(?:[^/._][^/]*/)*[^/._][^/]*\.parquet$")
+_FINISHED = re.compile(r"^(?:[^/._][^/]*/)*(part-\d+)[^/]*\.parquet$")
 
 
 @dataclass
@@ -35,11 +40,13 @@ class Committed:
         return {"from": self.sources, "tasks_reused": self.tasks, "data_files_read": len(self.files)}
 
 
-def committed_files(uris: Sequence[str]) -> List[Tuple[str, str]]:
-    """(task, file) of each committed task's data files among these listed file URIs (pure)."""
+def committed_files(root: str, uris: Sequence[str]) -> List[Tuple[str, str]]:
+    """(task, file) of the data files of committed tasks among these URIs listed below root (pure). A write that
+    finished left its files in place: each is its task's (the task is named by the part number Spark gives)."""
     found = []
     for uri in uris:
-        match = _COMMITTED.search(uri)
+        rel = uri[len(root.rstrip("/")) + 1:] if uri.startswith(root.rstrip("/") + "/") else ""
+        match = _COMMITTED.match(rel) or _FINISHED.match(rel)
         if match:
             found.append((match.group(1), uri))
     return found
@@ -54,9 +61,9 @@ def committed_rows(spark: SparkSession, stagings: Sequence[str], partition_by: O
     frames = []
     for index, staging in enumerate(stagings):
         found.sources.append(staging)
-        if not fs.exists(f"{staging}/_temporary"):
+        if not fs.exists(staging):
             continue
-        files = committed_files([uri for uri, _, _ in fs.list_files(f"{staging}/_temporary", ".parquet")])
+        files = committed_files(fs.qualify(staging), [uri for uri, _, _ in fs.list_files(staging, ".parquet")])
         if not files:
             continue
         found.tasks += len({task for task, _ in files})

@@ -45,6 +45,22 @@ def killed_runs(fs: HadoopFS, uri: str) -> List[str]:
             if RUN_DIR.match(child.rstrip("/").rsplit("/", 1)[-1]) and fs.exists(f"{child}/{RUN_MARK}")]
 
 
+def run_dir(table: str, run_id: str) -> str:
+    """A run's data directory in the table."""
+    return f"{table.rstrip('/')}/run-{run_id}"
+
+
+def open_run_dir(fs: HadoopFS, data_dir: str, run_id: str) -> None:
+    """Mark a run's data directory as this run's, before anything is written into it."""
+    fs.write_text(f"{data_dir}/{RUN_MARK}", json.dumps({"run_id": run_id}))
+
+
+def discard_run_dir(fs: HadoopFS, data_dir: str) -> None:
+    """Delete a run's data directory that still carries its mark (its commit was never attempted)."""
+    if fs.exists(f"{data_dir}/{RUN_MARK}"):
+        fs.delete(data_dir)
+
+
 def read_delta_files(spark: SparkSession, uri: str) -> DataFrame:
     """Read the live files of a Delta table listed by deltalake, adding partition values."""
     import pyarrow as pa
@@ -98,14 +114,15 @@ def write_delta_rs(spark: SparkSession, fs: HadoopFS, df: DataFrame, writer: Dat
     if not exists and any(not RUN_DIR.match(child.rsplit("/", 1)[-1]) for child in fs.children(output)):
         raise UsageError(f"--format delta: expected a new path or a Delta table, got {output!r}, a parquet table; "
                          "pick another path")
-    data_dir = f"{output}/run-{run_id}"
+    data_dir = run_dir(output, run_id)
     try:
-        fs.write_text(f"{data_dir}/{RUN_MARK}", json.dumps({"run_id": run_id}))  # before any data file
+        open_run_dir(fs, data_dir, run_id)  # before any data file
         if resumable is not None:
             fs.write_text(f"{data_dir}/{ownership.RESUME}", resumable)
         writer.mode("append").parquet(data_dir)  # into the directory that holds the mark
-        if resumable is not None:  # the files are whole: nothing in them is for a later run
-            fs.delete(f"{data_dir}/{ownership.RESUME}")
+        for name in ownership.RESUME_NAMES if resumable is not None else ():  # whole: nothing is for a later run
+            if fs.exists(f"{data_dir}/{name}"):
+                fs.delete(f"{data_dir}/{name}")
         report = finish(spark.read.parquet(data_dir))
         schema = Schema.from_arrow(to_arrow_schema(df.schema))
         actions = [_add_action(output, uri, size, mtime, partition_by)

@@ -44,6 +44,9 @@ EXPORT_LOCK = "_sparkprep.lock"  # inside an export's directory
 LISTING_STATE = "_sparkprep_listing"  # inside a table written with --incremental: (path, size, version) parquet
 # Inside a staging directory whose files a later run may reuse (the pipeline's one pass: sparkprep.pipeline.resume)
 RESUME = "_sparkprep_resume.json"
+RESUME_PLANNED = "_sparkprep_planned.parquet"  # beside it: the listing (path, size, version) the run planned from
+RESUME_ROWS = "_sparkprep_rows"  # the one pass written by Spark: its rows, before either table (parquet)
+RESUME_NAMES = (RESUME, RESUME_PLANNED, RESUME_ROWS)  # for a later run only: deleted once the table is whole
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 

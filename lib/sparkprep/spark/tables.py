@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from sparkprep.errors import UsageError
 from sparkprep.spark import faults, ownership
-from sparkprep.spark.delta_rs import is_delta_table, killed_runs, read_delta_files, write_delta_rs
+from sparkprep.spark.delta_rs import is_delta_table, killed_runs, read_delta_files, run_dir, write_delta_rs
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.session import delta_jars_active
@@ -191,6 +191,12 @@ def staging_uri(claim: Claim) -> str:
     return ownership.swap_paths(claim.uri, claim.run_id)["staging"]
 
 
+def own_files_dir(claim: Claim) -> str:
+    """Where this run's table files go before they are published: the staging directory (parquet), or
+    run-<run id> inside the table (Delta without Delta's jars: sparkprep.spark.delta_rs)."""
+    return run_dir(claim.uri, claim.run_id) if claim.fmt == "delta" else staging_uri(claim)
+
+
 def write_table(spark: SparkSession, df: Optional[DataFrame], claim: Claim, finish: Finisher,
                 partition_by: Optional[str] = "split", description: str = "",
                 options: Optional[Dict[str, str]] = None, pages: Optional[Dict[str, str]] = None,
@@ -262,8 +268,9 @@ def _write_parquet_staged(spark, fs, writer, output, run_id, finish, marker, pag
             fs.write_text(f"{staging}/{ownership.RESUME}", resumable)
         if writer is not None:
             writer.parquet(staging)
-        if resumable is not None:  # the table is whole: nothing in it is for a later run
-            fs.delete(f"{staging}/{ownership.RESUME}")
+        for name in ownership.RESUME_NAMES if resumable is not None else ():  # whole: nothing is for a later run
+            if fs.exists(f"{staging}/{name}"):
+                fs.delete(f"{staging}/{name}")
         _write_side(fs, side, staging)
         return finish(spark.read.parquet(staging))
     return _publish_staged(fs, output, run_id, fill, marker, pages)

@@ -4,20 +4,20 @@ In hash mode with one file per sample, one Python pass per file does everything
 (sparkprep.pipeline.one_pass). For a local parquet output the workers write both tables'
 files into their staging directories themselves and report them; the driver deletes any
 file no successful task reported, then checks and publishes each table as the stage jobs
-do. Elsewhere the one pass's rows are persisted on disk and Spark writes both tables from
-them. Exact stratification and samples of several files need every row of a label or
-sample first, so they keep two passes (catalog, then transform).
+do. Elsewhere Spark writes the one pass's rows into the processed staging (where a later run
+finds them if this one is killed), then both tables from them. Exact stratification and
+samples of several files need every row of a label or sample first, so they keep two passes
+(catalog, then transform). What a run reuses of earlier ones: reuse.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -30,8 +30,7 @@ from sparkprep.audit.policy import check_leakage
 from sparkprep.audit.spark import near_check, with_phash_version
 from sparkprep.errors import UsageError
 from sparkprep.export.flags import ExportConfig
-from sparkprep.images.phash import PHASH_V2, version_of
-from sparkprep.ingest.spark.incremental import ROW_SETTINGS, relabelled, reusable_output, unchanged_files
+from sparkprep.images.phash import PHASH_V2
 from sparkprep.ingest.spark.plan import run_plan
 from sparkprep.ingest.spark.sources import (TASKS_PER_CORE, binary_scan, labels_by_path, listed_input, probe_settings,
                                             with_labels_file)
@@ -39,20 +38,21 @@ from sparkprep.pipeline.flags import OUTPUTS, PipelineConfig
 from sparkprep.pipeline import resume
 from sparkprep.pipeline.one_pass import (FILES_SCHEMA, ONE_PASS_SCHEMA, OnePassSettings, TableTarget, one_pass_batches,
                                          one_pass_files, processed_columns, split_columns)
-from sparkprep.preprocess.spark import (PROCESSED_SETTINGS, channel_normalization, check_augment_splits,
-                                        incremental_frame, preprocess_frame, with_recipe_metadata)
+from sparkprep.pipeline.spark.reuse import (committed_transform, resumed_files, resumed_rows, resumes_rows,
+                                            unchanged)
+from sparkprep.preprocess.spark import (channel_normalization, check_augment_splits, incremental_frame,
+                                        preprocess_frame, with_recipe_metadata)
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.spark import ownership
-from sparkprep.spark.committed import committed_rows
-from sparkprep.spark.executor import in_task
+from sparkprep.spark.executor import in_task, stalled
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
-from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, payload_options,
-                                   read_table, staging_uri)
+from sparkprep.spark.delta_rs import discard_run_dir
+from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, own_files_dir,
+                                   payload_options, staging_uri)
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 from sparkprep.uris import is_local, local_path
-from sparkprep.schema import without_later_column
-from sparkprep.spark.session import delta_jars_active, run_clock
+from sparkprep.spark.session import run_clock
 
 PIPELINE = "pipeline"  # the kind in <output>/_sparkprep.json
 TASK_BYTES = 128 << 20
@@ -107,6 +107,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
         interrupted = False
         try:
             clock.stage("reading, validating, splitting and transforming", detail)
+            if plan.rows is not None:
+                splits, processed = plan.write_rows()
             if written_by_workers:
                 _write_in_workers(spark, cfg, *written_by_workers, splits, processed, split_claim, processed_claim,
                                   plan.ahead)
@@ -140,6 +142,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             for name, claim in ((OUTPUTS[0], split_claim), (OUTPUTS[1], processed_claim)):
                 if name not in report["published"] and not interrupted:  # files written ahead, never published
                     HadoopFS(spark).delete(staging_uri(claim))
+                    if claim.fmt == "delta":
+                        discard_run_dir(HadoopFS(spark), own_files_dir(claim))
                 for old in claim.resumable:  # killed runs' staging, when this run did not take it over
                     HadoopFS(spark).delete(old)
 
@@ -148,8 +152,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
 class Plan:
     """How this run makes its two tables."""
 
-    splits: DataFrame
-    processed: DataFrame
+    splits: Optional[DataFrame]   # None until write_rows (rows)
+    processed: Optional[DataFrame]
     rec: Any                      # the input reconciliation
     how: str                      # for the report and the stage line
     persisted: Optional[DataFrame] = None  # rows kept on disk between the two table writes
@@ -158,53 +162,70 @@ class Plan:
     processed_incremental: Optional[dict] = None  # --incremental: the processed table's kept and transformed
     resumed: Optional[resume.Reused] = None       # what this run took over from a killed run's staging
     ahead: List[str] = field(default_factory=list)  # files in staging before the workers write: theirs to keep
-    record: Optional[str] = None          # two passes: the resume record of the processed table's staging
-    resumed_report: Optional[dict] = None  # two passes: what was reused of killed runs' committed tasks
+    record: Optional[str] = None          # Spark writes: the resume record of the processed table's staging
+    resumed_report: Optional[dict] = None  # Spark writes: what was reused of killed runs' committed tasks
+    rows: Optional[Tuple[DataFrame, str]] = None  # the one pass written by Spark: its rows, and where they go first
+    tables: Optional[Callable[[DataFrame], Tuple[DataFrame, DataFrame]]] = None  # both tables' frames from them
+
+    def write_rows(self) -> Tuple[DataFrame, DataFrame]:
+        """The one pass written by Spark: its rows written into the processed staging (ownership.RESUME_ROWS, a
+        later run's to reuse if this one is killed), then both tables' frames, read from there."""
+        rows, directory = self.rows
+        rows.write.parquet(directory)
+        return self.tables(rows.sparkSession.read.schema(rows.schema).parquet(directory))
 
 
 def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processed_claim: Claim) -> Plan:
     """The frames of both tables, and whether the workers write them.
 
     One pass, local parquet output: the Python workers write both tables' files themselves,
-    so no image byte goes back to the JVM. One pass elsewhere (Delta, HDFS, S3): the rows are
-    persisted on disk and Spark writes both tables from them. Otherwise two passes.
+    so no image byte goes back to the JVM. One pass elsewhere (Delta, HDFS, S3): Spark writes the rows
+    into the processed staging first (a killed run's are reused: reuse.resumed_rows), then both tables
+    from them (delta-spark's writes: the rows are persisted on disk instead). Otherwise two passes.
     """
     # a manifest, or s3:// where Hadoop has no s3a: the ingest's fetcher reads the objects (two passes)
     fetched = bool(cfg.manifest) or not (is_local(cfg.input) or HadoopFS(spark).readable(cfg.input))
     if cfg.input_kind == "files" and cfg.samples == "file" and cfg.stratify == "none" and \
             cfg.near_duplicates != "merge" and not fetched:
         in_workers = cfg.format == "parquet" and is_local(split_claim.uri) and is_local(processed_claim.uri)
+        spark_rows = not in_workers and resumes_rows(spark, cfg)  # Spark writes: its rows kept for a later run
         # --labels there: the workers label the rows they write, from the CSV read once on the driver
         labels = labels_by_path(spark, cfg.labels) if cfg.labels and in_workers else None
         mtimes: Dict[str, int] = {}
-        listing = listed_input(spark, cfg, mtimes if cfg.incremental or in_workers else None)
-        kept, reused, ahead = None, None, []
+        listing = listed_input(spark, cfg, mtimes if cfg.incremental or in_workers or spark_rows else None)
+        kept, reused, ahead, reused_rows, took, record = None, None, [], None, None, None
         if cfg.incremental:
-            listing, kept = _unchanged(spark, cfg, listing, mtimes, split_claim, processed_claim, labels)
+            listing, kept = unchanged(spark, cfg, listing, mtimes, split_claim, processed_claim, labels)
             if in_workers and kept.tables:  # the kept rows' files, linked or rewritten into this run's staging
                 ahead = [f for previous, claim in zip(kept.tables, (split_claim, processed_claim))
                          for f in resume.carried(local_path(previous), local_path(staging_uri(claim)),
                                                  set(kept.paths))]
         if in_workers:  # a killed run's finished tasks' files, reused (sparkprep.pipeline.resume)
-            listing, reused = _resumed(cfg, listing, mtimes, split_claim, processed_claim, labels)
+            listing, reused = resumed_files(cfg, listing, mtimes, split_claim, processed_claim, labels)
+        elif spark_rows:  # the rows a killed run's committed tasks wrote before either table
+            listing, reused_rows, took, record = resumed_rows(spark, cfg, listing, mtimes, processed_claim)
         reader = _reader(cfg)
         source, settings = _one_pass_source(spark, cfg, listing, reader, labels)
-        rows = source.mapInArrow(functools.partial(one_pass_batches, settings=settings),
+        rows = source.mapInArrow(functools.partial(stalled, function=one_pass_batches, settings=settings),
                                  from_arrow_schema(ONE_PASS_SCHEMA))
-        if not in_workers:
-            rows = rows.persist(StorageLevel.DISK_ONLY)
-        split_rows = rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content))
-        processed_rows = rows.select(*[F.col(one).alias(name) for one, name in processed_columns()])
-        if kept is not None and kept.tables and not in_workers:  # the previous tables' rows of unchanged files
-            old_splits, old_processed = kept.frames(spark)
-            split_rows = split_rows.unionByName(old_splits.select(*split_rows.columns))
-            processed_rows = processed_rows.unionByName(old_processed.select(*processed_rows.columns))
-        if cfg.labels and not in_workers:  # kept rows too: the CSV may have changed in place since the last run
-            split_rows, processed_rows = (with_labels_file(spark, t, cfg.labels) for t in (split_rows, processed_rows))
-        splits = with_split(split_rows, cfg, assigned=True)
-        if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
-            splits = with_phash_version(splits, PHASH_V2)
-        processed = with_recipe_metadata(processed_rows, splits.schema["key"], cfg.spec)
+        if reused_rows is not None:
+            rows = rows.unionByName(reused_rows.select(*rows.columns))
+
+        def tables(rows: DataFrame) -> Tuple[DataFrame, DataFrame]:
+            split_rows = rows.where(F.col("aug_index") == 0).select(*split_columns(cfg.keep_content))
+            processed_rows = rows.select(*[F.col(one).alias(name) for one, name in processed_columns()])
+            if kept is not None and kept.tables and not in_workers:  # the previous tables' rows of unchanged files
+                old_splits, old_processed = kept.frames(spark)
+                split_rows = split_rows.unionByName(old_splits.select(*split_rows.columns))
+                processed_rows = processed_rows.unionByName(old_processed.select(*processed_rows.columns))
+            if cfg.labels and not in_workers:  # kept rows too: the CSV may have changed in place since the last run
+                split_rows, processed_rows = (with_labels_file(spark, t, cfg.labels)
+                                              for t in (split_rows, processed_rows))
+            splits = with_split(split_rows, cfg, assigned=True)
+            if cfg.phash:  # hashed from the transform's decode (sparkprep.images.phash)
+                splits = with_phash_version(splits, PHASH_V2)
+            return splits, with_recipe_metadata(processed_rows, splits.schema["key"], cfg.spec)
+
         how = (f"one Python pass per file ({'the workers read' if reader == 'workers' else 'binaryFile reads'} the "
                f"bytes{'; the workers write both tables' * in_workers})")
         if kept is not None:
@@ -214,10 +235,22 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
                     "tasks")
         elif reused is not None and reused.refused:
             how += f"; a killed run's files not reused: {reused.refused[0]['why']}"
+        elif took is not None and took["files_reused"]:
+            how += (f"; resumed: {took['files_reused']} files' rows reused from a killed run's "
+                    f"{took['tasks_reused']} committed tasks")
+        elif took is not None and took.get("not_reused"):
+            how += f"; a killed run's files not reused: {took['not_reused'][0]['why']}"
         counts = kept.counts if kept is not None else None
         if in_workers:
+            splits, processed = tables(rows)
             return Plan(splits, processed, listing.rec, how, workers=(source, settings), resumed=reused,
                         processed_incremental=counts, ahead=ahead + (reused.files if reused else []))
+        if spark_rows:
+            return Plan(None, None, listing.rec, how, processed_incremental=counts, record=record,
+                        resumed_report=took, rows=(rows, f"{own_files_dir(processed_claim)}/{ownership.RESUME_ROWS}"),
+                        tables=tables)
+        rows = rows.persist(StorageLevel.DISK_ONLY)
+        splits, processed = tables(rows)
         return Plan(splits, processed, listing.rec, how, persisted=rows, processed_incremental=counts)
     # with --incremental, ingest keeps the split table's rows of unchanged files (its listing state), and the
     # transform the processed table's rows of unchanged samples (sparkprep.preprocess.spark.incremental_frame)
@@ -232,7 +265,7 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
 
     grouped = cfg.samples == "basename"
     # a killed run's committed transform tasks (parquet staging written by Spark, with this run's settings)
-    record, resumed, took = _committed(spark, cfg, processed_claim)
+    record, resumed, took = committed_transform(spark, cfg, processed_claim)
     reused = None
     if cfg.incremental or resumed is not None:
         processed, reused = incremental_frame(spark, dataclasses.replace(cfg, output=processed_claim.uri),
@@ -253,109 +286,6 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
     return Plan(persisted if cfg.keep_content else persisted.drop("content"), processed, rec, how,
                 persisted=persisted, merged=merged, processed_incremental=reused if cfg.incremental else None,
                 record=record, resumed_report=took)
-
-
-def _committed(spark: SparkSession, cfg: PipelineConfig, processed_claim: Claim
-               ) -> Tuple[Optional[str], Optional[DataFrame], Optional[dict]]:
-    """Two passes, written by Spark: (this run's resume record for its processed staging (parquet) or data
-    directory (Delta without Delta's jars: sparkprep.spark.delta_rs), the rows of killed runs' committed
-    transform tasks that may be reused, and what the report says of them). delta-spark's own writes are not
-    resumed."""
-    if cfg.format == "delta" and delta_jars_active(spark):
-        return None, None, None
-    settings = _resume_settings(cfg)
-    fs = HadoopFS(spark)
-    usable, refused = [], []
-    for old in processed_claim.resumable:
-        why = resume.refusal(ownership.json_object(fs.read_text(f"{old}/{ownership.RESUME}")), settings, True)
-        if why:
-            refused.append({"from": old, "why": why})
-        else:
-            usable.append(old)
-    rows, found = committed_rows(spark, usable)
-    took = {**found.as_dict(), **({"not_reused": refused} if refused else {})} \
-        if processed_claim.resumable else None
-    return resume.record_text(settings), rows, took
-
-
-def _resume_settings(cfg: PipelineConfig) -> dict:
-    """The settings a killed run's resume record must hold for its files to be reused (as the report holds them)."""
-    return json.loads(json.dumps({k: v for k, v in config_dict(cfg).items() if k in PIPELINE_SETTINGS}))
-
-
-@dataclass
-class Kept:
-    """--incremental in the one pass: the files whose rows are kept unread, from which tables, and the counts."""
-
-    paths: List[str]
-    tables: Optional[Tuple[str, str]]  # the previous split and processed tables; None: nothing is kept (see counts)
-    counts: Dict[str, Any]             # the processed table's report section: listed, kept, transformed, deleted
-
-    def frames(self, spark: SparkSession) -> Tuple[DataFrame, DataFrame]:
-        """The previous split and processed tables' rows of the kept files."""
-        keep = spark.createDataFrame(pa.table({"path": pa.array(self.paths, pa.string())}))
-        return tuple(read_table(spark, uri).join(keep, "path", "left_semi") for uri in self.tables)
-
-
-# Settings (run report config keys) that decide a pipeline row beside the file itself: ingest's, the split's
-# and the transform's. Another value for any of them makes the pipeline read and transform every file.
-PIPELINE_SETTINGS = tuple(dict.fromkeys(ROW_SETTINGS + ("key_by", "seed", "ratios", "names", "stratify",
-                                                        "keep_content", "manifest") + PROCESSED_SETTINGS))
-
-
-def _resumed(cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim, processed_claim: Claim,
-             labels: Optional[Dict[str, Optional[str]]] = None):
-    """(the listing of the files the one pass still reads, and what was reused of killed runs' staging
-    directories); this run's staging directories are marked resumable with its listing."""
-    roots = (local_path(staging_uri(split_claim)), local_path(staging_uri(processed_claim)))
-    settings = _resume_settings(cfg)
-    if labels is not None:  # a killed run's rows carry its CSV's labels, and the CSV may be edited in place
-        settings["labels_csv_digest"] = hashlib.sha256(json.dumps(sorted(labels.items())).encode()).hexdigest()
-    versions = {uri: (size, str(mtimes[uri]) if uri in mtimes else None)
-                for uri, size in listing.to_read + listing.from_listing}
-    resume.start(roots, settings, versions)
-    reused = resume.harvest(map(local_path, split_claim.resumable), map(local_path, processed_claim.resumable),
-                            roots, settings, versions)
-    if not reused.paths:
-        return listing, reused
-    return dataclasses.replace(listing, to_read=[f for f in listing.to_read if f[0] not in reused.paths],
-                               from_listing=[f for f in listing.from_listing if f[0] not in reused.paths],
-                               subset=True), reused
-
-
-def _unchanged(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict[str, int], split_claim: Claim,
-               processed_claim: Claim, labels: Optional[Dict[str, Optional[str]]] = None):
-    """(the listing of the files the one pass reads, and Kept: the previous tables' rows of the others).
-
-    A file is kept when its (path, size, mtime) equals the previous split table's listing state and
-    both previous tables are this pipeline's, from the same settings and this sparkprep version.
-    labels (the workers label the rows): a file whose label in the CSV changed since is read again.
-    """
-    previous, reason = reusable_output(spark, dataclasses.replace(cfg, output=split_claim.uri), split_claim.state,
-                                       PIPELINE_SETTINGS, ownership.LISTING_STATE, job=PIPELINE)
-    if previous is not None and processed_claim.state != "owned":
-        previous, reason = None, "the previous output has no processed table"
-    old = read_table(spark, previous) if previous is not None else None
-    if old is not None and without_later_column(old.columns):
-        previous, reason = None, without_later_column(old.columns).replace("previous output", "previous split table")
-    elif old is not None and cfg.phash and "phash" in old.columns and \
-            version_of(old.schema["phash"].metadata) != PHASH_V2:
-        previous, reason = None, f"the previous split table's hashes are not {PHASH_V2}, the one pass's"
-    rest, paths, listing.rec.incremental = unchanged_files(spark, listing, mtimes, previous, reason)
-    inc = listing.rec.incremental
-    again = relabelled(spark, previous, paths, labels) if labels is not None and paths else []
-    if again:  # kept files' rows are carried as written, so a file labelled otherwise now is made again
-        paths = sorted(set(paths) - set(again))
-        keep = set(paths)
-        rest = dataclasses.replace(rest, to_read=[f for f in listing.to_read if f[0] not in keep],
-                                   from_listing=[f for f in listing.from_listing if f[0] not in keep])
-        inc.counts.update(kept=inc.counts["kept"] - len(again), read=inc.counts["read"] + len(again),
-                          relabelled=len(again))
-    counts = {"previous": HadoopFS(spark).qualify(processed_claim.uri) if previous else None,
-              "listed": inc.counts["listed"], "kept": inc.counts["kept"], "transformed": inc.counts["read"],
-              "deleted": inc.counts["deleted"], **({"full_run": reason} if previous is None else {}),
-              **({"relabelled": len(again)} if again else {})}
-    return rest, Kept(paths, (previous, processed_claim.uri) if previous is not None else None, counts)
 
 
 def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,
