@@ -5,8 +5,9 @@ task attempt under <dir>/_temporary/<job attempt>/_temporary/attempt_*/ and, whe
 the task commit, renames that directory to <dir>/_temporary/<job attempt>/task_*/. A committed
 task's files are whole and hold every row the task made; an attempt's files are never read. A write
 that finished (killed later) left its files in place: they are whole too.
-Committers that write elsewhere (algorithm 2, S3-optimised ones) leave nothing to find here, and
-nothing is reused. The pipeline resumes from these rows: the two-pass route its transform
+Committers that put a task's files in place when it commits (algorithm 2, EMRFS's S3-optimised
+one) leave them where a finished write's are (not tested here); those that make files visible only
+at job commit (S3A's magic and staging committers) leave nothing to find, and nothing is reused. The pipeline resumes from these rows: the two-pass route its transform
 (sparkprep.preprocess.spark.incremental_frame, `resumed`), the one pass written by Spark its rows
 (sparkprep.pipeline.spark.reuse.resumed_rows).
 """
