@@ -59,7 +59,8 @@ def assert_same_tables(got, expected):
 def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separately, tmp_path, reader, fmt):
     report, splits, processed = pipeline(spark, tmp_path / "out", sample_tree, "--read", reader, "--format", fmt)
     reads = "the workers read" if reader == "workers" else "binaryFile reads"
-    # parquet: the workers write the files; Delta: Spark writes both tables from the rows persisted on disk
+    # parquet: the workers write the files; Delta: Spark writes both tables from the one pass's rows, which it
+    # wrote under the processed table's run directory first
     writes = "; the workers write both tables" if fmt == "parquet" else ""
     assert report["passes"] == f"one Python pass per file ({reads} the bytes{writes})"
     assert_same_tables(splits, separately[0])
@@ -77,6 +78,26 @@ def test_one_pass_tables_equal_split_then_preprocess(spark, sample_tree, separat
     on_disk = json.loads((tmp_path / "out" / "_run_report.json").read_text())
     assert on_disk["stages"]["splits"]["reconciliation"]["reconciled"] is True
     assert on_disk["stages"]["processed"]["augmented_copies"] > 0
+
+
+def test_a_parquet_output_spark_writes_equals_split_then_preprocess_and_keeps_no_resume_files(
+        spark, sample_tree, separately, tmp_path, monkeypatch):
+    """An output on HDFS or S3 (here the local disk, taken for a remote one): Spark writes the one pass's rows
+    under the processed staging first, then both tables from them. The published tables equal split then
+    preprocess, and hold none of what a killed run would have left for the next (ownership.RESUME_NAMES)."""
+    import os
+
+    from sparkprep.spark import ownership
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(pipeline_spark, "is_local", lambda uri: not str(uri).startswith((f"file:{out}", str(out))))
+    report, splits, processed = pipeline(spark, out, sample_tree)
+    assert report["passes"] == "one Python pass per file (the workers read the bytes)"
+    assert_same_tables(splits, separately[0])
+    assert_same_tables(processed, separately[1])
+    left = [os.path.join(d, n) for d, dirs, names in os.walk(out) for n in names + dirs
+            if n in ownership.RESUME_NAMES or ".__staging-" in n]
+    assert left == [] and "resumed" not in report
 
 
 # the workers label the rows they write (parquet); Spark joins the CSV onto the rows (Delta)

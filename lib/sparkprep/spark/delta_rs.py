@@ -98,7 +98,6 @@ def read_delta_files(spark: SparkSession, uri: str) -> DataFrame:
     return result
 
 
-
 def write_delta_rs(spark: SparkSession, fs: HadoopFS, df: DataFrame, writer: DataFrameWriter, output: str,
                    run_id: str, finish: Callable[[DataFrame], dict], partition_by: Optional[str], description: str,
                    side: Sequence[str] = (), resumable: Optional[str] = None) -> dict:

@@ -132,8 +132,9 @@ def recover_table(fs: HadoopFS, uri: str, resumes: bool = False) -> Tuple[str, .
     parent = uri.rsplit("/", 1)[0]
     done += _run_steps(fs, ownership.legacy_swap(uri, fs.children(parent), fs.exists(uri)))
     kept = []
-    for path in ownership.stranded(uri, fs.children(parent), run) + killed_runs(fs, uri):
-        if resumes and fs.exists(f"{path}/{ownership.RESUME}"):
+    killed = killed_runs(fs, uri)
+    for path in ownership.stranded(uri, fs.children(parent), run) + killed:
+        if resumes and (ownership.STAGING in path or path in killed) and fs.exists(f"{path}/{ownership.RESUME}"):
             kept.append(path)
             continue
         fs.delete(path)
