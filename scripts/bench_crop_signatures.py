@@ -124,7 +124,8 @@ def planted(far: int, seed: int) -> Tuple[List[Tuple[str, str, Image.Image]], Li
         today = {k: Image.open(io.BytesIO(v)) for k, v in near_copies(image).items() if k != "crop20"}
         for kind, copy in {**today, **crop_copies(image, rng)}.items():
             items.append((name, kind, copy))
-            kinds.append(kind) if kind not in kinds else None
+            if kind not in kinds:
+                kinds.append(kind)
         for i, piece in enumerate(far_crops(image, far, rng)):
             items.append((f"{name}-far{i}", "original", piece))
     return items, kinds

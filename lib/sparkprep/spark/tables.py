@@ -25,7 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from sparkprep.errors import UsageError
 from sparkprep.spark import faults, ownership
-from sparkprep.spark.delta_rs import is_delta_table, killed_runs, read_delta_files, run_dir, write_delta_rs
+from sparkprep.spark.delta_rs import (discard_run_dir, is_delta_table, killed_runs, read_delta_files, run_dir,
+                                     write_delta_rs)
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.ownership import MARKER, REPORT_NAME
 from sparkprep.spark.session import delta_jars_active
@@ -107,8 +108,11 @@ def claim_directory(fs: HadoopFS, root: str, kind: str) -> None:
 def _table_state(fs: HadoopFS, uri: str, kind: str = ownership.TABLE) -> str:
     if fs.exists(uri) and not fs.is_dir(uri):
         raise UsageError(f"--output: expected a directory, got a file: {uri}")
-    killed = set(killed_runs(fs, uri))  # a Delta run killed before its first commit left only these: ours
-    names = [child.rsplit("/", 1)[-1] for child in fs.children(uri) if child not in killed]
+    children = fs.children(uri)
+    names = [child.rsplit("/", 1)[-1] for child in children]
+    if MARKER not in names:  # a Delta run killed before the first commit left only its data directories: ours
+        killed = set(killed_runs(fs, uri))
+        names = [child.rsplit("/", 1)[-1] for child in children if child not in killed]
     try:
         return ownership.classify_output(names, lambda name: fs.read_text(f"{uri}/{name}"), kind, uri)
     except ownership.NotOurs as exc:
@@ -190,6 +194,14 @@ def payload_options(column: Optional[str], already_compressed: bool) -> Dict[str
 def staging_uri(claim: Claim) -> str:
     """Where a parquet table of this run is written before it is published."""
     return ownership.swap_paths(claim.uri, claim.run_id)["staging"]
+
+
+def discard_unpublished(fs: HadoopFS, claim: Claim) -> None:
+    """Delete what this run wrote for a table it did not publish: its staging directory (parquet), or its
+    run directory while it still carries its mark (Delta without Delta's jars: never committed)."""
+    fs.delete(staging_uri(claim))
+    if claim.fmt == "delta":
+        discard_run_dir(fs, run_dir(claim.uri, claim.run_id))
 
 
 def own_files_dir(claim: Claim) -> str:

@@ -47,9 +47,8 @@ from sparkprep.spark import ownership
 from sparkprep.spark.executor import in_task, stalled
 from sparkprep.spark.hadoop_fs import HadoopFS
 from sparkprep.spark.reported import write_reported_table
-from sparkprep.spark.delta_rs import discard_run_dir
-from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, own_files_dir,
-                                   payload_options, staging_uri)
+from sparkprep.spark.tables import (ROW_GROUP_BYTES, Claim, claim_directory, claimed_output, discard_unpublished,
+                                   own_files_dir, payload_options, staging_uri)
 from sparkprep.split.spark import merged_near_duplicates, resolved_input_kind, split_source, with_split
 from sparkprep.uris import is_local, local_path
 from sparkprep.spark.session import run_clock
@@ -141,9 +140,7 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
                 plan.persisted.unpersist()
             for name, claim in ((OUTPUTS[0], split_claim), (OUTPUTS[1], processed_claim)):
                 if name not in report["published"] and not interrupted:  # files written ahead, never published
-                    HadoopFS(spark).delete(staging_uri(claim))
-                    if claim.fmt == "delta":
-                        discard_run_dir(HadoopFS(spark), own_files_dir(claim))
+                    discard_unpublished(HadoopFS(spark), claim)
                 for old in claim.resumable:  # killed runs' staging, when this run did not take it over
                     HadoopFS(spark).delete(old)
 
