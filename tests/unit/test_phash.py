@@ -10,7 +10,8 @@ from images import jpeg, photo
 
 from sparkprep.images import probe as image_probe
 from sparkprep.images.phash import (dct_direction, hamming, phash, phash256, phash_of_bytes, phash_of_decode, phashes_of_bytes,
-                                    phashes_of_decode, reduced_grey, to_hex, words_to_int)
+                                    phashes_of_decode, reduced_grey, to_hex, window_boxes, window_hashes, words_to_int,
+                                    WINDOW_COUNT, WINDOWS)
 from sparkprep.ingest.catalog_rows import ProbeSettings, catalog_row
 from sparkprep.preprocess.transform import TransformSpec, decode_for
 from sparkprep.statuses import CORRUPT, OK
@@ -134,3 +135,40 @@ def test_flat_images_share_one_hash_instead_of_float_noise():
     hashes = {phash(Image.new("L", (40, 30), value)) for value in (17, 200, 255)}
     assert hashes == {-(1 << 63)}  # 8000000000000000: only the DC coefficient is above the median
     assert phash(Image.new("L", (40, 30), 0)) == 0
+
+
+# The crop-robust signature (issue 29): window pHashes.
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_each_window_hash_is_imagehashs_phash_of_that_window_resized(name):
+    grey = reduced_grey(photo(name))
+    expected = [str(imagehash.phash(grey.resize((32, 32), Image.Resampling.BILINEAR, box=box)))
+                for box in window_boxes(*grey.size)]
+    assert [to_hex(h) for h in window_hashes(grey)] == expected
+    assert len(expected) == WINDOW_COUNT == len(set(name for name, _ in WINDOWS))
+
+
+def test_the_windows_are_regions_of_the_upright_image():
+    grey = reduced_grey(photo("chelsea"))
+    stored = grey.transpose(Image.Transpose.ROTATE_90)  # orientation 6: viewers turn it back
+    assert window_hashes(stored, 6) == window_hashes(grey)
+    assert window_hashes(stored) != window_hashes(grey)
+
+
+def test_window_boxes_cover_the_named_fractions_of_any_size():
+    boxes = dict(zip((name for name, _ in WINDOWS), window_boxes(200, 100)))
+    assert boxes["top-left 0.95"] == (0, 0, 190, 95)
+    assert boxes["bottom-right 0.88"] == (24, 12, 200, 100)
+    assert boxes["right 0.8"] == (40, 0, 200, 100) and boxes["top 0.8"] == (0, 0, 200, 80)
+    assert all(r > l and b > t for l, t, r, b in window_boxes(1, 1))  # a 1 px image still has 1 px windows
+
+
+def test_a_copy_cut_from_a_corner_is_near_a_window_of_its_original_but_not_its_whole():
+    for name in ("astronaut", "coffee", "rocket"):
+        original = photo(name).convert("RGB")
+        width, height = original.size
+        keep = 0.8 ** 0.5  # a corner's 20% of the area cut away
+        copy = Image.open(io.BytesIO(jpeg(original.crop((0, 0, round(keep * width), round(keep * height))))))
+        whole = phash(reduced_grey(copy))
+        assert hamming(whole, phash(reduced_grey(original))) > 8, name
+        assert min(hamming(whole, w) for w in window_hashes(reduced_grey(original))) <= 8, name

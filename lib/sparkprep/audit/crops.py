@@ -1,0 +1,97 @@
+"""Crop pairs (issue 29): the whole pHash of one image within the threshold of a window pHash of another.
+
+A crop keeps one region of its original, and the original's window pHashes (sparkprep.images.phash,
+WINDOWS) include the pHash of a region close to it; so (i, j, w) is a crop match when the whole
+pHash of image i is within `threshold` bits of window w of image j, i != j.
+
+The search has the banding guarantee of sparkprep.audit.bands: a whole pHash and a window pHash
+are both 64-bit hashes, so with one layout for both, any two within `band.guarantee` bits share a
+band key (one combination of blocks, the same values), by the same pigeonhole argument. Whole
+pHashes and window pHashes emit their keys; only whole-to-window key matches are paired, and the
+exact Hamming distance keeps those within the threshold. A key value shared by more than `cap`
+wholes or `cap` windows is counted as crowded, not joined, as the pHash search does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sparkprep.audit.bands import HASH_BITS, MAX_KEYS_PER_ROW, BandLayout, key_values, layout
+from sparkprep.images.phash import WINDOW_COUNT
+
+
+@dataclass(frozen=True)
+class CropMatches:
+    """Every (whole, other, window) within the threshold: numpy arrays of one length, ordered by (whole, other,
+    window); and the key values left unjoined because they were crowded."""
+
+    whole: np.ndarray     # the image whose whole pHash matched
+    other: np.ndarray     # the image whose window matched
+    window: np.ndarray    # which window (an index into WINDOWS)
+    distance: np.ndarray  # bits between them
+    crowded_keys: int     # (key, value)s shared by more than the cap of wholes or of windows
+
+
+def crop_layout(threshold: int, images: int, cap: int, windows: int = WINDOW_COUNT) -> BandLayout:
+    """The cheapest layout whose guarantee is exactly `threshold` bits for the crop search over `images` images of
+    `windows` windows each, on uniform hashes: keys emitted ((1 + windows) * images * C(B, k)) plus candidate
+    whole-to-window pairs (windows * images^2 * C(B, k) / 2^(64 k / B)), among the layouts whose key values
+    hold no more than cap / 4 windows on average (a crowded key is not joined: its pairs would be missed).
+    sparkprep.audit.bands.layout_for does the same for pairs of whole pHashes."""
+    best = None
+    for per_key in range(1, HASH_BITS - threshold + 1):
+        blocks = threshold + per_key
+        keys = math.comb(blocks, per_key)
+        if keys > MAX_KEYS_PER_ROW:
+            break
+        shared = windows * images / 2.0 ** (HASH_BITS * per_key / blocks)  # windows per key value
+        cost = (1 + windows) * images * keys + images * shared * keys
+        if shared <= cap / 4 and (best is None or cost < best[0]):
+            best = (cost, blocks, per_key)
+    if best is None:
+        raise ValueError(f"--near-threshold: {threshold} bits needs more than {MAX_KEYS_PER_ROW} band keys per hash")
+    return layout(best[1], best[2])
+
+
+def crop_matches(wholes: np.ndarray, windows: np.ndarray, band: BandLayout, threshold: int, cap: int) -> CropMatches:
+    """The crop matches among n images: wholes (n,) and windows (n, W), both 64-bit hashes (any integer dtype).
+    Every match within min(threshold, band.guarantee) bits whose key values are not all crowded is found."""
+    wholes = np.asarray(wholes).astype(np.int64).view(np.uint64)
+    windows = np.asarray(windows).astype(np.int64).view(np.uint64)
+    n, per_image = windows.shape
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return CropMatches(empty, empty, empty, empty, 0)
+    flat = windows.ravel()
+    found, crowded = [np.zeros(0, np.int64)], 0
+    for combo in band.combos:  # one key at a time: all of them for every window would not fit at 100k images
+        one = BandLayout(band.blocks, (combo,))
+        whole_keys, window_keys = key_values(wholes, one)[0], key_values(flat, one)[0]
+        order = np.argsort(window_keys, kind="stable")
+        ordered = window_keys[order]
+        values, first, windows_per_value = np.unique(ordered, return_index=True, return_counts=True)
+        wanted, wholes_per_value = np.unique(whole_keys, return_counts=True)
+        pos = np.searchsorted(wanted, values).clip(0, len(wanted) - 1)
+        shared = wanted[pos] == values
+        too_many = shared & ((windows_per_value > cap) | (wholes_per_value[pos] > cap))
+        crowded += int(too_many.sum())
+        joined = values[shared & ~too_many]
+        at = np.searchsorted(joined, whole_keys).clip(0, max(0, len(joined) - 1))
+        hit = np.flatnonzero(joined[at] == whole_keys) if len(joined) else np.zeros(0, np.int64)
+        if not len(hit):
+            continue
+        slot = np.searchsorted(values, whole_keys[hit])
+        starts, lengths = first[slot], windows_per_value[slot]
+        rows = np.repeat(hit, lengths)  # each whole, once per window sharing its key value
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        flat_index = order[np.repeat(starts, lengths) + offsets]
+        # the exact distance of each candidate now, so that only matches are kept across keys (few, deduplicated)
+        near = (flat_index // per_image != rows) & (np.bitwise_count(wholes[rows] ^ flat[flat_index]) <= threshold)
+        found.append(rows[near] * (n * per_image) + flat_index[near])
+    matches = np.unique(np.concatenate(found))
+    whole, flat_index = matches // (n * per_image), matches % (n * per_image)
+    return CropMatches(whole, flat_index // per_image, flat_index % per_image,
+                       np.bitwise_count(wholes[whole] ^ flat[flat_index]).astype(np.int64), crowded)
