@@ -3,6 +3,7 @@
     .venv/bin/pip install -r requirements-bench.txt      # scikit-image, for its photos
     .venv/bin/python scripts/bench_crop_signatures.py --reduced [--far 6] [--seed 29]
     .venv/bin/python scripts/bench_crop_signatures.py --search 20000,100000   # the search alone, uniform hashes
+    .venv/bin/python scripts/bench_crop_signatures.py --calibration 2000,100000  # thresholds on scans and photos
 
 The planted set: scikit-image's photos (make_planted.py's BASES and the two of scikit-learn), each with
 the copies issue 29 names, from its original:
@@ -48,6 +49,7 @@ import itertools
 import os
 import sys
 import time
+from collections import Counter
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -187,6 +189,46 @@ def distance(a: Tuple[int, List[int]], b: Tuple[int, List[int]]) -> int:
     return best
 
 
+def calibration(sizes: List[int], far: int, seed: int) -> None:
+    """The calibrated crop threshold (sparkprep.audit.crops.crop_calibration) beside pHash's, for tables of these
+    sizes sampled like: the demo's scans and the older look-alike scans (bench_near_duplicates.scan_files, 2,000
+    rows, 1% copies, labelled by modality), the planted photos' distinct images (one label), and uniform hashes."""
+    from bench_near_duplicates import scan_files
+
+    from sparkprep.audit.calibrate import calibrate
+    from sparkprep.audit.crops import crop_calibration
+    from sparkprep.images.phash import DRAFT_SIDE
+
+    def own_decode(data: bytes) -> Tuple[int, List[int]]:  # phash-v1's greyscale, as ingest hashes a file
+        image = Image.open(io.BytesIO(data))
+        image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+        grey = image.convert("L")
+        return phash(grey), window_hashes(grey)
+
+    rng = np.random.default_rng(seed)
+    sets = []
+    for anatomy, name in ((True, "the demo's scans"), (False, "look-alike scans")):
+        datas, labels, _ = scan_files(2000, 0.01, anatomy=anatomy)
+        sets.append((name, [own_decode(d) for d in datas], labels))
+    items, _ = planted(far, seed)
+    sets.append(("the planted photos' distinct images", [signature(image, BUILT, True) for _, kind, image in items
+                                                         if kind == "original"], None))
+    sets.append(("uniform random hashes", list(zip(rng.integers(-2 ** 63, 2 ** 63 - 1, 2500).tolist(),
+                                                   rng.integers(-2 ** 63, 2 ** 63 - 1, (2500, 16)).tolist())), None))
+    print("| data | sampled rows | table rows | pHash threshold | crop threshold | crop: expected chance pairs at 2 / 6 / 8 bits |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for name, sigs, labels in sets:
+        order = rng.permutation(len(sigs))  # a uniform sample's order, as the audit's
+        wholes, windows = [sigs[i][0] for i in order], [sigs[i][1] for i in order]
+        labels = [labels[i] for i in order] if labels else [None] * len(sigs)
+        for size in sizes:
+            per_label = {k: v * size / len(labels) for k, v in Counter(labels).items()}
+            crop = crop_calibration(wholes, windows, labels, per_label)
+            whole = calibrate(np.array(wholes, np.int64), labels, per_label)
+            chance = " / ".join(f"{crop.expected[t]:.3g}" for t in (2, 6, 8))
+            print(f"| {name} | {crop.sampled_rows:,} | {size:,} | {whole.threshold} | {crop.threshold} | {chance} |")
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--far", type=int, default=6)
@@ -194,7 +236,11 @@ def main(argv) -> int:
     parser.add_argument("--thresholds", default="4,6,8,10,12")
     parser.add_argument("--reduced", action="store_true", help="hash phash-v2's reduced greyscale (the pipeline's)")
     parser.add_argument("--search", help="sizes: time the crop search alone on uniform hashes, e.g. 20000,100000")
+    parser.add_argument("--calibration", help="table sizes: the calibrated crop threshold on scans and photos")
     args = parser.parse_args(argv)
+    if args.calibration:
+        calibration([int(n) for n in args.calibration.split(",")], args.far, args.seed)
+        return 0
     if args.search:
         search_cost([int(n) for n in args.search.split(",")], 8)
         return 0

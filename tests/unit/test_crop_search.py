@@ -1,12 +1,13 @@
 """The crop search (sparkprep.audit.crops): every whole-to-window match within the guarantee is found."""
 
+import math
 import random
 
 import numpy as np
 import pytest
 
 from sparkprep.audit.bands import layout_for
-from sparkprep.audit.crops import crop_matches
+from sparkprep.audit.crops import CROP_SAMPLE_ROWS, crop_calibration, crop_distances, crop_matches
 from sparkprep.images.phash import WINDOW_COUNT
 
 
@@ -62,3 +63,41 @@ def test_a_key_value_shared_by_more_windows_than_the_cap_is_counted_not_joined()
 def test_no_images_no_matches():
     found = crop_matches(np.zeros(0, np.int64), np.zeros((0, WINDOW_COUNT), np.int64), layout_for(8), 8, 500)
     assert len(found.whole) == 0
+
+
+def test_the_crop_threshold_is_the_largest_where_chance_matches_stay_rare_on_distinct_images():
+    rng = np.random.default_rng(7)
+    wholes = rng.integers(-2 ** 63, 2 ** 63 - 1, 2500, dtype=np.int64)
+    windows = rng.integers(-2 ** 63, 2 ** 63 - 1, (2500, WINDOW_COUNT), dtype=np.int64)
+    small = crop_calibration(wholes, windows, [None] * 2500, {None: 2500})
+    assert small.threshold == 8  # the most the audit uses: uniform hashes stay apart
+    assert small.sampled_rows == CROP_SAMPLE_ROWS  # the sample's first rows only: 32 comparisons a pair
+    large = crop_calibration(wholes, windows, [None] * 2500, {None: 100_000})
+    assert large.expected[large.threshold] <= large.allowed < large.expected[large.threshold + 1]
+    # chance crop matches of uniform hashes: 2 W + 1 comparisons a pair, each binomial; the model says as much
+    pairs = 100_000 * 99_999 / 2
+    truth = (2 * WINDOW_COUNT + 1) * sum(math.comb(64, k) for k in range(9)) / 2 ** 64 * pairs
+    assert 0.8 < large.expected[8] / truth < 1.5
+    assert crop_calibration(wholes, windows, [None] * 2500, {None: 2500}, fixed=5).threshold == 5
+
+
+def test_look_alike_windows_turn_the_crop_search_off():
+    # windows that differ from other images' wholes by a few bits, as on scans of one modality
+    rng = random.Random(3)
+    base = rng.getrandbits(64)
+    wholes = np.array([flipped(rng, base, 12) for _ in range(800)], np.int64)
+    windows = np.array([[flipped(rng, base, rng.randint(0, 3)) for _ in range(WINDOW_COUNT)] for _ in range(800)],
+                       np.int64)
+    calibration = crop_calibration(wholes, windows, [None] * 800, {None: 800})
+    assert calibration.threshold == 0
+    assert calibration.reason.startswith("the window hashes cannot tell this data apart")
+    assert "crop matches are not searched" in calibration.reason
+
+
+def test_the_crop_distance_is_the_least_of_whole_to_whole_and_whole_to_window_either_way():
+    wholes = np.array([0b0000, 0b1111, -1], np.int64)
+    windows = np.array([[0b0111] * WINDOW_COUNT, [-1] * WINDOW_COUNT, [0b1110] + [0] * (WINDOW_COUNT - 1)], np.int64)
+    d = crop_distances(wholes, windows, np.arange(3))
+    assert d[0, 1] == d[1, 0] == 1  # the whole of 1 (1111) against a window of 0 (0111)
+    assert d[0, 2] == 0  # the whole of 0 equals a window of 2
+    assert d[1, 2] == d[2, 1] == 0  # the whole of 2 (all ones) equals every window of 1

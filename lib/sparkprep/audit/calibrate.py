@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -151,14 +151,15 @@ class _Tally:
     pairs: List[np.ndarray]   # per sampled hash: its pairs in this stratum
     clean: Optional[np.ndarray] = None  # `every` without the pairs that stand apart as copies (set_apart)
 
-    def probability(self, top: int) -> np.ndarray:
+    def probability(self, top: int, model: Optional[np.ndarray] = None) -> np.ndarray:
         """P(a random pair of this stratum is within t bits), t = 0..top: the larger of the fit and the count.
 
         Both are robust to copies: the fit leaves out each hash's TRIM nearest neighbours and
         uses the median and quartiles; the count is the median hash's share of neighbours
-        within t beyond its TRIM nearest (copies are a minority of rows).
+        within t beyond its TRIM nearest (copies are a minority of rows). model: the cdf to use
+        instead of the fit (calibrate's).
         """
-        model = fit(self.trimmed).cdf()[:top + 1]
+        model = (fit(self.trimmed).cdf() if model is None else model)[:top + 1]
         if not self.near:  # nothing was sampled: a table without hashes
             return model
         near, pairs = np.concatenate(self.near), np.concatenate(self.pairs)
@@ -169,10 +170,10 @@ class _Tally:
         return np.maximum(model, np.median(rates, axis=0))
 
 
-def tail(histogram: np.ndarray, t: float) -> float:
+def tail(histogram: np.ndarray, t: float, model: Optional[np.ndarray] = None) -> float:
     """P(distance <= t) from counted pairs, where at least TAIL_COUNT pairs are that close; below
-    that, the fitted model's shape anchored to the counted tail (the model sets how fast the tail
-    falls, the pairs set its level). 0 when too few pairs exist."""
+    that, the fitted model's shape (or `model`, a cdf) anchored to the counted tail (the model sets how
+    fast the tail falls, the pairs set its level). 0 when too few pairs exist."""
     total, bits = histogram.sum(), len(histogram) - 1
     if total < TAIL_COUNT:
         return 0.0
@@ -180,12 +181,12 @@ def tail(histogram: np.ndarray, t: float) -> float:
     counted = int(np.argmax(cumulative >= TAIL_COUNT))  # the first distance with enough pairs
     if t >= counted:
         return float(cumulative[int(math.floor(min(t, bits)))] / total)
-    shape = fit(histogram).cdf()
+    shape = fit(histogram).cdf() if model is None else model
     below = np.interp(t, np.arange(bits + 1), shape)
     return float(cumulative[counted] / total * below / shape[counted]) if shape[counted] > 0 else 0.0
 
 
-def within_from_across(within: _Tally, across: _Tally, top: int) -> np.ndarray:
+def within_from_across(within: _Tally, across: _Tally, top: int, model: Optional[np.ndarray] = None) -> np.ndarray:
     """P(a pair of one label is within t bits), read off the pairs of different labels.
 
     Pairs of different labels seldom hold copies, so their counted tail is clean; pairs of one
@@ -204,12 +205,17 @@ def within_from_across(within: _Tally, across: _Tally, top: int) -> np.ndarray:
     if centre_w >= centre_x or spread_w <= 0:
         return np.zeros(top + 1)  # one label's pairs are no closer than other labels': nothing to shift
     # the same standardised distance in the cross-label distribution
-    return np.array([tail(across.clean, centre_x + (t - centre_w) * spread_x / spread_w) for t in range(top + 1)])
+    return np.array([tail(across.clean, centre_x + (t - centre_w) * spread_x / spread_w, model)
+                     for t in range(top + 1)])
 
 
-def tallies(hashes: np.ndarray, labels: np.ndarray, chunk: int = 512):
+Distance = Callable[[np.ndarray], np.ndarray]  # sampled rows -> (rows, sample) distances to every sampled row
+
+
+def tallies(hashes: np.ndarray, labels: np.ndarray, chunk: int = 512, distance: Optional[Distance] = None):
     """(same label, different labels): the tallies over every pair of the sample (hashes: 64-bit values,
-    or rows of 64-bit words)."""
+    or rows of 64-bit words); distance: how far the sampled rows are from each other, when not the hashes'
+    Hamming distance (sparkprep.audit.crops: the crop distance, from each row's window hashes too)."""
     words = hashes.ndim == 2
     bins = (HASH_BITS * hashes.shape[1] if words else HASH_BITS) + 1
     chunk = chunk // hashes.shape[1] if words else chunk
@@ -219,7 +225,8 @@ def tallies(hashes: np.ndarray, labels: np.ndarray, chunk: int = 512):
     nearest, first, second = (np.zeros(len(hashes), np.int64) for _ in range(3))
     for start in range(0, len(hashes), chunk):
         rows = columns[start:start + chunk]
-        block = distances(hashes[rows, None], hashes[None, :], words).astype(np.int64)
+        block = (distance(rows) if distance is not None else distances(hashes[rows, None], hashes[None, :], words)
+                 ).astype(np.int64)
         same = (labels[rows, None] == labels[None, :]) & (rows[:, None] != columns[None, :])
         upper = columns[None, :] > rows[:, None]
         offsets = bins * np.arange(len(rows))[:, None]
@@ -264,21 +271,27 @@ def set_apart(nearest: np.ndarray, first: np.ndarray, second: np.ndarray, bins: 
 
 
 def calibrate(hashes: Sequence, labels: Sequence[Optional[str]], rows_per_label: Dict[str, int],
-              max_threshold: int = MAX_THRESHOLD, fixed: Optional[int] = None, floor: int = 2) -> Calibration:
+              max_threshold: int = MAX_THRESHOLD, fixed: Optional[int] = None, floor: int = 2,
+              distance: Optional[Distance] = None, signature: str = "the hash",
+              at_zero: str = "only exact hash matches count", model: Optional[np.ndarray] = None) -> Calibration:
     """The threshold for a table of rows_per_label rows per label, from a uniform sample of its hashes.
 
     hashes/labels: the sampled rows (64-bit hashes, or phash256's lists of words); rows_per_label:
     the table's counts (a null label is a label of its own). fixed: --near-threshold, reported as
     given. floor: the least threshold that tells images apart (below it, exact matches only).
+    distance: the sampled rows' distances when not their hashes' (tallies); model: the cdf of a random
+    pair's distance (0..bits) to use instead of the beta-binomial fitted to each stratum, where that fit
+    does not describe the distance; signature and at_zero: what the reason calls what is calibrated, and
+    what a threshold of 0 means for it.
     """
     top = max(max_threshold, fixed or 0)
     h = np.asarray(list(hashes), dtype=np.int64)
     lab = np.asarray(["" if x is None else str(x) for x in labels], dtype=object)
     n = round(sum(rows_per_label.values()))
-    same_label, other_label = tallies(h, lab)
+    same_label, other_label = tallies(h, lab, distance=distance)
     pairs_within = sum(v * (v - 1) / 2 for v in rows_per_label.values())
-    across = np.maximum(other_label.probability(top), [tail(other_label.clean, t) for t in range(top + 1)])
-    within = np.maximum(same_label.probability(top), within_from_across(same_label, other_label, top))
+    across = np.maximum(other_label.probability(top, model), [tail(other_label.clean, t, model) for t in range(top + 1)])
+    within = np.maximum(same_label.probability(top, model), within_from_across(same_label, other_label, top, model))
     expected = pairs_within * within + (n * (n - 1) / 2 - pairs_within) * across
     allowed = n / CHANCE_ROWS
     every = same_label.every + other_label.every
@@ -296,8 +309,8 @@ def calibrate(hashes: Sequence, labels: Sequence[Optional[str]], rows_per_label:
                   f"{_round(allowed)} at {n:,} rows{worse}")
     else:
         threshold = 0
-        reason = (f"the hash cannot tell this data apart: even {floor} bits would expect {_round(expected[floor])} "
-                  f"chance pairs at {n:,} rows ({_round(allowed)} allowed), so only exact hash matches count")
+        reason = (f"{signature} cannot tell this data apart: even {floor} bits would expect {_round(expected[floor])} "
+                  f"chance pairs at {n:,} rows ({_round(allowed)} allowed), so {at_zero}")
         if expected[0] > allowed:
             reason += f", and even of those {_round(expected[0])} are expected by chance"
     return Calibration(threshold, fixed is not None, max_threshold, n, allowed,

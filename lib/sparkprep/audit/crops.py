@@ -10,6 +10,11 @@ band key (one combination of blocks, the same values), by the same pigeonhole ar
 pHashes and window pHashes emit their keys; only whole-to-window key matches are paired, and the
 exact Hamming distance keeps those within the threshold. A key value shared by more than `cap`
 wholes or `cap` windows is counted as crowded, not joined, as the pHash search does.
+
+The threshold is calibrated as pHash's is (sparkprep.audit.calibrate), over the crop distance of
+sampled pairs: the least of their wholes' distance and of either whole's distance to any window of
+the other. On look-alike data (scans of one modality) windows match by chance far more often than
+whole images do, and the calibration then turns the crop search off (a threshold of 0).
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from typing import Dict, Optional, Sequence
+
 from sparkprep.audit.bands import HASH_BITS, MAX_KEYS_PER_ROW, BandLayout, key_values, layout
+from sparkprep.audit.calibrate import Calibration, calibrate, fit
 from sparkprep.images.phash import WINDOW_COUNT
 
 
@@ -95,3 +103,51 @@ def crop_matches(wholes: np.ndarray, windows: np.ndarray, band: BandLayout, thre
     whole, flat_index = matches // (n * per_image), matches % (n * per_image)
     return CropMatches(whole, flat_index // per_image, flat_index % per_image,
                        np.bitwise_count(wholes[whole] ^ flat[flat_index]).astype(np.int64), crowded)
+
+
+CROP_SAMPLE_ROWS = 2_000  # sampled rows whose crop distances the calibration compares (32 window comparisons a pair)
+
+
+def crop_distances(wholes: np.ndarray, windows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), n): the crop distance from each of these rows to every row: the least of the wholes' Hamming
+    distance and of either whole's distance to any window of the other."""
+    wholes = np.asarray(wholes).astype(np.int64).view(np.uint64)
+    windows = np.asarray(windows).astype(np.int64).view(np.uint64)
+    mine, theirs = wholes[rows, None], wholes[None, :]
+    whole = np.bitwise_count(mine ^ theirs)
+    mine_in_theirs = np.bitwise_count(mine[:, :, None] ^ windows[None, :, :]).min(axis=2)
+    theirs_in_mine = np.bitwise_count(theirs[:, :, None] ^ windows[rows][:, None, :]).min(axis=2)
+    return np.minimum(whole, np.minimum(mine_in_theirs, theirs_in_mine)).astype(np.int64)
+
+
+def crop_calibration(wholes: Sequence[int], windows: Sequence[Sequence[int]], labels: Sequence[Optional[str]],
+                     rows_per_label: Dict[str, int], fixed: Optional[int] = None) -> Calibration:
+    """The crop threshold for a table of rows_per_label rows per label, from the audit's calibration sample
+    (its first CROP_SAMPLE_ROWS rows, a uniform sample too): calibrate's estimates over crop distances.
+    A threshold of 0 turns the crop search off. fixed: --near-threshold, which sets both thresholds."""
+    count = min(len(wholes), CROP_SAMPLE_ROWS)
+    sampled = np.asarray(list(wholes)[:count], np.int64)
+    sampled_windows = np.asarray(list(windows)[:count], np.int64).reshape(count, -1)
+    return calibrate(sampled, list(labels)[:count], rows_per_label, fixed=fixed,
+                     distance=lambda rows: crop_distances(sampled, sampled_windows, rows),
+                     signature="the window hashes", at_zero="crop matches are not searched",
+                     model=crop_model(sampled, sampled_windows))
+
+
+def crop_model(wholes: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """P(the crop distance of a random pair <= t), t = 0..64, by the union bound over its comparisons: the
+    wholes' distance, and each whole against each of the other's windows (2 W comparisons). Each is a
+    Hamming distance between two 64-bit hashes, which a beta-binomial fits (sparkprep.audit.calibrate.fit),
+    so this model replaces the fit of the crop distance itself: a least of 2 W + 1 distances is narrower
+    than a beta-binomial, whose tail then overstated chance matches of uniform hashes a thousandfold."""
+    wholes = np.asarray(wholes).astype(np.int64).view(np.uint64)
+    windows = np.asarray(windows).astype(np.int64).view(np.uint64)
+    n, per_image = windows.shape
+    whole, across = np.zeros(HASH_BITS + 1, np.int64), np.zeros(HASH_BITS + 1, np.int64)
+    for start in range(0, n, 256):
+        rows = np.arange(start, min(n, start + 256))
+        other = rows[:, None] != np.arange(n)[None, :]
+        whole += np.bincount(np.bitwise_count(wholes[rows, None] ^ wholes[None, :])[other], minlength=HASH_BITS + 1)
+        to_windows = np.bitwise_count(wholes[rows, None, None] ^ windows[None, :, :])
+        across += np.bincount(to_windows[other].ravel(), minlength=HASH_BITS + 1)
+    return np.minimum(1.0, fit(whole).cdf() + 2 * per_image * fit(across).cdf())
