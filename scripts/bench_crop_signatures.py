@@ -4,6 +4,7 @@
     .venv/bin/python scripts/bench_crop_signatures.py --reduced [--far 6] [--seed 29]
     .venv/bin/python scripts/bench_crop_signatures.py --search 20000,100000   # the search alone, uniform hashes
     .venv/bin/python scripts/bench_crop_signatures.py --calibration 2000,100000  # thresholds on scans and photos
+    .venv/bin/python scripts/bench_crop_signatures.py --spark-search 20000,100000  # the search in Spark, local[2]
 
 The planted set: scikit-image's photos (make_planted.py's BASES and the two of scikit-learn), each with
 the copies issue 29 names, from its original:
@@ -38,7 +39,8 @@ look-alike data (scans), the calibrated threshold, the banding search's cost wit
 Second figures (2026-12-08): the built signature (16 windows, BILINEAR) gives the same recall at 8 bits as
 LANCZOS windows-16 (corner20 0.95, the other crop kinds 1.00, precision 1.000, 8 distinct pairs at 10 bits)
 at half the cost; crop_matches finds exactly the brute-force pairs at 6, 8 and 10 bits. --search on uniform
-hashes: 0.2 s at 2,000 images, 1.9 s at 20,000, 40.6 s at 100,000 (numpy, on one core).
+hashes: 0.2 s at 2,000 images, 1.9 s at 20,000, 40.6 s at 100,000 (numpy, on one core). --spark-search: 10.5 s,
+28.8 s and 636.8 s (local[2]; the pHash search takes 38.9 s at 100,000).
 """
 
 from __future__ import annotations
@@ -189,6 +191,34 @@ def distance(a: Tuple[int, List[int]], b: Tuple[int, List[int]]) -> int:
     return best
 
 
+def spark_search_cost(sizes: List[int], threshold: int) -> None:
+    """sparkprep.audit.spark.crops.crop_search's time in a local[2] session (as bench_near_duplicates.py times the
+    pHash search) on uniform hashes made in Spark: each image's whole and 16 windows are xxhash64 of its id."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import functions as F
+
+    from sparkprep.audit.spark.crops import crop_search
+    from sparkprep.spark.session import build_session
+
+    spark = build_session("bench-crops", {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "8",
+                                          "spark.ui.showConsoleProgress": "false", "spark.driver.memory": "4g"})
+    spark.sparkContext.setLogLevel("ERROR")
+    for n in sizes:
+        images = spark.range(n).select(F.col("id").cast("string").alias("id"), F.xxhash64("id").alias("whole"),
+                                       F.array(*[F.xxhash64("id", F.lit(w)) for w in range(16)]).alias("windows"))
+        images = images.cache()
+        images.count()
+        band = crop_layout(threshold, n, 500)
+        start = time.perf_counter()
+        found = crop_search(images, band, threshold, 500)
+        matches = found.matches.count()
+        print(f"{n:>8,d} images in Spark: {time.perf_counter() - start:6.1f} s, {matches} matches, "
+              f"{found.crowded_keys} crowded keys ({band.describe()})")
+        found.release()
+        images.unpersist()
+    spark.stop()
+
+
 def calibration(sizes: List[int], far: int, seed: int) -> None:
     """The calibrated crop threshold (sparkprep.audit.crops.crop_calibration) beside pHash's, for tables of these
     sizes sampled like: the demo's scans and the older look-alike scans (bench_near_duplicates.scan_files, 2,000
@@ -237,7 +267,11 @@ def main(argv) -> int:
     parser.add_argument("--reduced", action="store_true", help="hash phash-v2's reduced greyscale (the pipeline's)")
     parser.add_argument("--search", help="sizes: time the crop search alone on uniform hashes, e.g. 20000,100000")
     parser.add_argument("--calibration", help="table sizes: the calibrated crop threshold on scans and photos")
+    parser.add_argument("--spark-search", help="sizes: time the crop search in Spark (local[2]), e.g. 20000,100000")
     args = parser.parse_args(argv)
+    if args.spark_search:
+        spark_search_cost([int(n) for n in args.spark_search.split(",")], 8)
+        return 0
     if args.calibration:
         calibration([int(n) for n in args.calibration.split(",")], args.far, args.seed)
         return 0

@@ -346,7 +346,7 @@ def search_times(sizes, threshold):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import functions as F
 
-    from sparkprep.audit.spark import near_duplicate_audit
+    from sparkprep.audit.spark.search import near_duplicate_audit
     from sparkprep.spark.session import build_session
 
     spark = build_session("bench-near", {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "8",

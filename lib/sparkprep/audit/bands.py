@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 from collections import defaultdict, deque
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -78,16 +78,21 @@ def layout_for(threshold: int, rows: int = REFERENCE_ROWS) -> BandLayout:
     """The cheapest layout whose guarantee is exactly `threshold` bits (0 <= threshold <= 62)."""
     if not 0 <= threshold <= HASH_BITS - 2:
         raise ValueError(f"--near-threshold: expected 0..62 bits, got {threshold}")
+    return cheapest_layout(threshold, lambda keys, bits: rows * keys + rows * rows / 2 * keys / 2.0 ** bits)
+
+
+def cheapest_layout(threshold: int, cost: Callable[[int, float], Optional[float]]) -> BandLayout:
+    """The layout of B = threshold + k blocks and C(B, k) keys a hash (guarantee: exactly `threshold` bits) whose
+    cost(keys a hash, bits a key) is least; a cost of None rules the layout out."""
     best = None
     for per_key in range(1, HASH_BITS - threshold + 1):
         blocks = threshold + per_key
         keys = math.comb(blocks, per_key)
         if keys > MAX_KEYS_PER_ROW:
             break
-        bits = HASH_BITS * per_key / blocks
-        cost = rows * keys + rows * rows / 2 * keys / 2.0 ** bits
-        if best is None or cost < best[0]:
-            best = (cost, blocks, per_key)
+        work = cost(keys, HASH_BITS * per_key / blocks)
+        if work is not None and (best is None or work < best[0]):
+            best = (work, blocks, per_key)
     if best is None:
         raise ValueError(f"--near-threshold: {threshold} bits needs more than {MAX_KEYS_PER_ROW} band keys per hash")
     return layout(best[1], best[2])
@@ -120,7 +125,7 @@ def _round(value: float) -> float:
 
 def key_values(hashes: np.ndarray, band: BandLayout) -> np.ndarray:
     """(keys per hash, hashes): each hash's band key values, packed as the Spark search packs them
-    (sparkprep.audit.spark.band_values), from uint64 hashes."""
+    (sparkprep.audit.spark.search.band_values), from uint64 hashes."""
     out = np.zeros((len(band.combos), len(hashes)), np.uint64)
     for i, combo in enumerate(band.combos):
         offset = 0

@@ -19,14 +19,13 @@ whole images do, and the calibration then turns the crop search off (a threshold
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from typing import Dict, Optional, Sequence
 
-from sparkprep.audit.bands import HASH_BITS, MAX_KEYS_PER_ROW, BandLayout, key_values, layout
+from sparkprep.audit.bands import HASH_BITS, BandLayout, cheapest_layout, key_values
 from sparkprep.audit.calibrate import Calibration, calibrate, fit
 from sparkprep.images.phash import WINDOW_COUNT
 
@@ -49,19 +48,10 @@ def crop_layout(threshold: int, images: int, cap: int, windows: int = WINDOW_COU
     whole-to-window pairs (windows * images^2 * C(B, k) / 2^(64 k / B)), among the layouts whose key values
     hold no more than cap / 4 windows on average (a crowded key is not joined: its pairs would be missed).
     sparkprep.audit.bands.layout_for does the same for pairs of whole pHashes."""
-    best = None
-    for per_key in range(1, HASH_BITS - threshold + 1):
-        blocks = threshold + per_key
-        keys = math.comb(blocks, per_key)
-        if keys > MAX_KEYS_PER_ROW:
-            break
-        shared = windows * images / 2.0 ** (HASH_BITS * per_key / blocks)  # windows per key value
-        cost = (1 + windows) * images * keys + images * shared * keys
-        if shared <= cap / 4 and (best is None or cost < best[0]):
-            best = (cost, blocks, per_key)
-    if best is None:
-        raise ValueError(f"--near-threshold: {threshold} bits needs more than {MAX_KEYS_PER_ROW} band keys per hash")
-    return layout(best[1], best[2])
+    def cost(keys: int, bits: float) -> Optional[float]:
+        shared = windows * images / 2.0 ** bits  # windows per key value
+        return (1 + windows) * images * keys + images * shared * keys if shared <= cap / 4 else None
+    return cheapest_layout(threshold, cost)
 
 
 def crop_matches(wholes: np.ndarray, windows: np.ndarray, band: BandLayout, threshold: int, cap: int) -> CropMatches:

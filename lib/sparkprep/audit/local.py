@@ -1,6 +1,6 @@
 """The near-duplicate audit on the driver, for tables small enough to hold there. Pure Python.
 
-The same search, counts, examples and clusters as sparkprep.audit.spark, computed from the
+The same search, counts, examples and clusters as sparkprep.audit.spark.search, computed from the
 hashed rows collected in one Spark job: a table of a few thousand rows otherwise pays for a
 dozen small Spark jobs and their shuffles (about 2.5 s in a warm session, 5 s in a new one,
 for 300 rows). The result is the Spark path's, field for field; tests/spark/test_leakage_audit.py
@@ -31,7 +31,7 @@ MASK = (1 << 64) - 1
 
 @dataclass(frozen=True)
 class HashedRow:
-    """One ok original with a hash (sparkprep.audit.spark.hashed_rows), and its calibration order."""
+    """One ok original with a hash (sparkprep.audit.spark.search.hashed_rows), and its calibration order."""
 
     key: Optional[str]
     split: Optional[str]

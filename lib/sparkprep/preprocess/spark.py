@@ -13,7 +13,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField
 from pyspark.storagelevel import StorageLevel
 
-from sparkprep.audit.spark import threshold_words
+from sparkprep.audit.spark.search import threshold_words
 from sparkprep.errors import UsageError
 from sparkprep.ingest.spark.incremental import reusable_output
 from sparkprep.ingest.spark.samples import whole_samples

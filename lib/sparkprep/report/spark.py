@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkprep.audit.policy import check_leakage
-from sparkprep.audit.spark import near_duplicate_audit, threshold_words
+from sparkprep.audit.spark.search import near_duplicate_audit, threshold_words
 from sparkprep.preprocess.spark import channel_normalization
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.schema import require_columns

@@ -43,7 +43,7 @@ def write_reported_table(spark: SparkSession, claim: Claim, df: Optional[DataFra
     rec is the ingest Reconciliation (or None): its verify() raises unless the written rows
     are exactly the listed files. df None: the parquet files are already in the claim's
     staging directory (sparkprep.spark.tables.write_table). audit: the near-duplicate audit
-    (sparkprep.audit.spark.NearDuplicateCheck: the written table -> its report section, and a
+    (sparkprep.audit.spark.search.NearDuplicateCheck: the written table -> its report section, and a
     `label`), run beside the counts when the table has hashes; None: no audit. extra(written, small):
     more report fields (small: the table's small columns when it is small, else None). resumable: the
     record that makes the staging directory resumable (write_table).

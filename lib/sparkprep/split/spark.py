@@ -16,7 +16,7 @@ from pyspark.storagelevel import StorageLevel
 
 from sparkprep.audit.bands import CLUSTER_RADIUS
 from sparkprep.audit.policy import check_leakage, merge_limit, merge_skew
-from sparkprep.audit.spark import near_check, near_duplicate_audit, threshold_words
+from sparkprep.audit.spark.search import near_check, near_duplicate_audit, threshold_words
 from sparkprep.errors import MergeSkewed, UsageError
 from sparkprep.ingest.listing import child_names
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
