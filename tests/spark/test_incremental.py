@@ -139,7 +139,9 @@ def test_preprocess_transforms_only_new_and_changed_samples_and_equals_a_full_ru
         pq.write_table(part.set_column(part.schema.get_field_index("content"), part.schema.field("content"),
                                        [junk]), name)
         (name.parent / f".{name.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum of the real bytes
+    cached = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
     second = preprocess(spark, "--input", table, "--output", out, "--incremental", *recipe)
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keys()) == cached  # the matching's frame is freed
     # deleted: dog003 alone (cat002 changed: it is listed, and transformed)
     assert second["incremental"] == {"previous": f"file:{out}", "listed": 21, "kept": 18, "transformed": 3,
                                      "deleted": 1}

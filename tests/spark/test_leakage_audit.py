@@ -93,8 +93,10 @@ def test_pair_counts_per_split_pair_equal_a_brute_force_count(spark, planted_spl
 
 def test_merge_leaves_no_near_pair_across_splits_and_passes_the_leakage_gate(spark, planted_dir, tmp_path):
     out = tmp_path / "merged"
+    cached = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
     report = run_split(spark, split_config(["--input", str(planted_dir), "--output", str(out), "--ratios", "0.5,0.5",
                                             "--seed", "7", "--near-duplicates", "merge", "--fail-on-leakage"]))
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keys()) == cached  # merge's rows are freed once written
     near = report["near_duplicates"]
     assert near["pairs_across_splits"] == 0 and near["pairs_within_splits"] > 0
     assert near["merge"]["pairs_across_splits_before"] > 0 and near["merge"]["rows_moved"] > 0

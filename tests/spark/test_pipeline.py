@@ -162,8 +162,10 @@ def test_a_foreign_output_directory_is_refused_untouched(spark, sample_tree, tmp
 
 
 def test_merged_near_duplicates_pass_the_leakage_gate_and_the_root_page_is_written(spark, sample_tree, tmp_path):
+    cached = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
     report, splits, _ = pipeline(spark, tmp_path / "out", sample_tree, "--near-duplicates", "merge",
                                  "--fail-on-leakage", "--to", "imagefolder")
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keys()) == cached  # merge's rows: on disk once, then freed
     assert "second Python pass" in report["passes"] and "--near-duplicates merge" in report["passes"]
     near = report["stages"]["splits"]["near_duplicates"]
     assert near["pairs_across_splits"] == 0 and near["merge"]["pairs_across_splits_before"] > 0

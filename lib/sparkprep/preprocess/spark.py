@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -81,10 +81,10 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
                 raise UsageError("--near-duplicates: merge re-keys a split, and this input's splits are kept; "
                                  "re-split it with jobs/split.py --near-duplicates merge")
             clock.stage("near-duplicate clusters", threshold_words(cfg.near_threshold))
-            table, merged = merged_near_duplicates(table, cfg)
+            table, merged, persisted = merged_near_duplicates(table, cfg)
         split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
         check_augment_splits(cfg, (split_params or {}).get("names"))
-        reused = None
+        reused, cached = None, [persisted] if merged is not None else []  # persisted for the write: freed after it
         if cfg.incremental:
             if detail != SPLIT_TABLE_KEPT:
                 raise UsageError("--incremental: preprocess reuses its previous output for a split table's rows; "
@@ -93,20 +93,24 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             clock.stage("matching the previous output", cfg.output)
             processed, reused = incremental_frame(spark, cfg, claim.state, table,
                                                   lambda rows, grouped: preprocess_frame(rows, cfg, grouped),
-                                                  grouped=grouped)
+                                                  grouped=grouped, cached=cached)
             processed = with_recipe_metadata(processed, table.schema["key"], cfg.spec)
         else:
             processed = preprocess_frame(table, cfg, grouped)
         clock.stage("running", f"{detail}; decode, transform, encode ({cfg.spec.digest()}) -> {cfg.output}"
                     + (f"; {reused['kept']} of {reused['listed']} samples kept from the previous output"
                        if reused else ""))
-        return write_reported_table(
-            spark, claim, processed, cfg, clock, rec, split_params, "split",
-            options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
-            extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
-                                          "transform": cfg.spec.record(),
-                                          **({"near_duplicate_merge": merged} if merged else {}),
-                                          **({"incremental": reused} if reused else {})})
+        try:
+            return write_reported_table(
+                spark, claim, processed, cfg, clock, rec, split_params, "split",
+                options=payload_options("image", already_compressed=cfg.spec.encode != "raw"),
+                extra=lambda written, small: {"normalization": channel_normalization(written, small=small),
+                                              "transform": cfg.spec.record(),
+                                              **({"near_duplicate_merge": merged} if merged else {}),
+                                              **({"incremental": reused} if reused else {})})
+        finally:
+            for frame in cached:
+                frame.unpersist()
 
 
 # --incremental (docs/jobs/preprocess.md): the previous processed table is the state; a split table's ok
@@ -132,8 +136,8 @@ def _members(digest: Callable[[Column], Column]) -> Column:
 
 def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: DataFrame,
                       transform: Callable[[DataFrame, Optional[bool]], DataFrame], job: str = "preprocess",
-                      grouped: Optional[bool] = None, resumed: Optional[DataFrame] = None
-                      ) -> Tuple[DataFrame, Dict[str, Any]]:
+                      grouped: Optional[bool] = None, resumed: Optional[DataFrame] = None,
+                      cached: Optional[List[DataFrame]] = None) -> Tuple[DataFrame, Dict[str, Any]]:
     """(the processed rows: earlier rows for unchanged samples, `transform` of the rest; and the report's
     `incremental` section: listed, kept, transformed, deleted, and why nothing was kept).
 
@@ -144,7 +148,8 @@ def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: Da
     its split-table row's. grouped: whether the table's samples have several members (None asks the table,
     as whole_samples does); `transform` gets it, so that the rows transformed now have the form a full run
     gives them. A sample of several members is kept when its primary member's columns and every other
-    member's name and sha256 equal the earlier row's (those sha256 are taken from the bytes in `extras`)."""
+    member's name and sha256 equal the earlier row's (those sha256 are taken from the bytes in `extras`).
+    cached: gets the frames this persists for the rows' write, for the caller to unpersist after it."""
     previous, reason = reusable_output(spark, cfg, claim_state, PROCESSED_SETTINGS, job=job) \
         if cfg.incremental else (None, "")
     if grouped is None:
@@ -176,6 +181,8 @@ def incremental_frame(spark: SparkSession, cfg: Any, claim_state: str, table: Da
             .select(*[F.coalesce(F.col(f"t.{c}"), F.col(f"p.{c}")).alias(c) for c in columns], F.col("t.sample"),
                     "_now_ok", (F.col("_now_ok") & F.col("_was_ok")).alias("_keep"), "_resumed")
             .persist(StorageLevel.MEMORY_AND_DISK))
+    if cached is not None:
+        cached.append(both)
     counts = both.agg(F.count("_now_ok").alias("listed"), F.sum(F.col("_keep").cast("long")).alias("kept"),
                       F.sum((F.col("_keep") & F.col("_resumed")).cast("long")).alias("resumed")).first()
     # gone: a previous sample whose path is no longer listed (a changed one is listed, and transformed)

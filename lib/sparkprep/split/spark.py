@@ -207,21 +207,27 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
         if cfg.near_duplicates == "merge":
             clock.stage("near-duplicate clusters", f"{threshold_words(cfg.near_threshold)}; reading and probing "
                                                    "the input once, kept on local disk")
-            table, merged = merged_near_duplicates(table, cfg)
+            table, merged, persisted = merged_near_duplicates(table, cfg)
         clock.stage("running", f"{detail}, write -> {cfg.output}")
         payload = "content" if "content" in table.columns else None
-        report = write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
-                                      partition_by="split", options=payload_options(payload, already_compressed=True),
-                                      audit=near_check(cfg, merged) if cfg.input_kind != "table" else None)
+        try:
+            report = write_reported_table(spark, claim, table, cfg, clock, rec, split_params=cfg.split_params(),
+                                          partition_by="split",
+                                          options=payload_options(payload, already_compressed=True),
+                                          audit=near_check(cfg, merged) if cfg.input_kind != "table" else None)
+        finally:
+            if merged is not None:  # the merged rows, persisted on disk for the write
+                persisted.unpersist()
     return check_leakage(report, cfg.fail_on_leakage)
 
 
-def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFrame, dict]:
+def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFrame, dict, DataFrame]:
     """Key every row of a near-duplicate cluster by the cluster's smallest key, and split again.
 
     Trades rule 5 of sha256-v1 (stability as data grows) for integrity: a new image can link
-    two clusters, and the merged cluster's key (and split) then changes. Returns the new rows
-    and what moved against the plain hash split.
+    two clusters, and the merged cluster's key (and split) then changes. Returns the new rows,
+    what moved against the plain hash split, and the frame persisted on disk that holds the rows
+    (the caller unpersists it once they are written).
     """
     table = table.persist(StorageLevel.DISK_ONLY)  # read and probe every file once, for both passes
     audit = near_duplicate_audit(table, cfg.near_threshold, cfg.near_bucket_cap, clusters=True,
@@ -253,9 +259,13 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     before = {r["_hash_split"]: int(r["count"]) for r in resplit.groupBy("_hash_split").count().collect()}
     after = {r["split"]: int(r["count"]) for r in resplit.groupBy("split").count().collect()}
     skewed = merge_skew(before, after, cfg.names, cfg.ratios, stats["largest_merged"], int(merged["squares"] or 0))
+    # the rows are resplit's now (its every partition was read): the input's copy and the sizes are freed
+    sizes.unpersist()
+    table.unpersist()
     if skewed:
+        resplit.unpersist()
         raise MergeSkewed(f"{skewed}; nothing was published")
-    return resplit.drop("_cluster", "_hash_split", "_near_key"), stats
+    return resplit.drop("_cluster", "_hash_split", "_near_key"), stats, resplit
 
 
 def _oversized(table: DataFrame, key_clusters: DataFrame, big: DataFrame, limit: int) -> dict:

@@ -136,8 +136,8 @@ def _tables(spark: SparkSession, cfg: PipelineConfig, clock: StageClock, report:
             interrupted = written_by_workers is not None or plan.record is not None
             raise
         finally:
-            if plan.persisted is not None:
-                plan.persisted.unpersist()
+            for frame in ([plan.persisted] if plan.persisted is not None else []) + plan.cached:
+                frame.unpersist()
             for name, claim in ((OUTPUTS[0], split_claim), (OUTPUTS[1], processed_claim)):
                 if name not in report["published"] and not interrupted:  # files written ahead, never published
                     discard_unpublished(HadoopFS(spark), claim)
@@ -163,6 +163,7 @@ class Plan:
     resumed_report: Optional[dict] = None  # Spark writes: what was reused of killed runs' committed tasks
     rows: Optional[Tuple[DataFrame, str]] = None  # the one pass written by Spark: its rows, and where they go first
     tables: Optional[Callable[[DataFrame], Tuple[DataFrame, DataFrame]]] = None  # both tables' frames from them
+    cached: List[DataFrame] = field(default_factory=list)  # other frames persisted for the writes: freed after them
 
     def write_rows(self) -> Tuple[DataFrame, DataFrame]:
         """The one pass written by Spark: its rows written into the processed staging (ownership.RESUME_ROWS, a
@@ -255,20 +256,21 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
                                        keep_existing_split=False, claim_state=split_claim.state)
     merged = None
     if cfg.near_duplicates == "merge":  # every row's hash first: clusters decide the keys
-        splits, merged = merged_near_duplicates(splits, cfg)
-    persisted = splits.persist(StorageLevel.DISK_ONLY)
+        splits, merged, merged_rows = merged_near_duplicates(splits, cfg)
+    # read once, kept on local disk for both passes (merge's rows are there already)
+    persisted = splits if merged is not None else splits.persist(StorageLevel.DISK_ONLY)
     why = "--stratify exact" if cfg.stratify == "exact" else "--near-duplicates merge" if merged is not None \
         else "--manifest" if cfg.manifest else "the workers fetch the objects" if fetched else "samples of several files"
 
     grouped = cfg.samples == "basename"
     # a killed run's committed transform tasks (parquet staging written by Spark, with this run's settings)
     record, resumed, took = committed_transform(spark, cfg, processed_claim)
-    reused = None
+    reused, cached = None, [merged_rows] if merged is not None else []  # merge's rows, persisted on disk
     if cfg.incremental or resumed is not None:
         processed, reused = incremental_frame(spark, dataclasses.replace(cfg, output=processed_claim.uri),
                                               processed_claim.state, persisted,
                                               lambda rows, grouped: preprocess_frame(rows, cfg, grouped=grouped),
-                                              job=PIPELINE, grouped=grouped, resumed=resumed)
+                                              job=PIPELINE, grouped=grouped, resumed=resumed, cached=cached)
         processed = with_recipe_metadata(processed, persisted.schema["key"], cfg.spec)
         if took is not None:
             took["samples_reused"] = reused.get("resumed", 0)
@@ -282,7 +284,7 @@ def _plan(spark: SparkSession, cfg: PipelineConfig, split_claim: Claim, processe
         how += f"; a killed run's files not reused: {took['not_reused'][0]['why']}"
     return Plan(persisted if cfg.keep_content else persisted.drop("content"), processed, rec, how,
                 persisted=persisted, merged=merged, processed_incremental=reused if cfg.incremental else None,
-                record=record, resumed_report=took)
+                record=record, resumed_report=took, cached=cached)
 
 
 def _write_in_workers(spark: SparkSession, cfg: PipelineConfig, source: DataFrame, settings: OnePassSettings,
