@@ -321,6 +321,7 @@ def test_the_driver_killed_in_a_one_pass_written_by_spark_resumes_from_the_commi
     resumed, listed = report["resumed"], report["stages"]["splits"]["rows"]
     assert resumed["tasks_reused"] == 6 and resumed["files_reused"] == len(committed) - 1, resumed
     assert resumed["files_reused"] >= 0.7 * listed, resumed
+    assert [pathlib.Path(f).name[:4] for f in resumed["from"]] == ["run-"], resumed  # the killed run's directory
     assert "resumed: " in result.stdout and "committed tasks" in result.stdout
     for table in ("splits", "processed"):
         assert rows(out / table) == rows(clean / table), table

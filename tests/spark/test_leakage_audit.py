@@ -172,8 +172,10 @@ def test_merge_takes_a_photo_and_its_copies_but_not_a_chain_of_look_alike_images
     cfg = split_config(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--near-duplicates", "merge",
                         "--near-threshold", "8",
                         "--ratios", "0.5,0.5"])
-    merged, stats = merged_near_duplicates(table.selectExpr("*", "key AS sha256", "CAST(NULL AS string) AS error"), cfg)
+    merged, stats, persisted = merged_near_duplicates(table.selectExpr("*", "key AS sha256",
+                                                                       "CAST(NULL AS string) AS error"), cfg)
     keys = dict(map(tuple, merged.select("path", "key").collect()))
+    persisted.unpersist()
     assert {keys[f"/d/p{i}.jpg"] for i in range(3)} == {"p0"}
     assert all(keys[f"/d/c{i}.jpg"] == f"c{i}" for i in range(9))  # the chain keeps its own keys
     assert stats["clusters"] == 1 and stats["largest_merged"] == 3

@@ -182,7 +182,9 @@ def resumed_rows(spark: SparkSession, cfg: PipelineConfig, listing, mtimes: Dict
                  .groupBy("path").agg(F.min("_source").alias("_source")))
         rows = rows.join(first, ["path", "_source"], "left_semi").drop("_source")
         paths = {r[0] for r in first.select("path").collect()}
-    took = _took(processed_claim, {**found.as_dict(), "files_reused": len(paths)}, refused)
+    # named by their staging (or run) directories, as the two passes' are, not by the rows' directory inside
+    staging = [source[:-len(ownership.RESUME_ROWS) - 1] for source in found.sources]
+    took = _took(processed_claim, {**found.as_dict(), "from": staging, "files_reused": len(paths)}, refused)
     own = own_files_dir(processed_claim)
     record = resume.record_text(settings)
     if processed_claim.fmt == "delta":
