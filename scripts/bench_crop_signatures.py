@@ -245,7 +245,8 @@ def calibration(sizes: List[int], far: int, seed: int) -> None:
                                                          if kind == "original"], None))
     sets.append(("uniform random hashes", list(zip(rng.integers(-2 ** 63, 2 ** 63 - 1, 2500).tolist(),
                                                    rng.integers(-2 ** 63, 2 ** 63 - 1, (2500, 16)).tolist())), None))
-    print("| data | sampled rows | table rows | pHash threshold | crop threshold | crop: expected chance pairs at 2 / 6 / 8 bits |")
+    print("| data | sampled rows | table rows | pHash threshold | crop threshold "
+          "| crop: expected chance pairs at 2 / 6 / 8 bits |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, sigs, labels in sets:
         order = rng.permutation(len(sigs))  # a uniform sample's order, as the audit's

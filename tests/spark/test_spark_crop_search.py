@@ -32,7 +32,7 @@ def test_the_spark_crop_search_finds_what_the_reference_finds(spark):
     found = crop_search(_images(spark, wholes, windows), band, threshold, cap=10)
     got = sorted((r["whole"], r["other"], r["window"], r["distance"]) for r in found.matches.collect())
     found.release()
-    expected = sorted((f"k{i:04d}", f"k{j:04d}", w, d) for i, j, w, d in
-                      zip(*(a.tolist() for a in (reference.whole, reference.other, reference.window, reference.distance))))
+    columns = (reference.whole, reference.other, reference.window, reference.distance)
+    expected = sorted((f"k{i:04d}", f"k{j:04d}", w, d) for i, j, w, d in zip(*(a.tolist() for a in columns)))
     assert got == expected and len(got) >= 70
     assert found.crowded_keys == reference.crowded_keys > 0

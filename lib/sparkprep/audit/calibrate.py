@@ -290,7 +290,8 @@ def calibrate(hashes: Sequence, labels: Sequence[Optional[str]], rows_per_label:
     n = round(sum(rows_per_label.values()))
     same_label, other_label = tallies(h, lab, distance=distance)
     pairs_within = sum(v * (v - 1) / 2 for v in rows_per_label.values())
-    across = np.maximum(other_label.probability(top, model), [tail(other_label.clean, t, model) for t in range(top + 1)])
+    across = np.maximum(other_label.probability(top, model),
+                        [tail(other_label.clean, t, model) for t in range(top + 1)])
     within = np.maximum(same_label.probability(top, model), within_from_across(same_label, other_label, top, model))
     expected = pairs_within * within + (n * (n - 1) / 2 - pairs_within) * across
     allowed = n / CHANCE_ROWS
