@@ -16,10 +16,10 @@ def _images(spark, wholes, windows):
 
 def test_the_spark_crop_search_finds_what_the_reference_finds(spark):
     rng = random.Random(29)
-    n, threshold = 400, 8
+    n, threshold = 200, 8
     wholes = [rng.getrandbits(64) - (1 << 63) for _ in range(n)]
     windows = [[rng.getrandbits(64) - (1 << 63) for _ in range(WINDOW_COUNT)] for _ in range(n)]
-    for _ in range(80):  # crops within 0..threshold bits of one window of their original
+    for _ in range(40):  # crops within 0..threshold bits of one window of their original
         copy, original = rng.sample(range(n), 2)
         value = wholes[copy] & (2 ** 64 - 1)
         for bit in rng.sample(range(64), rng.randint(0, threshold)):
@@ -34,5 +34,5 @@ def test_the_spark_crop_search_finds_what_the_reference_finds(spark):
     found.release()
     columns = (reference.whole, reference.other, reference.window, reference.distance)
     expected = sorted((f"k{i:04d}", f"k{j:04d}", w, d) for i, j, w, d in zip(*(a.tolist() for a in columns)))
-    assert got == expected and len(got) >= 70
+    assert got == expected and len(got) >= 30  # the 40 planted, less those the flat images overwrote
     assert found.crowded_keys == reference.crowded_keys > 0
