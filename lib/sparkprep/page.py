@@ -163,7 +163,7 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
     pairs = "".join(
         f"<div class='pair'><span class='d'>{_pair_distance(p)}</span>{_img(images, p['a']['path'])}"
         f"{_img(images, p['b']['path'])}<span><span class='path'>{esc(p['a']['path'])}</span> ({esc(p['a']['split'])})"
-        f"<br><span class='path'>{esc(p['b']['path'])}</span> ({esc(p['b']['split'])})</span></div>"
+        f"<br><span class='path'>{esc(p['b']['path'])}</span> ({esc(p['b']['split'])}){_crop_note(p)}</span></div>"
         for p in near.get("examples", []))
     clusters = near.get("clusters") or {}
     flat, capped = near.get("flat_hashes", {}), near.get("capped_band_keys", {})
@@ -177,7 +177,7 @@ def _near(report: dict, images: Dict[str, Optional[str]]) -> str:
             f"{near.get('distinct_hashes', 0)} distinct hashes.</p>"
             + _calibration(near.get("calibration"), near.get("pairs_within_splits", 0) +
                            near.get("pairs_across_splits", 0)) + _second_hash(near.get("second_hash")) +
-            _angle(angle) +
+            _angle(angle) + _crops(near.get("crops")) +
             f"<table><tr><th>split pair</th><th>row pairs</th></tr>{rows}</table>"
             f"<p>Clusters (connected components): {clusters.get('count', 0)}, {clusters.get('rows', 0)} rows, "
             f"largest {clusters.get('largest', 0)}, {clusters.get('in_several_splits', 0)} spread over several "
@@ -246,7 +246,32 @@ def _pair_distance(pair: dict) -> str:
     """A listed pair's distance: bits of the 64-bit hash, and the angle when the rule is the angle."""
     if "angle" in pair:
         return f"{pair['angle']:.2f}&deg; ({pair['distance']} bits)"
+    if pair.get("crop"):
+        return f"crop, {pair['crop']['distance']} bits"
     return f"{pair['distance']} bits"
+
+
+def _crop_note(pair: dict) -> str:
+    """Which window of which image a crop pair matched (the whole pHash of the other is that close to it)."""
+    crop = pair.get("crop")
+    if not crop:
+        return ""
+    return (f"<br>the {esc(crop['window'])} window of the {'first' if crop['window_of'] == 'a' else 'second'}; the "
+            f"whole images' pHashes are {pair['distance']} bits apart")
+
+
+def _crops(crops: Optional[dict]) -> str:
+    """The crop search (--near-signature crop-robust): its threshold and what it added, or why it did not run."""
+    if not crops:
+        return ""
+    if not crops.get("searched"):
+        return f"<p>Crop pairs (--near-signature crop-robust): not searched: {esc(crops.get('reason'))}.</p>"
+    return (f"<p>Crop pairs (--near-signature crop-robust): the whole pHash of one image within <b>"
+            f"{crops['threshold']}</b> bits of the pHash of one of 16 fixed windows of another (its corners at 0.95, "
+            f"0.92 and 0.88 of each side, its sides at 0.8); {esc(crops['calibration']['reason'])}. Search: "
+            f"{esc(crops.get('layout'))}. {crops['hash_pairs']} pairs of distinct hashes that the pHash search did "
+            f"not find, included in every count below; {crops.get('crowded_keys', 0)} crowded window keys not "
+            f"joined.</p>")
 
 
 def _angle(angle: dict) -> str:

@@ -228,6 +228,9 @@ def near_line(near: dict) -> str:
         rule += f" and phash256 within {second['threshold']} bits"
     if angle.get("used"):
         rule = f"DCT directions within {angle['threshold_degrees']:g} degrees"
+    crops = near.get("crops") or {}
+    if crops.get("searched"):
+        how += f"; or of a window within {crops['threshold']} bits: {crops['hash_pairs']} crop pairs"
     line = (f"near-duplicates ({rule}{how}): {near['pairs_across_splits']} pairs across "
             f"splits (leakage), {near['pairs_within_splits']} within; {clusters.get('count', 0)} clusters, largest "
             f"{clusters.get('largest', 0)}")
@@ -239,6 +242,8 @@ def near_line(near: dict) -> str:
                   if measured]
         if cannot:
             line += f" ({' and '.join(cannot)} cannot either)"
+    if crops and not crops.get("searched"):
+        line += f"; crop pairs not searched: {crops['reason']}"
     if skipped:
         line += (f"; not joined: {near['flat_hashes']['rows']} rows of {near['flat_hashes']['count']} low-information "
                  f"hashes, {near['capped_band_keys']['count']} crowded band keys")

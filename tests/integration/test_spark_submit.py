@@ -106,3 +106,55 @@ def test_webdataset_shards_to_transformed_shards_via_spark_submit(make_sample, t
         original = written[json.loads(sample["sparkprep.json"])["key"]]
         assert (sample["cls"], sample["json"]) == (original["cls"], original["json"])
         assert Image.open(io.BytesIO(sample["jpg"])).size == (20, 20)
+
+
+CROP_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_field", "immunohistochemistry",
+               "moon", "page", "rocket", "text", "brick", "grass", "gravel")
+
+
+def _corner_crops(root):
+    """Real photos, each also cut to its top-left 88% (23% of the area gone: a copy today's pHash misses, at 10-25
+    bits), the copy under another name in the same folder."""
+    from images import jpeg, photo
+
+    for name in CROP_PHOTOS:
+        image = photo(name).convert("RGB")
+        width, height = image.size
+        (root / f"{name}.jpg").write_bytes(jpeg(image))
+        (root / f"{name}-copy.jpg").write_bytes(jpeg(image.crop((0, 0, round(width * 0.88), round(height * 0.88)))))
+
+
+def test_crop_robust_audit_via_spark_submit_fails_on_a_corner_crop_across_splits_and_merge_keeps_it_together(tmp_path):
+    """--near-signature crop-robust: corner-cropped copies are crop pairs (the report names the window), fail
+    --fail-on-leakage where they cross splits (exit 1, everything written), and --near-duplicates merge puts each
+    with its original."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    _corner_crops(root)
+    leaky = tmp_path / "leaky"
+    result = spark_submit("split", "--input", root, "--output", leaky, "--ratios", "0.5,0.5", "--seed", "7",
+                          "--near-signature", "crop-robust", "--fail-on-leakage")
+    said = result.stdout + result.stderr
+    assert result.returncode == 1, said[-4000:]
+    assert "crop pairs" in said and "near-duplicate pairs cross splits" in said
+    near = json.loads((leaky / "_run_report.json").read_text())["near_duplicates"]
+    rows = pq.read_table(leaky, columns=["path", "split"]).to_pylist()
+    split_of = {r["path"].rsplit("/", 1)[-1][:-4]: r["split"] for r in rows}
+    crossing = {n for n in CROP_PHOTOS if split_of[n] != split_of[f"{n}-copy"]}
+    assert crossing, split_of  # the seed puts some copies in the other split: the test needs them
+    assert near["crops"]["searched"] and near["crops"]["threshold"] >= 6, near["crops"]
+    assert near["pairs_across_splits"] == len(crossing)
+    listed = {(e["a"]["path"].rsplit("/", 1)[-1], e["b"]["path"].rsplit("/", 1)[-1]): e for e in near["examples"]}
+    assert {min(a, b).split("-")[0].split(".")[0] for a, b in listed} == crossing
+    assert all(e["crop"]["window"] == "top-left 0.88" for e in listed.values()), listed
+    assert all(e["distance"] > 8 for e in listed.values())  # pHash alone would not pair them
+
+    merged = tmp_path / "merged"
+    result = spark_submit("split", "--input", root, "--output", merged, "--ratios", "0.5,0.5", "--seed", "7",
+                          "--near-signature", "crop-robust", "--near-duplicates", "merge", "--fail-on-leakage")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    rows = pq.read_table(merged, columns=["path", "split"]).to_pylist()
+    split_of = {r["path"].rsplit("/", 1)[-1][:-4]: r["split"] for r in rows}
+    assert all(split_of[n] == split_of[f"{n}-copy"] for n in CROP_PHOTOS), split_of
+    near = json.loads((merged / "_run_report.json").read_text())["near_duplicates"]
+    assert near["pairs_across_splits"] == 0 and near["merge"]["clusters"] >= len(CROP_PHOTOS) - 1, near["merge"]

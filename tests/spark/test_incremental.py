@@ -92,7 +92,7 @@ def test_a_previous_output_of_another_sparkprep_version_is_read_again(spark, mak
 
 
 def test_a_previous_output_with_another_hash_version_is_read_again(spark, make_sample, tmp_path, monkeypatch):
-    from sparkprep.audit.spark.search import with_phash_version
+    from sparkprep.audit.spark.rows import with_phash_version
     from sparkprep.ingest.spark import incremental
 
     tree, out = tmp_path / "in", tmp_path / "out"

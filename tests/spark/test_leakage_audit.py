@@ -9,8 +9,8 @@ import pytest
 
 from sparkprep.audit.bands import DEFAULT_THRESHOLD
 from sparkprep.audit.rule import CANDIDATE_BITS
-from sparkprep.audit.spark.search import (_propagated_components, near_duplicate_audit, near_search, phash_version,
-                                          row_pairs)
+from sparkprep.audit.spark.rows import phash_version
+from sparkprep.audit.spark.search import _propagated_components, near_duplicate_audit, near_search, row_pairs
 from sparkprep.errors import LeakageFound
 from sparkprep.images.phash import hamming
 from sparkprep.pipeline.flags import pipeline_config
@@ -252,7 +252,7 @@ def _near_table(spark, seed):
 def test_the_audit_on_the_driver_equals_the_audit_in_spark(spark, planted_split, threshold, cap):
     """The small-table path (sparkprep.audit.local) gives the Spark path's report, field for field, and its clusters;
     so does it from the rows collected with the table's counted columns (what a table write's check uses)."""
-    from sparkprep.audit.spark.search import audit_columns, rows_of_small
+    from sparkprep.audit.spark.rows import audit_columns, rows_of_small
     from sparkprep.spark.table_stats import small_columns
 
     out, _ = planted_split

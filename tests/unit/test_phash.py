@@ -172,3 +172,18 @@ def test_a_copy_cut_from_a_corner_is_near_a_window_of_its_original_but_not_its_w
         whole = phash(reduced_grey(copy))
         assert hamming(whole, phash(reduced_grey(original))) > 8, name
         assert min(hamming(whole, w) for w in window_hashes(reduced_grey(original))) <= 8, name
+
+
+def test_windows_of_bytes_hash_phash_v1s_decode_box_reduced_and_rows_without_an_image_have_none():
+    from sparkprep.images.phash import windows_of_bytes
+    from sparkprep.images.rows import row_windows
+
+    image = photo("coffee").convert("RGB")
+    data = jpeg(image)
+    with Image.open(io.BytesIO(data)) as decoded:
+        decoded.draft("L", (64, 64))
+        expected = window_hashes(reduced_grey(decoded.convert("L")))
+    assert windows_of_bytes(data) == expected == row_windows(data)
+    assert row_windows(None) is None and row_windows(b"not an image") is None
+    raw = np.asarray(image.resize((120, 80)))
+    assert row_windows(raw.tobytes(), "raw", 120, 80, 3) == window_hashes(reduced_grey(Image.fromarray(raw)))

@@ -20,14 +20,19 @@ whole images do, and the calibration then turns the crop search off (a threshold
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from typing import Dict, Optional, Sequence
-
 from sparkprep.audit.bands import HASH_BITS, BandLayout, cheapest_layout, key_values
 from sparkprep.audit.calibrate import Calibration, calibrate, fit
-from sparkprep.images.phash import WINDOW_COUNT
+from sparkprep.audit.rule import ANGLE_MAX_ROWS
+from sparkprep.images.phash import WINDOW_COUNT, WINDOWS
+
+
+def unsigned(hashes) -> np.ndarray:
+    """64-bit hashes (signed, as Spark's bigint holds them, or any integer dtype) as uint64, for XOR and popcount."""
+    return np.asarray(hashes).astype(np.int64).view(np.uint64)
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,7 @@ def crop_layout(threshold: int, images: int, cap: int, windows: int = WINDOW_COU
 def crop_matches(wholes: np.ndarray, windows: np.ndarray, band: BandLayout, threshold: int, cap: int) -> CropMatches:
     """The crop matches among n images: wholes (n,) and windows (n, W), both 64-bit hashes (any integer dtype).
     Every match within min(threshold, band.guarantee) bits whose key values are not all crowded is found."""
-    wholes = np.asarray(wholes).astype(np.int64).view(np.uint64)
-    windows = np.asarray(windows).astype(np.int64).view(np.uint64)
+    wholes, windows = unsigned(wholes), unsigned(windows)
     n, per_image = windows.shape
     if n == 0:
         empty = np.zeros(0, np.int64)
@@ -95,14 +99,17 @@ def crop_matches(wholes: np.ndarray, windows: np.ndarray, band: BandLayout, thre
                        np.bitwise_count(wholes[whole] ^ flat[flat_index]).astype(np.int64), crowded)
 
 
+# Hashed rows up to this count are collected with their windows for the crop search on the driver: 16 window
+# hashes a row (27 MB at 200,000 rows); measured: the search takes 40.6 s at 100,000 (scripts/bench_crop_signatures.py
+# --search), against 636.8 s in Spark (--spark-search), so larger tables are audited by pHash alone, and say so.
+CROP_MAX_ROWS = ANGLE_MAX_ROWS
 CROP_SAMPLE_ROWS = 2_000  # sampled rows whose crop distances the calibration compares (32 window comparisons a pair)
 
 
 def crop_distances(wholes: np.ndarray, windows: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(len(rows), n): the crop distance from each of these rows to every row: the least of the wholes' Hamming
     distance and of either whole's distance to any window of the other."""
-    wholes = np.asarray(wholes).astype(np.int64).view(np.uint64)
-    windows = np.asarray(windows).astype(np.int64).view(np.uint64)
+    wholes, windows = unsigned(wholes), unsigned(windows)
     mine, theirs = wholes[rows, None], wholes[None, :]
     whole = np.bitwise_count(mine ^ theirs)
     mine_in_theirs = np.bitwise_count(mine[:, :, None] ^ windows[None, :, :]).min(axis=2)
@@ -130,8 +137,7 @@ def crop_model(wholes: np.ndarray, windows: np.ndarray) -> np.ndarray:
     Hamming distance between two 64-bit hashes, which a beta-binomial fits (sparkprep.audit.calibrate.fit),
     so this model replaces the fit of the crop distance itself: a least of 2 W + 1 distances is narrower
     than a beta-binomial, whose tail then overstated chance matches of uniform hashes a thousandfold."""
-    wholes = np.asarray(wholes).astype(np.int64).view(np.uint64)
-    windows = np.asarray(windows).astype(np.int64).view(np.uint64)
+    wholes, windows = unsigned(wholes), unsigned(windows)
     n, per_image = windows.shape
     whole, across = np.zeros(HASH_BITS + 1, np.int64), np.zeros(HASH_BITS + 1, np.int64)
     for start in range(0, n, 256):
@@ -141,3 +147,29 @@ def crop_model(wholes: np.ndarray, windows: np.ndarray) -> np.ndarray:
         to_windows = np.bitwise_count(wholes[rows, None, None] ^ windows[None, :, :])
         across += np.bincount(to_windows[other].ravel(), minlength=HASH_BITS + 1)
     return np.minimum(1.0, fit(whole).cdf() + 2 * per_image * fit(across).cdf())
+
+
+CropEdge = Tuple[int, int, int]  # (bits, window index, whose window: 0 the first node's, 1 the second's)
+
+
+def crop_edges(nodes: Sequence, wholes: Sequence[int], windows: Sequence[Sequence[int]], threshold: int, cap: int
+               ) -> Tuple[Dict[Tuple, CropEdge], dict]:
+    """(edges, search): the crop pairs among distinct signatures (nodes, each with its whole pHash and windows), as
+    (u, v) -> CropEdge with u < v, the closest match of each pair; and the report's words for the search."""
+    band = crop_layout(threshold, len(nodes), cap)
+    found = crop_matches(np.asarray(wholes, np.int64).reshape(-1), np.asarray(windows, np.int64).reshape(
+        len(nodes), WINDOW_COUNT), band, threshold, cap)
+    edges: Dict[Tuple, CropEdge] = {}
+    for i, j, w, d in zip(found.whole.tolist(), found.other.tolist(), found.window.tolist(), found.distance.tolist()):
+        u, v = nodes[i], nodes[j]
+        pair, edge = ((u, v), (d, w, 1)) if u < v else ((v, u), (d, w, 0))
+        if pair not in edges or edge < edges[pair]:
+            edges[pair] = edge
+    return edges, {"layout": band.describe(), "guaranteed_bits": band.guarantee, "crowded_keys": found.crowded_keys,
+                   "signatures": len(nodes)}
+
+
+def window_name(index: int) -> str:
+    """The name of a window (sparkprep.images.phash.WINDOWS), as the report lists it."""
+    return WINDOWS[index][0]
+

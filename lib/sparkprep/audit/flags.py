@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sparkprep.audit import bands, calibrate
+from sparkprep.audit.crops import CROP_MAX_ROWS
 from sparkprep.audit.rule import CANDIDATE_BITS
-from sparkprep.flags import flag, switch, whole
+from sparkprep.flags import flag, one_of, switch, whole
+
+PHASH, CROP_ROBUST = "phash", "crop-robust"  # --near-signature
 
 
 def _threshold(value: str) -> Optional[int]:
@@ -34,5 +37,11 @@ class AuditFlags:
     near_bucket_cap: int = flag(bands.DEFAULT_BUCKET_CAP, whole("--near-bucket-cap", 2, 10 ** 6),
                                 "band keys shared by more hashes, or hashes shared by more rows, are reported, "
                                 "not joined", kind="number")
+    near_signature: str = flag(
+        PHASH, one_of("--near-signature", PHASH, CROP_ROBUST),
+        "phash (the whole image's pHash) or crop-robust (also crop pairs: an image's pHash within a threshold, "
+        "calibrated as pHash's, of the pHash of one of 16 fixed windows of another, e.g. a corner or a side; the "
+        f"windows are computed from the rows' bytes, on tables up to {CROP_MAX_ROWS:,} hashed rows; "
+        "docs/near-duplicates.md, Crops)")
     fail_on_leakage: bool = flag(False, switch, "exit 1 after writing everything when an exact or near-duplicate "
                                                 "pair crosses splits", kind="switch")

@@ -18,6 +18,7 @@ import numpy as np
 from sparkprep.audit import angles
 from sparkprep.audit import calibrate as calibration
 from sparkprep.audit.bands import band_keys, centred_components, planned_layout
+from sparkprep.audit.crops import CROP_SAMPLE_ROWS, CropEdge, crop_calibration, crop_edges, window_name
 from sparkprep.audit.rule import NearRule, near_rule
 from sparkprep.images.phash import to_hex, words_to_int
 from sparkprep.table_counts import nulls_first
@@ -41,6 +42,7 @@ class HashedRow:
     order: int  # xxhash64(where, phash): the calibration sample is the SAMPLE_ROWS smallest
     phash256: Optional[Sequence[int]] = None  # its 4 words (None: a table written before the second hash)
     direction: Optional[Sequence[int]] = None  # its dct_direction (None: a table written before it)
+    windows: Optional[Sequence[int]] = None  # its window pHashes (None: not read, the crop search is off)
 
 
 @dataclass
@@ -81,9 +83,10 @@ def cluster_stats(sizes: Sequence[Tuple[int, int]], key_edges: int, method: str)
 
 
 def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = False,
-              angle: Optional[float] = None) -> dict:
+              angle: Optional[float] = None, crop: Optional[CropEdge] = None) -> dict:
     """A listed pair; confirmed: the rule checked phash256 too, whose distance is listed beside; angle: the rule
-    is the angle between DCT directions, listed beside the 64-bit distance."""
+    is the angle between DCT directions, listed beside the 64-bit distance; crop: a crop pair (bits, window, whose:
+    0 a's, 1 b's): the whole pHash of one is that close to the named window of the other."""
     out = {"distance": int(distance_bits),
            "a": {"path": a.where, "split": a.split, "label": a.label, "phash": to_hex(a.phash)},
            "b": {"path": b.where, "split": b.split, "label": b.label, "phash": to_hex(b.phash)}}
@@ -91,6 +94,8 @@ def pair_dict(distance_bits: int, a: HashedRow, b: HashedRow, confirmed: bool = 
         out["distance256"] = bin(words_to_int(a.phash256) ^ words_to_int(b.phash256)).count("1")
     if angle is not None:
         out["angle"] = round(float(angle), 3)
+    if crop is not None:
+        out["crop"] = {"distance": int(crop[0]), "window": window_name(crop[1]), "window_of": "ab"[crop[2]]}
     return out
 
 
@@ -102,15 +107,18 @@ def node_of(r: HashedRow, rule: NearRule) -> tuple:
     return (r.phash, words_to_int(r.phash256) if rule.confirmed else None)
 
 
-def rule_of(sample: Sequence[HashedRow], rows: int, threshold: Optional[int]) -> NearRule:
-    """The rule from the calibration sample of a table of `rows` hashed rows (rows per label: the sample's,
-    scaled; exact when the sample is the whole table)."""
+def label_rows(sample: Sequence[HashedRow], rows: int) -> Dict[Optional[str], float]:
+    """Rows per label of a table of `rows` hashed rows, from its sample's (exact when the sample is the table)."""
     per_label: Dict[Optional[str], int] = defaultdict(int)
     for r in sample:
         per_label[r.label] += 1
-    label_rows = {label: n * rows / max(1, len(sample)) for label, n in per_label.items()}
+    return {label: n * rows / max(1, len(sample)) for label, n in per_label.items()}
+
+
+def rule_of(sample: Sequence[HashedRow], rows: int, threshold: Optional[int]) -> NearRule:
+    """The rule from the calibration sample of a table of `rows` hashed rows."""
     return near_rule([r.phash for r in sample], [r.phash256 for r in sample], [r.label for r in sample],
-                     label_rows, fixed=threshold, directions=[r.direction for r in sample])
+                     label_rows(sample, rows), fixed=threshold, directions=[r.direction for r in sample])
 
 
 def calibration_sample(rows: Sequence[HashedRow]) -> List[HashedRow]:
@@ -119,16 +127,17 @@ def calibration_sample(rows: Sequence[HashedRow]) -> List[HashedRow]:
 
 
 def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, clusters: bool, collect_edges: int,
-          splits: Optional[List[str]] = None, centre_keys: int = 0, rule: Optional[NearRule] = None
-          ) -> Optional[LocalAudit]:
+          splits: Optional[List[str]] = None, centre_keys: int = 0, rule: Optional[NearRule] = None,
+          crops: bool = False) -> Optional[LocalAudit]:
     """The audit of these rows; None when the cluster graph is larger than `collect_edges` (the Spark path
     then propagates labels in Spark, and says so). centre_keys: look for the centre of every cluster
     of at most this many keys (what --near-duplicates merge may merge). rule: the rule when the caller
-    calibrated it already (on the same sample), else calibrated here."""
+    calibrated it already (on the same sample), else calibrated here. crops: crop pairs count too
+    (--near-signature crop-robust; the rows carry their windows): every policy reads the union."""
     if splits is None:
         splits = sorted({r.split for r in rows})
     index = {s: i for i, s in enumerate(splits)}
-    sample = calibration_sample(rows)
+    sample, fixed = calibration_sample(rows), threshold
     rule = rule or rule_of(sample, len(rows), threshold)
     threshold, confirmed = rule.threshold, rule.confirmed
     by_hash: Dict[tuple, List[HashedRow]] = defaultdict(list)
@@ -162,6 +171,11 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         search = {"layout": band.describe(), "guaranteed_bits": band.guarantee, "layout_plan": plan.to_dict()}
         angle = rule.angle_section()
 
+    cropped: Dict[Tuple[tuple, tuple], CropEdge] = {}
+    if crops:
+        cropped, stats_crops = _crop_edges(sample, by_hash, live, len(rows), fixed, cap, rule)
+        cropped = {pair: edge for pair, edge in cropped.items() if pair not in edges}  # pHash found the rest
+        edges = {**edges, **{pair: edge[0] for pair, edge in cropped.items()}}
     stats = {
         "threshold": threshold, "calibration": rule.calibration.to_dict(), "second_hash": rule.second_hash(),
         "angle": angle, "bucket_cap": cap, **search,
@@ -176,7 +190,9 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for n, (i, j) in enumerate(pairs_of):
             between[n] += cu[i] * cv[i] if i == j else cu[i] * cv[j] + cu[j] * cv[i]
     stats.update(pair_count_stats(splits, within, between, len(edges)))
-    stats["examples"] = _examples(by_hash, live, edges, confirmed, rule.angle is not None)
+    if crops:
+        stats["crops"] = {**stats_crops, "hash_pairs": len(cropped)}  # those the pHash search did not find
+    stats["examples"] = _examples(by_hash, live, edges, confirmed, rule.angle is not None, cropped)
     mapping = None
     if clusters:
         key_edges: Dict[Tuple[str, str], int] = {}  # (a, b) -> links: 0 when their rows share a hash, else 1
@@ -186,7 +202,7 @@ def audit(rows: Sequence[HashedRow], threshold: Optional[int], cap: int, cluster
         for h in live:
             if len(by_hash[h]) > 1:
                 key_edges.update(((r.key, smallest[h]), 0) for r in by_hash[h])
-        if len(key_edges) > collect_edges and rule.angle is None:  # the angle's edges are on the driver already
+        if len(key_edges) > collect_edges and rule.angle is None and not crops:  # (the Spark path has neither)
             return None
         mapping = centred_components(((a, b, n) for (a, b), n in key_edges.items()), centre_keys)
         members: Dict[str, List[HashedRow]] = defaultdict(list)
@@ -222,6 +238,31 @@ def _hash_edges(live: set, sample: Sequence[HashedRow], distinct: int, threshold
     return edges, capped, band, plan
 
 
+def _crop_edges(sample: Sequence[HashedRow], by_hash: Dict[tuple, List[HashedRow]], live: set, rows: int,
+                fixed: Optional[int], cap: int, rule: NearRule) -> Tuple[Dict[Tuple[tuple, tuple], CropEdge], dict]:
+    """(edges: (u, v) -> CropEdge, the report's crops section): the crop pairs among the live signatures, within the
+    crop threshold calibrated on the sample's windows (sparkprep.audit.crops)."""
+    if rule.angle is not None:
+        return {}, {"searched": False, "threshold": 0,
+                    "reason": "the 64-bit pHash cannot tell these images apart (their DCT directions decide), and "
+                              "window pHashes of such images match by chance more often still"}
+    with_windows = [r for r in sample if r.windows is not None][:CROP_SAMPLE_ROWS]
+    calibration = crop_calibration([r.phash for r in with_windows], [r.windows for r in with_windows],
+                                   [r.label for r in with_windows], label_rows(sample, rows), fixed)
+    section = {"searched": calibration.threshold > 0, "threshold": calibration.threshold,
+               "calibration": calibration.to_dict()}
+    if not calibration.threshold:
+        return {}, {**section, "reason": calibration.reason}
+    first = {}
+    for h in sorted(live):
+        windowed = sorted((r for r in by_hash[h] if r.windows is not None), key=lambda r: nulls_first(r.where))
+        if windowed:
+            first[h] = windowed[0].windows
+    nodes = list(first)
+    edges, search = crop_edges(nodes, [h[0] for h in nodes], [first[h] for h in nodes], calibration.threshold, cap)
+    return edges, {**section, **search}
+
+
 def _angle_edges(nodes: List[tuple], rule: NearRule) -> Tuple[Dict[Tuple[tuple, tuple], float], int]:
     """(edges: (u, v) -> degrees, pairs compared): every pair of live nodes whose directions are within the
     rule's angle (sparkprep.audit.angles.pairs_within)."""
@@ -245,25 +286,28 @@ def _flat_examples(by_hash: Dict[tuple, List[HashedRow]], flat: List[tuple]) -> 
 
 
 def _examples(by_hash: Dict[tuple, List[HashedRow]], live: set, edges: Dict[Tuple[tuple, tuple], float],
-              confirmed: bool, by_angle: bool = False) -> List[dict]:
-    """One cross-split row pair per first hash u, the closest (then by paths); the closest NEAR_EXAMPLES of those."""
+              confirmed: bool, by_angle: bool = False, cropped: Optional[Dict[Tuple[tuple, tuple], CropEdge]] = None
+              ) -> List[dict]:
+    """One cross-split row pair per first hash u, the closest (then by paths); the closest NEAR_EXAMPLES of those.
+    cropped: the crop pairs among the edges (an edge at a crop pair's distance is listed as one)."""
+    cropped = cropped or {}
     best: Dict[tuple, tuple] = {}
 
-    def offer(u: tuple, d: int, a: HashedRow, b: HashedRow) -> None:
+    def offer(u: tuple, d: int, a: HashedRow, b: HashedRow, crop: Optional[CropEdge] = None) -> None:
         if a.split != b.split and a.split is not None and b.split is not None:
             rank = (d, nulls_first(a.where), nulls_first(b.where))
             if u not in best or rank < best[u][0]:
-                best[u] = (rank, d, a, b)
+                best[u] = (rank, d, a, b, crop)
 
     for (u, v), d in edges.items():
         for a in by_hash[u]:
             for b in by_hash[v]:
-                offer(u, d, a, b)
+                offer(u, d, a, b, cropped.get((u, v)))
     for h in live:
         for a in by_hash[h]:
             for b in by_hash[h]:
                 if a.where is not None and b.where is not None and a.where < b.where:
                     offer(h, 0, a, b)
     chosen = sorted(best.values(), key=lambda item: item[0])[:NEAR_EXAMPLES]
-    return [pair_dict(distance(a.phash, b.phash), a, b, confirmed, d if by_angle else None)
-            for _, d, a, b in chosen]
+    return [pair_dict(distance(a.phash, b.phash), a, b, confirmed, d if by_angle else None, crop)
+            for _, d, a, b, crop in chosen]

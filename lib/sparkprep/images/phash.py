@@ -27,7 +27,7 @@ its version, and a table without it is phash-v1:
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -140,11 +140,24 @@ def phashes_of_bytes(data: bytes, orientation: Optional[int] = None,
     """The `phash`, `phash256` and `dct_direction` columns of one image file's bytes, from one decode (first
     frame)."""
     with image_probe.open_image(data, max_pixels) as image:
-        if image.format == "JPEG":
-            image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
-        image.seek(0)
-        image.load()
-        return phashes(image, orientation)
+        return phashes(_hash_decode(image), orientation)
+
+
+def _hash_decode(image: Image.Image) -> Image.Image:
+    """The opened image's first frame, loaded as phash-v1 decodes it (a JPEG at the DCT scale that leaves DRAFT_SIDE)."""
+    if image.format == "JPEG":
+        image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+    image.seek(0)
+    image.load()
+    return image
+
+
+def windows_of_bytes(data: bytes, orientation: Optional[int] = None,
+                     max_pixels: int = image_probe.DEFAULT_MAX_PIXELS) -> List[int]:
+    """The window pHashes of one image file's bytes, from phash-v1's decode, box-reduced as phash-v2's greyscale
+    (a table written without them: the audit computes them on the workers)."""
+    with image_probe.open_image(data, max_pixels) as image:
+        return window_hashes(reduced_grey(_hash_decode(image)), orientation)
 
 
 def version_of(metadata: Optional[dict]) -> str:
@@ -256,11 +269,10 @@ WINDOWS: Tuple[Tuple[str, Box], ...] = tuple(
 WINDOW_COUNT = len(WINDOWS)
 
 
-def window_boxes(width: int, height: int, windows: Sequence[Tuple[str, Box]] = WINDOWS
-                 ) -> List[Tuple[int, int, int, int]]:
+def window_boxes(width: int, height: int) -> List[Tuple[int, int, int, int]]:
     """The windows in pixels of a width x height image: each edge rounded to the nearest pixel, at least one wide."""
     boxes = []
-    for _, (left, top, right, bottom) in windows:
+    for _, (left, top, right, bottom) in WINDOWS:
         x0, y0 = round(left * width), round(top * height)
         boxes.append((x0, y0, max(x0 + 1, round(right * width)), max(y0 + 1, round(bottom * height))))
     return boxes

@@ -4,14 +4,14 @@ bad data gives None, never an exception (a sparkprep bug still raises, see image
 from __future__ import annotations
 
 import base64
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 from PIL import Image
 
 from sparkprep.images import ops as image_ops
 from sparkprep.images import probe as image_probe
-from sparkprep.images.phash import Signatures, phashes, phashes_of_bytes
+from sparkprep.images.phash import Signatures, phashes, phashes_of_bytes, reduced_grey, window_hashes, windows_of_bytes
 
 SIDE = 96  # px, the longer side of a thumbnail
 
@@ -42,6 +42,23 @@ def row_signatures(data: Optional[bytes], image_format: Optional[str] = None, wi
         return phashes(image) if image is not None else None
     try:
         return phashes_of_bytes(data, orientation)
+    except Exception as exc:  # noqa: BLE001 - bytes that do not decode have no hash; bugs re-raise
+        image_probe.quarantine_or_raise(exc)
+        return None
+
+
+def row_windows(data: Optional[bytes], image_format: Optional[str] = None, width: Optional[int] = None,
+                height: Optional[int] = None, channels: Optional[int] = None,
+                orientation: Optional[int] = None) -> Optional[List[int]]:
+    """The window pHashes (sparkprep.images.phash.WINDOWS) of a row, from one decode as row_signatures decodes it,
+    or None."""
+    if not data:
+        return None
+    if image_format == "raw":
+        image = _row_image(data, image_format, width, height, channels)
+        return window_hashes(reduced_grey(image)) if image is not None else None
+    try:
+        return windows_of_bytes(data, orientation)
     except Exception as exc:  # noqa: BLE001 - bytes that do not decode have no hash; bugs re-raise
         image_probe.quarantine_or_raise(exc)
         return None

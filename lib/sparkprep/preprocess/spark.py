@@ -13,7 +13,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField
 from pyspark.storagelevel import StorageLevel
 
-from sparkprep.audit.spark.search import threshold_words
+from sparkprep.audit.spark.search import crops, threshold_words
 from sparkprep.errors import UsageError
 from sparkprep.ingest.spark.incremental import reusable_output
 from sparkprep.ingest.spark.samples import whole_samples
@@ -80,7 +80,7 @@ def run_preprocess(spark: SparkSession, cfg: PreprocessConfig, clock: Optional[S
             if detail == SPLIT_TABLE_KEPT:
                 raise UsageError("--near-duplicates: merge re-keys a split, and this input's splits are kept; "
                                  "re-split it with jobs/split.py --near-duplicates merge")
-            clock.stage("near-duplicate clusters", threshold_words(cfg.near_threshold))
+            clock.stage("near-duplicate clusters", threshold_words(cfg.near_threshold, crops(cfg)))
             table, merged, persisted = merged_near_duplicates(table, cfg)
         split_params = _recorded_split(table) if detail == SPLIT_TABLE_KEPT else cfg.split_params()
         check_augment_splits(cfg, (split_params or {}).get("names"))

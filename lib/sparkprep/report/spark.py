@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkprep.audit.policy import check_leakage
-from sparkprep.audit.spark.search import near_duplicate_audit, threshold_words
+from sparkprep.audit.spark.search import crops, near_duplicate_audit, threshold_words
 from sparkprep.preprocess.spark import channel_normalization
 from sparkprep.runlog import StageClock, config_dict, versions
 from sparkprep.schema import require_columns
@@ -44,9 +44,10 @@ def run_report(spark: SparkSession, cfg: "ReportConfig", clock: Optional[StageCl
         table = table.drop("phash")  # written with --phash off: hash the bytes now
     hashed = with_phash(table)
     if "phash" in hashed.columns and ("path" in table.columns or "image" in table.columns):
-        clock.stage("near-duplicate audit", threshold_words(cfg.near_threshold)
+        clock.stage("near-duplicate audit", threshold_words(cfg.near_threshold, crops(cfg))
                     + ("" if "phash" in table.columns else "; hashes computed from the rows' bytes"))
-        stats["near_duplicates"] = near_duplicate_audit(hashed, cfg.near_threshold, cfg.near_bucket_cap).stats
+        stats["near_duplicates"] = near_duplicate_audit(hashed, cfg.near_threshold, cfg.near_bucket_cap,
+                                                        crops=crops(cfg)).stats
     if {"channel_mean", "split", "aug_index"} <= set(table.columns):
         stats["normalization"] = channel_normalization(table)
     seconds = clock.total()

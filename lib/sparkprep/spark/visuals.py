@@ -136,6 +136,18 @@ def with_phash(table: DataFrame) -> DataFrame:
             .drop("_signatures"))
 
 
+WINDOWS_COLUMN = "phash_windows"  # the crop-robust signature (sparkprep.images.phash.WINDOWS), when a table holds it
+
+
+def windows_column(table: DataFrame) -> Column:
+    """Each ok row's window pHashes: the table's own column, or computed on the workers from one decode of the row's
+    bytes (null where they do not decode)."""
+    if WINDOWS_COLUMN in table.columns:
+        return F.col(WINDOWS_COLUMN)
+    orientation = F.col("orientation") if "orientation" in table.columns else F.lit(None).cast("int")
+    return F.when(F.col("status") == OK, _windows_udf(*_row_bytes(table), orientation))
+
+
 def _row_bytes(rows: DataFrame) -> list:
     """(bytes, image_format, width, height, channels, path) of each row: its content, its processed image,
     or (marked 'path:') the file at its path."""
@@ -191,6 +203,19 @@ def _signatures_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: p
         d, f = _read_if_needed(d, f, p)
         found = row_signatures(d, f, _whole(w), _whole(h), _whole(c), _whole(o))
         out.append(None if found is None else [found[0], *found[1], *found[2].tolist()])
+    return pd.Series(out, dtype=object)
+
+
+@F.pandas_udf(ArrayType(LongType()))
+def _windows_udf(data: pd.Series, fmt: pd.Series, width: pd.Series, height: pd.Series,
+                 channels: pd.Series, path: pd.Series, orientation: pd.Series) -> pd.Series:
+    """Each row's window pHashes (null when the bytes do not decode)."""
+    from sparkprep.images.rows import row_windows
+
+    out = []
+    for d, f, w, h, c, p, o in zip(data, fmt, width, height, channels, path, orientation):
+        d, f = _read_if_needed(d, f, p)
+        out.append(row_windows(d, f, _whole(w), _whole(h), _whole(c), _whole(o)))
     return pd.Series(out, dtype=object)
 
 

@@ -16,7 +16,7 @@ from pyspark.storagelevel import StorageLevel
 
 from sparkprep.audit.bands import CLUSTER_RADIUS
 from sparkprep.audit.policy import check_leakage, merge_limit, merge_skew
-from sparkprep.audit.spark.search import near_check, near_duplicate_audit, threshold_words
+from sparkprep.audit.spark.search import crops, near_check, near_duplicate_audit, threshold_words
 from sparkprep.errors import MergeSkewed, UsageError
 from sparkprep.ingest.listing import child_names
 from sparkprep.ingest.paths import SAMPLE_RULE, compile_group_regex, first_group
@@ -205,7 +205,7 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
             table, rec, detail = split_source(spark, cfg, keep_existing_split=False, claim_state=claim.state)
         merged = None
         if cfg.near_duplicates == "merge":
-            clock.stage("near-duplicate clusters", f"{threshold_words(cfg.near_threshold)}; reading and probing "
+            clock.stage("near-duplicate clusters", f"{threshold_words(cfg.near_threshold, crops(cfg))}; reading and probing "
                                                    "the input once, kept on local disk")
             table, merged, persisted = merged_near_duplicates(table, cfg)
         clock.stage("running", f"{detail}, write -> {cfg.output}")
@@ -231,7 +231,7 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     """
     table = table.persist(StorageLevel.DISK_ONLY)  # read and probe every file once, for both passes
     audit = near_duplicate_audit(table, cfg.near_threshold, cfg.near_bucket_cap, clusters=True,
-                                 centre_keys=cfg.near_merge_max)
+                                 centre_keys=cfg.near_merge_max, crops=crops(cfg))
     limit = merge_limit(audit.stats["hashed_rows"], cfg.near_merge_max)
     sizes = table.select("key").join(audit.key_clusters, "key").groupBy("cluster").agg(
         F.count(F.lit(1)).alias("rows"), F.first("centre", ignorenulls=True).alias("centre")) \

@@ -22,12 +22,13 @@ from pyspark.storagelevel import StorageLevel
 
 from sparkprep.audit import calibrate as calibration
 from sparkprep.audit import local
+from sparkprep.audit.crops import CROP_MAX_ROWS
 from sparkprep.audit.bands import BandLayout, centred_components, planned_layout
 from sparkprep.audit.local import CLUSTER_SIZES, FLAT_EXAMPLES, FLAT_PATHS, NEAR_EXAMPLES, HashedRow, pair_count_stats, pair_dict
+from sparkprep.audit.flags import CROP_ROBUST, PHASH
 from sparkprep.audit.rule import ANGLE_MAX_ROWS, NearRule, near_rule
-from sparkprep.images.phash import PHASH_METADATA_KEY, PHASH_V1, to_hex, version_of
-from sparkprep.schema import python_columns
-from sparkprep.statuses import OK
+from sparkprep.audit.spark.rows import NEAR_ORDER, audit_columns, collected_rows, hashed_rows, phash_version, rows_of_small
+from sparkprep.images.phash import to_hex
 
 COLLECT_EDGES = 1_000_000    # cluster edges up to this count are joined on the driver (union-find)
 # Hashed rows up to this count are audited on the driver (sparkprep.audit.local) after one Spark job;
@@ -46,65 +47,6 @@ class NearAudit:
     stats: dict
     # (key, cluster, centre): cluster is the smallest key of the key's component, centre its centre or null
     key_clusters: Optional[DataFrame]
-
-
-def phash_version(table: DataFrame) -> str:
-    """Which hash a table's `phash` column holds (sparkprep.images.phash): its field metadata, else phash-v1."""
-    return version_of(table.schema["phash"].metadata) if "phash" in table.columns else PHASH_V1
-
-
-def with_phash_version(table: DataFrame, version: str) -> DataFrame:
-    """The table with its `phash` column's version recorded in the field metadata (kept by every write)."""
-    return table.withMetadata("phash", {PHASH_METADATA_KEY: version})
-
-
-NEAR_ORDER = "_near_order"  # the calibration order, collected with a small table's counted columns
-
-
-def _where(table: DataFrame) -> Column:
-    """Where a hashed row came from: its path, or its key (a tabular row)."""
-    return F.coalesce(F.col("path"), F.col("key")) if "path" in table.columns else F.col("key")
-
-
-def _long(table: DataFrame) -> Column:
-    """The table's phash256 (null in a table written before it)."""
-    return F.col("phash256") if "phash256" in table.columns else F.lit(None).cast("array<bigint>")
-
-
-def _direction(table: DataFrame) -> Column:
-    """The table's dct_direction (null in a table written before it)."""
-    return F.col("dct_direction") if "dct_direction" in table.columns else F.lit(None).cast("array<smallint>")
-
-
-def audit_columns(table: DataFrame) -> Dict[str, Column]:
-    """What the audit reads of a table besides its counted columns (sparkprep.spark.table_stats.small_columns):
-    the signatures and the calibration order, so a small table's audit needs no Spark job of its own."""
-    return {"phash": F.col("phash"), "phash256": _long(table), "dct_direction": _direction(table),
-            NEAR_ORDER: F.xxhash64(_where(table), "phash")}
-
-
-def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:
-    """hashed_rows, with their order (collected_rows), from a table's small columns with audit_columns."""
-    n = len(small["status"])
-    none = [None] * n
-    split, aug, path = small.get("split"), small.get("aug_index"), small.get("path")
-    return [HashedRow(small["key"][i], split[i] if split is not None else "all", small.get("label", none)[i],
-                      path[i] if path is not None and path[i] is not None else small["key"][i],
-                      small["phash"][i], small[NEAR_ORDER][i], small.get("phash256", none)[i],
-                      small.get("dct_direction", none)[i])
-            for i in range(n) if small["status"][i] == OK and small["phash"][i] is not None
-            and (aug is None or aug[i] == 0)]
-
-
-def hashed_rows(table: DataFrame) -> DataFrame:
-    """(key, split, label, where, phash, phash256, dct_direction) of the ok originals that have a hash."""
-    split = F.col("split") if "split" in table.columns else F.lit("all")
-    where = _where(table)
-    rows = table.where((F.col("status") == OK) & F.col("phash").isNotNull())
-    if "aug_index" in table.columns:
-        rows = rows.where(F.col("aug_index") == 0)
-    return rows.select("key", split.alias("split"), "label", where.alias("where"), "phash",
-                       _long(table).alias("phash256"), _direction(table).alias("dct_direction"))
 
 
 def band_values(band: BandLayout, bits: Optional[Column] = None) -> Column:
@@ -226,19 +168,20 @@ class NearDuplicateCheck:
     threshold: Optional[int]  # None: calibrated on the table
     cap: int
     merged: Optional[dict] = None  # --near-duplicates merge: what the clusters changed, recorded beside the audit
+    crops: bool = False  # --near-signature crop-robust
 
     @property
     def label(self) -> str:
-        return threshold_words(self.threshold)
+        return threshold_words(self.threshold, self.crops)
 
     def columns(self, written: DataFrame) -> Dict[str, Column]:
-        return audit_columns(written)
+        return audit_columns(written, self.crops)
 
     def __call__(self, written: DataFrame, small: Optional[Dict[str, list]] = None) -> dict:
         """small: the table's small columns with `columns` (None: collected here, or searched in Spark)."""
         start = time.perf_counter()
         collected = rows_of_small(small) if small is not None and NEAR_ORDER in small else None
-        stats = near_duplicate_audit(written, self.threshold, self.cap, collected=collected).stats
+        stats = near_duplicate_audit(written, self.threshold, self.cap, collected=collected, crops=self.crops).stats
         # the audit's own wall time (it runs beside the table's counts): what the look-alike benchmark reads
         stats = {**stats, "seconds": round(time.perf_counter() - start, 3)}
         return {**stats, "merge": self.merged} if self.merged is not None else stats
@@ -249,31 +192,43 @@ def near_check(cfg: Any, merged: Optional[dict] = None) -> Optional[NearDuplicat
 
     merged: a merge's stats, so that the run report and page written with the table hold them.
     """
-    return NearDuplicateCheck(cfg.near_threshold, cfg.near_bucket_cap, merged) if getattr(cfg, "phash", True) \
-        else None
+    return NearDuplicateCheck(cfg.near_threshold, cfg.near_bucket_cap, merged, crops(cfg)) \
+        if getattr(cfg, "phash", True) else None
 
 
-def threshold_words(threshold: Optional[int]) -> str:
+def crops(cfg: Any) -> bool:
+    """Whether a config asks for the crop search too (--near-signature crop-robust)."""
+    return getattr(cfg, "near_signature", PHASH) == CROP_ROBUST
+
+
+def threshold_words(threshold: Optional[int], crop_robust: bool = False) -> str:
     """How a stage line names the audit's threshold."""
+    crop = "; and crop pairs: a whole pHash within its own calibrated threshold of a window of another" \
+        if crop_robust else ""
     if threshold is None:
         return (f"pHash within a threshold calibrated on the data (at most {calibration.MAX_THRESHOLD} bits; "
-                "where pHash cannot tell the images apart, the angle between their DCT directions decides)")
-    return f"pHash within {threshold} bits"
+                f"where pHash cannot tell the images apart, the angle between their DCT directions decides){crop}")
+    return f"pHash within {threshold} bits{crop}"
 
 
 def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, clusters: bool = True,
                          collect_edges: int = COLLECT_EDGES, splits: Optional[List[str]] = None,
                          local_rows: int = LOCAL_ROWS, centre_keys: int = 0,
-                         collected: Optional[List[HashedRow]] = None) -> NearAudit:
+                         collected: Optional[List[HashedRow]] = None, crops: bool = False) -> NearAudit:
     """Pairs of rows whose hashes differ in at most `threshold` bits, counted by split pair, and clusters.
 
     Up to `local_rows` hashed rows are audited on the driver (sparkprep.audit.local: the same result);
     a larger table, or a cluster graph over `collect_edges`, in Spark. centre_keys: look for the
     centre of every cluster of at most this many keys (sparkprep.audit.bands.centre_of), for merge.
     collected: the hashed rows already on the driver (rows_of_small), instead of collecting them here.
+    crops: the crop search too (sparkprep.audit.crops), on the driver: up to CROP_MAX_ROWS hashed rows are
+    collected with their windows; a larger table is audited by pHash alone, and its report says so.
     """
     version = {"hash": phash_version(table)}
-    small = collected_rows(table, local_rows) if collected is None or len(collected) > local_rows else collected
+    small = collected_rows(table, local_rows, crops) if collected is None or len(collected) > local_rows \
+        else collected
+    if small is None and crops:
+        small = collected_rows(table, CROP_MAX_ROWS, crops)
     ruled = None
     if small is None:  # a larger table: the rule first, in Spark; the angle's search still runs on the driver
         rows = hashed_rows(table)
@@ -282,7 +237,7 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
             small = collected_rows(table, ANGLE_MAX_ROWS)
     if small is not None:
         done = local.audit(small, threshold, cap, clusters, collect_edges, splits, centre_keys,
-                           ruled[0] if ruled else None)
+                           ruled[0] if ruled else None, crops)
         if done is not None:
             key_clusters = None
             if clusters:
@@ -291,6 +246,10 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
             return NearAudit({**version, **done.stats}, key_clusters)
     found = near_search(table, threshold, cap, splits, ruled if ruled and ruled[0].angle is None else None)
     stats = {**version, **found.stats}
+    if crops:
+        stats["crops"] = {"searched": False, "threshold": 0,
+                          "reason": f"the table has more than {CROP_MAX_ROWS:,} hashed rows: the crop search runs on "
+                                    "the driver, up to that many"}
     stats.update(_pair_counts(found.live, found.edges, found.splits, found.within))
     # one pair per hash, closest first, so one heavily copied image does not fill the list
     across = row_pairs(found).where(F.col("a_split") != F.col("b_split")).withColumn(
@@ -301,20 +260,6 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     if clusters:
         key_clusters, stats["clusters"] = _clusters(found.rows, found.live, found.edges, collect_edges, centre_keys)
     return NearAudit(stats, key_clusters)
-
-
-def collected_rows(table: DataFrame, limit: int) -> Optional[List[HashedRow]]:
-    """The hashed rows on the driver (one Spark job), or None when there are more than `limit`."""
-    if limit <= 0:
-        return None
-    rows = hashed_rows(table)
-    got = rows.select("key", "split", "label", "where", "phash", F.xxhash64("where", "phash").alias("order"),
-                      "phash256", "dct_direction").limit(limit + 1).toArrow()
-    got = python_columns(got)
-    if len(got["phash"]) > limit:
-        return None
-    return [HashedRow(*values) for values in zip(got["key"], got["split"], got["label"], got["where"], got["phash"],
-                                                 got["order"], got["phash256"], got["dct_direction"])]
 
 
 def row_pairs(found: Search) -> DataFrame:

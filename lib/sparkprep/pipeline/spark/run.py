@@ -27,7 +27,8 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from sparkprep.audit.policy import check_leakage
-from sparkprep.audit.spark.search import near_check, with_phash_version
+from sparkprep.audit.spark.rows import with_phash_version
+from sparkprep.audit.spark.search import near_check
 from sparkprep.errors import UsageError
 from sparkprep.export.flags import ExportConfig
 from sparkprep.images.phash import PHASH_V2
