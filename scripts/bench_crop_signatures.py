@@ -5,6 +5,8 @@
     .venv/bin/python scripts/bench_crop_signatures.py --search 20000,100000   # the search alone, uniform hashes
     .venv/bin/python scripts/bench_crop_signatures.py --calibration 2000,100000  # thresholds on scans and photos
     .venv/bin/python scripts/bench_crop_signatures.py --spark-search 20000,100000  # the search in Spark, local[2]
+    .venv/bin/python scripts/bench_crop_signatures.py --audit   # the planted set through the audit, both signatures
+    .venv/bin/python scripts/bench_crop_signatures.py --split 1,4  # the split job's time per image, both signatures
 
 The planted set: scikit-image's photos (make_planted.py's BASES and the two of scikit-learn), each with
 the copies issue 29 names, from its original:
@@ -272,6 +274,90 @@ def calibration(sizes: List[int], far: int, seed: int) -> None:
             print(f"| {name} | {crop.sampled_rows:,} | {size:,} | {whole.threshold} | {crop.threshold} | {chance} |")
 
 
+def through_the_audit(far: int, seed: int) -> None:
+    """The planted set as the jobs audit it: each image's JPEG bytes hashed as the audit reads an ingested table
+    (phash-v1's phashes_of_bytes, and windows_of_bytes for the crop search), spread over train/val/test at random,
+    and audited by sparkprep.audit.local with the calibrated thresholds, with and without the crop search. Recall:
+    a copy in its original's cluster (what --near-duplicates merge keys by); strays: pairs of distinct images
+    that a cluster holds (what merge would wrongly keep together); and the pairs the audit counts."""
+    from sparkprep.audit.local import HashedRow, audit
+    from sparkprep.images.phash import phashes_of_bytes, windows_of_bytes
+
+    rng = np.random.default_rng(seed)
+    items, kinds = planted(far, seed)
+    rows, start = [], time.perf_counter()
+    for i, (group, kind, image) in enumerate(items):
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, "JPEG", quality=95)
+        data = buffer.getvalue()
+        whole, long, direction = phashes_of_bytes(data)
+        rows.append(HashedRow(str(i), str(rng.choice(["train", "val", "test"], p=[0.8, 0.1, 0.1])), None,
+                              f"{group}/{kind}/{i}", whole, int(rng.integers(0, 2 ** 62)), long, direction.tolist(),
+                              windows_of_bytes(data)))
+    hashed = (time.perf_counter() - start) / len(rows) * 1e3
+    print(f"{len(rows)} images ({sum(1 for _, k, _ in items if k == 'original')} distinct); their hashes and windows "
+          f"from the bytes: {hashed:.2f} ms per image")
+    print("| signature | pHash / crop threshold | " + " | ".join(kinds) + " | strays (distinct pairs in one cluster) "
+          "| pairs counted | audit seconds |")
+    print("| --- | --- | " + " | ".join("---:" for _ in kinds) + " | ---: | ---: | ---: |")
+    for crops in (False, True):
+        start = time.perf_counter()
+        done = audit(rows, None, 500, True, 10 ** 6, ["test", "train", "val"], crops=crops)
+        seconds = time.perf_counter() - start
+        cluster = {key: c for key, (c, _) in done.key_clusters.items()}
+        of = {i: cluster.get(str(i), f"alone{i}") for i in range(len(rows))}
+        originals = {group: i for i, (group, kind, _) in enumerate(items) if kind == "original"}
+        recall = {k: np.mean([of[i] == of[originals[g]] for i, (g, kind, _) in enumerate(items) if kind == k])
+                  for k in kinds}
+        members: Dict[str, List[int]] = {}
+        for i, c in of.items():
+            members.setdefault(c, []).append(i)
+        strays = sum(1 for m in members.values() for a, b in itertools.combinations(m, 2)
+                     if items[a][0] != items[b][0])
+        crop = done.stats.get("crops", {}).get("threshold", "-")
+        pairs = done.stats["pairs_within_splits"] + done.stats["pairs_across_splits"]
+        print(f"| {'crop-robust' if crops else 'phash'} | {done.stats['threshold']} / {crop} | "
+              + " | ".join(f"{recall[k]:.2f}" for k in kinds) + f" | {strays} | {pairs} | {seconds:.2f} |")
+
+
+TURNS = (None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180,
+         Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE)
+
+
+def split_cost(copies: List[int], seed: int) -> None:
+    """The split job's wall time with --near-signature phash and crop-robust, side by side, on the planted set
+    written as JPEG files `copies` times over for two values (two table sizes; copy r of every image is turned or
+    mirrored as the r-th of TURNS, so its hashes differ as much as other images' do): the marginal seconds per
+    image between the sizes, so that JVM start-up cancels, and their ratio."""
+    import json
+    import tempfile
+
+    from local_submit import timed_spark_submit
+
+    items, _ = planted(6, seed)
+    with tempfile.TemporaryDirectory(prefix="crop-split-") as tmp:
+        sizes, walls = [], {"phash": [], "crop-robust": []}
+        for count in copies:
+            folder = os.path.join(tmp, f"copies{count}")
+            os.makedirs(folder)
+            for r in range(count):
+                for i, (group, kind, image) in enumerate(items):
+                    turned = image.transpose(TURNS[r]) if TURNS[r] is not None else image
+                    turned.convert("RGB").save(os.path.join(folder, f"{group}-{kind}-{i}-{r}.jpg"), "JPEG",
+                                               quality=95)
+            sizes.append(count * len(items))
+            for signature_name in walls:  # side by side, at each size
+                out = os.path.join(tmp, f"out-{count}-{signature_name}")
+                walls[signature_name].append(timed_spark_submit(
+                    "split", "--input", folder, "--output", out, "--near-signature", signature_name))
+                audit = json.load(open(os.path.join(out, "_run_report.json")))["near_duplicates"]
+                print(f"{sizes[-1]} images, {signature_name}: {walls[signature_name][-1]:.1f} s; the audit's search "
+                      f"{audit['seconds']:.1f} s; crop threshold {audit.get('crops', {}).get('threshold', '-')}")
+        marginal = {name: (w[1] - w[0]) / (sizes[1] - sizes[0]) * 1e3 for name, w in walls.items()}
+        print(f"marginal ms per image, {sizes[0]} -> {sizes[1]} images: phash {marginal['phash']:.2f}, crop-robust "
+              f"{marginal['crop-robust']:.2f}: {marginal['crop-robust'] / marginal['phash']:.2f}x")
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--far", type=int, default=6)
@@ -281,7 +367,17 @@ def main(argv) -> int:
     parser.add_argument("--search", help="sizes: time the crop search alone on uniform hashes, e.g. 20000,100000")
     parser.add_argument("--calibration", help="table sizes: the calibrated crop threshold on scans and photos")
     parser.add_argument("--spark-search", help="sizes: time the crop search in Spark (local[2]), e.g. 20000,100000")
+    parser.add_argument("--audit", action="store_true", help="the planted set through the audit, with and without "
+                                                             "the crop search")
+    parser.add_argument("--split", help="two numbers of copies of the planted set: the split job's marginal time "
+                                        "per image with each signature, e.g. 1,4")
     args = parser.parse_args(argv)
+    if args.split:
+        split_cost([int(n) for n in args.split.split(",")], args.seed)
+        return 0
+    if args.audit:
+        through_the_audit(args.far, args.seed)
+        return 0
     if args.spark_search:
         spark_search_cost([int(n) for n in args.spark_search.split(",")], 8)
         return 0

@@ -97,7 +97,7 @@ def test_look_alike_windows_turn_the_crop_search_off():
 def test_the_crop_distance_is_the_least_of_whole_to_whole_and_whole_to_window_either_way():
     wholes = np.array([0b0000, 0b1111, -1], np.int64)
     windows = np.array([[0b0111] * WINDOW_COUNT, [-1] * WINDOW_COUNT, [0b1110] + [0] * (WINDOW_COUNT - 1)], np.int64)
-    d = crop_distances(wholes, windows, np.arange(3))
+    d = crop_distances(wholes, windows, chunk=2).distances  # two chunks: the transpose joins them
     assert d[0, 1] == d[1, 0] == 1  # the whole of 1 (1111) against a window of 0 (0111)
     assert d[0, 2] == 0  # the whole of 0 equals a window of 2
     assert d[1, 2] == d[2, 1] == 0  # the whole of 2 (all ones) equals every window of 1

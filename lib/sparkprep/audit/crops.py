@@ -106,15 +106,32 @@ CROP_MAX_ROWS = ANGLE_MAX_ROWS
 CROP_SAMPLE_ROWS = 2_000  # sampled rows whose crop distances the calibration compares (32 window comparisons a pair)
 
 
-def crop_distances(wholes: np.ndarray, windows: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), n): the crop distance from each of these rows to every row: the least of the wholes' Hamming
-    distance and of either whole's distance to any window of the other."""
+@dataclass(frozen=True)
+class CropDistances:
+    """The crop distances among n sampled images, from one pass over their whole-to-window comparisons."""
+
+    distances: np.ndarray  # (n, n): the least of two images' wholes' distance and of either whole's to any window
+    whole: np.ndarray      # histogram (0..64 bits) of the wholes' distance over pairs of distinct images
+    across: np.ndarray     # histogram of each whole's distance to each window of another image
+    per_image: int         # windows an image
+
+
+def crop_distances(wholes: np.ndarray, windows: np.ndarray, chunk: int = 256) -> CropDistances:
+    """The crop distances among n images (wholes (n,), windows (n, W)): the whole of i against every window of j
+    is computed once, and serves both the pair (i, j) and (j, i) by its transpose."""
     wholes, windows = unsigned(wholes), unsigned(windows)
-    mine, theirs = wholes[rows, None], wholes[None, :]
-    whole = np.bitwise_count(mine ^ theirs)
-    mine_in_theirs = np.bitwise_count(mine[:, :, None] ^ windows[None, :, :]).min(axis=2)
-    theirs_in_mine = np.bitwise_count(theirs[:, :, None] ^ windows[rows][:, None, :]).min(axis=2)
-    return np.minimum(whole, np.minimum(mine_in_theirs, theirs_in_mine)).astype(np.int64)
+    n, per_image = windows.shape
+    distances = np.zeros((n, n), np.uint8)
+    whole, across = np.zeros(HASH_BITS + 1, np.int64), np.zeros(HASH_BITS + 1, np.int64)
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(n, start + chunk))
+        other = rows[:, None] != np.arange(n)[None, :]
+        to_wholes = np.bitwise_count(wholes[rows, None] ^ wholes[None, :])
+        to_windows = np.bitwise_count(wholes[rows, None, None] ^ windows[None, :, :])
+        whole += np.bincount(to_wholes[other], minlength=HASH_BITS + 1)
+        across += np.bincount(to_windows[other].ravel(), minlength=HASH_BITS + 1)
+        distances[rows] = np.minimum(to_wholes, to_windows.min(axis=2))  # mine against their windows
+    return CropDistances(np.minimum(distances, distances.T), whole, across, per_image)  # and theirs against mine
 
 
 def crop_calibration(wholes: Sequence[int], windows: Sequence[Sequence[int]], labels: Sequence[Optional[str]],
@@ -124,29 +141,20 @@ def crop_calibration(wholes: Sequence[int], windows: Sequence[Sequence[int]], la
     A threshold of 0 turns the crop search off. fixed: --near-threshold, which sets both thresholds."""
     count = min(len(wholes), CROP_SAMPLE_ROWS)
     sampled = np.asarray(list(wholes)[:count], np.int64)
-    sampled_windows = np.asarray(list(windows)[:count], np.int64).reshape(count, -1)
+    measured = crop_distances(sampled, np.asarray(list(windows)[:count], np.int64).reshape(count, -1))
     return calibrate(sampled, list(labels)[:count], rows_per_label, fixed=fixed,
-                     distance=lambda rows: crop_distances(sampled, sampled_windows, rows),
+                     distance=lambda rows: measured.distances[rows],
                      signature="the window hashes", at_zero="crop matches are not searched",
-                     model=crop_model(sampled, sampled_windows))
+                     model=crop_model(measured))
 
 
-def crop_model(wholes: np.ndarray, windows: np.ndarray) -> np.ndarray:
+def crop_model(measured: CropDistances) -> np.ndarray:
     """P(the crop distance of a random pair <= t), t = 0..64, by the union bound over its comparisons: the
     wholes' distance, and each whole against each of the other's windows (2 W comparisons). Each is a
     Hamming distance between two 64-bit hashes, which a beta-binomial fits (sparkprep.audit.calibrate.fit),
     so this model replaces the fit of the crop distance itself: a least of 2 W + 1 distances is narrower
     than a beta-binomial, whose tail then overstated chance matches of uniform hashes a thousandfold."""
-    wholes, windows = unsigned(wholes), unsigned(windows)
-    n, per_image = windows.shape
-    whole, across = np.zeros(HASH_BITS + 1, np.int64), np.zeros(HASH_BITS + 1, np.int64)
-    for start in range(0, n, 256):
-        rows = np.arange(start, min(n, start + 256))
-        other = rows[:, None] != np.arange(n)[None, :]
-        whole += np.bincount(np.bitwise_count(wholes[rows, None] ^ wholes[None, :])[other], minlength=HASH_BITS + 1)
-        to_windows = np.bitwise_count(wholes[rows, None, None] ^ windows[None, :, :])
-        across += np.bincount(to_windows[other].ravel(), minlength=HASH_BITS + 1)
-    return np.minimum(1.0, fit(whole).cdf() + 2 * per_image * fit(across).cdf())
+    return np.minimum(1.0, fit(measured.whole).cdf() + 2 * measured.per_image * fit(measured.across).cdf())
 
 
 CropEdge = Tuple[int, int, int]  # (bits, window index, whose window: 0 the first node's, 1 the second's)
