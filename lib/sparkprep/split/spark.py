@@ -247,7 +247,8 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     merged = sizes.where(F.col("mergeable")).agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows"),
                                                  F.max("rows").alias("largest"),
                                                  F.sum(F.col("rows") * F.col("rows")).alias("squares")).first()
-    stats = {"threshold": audit.stats["threshold"], "max_cluster_rows": limit, "centre_links": CLUSTER_RADIUS,
+    crop = {"crop_threshold": audit.stats["crops"]["threshold"]} if "crops" in audit.stats else {}
+    stats = {"threshold": audit.stats["threshold"], **crop, "max_cluster_rows": limit, "centre_links": CLUSTER_RADIUS,
              "clusters": int(merged["n"] or 0), "rows_in_clusters": int(merged["rows"] or 0),
              "largest_merged": int(merged["largest"] or 0),
              "not_merged": _oversized(table, audit.key_clusters, sizes.where(F.col("rows") > limit), limit),
