@@ -80,6 +80,13 @@ class Search:
     stats: dict
     within: List[int]  # row pairs within one hash, per split pair (i <= j), hashes past the cap excluded
     confirmed: bool = False  # the rule checks phash256: `phash` is then the struct (h: the 64-bit hash, w: phash256)
+    persisted: Tuple[DataFrame, ...] = ()  # the frames the search keeps on local disk, until release
+
+    def release(self) -> None:
+        """Frees the frames the search persisted (once nothing reads them any more), each before the frame it
+        was computed from: Spark caches again a cached frame whose source is freed first."""
+        for frame in reversed(self.persisted):
+            frame.unpersist()
 
 
 def calibrated(rows: DataFrame, total: int, fixed: Optional[int], angle: bool = True) -> Tuple[NearRule, List[int]]:
@@ -109,7 +116,7 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
     splits: the table's split names when the caller knows them (saves a pass).
     ruled: the rule and sample `calibrated` gave, when the caller has them.
     """
-    rows = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
+    rows = persisted = hashed_rows(table).persist(StorageLevel.DISK_ONLY)
     if splits is None:
         splits = sorted(r[0] for r in rows.select("split").distinct().collect())
     rule, sample = ruled or calibrated(rows, rows.count(), threshold, angle=False)
@@ -158,7 +165,7 @@ def near_search(table: DataFrame, threshold: Optional[int], cap: int, splits: Op
         "capped_band_keys": {"count": int(capped_stats["n"] or 0), "largest": int(capped_stats["largest"] or 0)},
     }
     within = [int(sizes[f"w{i}"] or 0) for i in range(len(splits) * (len(splits) + 1) // 2)]
-    return Search(rows, splits, nodes, live, edges, band, stats, within, confirmed)
+    return Search(rows, splits, nodes, live, edges, band, stats, within, confirmed, (persisted, nodes, buckets, edges))
 
 
 @dataclass(frozen=True)
@@ -257,8 +264,9 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     stats["examples"] = [_pair_dict(r, found.confirmed) for r in across.where(F.col("_n") == 1)
                          .orderBy("distance", "a_where", "b_where").limit(NEAR_EXAMPLES).collect()]
     key_clusters = None
-    if clusters:
+    if clusters:  # (the key clusters are the driver's, or checkpointed: they do not read the search's frames)
         key_clusters, stats["clusters"] = _clusters(found.rows, found.live, found.edges, collect_edges, centre_keys)
+    found.release()
     return NearAudit(stats, key_clusters)
 
 
@@ -356,6 +364,7 @@ def _clusters(rows: DataFrame, live: DataFrame, edges: DataFrame, collect_edges:
                         F.sum((F.col("splits") > 1).cast("long")).alias("spread"),
                         *[F.sum(test.cast("long")).alias(f"b{i}") for i, test in enumerate(buckets)]).first()
     histogram = {name: int(summary[f"b{i}"]) for i, (name, _, _) in enumerate(CLUSTER_SIZES) if summary[f"b{i}"]}
+    key_edges.unpersist()
     return key_clusters, {"count": int(summary["clusters"] or 0), "rows": int(summary["rows"] or 0),
                           "largest": int(summary["largest"] or 0), "in_several_splits": int(summary["spread"] or 0),
                           "sizes": histogram, "key_edges": n_edges, "method": how}
@@ -391,5 +400,6 @@ def _propagated_components(edges: DataFrame) -> DataFrame:
         changed = updated.join(labels.withColumnRenamed("label", "old"), "key").where(F.col("label") != F.col("old")).count()
         labels = updated
         if not changed:
+            both.unpersist()  # the labels are checkpointed: they no longer read it
             return labels.withColumnRenamed("label", "cluster")
     raise RuntimeError(f"near-duplicate clusters did not converge in {MAX_ROUNDS} rounds")
