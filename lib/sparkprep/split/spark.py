@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from typing import Optional, Sequence, Tuple
 
 import pandas as pd
@@ -242,8 +243,14 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
     joined = table.join(clusters, table.key == clusters._near_key, "left")
     keyed = joined.withColumn("_hash_split", F.col("split")).withColumn("key", F.coalesce("_cluster", "key"))
     resplit = with_split(keyed.drop("split"), cfg).persist(StorageLevel.DISK_ONLY)
-    counted = resplit.agg(F.sum((F.col("key") != F.col("_near_key")).cast("long")).alias("rekeyed"),
-                          F.sum((F.col("split") != F.col("_hash_split")).cast("long")).alias("moved")).first()
+    # one pass over the rows (their bytes are on local disk): rows and re-keyed rows per (hash split, split)
+    moves = resplit.groupBy("_hash_split", "split").agg(
+        F.count(F.lit(1)).alias("rows"), F.sum((F.col("key") != F.col("_near_key")).cast("long")).alias("rekeyed")
+    ).collect()
+    before, after = Counter(), Counter()
+    for r in moves:
+        before[r["_hash_split"]] += r["rows"]
+        after[r["split"]] += r["rows"]
     merged = sizes.where(F.col("mergeable")).agg(F.count(F.lit(1)).alias("n"), F.sum("rows").alias("rows"),
                                                  F.max("rows").alias("largest"),
                                                  F.sum(F.col("rows") * F.col("rows")).alias("squares")).first()
@@ -255,11 +262,10 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
              "without_centre": _uncentred(table, audit.key_clusters,
                                           sizes.where((F.col("rows") <= limit) & F.col("centre").isNull())),
              "pairs_across_splits_before": audit.stats["pairs_across_splits"],
-             "rows_rekeyed": int(counted["rekeyed"] or 0), "rows_moved": int(counted["moved"] or 0),
+             "rows_rekeyed": sum(int(r["rekeyed"] or 0) for r in moves),
+             "rows_moved": sum(r["rows"] for r in moves if r["split"] != r["_hash_split"]),
              "note": "rows whose split differs from the plain sha256-v1 split of their own key"}
-    before = {r["_hash_split"]: int(r["count"]) for r in resplit.groupBy("_hash_split").count().collect()}
-    after = {r["split"]: int(r["count"]) for r in resplit.groupBy("split").count().collect()}
-    skewed = merge_skew(before, after, cfg.names, cfg.ratios, stats["largest_merged"], int(merged["squares"] or 0))
+    skewed = merge_skew(dict(before), dict(after), cfg.names, cfg.ratios, stats["largest_merged"], int(merged["squares"] or 0))
     # the rows are resplit's now (its every partition was read): the input's copy and the sizes are freed
     sizes.unpersist()
     table.unpersist()
