@@ -7,6 +7,7 @@
     .venv/bin/python scripts/bench_crop_signatures.py --spark-search 20000,100000  # the search in Spark, local[2]
     .venv/bin/python scripts/bench_crop_signatures.py --audit   # the planted set through the audit, both signatures
     .venv/bin/python scripts/bench_crop_signatures.py --split 1,4  # the split job's time per image, both signatures
+    .venv/bin/python scripts/bench_crop_signatures.py --audit-cost 20000,100000  # the driver's audit, both signatures
 
 The planted set: scikit-image's photos (make_planted.py's BASES and the two of scikit-learn), each with
 the copies issue 29 names, from its original:
@@ -358,6 +359,31 @@ def split_cost(copies: List[int], seed: int) -> None:
               f"{marginal['crop-robust']:.2f}: {marginal['crop-robust'] / marginal['phash']:.2f}x")
 
 
+def audit_cost(sizes: List[int], seed: int) -> None:
+    """The driver's audit (sparkprep.audit.local, what a table of up to CROP_MAX_ROWS rows gets with
+    --near-signature crop-robust) on uniform random hashes and windows, with and without the crop search: its
+    wall time, and the thresholds and layout it chose."""
+    from sparkprep.audit.local import HashedRow, audit
+
+    rng = np.random.default_rng(seed)
+    print("| hashed rows | phash: seconds | crop-robust: seconds | crop threshold | crop layout | crop pairs |")
+    print("| ---: | ---: | ---: | ---: | --- | ---: |")
+    for n in sizes:
+        wholes = rng.integers(-2 ** 63, 2 ** 63 - 1, n).tolist()
+        windows = rng.integers(-2 ** 63, 2 ** 63 - 1, (n, 16)).tolist()
+        splits = rng.choice(["train", "val", "test"], n).tolist()
+        rows = [HashedRow(f"k{i}", splits[i], None, f"/p/{i}", wholes[i], int(rng.integers(0, 2 ** 62)), None, None,
+                          windows[i]) for i in range(n)]
+        seconds = []
+        for crops in (False, True):
+            start = time.perf_counter()
+            done = audit(rows, None, 500, True, 10 ** 6, ["test", "train", "val"], crops=crops)
+            seconds.append(time.perf_counter() - start)
+        crop = done.stats["crops"]
+        print(f"| {n:,} | {seconds[0]:.1f} | {seconds[1]:.1f} | {crop['threshold']} | {crop.get('layout', '-')} | "
+              f"{crop.get('hash_pairs', 0)} |")
+
+
 def main(argv) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--far", type=int, default=6)
@@ -371,7 +397,12 @@ def main(argv) -> int:
                                                              "the crop search")
     parser.add_argument("--split", help="two numbers of copies of the planted set: the split job's marginal time "
                                         "per image with each signature, e.g. 1,4")
+    parser.add_argument("--audit-cost", help="sizes: the driver's audit with and without the crop search, on uniform "
+                                             "hashes, e.g. 20000,100000")
     args = parser.parse_args(argv)
+    if args.audit_cost:
+        audit_cost([int(n) for n in args.audit_cost.split(",")], args.seed)
+        return 0
     if args.split:
         split_cost([int(n) for n in args.split.split(",")], args.seed)
         return 0
