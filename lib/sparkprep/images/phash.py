@@ -144,7 +144,8 @@ def phashes_of_bytes(data: bytes, orientation: Optional[int] = None,
 
 
 def _hash_decode(image: Image.Image) -> Image.Image:
-    """The opened image's first frame, loaded as phash-v1 decodes it (a JPEG at the DCT scale that leaves DRAFT_SIDE)."""
+    """The opened image's first frame, loaded as phash-v1 decodes it (a JPEG at the DCT scale that leaves
+    DRAFT_SIDE)."""
     if image.format == "JPEG":
         image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
     image.seek(0)

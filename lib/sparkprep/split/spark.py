@@ -206,8 +206,8 @@ def run_split(spark: SparkSession, cfg: SplitConfig, clock: Optional[StageClock]
             table, rec, detail = split_source(spark, cfg, keep_existing_split=False, claim_state=claim.state)
         merged = None
         if cfg.near_duplicates == "merge":
-            clock.stage("near-duplicate clusters", f"{threshold_words(cfg.near_threshold, crops(cfg))}; reading and probing "
-                                                   "the input once, kept on local disk")
+            clock.stage("near-duplicate clusters", f"{threshold_words(cfg.near_threshold, crops(cfg))}; reading and "
+                                                   "probing the input once, kept on local disk")
             table, merged, persisted = merged_near_duplicates(table, cfg)
         clock.stage("running", f"{detail}, write -> {cfg.output}")
         payload = "content" if "content" in table.columns else None
@@ -265,7 +265,8 @@ def merged_near_duplicates(table: DataFrame, cfg: SplitConfig) -> Tuple[DataFram
              "rows_rekeyed": sum(int(r["rekeyed"] or 0) for r in moves),
              "rows_moved": sum(r["rows"] for r in moves if r["split"] != r["_hash_split"]),
              "note": "rows whose split differs from the plain sha256-v1 split of their own key"}
-    skewed = merge_skew(dict(before), dict(after), cfg.names, cfg.ratios, stats["largest_merged"], int(merged["squares"] or 0))
+    skewed = merge_skew(dict(before), dict(after), cfg.names, cfg.ratios, stats["largest_merged"],
+                        int(merged["squares"] or 0))
     # the rows are resplit's now (its every partition was read): the input's copy and the sizes are freed
     sizes.unpersist()
     table.unpersist()

@@ -56,8 +56,9 @@ def _windows(table: DataFrame, crops: bool) -> Column:
 def audit_columns(table: DataFrame, crops: bool = False) -> Dict[str, Column]:
     """What the audit reads of a table besides its counted columns (sparkprep.spark.table_stats.small_columns):
     the signatures and the calibration order, so a small table's audit needs no Spark job of its own."""
-    return {"phash": F.col("phash"), "phash256": _long(table), "dct_direction": _direction(table),
-            NEAR_ORDER: F.xxhash64(_where(table), "phash"), **({WINDOWS_COLUMN: _windows(table, True)} if crops else {})}
+    columns = {"phash": F.col("phash"), "phash256": _long(table), "dct_direction": _direction(table),
+               NEAR_ORDER: F.xxhash64(_where(table), "phash")}
+    return {**columns, WINDOWS_COLUMN: _windows(table, True)} if crops else columns
 
 
 def rows_of_small(small: Dict[str, list]) -> List[HashedRow]:

@@ -27,7 +27,8 @@ from sparkprep.audit.bands import BandLayout, centred_components, planned_layout
 from sparkprep.audit.local import CLUSTER_SIZES, FLAT_EXAMPLES, FLAT_PATHS, NEAR_EXAMPLES, HashedRow, pair_count_stats, pair_dict
 from sparkprep.audit.flags import CROP_ROBUST, PHASH
 from sparkprep.audit.rule import ANGLE_MAX_ROWS, NearRule, near_rule
-from sparkprep.audit.spark.rows import NEAR_ORDER, audit_columns, collected_rows, hashed_rows, phash_version, rows_of_small
+from sparkprep.audit.spark.rows import (NEAR_ORDER, audit_columns, collected_rows, hashed_rows, phash_version,
+                                        rows_of_small)
 from sparkprep.images.phash import to_hex
 
 COLLECT_EDGES = 1_000_000    # cluster edges up to this count are joined on the driver (union-find)
