@@ -274,6 +274,24 @@ def test_the_audit_on_the_driver_equals_the_audit_in_spark(spark, planted_split,
             assert (flat, capped > 0) == ((1, True) if cap < 8 else (0, False))
 
 
+def test_the_crop_search_runs_on_the_driver_up_to_its_limit_and_says_so_beyond(spark, planted_split, monkeypatch):
+    """--near-signature crop-robust: a table past the driver's pHash limit is collected with its windows (computed
+    from its bytes) and audited on the driver, as a small one is; past CROP_MAX_ROWS, by pHash alone in Spark."""
+    from sparkprep.audit.spark import search
+
+    out, _ = planted_split
+    table = read_table(spark, str(out))
+    plain = near_duplicate_audit(table, None, 500, local_rows=0).stats
+    cropped = near_duplicate_audit(table, None, 500, local_rows=0, crops=True).stats
+    assert cropped == near_duplicate_audit(table, None, 500, crops=True).stats
+    assert cropped["crops"]["searched"] and cropped["crops"]["hash_pairs"] > 0  # the planted corner crops
+    assert cropped["hash_pairs"] == plain["hash_pairs"] + cropped["crops"]["hash_pairs"]
+    assert any("crop" in e for e in cropped["examples"])
+    monkeypatch.setattr(search, "CROP_MAX_ROWS", 10)
+    beyond = near_duplicate_audit(table, None, 500, local_rows=0, crops=True).stats
+    assert not beyond.pop("crops")["searched"] and beyond == plain
+
+
 @pytest.fixture(scope="module")
 def scans_split(spark, make_sample, tmp_path_factory):
     """The demo's scans (one modality per class, five slices per patient), with the generator's planted copies."""

@@ -233,10 +233,11 @@ def near_duplicate_audit(table: DataFrame, threshold: Optional[int], cap: int, c
     collected with their windows; a larger table is audited by pHash alone, and its report says so.
     """
     version = {"hash": phash_version(table)}
-    small = collected_rows(table, local_rows, crops) if collected is None or len(collected) > local_rows \
-        else collected
-    if small is None and crops:
-        small = collected_rows(table, CROP_MAX_ROWS, crops)
+    limit = local_rows
+    if crops:  # counted first (no window is computed for a count): a larger table's windows are never computed
+        known = collected is not None and len(collected) <= CROP_MAX_ROWS
+        limit = CROP_MAX_ROWS if known or hashed_rows(table).count() <= CROP_MAX_ROWS else 0
+    small = collected if collected is not None and len(collected) <= limit else collected_rows(table, limit, crops)
     ruled = None
     if small is None:  # a larger table: the rule first, in Spark; the angle's search still runs on the driver
         rows = hashed_rows(table)
